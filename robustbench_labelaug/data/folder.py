@@ -1,0 +1,101 @@
+"""ImageNet-layout folders (``<root>/<class>/<file>``) read with timm's ``ImageDataset`` and timm transforms
+that keep pixels in [0,1] (normalisation lives inside the model)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from timm.data import ImageDataset, create_transform
+from timm.data.readers.img_extensions import get_img_extensions
+
+from ..errors import UserError
+
+IMAGE_EXTENSIONS = tuple(get_img_extensions())
+
+
+@lru_cache(maxsize=1)
+def imagenet_wnids() -> tuple[str, ...]:
+    """The 1 000 ImageNet-1k WordNet ids in class-index order (timm's copy)."""
+    from timm.data import ImageNetInfo
+
+    return tuple(ImageNetInfo().label_names())
+
+
+def class_folders(root: str | Path) -> list[str]:
+    """Sorted names of the sub-folders of ``root`` (the classes), or a clear error."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"data folder {root} does not exist: pass --data-dir pointing to an ImageNet-layout "
+                        "folder (<root>/train/<class>/<image>, <root>/val/<class>/<image>)")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not names:
+        raise UserError(f"data folder {root} has no class sub-folders: expected <class>/<image> files inside")
+    return names
+
+
+def split_folder(data_dir: str | Path, split: str) -> Path:
+    """``<data_dir>/train`` or ``<data_dir>/val`` (timm's synonyms accepted), or a clear error."""
+    data_dir = Path(data_dir)
+    synonyms = {"train": ("train", "training"), "val": ("val", "validation", "valid", "eval", "evaluation", "test")}
+    key = "train" if split in synonyms["train"] else "val"
+    for name in synonyms[key]:
+        if (data_dir / name).is_dir():
+            return data_dir / name
+    if not data_dir.is_dir():
+        raise UserError(f"data dir {data_dir} does not exist: pass --data-dir pointing to a folder with "
+                        "train/ and val/ class folders")
+    raise UserError(f"data dir {data_dir} has no {key}/ folder: expected {data_dir}/{key}/<class>/<image>")
+
+
+def make_class_map(class_names: Sequence[str] | str | None, root: str | Path) -> dict[str, int]:
+    """Class-name -> index. ``"imagenet"`` uses the canonical 1 000-class order (so a folder holding a subset
+    of classes keeps the right indices); a list fixes the order; ``None`` sorts the folder's classes."""
+    if class_names == "imagenet":
+        return {wnid: i for i, wnid in enumerate(imagenet_wnids())}
+    names = list(class_names) if class_names is not None else class_folders(root)
+    return {name: i for i, name in enumerate(names)}
+
+
+class ImageFolderDataset(ImageDataset):
+    """timm ``ImageDataset`` over one ImageNet-layout folder with an explicit class map and a size check."""
+
+    def __init__(self, root: str | Path, transform=None, class_names: Sequence[str] | str | None = None) -> None:
+        root = Path(root)
+        present = class_folders(root)
+        class_map = make_class_map(class_names, root)
+        unknown = sorted(set(present) - set(class_map))
+        if unknown:
+            raise UserError(f"{root} has class folders {unknown[:3]} that are not among the model's classes: "
+                            "check --data-dir / the class list")
+        super().__init__(str(root), class_map=class_map, transform=transform)
+        if len(self) == 0:
+            raise UserError(f"{root} holds no images (extensions {', '.join(IMAGE_EXTENSIONS)}): "
+                            "expected <class>/<image> files")
+        self.root = root
+        self.class_to_idx = class_map
+        self.num_classes = len(class_map)
+
+    def filename(self, index: int, basename: bool = True, absolute: bool = False) -> str:  # noqa: D102
+        return super().filename(index, basename=basename, absolute=absolute)
+
+    @property
+    def targets(self) -> list[int]:
+        return [int(t) for _, t in self.reader.samples]
+
+
+def folder_transform(input_size: int | tuple[int, int, int], is_training: bool, crop_pct: float = 0.875,
+                     interpolation: str = "bilinear"):
+    """timm's train/eval transform with mean 0 and std 1, i.e. tensors in [0,1]. The eval transform is
+    resize(size / crop_pct) then centre crop, as RobustBench's ``Res256Crop224`` for 224."""
+    return create_transform(input_size, is_training=is_training, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+                            crop_pct=crop_pct, interpolation=interpolation)
+
+
+def count_images(root: str | Path) -> int:
+    n = 0
+    for _, _, files in os.walk(root):
+        n += sum(f.lower().endswith(IMAGE_EXTENSIONS) for f in files)
+    return n

@@ -1,0 +1,262 @@
+"""The evaluator interface: predict per split (resumable, sharded under torchrun), then score with pure functions.
+
+An evaluator runs a K-way classifier (inputs in [0,1], normalisation inside the model) over a dataset. Its work is
+cut into *splits* (``"all"``, or e.g. ``"gaussian_noise/3"``); each split yields per-sample arrays
+(``index``, ``y_true``, ``y_pred``, ...) that are written atomically to ``<out_dir>/<evaluator>/<split>.npz`` as soon
+as the split is done, so a re-run with the same output folder skips finished splits. ``score`` then turns all
+splits' arrays into an :class:`EvalResult` with :mod:`robustbench_labelaug.scoring`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .. import distributed as dist_utils
+from ..errors import UserError
+from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
+from ..scoring import classwise_error, classwise_summary
+
+SplitArrays = dict[str, np.ndarray]
+
+
+@dataclass
+class EvalContext:
+    """Where and how an evaluator runs."""
+
+    num_classes: int
+    out_dir: Path | None = None  # split cache; None: nothing written
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    batch_size: int = 64
+    num_workers: int = 0
+    progress: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.out_dir is not None:
+            self.out_dir = Path(self.out_dir)
+        self.device = torch.device(self.device)
+
+
+@dataclass
+class EvalResult:
+    """One evaluator's result, JSON-serialisable. Errors are in percent.
+
+    ``metrics``: headline numbers (e.g. ``error``, ``robust_error``, ``mce``); ``classwise``: per-class errors and
+    their summary, keyed by what was measured (``clean``, ``pgd40``, ...); ``protocol``: the attack protocol
+    (``sound`` or ``paper``) where one applies; ``details``: evaluator-specific tables."""
+
+    evaluator: str
+    metrics: dict[str, float]
+    settings: dict[str, Any] = field(default_factory=dict)
+    classwise: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    num_examples: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvalResult:
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n").encode())
+
+
+class IndexedSubset(Dataset):
+    """``dataset[indices[i]]`` as ``(x, y, index)``."""
+
+    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[self.indices[i]][:2]
+        return x, y, self.indices[i]
+
+
+def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, seed: int = 0) -> dict[str, Any]:
+    """Per-class error (%) and its summary (mean, population SD, worst/best class, bootstrap CIs)."""
+    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(),
+            "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
+
+
+def _safe(split: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "__", split)
+
+
+class Evaluator(ABC):
+    """One evaluation. Subclasses set ``name``, implement :meth:`predict` and :meth:`score`, and may override
+    :meth:`splits` / :meth:`split_dataset` (e.g. one split per corruption and severity).
+
+    ``settings`` (JSON-able keyword arguments) are stored with every cached split: a cache made with other
+    settings is refused rather than mixed in."""
+
+    name: ClassVar[str]
+    uses_attack: ClassVar[bool] = False
+
+    def __init__(self, n_examples: int | None = None, **settings: Any) -> None:
+        if n_examples is not None and n_examples < 1:
+            raise UserError(f"{self.name}: n_examples must be >= 1, got {n_examples}")
+        self.n_examples = n_examples
+        self.settings = {"n_examples": n_examples, **settings}
+
+    # -- to override -------------------------------------------------------------------------------------------
+    def splits(self, dataset: Dataset) -> list[str]:
+        return ["all"]
+
+    def split_dataset(self, dataset: Dataset, split: str) -> Dataset:
+        return dataset
+
+    @abstractmethod
+    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+        """Per-sample arrays for this rank's share of ``split``. ``batches`` yields ``(x, y, index)`` on
+        ``ctx.device``; the result must hold ``index`` plus whatever :meth:`score` needs."""
+
+    @abstractmethod
+    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        """Metrics from every split's arrays (each sorted by ``index``)."""
+
+    # -- the template --------------------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        blob = json.dumps({"evaluator": self.name, **_jsonable(self.settings)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:
+        """The K-way classifier evaluated, in eval mode, on ``ctx.device``: the first K logits of a model of
+        this package (which knows its K and M); any other model is taken as it is and must output K logits."""
+        inner = unwrap_model(model)
+        if isinstance(inner, (ImageClassifier, KWayClassifier)):
+            if inner.num_classes != ctx.num_classes:
+                raise UserError(f"{self.name}: the model has K={inner.num_classes} classes but the data has "
+                                f"{ctx.num_classes}: evaluate it on its own dataset")
+            inner = k_way(inner)
+        return inner.to(ctx.device).eval()
+
+    def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        x = dataset[0][0].unsqueeze(0).to(ctx.device)
+        with torch.no_grad():
+            width = model(x).shape[-1]
+        if width != ctx.num_classes:
+            raise UserError(f"{self.name}: the model outputs {width} logits but the data has K={ctx.num_classes} "
+                            "classes: evaluate the K-way classifier (robustbench_labelaug.k_way(model, K)) "
+                            "or pass the right num_classes")
+
+    def example_indices(self, dataset: Dataset) -> list[int]:
+        n = len(dataset) if self.n_examples is None else min(self.n_examples, len(dataset))
+        return list(range(n))
+
+    def cache_path(self, ctx: EvalContext, split: str) -> Path | None:
+        return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(split)}.npz"
+
+    def load_split(self, path: Path | None) -> SplitArrays | None:
+        if path is None or not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        found = str(arrays.pop("__fingerprint__", ""))
+        if found != self.fingerprint():
+            raise UserError(f"{path} was written by a {self.name} run with other settings: use another output "
+                            "folder, or delete that folder to recompute")
+        return arrays
+
+    def save_split(self, path: Path, arrays: SplitArrays) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, __fingerprint__=np.array(self.fingerprint()), **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        """Evaluate ``model`` on ``dataset``: every split not cached in ``ctx.out_dir`` is computed (sharded over
+        torchrun ranks, gathered on rank 0, written atomically), then all splits are scored."""
+        info = dist_utils.current()
+        model_k = self.classifier(model, ctx)
+        self.check_model(model_k, dataset, ctx)
+        indices = self.example_indices(dataset)
+        arrays: dict[str, SplitArrays] = {}
+        for split in self.splits(dataset):
+            path = self.cache_path(ctx, split)
+            cached = self.load_split(path)
+            if cached is not None:
+                arrays[split] = cached
+                continue
+            split_ds = self.split_dataset(dataset, split)
+            shard = indices[info.rank::info.world_size]
+            loader = DataLoader(IndexedSubset(split_ds, shard), batch_size=ctx.batch_size, shuffle=False,
+                                num_workers=ctx.num_workers)
+            batches = (tuple(t.to(ctx.device, non_blocking=True) for t in batch)
+                       for batch in tqdm(loader, desc=f"{self.name} {split}", leave=False,
+                                         disable=not (ctx.progress and info.is_main)))
+            local = self.predict(model_k, batches, split, ctx)
+            merged = _merge(dist_utils.gather_objects(local))
+            if path is not None and info.is_main:
+                self.save_split(path, merged)
+            dist_utils.barrier()
+            arrays[split] = merged
+        result = self.score(arrays, dataset, ctx)
+        result.settings = _jsonable({**self.settings, **result.settings})
+        return result
+
+
+def _merge(parts: list[SplitArrays]) -> SplitArrays:
+    """Concatenate ranks' arrays and sort them by ``index``."""
+    merged = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    order = np.argsort(merged["index"], kind="stable")
+    return {k: v[order] for k, v in merged.items()}
+
+
+def to_numpy(*tensors: torch.Tensor) -> list[np.ndarray]:
+    return [t.detach().cpu().numpy() for t in tensors]

@@ -1,0 +1,42 @@
+"""Clean top-1 error, with its class-wise breakdown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..scoring import top1_error
+from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
+
+
+@torch.no_grad()
+def predict_labels(model: nn.Module, batches: Iterator) -> SplitArrays:
+    """``index``, ``y_true``, ``y_pred`` (top-1 of the K-way classifier) for every batch."""
+    out: dict[str, list[np.ndarray]] = {"index": [], "y_true": [], "y_pred": []}
+    for x, y, idx in batches:
+        pred = model(x).argmax(1)
+        for key, t in zip(("index", "y_true", "y_pred"), to_numpy(idx, y, pred)):
+            out[key].append(t)
+    return {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in out.items()}
+
+
+class CleanEvaluator(Evaluator):
+    """Top-1 error on clean inputs."""
+
+    name = "clean"
+
+    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+        return predict_labels(model, batches)
+
+    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        a = arrays["all"]
+        return EvalResult(
+            evaluator=self.name,
+            metrics={"error": top1_error(a["y_true"], a["y_pred"])},
+            classwise={"clean": classwise_block(a["y_true"], a["y_pred"], ctx.num_classes, ctx.seed)},
+            num_examples=int(len(a["index"])),
+        )

@@ -1,0 +1,211 @@
+"""``AdvLabelAug``: adversarial training as a timm ``mixup_fn`` — ``hook(input, target) -> (input, soft_target)``.
+
+Drop-in for timm's ``train.py`` (the line ``input, target = mixup_fn(input, target)``, which runs with
+``--no-prefetcher``) together with ``timm.loss.SoftTargetCrossEntropy``. The adversarial batch comes from
+torchattacks PGD against the K-way view of the model (its first K logits); epsilon is always in [0,1] pixel units,
+also when the batch arrives normalised (pass ``mean``/``std``: the attack then runs in pixel space through
+torchattacks' ``set_normalization_used`` and returns a normalised batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+import torchattacks
+from torch import nn
+
+from .errors import UserError
+from .labels import check_delta, label_aug_targets
+from .models.classifier import KWayClassifier, unwrap_model
+
+MODES = ("std", "adv", "adv_plus")
+ATTACK_MODES = ("eval", "train")
+RANGE_TOLERANCE = 1e-3
+
+
+def check_attack_args(eps: float, steps: int, alpha: float | None = None) -> None:
+    """One clear error for an epsilon, step count or step size that cannot be right."""
+    if not 0.0 < eps <= 1.0:
+        raise UserError(f"eps must lie in (0, 1] (pixel units of [0,1] images), got {eps}: e.g. --adv-eps 0.03 "
+                        "(8/255 = 0.0314)")
+    if int(steps) != steps or steps < 1:
+        raise UserError(f"attack steps must be an integer >= 1, got {steps}: e.g. --adv-steps 10")
+    if alpha is not None and not 0.0 < alpha <= 1.0:
+        raise UserError(f"attack step size must lie in (0, 1], got {alpha}: omit it for 2.5*eps/steps")
+
+
+def check_pixel_range(x: torch.Tensor, what: str = "batch") -> None:
+    """Raise if ``x`` (pixel space) leaves [0,1] by more than rounding."""
+    lo, hi = torch.aminmax(x.detach())
+    lo, hi = float(lo), float(hi)
+    if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
+        raise UserError(f"{what} values lie in [{lo:.3f}, {hi:.3f}], outside [0,1]: pass mean=/std= (the loader's "
+                        "normalisation) if the batch is normalised, else scale images to [0,1]")
+
+
+class AdvLabelAug:
+    """PGD adversarial training (``adv``) and its label-augmented variant (``adv_plus``) as a batch hook.
+
+    Args:
+        model: the network being trained, with K+M outputs (K for ``std``/``adv``); may be DDP-wrapped.
+        num_classes: K, the number of real classes.
+        mode: ``std`` (clean, one-hot K), ``adv`` (PGD, one-hot K), ``adv_plus`` (PGD, targets
+            ``Concat[(1-delta) onehot(y), delta onehot(z_j)]`` over K+M).
+        eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to 2.5*eps/steps.
+        delta: label-augmentation weight of the transformation label.
+        num_ops: M. Transformation j (0-based) is PGD at strength eps*(j+1)/M, so M=1 is the paper's single
+            "adversarial" operation; with M>1 each sample draws its transformation uniformly.
+        train_clean: also train the clean batch (target ``[y, 0]``); the returned batch is then twice as long.
+        adv_prob: share of batches that are attacked; the others are trained clean (target ``[y, 0]``).
+            The authors' public label-augmentation code transforms a batch with probability 0.7; default 1.0
+            (Madry-style: every batch adversarial).
+        attack_mode: ``eval`` (default: BatchNorm running statistics and no dropout while attacking) or
+            ``train`` (batch statistics and dropout while attacking; BN running stats then also move).
+        mean, std: the normalisation the incoming batch already carries (timm's loaders); None means the batch
+            is in [0,1] and the model normalises inside.
+        autocast_dtype: run the attack's forward/backward passes under ``torch.autocast`` with this dtype.
+
+    The model's train/eval mode and its parameters' ``requires_grad`` flags are the same after a call as
+    before (parameters are frozen during the attack, which saves their gradient buffers).
+    """
+
+    def __init__(self, model: nn.Module, num_classes: int, mode: str = "adv_plus", eps: float = 0.03,
+                 steps: int = 10, alpha: float | None = None, delta: float = 0.03, num_ops: int = 1,
+                 train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = "eval",
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 random_start: bool = True, autocast_dtype: torch.dtype | None = None) -> None:
+        if mode not in MODES:
+            raise UserError(f"unknown adversarial mode '{mode}': use one of {', '.join(MODES)}")
+        if attack_mode not in ATTACK_MODES:
+            raise UserError(f"unknown attack mode '{attack_mode}': use 'eval' or 'train'")
+        if num_classes < 1:
+            raise UserError(f"num_classes must be >= 1, got {num_classes}")
+        if not 0.0 <= adv_prob <= 1.0:
+            raise UserError(f"adv_prob must lie in [0, 1], got {adv_prob}")
+        if (mean is None) != (std is None):
+            raise UserError("pass both mean and std (the batch's normalisation) or neither")
+        check_attack_args(eps, steps, alpha)
+        check_delta(delta)
+        if mode == "adv_plus" and num_ops < 1:
+            raise UserError(f"adv_plus needs num_ops (M) >= 1, got {num_ops}: e.g. --la-ops 1")
+        self.model = unwrap_model(model)
+        self.num_classes = num_classes
+        self.mode = mode
+        self.eps, self.steps = float(eps), int(steps)
+        self.alpha = float(alpha) if alpha is not None else 2.5 * self.eps / self.steps
+        self.delta = float(delta)
+        self.num_ops = int(num_ops) if mode == "adv_plus" else 0
+        self.train_clean = train_clean
+        self.adv_prob = float(adv_prob)
+        self.attack_mode = attack_mode
+        self.mean = tuple(mean) if mean is not None else None
+        self.std = tuple(std) if std is not None else None
+        self.random_start = random_start
+        self.autocast_dtype = autocast_dtype
+        self.kway = KWayClassifier(self.model, num_classes)
+        self.attacks = [self._make_pgd(self.eps * (j + 1) / max(self.num_ops, 1)) for j in range(max(self.num_ops, 1))]
+        self._width_checked = False
+
+    @property
+    def num_outputs(self) -> int:
+        """K+M: the width of the targets this hook returns and of the model's head."""
+        return self.num_classes + self.num_ops
+
+    def _make_pgd(self, eps: float) -> torchattacks.PGD:
+        scale = eps / self.eps
+        attack = torchattacks.PGD(self.kway, eps=eps, alpha=self.alpha * scale, steps=self.steps,
+                                  random_start=self.random_start)
+        if self.attack_mode == "train":
+            attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)
+        if self.mean is not None:
+            attack.set_normalization_used(self.mean, self.std)
+        return attack
+
+    def targets(self, y: torch.Tensor, op: torch.Tensor | int | None) -> torch.Tensor:
+        """Soft targets for class labels ``y`` and transformation ``op`` (None: clean)."""
+        if self.mode == "adv_plus":
+            return label_aug_targets(y, self.num_classes, op, self.num_ops, self.delta)
+        return label_aug_targets(y, self.num_classes, None, 0)
+
+    def _pixels(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:
+            return x
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        return x * std + mean
+
+    def _check_width(self, x: torch.Tensor) -> None:
+        with torch.no_grad(), _preserved_state(self.model, freeze=True):
+            self.model.eval()
+            width = self.model(x[:1]).shape[-1]
+        if width != self.num_outputs:
+            raise UserError(f"the model outputs {width} logits but mode '{self.mode}' with K={self.num_classes}, "
+                            f"M={self.num_ops} needs K+M={self.num_outputs}: create it with "
+                            f"--num-classes {self.num_outputs}")
+        self._width_checked = True
+
+    def attack(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adversarial batch (same space as ``x``) and the transformation index of each sample."""
+        if self.num_ops <= 1:
+            ops = torch.zeros_like(y)
+        else:
+            ops = torch.randint(self.num_ops, y.shape, device=y.device)
+        x_adv = torch.empty_like(x)
+        autocast = (torch.autocast(x.device.type, dtype=self.autocast_dtype) if self.autocast_dtype is not None
+                    else contextlib.nullcontext())
+        with _preserved_state(self.model, freeze=True), autocast:
+            for j, attack in enumerate(self.attacks):
+                idx = None if len(self.attacks) == 1 else (ops == j).nonzero().flatten()
+                if idx is not None and idx.numel() == 0:
+                    continue
+                attack.set_device(x.device)
+                xs, ys = (x, y) if idx is None else (x[idx], y[idx])
+                adv = attack(xs, ys).to(x.dtype)
+                if idx is None:
+                    x_adv = adv
+                else:
+                    x_adv[idx] = adv
+        return x_adv.detach(), ops
+
+    def __call__(self, input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if target.dim() != 1:
+            raise UserError("the hook takes integer class labels of shape (N,); put it before mixup/cutmix and "
+                            "label smoothing (turn those off)")
+        check_pixel_range(self._pixels(input))
+        if self.mode == "std":
+            return input, self.targets(target, None)
+        if not self._width_checked:
+            self._check_width(input)
+        if self.adv_prob < 1.0 and float(torch.rand(())) >= self.adv_prob:
+            return input, self.targets(target, None)
+        x_adv, ops = self.attack(input, target)
+        soft = self.targets(target, ops)
+        if self.train_clean:
+            return torch.cat([input, x_adv]), torch.cat([self.targets(target, None), soft])
+        return x_adv, soft
+
+    def __repr__(self) -> str:
+        return (f"AdvLabelAug(mode={self.mode}, K={self.num_classes}, M={self.num_ops}, eps={self.eps}, "
+                f"steps={self.steps}, alpha={self.alpha:.5f}, delta={self.delta}, train_clean={self.train_clean}, "
+                f"adv_prob={self.adv_prob}, attack_mode={self.attack_mode}, "
+                f"normalised_input={self.mean is not None})")
+
+
+@contextlib.contextmanager
+def _preserved_state(model: nn.Module, freeze: bool):
+    """Restore every module's train/eval flag and every parameter's requires_grad on exit; optionally
+    freeze the parameters meanwhile."""
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    if freeze:
+        for p, _ in flags:
+            p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in flags:
+            p.requires_grad_(flag)

@@ -1,0 +1,101 @@
+"""Classifiers that take [0,1] images (normalisation inside) and the K-way view of a K+M head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import timm
+import torch
+from torch import nn
+
+from ..errors import UserError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class InputNormalize(nn.Module):
+    """(x - mean) / std per channel; mean and std are saved with the weights, so a checkpoint carries them."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class ImageClassifier(nn.Module):
+    """A timm network behind input normalisation, with K class logits followed by M transformation logits.
+
+    State-dict keys are ``normalize.*`` and ``net.*`` (no ``model.``/``module.`` inside, which RobustBench's
+    loader would strip)."""
+
+    def __init__(self, net: nn.Module, num_classes: int, num_ops: int = 0,
+                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.num_ops = num_ops
+        self.normalize = InputNormalize(mean, std)
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+
+class KWayClassifier(nn.Module):
+    """The K-way classifier of a K+M model: its first K logits. This is what attacks and evaluators see."""
+
+    def __init__(self, model: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.model = model
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[:, : self.num_classes]
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel / DataParallel wrapper (attacking through DDP re-broadcasts
+    buffers at every step)."""
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+
+
+def k_way(model: nn.Module, num_classes: int | None = None) -> nn.Module:
+    """The K-way view of ``model``; K defaults to ``model.num_classes``. A model that already outputs K logits
+    (``num_ops == 0``) is returned as is."""
+    model = unwrap_model(model)
+    if isinstance(model, KWayClassifier):
+        return model
+    k = num_classes if num_classes is not None else getattr(model, "num_classes", None)
+    if k is None:
+        raise UserError("cannot tell K for this model: pass num_classes (the number of real classes)")
+    if getattr(model, "num_ops", None) == 0 and getattr(model, "num_classes", None) == k:
+        return model
+    return KWayClassifier(model, k)
+
+
+def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pretrained: bool = False,
+                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                      **kwargs) -> ImageClassifier:
+    """``timm.create_model(model_name, num_classes=K+M)`` behind normalisation, taking [0,1] inputs.
+
+    mean/std default to the network's own pretrained config (ImageNet statistics for ImageNet models)."""
+    if not timm.is_model(model_name):
+        raise UserError(f"unknown model '{model_name}': use a timm model name (timm.list_models()) "
+                        "or 'resnet8_tiny' for the digits data")
+    if num_classes < 1 or num_ops < 0:
+        raise UserError(f"need num_classes >= 1 and num_ops >= 0, got {num_classes} and {num_ops}")
+    try:
+        net = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes + num_ops, **kwargs)
+    except (OSError, RuntimeError, ConnectionError) as exc:  # no internet / no cached weights
+        if not pretrained:
+            raise
+        raise UserError(f"could not fetch pretrained weights for '{model_name}' ({type(exc).__name__}): "
+                        "this machine needs internet or a filled HF/torch cache; drop --pretrained to start "
+                        "from random weights") from None
+    cfg = getattr(net, "pretrained_cfg", None) or {}
+    mean = tuple(mean if mean is not None else cfg.get("mean", IMAGENET_MEAN))
+    std = tuple(std if std is not None else cfg.get("std", IMAGENET_STD))
+    return ImageClassifier(net, num_classes, num_ops, mean, std)
