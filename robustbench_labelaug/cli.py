@@ -1,5 +1,6 @@
 """``rbla``: the command line. Each sub-command lives in its own module exposing ``HELP``,
-``add_arguments(parser)`` and ``main(args) -> int``; a :class:`UserError` prints as one line and exits 2."""
+``add_arguments(parser)`` and ``main(args) -> int`` (and optionally ``parse(parser, argv)`` for config files);
+only the chosen sub-command's module is imported. A :class:`UserError` prints as one line and exits 2."""
 
 from __future__ import annotations
 
@@ -10,40 +11,52 @@ import warnings
 
 from .errors import UserError
 
-COMMANDS: dict[str, str] = {
-    "demo": "robustbench_labelaug.demo",
-    "train": "robustbench_labelaug.train.cli",
-    "evaluate": "robustbench_labelaug.leaderboard.evaluate",
-    "leaderboard": "robustbench_labelaug.leaderboard.cli",
-    "zoo": "robustbench_labelaug.zoo.cli",
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("robustbench_labelaug.demo", "the embedded demo: train, evaluate and rank digits Std/Adv/Adv+"),
+    "train": ("robustbench_labelaug.train.cli", "train std / adv (PGD AT) / adv_plus (PGD AT + label aug)"),
+    "evaluate": ("robustbench_labelaug.leaderboard.evaluate", "evaluate models from a config into model_info JSONs"),
+    "leaderboard": ("robustbench_labelaug.leaderboard.cli", "render model_info JSONs as a leaderboard"),
+    "zoo": ("robustbench_labelaug.zoo.cli", "list model-zoo entries, export checkpoints into the zoo"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rbla", description="Label-augmented adversarial training (Adv+) and "
                                      "class-wise robustness evaluation.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        module.add_arguments(p)
-        p.set_defaults(_main=module.main)
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND",
+                        help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
     return parser
 
 
+def command_parser(name: str):
+    """The sub-command's module and its argument parser."""
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"rbla {name}", description=module.HELP,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    module.add_arguments(parser)
+    return module, parser
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="pkg_resources")
-    args = build_parser().parse_args(argv)
+    top = _top_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return 0 if argv else 2
+    command = top.parse_args(argv[:1]).command
     try:
-        return int(args._main(args) or 0)
+        module, parser = command_parser(command)
+        args = module.parse(parser, argv[1:]) if hasattr(module, "parse") else parser.parse_args(argv[1:])
+        return int(module.main(args) or 0)
     except UserError as exc:
-        print(f"rbla {args.command}: error: {exc}", file=sys.stderr)
+        print(f"rbla {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"rbla {args.command}: interrupted", file=sys.stderr)
+        print(f"rbla {command}: interrupted", file=sys.stderr)
         return 130
 
 

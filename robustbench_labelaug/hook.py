@@ -142,8 +142,8 @@ class AdvLabelAug:
             width = self.model(x[:1]).shape[-1]
         if width != self.num_outputs:
             raise UserError(f"the model outputs {width} logits but mode '{self.mode}' with K={self.num_classes}, "
-                            f"M={self.num_ops} needs K+M={self.num_outputs}: create it with "
-                            f"--num-classes {self.num_outputs}")
+                            f"M={self.num_ops} needs K+M={self.num_outputs}: create the model with {self.num_outputs} "
+                            f"outputs (timm train.py: --num-classes {self.num_outputs})")
         self._width_checked = True
 
     def attack(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -29,6 +27,7 @@ from tqdm import tqdm
 
 from .. import distributed as dist_utils
 from ..errors import UserError
+from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
 from ..scoring import classwise_error, classwise_summary
 
@@ -70,7 +69,7 @@ class EvalResult:
     num_examples: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvalResult:
@@ -78,41 +77,6 @@ class EvalResult:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n").encode())
 
 
 class IndexedSubset(Dataset):
@@ -173,7 +137,7 @@ class Evaluator(ABC):
 
     # -- the template --------------------------------------------------------------------------------------------
     def fingerprint(self) -> str:
-        blob = json.dumps({"evaluator": self.name, **_jsonable(self.settings)}, sort_keys=True)
+        blob = json.dumps({"evaluator": self.name, **jsonable(self.settings)}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:
@@ -247,7 +211,7 @@ class Evaluator(ABC):
             dist_utils.barrier()
             arrays[split] = merged
         result = self.score(arrays, dataset, ctx)
-        result.settings = _jsonable({**self.settings, **result.settings})
+        result.settings = jsonable({**self.settings, **result.settings})
         return result
 
 

@@ -1,0 +1,13 @@
+"""Training: timm-style flags (``args``), the epoch loop (``engine``), checkpoints and the run (``run.train``)."""
+
+from .args import parse_args
+from .checkpoint import RunCheckpointSaver, read_checkpoint
+
+__all__ = ["RunCheckpointSaver", "parse_args", "read_checkpoint", "train"]
+
+
+def train(args):
+    """Run ``rbla train`` with parsed ``args`` (see :func:`parse_args`)."""
+    from .run import train as _train
+
+    return _train(args)

@@ -1,0 +1,113 @@
+"""Adv+ training step through ``AdvLabelAug`` (torchattacks PGD) vs a minimal hand-written PGD-10 step.
+
+Same model, batch and seed, measured alternately in one process; prints per-step medians and the median ratio
+(target <= 1.05), and the attack-only ratio (torchattacks' own per-call overhead).
+
+    python bench/hook_overhead.py [--model resnet8_tiny] [--batch-size 64] [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from timm.loss import SoftTargetCrossEntropy
+
+from robustbench_labelaug import AdvLabelAug, create_classifier, label_aug_targets
+
+
+def hand_pgd(model, x, y, k, eps, alpha, steps):
+    """Minimal PGD: eval mode, random start, sign steps on the K-way loss, projection and clipping."""
+    model.eval()
+    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv)[:, :k], y)
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = (x + (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+    model.train()
+    return x_adv.detach()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet8_tiny")
+    parser.add_argument("--input-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--eps", type=float, default=0.03)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    k, m = 10, 1
+    torch.manual_seed(0)
+    base = create_classifier(args.model, k, m)
+    model_a, model_b = base, copy.deepcopy(base)
+    opt_a = torch.optim.SGD(model_a.parameters(), lr=0.01, momentum=0.9)
+    opt_b = torch.optim.SGD(model_b.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(args.batch_size, 3, args.input_size, args.input_size)
+    y = torch.randint(0, k, (args.batch_size,))
+    alpha = 2.5 * args.eps / args.steps
+    hook = AdvLabelAug(model_a, k, mode="adv_plus", eps=args.eps, steps=args.steps, num_ops=m)
+    loss_fn = SoftTargetCrossEntropy()
+
+    def step_hook():
+        model_a.train()
+        xa, t = hook(x, y)
+        loss = loss_fn(model_a(xa), t)
+        opt_a.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_a.step()
+
+    def step_hand():
+        model_b.train()
+        xa = hand_pgd(model_b, x, y, k, args.eps, alpha, args.steps)
+        t = label_aug_targets(y, k, 0, m, 0.03)
+        loss = torch.sum(-t * F.log_softmax(model_b(xa), dim=-1), dim=-1).mean()
+        opt_b.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_b.step()
+
+    def attack_hook():
+        hook(x, y)
+
+    def attack_hand():
+        hand_pgd(model_b, x, y, k, args.eps, alpha, args.steps)
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    results = {}
+    for label, a, b in (("train step", step_hook, step_hand), ("attack only", attack_hook, attack_hand)):
+        for _ in range(args.warmup):
+            a(), b()
+        ta, tb, ratios = [], [], []
+        for i in range(args.repeats):
+            if i % 2 == 0:
+                t1, t2 = timed(a), timed(b)
+            else:
+                t2, t1 = timed(b), timed(a)
+            ta.append(t1)
+            tb.append(t2)
+            ratios.append(t1 / t2)
+        results[label] = (statistics.median(ta), statistics.median(tb), statistics.median(ratios))
+
+    print(f"model {args.model}, batch {args.batch_size}x3x{args.input_size}x{args.input_size}, PGD-{args.steps}, "
+          f"{args.repeats} alternating repeats, torch threads {torch.get_num_threads()}")
+    for label, (ta, tb, ratio) in results.items():
+        print(f"{label:12s}  hook {ta * 1e3:8.1f} ms   hand-written {tb * 1e3:8.1f} ms   median ratio {ratio:.3f}")
+    print(f"target: train-step ratio <= 1.05 -> {'met' if results['train step'][2] <= 1.05 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

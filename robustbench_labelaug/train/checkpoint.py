@@ -1,0 +1,145 @@
+"""Training checkpoints: timm ``CheckpointSaver`` layout (``last.pth.tar``, ``checkpoint-<epoch>.pth.tar``,
+``model_best.pth.tar``), written atomically, holding everything a bit-identical resume needs (model, optimizer,
+scheduler, scaler, epoch, args, K, M and the RNG states), and readable with ``torch.load(weights_only=True)``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from timm.utils import CheckpointSaver
+from torch import nn
+
+from ..errors import UserError
+from ..fileio import atomic_torch_save, jsonable
+from ..models.classifier import ImageClassifier, unwrap_model
+
+CHECKPOINT_VERSION = 1
+EXTENSION = ".pth.tar"
+
+
+def rng_state() -> dict[str, Any]:
+    """torch (CPU and CUDA), numpy and python RNG states as tensors, lists and ints."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; a file that would run code when unpickled is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist: pass the path of a .pth.tar/.pt file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise UserError(f"checkpoint {path} holds objects that weights-only loading refuses ({first[:120]}): "
+                        "only load files from sources you trust, re-saved as plain state dicts") from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}): the file is damaged or not a "
+                        "torch checkpoint") from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise UserError(f"checkpoint {path} has no 'state_dict': expected a file written by rbla train / rbla zoo")
+    return state
+
+
+def check_head(state: dict[str, Any], num_classes: int, num_ops: int, path: str | Path, fix: str) -> None:
+    """Refuse a checkpoint whose K+M head differs from what the run builds."""
+    k, m = state.get("num_classes"), state.get("num_ops")
+    if (k, m) != (num_classes, num_ops):
+        raise UserError(f"checkpoint {path} has K={k}, M={m} (K+M={None if k is None else k + (m or 0)}) but this "
+                        f"run builds K={num_classes}, M={num_ops}: {fix}")
+
+
+def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Strict ``load_state_dict`` with a one-line error naming the missing/unexpected keys."""
+    try:
+        unwrap_model(model).load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        msg = " ".join(str(exc).split())
+        raise UserError(f"checkpoint {path} does not fit the model ({msg[:200]}): use the architecture, K and M "
+                        "it was trained with") from None
+
+
+class RunCheckpointSaver(CheckpointSaver):
+    """timm's ``CheckpointSaver`` with an atomic ``last`` (``os.replace``) and the full resume state. It keeps the
+    ``max_history`` most recent epoch checkpoints (timm keeps the best by metric) and ``model_best`` by metric."""
+
+    def __init__(self, model: nn.Module, optimizer, scheduler, args, amp_scaler=None, checkpoint_dir: str = "",
+                 max_history: int = 3) -> None:
+        super().__init__(model, optimizer, args=args, amp_scaler=amp_scaler, checkpoint_dir=checkpoint_dir,
+                         recovery_dir=checkpoint_dir, max_history=max_history, decreasing=False)
+        self.scheduler = scheduler
+        self.extension = EXTENSION
+        self.last_metrics: dict[str, float] = {}
+
+    def save_checkpoint(self, epoch: int, metric: float | None = None):
+        last = os.path.join(self.checkpoint_dir, "last" + self.extension)
+        self._save(last, epoch, metric)
+        if len(self.checkpoint_files) >= self.max_history:
+            self._cleanup_checkpoints(1)
+        epoch_file = os.path.join(self.checkpoint_dir, f"{self.save_prefix}-{epoch}{self.extension}")
+        _link_or_copy(last, epoch_file)
+        self.checkpoint_files.insert(0, (epoch_file, epoch))  # newest first: cleanup drops the oldest
+        if metric is not None and (self.best_metric is None or self.cmp(metric, self.best_metric)):
+            self.best_epoch, self.best_metric = epoch, metric
+            _link_or_copy(last, os.path.join(self.checkpoint_dir, "model_best" + self.extension))
+        return self.best_metric, self.best_epoch
+
+    def _save(self, save_path: str, epoch: int, metric: float | None = None) -> None:
+        model: ImageClassifier = unwrap_model(self.model)
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "epoch": epoch,
+            "arch": self.args.model,
+            "num_classes": model.num_classes,
+            "num_ops": model.num_ops,
+            "mean": model.normalize.mean.flatten().tolist(),
+            "std": model.normalize.std.flatten().tolist(),
+            "state_dict": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "args": jsonable(vars(self.args)),
+            "rng": rng_state(),
+            "metric": metric,
+            "metrics": jsonable(self.last_metrics),
+        }
+        if self.amp_scaler is not None:
+            state["scaler"] = self.amp_scaler.state_dict()
+        atomic_torch_save(state, save_path)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    tmp = dst + ".tmp"
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)

@@ -1,0 +1,60 @@
+"""One training epoch, written the way timm's ``train_one_epoch`` applies ``mixup_fn``, and per-epoch validation."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+
+import torch
+from timm.utils import AverageMeter
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import UserError
+
+BatchHook = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class NonFiniteLoss(UserError):
+    """The training loss became NaN or infinite."""
+
+
+def train_one_epoch(epoch: int, model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
+                    loss_fn: nn.Module, hook: BatchHook | None, device: torch.device, *,
+                    autocast_dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
+                    channels_last: bool = False, progress: bool = True, log_interval: int = 0,
+                    log: Callable[[str], None] = print) -> dict[str, float]:
+    """Train one epoch; ``hook(input, target)`` sits where timm applies ``mixup_fn``. Stops on a non-finite loss
+    before the optimizer step (nothing is updated with it)."""
+    model.train()
+    losses = AverageMeter()
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
+    for step, (input, target) in enumerate(bar):
+        input, target = input.to(device, non_blocking=True), target.to(device, non_blocking=True)
+        if hook is not None:
+            input, target = hook(input, target)
+        if channels_last:
+            input = input.contiguous(memory_format=torch.channels_last)
+        autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
+                    else contextlib.nullcontext())
+        with autocast:
+            output = model(input)
+            loss = loss_fn(output, target)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"loss became {loss.item()} at epoch {epoch}, step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        losses.update(loss.item(), input.size(0))
+        bar.set_postfix(loss=f"{losses.avg:.4f}")
+        if log_interval and (step + 1) % log_interval == 0:
+            log(f"epoch {epoch} step {step + 1}/{len(loader)} loss {losses.val:.4f} (avg {losses.avg:.4f}) "
+                f"lr {optimizer.param_groups[0]['lr']:.3g}")
+    return {"loss": losses.avg, "time_s": time.perf_counter() - start}

@@ -1,0 +1,55 @@
+"""Shared fixtures: small real data and helpers to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+    """``python -m robustbench_labelaug ARGS`` in a subprocess; returns the CompletedProcess."""
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "robustbench_labelaug", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=full_env)
+
+
+@pytest.fixture(scope="session")
+def digits_test():
+    from robustbench_labelaug.data import create_dataset
+
+    return create_dataset("digits", split="test")
+
+
+@pytest.fixture(scope="session")
+def digits_train():
+    from robustbench_labelaug.data import create_dataset
+
+    return create_dataset("digits", split="train")
+
+
+@pytest.fixture(scope="session")
+def trained_digits_model(digits_train):
+    """resnet8_tiny (K=10, M=1) after two quick clean epochs on digits: gradients are informative."""
+    from robustbench_labelaug import create_classifier
+
+    torch.manual_seed(0)
+    model = create_classifier("resnet8_tiny", 10, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = digits_train.tensors
+    model.train()
+    for _ in range(2):
+        for i in range(0, len(y) - 63, 64):
+            loss = torch.nn.functional.cross_entropy(model(x[i:i + 64])[:, :10], y[i:i + 64])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
