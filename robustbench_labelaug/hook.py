@@ -2,7 +2,8 @@
 
 Drop-in for timm's ``train.py`` (the line ``input, target = mixup_fn(input, target)``, which runs with
 ``--no-prefetcher``) together with ``timm.loss.SoftTargetCrossEntropy``. The adversarial batch comes from
-torchattacks PGD against the K-way view of the model (its first K logits); epsilon is always in [0,1] pixel units,
+torchattacks PGD (``attacks.PGD``: torchattacks' PGD with a fused projection) against the K-way view of the model
+(its first K logits); epsilon is always in [0,1] pixel units,
 also when the batch arrives normalised (pass ``mean``/``std``: the attack then runs in pixel space through
 torchattacks' ``set_normalization_used`` and returns a normalised batch).
 """
@@ -13,9 +14,9 @@ import contextlib
 from collections.abc import Sequence
 
 import torch
-import torchattacks
 from torch import nn
 
+from .attacks.pgd import PGD
 from .errors import UserError
 from .labels import check_delta, label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
@@ -113,9 +114,9 @@ class AdvLabelAug:
         """K+M: the width of the targets this hook returns and of the model's head."""
         return self.num_classes + self.num_ops
 
-    def _make_pgd(self, eps: float) -> torchattacks.PGD:
+    def _make_pgd(self, eps: float) -> PGD:
         scale = eps / self.eps
-        attack = torchattacks.PGD(self.kway, eps=eps, alpha=self.alpha * scale, steps=self.steps,
+        attack = PGD(self.kway, eps=eps, alpha=self.alpha * scale, steps=self.steps,
                                   random_start=self.random_start)
         if self.attack_mode == "train":
             attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)

@@ -1,0 +1,68 @@
+"""ImageNet-X: error and error ratio per factor of variation (Idrissi et al., 2022) on an ImageNet validation
+folder with the official file names, using the imagenet-x package's annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..errors import UserError
+from ..scoring import IMAGENET_X_FACTORS, imagenet_x_scores
+from .base import EvalContext, EvalResult, Evaluator, SplitArrays
+from .clean import predict_labels
+from .real import check_imagenet_classes, dataset_filenames, dataset_targets
+
+
+class ImageNetXEvaluator(Evaluator):
+    """Top-1 error on the ImageNet-X-annotated validation images, per factor (``error_<factor>`` in %) and as
+    error ratio ``error_ratio_<factor>`` = factor error / overall error. ``which_factor``: ``"top"`` (each
+    image's main factor, the ImageNet-X default) or ``"multi"``; ``filter_prototypes`` drops the prototypical
+    images as imagenet-x does. Images without an annotation are skipped (counted in ``details``)."""
+
+    name = "imagenet_x"
+
+    def __init__(self, n_examples: int | None = None, which_factor: str = "top", filter_prototypes: bool = True,
+                 **settings: Any) -> None:
+        if which_factor not in ("top", "multi"):
+            raise UserError(f"imagenet_x: which_factor='{which_factor}' is not known: use 'top' or 'multi'")
+        super().__init__(n_examples, which_factor=which_factor, filter_prototypes=bool(filter_prototypes),
+                         **settings)
+        self.which_factor, self.filter_prototypes = which_factor, bool(filter_prototypes)
+
+    def _scores(self, filenames: list[str], preds, labels=None) -> dict[str, Any]:
+        return imagenet_x_scores(filenames, preds, labels, which_factor=self.which_factor,
+                                 filter_prototypes=self.filter_prototypes)
+
+    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        # Refuse folders without annotated images before predicting anything (nothing is written).
+        check_imagenet_classes(ctx, self.name)
+        indices = self.example_indices(dataset)
+        filenames = dataset_filenames(dataset, indices, self.name)
+        targets = dataset_targets(dataset, indices)
+        self._scores(filenames, [0] * len(filenames), targets)
+        return super().run(model, dataset, ctx)
+
+    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+        return predict_labels(model, batches)
+
+    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        a = arrays["all"]
+        filenames = dataset_filenames(dataset, a["index"], self.name)
+        scores = self._scores(filenames, a["y_pred"], a["y_true"])
+        metrics: dict[str, float] = {"error": scores["error"], "num_annotated": scores["count"]}
+        for factor in IMAGENET_X_FACTORS:
+            metrics[f"error_{factor}"] = scores["factors"][factor]["error"]
+            metrics[f"error_ratio_{factor}"] = scores["factors"][factor]["error_ratio"]
+        return EvalResult(
+            evaluator=self.name,
+            metrics=metrics,
+            details={"factors": scores["factors"], "worst_factor": scores["worst_factor"],
+                     "num_skipped": scores["skipped"], "which_factor": self.which_factor,
+                     "filter_prototypes": self.filter_prototypes,
+                     "annotations": "imagenet-x package (imagenet_x.load_annotations, partition 'val')"},
+            num_examples=int(len(a["index"])),
+        )
+
