@@ -17,6 +17,21 @@ from .errors import UserError
 from .hook import AdvLabelAug
 from .labels import label_aug_targets
 from .models import KWayClassifier, create_classifier, k_way
+from .zoo import load_model
+
+
+def _register_zoo_in_robustbench() -> None:
+    """Our ImageNet zoo entries appear in RobustBench's zoo once it is imported (lazily: robustbench is optional
+    here, and a failure only warns)."""
+    try:
+        from .zoo.robustbench_registry import install_robustbench_hook
+
+        install_robustbench_hook()
+    except Exception as exc:  # noqa: BLE001
+        warnings.warn(f"robustbench_labelaug: zoo entries not registered in RobustBench ({exc})", stacklevel=2)
+
+
+_register_zoo_in_robustbench()
 
 __all__ = ["AdvLabelAug", "KWayClassifier", "UserError", "__version__", "create_classifier", "k_way",
-           "label_aug_targets"]
+           "label_aug_targets", "load_model"]

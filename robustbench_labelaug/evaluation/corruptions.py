@@ -1,0 +1,128 @@
+"""Common corruptions: top-1 error per corruption x severity E_{c,s}, corruption errors CE_c and mCE.
+
+One split per corruption and severity (``"gaussian_noise/3"``), each cached and resumed as a unit. The images
+come from an ImageNet-C folder (``data_dir``) or are generated with imagecorruptions and cached
+(:mod:`robustbench_labelaug.data.corruptions`). ``mce`` is the unnormalised mean over corruptions of the mean over
+severities (the paper's); on ImageNet-C with a 1000-class model the AlexNet-normalised mCE of Hendrycks &
+Dietterich is added (``mce_alexnet``, also as ``mce_normalized``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..data.corruptions import (
+    MIN_CORRUPTION_SIZE,
+    CorruptionGenerator,
+    check_imagenet_c,
+    imagenet_c_split,
+    imagenet_c_transform,
+    parse_split,
+    select_corruptions,
+    split_name,
+)
+from ..errors import UserError
+from ..scoring import corruption_errors, top1_error
+from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block
+from .clean import predict_labels
+
+IMAGENET_NUM_CLASSES = 1000
+
+
+class CorruptionEvaluator(Evaluator):
+    """Top-1 error under the 15 common corruptions x 5 severities (or the ``corruptions`` / ``severities``
+    selected) on the first ``n_examples`` images.
+
+    ``data_dir``: an ImageNet-C folder (``<data_dir>/<corruption>/<severity>/<wnid>/<file>``, the clean data
+    being the matching ImageNet folder); its images get the clean eval transform's size and interpolation with
+    ``crop_pct`` (1.0: no extra crop, as ImageNet-C is evaluated; ``None``: exactly the clean transform).
+    Without ``data_dir`` the corruptions are generated from the clean images (``seed``, ``min_size``: see
+    :mod:`robustbench_labelaug.data.corruptions`) and cached in ``cache_dir`` (default: the user cache, shared
+    by every model evaluated on the same data; not part of the settings' fingerprint)."""
+
+    name = "corruptions"
+
+    def __init__(self, n_examples: int | None = None, data_dir: str | Path | None = None,
+                 corruptions: Sequence[str] | str | None = None, severities: Sequence[int] | str | None = None,
+                 seed: int = 0, min_size: int = MIN_CORRUPTION_SIZE, crop_pct: float | None = 1.0,
+                 cache_dir: str | Path | None = None) -> None:
+        names, sevs = select_corruptions(corruptions, severities)
+        if int(min_size) < MIN_CORRUPTION_SIZE:
+            raise UserError(f"corruptions: min_size={min_size} is below {MIN_CORRUPTION_SIZE}, the smallest image "
+                            f"imagecorruptions accepts: use min_size >= {MIN_CORRUPTION_SIZE}")
+        if crop_pct is not None and not 0 < float(crop_pct) <= 1:
+            raise UserError(f"corruptions: crop_pct={crop_pct} must be in (0, 1] (or null for the clean transform)")
+        source = {"data_dir": str(data_dir), "crop_pct": crop_pct} if data_dir else {"seed": int(seed),
+                                                                                   "min_size": int(min_size)}
+        super().__init__(n_examples, corruptions=names, severities=sevs, **source)
+        self.data_dir = Path(data_dir).expanduser() if data_dir else None
+        self.corruptions, self.severities = names, sevs
+        self.seed, self.min_size, self.crop_pct = int(seed), int(min_size), crop_pct
+        self.cache_dir = cache_dir
+        self._generator: CorruptionGenerator | None = None
+        self._transform = None
+        self._progress = True
+
+    # -- splits ------------------------------------------------------------------------------------------------
+    def splits(self, dataset: Dataset) -> list[str]:
+        return [split_name(c, s) for c in self.corruptions for s in self.severities]
+
+    def split_dataset(self, dataset: Dataset, split: str) -> Dataset:
+        corruption, severity = parse_split(split)
+        indices = self.example_indices(dataset)
+        if self.data_dir is not None:
+            return imagenet_c_split(self.data_dir, corruption, severity, dataset, indices, self._transform)
+        if self._generator is None:
+            self._generator = CorruptionGenerator(dataset, indices, seed=self.seed, min_size=self.min_size,
+                                                  cache_dir=self.cache_dir, progress=self._progress)
+        return self._generator.split(corruption, severity)
+
+    # -- the run -----------------------------------------------------------------------------------------------
+    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        # Refuse a bad ImageNet-C folder before predicting anything (nothing is written).
+        if self.data_dir is not None:
+            self.data_dir = check_imagenet_c(self.data_dir, self.corruptions, self.severities, dataset,
+                                             self.example_indices(dataset))
+            self._transform = imagenet_c_transform(dataset, self.crop_pct)
+        self._progress, self._generator = ctx.progress, None
+        try:
+            return super().run(model, dataset, ctx)
+        finally:
+            self._generator = None  # frees the clean images held for generation
+
+    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+        return predict_labels(model, batches)
+
+    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        table = {c: [top1_error(arrays[split_name(c, s)]["y_true"], arrays[split_name(c, s)]["y_pred"])
+                     for s in self.severities] for c in self.corruptions}
+        imagenet_c = self.data_dir is not None and ctx.num_classes == IMAGENET_NUM_CLASSES
+        ce = corruption_errors(table, severities=self.severities, normalize="alexnet" if imagenet_c else None)
+        cells = [v for row in table.values() for v in row]
+        metrics = {"mce": ce["mce"], "mean_corruption_error": float(np.mean(cells))}
+        if imagenet_c:
+            metrics["mce_alexnet"] = metrics["mce_normalized"] = ce["mce_normalized"]
+        y_true = np.concatenate([a["y_true"] for a in arrays.values()])
+        y_pred = np.concatenate([a["y_pred"] for a in arrays.values()])
+        details: dict[str, Any] = {
+            "E": ce["E"], "CE": ce["CE"], "corruptions": ce["corruptions"], "severities": ce["severities"],
+            "source": "imagenet_c" if self.data_dir is not None else "generated (imagecorruptions)",
+        }
+        if imagenet_c:
+            details.update(CE_normalized=ce["CE_normalized"], reference=ce["reference"])
+        if self.data_dir is not None:
+            details["data_dir"] = str(self.data_dir)
+        else:
+            details.update(seed=self.seed, min_size=self.min_size)
+        return EvalResult(
+            evaluator=self.name,
+            metrics=metrics,
+            classwise={"corruptions": classwise_block(y_true, y_pred, ctx.num_classes, ctx.seed)},
+            details=details,
+            num_examples=int(len(next(iter(arrays.values()))["index"])),
+        )

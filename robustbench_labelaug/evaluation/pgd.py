@@ -1,0 +1,256 @@
+"""PGD robust error, class-wise, under one of two protocols.
+
+``sound`` (default): :class:`~robustbench_labelaug.attacks.EarlyStopPGD` on the K-way classifier (the first K
+logits) with the TRUE labels, eps in [0,1] pixel space, iterates clipped to [0,1]; a point counts as broken if
+any iterate fools it. Same iterates as ``torchattacks.PGD`` with the same settings, never weaker.
+
+``paper``: :class:`~robustbench_labelaug.attacks.PaperPGD`, the attack of the authors' public evaluation code:
+PGD on the NORMALISED input of the network with all K+M logits, eps and step (default 0.01) in normalised units
+(the effective pixel-space eps is eps * std per channel, reported as ``eps_pixel``), no clipping to the image
+range, labels = the network's own clean prediction over the K+M logits, accuracy read from the first K logits
+of the last iterate against the true labels. A model without our normalisation inside (not an
+``ImageClassifier``) is attacked in its own input space (std = 1).
+
+The random start of each batch is drawn from a generator seeded with ``seed`` (default: the run's seed) and the
+batch's first example index, so a run is reproducible for a given batch size and number of ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..attacks import EarlyStopPGD, PaperPGD
+from ..errors import UserError
+from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
+from ..scoring import top1_error
+from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
+
+PROTOCOLS = ("sound", "paper")
+PAPER_ALPHA = 0.01  # the authors' step size (normalised units)
+
+
+# -- settings checks shared by the attack evaluators ------------------------------------------------------------
+
+
+def check_eps(evaluator: str, eps: Any, what: str = "eps") -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < float(eps) <= 1.0:
+        raise UserError(f"{evaluator}: {what} must be a number in (0, 1] ([0,1] pixel units, e.g. 0.03 or "
+                        f"0.0313725 for 8/255), got {eps!r}")
+    return float(eps)
+
+
+def check_steps(evaluator: str, steps: Any, what: str = "steps") -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise UserError(f"{evaluator}: {what} must be an integer >= 1, got {steps!r}")
+    return steps
+
+
+def check_seed(evaluator: str, seed: Any) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UserError(f"{evaluator}: seed must be an integer >= 0 (or left out for the run's seed), got {seed!r}")
+    return seed
+
+
+# -- the whole model behind the K-way view ---------------------------------------------------------------------
+
+
+def full_model(model: nn.Module, ctx: EvalContext, evaluator: str) -> nn.Module:
+    """The whole model with all K+M logits (what a K-way view wraps), in eval mode on ``ctx.device``."""
+    inner = unwrap_model(model)
+    while isinstance(inner, KWayClassifier):
+        inner = unwrap_model(inner.model)
+    if isinstance(inner, ImageClassifier) and inner.num_classes != ctx.num_classes:
+        raise UserError(f"{evaluator}: the model has K={inner.num_classes} classes but the data has "
+                        f"{ctx.num_classes}: evaluate it on its own dataset")
+    return inner.to(ctx.device).eval()
+
+
+def check_full_model(model: nn.Module, dataset: Dataset, ctx: EvalContext, evaluator: str) -> int:
+    """The number of extra (transformation) logits M of ``model``; :class:`UserError` if it has fewer than K."""
+    x = dataset[0][0].unsqueeze(0).to(ctx.device)
+    with torch.no_grad():
+        width = model(x).shape[-1]
+    if width < ctx.num_classes:
+        raise UserError(f"{evaluator}: the model outputs {width} logits but the data has K={ctx.num_classes} "
+                        "classes: pass the right num_classes")
+    return width - ctx.num_classes
+
+
+def k_way_view(model: nn.Module, num_classes: int, num_ops: int) -> nn.Module:
+    """The first K logits of ``model`` (``model`` itself when M = 0), in eval mode."""
+    return (model if num_ops == 0 else KWayClassifier(model, num_classes)).eval()
+
+
+def split_normalization(model: nn.Module) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """``(normalize, net, mean, std)``: an ``ImageClassifier``'s normalisation and inner network; for any other
+    model the identity, the model itself, mean 0 and std 1."""
+    if isinstance(model, ImageClassifier) and isinstance(model.normalize, InputNormalize):
+        return model.normalize, model.net, model.normalize.mean, model.normalize.std
+    p = next(model.parameters(), None)
+    device = p.device if p is not None else torch.device("cpu")
+    return nn.Identity(), model, torch.zeros(1, 1, 1, 1, device=device), torch.ones(1, 1, 1, 1, device=device)
+
+
+def batch_generator(seed: int, first_index: int, device: torch.device) -> torch.Generator:
+    """The random-start generator of the batch starting at example ``first_index``."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + int(first_index))
+
+
+def _stack(out: dict[str, list[np.ndarray]]) -> SplitArrays:
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+
+
+def linf_and_range(adv: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample L-inf distance (pixel units) and whether ``adv`` lies inside [0,1]."""
+    flat = adv.flatten(1)
+    return (flat - images.flatten(1)).abs().amax(1), (flat.amin(1) >= 0) & (flat.amax(1) <= 1)
+
+
+def predict_sound(model: nn.Module, batches: Iterator, *, eps: float, alpha: float | None, steps: int,
+                  random_start: bool, seed: int, pred_classes: int | None = None) -> SplitArrays:
+    """Per-sample arrays of :class:`EarlyStopPGD` on ``model`` with the true labels."""
+    attack = EarlyStopPGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
+                          pred_classes=pred_classes)
+    keys = ("index", "y_true", "y_clean", "y_pred", "broken", "iterate", "linf", "in_range")
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for x, y, idx in batches:
+        res = attack.perturb(x, y, generator=batch_generator(seed, idx[0], x.device))
+        linf, in_range = linf_and_range(res.adv, x)
+        for key, t in zip(keys, to_numpy(idx, y, res.clean_pred, res.pred, res.broken, res.iterate, linf,
+                                         in_range)):
+            out[key].append(t)
+    return _stack(out)
+
+
+def predict_paper(model: nn.Module, batches: Iterator, num_classes: int, *, eps: float, alpha: float,
+                  steps: int, random_start: bool, seed: int) -> SplitArrays:
+    """Per-sample arrays of :class:`PaperPGD` on the normalised input of ``model`` (all K+M logits)."""
+    normalize, net, mean, std = split_normalization(model)
+    attack = PaperPGD(net, eps=eps, alpha=alpha, steps=steps, random_start=random_start)
+    keys = ("index", "y_true", "y_clean", "y_pred", "attack_label", "linf", "in_range")
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for x, y, idx in batches:
+        with torch.no_grad():
+            xn = normalize(x)
+            logits = net(xn)
+        labels = logits.argmax(1)  # cleverhans' default: the model's own prediction over all K+M logits
+        adv_n = attack(xn, labels, generator=batch_generator(seed, idx[0], x.device))
+        with torch.no_grad():
+            pred = net(adv_n)[:, :num_classes].argmax(1)
+        linf, in_range = linf_and_range(adv_n * std + mean, x)
+        for key, t in zip(keys, to_numpy(idx, y, logits[:, :num_classes].argmax(1), pred, labels, linf,
+                                         in_range)):
+            out[key].append(t)
+    return _stack(out)
+
+
+class PGDEvaluator(Evaluator):
+    """PGD robust error (%) and its class-wise breakdown (key ``pgd``) under the ``sound`` or ``paper``
+    protocol (see the module docstring).
+
+    Settings: ``protocol``; ``eps`` (pixel units for ``sound``, normalised units for ``paper``); ``steps``;
+    ``alpha`` (None: 2.5 * eps / steps for ``sound``, 0.01 for ``paper``); ``random_start``; ``n_examples`` (the
+    first n); ``seed`` (None: the run's seed)."""
+
+    name = "pgd"
+    uses_attack = True
+
+    def __init__(self, protocol: str = "sound", eps: float = 0.03, steps: int = 40, alpha: float | None = None,
+                 random_start: bool = True, n_examples: int | None = None, seed: int | None = None) -> None:
+        if protocol not in PROTOCOLS:
+            raise UserError(f"pgd: protocol '{protocol}' is not known: use 'sound' (K-way classifier, true "
+                            "labels, pixel space) or 'paper' (the authors' evaluation code)")
+        eps, steps, seed = check_eps(self.name, eps), check_steps(self.name, steps), check_seed(self.name, seed)
+        if alpha is not None:
+            alpha = check_eps(self.name, alpha, "alpha")
+        if protocol == "paper" and (alpha if alpha is not None else PAPER_ALPHA) > eps:
+            raise UserError(f"pgd: the paper protocol needs alpha <= eps (cleverhans asserts it), got alpha="
+                            f"{alpha if alpha is not None else PAPER_ALPHA} and eps={eps}: raise eps or set alpha")
+        super().__init__(n_examples, protocol=protocol, eps=eps, steps=steps, alpha=alpha,
+                         random_start=bool(random_start), seed=seed)
+        self.protocol, self.eps, self.steps, self.random_start = protocol, eps, steps, bool(random_start)
+        self.alpha = alpha if alpha is not None else (PAPER_ALPHA if protocol == "paper" else 2.5 * eps / steps)
+        self.seed = seed
+        self._eps_pixel: list[float] = [eps]
+
+    # -- the model the attack sees ---------------------------------------------------------------------------
+    def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:
+        if self.protocol == "paper":
+            return full_model(model, ctx, self.name)
+        return super().classifier(model, ctx)
+
+    def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        if self.protocol == "paper":
+            check_full_model(model, dataset, ctx, self.name)
+        else:
+            super().check_model(model, dataset, ctx)
+
+    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
+        if self.protocol == "paper":
+            std = split_normalization(full_model(model, ctx, self.name))[3]
+            self._eps_pixel = [float(self.eps * s) for s in std.flatten().tolist()]
+        else:
+            self._eps_pixel = [self.eps]
+        return super().run(model, dataset, ctx)
+
+    # -- predict / score ---------------------------------------------------------------------------------------
+    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+        seed = int(self.settings["seed"])
+        if self.protocol == "paper":
+            return predict_paper(model, batches, ctx.num_classes, eps=self.eps, alpha=self.alpha,
+                                 steps=self.steps, random_start=self.random_start, seed=seed)
+        return predict_sound(model, batches, eps=self.eps, alpha=self.alpha, steps=self.steps,
+                             random_start=self.random_start, seed=seed)
+
+    def protocol_settings(self) -> dict[str, Any]:
+        """What the attack did, in words and numbers (stored in ``EvalResult.settings``)."""
+        common = {"protocol": self.protocol, "attack": f"PGD-{self.steps}", "norm": "Linf", "eps": self.eps,
+                  "alpha": self.alpha, "steps": self.steps, "random_start": self.random_start,
+                  "eps_pixel": max(self._eps_pixel), "eps_pixel_per_channel": self._eps_pixel}
+        if self.protocol == "paper":
+            return {**common, "attack_class": "PaperPGD", "input_space": "normalised (eps and alpha in "
+                    "normalised units; eps_pixel = eps * std)", "clip_to_image_range": False,
+                    "labels": "model's own clean prediction over all K+M logits",
+                    "loss": "cross entropy over all K+M logits", "prediction": "first K logits, last iterate",
+                    "reference": "github.com/f-amerehi/LA LA.ipynb: cleverhans projected_gradient_descent("
+                                 "net, x, eps, 0.01, 40, np.inf) on normalised inputs"}
+        return {**common, "attack_class": "EarlyStopPGD", "input_space": "[0,1] pixels (normalisation inside "
+                "the model)", "clip_to_image_range": True, "labels": "true labels",
+                "loss": "cross entropy over the K class logits", "prediction": "first K logits; broken if any "
+                "iterate fools the classifier"}
+
+    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        a = arrays["all"]
+        y_true, y_pred, y_clean = a["y_true"], a["y_pred"], a["y_clean"]
+        n = int(len(a["index"]))
+        details: dict[str, Any] = {
+            "max_linf_pixel": float(a["linf"].max()) if n else None,
+            "fraction_outside_image_range": float(np.mean(~a["in_range"].astype(bool))) if n else None,
+        }
+        if self.protocol == "sound":
+            attacked = int(np.sum(y_clean == y_true))
+            broken = a["broken"].astype(bool)
+            details.update(attacked=attacked, broken=int(broken.sum()),
+                           attack_success_rate=100.0 * broken.sum() / attacked if attacked else None,
+                           median_breaking_iterate=float(np.median(a["iterate"][broken])) if broken.any()
+                           else None)
+        else:
+            labels = a["attack_label"]
+            details.update(attack_label_is_true_label=float(np.mean(labels == y_true)) if n else None,
+                           attack_label_is_transformation=float(np.mean(labels >= ctx.num_classes)) if n else None)
+        return EvalResult(
+            evaluator=self.name,
+            metrics={"robust_error": top1_error(y_true, y_pred), "clean_error": top1_error(y_true, y_clean)},
+            settings=self.protocol_settings(),
+            classwise={"pgd": classwise_block(y_true, y_pred, ctx.num_classes, ctx.seed)},
+            protocol=self.protocol,
+            details=details,
+            num_examples=n,
+        )

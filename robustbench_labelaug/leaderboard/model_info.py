@@ -1,0 +1,379 @@
+"""RobustBench ``model_info`` JSONs, extended with a ``labelaug`` block.
+
+The top level has exactly the fields of ``robustbench.utils.ModelInfo`` (1.1.1) with RobustBench's conventions:
+accuracies in percent as strings with two decimals (``"clean_acc": "64.02"``), ``eps`` as a string (``"4/255"``
+when it is a multiple of 1/255, else ``"0.03"``), ``reported`` = the robust accuracy the paper reports, and
+``null`` where nothing was measured. RobustBench's leaderboard tooling reads these files as they are.
+
+Everything else sits under ``"labelaug"``: the model (training mode, K, M, delta, threat model, pixel-space eps),
+the headline numbers as *errors* in percent (``measured``), the protocol of every robust number, the paper's
+numbers (``reported``, from the zoo entry, never mixed with measured ones) and every evaluator's full
+:class:`~robustbench_labelaug.evaluation.base.EvalResult` (``results``, keyed by the config's evaluator id).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+SCHEMA_VERSION = 1
+
+# robustbench.utils.ModelInfo's fields, in its order (checked against the installed package by the tests).
+MODEL_INFO_FIELDS: tuple[str, ...] = (
+    "link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue", "architecture",
+    "eps", "clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d", "corruptions_mce",
+    "corruptions_mce_3d", "autoattack_acc", "footnote",
+)
+# Fields every file must have (value may be null where noted in the type table).
+REQUIRED_FIELDS: tuple[str, ...] = ("name", "dataset", "architecture", "eps", "clean_acc", "autoattack_acc",
+                                    "additional_data", "number_forward_passes")
+PERCENT_FIELDS = ("clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d", "corruptions_mce",
+                  "corruptions_mce_3d", "autoattack_acc")
+STRING_FIELDS = ("link", "name", "authors", "dataset", "venue", "architecture", "eps", "footnote")
+
+PIXEL_SPACE = "[0,1] pixel space (normalisation inside the model, RobustBench convention)"
+
+# Paper numbers in a zoo entry's ``reported`` block, under the names this package uses (aliases accepted).
+REPORTED_ALIASES: dict[str, tuple[str, ...]] = {
+    "clean_error": ("clean_error", "clean", "clean_err"),
+    "mce": ("mce", "mCE", "corruptions_mce"),
+    "pgd_error": ("pgd40_error", "pgd_error", "pgd40", "pgd"),
+    "real_error": ("real_error", "real"),
+    "autoattack_error": ("autoattack_error", "autoattack"),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Formatting
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def percent(value: float | None) -> str | None:
+    """``12.345`` -> ``"12.35"`` (RobustBench's percent strings); None/NaN -> None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return f"{float(value):.2f}"
+
+
+def format_eps(eps: float | None) -> str | None:
+    """RobustBench's eps string: ``"4/255"`` for multiples of 1/255, else the plain number (``"0.03"``)."""
+    if eps is None:
+        return None
+    k = eps * 255
+    if abs(k - round(k)) < 1e-6 and round(k) > 0:
+        return f"{round(k)}/255"
+    return f"{eps:g}"
+
+
+def parse_eps(text: str | None) -> float | None:
+    """Inverse of :func:`format_eps` (``"4/255"`` or ``"0.03"``)."""
+    if text is None:
+        return None
+    num, _, den = str(text).partition("/")
+    return float(num) / float(den) if den else float(num)
+
+
+def accuracy_to_error(acc: str | float | None) -> float | None:
+    return None if acc is None else 100.0 - float(acc)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Headline numbers from evaluator results
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _first(mapping: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _robust_error(result: Mapping[str, Any]) -> float | None:
+    return _first(result.get("metrics", {}), ("robust_error", "adv_error", "error"))
+
+
+def _adversarial_classwise_key(result: Mapping[str, Any]) -> str | None:
+    keys = [k for k in result.get("classwise", {}) if k != "clean"]
+    return keys[0] if keys else None
+
+
+def _classwise_ref(entry_id: str, result: Mapping[str, Any], key: str | None) -> dict[str, Any] | None:
+    block = result.get("classwise", {}).get(key) if key else None
+    if not block:
+        return None
+    return {"source": entry_id, "key": key, "summary": block.get("summary", {})}
+
+
+def masking_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The masking evaluator's checks as ``[{"name", "passed", ...}]`` whichever shape it stores them in
+    (``details["checks"]`` as a list or a name -> check mapping)."""
+    checks = result.get("details", {}).get("checks", [])
+    if isinstance(checks, Mapping):
+        checks = [{"name": name, **(c if isinstance(c, Mapping) else {"passed": bool(c)})}
+                  for name, c in checks.items()]
+    return [dict(c) for c in checks if isinstance(c, Mapping) and "passed" in c]
+
+
+def pgd_protocol(result: Mapping[str, Any]) -> str:
+    return str(result.get("protocol") or result.get("settings", {}).get("protocol") or "sound")
+
+
+def summarize_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Headline errors (%) from every evaluator's EvalResult dict (keyed by evaluator id, in config order).
+
+    Where an evaluator appears more than once with the same role (e.g. two sound PGD runs), the first one listed
+    gives the headline. Class-wise entries point at their source (``results[source]["classwise"][key]``)."""
+    m: dict[str, Any] = {"classwise": {}, "protocols": {}}
+    cw = m["classwise"]
+    for entry_id, r in results.items():
+        kind, metrics, settings = r.get("evaluator"), r.get("metrics", {}), r.get("settings", {})
+        if kind == "clean" and "clean_error" not in m:
+            m["clean_error"] = metrics.get("error")
+            m["clean_n"] = r.get("num_examples")
+            cw.setdefault("clean", _classwise_ref(entry_id, r, "clean"))
+        elif kind == "autoattack" and "autoattack_error" not in m:
+            m["autoattack_error"] = _robust_error(r)
+            m["autoattack_n"] = r.get("num_examples")
+            m["autoattack_version"] = settings.get("version", "standard")
+            m["protocols"][entry_id] = f"AutoAttack {m['autoattack_version']}"
+            cw.setdefault("autoattack", _classwise_ref(entry_id, r, _adversarial_classwise_key(r)))
+        elif kind == "pgd":
+            protocol = pgd_protocol(r)
+            prefix = "pgd" if protocol == "sound" else f"pgd_{protocol}"
+            m["protocols"][entry_id] = f"PGD-{settings.get('steps', '?')} ({protocol})"
+            if f"{prefix}_error" in m:
+                continue
+            m[f"{prefix}_error"] = _robust_error(r)
+            m[f"{prefix}_steps"] = settings.get("steps")
+            m[f"{prefix}_n"] = r.get("num_examples")
+            m[f"{prefix}_eps_pixel"] = settings.get("eps_pixel", settings.get("eps"))
+            cw.setdefault(prefix, _classwise_ref(entry_id, r, _adversarial_classwise_key(r)))
+        elif kind == "corruptions" and "mce" not in m:
+            m["mce"] = _first(metrics, ("mce",))
+            m["mce_normalized"] = _first(metrics, ("mce_normalized",))
+            table = r.get("details", {}).get("E") or {}
+            cells = [v for row in table.values() for v in row if v is not None]
+            if cells:
+                m["corruptions_error"] = sum(cells) / len(cells)
+            m["corruptions_source"] = entry_id
+        elif kind == "real" and "real_error" not in m:
+            m["real_error"] = _first(metrics, ("real_error", "error"))
+            cw.setdefault("real", _classwise_ref(entry_id, r, "real"))
+        elif kind == "imagenet_x" and "imagenet_x_error" not in m:
+            m["imagenet_x_error"] = _first(metrics, ("error", "imagenet_x_error"))
+            m["imagenet_x_source"] = entry_id
+        elif kind == "masking":
+            checks = masking_checks(r)
+            m["masking_passed"] = m.get("masking_passed", 0) + sum(bool(c["passed"]) for c in checks)
+            m["masking_failed"] = m.get("masking_failed", 0) + sum(not c["passed"] for c in checks)
+            m.setdefault("masking_failed_checks", []).extend(str(c.get("name")) for c in checks if not c["passed"])
+    if "clean_error" not in m:  # no clean evaluator: the attacks' clean predictions (on their examples)
+        for entry_id, r in results.items():
+            if r.get("evaluator") in ("autoattack", "pgd") and r.get("metrics", {}).get("clean_error") is not None:
+                m.update(clean_error=r["metrics"]["clean_error"], clean_n=r.get("num_examples"),
+                         clean_error_source=entry_id)
+                break
+    m["classwise"] = {k: v for k, v in cw.items() if v is not None}
+    return {k: v for k, v in m.items() if v is not None}
+
+
+def normalize_reported(reported: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The paper's numbers (errors, %) under this package's names; class-wise mean/SD kept as given."""
+    if not reported:
+        return {}
+    out: dict[str, Any] = {}
+    for name, aliases in REPORTED_ALIASES.items():
+        value = _first(reported, aliases)
+        if isinstance(value, (int, float)):
+            out[name] = float(value)
+    for key, value in reported.items():
+        if key not in {a for aliases in REPORTED_ALIASES.values() for a in aliases}:
+            out.setdefault(key, value)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Building, validating, loading
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _paper_fields(paper: Any) -> dict[str, Any]:
+    if isinstance(paper, Mapping):
+        return {"name": paper.get("title"), "link": paper.get("url") or paper.get("link"),
+                "authors": paper.get("authors"), "venue": paper.get("venue")}
+    if isinstance(paper, str) and paper.startswith(("http://", "https://")):
+        return {"link": paper}
+    return {"name": paper} if paper else {}
+
+
+def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]], *,
+                     reported: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """One model's model_info dict.
+
+    ``model``: ``key`` (file name), ``dataset``, ``architecture``, ``training``, ``num_classes``, ``num_ops``,
+    ``delta``, ``threat_model``, ``eps`` (training eps), optional ``paper`` (title/url/authors/venue or a string)
+    and ``description``; ``results``: evaluator id -> EvalResult dict; ``reported``: the paper's numbers."""
+    measured = summarize_results(results)
+    attack_eps = _attack_eps(results)
+    eps = attack_eps if attack_eps is not None else model.get("eps")
+    paper = _paper_fields(model.get("paper"))
+    reported_n = normalize_reported(reported)
+    reported_robust = reported_n.get("autoattack_error", reported_n.get("pgd_error"))
+    mce_norm = measured.get("mce_normalized")
+    corr_err = measured.get("corruptions_error")
+    info: dict[str, Any] = {
+        "link": paper.get("link"),
+        "name": paper.get("name") or model.get("description") or str(model["key"]),
+        "authors": paper.get("authors"),
+        "additional_data": False,
+        "number_forward_passes": 1,
+        "dataset": str(model.get("dataset")),
+        "venue": paper.get("venue"),
+        "architecture": str(model.get("architecture")),
+        "eps": format_eps(eps),
+        "clean_acc": percent(None if measured.get("clean_error") is None else 100 - measured["clean_error"]),
+        "reported": percent(None if reported_robust is None else 100 - reported_robust),
+        "corruptions_acc": percent(None if corr_err is None else 100 - corr_err),
+        "corruptions_acc_3d": None,
+        "corruptions_mce": percent(mce_norm),
+        "corruptions_mce_3d": None,
+        "autoattack_acc": percent(None if measured.get("autoattack_error") is None
+                                  else 100 - measured["autoattack_error"]),
+        "footnote": _footnote(model, measured, reported_robust is not None and "autoattack_error" not in reported_n),
+    }
+    info["labelaug"] = {
+        "schema": SCHEMA_VERSION,
+        "model": str(model["key"]),
+        "training": model.get("training"),
+        "num_classes": model.get("num_classes"),
+        "num_ops": model.get("num_ops"),
+        "delta": model.get("delta"),
+        "threat_model": model.get("threat_model", "Linf"),
+        "eps": eps,
+        "train_eps": model.get("eps"),
+        "eps_space": PIXEL_SPACE,
+        "classifier": "K-way: the first K of the model's K+M logits",
+        "measured": measured,
+        "reported": reported_n,
+        "results": {k: dict(v) for k, v in results.items()},
+        **dict(extra or {}),
+    }
+    return info
+
+
+def _attack_eps(results: Mapping[str, Mapping[str, Any]]) -> float | None:
+    """The threat model's eps: the AutoAttack run's, else the first sound PGD run's."""
+    for kind in ("autoattack", "pgd"):
+        for r in results.values():
+            if r.get("evaluator") == kind and (kind != "pgd" or pgd_protocol(r) == "sound"):
+                eps = r.get("settings", {}).get("eps")
+                if eps is not None:
+                    return float(eps)
+    return None
+
+
+def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is_pgd: bool) -> str:
+    parts = [f"{model.get('training', '?')} training, K={model.get('num_classes')}, M={model.get('num_ops')}",
+             f"eps in {PIXEL_SPACE}"]
+    if measured.get("autoattack_n"):
+        parts.append(f"AutoAttack ({measured.get('autoattack_version', 'standard')}) on "
+                     f"{measured['autoattack_n']} test images")
+    if reported_is_pgd:
+        parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
+    return "; ".join(parts)
+
+
+def validate_model_info(info: Any, source: str = "model_info") -> None:
+    """:class:`UserError` unless ``info`` follows the RobustBench ModelInfo schema (and, when present, a
+    well-formed ``labelaug`` block)."""
+    if not isinstance(info, Mapping):
+        raise UserError(f"{source} is not a JSON object: a model_info file holds one object of ModelInfo fields")
+    unknown = sorted(set(info) - set(MODEL_INFO_FIELDS) - {"labelaug"})
+    if unknown:
+        raise UserError(f"{source} has unknown fields {unknown}: use RobustBench's ModelInfo fields "
+                        "(extensions go under 'labelaug')")
+    missing = [f for f in REQUIRED_FIELDS if f not in info]
+    if missing:
+        raise UserError(f"{source} lacks the field(s) {missing}: write it with rbla evaluate or add them")
+    for f in PERCENT_FIELDS:
+        v = info.get(f)
+        if v is None:
+            continue
+        try:
+            ok = isinstance(v, str) and 0.0 <= float(v) <= 100.0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UserError(f"{source}: '{f}' must be a percent string like \"64.02\" or null, got {v!r}")
+    for f in STRING_FIELDS:
+        if info.get(f) is not None and not isinstance(info[f], str):
+            raise UserError(f"{source}: '{f}' must be a string or null, got {info[f]!r}")
+    if info.get("eps") is not None:
+        try:
+            parse_eps(info["eps"])
+        except (ValueError, ZeroDivisionError):
+            raise UserError(f"{source}: 'eps' must look like \"0.03\" or \"4/255\", got {info['eps']!r}") from None
+    if not isinstance(info.get("additional_data"), bool):
+        raise UserError(f"{source}: 'additional_data' must be true or false")
+    n = info.get("number_forward_passes")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise UserError(f"{source}: 'number_forward_passes' must be an integer >= 1, got {n!r}")
+    extra = info.get("labelaug")
+    if extra is not None:
+        if not isinstance(extra, Mapping) or not isinstance(extra.get("measured", {}), Mapping) \
+                or not isinstance(extra.get("results", {}), Mapping):
+            raise UserError(f"{source}: 'labelaug' must be an object with 'measured' and 'results' objects")
+
+
+def model_info_files(folder: str | Path) -> list[Path]:
+    """The model_info JSONs under ``folder``: ``folder/model_info/**.json`` when that folder exists (the layout
+    ``rbla evaluate`` writes), else ``folder/**.json`` (e.g. RobustBench's ``model_info/<dataset>/<threat>/``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder: pass the output folder of rbla evaluate (or a folder of "
+                        "model_info JSONs)")
+    root = folder / "model_info" if (folder / "model_info").is_dir() else folder
+    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+    if not files:
+        raise UserError(f"no model_info JSON files under {root}: run rbla evaluate -c CONFIG first")
+    return files
+
+
+def load_model_info(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}): fix or delete it") from None
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read ({exc.strerror}): check the file") from None
+    validate_model_info(info, str(path))
+    return info
+
+
+def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """``(model key, model_info)`` for every JSON under ``folder`` (see :func:`model_info_files`)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[str, Path] = {}
+    for path in model_info_files(folder):
+        info = load_model_info(path)
+        key = str((info.get("labelaug") or {}).get("model") or path.stem)
+        if key in seen:
+            raise UserError(f"{path} and {seen[key]} both describe model '{key}': keep one of them")
+        seen[key] = path
+        out.append((key, info))
+    return out
+
+
+__all__ = ["MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "SCHEMA_VERSION", "accuracy_to_error",
+           "build_model_info", "format_eps", "load_model_info", "load_model_infos", "masking_checks",
+           "model_info_files", "normalize_reported", "parse_eps", "percent", "summarize_results",
+           "validate_model_info"]

@@ -1,0 +1,385 @@
+"""Model-zoo entries: one YAML file per model in ``model_zoo/`` (installed as ``robustbench_labelaug.model_zoo``),
+checked against :data:`FIELDS` and against its own ``rbla train`` recipe.
+
+Fields (all required unless marked optional):
+
+- ``name``: the model's id, equal to the file name (``<name>.yaml``) and to the recipe's ``--experiment``;
+- ``dataset`` (``digits`` | ``imagenet``), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
+- ``architecture`` (timm model name), ``num_classes`` K, ``num_ops`` M (0 for std/adv, >= 1 for adv_plus);
+- ``training`` (``std`` | ``adv`` | ``adv_plus``), ``delta`` (label-augmentation weight; null unless adv_plus);
+- ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
+- ``recipe``: the exact ``rbla train ...`` command that produces the weights;
+- ``checkpoint`` (``<name>.pt``), ``sha256`` (of the published file, or null), ``url`` (optional, or null);
+- ``paper``: ``{title, authors, url?, venue?, note?}``;
+- ``reported`` (optional): the paper's numbers, errors in percent (``clean_error``, ``mce``, ``pgd40_error``,
+  ``real_error``, ``autoattack_error``, ``classwise: {clean|real|pgd40: {mean, sd}}``, ``source``, ``note``);
+  measured numbers never go here (``rbla evaluate`` writes them into model_info files);
+- ``description`` (optional), ``pretrained_fallback`` (optional bool: without a checkpoint, ``load_model`` may
+  start from timm's pretrained weights of ``architecture``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+
+DATASETS = ("digits", "imagenet")
+THREAT_MODELS = ("Linf", "L2")
+TRAININGS = ("std", "adv", "adv_plus")
+REPORTED_ERRORS = ("clean_error", "mce", "pgd40_error", "real_error", "autoattack_error")
+REPORTED_CLASSWISE = ("clean", "real", "pgd40", "autoattack")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+ZOO_PACKAGE = "robustbench_labelaug.model_zoo"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One validated model-zoo entry (see the module docstring for the fields)."""
+
+    name: str
+    dataset: str
+    threat_model: str
+    eps: float
+    architecture: str
+    num_classes: int
+    num_ops: int
+    delta: float | None
+    training: str
+    preprocessing: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    recipe: str
+    checkpoint: str
+    sha256: str | None
+    paper: dict[str, Any]
+    url: str | None = None
+    reported: dict[str, Any] | None = None
+    description: str = ""
+    pretrained_fallback: bool = False
+    source: str = field(default="", compare=False)  # the YAML file it came from
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["mean"], out["std"] = list(self.mean), list(self.std)
+        return out
+
+    @property
+    def run_dir(self) -> str:
+        """The training run folder the recipe writes (``<--output>/<--experiment>``)."""
+        args = parse_recipe(self.recipe, self.source or self.name)
+        return f"{args.output.rstrip('/')}/{args.experiment}"
+
+    def export_command(self, model_dir: str | Path = "./models") -> str:
+        """The ``rbla zoo export`` command that turns the recipe's run into this entry's checkpoint."""
+        return (f"rbla zoo export --checkpoint {self.run_dir}/last.pth.tar --name {self.name} "
+                f"--model-dir {model_dir}")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Field checks: each returns None when the value is fine, else what is wrong with it.
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _string(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.strip() else f"must be a non-empty string, got {v!r}"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}, got {v!r}"
+
+
+def _integer(minimum: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+        return None if ok else f"must be an integer >= {minimum}, got {v!r}"
+    return check
+
+
+def _fraction(v: Any) -> str | None:
+    return None if _is_number(v) and 0 < v < 1 else f"must be a number in (0, 1), got {v!r}"
+
+
+def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    return lambda v: None if v is None else check(v)
+
+
+def _rgb(positive: bool) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, list) and len(v) == 3 and all(_is_number(x) and (x > 0 or not positive) for x in v)
+        return None if ok else f"must be a list of 3 {'positive ' if positive else ''}numbers, got {v!r}"
+    return check
+
+
+def _sha256(v: Any) -> str | None:
+    return None if isinstance(v, str) and SHA256_RE.match(v) else f"must be 64 lowercase hex digits or null, got {v!r}"
+
+
+def _url(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.startswith(("https://", "http://")) else f"must be an http(s) URL or null, got {v!r}"
+
+
+def _name(v: Any) -> str | None:
+    return None if isinstance(v, str) and NAME_RE.match(v) else f"must match {NAME_RE.pattern} (lowercase id), got {v!r}"
+
+
+def _checkpoint(v: Any) -> str | None:
+    ok = isinstance(v, str) and v.endswith(".pt") and "/" not in v and "\\" not in v
+    return None if ok else f"must be a file name ending in .pt, got {v!r}"
+
+
+def _recipe(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.startswith("rbla train ") else f"must be an `rbla train ...` command, got {v!r}"
+
+
+def _boolean(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, got {v!r}"
+
+
+def _paper(v: Any) -> str | None:
+    if not isinstance(v, Mapping):
+        return f"must be a mapping with title and authors, got {v!r}"
+    unknown = sorted(set(v) - {"title", "authors", "url", "venue", "note"})
+    if unknown:
+        return f"has unknown keys {unknown} (allowed: title, authors, url, venue, note)"
+    for key in ("title", "authors"):
+        if _string(v.get(key)):
+            return f"needs a non-empty string '{key}'"
+    for key in ("url", "venue", "note"):
+        if v.get(key) is not None and _string(v[key]):
+            return f"'{key}' must be a non-empty string or null"
+    if v.get("url") is not None and _url(v["url"]):
+        return "'url' must be an http(s) URL"
+    return None
+
+
+def _percent(v: Any) -> bool:
+    return _is_number(v) and 0 <= v <= 100
+
+
+def _reported(v: Any) -> str | None:
+    if not isinstance(v, Mapping) or not v:
+        return f"must be a non-empty mapping of the paper's numbers or null, got {v!r}"
+    allowed = {*REPORTED_ERRORS, "classwise", "source", "note"}
+    unknown = sorted(set(v) - allowed)
+    if unknown:
+        return f"has unknown keys {unknown} (allowed: {', '.join(sorted(allowed))})"
+    for key in REPORTED_ERRORS:
+        if key in v and not _percent(v[key]):
+            return f"'{key}' must be an error in percent (0-100), got {v[key]!r}"
+    for key in ("source", "note"):
+        if key in v and _string(v[key]):
+            return f"'{key}' must be a non-empty string"
+    classwise = v.get("classwise", {})
+    if not isinstance(classwise, Mapping):
+        return f"'classwise' must map {'/'.join(REPORTED_CLASSWISE)} to {{mean, sd}}, got {classwise!r}"
+    for key, block in classwise.items():
+        if key not in REPORTED_CLASSWISE:
+            return f"'classwise' has unknown key {key!r} (allowed: {', '.join(REPORTED_CLASSWISE)})"
+        if not (isinstance(block, Mapping) and set(block) == {"mean", "sd"} and _percent(block["mean"])
+                and _percent(block["sd"])):
+            return f"'classwise.{key}' must be {{mean: <percent>, sd: <percent>}}, got {block!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class Field:
+    check: Callable[[Any], str | None]
+    required: bool = True
+
+
+FIELDS: dict[str, Field] = {
+    "name": Field(_name),
+    "description": Field(_string, required=False),
+    "dataset": Field(_one_of(DATASETS)),
+    "threat_model": Field(_one_of(THREAT_MODELS)),
+    "eps": Field(_fraction),
+    "architecture": Field(_string),
+    "num_classes": Field(_integer(2)),
+    "num_ops": Field(_integer(0)),
+    "delta": Field(_optional(_fraction)),
+    "training": Field(_one_of(TRAININGS)),
+    "preprocessing": Field(_string),
+    "mean": Field(_rgb(positive=False)),
+    "std": Field(_rgb(positive=True)),
+    "recipe": Field(_recipe),
+    "checkpoint": Field(_checkpoint),
+    "sha256": Field(_optional(_sha256)),
+    "url": Field(_optional(_url), required=False),
+    "pretrained_fallback": Field(_boolean, required=False),
+    "paper": Field(_paper),
+    "reported": Field(_optional(_reported), required=False),
+}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Validation
+# ------------------------------------------------------------------------------------------------------------
+
+
+class _RecipeParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print and exit
+        raise UserError(message)
+
+
+def parse_recipe(recipe: str, source: str = "entry") -> argparse.Namespace:
+    """The ``rbla train`` arguments of a recipe, parsed with the real ``rbla train`` flags."""
+    from ..train.args import add_arguments
+
+    try:
+        words = shlex.split(recipe)
+    except ValueError as exc:
+        raise UserError(f"zoo entry {source}: recipe is not a valid shell command ({exc}): fix its quoting") from None
+    if words[:2] != ["rbla", "train"]:
+        raise UserError(f"zoo entry {source}: recipe must start with `rbla train`, got {recipe!r}")
+    parser = _RecipeParser(prog="rbla train", add_help=False)
+    add_arguments(parser)
+    try:
+        return parser.parse_args(words[2:])
+    except UserError as exc:
+        raise UserError(f"zoo entry {source}: recipe does not parse as `rbla train` flags ({exc}): "
+                        "fix it (see `rbla train --help`)") from None
+
+
+def _check_consistency(data: Mapping[str, Any], source: str) -> None:
+    """Cross-field checks: file name, checkpoint name, K/M/delta vs training, the recipe vs the entry."""
+    import timm
+
+    from ..data import dataset_num_classes
+    from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
+
+    def fail(problem: str) -> None:
+        raise UserError(f"zoo entry {source}: {problem}")
+
+    name, training = data["name"], data["training"]
+    stem = Path(source).name.rsplit(".", 1)[0] if source.endswith((".yaml", ".yml")) else None
+    if stem is not None and stem != name:
+        fail(f"name '{name}' differs from the file name '{stem}': make them equal")
+    if data["checkpoint"] != f"{name}.pt":
+        fail(f"checkpoint must be '{name}.pt' (RobustBench's <model_dir>/<dataset>/<threat_model>/<name>.pt), "
+             f"got {data['checkpoint']!r}")
+    if not timm.is_model(data["architecture"]):
+        fail(f"architecture '{data['architecture']}' is not a timm model: use a name from timm.list_models()")
+    if data["num_classes"] != dataset_num_classes(data["dataset"]):
+        fail(f"num_classes {data['num_classes']} but dataset '{data['dataset']}' has "
+             f"{dataset_num_classes(data['dataset'])} classes")
+    if training == "adv_plus" and (data["num_ops"] < 1 or data["delta"] is None):
+        fail("training adv_plus needs num_ops >= 1 and a delta in (0, 1)")
+    if training != "adv_plus" and (data["num_ops"] != 0 or data["delta"] is not None):
+        fail(f"training {training} needs num_ops 0 and delta null (label augmentation is adv_plus only)")
+
+    args = parse_recipe(data["recipe"], source)
+    expected: dict[str, tuple[Any, Any]] = {
+        "--experiment": (args.experiment, name),
+        "--dataset": (args.dataset, data["dataset"]),
+        "--model": (args.model, data["architecture"]),
+        "--adv-mode": ("adv_plus" if args.label_aug else args.adv_mode, training),
+    }
+    if args.num_classes is not None:
+        expected["--num-classes"] = (args.num_classes, data["num_classes"])
+    if training != "std":
+        expected["--adv-eps"] = (args.adv_eps, data["eps"])
+    if training == "adv_plus":
+        expected["--la-delta"] = (args.la_delta, data["delta"])
+        expected["--la-ops"] = (args.la_ops, data["num_ops"])
+    for flag, (got, want) in expected.items():
+        same = math.isclose(got, want) if _is_number(got) and _is_number(want) else got == want
+        if not same:
+            fail(f"recipe has {flag} {got} but the entry says {want}: make the recipe and the entry agree")
+
+
+def validate_entry(data: Any, source: str = "entry") -> ZooEntry:
+    """Check a parsed YAML entry; return it as a :class:`ZooEntry` or raise one clear :class:`UserError`."""
+    if not isinstance(data, Mapping):
+        raise UserError(f"zoo entry {source}: must be a YAML mapping of fields, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise UserError(f"zoo entry {source}: unknown fields {unknown}: remove them (allowed: "
+                        f"{', '.join(FIELDS)})")
+    missing = [k for k, f in FIELDS.items() if f.required and k not in data]
+    if missing:
+        raise UserError(f"zoo entry {source}: missing fields {missing}: add them (see an existing entry)")
+    for key, spec in FIELDS.items():
+        if key in data:
+            problem = spec.check(data[key])
+            if problem:
+                raise UserError(f"zoo entry {source}: field '{key}' {problem}")
+    _check_consistency(data, source)
+    values = {k: data[k] for k in FIELDS if k in data}
+    values["mean"], values["std"] = tuple(map(float, data["mean"])), tuple(map(float, data["std"]))
+    values["eps"] = float(data["eps"])
+    values["delta"] = None if data["delta"] is None else float(data["delta"])
+    values["paper"] = dict(data["paper"])
+    values["description"] = data.get("description") or ""
+    return ZooEntry(**values, source=source)
+
+
+def load_entry_file(path: str | Path) -> ZooEntry:
+    """Read and validate one entry file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserError(f"zoo entry {path} cannot be read ({exc.strerror}): check the path") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"zoo entry {path} is not valid YAML{at}: fix its syntax") from None
+    return validate_entry(data, str(path))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The installed zoo
+# ------------------------------------------------------------------------------------------------------------
+
+
+def zoo_dir() -> Path:
+    """The folder holding the entries: the installed ``robustbench_labelaug.model_zoo`` package, or the source
+    tree's ``model_zoo/`` when the package is imported from a checkout without installing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(ZOO_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    source_tree = Path(__file__).resolve().parents[2] / "model_zoo"
+    if source_tree.is_dir():
+        return source_tree
+    raise UserError(f"the model zoo ({ZOO_PACKAGE}) is not installed: reinstall robustbench-labelaug")
+
+
+@lru_cache(maxsize=1)
+def load_entries() -> dict[str, ZooEntry]:
+    """All entries of the installed zoo, by name (validated once per process)."""
+    entries: dict[str, ZooEntry] = {}
+    for path in sorted(zoo_dir().glob("*.yaml")):
+        entry = load_entry_file(path)
+        entries[entry.name] = entry
+    return entries
+
+
+def list_entries() -> list[str]:
+    """Names of all zoo entries."""
+    return list(load_entries())
+
+
+def get_entry(name: str) -> ZooEntry:
+    """The entry called ``name``, or a :class:`UserError` listing the names there are."""
+    entries = load_entries()
+    if name not in entries:
+        raise UserError(f"unknown zoo model '{name}': use one of {', '.join(entries) or '(none installed)'}")
+    return entries[name]

@@ -1,0 +1,242 @@
+"""rbla leaderboard: model_info schema, table order and cells, HTML, plots, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustbench_labelaug.cli import main as cli_main
+from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.leaderboard.cli import render
+from robustbench_labelaug.leaderboard.model_info import (
+    MODEL_INFO_FIELDS,
+    build_model_info,
+    format_eps,
+    parse_eps,
+    percent,
+    validate_model_info,
+)
+from robustbench_labelaug.scoring import IMAGENET_X_FACTORS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _classwise(errors: list[float]) -> dict:
+    e = np.asarray(errors, dtype=float)
+    return {"error": e.tolist(),
+            "summary": {"mean": float(e.mean()), "sd": float(e.std()), "worst_error": float(e.max()),
+                        "worst_class": int(e.argmax())}}
+
+
+def _results(clean: float, aa: float | None, pgd: float, pgd_paper: float | None, k: int, seed: int,
+             corruptions: bool = False, imagenet_x: bool = False, masking_failed: int = 0) -> dict:
+    """EvalResult dicts shaped like the evaluators' (class-wise errors spread around the headline)."""
+    rng = np.random.default_rng(seed)
+
+    def spread(mean: float) -> list[float]:
+        return np.clip(mean + rng.normal(0, 8, k), 0, 100).tolist()
+
+    out = {"clean": {"evaluator": "clean", "metrics": {"error": clean}, "settings": {},
+                     "classwise": {"clean": _classwise(spread(clean))}, "protocol": None, "details": {},
+                     "num_examples": 360}}
+    if aa is not None:
+        out["autoattack"] = {"evaluator": "autoattack", "metrics": {"robust_error": aa},
+                             "settings": {"eps": 0.03, "version": "standard", "n_examples": 100},
+                             "classwise": {"autoattack": _classwise(spread(aa))}, "protocol": "sound",
+                             "details": {}, "num_examples": 100}
+    out["pgd40_sound"] = {"evaluator": "pgd", "metrics": {"robust_error": pgd},
+                          "settings": {"eps": 0.03, "steps": 40, "protocol": "sound"},
+                          "classwise": {"pgd40": _classwise(spread(pgd))}, "protocol": "sound", "details": {},
+                          "num_examples": 200}
+    if pgd_paper is not None:
+        out["pgd40_paper"] = {"evaluator": "pgd", "metrics": {"robust_error": pgd_paper},
+                              "settings": {"eps": 0.03, "steps": 40, "protocol": "paper"},
+                              "classwise": {"pgd40": _classwise(spread(pgd_paper))}, "protocol": "paper",
+                              "details": {}, "num_examples": 200}
+    if corruptions:
+        names = ["gaussian_noise", "fog", "pixelate"]
+        table = {n: sorted(np.clip(clean + rng.uniform(0, 40, 5), 0, 100).tolist()) for n in names}
+        out["corruptions"] = {"evaluator": "corruptions",
+                              "metrics": {"mce": float(np.mean([np.mean(v) for v in table.values()]))},
+                              "settings": {}, "classwise": {}, "protocol": None,
+                              "details": {"E": table, "corruptions": names, "severities": [1, 2, 3, 4, 5]},
+                              "num_examples": 360}
+    if imagenet_x:
+        factors = {f: {"error": float(rng.uniform(10, 60)), "error_ratio": float(rng.uniform(0.5, 2.0)),
+                       "count": 10} for f in IMAGENET_X_FACTORS}
+        out["imagenet_x"] = {"evaluator": "imagenet_x", "metrics": {"error": clean}, "settings": {},
+                             "classwise": {}, "protocol": None, "details": {"factors": factors},
+                             "num_examples": 100}
+    checks = [{"name": f"check{i}", "passed": i >= masking_failed} for i in range(4)]
+    out["masking"] = {"evaluator": "masking", "metrics": {}, "settings": {}, "classwise": {}, "protocol": "sound",
+                      "details": {"checks": checks}, "num_examples": 32}
+    return out
+
+
+def _write(folder: Path, key: str, training: str, results: dict, reported: dict | None = None) -> dict:
+    meta = {"key": key, "dataset": "digits", "architecture": "resnet8_tiny", "training": training,
+            "num_classes": 10, "num_ops": 1 if training == "adv_plus" else 0, "delta": 0.03, "eps": 0.03}
+    info = build_model_info(meta, results, reported=reported)
+    path = folder / "model_info" / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info))
+    return info
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Path:
+    """Four labelaug models plus one plain RobustBench file; expected order (AA acc, then clean acc):
+    plus (AA 55) > adv_b (AA 60 err, clean 30) > adv_a (AA 60 err, clean 35) > std_rb (AA 90) > std (no AA)."""
+    _write(tmp_path, "std", "std", _results(10.0, None, 99.0, 95.0, 10, 0, corruptions=True, imagenet_x=True))
+    _write(tmp_path, "adv_a", "adv", _results(35.0, 60.0, 58.0, 40.0, 10, 1, corruptions=True, imagenet_x=True))
+    _write(tmp_path, "adv_b", "adv", _results(30.0, 60.0, 57.0, None, 10, 2))
+    _write(tmp_path, "plus", "adv_plus",
+           _results(31.2, 55.0, 50.0, 30.0, 10, 3, corruptions=True, imagenet_x=True, masking_failed=1),
+           reported={"clean_error": 26.70, "mce": 66.43, "pgd40_error": 32.70,
+                     "classwise": {"clean": {"mean": 26.69, "sd": 16.76}, "pgd40": {"mean": 32.70, "sd": 15.33}}})
+    plain = {"link": "https://arxiv.org/abs/2007.08489", "name": "Do Adversarially Robust ImageNet Models Transfer "
+             "Better?", "authors": "Hadi Salman et al.", "additional_data": False, "number_forward_passes": 1,
+             "dataset": "imagenet", "venue": "NeurIPS 2020", "architecture": "ResNet-18", "eps": "4/255",
+             "clean_acc": "52.92", "reported": "25.32", "autoattack_acc": "10.00"}
+    (tmp_path / "model_info" / "std_rb.json").write_text(json.dumps(plain))
+    return tmp_path
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    lines = [ln for ln in markdown.splitlines() if ln.startswith("| ")]
+    return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+
+
+def test_model_info_fields_are_robustbench_modelinfo():
+    from robustbench_labelaug.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.utils import ModelInfo
+
+    assert tuple(f.name for f in dataclasses.fields(ModelInfo)) == MODEL_INFO_FIELDS
+
+
+def test_robustbench_number_conventions():
+    assert percent(64.0249) == "64.02" and percent(5) == "5.00" and percent(float("nan")) is None
+    assert format_eps(4 / 255) == "4/255" and format_eps(0.03) == "0.03" and format_eps(0.5) == "0.5"
+    assert parse_eps("4/255") == pytest.approx(4 / 255) and parse_eps("0.03") == 0.03
+
+
+def test_build_model_info_keeps_paper_and_measured_apart():
+    results = _results(31.2, 55.0, 50.0, 30.0, 10, 3)
+    info = build_model_info({"key": "plus", "dataset": "imagenet", "architecture": "resnet50",
+                             "training": "adv_plus", "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.03},
+                            results, reported={"clean_error": 26.70, "pgd40_error": 32.70})
+    validate_model_info(info)
+    assert info["clean_acc"] == "68.80" and info["autoattack_acc"] == "45.00" and info["eps"] == "0.03"
+    # RobustBench's 'reported' is the paper's robust accuracy (its PGD-40 here, said so in the footnote)
+    assert info["reported"] == "67.30" and "PGD-40" in info["footnote"]
+    block = info["labelaug"]
+    assert block["reported"]["clean_error"] == 26.70 and block["measured"]["clean_error"] == 31.2
+    assert block["measured"]["pgd_error"] == 50.0 and block["measured"]["pgd_paper_error"] == 30.0
+    assert block["measured"]["protocols"] == {"autoattack": "AutoAttack standard", "pgd40_sound": "PGD-40 (sound)",
+                                              "pgd40_paper": "PGD-40 (paper)"}
+    assert block["results"] == results
+
+
+def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
+    out = render(board, html=tmp_path / "board.html", quiet=True)
+    assert out["order"] == ["plus", "adv_b", "adv_a", "std_rb", "std"]
+    markdown = (board / "leaderboard.md").read_text()
+    assert markdown == out["markdown"]
+    header, *rows = _table_rows(markdown)
+    assert [r[0] for r in rows] == out["order"]
+    col = {name: i for i, name in enumerate(header)}
+    for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE",
+                  "class SD clean", "class SD PGD-40 (sound)", "class SD PGD-40 (paper protocol)",
+                  "worst class clean", "worst class PGD-40 (sound)", "masking checks"):
+        assert title in col, title
+    assert "ReaL err" not in col  # nobody measured ReaL: no empty column
+    plus, adv_b, std_rb, std = rows[0], rows[1], rows[3], rows[4]
+    assert plus[col["clean err"]] == "26.70 (paper) / 31.20"
+    assert plus[col["AA err (n)"]] == "55.00 (100)"
+    # the paper's PGD-40 sits beside the paper-protocol run; the sound run shows only the measured number
+    assert plus[col["PGD-40 err (paper protocol)"]] == "32.70 (paper) / 30.00"
+    assert plus[col["PGD-40 err (sound)"]] == "50.00"
+    assert plus[col["class SD clean"]].startswith("16.76 (paper) / ")
+    assert plus[col["class SD PGD-40 (paper protocol)"]].startswith("15.33 (paper) / ")
+    assert "paper" not in plus[col["class SD PGD-40 (sound)"]]
+    assert plus[col["masking checks"]] == "3/4 passed (failed: check0)"
+    assert adv_b[col["masking checks"]] == "4/4 passed" and adv_b[col["PGD-40 err (paper protocol)"]] == ""
+    assert std_rb[col["clean err"]] == "47.08" and std_rb[col["AA err (n)"]] == "90.00"
+    assert std[col["AA err (n)"]] == "" and std[col["clean err"]] == "10.00"
+    page = (tmp_path / "board.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    positions = [page.index(f"<td>{k}</td>") for k in out["order"]]
+    assert positions == sorted(positions)
+
+
+def test_leaderboard_sort_option(board: Path):
+    assert render(board, sort="clean", quiet=True)["order"] == ["std", "adv_b", "plus", "adv_a", "std_rb"]
+
+
+def test_plots_written_and_not_blank(board: Path):
+    from matplotlib.image import imread
+
+    paths = render(board, plots=True, quiet=True)["paths"]
+    names = {p.name for p in paths}
+    assert {"classwise_errors.png", "corruption_errors.png", "imagenet_x_error.png",
+            "imagenet_x_error_ratio.png"} <= names
+    for p in paths:
+        if p.suffix == ".png":
+            data = p.read_bytes()
+            assert data[:8] == PNG_MAGIC and len(data) > 10_000, p
+            assert imread(p)[..., :3].std() > 0.05, p  # not a blank canvas
+
+
+def test_classwise_plot_sorts_many_classes_by_reference(tmp_path: Path):
+    """With K > 20 classes the panel draws lines over classes sorted by the std model's error."""
+    from robustbench_labelaug.leaderboard.plots import plot_classwise
+
+    k = 50
+    infos = []
+    for key, training, clean in (("a", "adv", 30.0), ("s", "std", 10.0)):
+        results = {"clean": {"evaluator": "clean", "metrics": {"error": clean}, "settings": {},
+                             "classwise": {"clean": _classwise(np.linspace(0, 100, k)[::-1].tolist())},
+                             "protocol": None, "details": {}, "num_examples": 500}}
+        infos.append((key, build_model_info({"key": key, "dataset": "x", "architecture": "r", "training": training,
+                                             "num_classes": k, "num_ops": 0}, results)))
+    path = plot_classwise(infos, tmp_path / "cw.png")
+    assert path is not None and path.read_bytes()[:8] == PNG_MAGIC
+    from matplotlib.image import imread
+
+    assert imread(path)[..., :3].std() > 0.05
+
+
+def test_empty_folder_and_bad_json_exit_2(tmp_path: Path, capsys):
+    assert cli_main(["leaderboard", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no model_info JSON files" in err and len(err.splitlines()) == 1
+    (tmp_path / "broken.json").write_text("{not json")
+    assert cli_main(["leaderboard", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "broken.json is not valid JSON" in err and len(err.splitlines()) == 1
+    (tmp_path / "broken.json").write_text(json.dumps({"name": "x", "clean_acc": 64.0}))
+    assert cli_main(["leaderboard", str(tmp_path)]) == 2
+    assert "lacks the field" in capsys.readouterr().err
+    assert cli_main(["leaderboard", str(tmp_path / "missing")]) == 2
+
+
+def test_validate_rejects_bad_types():
+    good = {"name": "m", "dataset": "digits", "architecture": "r", "eps": "0.03", "clean_acc": "90.00",
+            "autoattack_acc": None, "additional_data": False, "number_forward_passes": 1}
+    validate_model_info(good)
+    for field, value in (("clean_acc", 90.0), ("clean_acc", "120"), ("eps", "a/b"), ("additional_data", "no"),
+                         ("number_forward_passes", 0), ("bogus", 1)):
+        with pytest.raises(UserError):
+            validate_model_info({**good, field: value})
+
+
+def test_cli_leaderboard_prints_table(board: Path, capsys):
+    assert cli_main(["leaderboard", str(board), "--sort", "name"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("| adv_a ") < out.index("| adv_b ") < out.index("| plus ")
