@@ -219,3 +219,11 @@ def test_cli_help_lists_timm_flags():
                  "--adv-alpha", "--label-aug", "--la-delta", "--la-ops"):
         assert flag in out, flag
 
+
+
+def test_pretrained_offline_fails_fast(tmp_path):
+    start = time.time()
+    result = run_cli("train", "--model", "resnet18", "--pretrained", "--epochs", "1", "--output", str(tmp_path), *FAST,
+                     env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    _assert_clean_failure(result, "pretrained weights for 'resnet18' cannot be fetched (HF_HUB_OFFLINE is set)")
+    assert time.time() - start < 60

@@ -21,6 +21,7 @@ import yaml
 
 from robustbench_labelaug import KWayClassifier, UserError, create_classifier, load_model
 from robustbench_labelaug.cli import main as cli_main
+from robustbench_labelaug.models import pretrained as pretrained_probe
 from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
 from robustbench_labelaug.zoo import (
     export_checkpoint,
@@ -31,7 +32,6 @@ from robustbench_labelaug.zoo import (
     sidecar_path,
     validate_entry,
 )
-from robustbench_labelaug.zoo import loading as zoo_loading
 
 from .conftest import REPO
 
@@ -291,7 +291,7 @@ def test_wrong_head_architecture_and_partial_state_dict(tmp_path, digits_run):
 
 
 def test_pretrained_fallback_fails_fast_offline(tmp_path, monkeypatch):
-    monkeypatch.setattr(zoo_loading, "_pretrained_cached", lambda arch: False)
+    monkeypatch.setattr(pretrained_probe, "_pretrained_cached", lambda arch: False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
     with pytest.raises(UserError) as err:
@@ -303,7 +303,7 @@ def test_pretrained_fallback_fails_fast_offline(tmp_path, monkeypatch):
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(zoo_loading.socket, "create_connection", unreachable)
+    monkeypatch.setattr(pretrained_probe.socket, "create_connection", unreachable)
     with pytest.raises(UserError, match=r"weights cannot be fetched either \(huggingface.co:443 is unreachable"):
         load_model("resnet50_std", model_dir=tmp_path)
     assert time.perf_counter() - start < 5

@@ -87,6 +87,13 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
                         "or 'resnet8_tiny' for the digits data")
     if num_classes < 1 or num_ops < 0:
         raise UserError(f"need num_classes >= 1 and num_ops >= 0, got {num_classes} and {num_ops}")
+    if pretrained:
+        from .pretrained import pretrained_unavailable
+
+        reason = pretrained_unavailable(model_name)
+        if reason is not None:
+            raise UserError(f"timm's pretrained weights for '{model_name}' cannot be fetched ({reason}): run where "
+                            "the Hugging Face hub is reachable or its cache holds them, or drop --pretrained")
     try:
         net = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes + num_ops, **kwargs)
     except (OSError, RuntimeError, ConnectionError) as exc:  # no internet / no cached weights
