@@ -280,14 +280,17 @@ def test_generated_errors_match_independent_predictions_and_cache_is_reused(tmp_
     n, model = 24, trained_digits_model
     settings = {"n_examples": n, "corruptions": ["gaussian_noise", "pixelate"], "severities": [1, 5],
                 "cache_dir": str(tmp_path / "cache")}
-    first = create_evaluator("corruptions", **settings).run(model, digits_test, ctx(num_classes=10))
-    images = digit_images(digits_test, n)
-    labels = digits_test.tensors[1][:n]
+    evaluator = create_evaluator("corruptions", **settings)
+    first = evaluator.run(model, digits_test, ctx(num_classes=10))
+    chosen = evaluator.example_indices(digits_test)  # n examples spread over the classes
+    assert len(chosen) == n and len(set(digits_test.targets[chosen].tolist())) == 10
+    images = [to_uint8_hwc(digits_test[i][0]) for i in chosen]
+    labels = digits_test.tensors[1][chosen]
     all_true, all_pred = [], []
     for c in ("gaussian_noise", "pixelate"):
         for k, s in enumerate((1, 5)):
             x = torch.stack([torch.from_numpy(corrupt_image(im, c, s, image_seed(0, c, s, i))).permute(2, 0, 1)
-                             for i, im in enumerate(images)]).float() / 255
+                             for i, im in zip(chosen, images)]).float() / 255
             with torch.no_grad():
                 pred = model(x)[:, :10].argmax(1)
             assert first.details["E"][c][k] == pytest.approx(100 * (pred != labels).float().mean().item())

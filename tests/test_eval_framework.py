@@ -22,6 +22,7 @@ from torch import nn
 from robustbench_labelaug import UserError, create_classifier
 from robustbench_labelaug.data import create_dataset, imagenet_wnids
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+from robustbench_labelaug.evaluation.base import class_interleaved
 
 from .fixtures_imagenet import make_imagenet_folder
 
@@ -137,7 +138,7 @@ def test_torchrun_two_processes_match_one(tmp_path, state_dict, trained_digits_m
             assert a.files == b.files
             for key in a.files:
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f"{rel}: {key}")
-            assert a["index"].tolist() == list(range(47))
+            assert a["index"].tolist() == class_interleaved(digits_test.targets, 47)
     cached = sorted(p.relative_to(single / "cache") for p in (single / "cache").rglob("*.npz"))
     assert len(cached) == 4 and cached == sorted(p.relative_to(ddp / "cache") for p in (ddp / "cache").rglob("*.npz"))
     for rel in cached:
@@ -189,3 +190,10 @@ def test_changed_settings_do_not_mix_with_cached_splits(tmp_path, digits_test):
     create_evaluator("clean", n_examples=8).run(model, digits_test, ctx)
     with pytest.raises(UserError, match=r"written by a clean run with other settings"):
         create_evaluator("clean", n_examples=9).run(model, digits_test, ctx)
+
+
+def test_n_examples_are_spread_over_classes():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])  # a class-sorted folder
+    assert class_interleaved(labels, 3) == [0, 4, 6]
+    assert class_interleaved(labels, 6) == [0, 1, 4, 5, 6, 7]
+    assert class_interleaved(labels, 8) == [0, 1, 2, 4, 5, 6, 7, 8]

@@ -12,12 +12,14 @@ import yaml
 
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
-from robustbench_labelaug.evaluation.base import Evaluator
+from robustbench_labelaug.evaluation.base import Evaluator, class_interleaved
 from robustbench_labelaug.leaderboard.evaluate import evaluate_config, load_config
-from robustbench_labelaug.leaderboard.model_info import MODEL_INFO_FIELDS, validate_model_info
+from robustbench_labelaug.leaderboard.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
+from robustbench_labelaug.zoo import get_entry
 
 REPO = Path(__file__).resolve().parents[1]
 N_EXAMPLES = 32
+DIGITS_EPS = get_entry("digits_adv_plus").eps  # the digits threat model, as the zoo entries set it
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def checkpoint(tmp_path_factory, trained_digits_model) -> Path:
     torch.save({"version": 1, "epoch": 1, "arch": "resnet8_tiny", "num_classes": 10, "num_ops": 1,
                 "mean": model.normalize.mean.flatten().tolist(), "std": model.normalize.std.flatten().tolist(),
                 "state_dict": model.state_dict(),
-                "args": {"adv_mode": "adv_plus", "la_delta": 0.03, "adv_eps": 0.1, "dataset": "digits",
+                "args": {"adv_mode": "adv_plus", "la_delta": 0.03, "adv_eps": DIGITS_EPS, "dataset": "digits",
                          "model": "resnet8_tiny"}}, path)
     return path
 
@@ -52,7 +54,7 @@ def _config(tmp_path: Path, model_dir: Path, **overrides) -> Path:
         "models": [{"zoo": "digits_adv_plus", "name": "tiny"}],
         "evaluators": [{"name": "clean"},
                        {"id": "pgd5", "name": "pgd",
-                        "settings": {"protocol": "sound", "eps": 0.1, "steps": 5, "n_examples": N_EXAMPLES},
+                        "settings": {"protocol": "sound", "eps": DIGITS_EPS, "steps": 5, "n_examples": N_EXAMPLES},
                         "fast": {"steps": 2}}],
         "fast": {"n_examples": 16},
     }
@@ -81,7 +83,7 @@ def test_evaluate_writes_schema_valid_model_info(tmp_path, model_dir, trained_di
     assert set(info) == set(MODEL_INFO_FIELDS) | {"labelaug"}
     for field in ("name", "dataset", "architecture", "eps", "clean_acc", "footnote"):
         assert isinstance(info[field], str), field
-    assert info["dataset"] == "digits" and info["architecture"] == "resnet8_tiny" and info["eps"] == "0.1"
+    assert info["dataset"] == "digits" and info["architecture"] == "resnet8_tiny" and info["eps"] == format_eps(DIGITS_EPS)
     assert info["name"] == "Narrowing Class-Wise Robustness Gaps in Adversarial Training"  # the zoo's paper
     assert info["autoattack_acc"] is None and info["reported"] is None and info["number_forward_passes"] == 1
     # measured numbers agree with predictions made here, independently of the evaluators
@@ -95,7 +97,8 @@ def test_evaluate_writes_schema_valid_model_info(tmp_path, model_dir, trained_di
     assert len(per_class) == 10 and per_class[3] == pytest.approx(100 * np.mean(pred[y == 3] != 3))
     pgd = block["results"]["pgd5"]
     assert pgd["num_examples"] == N_EXAMPLES and pgd["protocol"] == "sound"
-    subset_clean = 100 * np.mean(pred[:N_EXAMPLES] != y[:N_EXAMPLES])
+    chosen = class_interleaved(y, N_EXAMPLES)  # the evaluators' n_examples are spread over the classes
+    subset_clean = 100 * np.mean(pred[chosen] != y[chosen])
     assert pgd["metrics"]["clean_error"] == pytest.approx(subset_clean)
     assert subset_clean <= block["measured"]["pgd_error"] == pgd["metrics"]["robust_error"] <= 100
     assert block["measured"]["protocols"] == {"pgd5": "PGD-5 (sound)"}
@@ -109,7 +112,7 @@ def test_checkpoint_models_take_their_metadata_from_the_checkpoint(tmp_path, che
                      evaluators=[{"name": "clean", "settings": {"n_examples": 8}}])
     info = json.loads(evaluate_config(load_config(config))[0].read_text())
     block = info["labelaug"]
-    assert (block["training"], block["num_classes"], block["num_ops"], block["eps"]) == ("adv_plus", 10, 1, 0.1)
+    assert (block["training"], block["num_classes"], block["num_ops"], block["eps"]) == ("adv_plus", 10, 1, DIGITS_EPS)
     assert block["checkpoint"] == str(checkpoint) and len(block["fingerprint"]["sha256"]) == 64
     assert block["results"]["clean"]["num_examples"] == 8
 
@@ -146,7 +149,7 @@ def test_evaluate_resumes_without_recomputing(tmp_path, model_dir, monkeypatch):
 def test_changed_settings_are_refused_not_mixed(tmp_path, model_dir):
     evaluate_config(load_config(_config(tmp_path, model_dir)))
     changed = _config(tmp_path, model_dir, evaluators=[
-        {"id": "pgd5", "name": "pgd", "settings": {"eps": 0.1, "steps": 6, "n_examples": N_EXAMPLES}}])
+        {"id": "pgd5", "name": "pgd", "settings": {"eps": DIGITS_EPS, "steps": 6, "n_examples": N_EXAMPLES}}])
     with pytest.raises(UserError, match="other settings or data"):
         evaluate_config(load_config(changed))
 

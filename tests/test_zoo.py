@@ -35,6 +35,8 @@ from robustbench_labelaug.zoo import (
 
 from .conftest import REPO
 
+DIGITS_EPS = get_entry("digits_adv_plus").eps  # the digits threat model, as the zoo entries set it
+
 NAMES = {"resnet50_std", "resnet50_adv", "resnet50_adv_plus", "digits_std", "digits_adv", "digits_adv_plus"}
 # /work/shared/paper.md, Tables 1-2 (errors %): clean, mCE, PGD-40, class-wise (mean, sd) clean / ReaL / PGD-40
 PAPER = {"std": (20.87, 58.06, 94.06, (20.87, 15.65), (19.43, 12.78), (94.06, 4.71)),
@@ -43,7 +45,7 @@ PAPER = {"std": (20.87, 58.06, 94.06, (20.87, 15.65), (19.43, 12.78), (94.06, 4.
 
 
 def write_training_checkpoint(run_dir: Path, arch: str, num_classes: int, num_ops: int, mode: str,
-                              eps: float = 0.1, delta: float = 0.03, dataset: str = "digits", seed: int = 0) -> Path:
+                              eps: float = DIGITS_EPS, delta: float = 0.03, dataset: str = "digits", seed: int = 0) -> Path:
     """A real ``rbla train`` checkpoint (``RunCheckpointSaver``), random weights."""
     torch.manual_seed(seed)
     model = create_classifier(arch, num_classes, num_ops)
@@ -102,8 +104,8 @@ def _valid() -> dict:
     (lambda d: d.update(checkpoint="other.pt"), "checkpoint must be 'digits_adv_plus.pt'"),
     (lambda d: d.update(architecture="no_such_net"), "is not a timm model"),
     (lambda d: d.update(num_classes=12), "dataset 'digits' has 10 classes"),
-    (lambda d: d.update(recipe=d["recipe"].replace("--adv-eps 0.1", "--adv-eps 0.2")),
-     "recipe has --adv-eps 0.2 but the entry says 0.1"),
+    (lambda d: d.update(recipe=d["recipe"].replace(f"--adv-eps {DIGITS_EPS}", "--adv-eps 0.3")),
+     f"recipe has --adv-eps 0.3 but the entry says {DIGITS_EPS}"),
     (lambda d: d.update(recipe=d["recipe"] + " --no-such-flag"), "recipe does not parse"),
     (lambda d: d.update(reported={"clean_error": 120}), "'clean_error' must be an error in percent"),
     (lambda d: d["paper"].pop("title"), "needs a non-empty string 'title'"),
@@ -204,7 +206,7 @@ def test_export_refuses_a_run_that_is_not_the_entry(tmp_path):
     with pytest.raises(UserError, match="has num_ops 0 but zoo entry 'digits_adv_plus' has 1"):
         export_checkpoint(std_run, "digits_adv_plus", tmp_path / "models")
     eps_run = write_training_checkpoint(tmp_path / "eps", "resnet8_tiny", 10, 0, "adv", eps=0.3)
-    with pytest.raises(UserError, match="has --adv-eps 0.3 but zoo entry 'digits_adv' has 0.1"):
+    with pytest.raises(UserError, match=f"has --adv-eps 0.3 but zoo entry 'digits_adv' has {DIGITS_EPS}"):
         export_checkpoint(eps_run, "digits_adv", tmp_path / "models")
     assert not (tmp_path / "models").exists()
     # a name outside the zoo is exported under the run's dataset
@@ -387,7 +389,7 @@ def test_cli_list_show_export(tmp_path, digits_run, capsys):
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()}
     assert NAMES <= set(rows) and "6 entries, all valid" in out
-    assert rows["digits_adv_plus"] == ["digits_adv_plus", "digits", "adv_plus", "resnet8_tiny", "10+1", "0.1", "0.03",
+    assert rows["digits_adv_plus"] == ["digits_adv_plus", "digits", "adv_plus", "resnet8_tiny", "10+1", str(DIGITS_EPS), "0.03",
                                        "missing"]
     assert rows["resnet50_std"] == ["resnet50_std", "imagenet", "std", "resnet50", "1000+0", "0.03", "-", "missing"]
     assert cli_main(["zoo", "list", "--json"]) == 0

@@ -161,8 +161,15 @@ class Evaluator(ABC):
                             "or pass the right num_classes")
 
     def example_indices(self, dataset: Dataset) -> list[int]:
-        n = len(dataset) if self.n_examples is None else min(self.n_examples, len(dataset))
-        return list(range(n))
+        """The examples evaluated, in dataset order: all of them, or ``n_examples`` taken round-robin over the
+        classes (the first of each class, then the second, ...) when the dataset exposes ``targets``, so a subset
+        of a class-sorted folder still covers every class; otherwise the first ``n_examples``."""
+        if self.n_examples is None or self.n_examples >= len(dataset):
+            return list(range(len(dataset)))
+        targets = getattr(dataset, "targets", None)
+        if targets is None:
+            return list(range(self.n_examples))
+        return class_interleaved(np.asarray(targets), self.n_examples)
 
     def cache_path(self, ctx: EvalContext, split: str) -> Path | None:
         return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(split)}.npz"
@@ -213,6 +220,18 @@ class Evaluator(ABC):
         result = self.score(arrays, dataset, ctx)
         result.settings = jsonable({**self.settings, **result.settings})
         return result
+
+
+def class_interleaved(labels: np.ndarray, n: int) -> list[int]:
+    """``n`` indices taken round-robin over classes (by rank within class, then class), returned sorted."""
+    labels = np.asarray(labels).ravel()
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
+    rank_in_class = np.empty(len(labels), dtype=np.int64)
+    rank_in_class[order] = np.arange(len(labels)) - starts
+    chosen = np.lexsort((labels, rank_in_class))[:n]
+    return sorted(int(i) for i in chosen)
 
 
 def _merge(parts: list[SplitArrays]) -> SplitArrays:
