@@ -203,14 +203,40 @@ def _typed(cls, values: dict[str, Any], where: str, file: Path):
     return obj
 
 
+CONFIG_PACKAGE = "robustbench_labelaug.eval_configs"
+
+
+def packaged_configs() -> dict[str, Path]:
+    """The configs installed with the package (``eval_configs/*.yaml``), by stem: ``digits``, ``paper_imagenet``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(CONFIG_PACKAGE)
+    folders = list(spec.submodule_search_locations) if spec and spec.submodule_search_locations else []
+    folders.append(Path(__file__).resolve().parents[2] / "eval_configs")  # a source checkout
+    for folder in map(Path, folders):
+        if folder.is_dir():
+            return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    return {}
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` itself, or the packaged config of that name (``-c digits``)."""
+    file = Path(path)
+    if file.is_file():
+        return file
+    packaged = packaged_configs()
+    if str(path) in packaged:
+        return packaged[str(path)]
+    raise UserError(f"config file {file} does not exist: pass -c with a YAML file or one of the packaged configs "
+                    f"({', '.join(packaged) or 'none installed'})")
+
+
 def load_config(path: str | Path) -> EvalConfig:
     """Read and validate an evaluation config (see the module docstring); nothing is built or written."""
     from ..data import DATASETS
     from ..evaluation import EVALUATORS
 
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"config file {file} does not exist: pass -c with a YAML file (see eval_configs/)")
+    file = resolve_config_path(path)
     try:
         raw = yaml.safe_load(file.read_text())
     except yaml.YAMLError as exc:
@@ -579,8 +605,9 @@ def summary_line(key: str, info: Mapping[str, Any]) -> str:
 
 def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: list[str] | None = None,
                     fast: bool = False, device: str | None = None, progress: bool | None = None,
-                    plots: bool | None = None) -> list[Path]:
-    """Evaluate the config's models (or the named subset); returns the model_info paths written."""
+                    plots: bool | None = None, leaderboard: bool = True) -> list[Path]:
+    """Evaluate the config's models (or the named subset); returns the model_info paths written. With
+    ``leaderboard`` the output folder's leaderboard (and, with ``plots``, the figures) is rendered and printed."""
     from .. import distributed as dist_utils
     from .cli import render
     from .model_info import build_model_info
@@ -618,7 +645,7 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
             print(summary_line(model.key, info), flush=True)
         written.append(path)
         dist_utils.barrier()
-    if dist.is_main:
+    if dist.is_main and leaderboard:
         render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
     return written
 
@@ -629,7 +656,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", required=True, metavar="FILE", help="evaluation config (YAML)")
+    parser.add_argument("-c", "--config", required=True, metavar="FILE",
+                        help="evaluation config (YAML), or a packaged one by name: digits, paper_imagenet")
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output folder (default: the config's runtime.output, '-fast' appended with --fast)")
     parser.add_argument("--models", default=None, metavar="A,B", help="evaluate only these models (config names)")

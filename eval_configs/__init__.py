@@ -1,0 +1,1 @@
+"""Evaluation configs (one YAML per setup), installed as ``robustbench_labelaug.eval_configs``."""

@@ -1,0 +1,57 @@
+"""`rbla demo --fast` end to end (what a new user runs, shortened), and its seed statistics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from robustbench_labelaug import load_model
+from robustbench_labelaug.demo import mean_ci, seeds_table
+
+from .conftest import run_cli
+
+
+def test_mean_ci_matches_hand_computation():
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert half == pytest.approx(4.302653 * 1.0 / 3 ** 0.5, rel=1e-5)  # t_{0.975, 2} * s / sqrt(n)
+    assert mean_ci([5.0]) == (5.0, 0.0)
+
+
+def test_seeds_table_rows():
+    def info(clean, sd):
+        return {"labelaug": {"measured": {"clean_error": clean, "classwise": {"clean": {"summary": {"sd": sd}}}}}}
+
+    table = seeds_table({"digits_adv": [info(10.0, 4.0), info(12.0, 6.0)]})
+    row = next(line for line in table.splitlines() if line.startswith("| digits_adv"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == f"11.00 ± {mean_ci([10.0, 12.0])[1]:.2f}" and cells[6] == f"5.00 ± {mean_ci([4.0, 6.0])[1]:.2f}"
+    assert cells[2] == "–"  # not measured
+
+
+@pytest.mark.slow
+def test_fast_demo_end_to_end_with_two_seeds(tmp_path):
+    result = run_cli("demo", "--fast", "--seeds", "2", "--no-progress", "--output", str(tmp_path / "demo"),
+                     cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "demo"
+    board = (out / "eval" / "leaderboard.md").read_text()
+    for name in ("digits_std", "digits_adv", "digits_adv_plus"):
+        assert f"| {name} |" in board and f"| {name} |" in result.stdout
+        info = json.loads((out / "eval" / "model_info" / f"{name}.json").read_text())
+        assert info["clean_acc"] is not None and info["autoattack_acc"] is not None
+        assert info["labelaug"]["measured"]["protocols"]  # every robust number names its protocol
+    seeds = (out / "seeds.md").read_text()
+    assert "over 2 seeds" in seeds and seeds.count("±") >= 3 * 5
+    plots = sorted((out / "eval" / "plots").glob("*.png"))
+    assert len(plots) >= 2 and all(p.stat().st_size > 10_000 for p in plots)
+    # the checkpoints are registered: load_model finds them (the fast demo exports under <output>/models)
+    model = load_model("digits_adv_plus", model_dir=out / "models")
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10) and not model.training
+    assert "Adv+ vs Adv, as measured here" in result.stdout
+
+    again = run_cli("demo", "--fast", "--seeds", "2", "--no-progress", "--output", str(out), cwd=tmp_path, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("finished run found") == 6  # resumed: nothing retrained
