@@ -135,7 +135,7 @@ def test_non_editable_install_ships_the_zoo(tmp_path):
     """Build a wheel from a copy of the sources, install it with pip --target and load the zoo from there."""
     src = tmp_path / "src"
     src.mkdir()
-    for item in ("pyproject.toml", "robustbench_labelaug", "model_zoo", "README.md", "LICENSE"):
+    for item in ("pyproject.toml", "robustbench_labelaug", "model_zoo", "eval_configs", "README.md", "LICENSE"):
         if (REPO / item).is_dir():
             shutil.copytree(REPO / item, src / item, ignore=shutil.ignore_patterns("__pycache__"))
         elif (REPO / item).is_file():
@@ -143,11 +143,14 @@ def test_non_editable_install_ships_the_zoo(tmp_path):
     if not (src / "README.md").exists():
         (src / "README.md").write_text("robustbench-labelaug\n")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"),
-                    str(src)], check=True, capture_output=True, timeout=300)
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w",
+                            str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-3000:]
     wheel = next((tmp_path / "dist").glob("robustbench_labelaug-*.whl"))
-    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("robustbench_labelaug/model_zoo/")}
-    assert {f"robustbench_labelaug/model_zoo/{n}.yaml" for n in NAMES} <= shipped
+    names_in_wheel = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"robustbench_labelaug/model_zoo/{n}.yaml" for n in NAMES} <= names_in_wheel
+    configs = {p.name for p in (REPO / "eval_configs").glob("*.yaml")}
+    assert configs and {f"robustbench_labelaug/eval_configs/{n}" for n in configs} <= names_in_wheel
 
     target = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)], check=True,
