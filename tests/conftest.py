@@ -53,3 +53,12 @@ def trained_digits_model(digits_train):
             loss.backward()
             opt.step()
     return model.eval()
+
+
+@pytest.fixture
+def one_thread():
+    """AutoAttack runs thousands of tiny ops: on a loaded 2-core machine a second torch thread only spins."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

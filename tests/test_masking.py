@@ -62,15 +62,6 @@ def test64(digits_test):
     return TensorDataset(*(t[:64] for t in digits_test.tensors))
 
 
-@pytest.fixture
-def one_thread():
-    """AutoAttack runs thousands of tiny ops: on a loaded 2-core machine a second torch thread only spins."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def checks_of(result) -> dict[str, dict]:
     return {c["name"]: c for c in result.details["checks"]}
 

@@ -169,15 +169,6 @@ def test_autoattack_bad_settings(settings, match):
 # -- AutoAttack against pyautoattack and RobustBench ------------------------------------------------------------
 
 
-@pytest.fixture
-def one_thread():
-    """AutoAttack runs thousands of tiny ops: on a loaded 2-core machine a second torch thread only spins."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 GREY_LEVELS = (0.10, 0.16, 0.33, 0.50, 0.56, 0.75, 0.92, 0.02)  # one solid grey image per class
 AA_EPS = 0.05  # neighbours 0.06 apart are within reach (boundary at 0.03), 0.17 apart are not
 

@@ -30,8 +30,7 @@ from ..errors import UserError
 from ..scoring import corruption_errors, top1_error
 from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block
 from .clean import predict_labels
-
-IMAGENET_NUM_CLASSES = 1000
+from .imagenet_val import IMAGENET_NUM_CLASSES
 
 
 class CorruptionEvaluator(Evaluator):

@@ -3,20 +3,18 @@ folder with the official file names, using the imagenet-x package's annotations.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from torch import nn
+import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import UserError
 from ..scoring import IMAGENET_X_FACTORS, imagenet_x_scores
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays
-from .clean import predict_labels
-from .real import check_imagenet_classes, dataset_filenames, dataset_targets
+from .base import EvalContext, EvalResult, SplitArrays
+from .imagenet_val import ImageNetValEvaluator, dataset_filenames
 
 
-class ImageNetXEvaluator(Evaluator):
+class ImageNetXEvaluator(ImageNetValEvaluator):
     """Top-1 error on the ImageNet-X-annotated validation images, per factor (``error_<factor>`` in %) and as
     error ratio ``error_ratio_<factor>`` = factor error / overall error. ``which_factor``: ``"top"`` (each
     image's main factor, the ImageNet-X default) or ``"multi"``; ``filter_prototypes`` drops the prototypical
@@ -36,17 +34,8 @@ class ImageNetXEvaluator(Evaluator):
         return imagenet_x_scores(filenames, preds, labels, which_factor=self.which_factor,
                                  filter_prototypes=self.filter_prototypes)
 
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        # Refuse folders without annotated images before predicting anything (nothing is written).
-        check_imagenet_classes(ctx, self.name)
-        indices = self.example_indices(dataset)
-        filenames = dataset_filenames(dataset, indices, self.name)
-        targets = dataset_targets(dataset, indices)
+    def check_files(self, filenames: list[str], targets: np.ndarray | None) -> None:
         self._scores(filenames, [0] * len(filenames), targets)
-        return super().run(model, dataset, ctx)
-
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
-        return predict_labels(model, batches)
 
     def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
