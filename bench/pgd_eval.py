@@ -108,18 +108,19 @@ def main() -> None:
     bound = len(y) * (args.steps + 1) / (len(y) + int(used.sum()))
 
     acc_ours, acc_stock = accs[0]
+    not_higher = round(acc_ours * len(y) / 100) <= round(acc_stock * len(y) / 100)  # compare counts, not floats
     varied = len(set(accs)) > 1  # both sides are seeded: should not happen
     print(f"digits resnet8_tiny ({args.epochs} clean epochs), {len(y)} test images, batch {args.batch_size}, "
           f"PGD-{args.steps} eps {args.eps:g} alpha {alpha:g}, {args.repeats} alternating repeats, "
           f"torch threads {torch.get_num_threads()}")
     print(f"robust accuracy: evaluator {acc_ours:.2f} %   torchattacks.PGD {acc_stock:.2f} %   "
-          f"({'equal or lower: OK' if acc_ours <= acc_stock else 'HIGHER: NOT OK'})"
+          f"({'equal or lower: OK' if not_higher else 'HIGHER: NOT OK'})"
           + (f"  [varied across repeats: {sorted(set(accs))}]" if varied else ""))
     print(f"median time: evaluator {statistics.median(t_ours):.3f} s   torchattacks.PGD "
           f"{statistics.median(t_stock):.3f} s   median speed ratio {statistics.median(ratios):.2f}x "
           f"(work bound {bound:.2f}x)")
     print(f"target: >= 3x faster at equal or lower robust accuracy -> "
-          f"{'met' if statistics.median(ratios) >= 3 and acc_ours <= acc_stock else 'NOT met'}")
+          f"{'met' if statistics.median(ratios) >= 3 and not_higher else 'NOT met'}")
 
 
 if __name__ == "__main__":

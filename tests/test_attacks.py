@@ -9,7 +9,7 @@ import torchattacks
 from torch import nn
 
 from robustbench_labelaug import KWayClassifier, k_way
-from robustbench_labelaug.attacks import EarlyStopPGD, PaperPGD
+from robustbench_labelaug.attacks import EarlyStopPGD, PaperPGD, PGDOutcome
 from robustbench_labelaug.evaluation.pgd import batch_generator
 
 from .robust_fixtures import trained_resnet8_digits
@@ -168,3 +168,29 @@ def test_paper_pgd_random_start_within_eps():
     g = torch.Generator().manual_seed(0)
     adv = PaperPGD(net, eps=0.03, alpha=0.01, steps=2)(x, generator=g)
     assert 0.0 < (adv - x).abs().max().item() <= 0.03 + 1e-6
+
+
+@pytest.mark.parametrize("pool_size", [None, 7])
+def test_perturb_stream_equals_per_batch_perturb(digits_net, digits_test, pool_size):
+    """The refilled pool gives every point the iterates per-batch perturb gives it (points are independent in
+    eval mode): same predictions, breaking iterates and, up to float rounding, adversarial images."""
+    model = k_way(digits_net).eval()
+    x, y = digits_test.tensors[0][:40], digits_test.tensors[1][:40]
+    attack = EarlyStopPGD(model, eps=0.03, steps=6)
+    batches = [(x[i:i + 16], y[i:i + 16], torch.arange(i, min(i + 16, 40)), batch_generator(1, i, x.device))
+               for i in range(0, 40, 16)]
+    expected = [attack.perturb(xb, yb, generator=batch_generator(1, int(k[0]), x.device))
+                for xb, yb, k, _ in batches]
+    want = {f: torch.cat([getattr(e, f) for e in expected]) for f in PGDOutcome._fields}
+    got = {f: torch.empty_like(want[f]) for f in PGDOutcome._fields}
+    seen = torch.zeros(40, dtype=torch.long)
+    for done in attack.perturb_stream(batches, pool_size=pool_size):
+        assert torch.equal(done.images, x[done.key]) and torch.equal(done.labels, y[done.key])
+        seen[done.key] += 1
+        for f in PGDOutcome._fields:
+            got[f][done.key] = getattr(done.outcome, f)
+    assert seen.tolist() == [1] * 40  # every point exactly once
+    assert 0 < int(want["broken"].sum()) < 40  # a non-trivial operating point
+    for f in ("pred", "broken", "clean_pred", "iterate"):
+        assert torch.equal(got[f], want[f]), f
+    assert torch.allclose(got["adv"], want["adv"], atol=1e-6)

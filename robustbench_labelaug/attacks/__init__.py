@@ -2,8 +2,8 @@
 training), ``EarlyStopPGD`` (the evaluation PGD: early stop, any-iterate success) and ``PaperPGD`` (the authors'
 evaluation attack, for the ``paper`` protocol)."""
 
-from .early_stop_pgd import EarlyStopPGD, PGDOutcome
+from .early_stop_pgd import EarlyStopPGD, PGDOutcome, StreamOutcome
 from .paper_pgd import PaperPGD
 from .pgd import PGD, linf_bounds
 
-__all__ = ["PGD", "EarlyStopPGD", "PGDOutcome", "PaperPGD", "linf_bounds"]
+__all__ = ["PGD", "EarlyStopPGD", "PGDOutcome", "PaperPGD", "StreamOutcome", "linf_bounds"]

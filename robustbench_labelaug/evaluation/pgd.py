@@ -119,12 +119,12 @@ def predict_sound(model: nn.Module, batches: Iterator, *, eps: float, alpha: flo
                           pred_classes=pred_classes)
     keys = ("index", "y_true", "y_clean", "y_pred", "broken", "iterate", "linf", "in_range")
     out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for x, y, idx in batches:
-        res = attack.perturb(x, y, generator=batch_generator(seed, idx[0], x.device))
-        linf, in_range = linf_and_range(res.adv, x)
-        for key, t in zip(keys, to_numpy(idx, y, res.clean_pred, res.pred, res.broken, res.iterate, linf,
-                                         in_range)):
-            out[key].append(t)
+    stream = ((x, y, idx, batch_generator(seed, idx[0], x.device)) for x, y, idx in batches)
+    for key, images, labels, res in attack.perturb_stream(stream):
+        linf, in_range = linf_and_range(res.adv, images)
+        for name, t in zip(keys, to_numpy(key, labels, res.clean_pred, res.pred, res.broken, res.iterate, linf,
+                                          in_range)):
+            out[name].append(t)
     return _stack(out)
 
 
