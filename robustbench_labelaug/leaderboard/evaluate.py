@@ -190,6 +190,20 @@ def _check_keys(values: Mapping[str, Any], allowed: tuple[str, ...], where: str,
         raise UserError(f"config {file}: unknown key(s) {unknown} in {where}: use {', '.join(allowed)}")
 
 
+def _entries(raw: dict[str, Any], key: str, short: str, allowed: tuple[str, ...], file: Path,
+             example: str) -> list[tuple[int, dict[str, Any]]]:
+    """The non-empty list ``raw[key]`` as ``(i, mapping)``; a bare string ``s`` stands for ``{short: s}``."""
+    items = raw.get(key)
+    if not isinstance(items, list) or not items:
+        raise UserError(f"config {file}: '{key}' must be a non-empty list ({example})")
+    out = []
+    for i, item in enumerate(items):
+        item = {short: item} if isinstance(item, str) else _mapping(item, f"{key}[{i}]", file)
+        _check_keys(item, allowed, f"{key}[{i}]", file)
+        out.append((i, item))
+    return out
+
+
 def _typed(cls, values: dict[str, Any], where: str, file: Path):
     try:
         obj = cls(**values)
@@ -270,13 +284,8 @@ def load_config(path: str | Path) -> EvalConfig:
     fast = _mapping(raw.get("fast"), "fast", file)
     _check_keys(fast, FAST_KEYS, "fast", file)
 
-    models_raw = raw.get("models")
-    if not isinstance(models_raw, list) or not models_raw:
-        raise UserError(f"config {file}: 'models' must be a non-empty list (zoo names or checkpoints)")
     models: list[ModelConfig] = []
-    for i, m in enumerate(models_raw):
-        m = {"zoo": m} if isinstance(m, str) else _mapping(m, f"models[{i}]", file)
-        _check_keys(m, MODEL_KEYS, f"models[{i}]", file)
+    for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
         if bool(m.get("zoo")) == bool(m.get("checkpoint")):
             raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name) or 'checkpoint' "
                             "(a path)")
@@ -293,13 +302,8 @@ def load_config(path: str | Path) -> EvalConfig:
     if dup:
         raise UserError(f"config {file}: model name(s) {dup} appear twice: give each model a distinct 'name'")
 
-    evaluators_raw = raw.get("evaluators")
-    if not isinstance(evaluators_raw, list) or not evaluators_raw:
-        raise UserError(f"config {file}: 'evaluators' must be a non-empty list (e.g. - name: clean)")
     evaluators: list[EvaluatorConfig] = []
-    for i, e in enumerate(evaluators_raw):
-        e = {"name": e} if isinstance(e, str) else _mapping(e, f"evaluators[{i}]", file)
-        _check_keys(e, EVALUATOR_KEYS, f"evaluators[{i}]", file)
+    for i, e in _entries(raw, "evaluators", "name", EVALUATOR_KEYS, file, "e.g. - name: clean"):
         name = e.get("name")
         if name not in EVALUATORS:
             raise UserError(f"config {file}: evaluators[{i}]: unknown evaluator '{name}': use one of "
