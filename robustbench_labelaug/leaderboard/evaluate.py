@@ -204,6 +204,21 @@ def _entries(raw: dict[str, Any], key: str, short: str, allowed: tuple[str, ...]
     return out
 
 
+def _check_id(value: str, what: str, where: str, file: Path) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
+        raise UserError(f"config {file}: {where}: {what} '{value}' may only use letters, digits and _ . + -")
+
+
+def _check_dataset_ref(dataset: str | None, datasets: Mapping[str, Any], where: str, file: Path) -> None:
+    if dataset is not None and dataset not in datasets:
+        raise UserError(f"config {file}: {where} uses dataset '{dataset}', which 'datasets' does not define: "
+                        f"use one of {', '.join(datasets) or '(none defined)'}")
+
+
+def _repeated(values: list[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
 def _typed(cls, values: dict[str, Any], where: str, file: Path):
     try:
         obj = cls(**values)
@@ -290,15 +305,11 @@ def load_config(path: str | Path) -> EvalConfig:
             raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name) or 'checkpoint' "
                             "(a path)")
         key = str(m.pop("name", None) or m.get("zoo") or Path(str(m["checkpoint"])).stem.split(".")[0])
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", key):
-            raise UserError(f"config {file}: models[{i}]: name '{key}' may only use letters, digits and _ . + -")
+        _check_id(key, "name", f"models[{i}]", file)
         model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)
-        if model.dataset is not None and model.dataset not in datasets:
-            raise UserError(f"config {file}: models[{i}] ('{key}') uses dataset '{model.dataset}', which "
-                            f"'datasets' does not define: use one of {', '.join(datasets) or '(none defined)'}")
+        _check_dataset_ref(model.dataset, datasets, f"models[{i}] ('{key}')", file)
         models.append(model)
-    keys = [m.key for m in models]
-    dup = sorted({k for k in keys if keys.count(k) > 1})
+    dup = _repeated([m.key for m in models])
     if dup:
         raise UserError(f"config {file}: model name(s) {dup} appear twice: give each model a distinct 'name'")
 
@@ -312,14 +323,10 @@ def load_config(path: str | Path) -> EvalConfig:
                     f"evaluators[{i}]", file)
         ev.settings = _mapping(ev.settings, f"evaluators[{i}].settings", file)
         ev.fast = _mapping(ev.fast, f"evaluators[{i}].fast", file)
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", ev.id):
-            raise UserError(f"config {file}: evaluators[{i}]: id '{ev.id}' may only use letters, digits and _ . + -")
-        if ev.dataset is not None and ev.dataset not in datasets:
-            raise UserError(f"config {file}: evaluators[{i}] ('{ev.id}') uses dataset '{ev.dataset}', which "
-                            f"'datasets' does not define: use one of {', '.join(datasets) or '(none defined)'}")
+        _check_id(ev.id, "id", f"evaluators[{i}]", file)
+        _check_dataset_ref(ev.dataset, datasets, f"evaluators[{i}] ('{ev.id}')", file)
         evaluators.append(ev)
-    ids = [e.id for e in evaluators]
-    dup = sorted({k for k in ids if ids.count(k) > 1})
+    dup = _repeated([e.id for e in evaluators])
     if dup:
         raise UserError(f"config {file}: evaluator id(s) {dup} appear twice: give repeated evaluators a distinct "
                         "'id' (e.g. pgd40_sound, pgd40_paper)")
