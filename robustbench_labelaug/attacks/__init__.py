@@ -1,9 +1,11 @@
 """torchattacks-style attacks, one per file: ``PGD`` (torchattacks PGD with a fused projection, used in
-training), ``EarlyStopPGD`` (the evaluation PGD: early stop, any-iterate success) and ``PaperPGD`` (the authors'
-evaluation attack, for the ``paper`` protocol)."""
+training), ``EarlyStopPGD`` (the evaluation PGD: early stop, any-iterate success), ``PaperPGD`` (the authors'
+evaluation attack, for the ``paper`` protocol) and ``MarginPGD`` (PGD on the scale-invariant DLR loss, for the
+gradient-masking checks)."""
 
 from .early_stop_pgd import EarlyStopPGD, PGDOutcome, StreamOutcome
+from .margin_pgd import MarginPGD, dlr_loss
 from .paper_pgd import PaperPGD
 from .pgd import PGD, linf_bounds
 
-__all__ = ["PGD", "EarlyStopPGD", "PGDOutcome", "PaperPGD", "StreamOutcome", "linf_bounds"]
+__all__ = ["PGD", "EarlyStopPGD", "MarginPGD", "PGDOutcome", "PaperPGD", "StreamOutcome", "dlr_loss", "linf_bounds"]

@@ -1,5 +1,8 @@
-"""AutoAttack robust error, class-wise: pyautoattack 0.2.0 (the code RobustBench runs), L-inf, on the first n
-examples (RobustBench's convention), against the K-way classifier with the true labels in [0,1] pixel space.
+"""AutoAttack robust error, class-wise: pyautoattack 0.2.0 (the code RobustBench runs), L-inf, against the K-way
+classifier with the true labels in [0,1] pixel space. With ``n_examples``, ``selection: robustbench`` (default)
+takes RobustBench's examples, the first n of the dataset (its first n test points; on a dataset with
+``subset: robustbench`` the first n of its ImageNet id list), so the number compares with RobustBench's;
+``class_balanced`` takes them round-robin over the classes, as the other evaluators do.
 
 AutoAttack needs its examples in memory: each rank collects its shard (under torchrun every rank attacks its own
 share), runs ``AutoAttack(model, norm="Linf", eps, version, device, seed).run_standard_evaluation`` on it and
@@ -16,9 +19,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..attacks.gradient_probe import require_input_gradient
 from ..errors import UserError
 from ..scoring import top1_error
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
+from .base import SELECTIONS, EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
 from .pgd import check_eps, check_seed
 
 VERSIONS = ("standard", "plus", "rand")
@@ -56,24 +60,31 @@ class AutoAttackEvaluator(Evaluator):
     """AutoAttack (pyautoattack, L-inf) robust error (%) with its class-wise breakdown (key ``autoattack``).
 
     Settings: ``eps`` (pixel units, default 0.03); ``version`` (``standard``, RobustBench's, or ``plus`` /
-    ``rand``); ``n_examples`` (the first n, as RobustBench; None: all); ``seed`` (AutoAttack's, None: the run's
-    seed), so that a run is deterministic."""
+    ``rand``); ``n_examples`` (None: all); ``selection`` (``robustbench``, the default: the first n examples, as
+    RobustBench, whose numbers this one is compared with; ``class_balanced``: round-robin over the classes);
+    ``seed`` (AutoAttack's, None: the run's seed), so that a run is deterministic."""
 
     name = "autoattack"
     uses_attack = True
 
     def __init__(self, eps: float = 0.03, version: str = "standard", n_examples: int | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, selection: str = "robustbench") -> None:
         if version not in VERSIONS:
             raise UserError(f"autoattack: version '{version}' is not known: use one of {', '.join(VERSIONS)} "
                             "('standard' is RobustBench's)")
+        if selection not in SELECTIONS:
+            raise UserError(f"autoattack: selection '{selection}' is not known: use one of {', '.join(SELECTIONS)}")
         eps, seed = check_eps(self.name, eps), check_seed(self.name, seed)
-        super().__init__(n_examples, eps=eps, version=version, seed=seed)
-        self.eps, self.version, self.seed = eps, version, seed
+        super().__init__(n_examples, eps=eps, version=version, seed=seed, selection=selection)
+        self.eps, self.version, self.seed, self.selection = eps, version, seed, selection
 
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
         self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
         return super().run(model, dataset, ctx)
+
+    def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        super().check_model(model, dataset, ctx)
+        require_input_gradient(model, dataset[0][0].unsqueeze(0).to(ctx.device), self.name)
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         return predict_autoattack(model, batches, eps=self.eps, version=self.version,

@@ -112,6 +112,7 @@ class Evaluator(ABC):
 
     name: ClassVar[str]
     uses_attack: ClassVar[bool] = False
+    selection: str = "class_balanced"  # how n_examples are chosen: see select_examples
 
     def __init__(self, n_examples: int | None = None, **settings: Any) -> None:
         if n_examples is not None and n_examples < 1:
@@ -161,15 +162,9 @@ class Evaluator(ABC):
                             "or pass the right num_classes")
 
     def example_indices(self, dataset: Dataset) -> list[int]:
-        """The examples evaluated, in dataset order: all of them, or ``n_examples`` taken round-robin over the
-        classes (the first of each class, then the second, ...) when the dataset exposes ``targets``, so a subset
-        of a class-sorted folder still covers every class; otherwise the first ``n_examples``."""
-        if self.n_examples is None or self.n_examples >= len(dataset):
-            return list(range(len(dataset)))
-        targets = getattr(dataset, "targets", None)
-        if targets is None:
-            return list(range(self.n_examples))
-        return class_interleaved(np.asarray(targets), self.n_examples)
+        """The examples evaluated, in dataset order: all of them, or ``n_examples`` chosen by ``selection``
+        (see :func:`select_examples`)."""
+        return select_examples(dataset, self.n_examples, self.selection)
 
     def cache_path(self, ctx: EvalContext, split: str) -> Path | None:
         return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(split)}.npz"
@@ -220,6 +215,28 @@ class Evaluator(ABC):
         result = self.score(arrays, dataset, ctx)
         result.settings = jsonable({**self.settings, **result.settings})
         return result
+
+
+SELECTIONS = ("class_balanced", "robustbench")
+
+
+def select_examples(dataset: Dataset, n: int | None, selection: str = "class_balanced") -> list[int]:
+    """The indices of ``n`` examples of ``dataset`` (all when ``n`` is None or too large), sorted.
+
+    ``class_balanced``: taken round-robin over the classes (the first of each class, then the second, ...) when
+    the dataset exposes ``targets``, so a subset of a class-sorted folder still covers every class (the class-wise
+    numbers need every class); otherwise the first ``n``. ``robustbench``: the first ``n`` in dataset order,
+    RobustBench's own choice: its first n test points, or, on a dataset with ``subset: robustbench``, the first n
+    of its ImageNet id list. For both, the examples chosen for a smaller ``n`` are among those chosen for a
+    larger one."""
+    if selection not in SELECTIONS:
+        raise UserError(f"selection '{selection}' is not known: use one of {', '.join(SELECTIONS)}")
+    if n is None or n >= len(dataset):
+        return list(range(len(dataset)))
+    targets = getattr(dataset, "targets", None)
+    if targets is None or selection == "robustbench":
+        return list(range(n))
+    return class_interleaved(np.asarray(targets), n)
 
 
 def class_interleaved(labels: np.ndarray, n: int) -> list[int]:

@@ -2,50 +2,85 @@
 2018): cheap signs that a PGD number overstates robustness.
 
 Every attack here is the sound one (:class:`~robustbench_labelaug.attacks.EarlyStopPGD`, pixel space, true
-labels, ``alpha = 2.5 * eps / steps``) unless named otherwise; robust accuracies are in percent and each attack
-configuration is one cached split. The checks, each reported with its numbers in ``details["checks"]``:
+labels, cross entropy, ``alpha = 2.5 * eps / steps``) unless named otherwise; robust accuracies are in percent and
+each attack configuration is one cached split. The checks, each reported with its numbers in ``details["checks"]``:
 
+``gradient_reaches_input``
+    the K-way logits have a gradient w.r.t. the input at all (probed on the first example). A model with
+    detached or non-differentiable logits fails it, the most extreme masking there is, and every other check is
+    skipped (no gradient attack can run; the ``pgd`` and ``autoattack`` evaluators refuse such a model with one
+    line).
+``input_gradient_nonzero``
+    at most ``tolerance`` percent of the examples have an exactly zero cross-entropy gradient w.r.t. the input
+    (shattered gradients, e.g. input quantisation, or a softmax saturated by scaled-up logits).
 ``eps_sweep_monotone``
     PGD-``steps`` robust accuracy over ``eps_sweep`` never rises by more than ``tolerance`` percentage points
     from a smaller eps to a larger one (a larger ball contains the smaller one).
 ``large_eps_near_zero``
-    at the largest eps of the sweep (0.5 by default, where any image can be pushed to mid-grey) the robust
-    accuracy is at most ``zero_threshold`` percent. Skipped when the sweep stops below 0.25.
+    at the largest eps of the sweep (by default the largest of 0.5, 2 eps and 4 eps that is at most 1: 0.5 for
+    eps 0.03, 0.8 for eps 0.2; from eps 0.5 on any image can be pushed to mid-grey) the robust accuracy is at most
+    ``zero_threshold`` percent. Skipped when the sweep stops below 0.25.
 ``steps_sweep_monotone``
     PGD robust accuracy at ``eps`` over ``steps_sweep`` never rises by more than ``tolerance`` points with more
     steps.
+``ce_attack_not_weaker_than_margin_attack`` (K >= 3)
+    the cross-entropy PGD is not notably weaker than the same PGD on the scale-invariant DLR margin loss
+    (:class:`~robustbench_labelaug.attacks.MarginPGD`, the loss of AutoAttack's APGD-DLR) on the same examples:
+    fails when the CI of (CE accuracy - margin accuracy) lies above ``tolerance``. Logits multiplied by a large
+    factor saturate the softmax, so the CE gradient vanishes while the margin attack is unaffected.
 ``autoattack_not_weaker_than_pgd``
-    AutoAttack (standard) accuracy <= PGD accuracy + ``tolerance`` on the same first ``autoattack_n`` examples:
+    AutoAttack (standard) accuracy <= PGD accuracy + ``tolerance`` on the same ``autoattack_n`` examples:
     AutoAttack contains stronger gradient attacks than PGD, so otherwise something is broken.
 ``pgd_close_to_autoattack``
-    PGD accuracy - AutoAttack accuracy <= ``gap_tolerance`` points (default 10): a large gap means gradients
-    mislead PGD while AutoAttack's targeted and black-box (Square) attacks get through, i.e. the PGD number is
-    masked. Unmasked models typically show a gap of a few points (PGD-40 uses a fixed step and the untargeted
-    loss only); masked ones tens of points.
+    PGD accuracy - AutoAttack accuracy is not above ``gap_tolerance`` points (default 10): a large gap means
+    gradients mislead PGD while AutoAttack's targeted and black-box (Square) attacks get through, i.e. the PGD
+    number is masked. Unmasked models typically show a gap of a few points (PGD-40 uses a fixed step and the
+    untargeted loss only); masked ones tens of points. Fails when the CI of the gap lies above ``gap_tolerance``.
 ``k_way_attack_not_weaker_than_full_head`` (models with M > 0 transformation logits only)
     the default attack on the K-way classifier is at least as strong (within ``tolerance``) as the same attack
     through the loss over all K+M logits (success still judged on the first K): otherwise the default attack is
     not the strongest one and the K+M head hides gradient signal.
 
+The two CI-based checks compare two attacks on the same examples, so they use the paired outcomes: the
+``confidence`` (default 0.95) two-sided interval of the accuracy difference by Newcombe's (1998) hybrid score
+method (method 10: Wilson intervals of both accuracies combined with their correlation). A check fails when the
+whole interval lies above its tolerance, i.e. with one-sided confidence (1 + confidence) / 2 (97.5 %) the gap is
+larger than the tolerance; an unmasked model then fails it with at most that small a chance. ``conclusive`` is
+False when the interval also reaches below the tolerance (the sample is too small to tell). Sample size: with n
+examples of which a fraction f change outcome between the two attacks, the interval's half-width is about
+196 * sqrt(f / n) points, so the check flags a gap of ``gap_tolerance`` + D points once n >~ 38 400 f / D^2: for
+f = 0.3 and D = 10, n >~ 120 (at ``autoattack_n`` = 32 only gaps ~20 points above the tolerance are flagged).
+``autoattack_n`` (default: all ``n_examples``) should be sized accordingly.
+
 ``tolerance`` (default 2 points) absorbs the randomness of the random start: with n examples one example is
 100/n points (1.6 at n = 64), so small n needs a larger tolerance. AutoAttack is optional (``autoattack``) and can
-run on fewer examples (``autoattack_n``). Skipped checks are listed in ``details["skipped"]`` with the reason."""
+run on fewer examples (``autoattack_n``: the first ``autoattack_n`` of the examples chosen, in the order they are
+chosen, i.e. round-robin over the classes). Skipped checks are listed in ``details["skipped"]`` with the reason."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import binomtest
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..attacks import MarginPGD
+from ..attacks.gradient_probe import gradient_problem
 from ..errors import UserError
 from ..scoring import top1_error
 from .autoattack import predict_autoattack
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays
-from .pgd import check_eps, check_full_model, check_seed, check_steps, full_model, k_way_view, predict_sound
+from .base import EvalContext, EvalResult, Evaluator, SplitArrays, select_examples, to_numpy
+from .pgd import batch_generator, check_eps, check_full_model, check_seed, check_steps, full_model, k_way_view
+from .pgd import predict_sound
 
 LARGE_EPS_MIN = 0.25
+GRADIENT_SPLIT = "input_gradient"
 
 
 def _nonneg(evaluator: str, name: str, value: Any) -> float:
@@ -66,13 +101,90 @@ def max_rise(values: Sequence[float]) -> float:
     return rise
 
 
+def paired_difference_ci(a_correct: np.ndarray, b_correct: np.ndarray, confidence: float = 0.95
+                         ) -> tuple[float, float, float]:
+    """``(difference, low, high)`` in percentage points: accuracy of A minus accuracy of B on the same examples
+    (per-example booleans), with its two-sided ``confidence`` interval by Newcombe's (1998) hybrid score method
+    for paired proportions (method 10, the correlation term with his continuity correction). NaNs when empty."""
+    a, b = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
+    n = int(a.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    both, a_only, b_only = int(np.sum(a & b)), int(np.sum(a & ~b)), int(np.sum(~a & b))
+    neither = n - both - a_only - b_only
+    p1, p2 = (both + a_only) / n, (both + b_only) / n
+    l1, u1 = binomtest(both + a_only, n).proportion_ci(confidence, method="wilson")
+    l2, u2 = binomtest(both + b_only, n).proportion_ci(confidence, method="wilson")
+    margins = (both + a_only) * (b_only + neither) * (both + b_only) * (a_only + neither)
+    cross = both * neither - a_only * b_only
+    cross = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
+    phi = cross / math.sqrt(margins) if margins > 0 else 0.0
+    low = p1 - p2 - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = p1 - p2 + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return 100.0 * (p1 - p2), 100.0 * max(low, -1.0), 100.0 * min(high, 1.0)
+
+
+def _gap_check(name: str, a_correct: np.ndarray, b_correct: np.ndarray, tolerance: float, confidence: float,
+               **numbers: Any) -> dict[str, Any]:
+    """A check that fails when the CI of (accuracy A - accuracy B) lies above ``tolerance``."""
+    gap, low, high = paired_difference_ci(a_correct, b_correct, confidence)
+    return {"name": name, "passed": not low > tolerance, **numbers, "n": int(len(a_correct)), "gap": gap,
+            "gap_ci": [low, high], "confidence": confidence, "conclusive": bool(low > tolerance or high <= tolerance),
+            "changed_outcome": int(np.sum(np.asarray(a_correct) != np.asarray(b_correct))), "tolerance": tolerance}
+
+
+def _only(batches: Iterator, keep: torch.Tensor | None) -> Iterator:
+    """The examples of ``batches`` whose index is in ``keep`` (all when None)."""
+    for x, y, idx in batches:
+        if keep is not None:
+            mask = torch.isin(idx, keep.to(idx.device))
+            x, y, idx = x[mask], y[mask], idx[mask]
+        yield x, y, idx
+
+
+def predict_input_gradient(model: nn.Module, batches: Iterator) -> SplitArrays:
+    """Per-sample ``index``, ``y_true``, ``y_clean`` and ``grad_l1``: the L1 norm of the gradient of the cross
+    entropy w.r.t. the input (0 where no gradient reaches it)."""
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "y_true", "y_clean", "grad_l1")}
+    for x, y, idx in batches:
+        x = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(x)
+            grad = None
+            if logits.requires_grad:
+                (grad,) = torch.autograd.grad(F.cross_entropy(logits.float(), y, reduction="sum"), x,
+                                              allow_unused=True)
+        l1 = torch.zeros(len(y), device=x.device) if grad is None else grad.detach().abs().flatten(1).sum(1)
+        for key, t in zip(out, to_numpy(idx, y, logits.detach().argmax(1), l1.double())):
+            out[key].append(t)
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+
+
+def predict_margin(model: nn.Module, batches: Iterator, *, eps: float, steps: int, seed: int) -> SplitArrays:
+    """Per-sample ``index``, ``y_true``, ``y_clean`` and ``y_pred`` of :class:`MarginPGD` (true labels, random
+    start drawn as the CE attack's)."""
+    attack = MarginPGD(model, eps=eps, alpha=None, steps=steps, random_start=True)
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "y_true", "y_clean", "y_pred")}
+    for x, y, idx in batches:
+        with torch.no_grad():
+            clean = model(x).argmax(1)
+        adv = attack(x, y, generator=batch_generator(seed, idx[0], x.device))
+        with torch.no_grad():
+            pred = model(adv).argmax(1)
+        for key, t in zip(out, to_numpy(idx, y, clean, pred)):
+            out[key].append(t)
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+
+
 class MaskingChecks(Evaluator):
     """Gradient-masking checks (see the module docstring); ``metrics["failed_checks"]`` counts the failures.
 
     Settings: ``eps``, ``steps`` (the attack checked, default PGD-40 at 0.03); ``eps_sweep`` (default
-    eps/2, eps, 2 eps, 4 eps, 0.5); ``steps_sweep`` (default steps/4, steps, 2.5 steps); ``n_examples`` (the first
-    n, default 500); ``autoattack`` / ``autoattack_n``; ``tolerance``, ``zero_threshold``, ``gap_tolerance`` (in
-    percentage points); ``seed`` (None: the run's seed)."""
+    eps/2, eps, 2 eps, 4 eps, 0.5, those <= 1); ``steps_sweep`` (default steps/4, steps, 2.5 steps);
+    ``n_examples`` (default 500, taken round-robin over the classes); ``margin_attack`` (the DLR-PGD comparison,
+    default on); ``autoattack`` / ``autoattack_n`` (the first ``autoattack_n`` of the chosen examples);
+    ``tolerance``, ``zero_threshold``, ``gap_tolerance`` (in percentage points); ``confidence`` (of the gap CIs,
+    default 0.95); ``seed`` (None: the run's seed)."""
 
     name = "masking"
     uses_attack = True
@@ -80,7 +192,8 @@ class MaskingChecks(Evaluator):
     def __init__(self, eps: float = 0.03, steps: int = 40, eps_sweep: list[float] | None = None,
                  steps_sweep: list[int] | None = None, n_examples: int | None = 500, autoattack: bool = True,
                  autoattack_n: int | None = None, tolerance: float = 2.0, zero_threshold: float = 2.0,
-                 gap_tolerance: float = 10.0, seed: int | None = None) -> None:
+                 gap_tolerance: float = 10.0, seed: int | None = None, margin_attack: bool = True,
+                 confidence: float = 0.95) -> None:
         eps, steps, seed = check_eps(self.name, eps), check_steps(self.name, steps), check_seed(self.name, seed)
         if eps_sweep is None:
             eps_sweep = [e for e in (eps / 2, eps, 2 * eps, 4 * eps, 0.5) if e <= 1.0]
@@ -96,21 +209,33 @@ class MaskingChecks(Evaluator):
                                          or autoattack_n < 1):
             raise UserError(f"masking: autoattack_n must be an integer >= 1 (or left out: all examples), "
                             f"got {autoattack_n!r}")
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1:
+            raise UserError(f"masking: confidence must be a number in [0.5, 1), e.g. 0.95, got {confidence!r}")
         tolerance = _nonneg(self.name, "tolerance", tolerance)
         zero_threshold = _nonneg(self.name, "zero_threshold", zero_threshold)
         gap_tolerance = _nonneg(self.name, "gap_tolerance", gap_tolerance)
         super().__init__(n_examples, eps=eps, steps=steps, eps_sweep=eps_sweep, steps_sweep=steps_sweep,
                          autoattack=bool(autoattack), autoattack_n=autoattack_n, tolerance=tolerance,
-                         zero_threshold=zero_threshold, gap_tolerance=gap_tolerance, seed=seed)
+                         zero_threshold=zero_threshold, gap_tolerance=gap_tolerance, seed=seed,
+                         margin_attack=bool(margin_attack), confidence=float(confidence))
         self.eps, self.steps, self.eps_sweep, self.steps_sweep = eps, steps, eps_sweep, steps_sweep
         self.autoattack, self.autoattack_n, self.seed = bool(autoattack), autoattack_n, seed
         self.tolerance, self.zero_threshold, self.gap_tolerance = tolerance, zero_threshold, gap_tolerance
+        self.margin_attack, self.confidence = bool(margin_attack), float(confidence)
         self._num_ops = 0
+        self._num_classes = 0
+        self._gradient_problem: str | None = None
+        self._autoattack_index: torch.Tensor | None = None
 
     # -- which attacks --------------------------------------------------------------------------------------------
     def _specs(self) -> dict[str, tuple[str, float, int | None]]:
+        if self._gradient_problem is not None:  # no attack can run: only the failed probe is reported
+            return {}
+        specs: dict[str, tuple[str, float, int | None]] = {GRADIENT_SPLIT: ("input_gradient", 0.0, None)}
         pairs = {(e, self.steps) for e in self.eps_sweep} | {(self.eps, s) for s in self.steps_sweep}
-        specs = {_split("pgd", e, s): ("pgd", e, s) for e, s in sorted(pairs | {(self.eps, self.steps)})}
+        specs.update({_split("pgd", e, s): ("pgd", e, s) for e, s in sorted(pairs | {(self.eps, self.steps)})})
+        if self.margin_attack and self._num_classes >= 3:
+            specs[_split("margin_pgd", self.eps, self.steps)] = ("margin_pgd", self.eps, self.steps)
         if self._num_ops > 0:
             specs[_split("full_head", self.eps, self.steps)] = ("full_head", self.eps, self.steps)
         if self.autoattack:
@@ -129,33 +254,54 @@ class MaskingChecks(Evaluator):
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
         self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
         # M decides whether the full-head attack runs, i.e. which splits there are
-        self._num_ops = check_full_model(full_model(model, ctx, self.name), dataset, ctx, self.name)
+        full = full_model(model, ctx, self.name)
+        self._num_ops, self._num_classes = check_full_model(full, dataset, ctx, self.name), ctx.num_classes
+        self._gradient_problem = gradient_problem(k_way_view(full, ctx.num_classes, self._num_ops),
+                                                  dataset[0][0].unsqueeze(0).to(ctx.device))
+        self._autoattack_index = None if self.autoattack_n is None else torch.as_tensor(select_examples(
+            dataset, min(self.autoattack_n, self.n_examples or self.autoattack_n), self.selection))
         return super().run(model, dataset, ctx)
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         kind, eps, steps = self._specs()[split]
         seed = int(self.settings["seed"])
         k = ctx.num_classes
-        if kind == "autoattack":
-            return predict_autoattack(k_way_view(model, k, self._num_ops), batches, eps=eps, version="standard",
-                                      seed=seed, batch_size=ctx.batch_size, device=ctx.device,
-                                      max_index=self.autoattack_n)
+        k_model = k_way_view(model, k, self._num_ops)
+        if kind == "input_gradient":
+            return predict_input_gradient(k_model, batches)
+        if kind == "autoattack":  # the first autoattack_n of the chosen examples
+            return predict_autoattack(k_model, _only(batches, self._autoattack_index), eps=eps,
+                                      version="standard", seed=seed, batch_size=ctx.batch_size, device=ctx.device)
+        if kind == "margin_pgd":
+            return predict_margin(k_model, batches, eps=eps, steps=int(steps), seed=seed)
         if kind == "full_head":
             return predict_sound(model, batches, eps=eps, alpha=None, steps=steps, random_start=True, seed=seed,
                                  pred_classes=k)
-        return predict_sound(k_way_view(model, k, self._num_ops), batches, eps=eps, alpha=None, steps=steps,
-                             random_start=True, seed=seed)
+        return predict_sound(k_model, batches, eps=eps, alpha=None, steps=steps, random_start=True, seed=seed)
 
     # -- the checks ---------------------------------------------------------------------------------------------
     def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        def accuracy(split: str, max_index: int | None = None) -> float:
+        if self._gradient_problem is not None:
+            return self._no_gradient_result()
+
+        def correct(split: str, index: np.ndarray | None = None) -> np.ndarray:
             a = arrays[split]
-            keep = slice(None) if max_index is None else a["index"] < max_index
+            keep = slice(None) if index is None else np.isin(a["index"], index)
+            return np.asarray(a["y_true"][keep] == a["y_pred"][keep])
+
+        def accuracy(split: str, index: np.ndarray | None = None) -> float:
+            a = arrays[split]
+            keep = slice(None) if index is None else np.isin(a["index"], index)
             return 100.0 - top1_error(a["y_true"][keep], a["y_pred"][keep])
 
-        tol = self.tolerance
-        checks: list[dict[str, Any]] = []
+        tol, conf = self.tolerance, self.confidence
+        checks: list[dict[str, Any]] = [{"name": "gradient_reaches_input", "passed": True, "problem": None}]
         skipped: dict[str, str] = {}
+        grad = arrays[GRADIENT_SPLIT]
+        zero = 100.0 * float(np.mean(grad["grad_l1"] == 0)) if len(grad["index"]) else 0.0
+        checks.append({"name": "input_gradient_nonzero", "passed": zero <= tol, "zero_gradient_percent": zero,
+                       "median_gradient_l1": float(np.median(grad["grad_l1"])) if len(grad["index"]) else None,
+                       "tolerance": tol})
         eps_acc = [accuracy(_split("pgd", e, self.steps)) for e in self.eps_sweep]
         rise = max_rise(eps_acc)
         checks.append({"name": "eps_sweep_monotone", "passed": rise <= tol, "eps": self.eps_sweep,
@@ -173,17 +319,25 @@ class MaskingChecks(Evaluator):
                        "steps": self.steps_sweep, "robust_accuracy": steps_acc, "max_rise": rise,
                        "tolerance": tol})
         pgd_split = _split("pgd", self.eps, self.steps)
+        margin_split = _split("margin_pgd", self.eps, self.steps)
+        if margin_split in arrays:
+            checks.append(_gap_check("ce_attack_not_weaker_than_margin_attack", correct(pgd_split),
+                                     correct(margin_split), tol, conf, eps=self.eps, steps=self.steps,
+                                     ce_robust_accuracy=accuracy(pgd_split),
+                                     margin_robust_accuracy=accuracy(margin_split)))
+        else:
+            skipped["ce_attack_not_weaker_than_margin_attack"] = (
+                "margin_attack is off (margin_attack: false)" if not self.margin_attack
+                else f"the margin (DLR) loss needs K >= 3 classes, the data has {ctx.num_classes}")
         aa_split = _split("autoattack", self.eps)
         if aa_split in arrays:
-            n_aa = int(len(arrays[aa_split]["index"]))
-            aa_acc = accuracy(aa_split)
-            pgd_acc = accuracy(pgd_split, self.autoattack_n)
-            numbers = {"eps": self.eps, "n": n_aa, "pgd_robust_accuracy": pgd_acc,
-                       "autoattack_robust_accuracy": aa_acc}
+            aa_index = arrays[aa_split]["index"]
+            aa_acc, pgd_acc = accuracy(aa_split), accuracy(pgd_split, aa_index)
+            numbers = {"eps": self.eps, "pgd_robust_accuracy": pgd_acc, "autoattack_robust_accuracy": aa_acc}
             checks.append({"name": "autoattack_not_weaker_than_pgd", "passed": aa_acc <= pgd_acc + tol,
-                           **numbers, "tolerance": tol})
-            checks.append({"name": "pgd_close_to_autoattack", "passed": pgd_acc - aa_acc <= self.gap_tolerance,
-                           **numbers, "gap": pgd_acc - aa_acc, "tolerance": self.gap_tolerance})
+                           "n": int(len(aa_index)), **numbers, "tolerance": tol})
+            checks.append(_gap_check("pgd_close_to_autoattack", correct(pgd_split, aa_index), correct(aa_split),
+                                     self.gap_tolerance, conf, **numbers))
         else:
             skipped["autoattack_not_weaker_than_pgd"] = skipped["pgd_close_to_autoattack"] = \
                 "autoattack is off (autoattack: false)"
@@ -195,18 +349,31 @@ class MaskingChecks(Evaluator):
                            "full_head_robust_accuracy": full_acc, "num_ops": self._num_ops, "tolerance": tol})
         else:
             skipped["k_way_attack_not_weaker_than_full_head"] = "the model has no transformation logits (M = 0)"
+        n = int(len(arrays[pgd_split]["index"]))
+        return self._result(checks, skipped, 100.0 - accuracy(pgd_split),
+                            {"split_accuracy": {s: accuracy(s) for s in arrays if s != GRADIENT_SPLIT}}, n)
+
+    def _no_gradient_result(self) -> EvalResult:
+        checks = [{"name": "gradient_reaches_input", "passed": False,
+                   "problem": f"no gradient reaches the input: {self._gradient_problem}"}]
+        others = ["input_gradient_nonzero", "eps_sweep_monotone", "large_eps_near_zero", "steps_sweep_monotone",
+                  "ce_attack_not_weaker_than_margin_attack", "autoattack_not_weaker_than_pgd",
+                  "pgd_close_to_autoattack", "k_way_attack_not_weaker_than_full_head"]
+        reason = "no gradient reaches the input, so no gradient attack can run"
+        return self._result(checks, dict.fromkeys(others, reason), math.nan, {}, 0)
+
+    def _result(self, checks: list[dict[str, Any]], skipped: dict[str, str], pgd_error: float,
+                details: dict[str, Any], n: int) -> EvalResult:
         for c in checks:
             c["passed"] = bool(c["passed"])
         failed = [c["name"] for c in checks if not c["passed"]]
-        n = int(len(arrays[pgd_split]["index"]))
         return EvalResult(
             evaluator=self.name,
             metrics={"failed_checks": len(failed), "passed_checks": len(checks) - len(failed),
-                     "pgd_robust_error": 100.0 - accuracy(pgd_split)},
+                     "pgd_robust_error": pgd_error},
             settings={"attack": f"EarlyStopPGD-{self.steps} (sound: K-way, true labels, pixel space)",
                       "eps_pixel": self.eps},
             protocol="sound",
-            details={"checks": checks, "failed": failed, "skipped": skipped,
-                     "split_accuracy": {s: accuracy(s) for s in arrays}},
+            details={"checks": checks, "failed": failed, "skipped": skipped, **details},
             num_examples=n,
         )

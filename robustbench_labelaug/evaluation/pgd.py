@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..attacks import EarlyStopPGD, PaperPGD
+from ..attacks.gradient_probe import require_input_gradient
 from ..errors import UserError
 from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
 from ..scoring import top1_error
@@ -155,8 +156,9 @@ class PGDEvaluator(Evaluator):
     protocol (see the module docstring).
 
     Settings: ``protocol``; ``eps`` (pixel units for ``sound``, normalised units for ``paper``); ``steps``;
-    ``alpha`` (None: 2.5 * eps / steps for ``sound``, 0.01 for ``paper``); ``random_start``; ``n_examples`` (the
-    first n); ``seed`` (None: the run's seed)."""
+    ``alpha`` (None: 2.5 * eps / steps for ``sound``, 0.01 for ``paper``); ``random_start``; ``n_examples``
+    (taken round-robin over the classes, see :func:`~robustbench_labelaug.evaluation.base.select_examples`);
+    ``seed`` (None: the run's seed)."""
 
     name = "pgd"
     uses_attack = True
@@ -190,6 +192,7 @@ class PGDEvaluator(Evaluator):
             check_full_model(model, dataset, ctx, self.name)
         else:
             super().check_model(model, dataset, ctx)
+        require_input_gradient(model, dataset[0][0].unsqueeze(0).to(ctx.device), self.name)
 
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
         self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
