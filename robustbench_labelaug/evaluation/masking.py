@@ -76,8 +76,16 @@ from ..errors import UserError
 from ..scoring import top1_error
 from .autoattack import predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, SplitArrays, select_examples, to_numpy
-from .pgd import batch_generator, check_eps, check_full_model, check_seed, check_steps, full_model, k_way_view
-from .pgd import predict_sound
+from .pgd import (
+    batch_generator,
+    check_eps,
+    check_full_model,
+    check_seed,
+    check_steps,
+    full_model,
+    k_way_view,
+    predict_sound,
+)
 
 LARGE_EPS_MIN = 0.25
 GRADIENT_SPLIT = "input_gradient"
