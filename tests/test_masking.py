@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from robustbench_labelaug import UserError
-from robustbench_labelaug.evaluation import EvalContext, create_evaluator
-from robustbench_labelaug.evaluation.masking import MaskingChecks, max_rise
+from robustbench_labelaug.attacks import PGD
+from robustbench_labelaug.evaluation import EvalContext, create_evaluator, masking
+from robustbench_labelaug.evaluation.masking import MaskingChecks, max_rise, paired_difference_ci
 
 from .robust_fixtures import trained_resnet8_digits
 
@@ -23,6 +25,39 @@ class Round(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.round(x * 255) / 255
+
+
+class Scaled(nn.Module):
+    """Logits times ``factor``: same predictions, a softmax that saturates (partial masking of the CE loss)."""
+
+    def __init__(self, net: nn.Module, factor: float) -> None:
+        super().__init__()
+        self.net, self.factor = net, factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.factor * self.net(x)
+
+
+class Detached(nn.Module):
+    """Logits cut from the autograd graph: no gradient reaches the input."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).detach()
+
+
+class OneHot(nn.Module):
+    """Non-differentiable logits: the one-hot of the prediction."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(self.net(x).argmax(1), 10).float()
 
 
 class SaturatedKWay(nn.Module):
@@ -58,6 +93,31 @@ def mlp(digits_train):
 
 
 @pytest.fixture(scope="module")
+def adv_mlp(digits_train):
+    """The same MLP, adversarially trained on digits: 3 clean epochs, then 6 epochs of PGD-3 at eps 0.1 (~92 %
+    clean, ~50 % PGD accuracy at eps 0.1; 1-3 s). Unmasked: its logit margins are a few units."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    x, y = digits_train.tensors
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: a second thread only spins on a loaded machine
+    for epoch in range(9):
+        perm = torch.randperm(len(y))
+        for i in range(0, len(y), 64):
+            b = perm[i:i + 64]
+            net.eval()
+            xb = PGD(net, eps=0.1, alpha=0.05, steps=3)(x[b], y[b]) if epoch >= 3 else x[b]
+            net.train()
+            loss = F.cross_entropy(net(xb), y[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    torch.set_num_threads(threads)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
 def test64(digits_test):
     return TensorDataset(*(t[:64] for t in digits_test.tensors))
 
@@ -66,35 +126,179 @@ def checks_of(result) -> dict[str, dict]:
     return {c["name"]: c for c in result.details["checks"]}
 
 
+NEW_CHECKS = {"gradient_reaches_input", "input_gradient_nonzero", "ce_attack_not_weaker_than_margin_attack"}
+
+
 @pytest.mark.slow
-def test_normal_model_passes_masked_model_fails(mlp, test64, one_thread):
-    """eps 0.1 (PGD leaves ~25 % of the normal MLP standing). The rounding front end leaves the forward pass
-    unchanged but zeroes every gradient: PGD cannot move beyond its random start, so accuracy stays high even at
-    eps 0.5, and AutoAttack's black-box Square attack gets far below PGD."""
+def test_normal_model_passes_masked_model_fails(adv_mlp, test64, one_thread):
+    """eps 0.1 (PGD leaves ~half of the adversarially trained MLP standing). The rounding front end leaves the
+    forward pass unchanged but zeroes every gradient: PGD cannot move beyond its random start, so accuracy stays
+    high even at eps 0.5, and AutoAttack's black-box Square attack gets far below PGD, by more than the gap's CI
+    can explain."""
     settings = dict(eps=0.1, steps=20, steps_sweep=[5, 10, 20, 40], n_examples=64, autoattack_n=32)
-    normal = create_evaluator("masking", **settings).run(mlp, test64, EvalContext(**CTX))
+    normal = create_evaluator("masking", **settings).run(adv_mlp, test64, EvalContext(**CTX))
     checks = checks_of(normal)
     assert normal.metrics["failed_checks"] == 0, normal.details["checks"]
     assert set(checks) == {"eps_sweep_monotone", "large_eps_near_zero", "steps_sweep_monotone",
-                           "autoattack_not_weaker_than_pgd", "pgd_close_to_autoattack"}
+                           "autoattack_not_weaker_than_pgd", "pgd_close_to_autoattack"} | NEW_CHECKS
     assert "k_way_attack_not_weaker_than_full_head" in normal.details["skipped"]  # M = 0
     assert 5.0 < checks["steps_sweep_monotone"]["robust_accuracy"][-1] < 80.0  # non-trivial
     assert checks["eps_sweep_monotone"]["eps"] == [0.05, 0.1, 0.2, 0.4, 0.5]
-    assert normal.metrics["passed_checks"] == 5 and normal.protocol == "sound"
+    assert normal.metrics["passed_checks"] == 8 and normal.protocol == "sound"
+    gap = checks["pgd_close_to_autoattack"]
+    assert gap["n"] == 32 and gap["confidence"] == 0.95 and gap["gap_ci"][0] <= gap["gap"] <= gap["gap_ci"][1]
 
-    masked = create_evaluator("masking", **settings).run(nn.Sequential(Round(), mlp).eval(), test64,
+    masked = create_evaluator("masking", **settings).run(nn.Sequential(Round(), adv_mlp).eval(), test64,
                                                          EvalContext(**CTX))
     checks = checks_of(masked)
-    assert set(masked.details["failed"]) >= {"large_eps_near_zero", "pgd_close_to_autoattack"}
-    assert masked.metrics["failed_checks"] == len(masked.details["failed"]) >= 2
+    assert set(masked.details["failed"]) >= {"large_eps_near_zero", "pgd_close_to_autoattack",
+                                             "input_gradient_nonzero"}
+    assert masked.metrics["failed_checks"] == len(masked.details["failed"]) >= 3
     assert checks["large_eps_near_zero"]["robust_accuracy"] > 50.0
-    assert checks["pgd_close_to_autoattack"]["gap"] > 30.0
+    assert checks["pgd_close_to_autoattack"]["gap_ci"][0] > 10.0 and checks["pgd_close_to_autoattack"]["conclusive"]
+    assert checks["input_gradient_nonzero"]["zero_gradient_percent"] == 100.0
 
 
-def test_k_way_attack_weaker_than_full_head_is_flagged(mlp, test64):
+FAST = dict(eps=0.1, steps=10, eps_sweep=[0.05, 0.1, 0.5], steps_sweep=[5, 10], autoattack=False, n_examples=64)
+
+
+@pytest.mark.parametrize("wrap, flagged", [
+    (lambda m: m, set()),
+    (lambda m: nn.Sequential(Round(), m), {"input_gradient_nonzero", "large_eps_near_zero"}),
+    (lambda m: Scaled(m, 30.0), {"input_gradient_nonzero", "large_eps_near_zero"}),
+    (lambda m: Scaled(m, 1e4), {"input_gradient_nonzero", "large_eps_near_zero",
+                                "ce_attack_not_weaker_than_margin_attack"}),
+], ids=["unmasked", "round8bit", "logits_x30", "logits_x1e4"])
+def test_masked_wrappers_are_flagged_by_named_checks(adv_mlp, test64, wrap, flagged, one_thread):
+    """The adversarially trained MLP passes every check; each masked wrapper of it fails the named ones."""
+    r = create_evaluator("masking", **FAST).run(wrap(adv_mlp).eval(), test64, EvalContext(**CTX))
+    checks = checks_of(r)
+    assert NEW_CHECKS <= set(checks)
+    if not flagged:
+        assert r.details["failed"] == [], r.details["checks"]
+        assert checks["input_gradient_nonzero"]["zero_gradient_percent"] == 0.0
+    else:
+        assert set(r.details["failed"]) >= flagged, r.details["checks"]
+    assert checks["gradient_reaches_input"]["passed"]
+    margin = checks["ce_attack_not_weaker_than_margin_attack"]
+    assert margin["n"] == 64 and margin["gap_ci"][0] <= margin["gap"] <= margin["gap_ci"][1]
+
+
+def test_margin_attack_sees_through_logit_scaling(adv_mlp, test64, one_thread):
+    """The margin attack is scale-invariant: its robust accuracy is the same with logits x 1e4, while the CE
+    attack's rises far above it."""
+    plain = checks_of(create_evaluator("masking", **FAST).run(adv_mlp, test64, EvalContext(**CTX)))
+    scaled = checks_of(create_evaluator("masking", **FAST).run(Scaled(adv_mlp, 1e4).eval(), test64,
+                                                                 EvalContext(**CTX)))
+    a, b = plain["ce_attack_not_weaker_than_margin_attack"], scaled["ce_attack_not_weaker_than_margin_attack"]
+    assert abs(a["margin_robust_accuracy"] - b["margin_robust_accuracy"]) <= 100.0 / 64
+    assert b["ce_robust_accuracy"] > b["margin_robust_accuracy"] + 20.0 and b["gap_ci"][0] > b["tolerance"]
+
+
+@pytest.mark.parametrize("wrap", [Detached, OneHot], ids=["detached", "one_hot"])
+def test_no_gradient_is_a_failed_check_and_a_clear_error(adv_mlp, test64, wrap, one_thread):
+    """Detached or non-differentiable logits: the masking evaluator reports the failed check (nothing crashes,
+    every other check skipped with the reason); the pgd and autoattack evaluators refuse with one line."""
+    model = wrap(adv_mlp).eval()
+    r = create_evaluator("masking", **{**FAST, "autoattack": True}).run(model, test64, EvalContext(**CTX))
+    assert r.details["failed"] == ["gradient_reaches_input"] and r.metrics["failed_checks"] == 1
+    assert "no gradient reaches the input" in checks_of(r)["gradient_reaches_input"]["problem"]
+    assert {"pgd_close_to_autoattack", "ce_attack_not_weaker_than_margin_attack",
+            "large_eps_near_zero"} <= set(r.details["skipped"])
+    for name, settings in (("pgd", {"steps": 2}), ("pgd", {"steps": 2, "protocol": "paper"}), ("autoattack", {})):
+        with pytest.raises(UserError, match=f"{name}: no gradient reaches the input") as err:
+            create_evaluator(name, n_examples=8, **settings).run(model, test64, EvalContext(**CTX))
+        assert "\n" not in str(err.value) and "masking" in str(err.value)
+
+
+class ClassSorted(Dataset):
+    """10 classes x 20 images, sorted by class (an ImageNet-val-like layout), with ``targets``."""
+
+    def __init__(self, digits_test) -> None:
+        x, y = digits_test.tensors
+        order = torch.cat([torch.nonzero(y == c).flatten()[:20] for c in range(10)])
+        self.x, self.targets = x[order], y[order].tolist()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        return self.x[i], self.targets[i]
+
+
+def test_autoattack_n_takes_the_first_of_the_chosen_examples(mlp, digits_test, monkeypatch, one_thread):
+    """On class-sorted data the chosen examples are spread over the classes; AutoAttack gets exactly
+    ``autoattack_n`` of them (the first in the round-robin order: 2 per class), not those with index <
+    autoattack_n (which would be 5 examples of class 0), and PGD is compared on the same ones."""
+    data = ClassSorted(digits_test)
+    seen: list[int] = []
+
+    def fake_autoattack(model, batches, **kw):  # AutoAttack that does nothing: the clean predictions
+        out = {"index": [], "y_true": [], "y_clean": [], "y_pred": [], "linf": []}
+        for x, y, idx in batches:
+            with torch.no_grad():
+                pred = model(x).argmax(1)
+            for k, v in zip(out, (idx, y, pred, pred, torch.zeros(len(y))), strict=False):
+                out[k].append(v.numpy())
+        seen.extend(np.concatenate(out["index"]).tolist())
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    monkeypatch.setattr(masking, "predict_autoattack", fake_autoattack)
+    ev = create_evaluator("masking", eps=0.05, steps=1, eps_sweep=[0.05], steps_sweep=[1], n_examples=50,
+                          autoattack_n=20, margin_attack=False)
+    r = ev.run(mlp, data, EvalContext(**CTX))
+    chosen = ev.example_indices(data)
+    assert len(chosen) == 50 and len(seen) == 20 and set(seen) <= set(chosen)
+    assert sorted(np.bincount([data.targets[i] for i in seen], minlength=10).tolist()) == [2] * 10
+    checks = checks_of(r)
+    assert checks["pgd_close_to_autoattack"]["n"] == checks["autoattack_not_weaker_than_pgd"]["n"] == 20
+    assert checks["gradient_reaches_input"]["passed"]
+
+
+def test_paired_difference_ci():
+    """Newcombe's paired interval: the issue's case (a 12.5-point gap on 32 images, 4 changed outcomes) is
+    consistent with no masking at tolerance 10; a 44-point gap is not; swapping the attacks negates the
+    interval; no changed outcomes still give an interval of non-zero width."""
+    a = np.array([True] * 20 + [False] * 12)
+    b = a.copy()
+    b[:4] = False
+    gap, low, high = paired_difference_ci(a, b)
+    assert gap == pytest.approx(12.5) and low < 0.0 < 10.0 < high  # McNemar: 4 of 4 one way, p = 0.125
+    check = masking._gap_check("x", a, b, 10.0, 0.95)
+    assert check["passed"] and not check["conclusive"] and check["changed_outcome"] == 4
+    b[:14] = False
+    assert masking._gap_check("x", a, b, 10.0, 0.95)["passed"] is False
+    g2, l2, h2 = paired_difference_ci(b, a)
+    g1, l1, h1 = paired_difference_ci(a, b)
+    assert (g2, l2, h2) == pytest.approx((-g1, -h1, -l1))
+    g0, l0, h0 = paired_difference_ci(a, a)
+    assert g0 == 0.0 and l0 < 0.0 < h0
+    assert np.isnan(paired_difference_ci(a[:0], a[:0])[0])
+
+
+def test_paired_difference_ci_coverage():
+    """Simulated paired outcomes with a known accuracy difference: the 95 % interval covers it in about 95 %
+    of the draws (Newcombe's method is slightly conservative), and the one-sided 97.5 % lower bound exceeds
+    the true gap in at most ~2.5 % + noise."""
+    rng = np.random.default_rng(0)
+    probs = [0.45, 0.15, 0.05, 0.35]  # both right, only A right, only B right, both wrong: true gap 10 points
+    covered, above = 0, 0
+    draws = 400
+    for _ in range(draws):
+        cell = rng.choice(4, size=60, p=probs)
+        a, b = np.isin(cell, (0, 1)), np.isin(cell, (0, 2))
+        _, low, high = paired_difference_ci(a, b)
+        covered += low <= 10.0 <= high
+        above += low > 10.0
+    assert covered / draws >= 0.92
+    assert above / draws <= 0.05
+
+
+def test_k_way_attack_weaker_than_full_head_is_flagged(mlp, test64, one_thread):
     """A K+M model whose K-way loss saturates hides the gradient from the default attack but not from the
     loss over all K+M logits: the check reports both and fails; a normal K+M model passes it."""
-    settings = dict(eps=0.1, steps=10, eps_sweep=[0.1, 0.5], steps_sweep=[10], autoattack=False, n_examples=64)
+    settings = dict(eps=0.1, steps=10, eps_sweep=[0.1, 0.5], steps_sweep=[10], autoattack=False, n_examples=64,
+                    margin_attack=False)
     saturated = create_evaluator("masking", **settings).run(SaturatedKWay(mlp).eval(), test64, EvalContext(**CTX))
     check = checks_of(saturated)["k_way_attack_not_weaker_than_full_head"]
     assert not check["passed"] and check["num_ops"] == 1
@@ -109,7 +313,8 @@ def test_masking_cache_resume(mlp, test64, tmp_path, monkeypatch):
     settings = dict(eps=0.1, steps=5, eps_sweep=[0.1, 0.5], steps_sweep=[2, 5], autoattack=False, n_examples=16)
     ctx = EvalContext(**CTX, out_dir=tmp_path)
     first = create_evaluator("masking", **settings).run(mlp, test64, ctx)
-    assert len(list((tmp_path / "masking").glob("*.npz"))) == 3  # (0.1, 5), (0.5, 5), (0.1, 2)
+    # PGD (0.1, 5), (0.5, 5), (0.1, 2); the input gradients; margin PGD (0.1, 5)
+    assert len(list((tmp_path / "masking").glob("*.npz"))) == 5
 
     def boom(*a, **k):
         raise AssertionError("cached splits must not be recomputed")
@@ -133,6 +338,8 @@ def test_max_rise():
     ({"tolerance": -1}, "tolerance"),
     ({"zero_threshold": "x"}, "zero_threshold"),
     ({"autoattack_n": 0}, "autoattack_n"),
+    ({"confidence": 1.0}, "confidence"),
+    ({"confidence": "high"}, "confidence"),
     ({"eps": 0}, "eps"),
 ])
 def test_masking_bad_settings(settings, match):
@@ -144,4 +351,4 @@ def test_large_eps_check_skipped_without_large_eps(mlp, test64):
     r = create_evaluator("masking", eps=0.05, steps=2, eps_sweep=[0.05, 0.1], steps_sweep=[2],
                          autoattack=False, n_examples=8).run(mlp, test64, EvalContext(**CTX))
     assert "large_eps_near_zero" in r.details["skipped"]
-    assert set(checks_of(r)) == {"eps_sweep_monotone", "steps_sweep_monotone"}
+    assert set(checks_of(r)) == {"eps_sweep_monotone", "steps_sweep_monotone"} | NEW_CHECKS

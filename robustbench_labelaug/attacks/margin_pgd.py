@@ -11,8 +11,10 @@ before. The difference-of-logits-ratio loss
 direction does not depend on the logits' scale. It is positive exactly when the point is misclassified.
 
 Iterates are those of ``torchattacks.PGD`` with the cross entropy replaced by the DLR loss: random start uniform
-in the eps-ball (clipped to [0,1]), sign steps of ``alpha``, projection onto the eps-ball and [0,1]; the last
-iterate is returned. Needs at least 3 classes."""
+in the eps-ball (clipped to [0,1]), sign steps of ``alpha``, projection onto the eps-ball and [0,1]. Success is
+judged as :class:`~robustbench_labelaug.attacks.EarlyStopPGD` judges it: the first iterate (the random start,
+every step, the last one) that the model misclassifies is returned, else the last iterate; so the two attacks
+compare on equal terms. Costs ``steps`` forward/backward passes and one forward pass. Needs at least 3 classes."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ class MarginPGD(Attack):
     Shape:
         - images: :math:`(N, C, H, W)` in [0, 1].
         - labels: :math:`(N)` true labels.
-        - output: :math:`(N, C, H, W)`, the last iterate.
+        - output: :math:`(N, C, H, W)`, the first misclassified iterate, else the last one.
 
     Examples::
         >>> attack = MarginPGD(model, eps=8/255, steps=40)
@@ -65,18 +67,32 @@ class MarginPGD(Attack):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """The last iterate; ``generator`` draws the random start (default: torch's global RNG)."""
+        """The first misclassified iterate, else the last; ``generator`` draws the random start (default:
+        torch's global RNG)."""
         images = images.detach().to(self.device)
         labels = labels.detach().to(self.device)
         lower, upper = linf_bounds(images, self.eps)
         adv = images.clone()
         if self.random_start:
             adv.add_(torch.empty_like(adv).uniform_(-self.eps, self.eps, generator=generator)).clamp_(0.0, 1.0)
+        best = adv.clone()
+        fooled = torch.zeros(len(labels), dtype=torch.bool, device=adv.device)
         for _ in range(self.steps):
             adv.requires_grad_(True)
-            loss = dlr_loss(self.get_logits(adv), labels).sum()
-            (grad,) = torch.autograd.grad(loss, adv)
+            logits = self.get_logits(adv)
+            fooled = self._keep_fooling(best, adv, logits, labels, fooled)
+            (grad,) = torch.autograd.grad(dlr_loss(logits, labels).sum(), adv)
             adv = adv.detach_().add_(grad.sign_(), alpha=self.alpha)
             adv = torch.minimum(adv, upper, out=adv)
             adv = torch.maximum(adv, lower, out=adv)
-        return adv.detach()
+        with torch.no_grad():
+            self._keep_fooling(best, adv, self.get_logits(adv), labels, fooled)
+        return torch.where(fooled.view(-1, *[1] * (adv.dim() - 1)), best, adv).detach()
+
+    @staticmethod
+    def _keep_fooling(best: torch.Tensor, adv: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
+                      fooled: torch.Tensor) -> torch.Tensor:
+        """Copy the iterates that fool the model for the first time into ``best``; the updated ``fooled``."""
+        new = (logits.detach().argmax(1) != labels) & ~fooled
+        best[new] = adv.detach()[new]
+        return fooled | new
