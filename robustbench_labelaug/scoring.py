@@ -113,7 +113,7 @@ def classwise_summary(y_true, y_pred, num_classes: int, n_boot: int = 1000, ci: 
                       seed: int = 0, ci_method: str = "basic") -> dict[str, Any]:
     """Mean, SD and extremes of the per-class errors (%), with bootstrap CIs.
 
-    ``sd`` is the population SD (``ddof=0``: all K classes; the paper doesn't say which SD); ``sd_sample`` uses
+    ``sd`` is the population SD (``ddof=0``: all K classes; the paper doesn't say which); ``sd_sample`` uses
     ``ddof=1``. Classes without samples are left out. The CIs for ``sd`` and ``worst_error`` come from a
     stratified bootstrap (examples resampled within each class, ``n_boot`` draws, seeded).
 
