@@ -73,7 +73,8 @@ class AutoAttackEvaluator(Evaluator):
             raise UserError(f"autoattack: version '{version}' is not known: use one of {', '.join(VERSIONS)} "
                             "('standard' is RobustBench's)")
         if selection not in SELECTIONS:
-            raise UserError(f"autoattack: selection '{selection}' is not known: use one of {', '.join(SELECTIONS)}")
+            raise UserError(f"autoattack: selection '{selection}' is not known: use one of "
+                            f"{', '.join(SELECTIONS)}")
         eps, seed = check_eps(self.name, eps), check_seed(self.name, seed)
         super().__init__(n_examples, eps=eps, version=version, seed=seed, selection=selection)
         self.eps, self.version, self.seed, self.selection = eps, version, seed, selection
