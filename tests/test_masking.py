@@ -276,6 +276,20 @@ def test_paired_difference_ci():
     assert np.isnan(paired_difference_ci(a[:0], a[:0])[0])
 
 
+@pytest.mark.parametrize("both, a_only, b_only, neither, low, high", [
+    (36, 12, 2, 0, 5.69, 34.04),
+    (18, 12, 2, 18, 5.62, 32.90),
+    (53, 0, 0, 1, -7.29, 7.29),
+])
+def test_paired_difference_ci_matches_newcombe_1998(both, a_only, b_only, neither, low, high):
+    """The worked examples of Newcombe (1998, Stat. Med. 17:2635), method 10, 95 % (his e, f, g, h)."""
+    a = np.repeat([True, True, False, False], [both, a_only, b_only, neither])
+    b = np.repeat([True, False, True, False], [both, a_only, b_only, neither])
+    gap, lo, hi = paired_difference_ci(a, b, 0.95)
+    assert gap == pytest.approx(100.0 * (a_only - b_only) / len(a))
+    assert (lo, hi) == pytest.approx((low, high), abs=0.006)
+
+
 def test_paired_difference_ci_coverage():
     """Simulated paired outcomes with a known accuracy difference: the 95 % interval covers it in about 95 %
     of the draws (Newcombe's method is slightly conservative), and the one-sided 97.5 % lower bound exceeds
