@@ -33,12 +33,15 @@ def net(digits_train):
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 32), nn.ReLU(), nn.Linear(32, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x, y = digits_train.tensors
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     for _ in range(3):
         for i in range(0, len(y), 64):
             loss = F.cross_entropy(model(x[i:i + 64]), y[i:i + 64])
             opt.zero_grad()
             loss.backward()
             opt.step()
+    torch.set_num_threads(threads)
     return model.eval()
 
 
@@ -62,7 +65,7 @@ class _MeanDLR:
         return APGDAttack.dlr_loss(None, logits, labels).mean()
 
 
-def test_margin_pgd_equals_torchattacks_pgd_on_the_dlr_loss(net, digits_test, monkeypatch):
+def test_margin_pgd_equals_torchattacks_pgd_on_the_dlr_loss(net, digits_test, monkeypatch, one_thread):
     """torchattacks.PGD with its cross entropy replaced by the DLR loss, run for t = 0..steps steps from the same
     random start: MarginPGD returns, per image, the first of these iterates the model misclassifies (else the
     last one)."""
@@ -87,7 +90,7 @@ def test_margin_pgd_equals_torchattacks_pgd_on_the_dlr_loss(net, digits_test, mo
     assert (ours - x).abs().amax() <= kw["eps"] + 1e-6 and ours.min() >= 0 and ours.max() <= 1
 
 
-def test_margin_pgd_is_scale_invariant_where_ce_pgd_is_not(net, digits_test):
+def test_margin_pgd_is_scale_invariant_where_ce_pgd_is_not(net, digits_test, one_thread):
     """Logits x 1e4 saturate the softmax: the CE attack loses its gradient, the margin attack does not."""
     x, y = (t[:96] for t in digits_test.tensors)
     kw = dict(eps=0.08, alpha=0.02, steps=10)

@@ -81,6 +81,8 @@ def mlp(digits_train):
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 64), nn.ReLU(), nn.Linear(64, 10))
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     x, y = digits_train.tensors
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: a second thread only spins on a loaded machine
     for _ in range(5):
         perm = torch.randperm(len(y))
         for i in range(0, len(y), 64):
@@ -89,6 +91,7 @@ def mlp(digits_train):
             opt.zero_grad()
             loss.backward()
             opt.step()
+    torch.set_num_threads(threads)
     return net.eval()
 
 
@@ -323,7 +326,7 @@ def test_k_way_attack_weaker_than_full_head_is_flagged(mlp, test64, one_thread):
     assert checks_of(normal)["k_way_attack_not_weaker_than_full_head"]["passed"]
 
 
-def test_masking_cache_resume(mlp, test64, tmp_path, monkeypatch):
+def test_masking_cache_resume(mlp, test64, tmp_path, monkeypatch, one_thread):
     settings = dict(eps=0.1, steps=5, eps_sweep=[0.1, 0.5], steps_sweep=[2, 5], autoattack=False, n_examples=16)
     ctx = EvalContext(**CTX, out_dir=tmp_path)
     first = create_evaluator("masking", **settings).run(mlp, test64, ctx)
@@ -361,7 +364,7 @@ def test_masking_bad_settings(settings, match):
         create_evaluator("masking", **settings)
 
 
-def test_large_eps_check_skipped_without_large_eps(mlp, test64):
+def test_large_eps_check_skipped_without_large_eps(mlp, test64, one_thread):
     r = create_evaluator("masking", eps=0.05, steps=2, eps_sweep=[0.05, 0.1], steps_sweep=[2],
                          autoattack=False, n_examples=8).run(mlp, test64, EvalContext(**CTX))
     assert "large_eps_near_zero" in r.details["skipped"]
