@@ -100,7 +100,7 @@ def board(tmp_path: Path) -> Path:
                      "classwise": {"clean": {"mean": 26.69, "sd": 16.76}, "pgd40": {"mean": 32.70, "sd": 15.33}}})
     plain = {"link": "https://arxiv.org/abs/2007.08489", "name": "Do Adversarially Robust ImageNet Models Transfer "
              "Better?", "authors": "Hadi Salman et al.", "additional_data": False, "number_forward_passes": 1,
-             "dataset": "imagenet", "venue": "NeurIPS 2020", "architecture": "ResNet-18", "eps": "4/255",
+             "dataset": "digits", "venue": "NeurIPS 2020", "architecture": "ResNet-18", "eps": "4/255",
              "clean_acc": "52.92", "reported": "25.32", "autoattack_acc": "10.00"}
     (tmp_path / "model_info" / "std_rb.json").write_text(json.dumps(plain))
     return tmp_path
@@ -149,8 +149,9 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     markdown = (board / "leaderboard.md").read_text()
     assert markdown == out["markdown"]
     header, *rows = _table_rows(markdown)
-    assert [r[0] for r in rows] == out["order"]
     col = {name: i for i, name in enumerate(header)}
+    assert [r[col["model"]] for r in rows] == out["order"]
+    assert [r[col["rank"]] for r in rows] == ["1", "2", "3", "4", "5"]
     for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE",
                   "class SD clean", "class SD PGD-40 (sound)", "class SD PGD-40 (paper protocol)",
                   "worst class clean", "worst class PGD-40 (sound)", "masking checks"):
