@@ -459,15 +459,38 @@ def _imagenet_x_table(which_factor: str, filter_prototypes: bool) -> tuple[np.nd
     return row_of, classes, factors
 
 
+def _imagenet_x_aggregate(shows: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-factor accuracy and error ratio from the imagenet-x package's own aggregation
+    (``imagenet_x.compute_factor_accuracies`` and ``imagenet_x.error_ratio``) on one model's scored images.
+    NaN where a factor has no image, and the ratio where the overall error is 0. Where no image at all is correct
+    the package's group-by drops the model from the correct counts (NaN); the accuracy of a factor with images
+    is then 0."""
+    import imagenet_x
+    import pandas as pd
+
+    frame = pd.DataFrame(shows.astype(np.int64), columns=list(IMAGENET_X_FACTORS))
+    frame["is_correct"] = correct.astype(bool)
+    frame["model"] = "model"
+    accuracies = imagenet_x.compute_factor_accuracies(frame, list(IMAGENET_X_FACTORS), error_type="is_correct")
+    if not correct.any():
+        accuracies.loc["model", list(IMAGENET_X_FACTORS)] = np.where(shows.sum(axis=0) > 0, 0.0, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = imagenet_x.error_ratio(accuracies)
+    acc = accuracies.loc["model", list(IMAGENET_X_FACTORS)].to_numpy(dtype=np.float64)
+    ratio = ratios.loc["model", list(IMAGENET_X_FACTORS)].to_numpy(dtype=np.float64, copy=True)
+    ratio[~np.isfinite(ratio)] = np.nan  # overall error 0: no ratio (the package divides by it)
+    return acc, ratio
+
+
 def imagenet_x_scores(filenames: Sequence[str | os.PathLike], preds, labels=None, *, which_factor: str = "top",
                       filter_prototypes: bool = True) -> dict[str, Any]:
     """ImageNet-X (Idrissi et al., 2022) errors of top-1 predictions on validation files.
 
-    Uses the imagenet-x package's data and loader only (``imagenet_x.load_annotations``: ``which_factor``
-    ``"top"`` or ``"multi"``, prototypical images filtered by default), not its aggregation code (parts of it
-    use ``np.bool``, gone in numpy 2); the arithmetic is that of ``imagenet_x.aggregate``: for factor f,
-    acc_f = correct images showing f / images showing f, the overall accuracy is over all annotated images, and
-    ``error_ratio`` = (1 - acc_f) / (1 - acc). An image is correct when its prediction is its annotated class;
+    Uses the imagenet-x package's annotations (``imagenet_x.load_annotations``: ``which_factor`` ``"top"`` or
+    ``"multi"``, prototypical images filtered by default) and its aggregation (``compute_factor_accuracies``,
+    ``error_ratio``; only its ``evaluate.py`` is broken on numpy 2): for factor f, acc_f = correct images
+    showing f / images showing f, the overall accuracy is over all annotated images, and ``error_ratio`` =
+    (1 - acc_f) / (1 - acc). An image is correct when its prediction is its annotated class;
     ``labels``, when given, must agree with that class. Files without an annotation (or with names that are not
     official) are skipped; if none is annotated, :class:`UserError`.
 
@@ -502,13 +525,10 @@ def imagenet_x_scores(filenames: Sequence[str | os.PathLike], preds, labels=None
     correct = preds[hit] == true
     shows = factors[rows_hit]
     total = shows.sum(axis=0)
-    right = (shows & correct[:, None]).sum(axis=0)
+    acc, ratio = _imagenet_x_aggregate(shows, correct)
     overall_error = 1.0 - correct.mean()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor_error = np.where(total > 0, 1.0 - right / np.maximum(total, 1), np.nan)
-        ratio = factor_error / overall_error if overall_error > 0 else np.full(total.size, np.nan)
-    table = {f: {"error": float(100.0 * e), "error_ratio": float(r), "count": int(n)}
-             for f, e, r, n in zip(IMAGENET_X_FACTORS, factor_error, ratio, total)}
+    table = {f: {"error": float(100.0 * (1.0 - a)), "error_ratio": float(r), "count": int(n)}
+             for f, a, r, n in zip(IMAGENET_X_FACTORS, acc, ratio, total)}
     scored = [f for f in IMAGENET_X_FACTORS if table[f]["count"] > 0]
     return {"error": float(100.0 * overall_error), "count": int(hit.sum()), "skipped": int((~hit).sum()),
             "worst_factor": max(scored, key=lambda f: table[f]["error"]) if scored else None, "factors": table}

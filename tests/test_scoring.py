@@ -409,3 +409,38 @@ def test_bootstrap_classes_with_one_example_count_as_fixed():
     assert s["sd_ci"] is not None and 0.0 <= s["sd_ci"][0] <= s["sd"] <= s["sd_ci"][1] <= 100.0
     one_each = classwise_summary(np.arange(3), np.array([0, 2, 2]), 3, n_boot=50)
     assert one_each["sd_ci"] is None and one_each["worst_error_ci"] is None
+
+
+def _old_imagenet_x_arithmetic(names, preds):
+    """The hand-written aggregation scoring.py used before it called imagenet_x (kept here as a reference)."""
+    import imagenet_x
+
+    ann = imagenet_x.load_annotations().set_index("file_name")
+    rows = [n for n in names if n in ann.index]
+    pred = dict(zip(names, preds))
+    shows = ann.loc[rows, list(IMAGENET_X_FACTORS)].to_numpy() > 0
+    correct = np.array([pred[n] == ann.loc[n, "class"] for n in rows])
+    total, right = shows.sum(axis=0), (shows & correct[:, None]).sum(axis=0)
+    overall = 1.0 - correct.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.where(total > 0, 1.0 - right / np.maximum(total, 1), np.nan)
+        ratio = error / overall if overall > 0 else np.full(total.size, np.nan)
+    return 100 * error, ratio
+
+
+@pytest.mark.parametrize("case", ["mixed", "all_wrong", "all_right"])
+def test_imagenet_x_package_aggregation_equals_old_numbers(inx_package, official, monkeypatch, case):
+    calls = []
+    real = inx_package.compute_factor_accuracies
+    monkeypatch.setattr(inx_package, "compute_factor_accuracies", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(5)
+    keep = np.sort(rng.choice(NUM_VAL_IMAGES, 3000, replace=False))
+    names = [ALL_NAMES[i] for i in keep]
+    truth = official[keep]
+    preds = {"mixed": np.where(rng.random(keep.size) < 0.7, truth, (truth + 1) % 1000),
+             "all_wrong": (truth + 1) % 1000, "all_right": truth}[case]
+    ours = imagenet_x_scores(names, preds)
+    assert calls, "imagenet_x.compute_factor_accuracies was not called"
+    error, ratio = _old_imagenet_x_arithmetic(names, preds)
+    np.testing.assert_allclose([ours["factors"][f]["error"] for f in IMAGENET_X_FACTORS], error, atol=1e-9)
+    np.testing.assert_allclose([ours["factors"][f]["error_ratio"] for f in IMAGENET_X_FACTORS], ratio, atol=1e-9)
