@@ -72,3 +72,22 @@ def test_missing_checkpoint_names_the_model_dir_given(tmp_path, monkeypatch):
     # formatted outside RobustBench's loader, the path is unknown and said so
     with pytest.raises(UserError, match="<model_dir>/imagenet/Linf/"):
         f"{MissingCheckpoint(entry)}"
+
+
+def test_input_normalize_is_robustbench_image_normalizer_state_for_state():
+    """InputNormalize keeps RobustBench's ImageNormalizer layout: checkpoints' normalize.* keys load both ways."""
+    import torch
+
+    from robustbench_labelaug.compat import import_robustbench
+    from robustbench_labelaug.models.classifier import IMAGENET_MEAN, IMAGENET_STD, InputNormalize
+
+    import_robustbench()
+    from robustbench.model_zoo.architectures.utils_architectures import ImageNormalizer
+
+    ours, theirs = InputNormalize(IMAGENET_MEAN, IMAGENET_STD), ImageNormalizer((0.0,) * 3, (1.0,) * 3)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(ours(x), theirs(x))
+    back = InputNormalize((0.0,) * 3, (1.0,) * 3)
+    back.load_state_dict(theirs.state_dict(), strict=True)
+    assert torch.equal(back(x), ours(x))
