@@ -18,6 +18,7 @@ from robustbench_labelaug.scoring import (
     IMAGENET_C_CORRUPTIONS,
     IMAGENET_X_FACTORS,
     NUM_VAL_IMAGES,
+    classwise_bootstrap,
     classwise_error,
     classwise_summary,
     corruption_errors,
@@ -444,3 +445,21 @@ def test_imagenet_x_package_aggregation_equals_old_numbers(inx_package, official
     error, ratio = _old_imagenet_x_arithmetic(names, preds)
     np.testing.assert_allclose([ours["factors"][f]["error"] for f in IMAGENET_X_FACTORS], error, atol=1e-9)
     np.testing.assert_allclose([ours["factors"][f]["error_ratio"] for f in IMAGENET_X_FACTORS], ratio, atol=1e-9)
+
+
+def test_bootstrap_on_imagenet_c_sized_data_draws_binomially_with_the_same_distribution():
+    y_true, y_pred = _two_level_data(60, [0.1, 0.4, 0.6, 0.2, 0.3])
+    wrong = y_true != y_pred
+    for method in ("percentile", "basic"):
+        resampled = classwise_bootstrap(y_true, wrong, 5, n_boot=4000, seed=0, ci_method=method)
+        drawn = classwise_bootstrap(y_true, wrong, 5, n_boot=4000, seed=0, ci_method=method, max_resampled=0)
+        assert drawn["ci_draws"] == "binomial" and "ci_draws" not in resampled
+        for key in ("sd_ci", "worst_error_ci"):
+            assert drawn[key] == pytest.approx(resampled[key], abs=0.8), (method, key)
+    with pytest.raises(ValueError, match="BCa"):
+        classwise_bootstrap(y_true, wrong, 5, ci_method="BCa", max_resampled=0)
+    # 75 corruptions x 50 000 images: per-class draws, not 3.75 billion resampled examples
+    rng = np.random.default_rng(0)
+    y_big = np.repeat(np.arange(1000), 3750)
+    s = classwise_summary(y_big, np.where(rng.random(y_big.size) < 0.5, y_big, (y_big + 1) % 1000), 1000)
+    assert s["ci_draws"] == "binomial" and 0.0 <= s["sd_ci"][0] <= s["sd_ci"][1] <= 100.0
