@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", default=None, metavar="FILE", help="also write a self-contained HTML table")
     parser.add_argument("--plots", action="store_true",
                         help="also draw class-wise / corruption / ImageNet-X figures into DIR/plots")
-    parser.add_argument("--title", default=None, help="table title (default: the folder name)")
+    parser.add_argument("--title", default=None,
+                        help="table title (default: %(default)s, i.e. 'Leaderboard: <folder name>')")
 
 
 def render(folder: str | Path, sort: str = "robustbench", html: str | Path | None = None, plots: bool = False,
