@@ -111,7 +111,7 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
     link = info.get("link")
     return {
         "rank": None,
-        "paper": info.get("name") or "",
+        "paper": "" if info.get("name") in (None, key) else info["name"],  # our name falls back to the key
         "link": link if isinstance(link, str) and link.startswith(("http://", "https://")) else None,
         "venue": info.get("venue") or "",
         "extra_data": info.get("additional_data"),
@@ -122,6 +122,7 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
         # RobustBench's corruption accuracy, for files that have no mCE table of ours
         "corruptions": None if corruptions_acc is None or base.get("mce") is not None else 100.0 - corruptions_acc,
         "sort_acc": sort_acc,
+        "published": not info.get("labelaug"),  # a RobustBench file, not one of ours
         "dataset": dataset_of(info),
         "threat_model": threat,
     }
@@ -218,6 +219,9 @@ SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
 }
 # Where always shown, even when empty.
 ALWAYS_SHOWN = ("rank", "model", "clean")
+# RobustBench's descriptive columns, left out of a board of only this project's models when every row has the
+# same value there (e.g. venue "N/A" everywhere).
+DESCRIPTIVE = ("paper", "extra_data", "venue")
 
 
 @dataclass
@@ -255,6 +259,8 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
     for rank, v in enumerate(values, 1):
         v["rank"] = rank
     cols = [c for c in columns(values, metric) if c.key in ALWAYS_SHOWN or any(c.cell(v) for v in values)]
+    if not any(v["published"] for v in values):
+        cols = [c for c in cols if c.key not in DESCRIPTIVE or len({c.cell(v) for v in values}) > 1]
     return Table([c.title for c in cols], [[c.cell(v) for c in cols] for v in values], [v["model"] for v in values],
                  links=[[c.link(v) if c.link else None for c in cols] for v in values],
                  footnotes=[(v["model"], v["footnote"]) for v in values if v["footnote"]])
