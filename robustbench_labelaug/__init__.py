@@ -20,6 +20,14 @@ from .models import KWayClassifier, create_classifier, k_way
 from .zoo import load_model
 
 
+def _make_robustbench_importable() -> None:
+    """``from robustbench.utils import load_model`` works after ``import robustbench_labelaug`` (lazy import hooks,
+    see :mod:`robustbench_labelaug.compat`)."""
+    from .compat import install_import_hooks
+
+    install_import_hooks()
+
+
 def _register_zoo_in_robustbench() -> None:
     """Our ImageNet zoo entries appear in RobustBench's zoo once it is imported (lazily: robustbench is optional
     here, and a failure only warns)."""
@@ -31,6 +39,7 @@ def _register_zoo_in_robustbench() -> None:
         warnings.warn(f"robustbench_labelaug: zoo entries not registered in RobustBench ({exc})", stacklevel=2)
 
 
+_make_robustbench_importable()
 _register_zoo_in_robustbench()
 
 __all__ = ["AdvLabelAug", "KWayClassifier", "UserError", "__version__", "create_classifier", "k_way",

@@ -100,7 +100,7 @@ def board(tmp_path: Path) -> Path:
                      "classwise": {"clean": {"mean": 26.69, "sd": 16.76}, "pgd40": {"mean": 32.70, "sd": 15.33}}})
     plain = {"link": "https://arxiv.org/abs/2007.08489", "name": "Do Adversarially Robust ImageNet Models Transfer "
              "Better?", "authors": "Hadi Salman et al.", "additional_data": False, "number_forward_passes": 1,
-             "dataset": "imagenet", "venue": "NeurIPS 2020", "architecture": "ResNet-18", "eps": "4/255",
+             "dataset": "digits", "venue": "NeurIPS 2020", "architecture": "ResNet-18", "eps": "4/255",
              "clean_acc": "52.92", "reported": "25.32", "autoattack_acc": "10.00"}
     (tmp_path / "model_info" / "std_rb.json").write_text(json.dumps(plain))
     return tmp_path
@@ -149,8 +149,9 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     markdown = (board / "leaderboard.md").read_text()
     assert markdown == out["markdown"]
     header, *rows = _table_rows(markdown)
-    assert [r[0] for r in rows] == out["order"]
     col = {name: i for i, name in enumerate(header)}
+    assert [r[col["model"]] for r in rows] == out["order"]
+    assert [r[col["rank"]] for r in rows] == ["1", "2", "3", "4", "5"]
     for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE",
                   "class SD clean", "class SD PGD-40 (sound)", "class SD PGD-40 (paper protocol)",
                   "worst class clean", "worst class PGD-40 (sound)", "masking checks"):
@@ -179,6 +180,7 @@ def test_leaderboard_sort_option(board: Path):
     assert render(board, sort="clean", quiet=True)["order"] == ["std", "adv_b", "plus", "adv_a", "std_rb"]
 
 
+@pytest.mark.slow
 def test_plots_written_and_not_blank(board: Path):
     from matplotlib.image import imread
 
@@ -240,3 +242,64 @@ def test_cli_leaderboard_prints_table(board: Path, capsys):
     assert cli_main(["leaderboard", str(board), "--sort", "name"]) == 0
     out = capsys.readouterr().out
     assert out.index("| adv_a ") < out.index("| adv_b ") < out.index("| plus ")
+
+
+def _infos_from(folder: Path) -> list:
+    from robustbench_labelaug.leaderboard.model_info import load_model_infos
+
+    return load_model_infos(folder)
+
+
+def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
+    from robustbench_labelaug.leaderboard.model_info import CIFAR10_CLASSES
+    from robustbench_labelaug.leaderboard.plots import classwise_array, classwise_figure
+
+    info = _write(tmp_path, "plus", "adv_plus", _results(31.2, 55.0, 50.0, 30.0, 10, 3))
+    infos = [("plus", info)]
+    fig = classwise_figure(infos)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["class-wise error: clean, digits", "class-wise error: PGD-40 (sound), ε = 0.03, digits",
+                          "class-wise error: PGD-40 (paper protocol), ε = 0.03, digits"]
+    clean = classwise_array(info, "clean")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [f"plus: mean {clean.mean():.1f}, SD {clean.std():.1f}"]
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(clean.mean())
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(i) for i in range(10)]  # digits: their names
+    # CIFAR-10: named classes (from the dataset when the file has none)
+    info_c = json.loads(json.dumps(info))
+    info_c["dataset"] = "cifar10"
+    info_c["labelaug"].pop("class_names")
+    fig = classwise_figure([("c", info_c)])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(CIFAR10_CLASSES)
+    assert fig.axes[0].get_title() == "class-wise error: clean, cifar10"
+
+
+def test_classwise_figure_names_the_worst_classes_with_many_classes(tmp_path: Path):
+    from robustbench_labelaug.leaderboard.plots import classwise_figure
+
+    k = 1000
+    errors = np.linspace(0, 99, k)
+    results = {"clean": {"evaluator": "clean", "metrics": {"error": 50.0}, "settings": {},
+                         "classwise": {"clean": _classwise(errors.tolist())}, "protocol": None, "details": {},
+                         "num_examples": 5000}}
+    info = build_model_info({"key": "r", "dataset": "imagenet", "architecture": "resnet50", "training": "std",
+                             "num_classes": k, "num_ops": 0}, results)
+    names = [t.get_text() for t in classwise_figure([("r", info)]).axes[0].texts]
+    assert names == info["labelaug"]["class_names"][-3:]  # the three highest errors, by ImageNet name
+
+
+def test_corruption_figure_has_ce_and_mce_panel(board: Path):
+    from robustbench_labelaug.leaderboard.plots import corruptions_figure
+
+    infos = [(k, i) for k, i in _infos_from(board) if k in ("std", "plus")]
+    fig = corruptions_figure(infos)
+    panel = fig.axes[-1]
+    assert "mCE" in panel.get_title()
+    assert [t.get_text() for t in panel.get_xticklabels()] == ["gaussian noise", "fog", "pixelate", "mCE"]
+    heights = [p.get_height() for p in panel.patches]
+    for j, (_, info) in enumerate(infos):
+        table = info["labelaug"]["results"]["corruptions"]["details"]["E"]
+        ce = [float(np.mean(table[n])) for n in ("gaussian_noise", "fog", "pixelate")]
+        assert heights[4 * j: 4 * j + 4] == pytest.approx([*ce, float(np.mean(ce))])

@@ -14,9 +14,11 @@ import torch
 from robustbench_labelaug import UserError
 from robustbench_labelaug.scoring import (
     ALEXNET_IMAGENET_C_ERRORS,
+    CI_METHODS,
     IMAGENET_C_CORRUPTIONS,
     IMAGENET_X_FACTORS,
     NUM_VAL_IMAGES,
+    classwise_bootstrap,
     classwise_error,
     classwise_summary,
     corruption_errors,
@@ -348,3 +350,116 @@ def test_imagenet_x_bad_input(inx_package, official):
         imagenet_x_scores([name, name], [0, 0])
     with pytest.raises(UserError, match="which_factor"):
         imagenet_x_scores([name], [0], which_factor="all")
+
+
+def test_bootstrap_ci_is_scipy_stats_bootstrap():
+    """The CIs are scipy.stats.bootstrap's (one sample per class, resampled on its own), bounds inside [0, 100]."""
+    from scipy import stats
+
+    y_true, y_pred = _two_level_data(40, [0.1, 0.4, 0.6, 0.2, 0.35])
+    wrong = (y_true != y_pred).astype(float)
+    samples = [wrong[y_true == c] for c in range(5)]
+    for method in ("percentile", "BCa", "basic"):
+        s = classwise_summary(y_true, y_pred, 5, n_boot=500, seed=7, ci_method=method)
+        for key, fn in (("sd", np.std), ("worst_error", np.max)):
+            def statistic(*x, axis=-1, fn=fn):
+                return fn(100 * np.stack([xi.mean(axis=axis) for xi in x], axis=-1), axis=-1)
+
+            ref = stats.bootstrap(samples, statistic, n_resamples=500, method=method, paired=False, axis=-1,
+                                  vectorized=True, rng=np.random.default_rng(7)).confidence_interval
+            assert s[f"{key}_ci"] == pytest.approx([max(ref.low, 0.0), min(ref.high, 100.0)], rel=1e-9), (method, key)
+
+
+def test_bootstrap_ci_stays_inside_0_100_with_few_errors():
+    """digits_std-like: 36 images per class, almost no mistakes. The old basic interval went below 0
+    (sd_ci [-0.75, 3.57], worst_error_ci [-2.78, 11.11])."""
+    rates = [0.0] * 9 + [1 / 36]
+    y_true, y_pred = _two_level_data(36, rates)
+    for method in CI_METHODS:
+        s = classwise_summary(y_true, y_pred, 10, n_boot=1000, seed=0, ci_method=method)
+        for key in ("sd", "worst_error"):
+            ci = s[f"{key}_ci"]
+            assert ci is not None and 0.0 <= ci[0] <= ci[1] <= 100.0, (method, key, ci)
+            assert 0.0 <= s[f"{key}_bias_corrected"] <= 100.0
+    assert classwise_summary(y_true, y_pred, 10)["ci_method"] == "percentile"  # the default
+
+
+def test_bootstrap_degenerate_statistic_is_reported_not_a_zero_width_interval():
+    # every example of class 1 is wrong: the worst-class error is 100 in every resample; class SD still varies
+    y_true, y_pred = _two_level_data(30, [0.2, 1.0, 0.1])
+    s = classwise_summary(y_true, y_pred, 3, n_boot=300, seed=0)
+    assert s["worst_error"] == 100.0 and s["worst_error_ci"] is None
+    assert "every bootstrap resample gives 100.00" in s["worst_error_ci_degenerate"]
+    assert s["sd_ci"] is not None and "sd_ci_degenerate" not in s
+    # nothing wrong anywhere: both statistics are 0 in every resample
+    s = classwise_summary(np.repeat(np.arange(4), 10), np.repeat(np.arange(4), 10), 4, n_boot=200)
+    assert s["sd_ci"] is None and s["worst_error_ci"] is None and "0.00" in s["sd_ci_degenerate"]
+    # BCa on the degenerate statistic: scipy cannot compute it; reported the same way, no NaN in the output
+    s = classwise_summary(y_true, y_pred, 3, n_boot=300, seed=0, ci_method="BCa")
+    assert s["worst_error_ci"] is None and s["sd_ci"] is not None and all(np.isfinite(s["sd_ci"]))
+
+
+def test_bootstrap_classes_with_one_example_count_as_fixed():
+    # class 2 has a single (wrong) example: scipy needs two per sample, so it enters every resample unchanged
+    y_true = np.array([0] * 20 + [1] * 20 + [2])
+    y_pred = y_true.copy()
+    y_pred[:5] = 1
+    y_pred[40] = 0
+    s = classwise_summary(y_true, y_pred, 3, n_boot=300, seed=0)
+    assert s["worst_error"] == 100.0 and s["worst_error_ci"] is None  # class 2 is always 100 % wrong
+    assert s["sd_ci"] is not None and 0.0 <= s["sd_ci"][0] <= s["sd"] <= s["sd_ci"][1] <= 100.0
+    one_each = classwise_summary(np.arange(3), np.array([0, 2, 2]), 3, n_boot=50)
+    assert one_each["sd_ci"] is None and one_each["worst_error_ci"] is None
+
+
+def _old_imagenet_x_arithmetic(names, preds):
+    """The hand-written aggregation scoring.py used before it called imagenet_x (kept here as a reference)."""
+    import imagenet_x
+
+    ann = imagenet_x.load_annotations().set_index("file_name")
+    rows = [n for n in names if n in ann.index]
+    pred = dict(zip(names, preds))
+    shows = ann.loc[rows, list(IMAGENET_X_FACTORS)].to_numpy() > 0
+    correct = np.array([pred[n] == ann.loc[n, "class"] for n in rows])
+    total, right = shows.sum(axis=0), (shows & correct[:, None]).sum(axis=0)
+    overall = 1.0 - correct.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.where(total > 0, 1.0 - right / np.maximum(total, 1), np.nan)
+        ratio = error / overall if overall > 0 else np.full(total.size, np.nan)
+    return 100 * error, ratio
+
+
+@pytest.mark.parametrize("case", ["mixed", "all_wrong", "all_right"])
+def test_imagenet_x_package_aggregation_equals_old_numbers(inx_package, official, monkeypatch, case):
+    calls = []
+    real = inx_package.compute_factor_accuracies
+    monkeypatch.setattr(inx_package, "compute_factor_accuracies", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(5)
+    keep = np.sort(rng.choice(NUM_VAL_IMAGES, 3000, replace=False))
+    names = [ALL_NAMES[i] for i in keep]
+    truth = official[keep]
+    preds = {"mixed": np.where(rng.random(keep.size) < 0.7, truth, (truth + 1) % 1000),
+             "all_wrong": (truth + 1) % 1000, "all_right": truth}[case]
+    ours = imagenet_x_scores(names, preds)
+    assert calls, "imagenet_x.compute_factor_accuracies was not called"
+    error, ratio = _old_imagenet_x_arithmetic(names, preds)
+    np.testing.assert_allclose([ours["factors"][f]["error"] for f in IMAGENET_X_FACTORS], error, atol=1e-9)
+    np.testing.assert_allclose([ours["factors"][f]["error_ratio"] for f in IMAGENET_X_FACTORS], ratio, atol=1e-9)
+
+
+def test_bootstrap_on_imagenet_c_sized_data_draws_binomially_with_the_same_distribution():
+    y_true, y_pred = _two_level_data(60, [0.1, 0.4, 0.6, 0.2, 0.3])
+    wrong = y_true != y_pred
+    for method in ("percentile", "basic"):
+        resampled = classwise_bootstrap(y_true, wrong, 5, n_boot=4000, seed=0, ci_method=method)
+        drawn = classwise_bootstrap(y_true, wrong, 5, n_boot=4000, seed=0, ci_method=method, max_resampled=0)
+        assert drawn["ci_draws"] == "binomial" and "ci_draws" not in resampled
+        for key in ("sd_ci", "worst_error_ci"):
+            assert drawn[key] == pytest.approx(resampled[key], abs=0.8), (method, key)
+    with pytest.raises(ValueError, match="BCa"):
+        classwise_bootstrap(y_true, wrong, 5, ci_method="BCa", max_resampled=0)
+    # 75 corruptions x 50 000 images: per-class draws, not 3.75 billion resampled examples
+    rng = np.random.default_rng(0)
+    y_big = np.repeat(np.arange(1000), 3750)
+    s = classwise_summary(y_big, np.where(rng.random(y_big.size) < 0.5, y_big, (y_big + 1) % 1000), 1000)
+    assert s["ci_draws"] == "binomial" and 0.0 <= s["sd_ci"][0] <= s["sd_ci"][1] <= 100.0

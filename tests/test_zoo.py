@@ -351,8 +351,10 @@ def test_robustbench_load_model_returns_the_same_model(tmp_path, monkeypatch):
 
     # a missing file stops with our message before any Google-Drive download
     monkeypatch.setattr(gdown, "download", lambda *a, **k: pytest.fail("RobustBench tried to download"))
-    with pytest.raises(UserError, match="no checkpoint at <model_dir>/imagenet/Linf/resnet50_adv.pt: train it"):
+    with pytest.raises(UserError) as err:
         rb_load_model("resnet50_adv", model_dir=str(tmp_path / "empty"), dataset="imagenet", threat_model="Linf")
+    assert f"no checkpoint at {tmp_path / 'empty/imagenet/Linf/resnet50_adv.pt'}: train it" in str(err.value)
+    assert f"--model-dir {tmp_path / 'empty'}`" in str(err.value) and "<model_dir>" not in str(err.value)
     # RobustBench's loader stays strict for our models (it relaxes some ImageNet loads to strict=False)
     state = torch.load(models / "imagenet" / "Linf" / "resnet50_adv_plus.pt", weights_only=True)
     state["state_dict"] = {k: v for k, v in state["state_dict"].items() if k.startswith("net.fc")}

@@ -3,7 +3,14 @@
 The top level has exactly the fields of ``robustbench.utils.ModelInfo`` (1.1.1) with RobustBench's conventions:
 accuracies in percent as strings with two decimals (``"clean_acc": "64.02"``), ``eps`` as a string (``"4/255"``
 when it is a multiple of 1/255, else ``"0.03"``), ``reported`` = the robust accuracy the paper reports, and
-``null`` where nothing was measured. RobustBench's leaderboard tooling reads these files as they are.
+``null`` where nothing was measured. Unknown text uses RobustBench's own values for it (from its model_info
+files): ``"venue": "N/A"``, ``"authors": ""``, ``"reported": ""``, ``"link": ""`` (never ``null``, which its
+template renders as ``href="None"``). RobustBench's leaderboard tooling reads these files as they are.
+
+Reading, RobustBench's whole file schema is accepted, as found in its ``model_info/<dataset>/<threat_model>/``
+files: the ModelInfo fields plus ``external`` (best known robust accuracy from another attack, a percent string)
+and ``unreliable`` (AutoAttack's evaluation may be unreliable, a bool); ``""`` for an unknown number; no
+``autoattack_acc`` in corruption files; mCE values (AlexNet = 100) above 100.
 
 Everything else sits under ``"labelaug"``: the model (training mode, K, M, delta, threat model, pixel-space eps),
 the headline numbers as *errors* in percent (``measured``), the protocol of every robust number, the paper's
@@ -29,12 +36,22 @@ MODEL_INFO_FIELDS: tuple[str, ...] = (
     "eps", "clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d", "corruptions_mce",
     "corruptions_mce_3d", "autoattack_acc", "footnote",
 )
-# Fields every file must have (value may be null where noted in the type table).
-REQUIRED_FIELDS: tuple[str, ...] = ("name", "dataset", "architecture", "eps", "clean_acc", "autoattack_acc",
-                                    "additional_data", "number_forward_passes")
-PERCENT_FIELDS = ("clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d", "corruptions_mce",
-                  "corruptions_mce_3d", "autoattack_acc")
+# Fields of RobustBench's model_info files that its ModelInfo dataclass (1.1.1) lacks.
+ROBUSTBENCH_EXTRA_FIELDS: tuple[str, ...] = ("external", "unreliable")
+# Fields every file must have (value may be null where noted in the type table); every RobustBench file has them
+# (corruption files have no autoattack_acc).
+REQUIRED_FIELDS: tuple[str, ...] = ("name", "dataset", "architecture", "eps", "clean_acc", "additional_data",
+                                    "number_forward_passes")
+# Accuracies (percent strings, 0-100; "" or null: unknown).
+PERCENT_FIELDS = ("clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d", "autoattack_acc", "external")
+# Mean corruption errors normalised by AlexNet's (AlexNet = 100): a ratio in percent, above 100 for models worse
+# than AlexNet.
+RATIO_FIELDS = ("corruptions_mce", "corruptions_mce_3d")
 STRING_FIELDS = ("link", "name", "authors", "dataset", "venue", "architecture", "eps", "footnote")
+# RobustBench's values for unknown text (as in its own model_info files).
+UNKNOWN_TEXT = {"link": "", "authors": "", "venue": "N/A", "reported": ""}
+# Text RobustBench's files use for an unknown number ("null" as a string in one of them).
+UNKNOWN_NUMBER_TEXT = ("", "null", "N/A")
 
 PIXEL_SPACE = "[0,1] pixel space (normalisation inside the model, RobustBench convention)"
 
@@ -78,8 +95,17 @@ def parse_eps(text: str | None) -> float | None:
     return float(num) / float(den) if den else float(num)
 
 
+def number(value: str | float | None) -> float | None:
+    """A model_info number (``"64.02"``, 64.02) as a float; None for RobustBench's unknown values (null, ``""``,
+    and the text ``"null"`` one of its files has)."""
+    if value is None or (isinstance(value, str) and value.strip() in UNKNOWN_NUMBER_TEXT):
+        return None
+    return float(value)
+
+
 def accuracy_to_error(acc: str | float | None) -> float | None:
-    return None if acc is None else 100.0 - float(acc)
+    acc = number(acc)
+    return None if acc is None else 100.0 - acc
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -230,17 +256,17 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
     mce_norm = measured.get("mce_normalized")
     corr_err = measured.get("corruptions_error")
     info: dict[str, Any] = {
-        "link": paper.get("link"),
+        "link": paper.get("link") or UNKNOWN_TEXT["link"],
         "name": paper.get("name") or model.get("description") or str(model["key"]),
-        "authors": paper.get("authors"),
+        "authors": paper.get("authors") or UNKNOWN_TEXT["authors"],
         "additional_data": False,
         "number_forward_passes": 1,
         "dataset": str(model.get("dataset")),
-        "venue": paper.get("venue"),
+        "venue": paper.get("venue") or UNKNOWN_TEXT["venue"],
         "architecture": str(model.get("architecture")),
         "eps": format_eps(eps),
         "clean_acc": percent(None if measured.get("clean_error") is None else 100 - measured["clean_error"]),
-        "reported": percent(None if reported_robust is None else 100 - reported_robust),
+        "reported": percent(None if reported_robust is None else 100 - reported_robust) or UNKNOWN_TEXT["reported"],
         "corruptions_acc": percent(None if corr_err is None else 100 - corr_err),
         "corruptions_acc_3d": None,
         "corruptions_mce": percent(mce_norm),
@@ -261,12 +287,37 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         "train_eps": model.get("eps"),
         "eps_space": PIXEL_SPACE,
         "classifier": "K-way: the first K of the model's K+M logits",
+        "class_names": class_names(model),
         "measured": measured,
         "reported": reported_n,
         "results": {k: dict(v) for k, v in results.items()},
         **dict(extra or {}),
     }
     return info
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def class_names(model: Mapping[str, Any]) -> list[str] | None:
+    """The model's class names in class-index order when known: ``model["class_names"]`` (e.g. a folder
+    dataset's), else by dataset: digits ``"0"``-``"9"``, CIFAR-10's ten names, ImageNet's (timm's
+    ``ImageNetInfo`` descriptions; a subset keeps the ImageNet indices); None otherwise."""
+    names = model.get("class_names")
+    k = model.get("num_classes")
+    if names:
+        return [str(n) for n in names]
+    dataset = str(model.get("dataset") or "").lower()
+    if dataset == "digits":
+        return [str(i) for i in range(10)]
+    if dataset == "cifar10":
+        return list(CIFAR10_CLASSES)
+    if dataset == "imagenet" and (k is None or k == 1000):
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        return [info.index_to_description(i).split(",")[0] for i in range(info.num_classes())]
+    return None
 
 
 def _attack_eps(results: Mapping[str, Mapping[str, Any]]) -> float | None:
@@ -296,23 +347,24 @@ def validate_model_info(info: Any, source: str = "model_info") -> None:
     well-formed ``labelaug`` block)."""
     if not isinstance(info, Mapping):
         raise UserError(f"{source} is not a JSON object: a model_info file holds one object of ModelInfo fields")
-    unknown = sorted(set(info) - set(MODEL_INFO_FIELDS) - {"labelaug"})
+    unknown = sorted(set(info) - set(MODEL_INFO_FIELDS) - set(ROBUSTBENCH_EXTRA_FIELDS) - {"labelaug"})
     if unknown:
-        raise UserError(f"{source} has unknown fields {unknown}: use RobustBench's ModelInfo fields "
+        raise UserError(f"{source} has unknown fields {unknown}: use RobustBench's model_info fields "
                         "(extensions go under 'labelaug')")
     missing = [f for f in REQUIRED_FIELDS if f not in info]
     if missing:
         raise UserError(f"{source} lacks the field(s) {missing}: write it with rbla evaluate or add them")
-    for f in PERCENT_FIELDS:
+    for f in PERCENT_FIELDS + RATIO_FIELDS:
         v = info.get(f)
-        if v is None:
+        if v is None or v in UNKNOWN_NUMBER_TEXT:
             continue
         try:
-            ok = isinstance(v, str) and 0.0 <= float(v) <= 100.0
+            ok = isinstance(v, str) and 0.0 <= float(v) <= (math.inf if f in RATIO_FIELDS else 100.0)
         except ValueError:
             ok = False
         if not ok:
-            raise UserError(f"{source}: '{f}' must be a percent string like \"64.02\" or null, got {v!r}")
+            what = "a percent string >= 0 like \"66.43\"" if f in RATIO_FIELDS else "a percent string like \"64.02\""
+            raise UserError(f"{source}: '{f}' must be {what}, \"\" or null, got {v!r}")
     for f in STRING_FIELDS:
         if info.get(f) is not None and not isinstance(info[f], str):
             raise UserError(f"{source}: '{f}' must be a string or null, got {info[f]!r}")
@@ -323,6 +375,8 @@ def validate_model_info(info: Any, source: str = "model_info") -> None:
             raise UserError(f"{source}: 'eps' must look like \"0.03\" or \"4/255\", got {info['eps']!r}") from None
     if not isinstance(info.get("additional_data"), bool):
         raise UserError(f"{source}: 'additional_data' must be true or false")
+    if "unreliable" in info and not isinstance(info["unreliable"], bool):
+        raise UserError(f"{source}: 'unreliable' must be true or false, got {info['unreliable']!r}")
     n = info.get("number_forward_passes")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise UserError(f"{source}: 'number_forward_passes' must be an integer >= 1, got {n!r}")
@@ -331,6 +385,72 @@ def validate_model_info(info: Any, source: str = "model_info") -> None:
         if not isinstance(extra, Mapping) or not isinstance(extra.get("measured", {}), Mapping) \
                 or not isinstance(extra.get("results", {}), Mapping):
             raise UserError(f"{source}: 'labelaug' must be an object with 'measured' and 'results' objects")
+        problem = _labelaug_type_problem(extra)
+        if problem:
+            raise UserError(f"{source}: {problem}: rewrite the file with rbla evaluate or fix that value")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# labelaug.measured: the values the table and plots compute with (other keys are not checked)
+_MEASURED_NUMBER_SUFFIXES = ("_error", "_n", "_steps", "_eps_pixel")
+_MEASURED_NUMBERS = {"mce", "mce_normalized", "masking_passed", "masking_failed"}
+_MEASURED_OTHER = {"classwise": Mapping, "protocols": Mapping, "masking_failed_checks": list}
+
+
+def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
+    """What is wrong with the types in a ``labelaug`` block (the values the table and plots compute with), or
+    None."""
+    for key in ("num_classes", "num_ops"):
+        v = extra.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            return f"'labelaug.{key}' must be an integer or null, got {v!r}"
+    for key in ("training", "model", "threat_model"):
+        v = extra.get(key)
+        if v is not None and not isinstance(v, str):
+            return f"'labelaug.{key}' must be a string or null, got {v!r}"
+    names = extra.get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        return "'labelaug.class_names' must be a list of strings or null"
+    measured = extra.get("measured") or {}
+    for key, v in measured.items():
+        if v is None:
+            continue
+        if key in _MEASURED_OTHER:
+            if not isinstance(v, _MEASURED_OTHER[key]):
+                kind = "a list" if key == "masking_failed_checks" else "an object"
+                return f"'labelaug.measured.{key}' must be {kind}, got {v!r}"
+        elif (key in _MEASURED_NUMBERS or key.endswith(_MEASURED_NUMBER_SUFFIXES)) and not _is_num(v):
+            return f"'labelaug.measured.{key}' must be a number or null, got {v!r}"
+    for name, ref in (measured.get("classwise") or {}).items():
+        if not isinstance(ref, Mapping) or not isinstance(ref.get("summary", {}), Mapping):
+            return f"'labelaug.measured.classwise.{name}' must be an object with a 'summary' object"
+        for field in ("mean", "sd", "worst_error"):
+            v = ref.get("summary", {}).get(field)
+            if v is not None and not _is_num(v):
+                return f"'labelaug.measured.classwise.{name}.summary.{field}' must be a number, got {v!r}"
+    reported = extra.get("reported") or {}
+    if not isinstance(reported, Mapping):
+        return "'labelaug.reported' must be an object"
+    for key in REPORTED_ALIASES:
+        v = reported.get(key)
+        if v is not None and not _is_num(v):
+            return f"'labelaug.reported.{key}' must be a number or null, got {v!r}"
+    for name, block in (reported.get("classwise") or {}).items():
+        if not isinstance(block, Mapping) or any(block.get(f) is not None and not _is_num(block.get(f))
+                                                 for f in ("mean", "sd")):
+            return f"'labelaug.reported.classwise.{name}' must be an object with numbers 'mean' and 'sd'"
+    for entry_id, result in (extra.get("results") or {}).items():
+        if not isinstance(result, Mapping):
+            return f"'labelaug.results.{entry_id}' must be an object"
+        for block_name, block in (result.get("classwise") or {}).items():
+            errors = block.get("error") if isinstance(block, Mapping) else None
+            if errors is not None and (not isinstance(errors, list)
+                                       or not all(e is None or _is_num(e) for e in errors)):
+                return f"'labelaug.results.{entry_id}.classwise.{block_name}.error' must be a list of numbers"
+    return None
 
 
 def model_info_files(folder: str | Path) -> list[Path]:
@@ -359,13 +479,52 @@ def load_model_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
+THREAT_MODELS = ("Linf", "L2", "corruptions", "corruptions_3d")
+# In-memory only (never written): the threat model named by the file's folder in RobustBench's layout.
+FOLDER_THREAT_MODEL = "_folder_threat_model"
+FOLDER_DATASET = "_folder_dataset"
+
+
+def dataset_of(info: Mapping[str, Any]) -> str:
+    """The ``<dataset>`` folder of RobustBench's layout the file was read from, else its ``dataset`` field."""
+    return str(info.get(FOLDER_DATASET) or info.get("dataset") or "")
+
+
+def threat_model_of(info: Mapping[str, Any]) -> str | None:
+    """``labelaug.threat_model``, else the ``<dataset>/<threat_model>/`` folder the file was read from, else what its
+    fields say (a corruption file has ``corruptions_acc`` and no ``autoattack_acc``); None when unknown."""
+    extra = info.get("labelaug") or {}
+    if extra.get("threat_model"):
+        return str(extra["threat_model"])
+    if info.get(FOLDER_THREAT_MODEL):
+        return str(info[FOLDER_THREAT_MODEL])
+    if info.get("corruptions_acc") not in (None, "") and info.get("autoattack_acc") in (None, ""):
+        return "corruptions"
+    return None
+
+
 def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """``(model key, model_info)`` for every JSON under ``folder`` (see :func:`model_info_files`)."""
+    """``(model key, model_info)`` for every JSON under ``folder`` (see :func:`model_info_files`). The key is
+    ``labelaug.model``, else the file name without ``.json``; where RobustBench's layout has the same name in
+    several folders (e.g. ``imagenet/Linf/Standard_R50`` and ``imagenet/corruptions/Standard_R50``), the path
+    below ``folder`` without ``.json``."""
     out: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, Path] = {}
-    for path in model_info_files(folder):
+    files = model_info_files(folder)
+    folder = Path(folder)
+    root = folder / "model_info" if (folder / "model_info").is_dir() else folder
+    stems: dict[str, int] = {}
+    for path in files:
+        stems[path.stem] = stems.get(path.stem, 0) + 1
+    for path in files:
         info = load_model_info(path)
-        key = str((info.get("labelaug") or {}).get("model") or path.stem)
+        rel = path.relative_to(root)
+        if len(rel.parts) >= 2 and rel.parts[-2] in THREAT_MODELS:
+            info[FOLDER_THREAT_MODEL] = rel.parts[-2]
+            if len(rel.parts) >= 3:
+                info[FOLDER_DATASET] = rel.parts[-3]
+        default = path.stem if stems[path.stem] == 1 else rel.with_suffix("").as_posix()
+        key = str((info.get("labelaug") or {}).get("model") or default)
         if key in seen:
             raise UserError(f"{path} and {seen[key]} both describe model '{key}': keep one of them")
         seen[key] = path
@@ -373,7 +532,7 @@ def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-__all__ = ["MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "SCHEMA_VERSION", "accuracy_to_error",
-           "build_model_info", "format_eps", "load_model_info", "load_model_infos", "masking_checks",
+__all__ = ["CIFAR10_CLASSES", "MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
+           "SCHEMA_VERSION", "UNKNOWN_TEXT", "accuracy_to_error", "build_model_info", "class_names", "number", "format_eps", "load_model_info", "load_model_infos", "masking_checks",
            "model_info_files", "normalize_reported", "parse_eps", "percent", "summarize_results",
-           "validate_model_info"]
+           "dataset_of", "threat_model_of", "validate_model_info"]

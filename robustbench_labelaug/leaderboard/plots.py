@@ -3,9 +3,13 @@
 - ``classwise_errors.png`` (Figure 1): one panel per metric (clean, ReaL when measured, PGD), one line per model
   over the classes. Classes are sorted by the *reference* model's error on that panel's metric, ascending (the
   reference is the model trained ``std`` when there is one, else the first model), so the reference is a
-  rising curve and the other models' lines show where they gain or lose per class; with K <= 20 classes, grouped
-  bars by class index are drawn instead.
-- ``corruption_errors.png`` (Figure 2): one panel per corruption, error over severity, one line per model.
+  rising curve and the other models' lines show where they gain or lose per class (its three worst classes are
+  named); with K <= 20 classes, grouped bars per class are drawn instead. Titles name the attack, its ε and the
+  dataset ("PGD-40 (sound), ε = 0.2, digits"); each model's mean over classes is a dashed line and its legend
+  entry gives mean and SD. Classes are named (``labelaug.class_names``, else the dataset's: digits, CIFAR-10,
+  ImageNet), else numbered.
+- ``corruption_errors.png`` (Figure 2): one panel per corruption, error over severity, one line per model, and a
+  bottom panel with each model's corruption error (CE, mean over severities) per corruption and its mCE.
 - ``imagenet_x_error.png`` / ``imagenet_x_error_ratio.png`` (Figures 3-4): error and error ratio per ImageNet-X
   factor, grouped bars per model (ratio 1 = as hard as the average image).
 """
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_write_bytes
+from .model_info import class_names, format_eps
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
@@ -70,40 +75,102 @@ def _reference_index(infos: ModelInfos) -> int:
     return 0
 
 
+def _measured(info: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _block(info).get("measured") or {}
+
+
+def _one(values: Sequence[Any]) -> str:
+    """The distinct values, joined ("40" or "10/40")."""
+    return "/".join(dict.fromkeys(str(v) for v in values if v is not None))
+
+
+def classwise_title(metric: str, infos: ModelInfos) -> str:
+    """A panel's title: the metric with its attack, steps and ε (pixel units), and the dataset, e.g.
+    ``"PGD-40 (sound), ε = 0.2, digits"``."""
+    dataset = _one([info.get("dataset") for _, info in infos])
+    if metric in ("pgd", "pgd_paper"):
+        m = [_measured(info) for _, info in infos]
+        steps = _one([x.get(f"{metric}_steps") for x in m]) or "?"
+        eps = _one([format_eps(float(e)) for x in m if (e := x.get(f"{metric}_eps_pixel")) is not None])
+        protocol = "sound" if metric == "pgd" else "paper protocol"
+        text = f"PGD-{steps} ({protocol})" + (f", ε = {eps}" if eps else "")
+    else:
+        text = dict(CLASSWISE_PANELS).get(metric, metric)
+    return f"{text}, {dataset}" if dataset else text
+
+
+def names_of_classes(info: Mapping[str, Any], k: int) -> list[str] | None:
+    """The K class names of a model: ``labelaug.class_names``, else known from its dataset; None if unknown."""
+    names = _block(info).get("class_names")
+    if not names or len(names) != k:
+        names = class_names({"dataset": info.get("dataset"), "num_classes": k})
+    return list(names) if names and len(names) == k else None
+
+
 def plot_classwise(infos: ModelInfos, path: Path) -> Path | None:
+    fig = classwise_figure(infos)
+    return None if fig is None else _save(fig, path)
+
+
+def classwise_figure(infos: ModelInfos):
+    """Figure 1 as a matplotlib Figure (None when no model has class-wise errors)."""
     panels = []
-    for metric, title in CLASSWISE_PANELS:
+    for metric, _ in CLASSWISE_PANELS:
         series = [(key, classwise_array(info, metric)) for key, info in infos]
         series = [(k, a) for k, a in series if a is not None]
         if series:
-            panels.append((metric, title, series))
+            panels.append((metric, series))
     if not panels:
         return None
     ref_key = infos[_reference_index(infos)][0]
+    by_key = dict(infos)
     color = _colors(infos)
-    fig = _figure(5.0 * len(panels), 3.8)
+    fig = _figure(5.5 * len(panels), 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (_, title, series) in zip(axes, panels):
+    for ax, (metric, series) in zip(axes, panels):
         k = max(a.size for _, a in series)
+        names = next((n for key, a in series if a.size == k and (n := names_of_classes(by_key[key], k))), None)
         if k <= BARS_UP_TO_CLASSES:
             width = 0.8 / len(series)
             for j, (name, errors) in enumerate(series):
                 x = np.arange(errors.size) + (j - (len(series) - 1) / 2) * width
-                ax.bar(x, errors, width=width, label=name, color=color[name])
+                ax.bar(x, errors, width=width, label=_mean_sd_label(name, errors), color=color[name])
             ax.set_xticks(np.arange(k))
+            if names:
+                long = max(len(n) for n in names) > 3
+                ax.set_xticklabels(names, rotation=45 if long else 0, ha="right" if long else "center",
+                                   fontsize="small")
             ax.set_xlabel("class")
         else:
-            ref = dict(series).get(ref_key, series[0][1])
+            ref_name = ref_key if ref_key in dict(series) else series[0][0]
+            ref = dict(series)[ref_name]
             order = np.argsort(np.nan_to_num(ref, nan=np.inf), kind="stable")
             for name, errors in series:
-                ax.plot(np.arange(errors.size), errors[order[: errors.size]], lw=0.8, label=name, color=color[name])
-            ax.set_xlabel(f"class, sorted by {ref_key if ref_key in dict(series) else series[0][0]}'s error")
-        ax.set_title(f"class-wise error: {title}")
+                ax.plot(np.arange(errors.size), errors[order[: errors.size]], lw=0.8,
+                        label=_mean_sd_label(name, errors), color=color[name])
+            if names:  # name the reference's three worst classes
+                finite = np.flatnonzero(~np.isnan(ref[order]))
+                for pos in finite[-3:]:
+                    ax.annotate(names[order[pos]], (pos, ref[order[pos]]), fontsize="x-small", rotation=90,
+                                xytext=(0, 4), textcoords="offset points", ha="center", va="bottom")
+            ax.set_xlabel(f"class, sorted by {ref_name}'s error")
+        for name, errors in series:  # each model's mean over classes
+            if np.isfinite(errors).any():
+                ax.axhline(float(np.nanmean(errors)), color=color[name], lw=0.8, ls="--")
+        ax.set_title(f"class-wise error: {classwise_title(metric, [(n, by_key[n]) for n, _ in series])}",
+                     fontsize="medium")
         ax.set_ylabel("error (%)")
-        ax.set_ylim(0, 100)
+        ax.set_ylim(0, 105)
         ax.grid(alpha=0.3)
-    _legend(fig, axes[0])
-    return _save(fig, path)
+        ax.legend(fontsize="x-small", title="mean over classes (dashed), SD", title_fontsize="x-small",
+                  loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(len(series), 3))
+    return fig
+
+
+def _mean_sd_label(name: str, errors: np.ndarray) -> str:
+    if not np.isfinite(errors).any():
+        return name
+    return f"{name}: mean {np.nanmean(errors):.1f}, SD {np.nanstd(errors):.1f}"
 
 
 def _legend(fig, ax) -> None:
@@ -124,6 +191,12 @@ def _corruption_table(info: Mapping[str, Any]) -> tuple[list[str], list[int], di
 
 
 def plot_corruptions(infos: ModelInfos, path: Path) -> Path | None:
+    fig = corruptions_figure(infos)
+    return None if fig is None else _save(fig, path)
+
+
+def corruptions_figure(infos: ModelInfos):
+    """Figure 2 as a matplotlib Figure (None when no model has a corruption table)."""
     tables = [(key, t) for key, info in infos if (t := _corruption_table(info)) is not None]
     if not tables:
         return None
@@ -131,8 +204,9 @@ def plot_corruptions(infos: ModelInfos, path: Path) -> Path | None:
     color = _colors(infos)
     cols = min(5, len(names))
     rows = math.ceil(len(names) / cols)
-    fig = _figure(3.0 * cols, 2.6 * rows)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    fig = _figure(max(3.0 * cols, 0.45 * (len(names) + 1) * max(1, len(tables)) / 2 + 3), 2.6 * rows + 3.2)
+    grid = fig.add_gridspec(rows + 1, cols, height_ratios=[1.0] * rows + [1.3])
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(len(names))]
     for ax, name in zip(axes, names):
         for key, (_, severities, table) in tables:
             if name in table:
@@ -143,10 +217,38 @@ def plot_corruptions(infos: ModelInfos, path: Path) -> Path | None:
         ax.set_ylabel("error (%)")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-    for ax in axes[len(names):]:
-        ax.set_visible(False)
     _legend(fig, axes[0])
-    return _save(fig, path)
+    _plot_ce(fig.add_subplot(grid[rows, :]), names, tables, color)
+    return fig
+
+
+def corruption_ce(table: Mapping[str, Sequence[float | None]]) -> dict[str, float]:
+    """Corruption error per corruption: the mean error over its severities (the paper's unnormalised CE)."""
+    out = {}
+    for name, row in table.items():
+        values = [v for v in row if v is not None]
+        out[name] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
+def _plot_ce(ax, names: Sequence[str], tables, color: Mapping[str, str]) -> None:
+    """Grouped bars: CE per corruption and, last, mCE (the mean of the CEs), one bar per model."""
+    groups = [*names, "mCE"]
+    width = 0.8 / len(tables)
+    for j, (key, (_, _, table)) in enumerate(tables):
+        ce = corruption_ce(table)
+        values = [ce.get(n, np.nan) for n in names]
+        mce = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
+        ax.bar(np.arange(len(groups)) + (j - (len(tables) - 1) / 2) * width, [*values, mce], width=width,
+               label=f"{key}: mCE {mce:.1f}", color=color[key])
+    ax.axvline(len(names) - 0.5, color="k", lw=0.6)
+    ax.set_xticks(np.arange(len(groups)))
+    ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=45, ha="right")
+    ax.set_ylabel("CE (%)")
+    ax.set_title("corruption error (CE: mean over severities) per corruption, and mCE", fontsize="medium")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="x-small", ncols=min(len(tables), 4))
 
 
 def _imagenet_x_factors(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]] | None:
@@ -195,4 +297,5 @@ def write_plots(infos: ModelInfos, out_dir: str | Path) -> list[Path]:
     return written
 
 
-__all__ = ["classwise_array", "plot_classwise", "plot_corruptions", "plot_imagenet_x", "write_plots"]
+__all__ = ["classwise_array", "classwise_figure", "classwise_title", "corruptions_figure", "corruption_ce", "names_of_classes", "plot_classwise",
+           "plot_corruptions", "plot_imagenet_x", "write_plots"]

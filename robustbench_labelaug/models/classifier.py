@@ -15,7 +15,17 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class InputNormalize(nn.Module):
-    """(x - mean) / std per channel; mean and std are saved with the weights, so a checkpoint carries them."""
+    """(x - mean) / std per channel; mean and std are saved with the weights, so a checkpoint carries them.
+
+    The same module as RobustBench's ``ImageNormalizer`` (``robustbench.model_zoo.architectures.
+    utils_architectures``): same arithmetic, same buffers ``mean``/``std`` of shape (1, C, 1, 1), so the
+    ``normalize.mean``/``normalize.std`` keys of our checkpoints load into theirs and back (tested in
+    tests/test_robustbench_interop.py). It is not imported from there because (1) importing ``robustbench``
+    costs seconds, needs the ``autoattack`` alias and ``pkg_resources``, and is optional for this package (every
+    model would otherwise import it); (2) ``ImageNormalizer`` fixes 3 channels; and (3) RobustBench's
+    ``normalize_model`` wraps the network as ``model.*`` in an ``nn.Sequential``, a prefix RobustBench's loader
+    strips and re-adds, and without the ``num_classes``/``num_ops`` our K+M models carry: ``ImageClassifier``
+    keeps ``normalize.*`` + ``net.*`` so existing checkpoints keep loading."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()

@@ -27,6 +27,7 @@ import importlib.machinery
 import sys
 import warnings
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
@@ -39,19 +40,45 @@ _warned = False
 
 class MissingCheckpoint(str):
     """RobustBench's ``gdrive_id`` for a zoo entry: not None (its loader requires one), and formatting it, which
-    RobustBench does first when the checkpoint is missing (``print(f'... gdrive_id={gdrive_id}')``, then the
-    gdown URL), raises a :class:`UserError` that names the file to create."""
+    RobustBench does first when the checkpoint is missing (``print(f'Downloading {fname_save} (gdrive_id=
+    {gdrive_id}).')``, then the gdown call), raises a :class:`UserError` that names the file to create, with the
+    ``model_dir`` the caller gave (read from the formatting frame's ``fname_save``/``model_path``)."""
+
+    entry: ZooEntry
 
     def __new__(cls, entry: ZooEntry) -> MissingCheckpoint:
         obj = super().__new__(cls, f"robustbench_labelaug:{entry.name}")
-        where = f"<model_dir>/{entry.dataset}/{entry.threat_model}/{entry.checkpoint}"
-        how = f"download {entry.url} there" if entry.url else (
-            f"train it with `{entry.recipe}` then run `{entry.export_command('<model_dir>')}`")
-        obj.message = (f"zoo model '{entry.name}' has no Google-Drive copy and no checkpoint at {where}: {how}")
+        obj.entry = entry
         return obj
 
+    def message(self, checkpoint: str | Path | None = None) -> str:
+        """The error for a missing ``checkpoint`` (the path RobustBench looked at; None: not known)."""
+        entry = self.entry
+        if checkpoint is None:
+            where, model_dir = f"<model_dir>/{entry.dataset}/{entry.threat_model}/{entry.checkpoint}", "<model_dir>"
+        else:
+            where, model_dir = str(checkpoint), str(Path(checkpoint).parents[2])
+        how = f"download {entry.url} there" if entry.url else (
+            f"train it with `{entry.recipe}` then run `{entry.export_command(model_dir)}`")
+        return f"zoo model '{entry.name}' has no Google-Drive copy and no checkpoint at {where}: {how}"
+
     def __format__(self, spec: str) -> str:
-        raise UserError(self.message)
+        raise UserError(self.message(_checkpoint_path_of_caller()))
+
+
+def _checkpoint_path_of_caller(depth: int = 4) -> Path | None:
+    """The checkpoint path RobustBench is about to download to: ``fname_save`` (``download_gdrive_new``) or
+    ``model_path`` (``load_model``) in one of the calling frames."""
+    frame = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            break
+        for name in ("fname_save", "model_path"):
+            value = frame.f_locals.get(name)
+            if isinstance(value, (str, Path)) and str(value).endswith(".pt"):
+                return Path(value)
+        frame = frame.f_back
+    return None
 
 
 def build_for_robustbench(entry: ZooEntry):
