@@ -16,15 +16,17 @@ def _images(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)  # torchvision rows: R plane, G plane, B plane
 
 
-def write_cifar10(root: Path, n_train_per_batch: int = 2, n_test: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
-    """``root/cifar-10-batches-py`` with 5 train batches and a test batch; returns the test arrays (HWC)."""
+def write_cifar10(root: Path, n_train_per_batch: int | list[int] = 2, n_test: int = 20,
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """``root/cifar-10-batches-py`` with 5 train batches (``n_train_per_batch`` images each, or one count per
+    batch) and a test batch; returns the test arrays (HWC)."""
     rng = np.random.default_rng(seed)
     folder = Path(root) / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 6):
+    sizes = n_train_per_batch if isinstance(n_train_per_batch, list) else [n_train_per_batch] * 5
+    for i, n in enumerate(sizes, start=1):
         with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump({"data": _images(rng, n_train_per_batch),
-                         "labels": rng.integers(0, 10, n_train_per_batch).tolist()}, f)
+            pickle.dump({"data": _images(rng, n), "labels": rng.integers(0, 10, n).tolist()}, f)
     data, labels = _images(rng, n_test), (np.arange(n_test) * 7 % 10).tolist()
     with open(folder / "test_batch", "wb") as f:
         pickle.dump({"data": data, "labels": labels}, f)

@@ -290,7 +290,7 @@ def check_cifar_c(root: str | Path, corruptions: Iterable[str], severities: Iter
     if labels.ndim != 1 or len(labels) < CIFAR_C_IMAGES_PER_SEVERITY:
         raise UserError(f"{folder / 'labels.npy'} has shape {labels.shape}: expected at least "
                         f"{CIFAR_C_IMAGES_PER_SEVERITY} labels ({layout})")
-    clean_targets = np.asarray(getattr(clean, "targets"))
+    clean_targets = np.asarray(clean.targets)
     if indices and not np.array_equal(np.asarray(labels[indices]), clean_targets[indices]):
         raise UserError(f"{folder / 'labels.npy'} does not match the {spec.name} test labels: the folder is not "
                         f"{spec.c_folder} for this test set")

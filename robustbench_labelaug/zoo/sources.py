@@ -190,18 +190,17 @@ def _load_robustbench(source: ModelSource) -> nn.Module:
     try:
         model = rb_load_model(source.name, model_dir=source.extra["model_dir"], dataset=source.dataset,
                               threat_model=source.threat_model)
-    except RuntimeError as exc:  # load_state_dict: size mismatch / missing or unexpected keys
-        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc)[:200])
-        raise UserError(f"checkpoint {source.weights[0]} does not fit RobustBench's architecture for "
-                        f"'{source.name}' ({first}): it holds another model's weights; replace it") from None
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        import pickle
-
-        if isinstance(exc, pickle.UnpicklingError) or "pickle" in str(exc).lower() or isinstance(exc, EOFError):
-            raise UserError(f"checkpoint {source.weights[0]} cannot be read ({type(exc).__name__}): it is damaged or "
-                            "not a weights file; download it again") from None
-        raise UserError(f"RobustBench could not load '{source.name}' from {source.weights[0]} "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.load / load_state_dict fail in many ways
+        text = str(exc)
+        if isinstance(exc, RuntimeError) and "state_dict" in text:  # size mismatch, missing/unexpected keys
+            first = next((line.strip() for line in text.splitlines()[1:] if line.strip()), text[:200])
+            raise UserError(f"checkpoint {source.weights[0]} does not fit RobustBench's architecture for "
+                            f"'{source.name}' ({first}): it holds another model's weights; replace it") from None
+        raise UserError(f"checkpoint {source.weights[0]} cannot be read by RobustBench ({type(exc).__name__}: "
+                        f"{text.splitlines()[0][:150] if text else ''}): it is damaged or not a weights file; "
+                        "download it again") from None
     return model
 
 
