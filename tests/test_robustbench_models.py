@@ -220,3 +220,25 @@ def test_cifar_zoo_recipes_run_one_step(entry, tmp_path):
     assert result.epochs_run == 1 and result.checkpoint.is_file()
     state = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
     assert state["num_classes"] == 10 and state["num_ops"] == e.num_ops
+
+
+def test_cifar_zoo_entry_loads_through_robustbench(tmp_path):
+    """The CIFAR-10 zoo entries are registered in RobustBench's zoo: an exported checkpoint (normalize.*/net.* keys)
+    loads through robustbench.utils.load_model and through the `robustbench:` source."""
+    from robustbench.utils import load_model as rb_load_model
+
+    from robustbench_labelaug.zoo import build_model, get_entry, register_robustbench
+
+    register_robustbench()
+    entry = get_entry("cifar10_preactresnet18_adv_plus")
+    torch.manual_seed(0)
+    reference = build_model(entry).eval()
+    path = tmp_path / "cifar10" / "Linf" / entry.checkpoint
+    path.parent.mkdir(parents=True)
+    torch.save({"arch": entry.architecture, "num_classes": 10, "num_ops": 1, "mean": list(entry.mean),
+                "std": list(entry.std), "state_dict": reference.model.state_dict()}, path)
+    x = torch.rand(2, 3, 32, 32)
+    model = rb_load_model(entry.name, model_dir=str(tmp_path), dataset="cifar10", threat_model="Linf")
+    with torch.no_grad():
+        assert model(x).shape == (2, 10) and torch.equal(model(x), reference(x))
+        assert torch.equal(load_source(robustbench_source(entry.name, "cifar10", "Linf", tmp_path))(x), reference(x))
