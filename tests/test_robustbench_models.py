@@ -196,6 +196,13 @@ def test_eval_configs_name_known_robustbench_models():
             assert m["robustbench"] in robustbench_models(m["dataset"], m["threat_model"])
             rep = robustbench_reported(m["reported"])
             assert 0 <= rep["clean_error"] <= 100 and 0 <= rep["autoattack_error"] <= 100
+        from robustbench_labelaug.evaluation import create_evaluator
+
+        names = {e["name"] for e in cfg["evaluators"]}
+        assert {"clean", "pgd", "autoattack", "corruptions", "masking"} <= names
+        for e in cfg["evaluators"]:  # every evaluator accepts its settings, full and --fast
+            create_evaluator(e["name"], **e.get("settings", {}))
+            create_evaluator(e["name"], **{**e.get("settings", {}), **e.get("fast", {})})
 
 
 @pytest.mark.slow
