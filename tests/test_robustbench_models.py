@@ -249,3 +249,20 @@ def test_cifar_zoo_entry_loads_through_robustbench(tmp_path):
     with torch.no_grad():
         assert model(x).shape == (2, 10) and torch.equal(model(x), reference(x))
         assert torch.equal(load_source(robustbench_source(entry.name, "cifar10", "Linf", tmp_path))(x), reference(x))
+
+
+def test_partial_imagenet_checkpoint_is_refused(tmp_path):
+    """RobustBench loads ImageNet checkpoints non-strictly when normalisation keys are missing: one holding only the
+    fc layer would load silently. The source refuses it."""
+    net = _rb_entry("Salman2020Do_R50", "imagenet")["model"]()
+    path = tmp_path / "imagenet" / "Linf" / "Salman2020Do_R50.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({k[len("model."):]: v for k, v in net.state_dict().items() if k.startswith("model.fc.")}, path)
+    src = robustbench_source("Salman2020Do_R50", "imagenet", "Linf", tmp_path)
+    assert src.preprocessing == "Res256Crop224" and src.input["input_size"] == 224 and src.num_classes == 1000
+    with pytest.raises(UserError, match=r"lacks \d+ of the \d+ weights.*non-strictly"):
+        load_source(src)
+    # the complete checkpoint (inner network's keys, as RobustBench ships them) loads
+    torch.save({k[len("model."):]: v for k, v in net.state_dict().items() if k.startswith("model.")}, path)
+    model = load_source(robustbench_source("Salman2020Do_R50", "imagenet", "Linf", tmp_path))
+    assert model.normalization["mean"] == pytest.approx([0.485, 0.456, 0.406])

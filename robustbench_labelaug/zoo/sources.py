@@ -201,7 +201,33 @@ def _load_robustbench(source: ModelSource) -> nn.Module:
         raise UserError(f"checkpoint {source.weights[0]} cannot be read by RobustBench ({type(exc).__name__}: "
                         f"{text.splitlines()[0][:150] if text else ''}): it is damaged or not a weights file; "
                         "download it again") from None
+    if len(source.weights) == 1 and source.weights[0].parent.name == source.threat_model.replace("_3d", ""):
+        _check_complete(model, source.weights[0])
     return model
+
+
+NORMALIZATION_BUFFERS = ("mu", "sigma", "mean", "std")
+
+
+def _check_complete(model: nn.Module, path: Path) -> None:
+    """RobustBench falls back to ``strict=False`` for some models (all ImageNet ones) when the error message names
+    missing normalisation buffers, which also lets a checkpoint lacking most weights load silently. Refuse one that
+    does not cover every weight of the model (normalisation buffers aside), with RobustBench's own key renaming."""
+    import torch
+    from robustbench.utils import add_substr_to_state_dict, rm_substr_from_state_dict
+
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    elif isinstance(state, dict) and isinstance(state.get("last"), dict):
+        state = state["last"]
+    keys = rm_substr_from_state_dict(rm_substr_from_state_dict(state, "module."), "model.")
+    wanted = {k for k in model.state_dict() if k.rsplit(".", 1)[-1] not in NORMALIZATION_BUFFERS}
+    missing = min((wanted - set(variant) for variant in (keys, add_substr_to_state_dict(keys, "model."))), key=len)
+    if missing:
+        raise UserError(f"checkpoint {path} lacks {len(missing)} of the {len(wanted)} weights of RobustBench's "
+                        f"architecture (e.g. {sorted(missing)[0]}), which RobustBench would load non-strictly: it is "
+                        "not this model's checkpoint; replace it")
 
 
 # ----------------------------------------------------------------------------------------------------------------
