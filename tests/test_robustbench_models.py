@@ -95,7 +95,7 @@ def test_robustbench_model_loads_through_robustbench(wong_dir):
 
 
 @pytest.mark.slow
-def test_robustbench_model_evaluated_by_the_evaluators(wong_dir, cifar_test, tmp_path):
+def test_robustbench_model_evaluated_by_the_evaluators(wong_dir, cifar_test, tmp_path, monkeypatch):
     from robustbench_labelaug.evaluation import EvalContext, create_evaluator
 
     root, _, _ = wong_dir
@@ -109,6 +109,19 @@ def test_robustbench_model_evaluated_by_the_evaluators(wong_dir, cifar_test, tmp
     assert len(clean.classwise["clean"]["error"]) == 10
     pgd = create_evaluator("pgd", eps=8 / 255, steps=3, n_examples=8).run(model, cifar_test, ctx)
     assert pgd.num_examples == 8 and pgd.metrics["robust_error"] >= pgd.metrics.get("clean_error", 0.0)
+
+    # the class-wise plot names CIFAR-10's classes when the model_info records them
+    from robustbench_labelaug.leaderboard import plots
+    from robustbench_labelaug.leaderboard.model_info import build_model_info
+
+    meta = {"key": "Wong2020Fast", "dataset": "cifar10", "architecture": "PreActResNet-18", "num_classes": 10,
+            "num_ops": 0, "threat_model": "Linf"}
+    info = build_model_info(meta, {"clean": clean.to_dict()}, extra={"class_names": cifar_test.classes})
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    plots.plot_classwise([("Wong2020Fast", info)], tmp_path / "classwise.png")
+    labels = [t.get_text() for t in figures[0].axes[0].get_xticklabels()]
+    assert labels == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def test_missing_checkpoint_names_the_path_without_downloading(tmp_path):

@@ -70,6 +70,15 @@ def _reference_index(infos: ModelInfos) -> int:
     return 0
 
 
+def class_names_of(infos: ModelInfos) -> list[str] | None:
+    """The class names a model_info records (``labelaug.class_names``, e.g. CIFAR-10's airplane ... truck)."""
+    for _, info in infos:
+        names = _block(info).get("class_names")
+        if names:
+            return [str(n) for n in names]
+    return None
+
+
 def plot_classwise(infos: ModelInfos, path: Path) -> Path | None:
     panels = []
     for metric, title in CLASSWISE_PANELS:
@@ -91,6 +100,9 @@ def plot_classwise(infos: ModelInfos, path: Path) -> Path | None:
                 x = np.arange(errors.size) + (j - (len(series) - 1) / 2) * width
                 ax.bar(x, errors, width=width, label=name, color=color[name])
             ax.set_xticks(np.arange(k))
+            names = class_names_of(infos)
+            if names is not None and len(names) == k:
+                ax.set_xticklabels(names, rotation=45, ha="right")
             ax.set_xlabel("class")
         else:
             ref = dict(series).get(ref_key, series[0][1])
