@@ -37,7 +37,8 @@ from .conftest import REPO
 
 DIGITS_EPS = get_entry("digits_adv_plus").eps  # the digits threat model, as the zoo entries set it
 
-NAMES = {"resnet50_std", "resnet50_adv", "resnet50_adv_plus", "digits_std", "digits_adv", "digits_adv_plus"}
+NAMES = {"resnet50_std", "resnet50_adv", "resnet50_adv_plus", "digits_std", "digits_adv", "digits_adv_plus",
+         "cifar10_preactresnet18_std", "cifar10_preactresnet18_adv", "cifar10_preactresnet18_adv_plus"}
 # /work/shared/paper.md, Tables 1-2 (errors %): clean, mCE, PGD-40, class-wise (mean, sd) clean / ReaL / PGD-40
 PAPER = {"std": (20.87, 58.06, 94.06, (20.87, 15.65), (19.43, 12.78), (94.06, 4.71)),
          "adv": (32.18, 71.41, 70.32, (32.17, 17.78), (29.00, 15.24), (70.32, 15.77)),
@@ -83,6 +84,9 @@ def test_every_entry_validates_and_matches_the_paper():
             assert (rep["clean_error"], rep["mce"], rep["pgd40_error"]) == (clean, mce, pgd)
             assert [tuple(rep["classwise"][k].values()) for k in ("clean", "real", "pgd40")] == [cw_clean, cw_real,
                                                                                                cw_pgd]
+        elif entry.dataset == "cifar10":  # Madry's recipe: eps 8/255, PGD-10 with step 2/255
+            assert (entry.architecture, entry.num_classes, entry.reported) == ("preactresnet18_cifar", 10, None)
+            assert entry.eps == pytest.approx(8 / 255) and entry.sha256 is None
         else:
             assert (entry.architecture, entry.num_classes, entry.reported) == ("resnet8_tiny", 10, None)
     assert get_entry("resnet50_std").pretrained_fallback and not get_entry("resnet50_adv").pretrained_fallback
@@ -380,7 +384,7 @@ def test_registration_is_lazy_and_robustbench_is_optional():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-2:] == ["6", "['resnet50_adv', 'resnet50_adv_plus', 'resnet50_std']"]
+    assert out.stdout.strip().splitlines()[-2:] == [str(len(NAMES)), "['resnet50_adv', 'resnet50_adv_plus', 'resnet50_std']"]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -393,7 +397,7 @@ def test_cli_list_show_export(tmp_path, digits_run, capsys):
     assert cli_main(["zoo", "list", "--model-dir", str(models)]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()}
-    assert NAMES <= set(rows) and "6 entries, all valid" in out
+    assert NAMES <= set(rows) and f"{len(NAMES)} entries, all valid" in out
     assert rows["digits_adv_plus"] == ["digits_adv_plus", "digits", "adv_plus", "resnet8_tiny", "10+1", str(DIGITS_EPS), "0.03",
                                        "missing"]
     assert rows["resnet50_std"] == ["resnet50_std", "imagenet", "std", "resnet50", "1000+0", "0.03", "-", "missing"]

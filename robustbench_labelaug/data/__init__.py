@@ -8,21 +8,25 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from ..errors import UserError
+from .cifar import CIFAR_SPECS, create_cifar_dataset
 from .digits import DIGITS_NUM_CLASSES, DigitsDataset
 from .folder import ImageFolderDataset, class_folders, folder_transform, imagenet_wnids, split_folder
 
-DATASETS = ("digits", "folder", "imagenet")
+DATASETS = ("digits", "folder", "imagenet", *CIFAR_SPECS)
 
 
 def create_dataset(name: str = "digits", data_dir: str | Path | None = None, split: str = "train", *,
                    is_training: bool = False, input_size: int = 224, crop_pct: float = 0.875,
-                   interpolation: str = "bilinear", class_names: Sequence[str] | str | None = None) -> Dataset:
+                   interpolation: str = "bilinear", class_names: Sequence[str] | str | None = None,
+                   download: bool = False) -> Dataset:
     """``digits`` (embedded), ``folder`` (``<data_dir>/{train,val}/<class>/<image>``, classes sorted) or
     ``imagenet`` (the same layout, classes indexed in ImageNet-1k order so subsets keep their indices).
     timm's empty dataset name ``""`` means ``folder``."""
     name = name or "folder"
     if name == "digits":
         return DigitsDataset(split)
+    if name in CIFAR_SPECS:  # torchvision's files under data_dir (data/cifar.py)
+        return create_cifar_dataset(name, data_dir, split, is_training=is_training, download=download)
     if name not in DATASETS:
         raise UserError(f"unknown dataset '{name}': use one of {', '.join(DATASETS)}")
     if data_dir is None:
@@ -41,6 +45,8 @@ def dataset_num_classes(name: str, data_dir: str | Path | None = None) -> int:
     name = name or "folder"
     if name == "digits":
         return DIGITS_NUM_CLASSES
+    if name in CIFAR_SPECS:
+        return CIFAR_SPECS[name].num_classes
     if name == "imagenet":
         return len(imagenet_wnids())
     if data_dir is None:

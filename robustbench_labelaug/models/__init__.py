@@ -1,6 +1,6 @@
 """Models: timm networks behind input normalisation, the K-way view, and the tiny digits ResNet."""
 
-from . import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
+from . import cifar, tiny_resnet  # noqa: F401  (register the CIFAR architectures and resnet8_tiny with timm)
 from .classifier import (
     IMAGENET_MEAN,
     IMAGENET_STD,

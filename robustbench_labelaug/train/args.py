@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("Dataset parameters")
     group.add_argument("--dataset", default="digits", metavar="NAME",
-                       help="digits (embedded scikit-learn digits), folder (<data-dir>/{train,val}/<class>/*) "
-                            "or imagenet (folder layout, ImageNet-1k class order)")
+                       help="digits (embedded scikit-learn digits), folder (<data-dir>/{train,val}/<class>/*), "
+                            "imagenet (folder layout, ImageNet-1k class order) or cifar10/cifar100 (torchvision's "
+                            "files in --data-dir; random crop 32 pad 4 + flip)")
     group.add_argument("--data-dir", default=None, metavar="DIR", help="root of an ImageNet-layout folder")
     group.add_argument("--input-size", type=int, default=None, metavar="N",
                        help="image size for folder datasets (default 224; digits are 32)")

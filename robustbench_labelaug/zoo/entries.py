@@ -4,7 +4,7 @@ checked against :data:`FIELDS` and against its own ``rbla train`` recipe.
 Fields (all required unless marked optional):
 
 - ``name``: the model's id, equal to the file name (``<name>.yaml``) and to the recipe's ``--experiment``;
-- ``dataset`` (``digits`` | ``imagenet``), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
+- ``dataset`` (``digits`` | ``imagenet`` | ``cifar10`` | ``cifar100``), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
 - ``architecture`` (timm model name), ``num_classes`` K, ``num_ops`` M (0 for std/adv, >= 1 for adv_plus);
 - ``training`` (``std`` | ``adv`` | ``adv_plus``), ``delta`` (label-augmentation weight; null unless adv_plus);
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
@@ -34,7 +34,7 @@ import yaml
 
 from ..errors import UserError
 
-DATASETS = ("digits", "imagenet")
+DATASETS = ("digits", "imagenet", "cifar10", "cifar100")
 THREAT_MODELS = ("Linf", "L2")
 TRAININGS = ("std", "adv", "adv_plus")
 REPORTED_ERRORS = ("clean_error", "mce", "pgd40_error", "real_error", "autoattack_error")

@@ -30,6 +30,8 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import UserError
 from .entries import ZooEntry, load_entries
 
@@ -82,10 +84,26 @@ def _checkpoint_path_of_caller(depth: int = 4) -> Path | None:
 
 
 def build_for_robustbench(entry: ZooEntry):
-    """The module RobustBench loads the checkpoint into (random weights until then)."""
+    """The module RobustBench loads the checkpoint into (random weights until then). RobustBench prefixes
+    ``model.`` on ImageNet checkpoints only, so other datasets (CIFAR) get the K-way view with the checkpoint's own
+    ``normalize.*``/``net.*`` keys at the top level."""
     from .loading import build_model
 
-    return build_model(entry)
+    model = build_model(entry)
+    return model if entry.dataset == "imagenet" else FlatKWayClassifier(model.model, entry.num_classes)
+
+
+class FlatKWayClassifier(torch.nn.Module):
+    """The first K logits of an ImageClassifier, its ``normalize``/``net`` held directly (state-dict keys as in the
+    exported checkpoint)."""
+
+    def __init__(self, classifier: torch.nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.normalize, self.net = classifier.normalize, classifier.net
+        self.num_classes, self.num_ops = num_classes, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))[:, : self.num_classes]
 
 
 def robustbench_entry(entry: ZooEntry) -> dict[str, Any]:

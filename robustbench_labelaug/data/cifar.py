@@ -1,0 +1,353 @@
+"""CIFAR-10 / CIFAR-100 from torchvision's on-disk format, and CIFAR-10-C / CIFAR-100-C in RobustBench's layout.
+
+- **Clean data**: ``<data_dir>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}`` and
+  ``<data_dir>/cifar-100-python/{train,test,meta}`` (what ``torchvision.datasets.CIFAR10/100(download=True)`` and
+  RobustBench's ``load_cifar10`` write), read by torchvision's own ``CIFAR10``/``CIFAR100`` classes. torchvision
+  refuses files whose md5 differs from the official ones; here a missing file is a :class:`UserError` naming it and
+  a differing md5 is a warning (the numbers are then not comparable with RobustBench's). ``download=True`` runs
+  torchvision's download (offline: one line naming the expected files and the URL).
+- **RobustBench's evaluation subset**: ``load_cifar10(n_examples)`` takes the first n test images in file order,
+  so :func:`robustbench_cifar_subset` is the first n of the test split.
+- **CIFAR-10-C / CIFAR-100-C** (Hendrycks & Dietterich): ``<data_dir>/CIFAR-10-C/<corruption>.npy`` (uint8,
+  50 000 x 32 x 32 x 3: severities 1-5, 10 000 test images each, in test-set order) and ``labels.npy``, read with
+  RobustBench's ``load_cifar10c``/``load_cifar100c`` after :func:`check_cifar_c` has refused a missing, truncated
+  or mislaid file (RobustBench would start a Zenodo download, or fail deep inside numpy). :func:`check_cifar_c` and
+  :func:`cifar_c_split` have the signatures of ``check_imagenet_c``/``imagenet_c_split`` in
+  :mod:`robustbench_labelaug.data.corruptions`, so the corruptions evaluator uses them the same way (per corruption
+  x severity, split ``i`` is the corrupted copy of clean test image ``i``: class-wise errors and mCE line up).
+
+Images are ``3x32x32`` tensors in [0,1]; normalisation lives inside the model (RobustBench's CIFAR models take
+[0,1] inputs, most without any normalisation, so their mean/std is 0/1). Training augmentation: random crop 32
+with padding 4 and horizontal flip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+from torchvision import datasets as tv_datasets
+from torchvision import transforms as T
+
+from ..errors import UserError
+
+CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                    "truck")
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # training-set statistics, for models trained here (timm-style heads)
+CIFAR10_STD = (0.2471, 0.2435, 0.2616)
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+CIFAR_C_IMAGES_PER_SEVERITY = 10_000  # RobustBench's n_total_cifar
+CIFAR_C_LAYOUT = "<data_dir>/{folder}/<corruption>.npy (uint8 N x 32 x 32 x 3, 10 000 images per severity 1-5) + labels.npy"
+
+
+@dataclass(frozen=True)
+class CifarSpec:
+    """What a dataset registry needs to know about one CIFAR variant (one line to register it)."""
+
+    name: str
+    num_classes: int
+    torchvision_class: str            # attribute of torchvision.datasets
+    base_folder: str                  # torchvision's folder under data_dir
+    c_folder: str                     # RobustBench's corruption folder under data_dir
+    train_mean: tuple[float, ...]     # statistics for models trained here; RobustBench models: normalisation inside
+    train_std: tuple[float, ...]
+    eval_mean: tuple[float, ...] = (0.0, 0.0, 0.0)  # inputs are [0,1]: the model normalises (RobustBench convention)
+    eval_std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    input_size: int = 32
+    splits: tuple[str, ...] = ("train", "test")
+    needs_data_dir: bool = True
+    corruptions: str = "cifar_c"      # how corruptions are found: check_cifar_c / cifar_c_split (generated without a dir)
+    class_names: tuple[str, ...] | None = None  # None: read from the meta file (CIFAR-100's 100 fine labels)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CIFAR_SPECS: dict[str, CifarSpec] = {
+    "cifar10": CifarSpec("cifar10", 10, "CIFAR10", "cifar-10-batches-py", "CIFAR-10-C", CIFAR10_MEAN, CIFAR10_STD,
+                         class_names=CIFAR10_CLASSES),
+    "cifar100": CifarSpec("cifar100", 100, "CIFAR100", "cifar-100-python", "CIFAR-100-C", CIFAR100_MEAN,
+                          CIFAR100_STD),
+}
+
+
+def cifar_spec(name: str) -> CifarSpec:
+    if name not in CIFAR_SPECS:
+        raise UserError(f"unknown CIFAR dataset '{name}': use one of {', '.join(CIFAR_SPECS)}")
+    return CIFAR_SPECS[name]
+
+
+def cifar_transform(is_training: bool):
+    """Standard CIFAR augmentation (random crop 32, padding 4, horizontal flip) for training; ToTensor for eval."""
+    if is_training:
+        return T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor()])
+    return T.ToTensor()
+
+
+def _split_is_train(split: str) -> bool:
+    if split in ("train", "training"):
+        return True
+    if split in ("test", "val", "validation", "eval"):
+        return False
+    raise UserError(f"CIFAR has the splits train and test, got '{split}': use split: test (or train)")
+
+
+def _lenient(cls: type) -> type:
+    """torchvision's class with the md5 sums dropped from its file lists (existence is still checked; the md5 is
+    compared separately and only warns)."""
+    return type(f"Lenient{cls.__name__}", (cls,), {
+        "train_list": [[name, None] for name, _ in cls.train_list],
+        "test_list": [[name, None] for name, _ in cls.test_list],
+        "meta": {**cls.meta, "md5": None},
+    })
+
+
+def expected_files(name: str, data_dir: str | Path, split: str | None = None) -> list[Path]:
+    """The torchvision files a CIFAR split needs (all splits when ``split`` is None)."""
+    spec = cifar_spec(name)
+    cls = getattr(tv_datasets, spec.torchvision_class)
+    lists = cls.train_list + cls.test_list if split is None else (
+        cls.train_list if _split_is_train(split) else cls.test_list)
+    folder = Path(data_dir).expanduser() / spec.base_folder
+    return [folder / f for f, _ in lists] + [folder / cls.meta["filename"]]
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _warn_if_unofficial(name: str, data_dir: Path, split: str) -> None:
+    cls = getattr(tv_datasets, cifar_spec(name).torchvision_class)
+    sums = dict(cls.train_list + cls.test_list)
+    sums[cls.meta["filename"]] = cls.meta["md5"]
+    for path in expected_files(name, data_dir, split):
+        if _md5(path) != sums[path.name]:
+            warnings.warn(f"{path} is not the official {name} file (md5 differs): results are not comparable with "
+                          "RobustBench's", stacklevel=3)
+            return
+
+
+class CifarDataset(Dataset):
+    """One CIFAR split as ``(image 3x32x32 in [0,1], label)``, read by torchvision; ``classes`` are the class
+    names (airplane ... truck for CIFAR-10), ``targets`` the labels, ``dataset_name`` cifar10/cifar100."""
+
+    def __init__(self, name: str, data_dir: str | Path, split: str = "test", *, is_training: bool = False,
+                 download: bool = False, transform=None, check_md5: bool = True) -> None:
+        spec = cifar_spec(name)
+        train = _split_is_train(split)
+        root = Path(data_dir).expanduser()
+        cls = getattr(tv_datasets, spec.torchvision_class)
+        if download:
+            try:
+                cls(str(root), train=train, download=True)
+            except (OSError, RuntimeError) as exc:  # URLError is an OSError
+                raise UserError(f"could not download {name} into {root} ({type(exc).__name__}): put torchvision's "
+                                f"{spec.base_folder}/ there (from {cls.url}, unpacked) and set download: false"
+                                ) from None
+        missing = [p for p in expected_files(name, root, split) if not p.is_file()]
+        if missing:
+            listed = ", ".join(p.name for p in missing[:6]) + (" ..." if len(missing) > 6 else "")
+            raise UserError(f"{name} {'train' if train else 'test'} files missing in {root / spec.base_folder}: "
+                            f"{listed}; unpack {cls.url} into {root} (torchvision's format), or set download: true")
+        if check_md5:
+            _warn_if_unofficial(name, root, split)
+        try:
+            self.base = _lenient(cls)(str(root), train=train, download=False)
+        except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in many ways
+            raise UserError(f"{name} files in {root / spec.base_folder} cannot be read ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}): replace them with torchvision's "
+                            "cifar files") from None
+        if self.base.data.shape[1:] != (32, 32, 3) or len(self.base.data) != len(self.base.targets):
+            raise UserError(f"{name} files in {root / spec.base_folder} hold {self.base.data.shape} images and "
+                            f"{len(self.base.targets)} labels: not torchvision's CIFAR format")
+        bad = sorted({int(t) for t in self.base.targets if not 0 <= int(t) < spec.num_classes})
+        if bad:
+            raise UserError(f"{name} files in {root / spec.base_folder} have labels {bad[:3]} outside 0..."
+                            f"{spec.num_classes - 1}: wrong dataset (CIFAR-10 vs CIFAR-100?)")
+        self.name = self.dataset_name = name
+        self.split = "train" if train else "test"
+        self.root = root
+        self.num_classes = spec.num_classes
+        self.classes = list(spec.class_names or self.base.classes)
+        self.transform = transform if transform is not None else cifar_transform(is_training)
+
+    def __len__(self) -> int:
+        return len(self.base.data)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        img = Image.fromarray(self.base.data[int(index)])
+        return self.transform(img), int(self.base.targets[int(index)])
+
+    @property
+    def targets(self) -> list[int]:
+        return [int(t) for t in self.base.targets]
+
+    def filename(self, index: int) -> str:
+        return f"{self.name}_{self.split}_{int(index):05d}"
+
+
+def create_cifar_dataset(name: str, data_dir: str | Path | None, split: str = "test", *, is_training: bool = False,
+                         download: bool = False, **_: Any) -> CifarDataset:
+    """Factory with ``create_dataset``'s arguments (input_size, crop_pct, ... are ignored: CIFAR is 32x32)."""
+    if data_dir is None:
+        spec = cifar_spec(name)
+        raise UserError(f"dataset '{name}' needs data_dir (--data-dir): the folder holding {spec.base_folder}/ "
+                        "(torchvision's format), or add download: true")
+    return CifarDataset(name, data_dir, split, is_training=is_training, download=download)
+
+
+class NamedCifarSubset(Subset):
+    """A Subset keeping ``targets``, ``classes``, ``filename`` and ``dataset_name`` of a :class:`CifarDataset`."""
+
+    def __getattr__(self, name: str):
+        if name in ("classes", "num_classes", "dataset_name", "name", "root", "split", "transform"):
+            return getattr(self.dataset, name)
+        raise AttributeError(name)
+
+    def filename(self, index: int) -> str:
+        return self.dataset.filename(self.indices[index])
+
+    @property
+    def targets(self) -> list[int]:
+        targets = self.dataset.targets
+        return [int(targets[i]) for i in self.indices]
+
+
+def robustbench_cifar_subset(dataset: CifarDataset, n_examples: int | None = None) -> NamedCifarSubset:
+    """RobustBench's CIFAR evaluation points: ``load_cifar10/100(n_examples)`` = the first n test images in file
+    order (all 10 000 when None)."""
+    if dataset.split != "test":
+        raise UserError(f"RobustBench evaluates CIFAR on its test split, not '{dataset.split}': use split: test")
+    n = len(dataset) if n_examples is None else int(n_examples)
+    if not 0 < n <= len(dataset):
+        raise UserError(f"RobustBench's subset needs 1..{len(dataset)} examples, got {n_examples}")
+    return NamedCifarSubset(dataset, list(range(n)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CIFAR-10-C / CIFAR-100-C (RobustBench's layout)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _c_spec(clean: Dataset) -> CifarSpec:
+    name = getattr(clean, "dataset_name", None)
+    if name not in CIFAR_SPECS:
+        raise UserError("CIFAR-10-C / CIFAR-100-C need the clean data as dataset cifar10 / cifar100 (test split): "
+                        "to corrupt other data, leave data_dir unset (generated)")
+    if getattr(clean, "split", "test") != "test":
+        raise UserError("CIFAR-10-C / CIFAR-100-C are corrupted copies of the test split: use split: test")
+    return CIFAR_SPECS[name]
+
+
+def resolve_cifar_c_root(root: str | Path, spec: CifarSpec) -> Path:
+    """``root/CIFAR-10-C`` (RobustBench's layout), or ``root`` itself when it is that folder."""
+    root = Path(root).expanduser()
+    nested = root / spec.c_folder
+    if nested.is_dir():
+        return nested
+    if root.name == spec.c_folder and root.is_dir():
+        return root
+    raise UserError(f"{nested} does not exist: {spec.name}'s corruptions must be laid out as "
+                    f"{CIFAR_C_LAYOUT.format(folder=spec.c_folder)} (RobustBench's layout); check data_dir")
+
+
+def _open_npy(path: Path, what: str, layout: str) -> np.ndarray:
+    if not path.is_file():
+        raise UserError(f"{path} is missing: expected {layout}")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a complete .npy file ({str(exc).splitlines()[0]}): the {what} is truncated "
+                        "or damaged; download it again") from None
+
+
+def check_cifar_c(root: str | Path, corruptions: Iterable[str], severities: Iterable[int], clean: Dataset,
+                  indices: Sequence[int]) -> Path:
+    """The CIFAR-C folder after checking (headers only, memory-mapped) that ``labels.npy`` and every selected
+    ``<corruption>.npy`` exist, are complete, hold uint8 32x32x3 images, 10 000 per severity for the severities
+    asked, and that the labels match the clean test labels of the evaluated images. :class:`UserError` otherwise."""
+    spec = _c_spec(clean)
+    folder = resolve_cifar_c_root(root, spec)
+    layout = CIFAR_C_LAYOUT.format(folder=spec.c_folder)
+    indices = [int(i) for i in indices]
+    top = max(indices, default=-1)
+    if top >= CIFAR_C_IMAGES_PER_SEVERITY:
+        raise UserError(f"{spec.c_folder} covers the first {CIFAR_C_IMAGES_PER_SEVERITY} test images, the evaluation "
+                        f"asks for index {top}: lower n_examples")
+    labels = _open_npy(folder / "labels.npy", "label file", layout)
+    if labels.ndim != 1 or len(labels) < CIFAR_C_IMAGES_PER_SEVERITY:
+        raise UserError(f"{folder / 'labels.npy'} has shape {labels.shape}: expected at least "
+                        f"{CIFAR_C_IMAGES_PER_SEVERITY} labels ({layout})")
+    clean_targets = np.asarray(clean.targets)
+    if indices and not np.array_equal(np.asarray(labels[indices]), clean_targets[indices]):
+        raise UserError(f"{folder / 'labels.npy'} does not match the {spec.name} test labels: the folder is not "
+                        f"{spec.c_folder} for this test set")
+    for corruption in corruptions:
+        images = _open_npy(folder / f"{corruption}.npy", f"{corruption} file", layout)
+        need = max(severities) * CIFAR_C_IMAGES_PER_SEVERITY
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(images) < need:
+            raise UserError(f"{folder / (corruption + '.npy')} holds {images.dtype} {images.shape}: expected uint8 "
+                            f"({need}+, 32, 32, 3) for severities up to {max(severities)} ({layout})")
+    return folder
+
+
+class CifarCSplit(Dataset):
+    """One corruption x severity: item ``i`` (a clean test index) is the corrupted copy of test image ``i``."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.images[int(index)], int(self.labels[int(index)])
+
+
+def cifar_c_split(root: str | Path, corruption: str, severity: int, clean: Dataset, indices: Sequence[int],
+                  transform=None) -> CifarCSplit:
+    """``corruption`` at ``severity`` from RobustBench's ``load_cifar10c``/``load_cifar100c`` (first
+    ``max(indices) + 1`` images), indexed like the clean test set. Call :func:`check_cifar_c` first (RobustBench
+    would try to download a missing folder). ``transform`` is unused (the tensors are already [0,1])."""
+    spec = _c_spec(clean)
+    folder = resolve_cifar_c_root(root, spec)
+    from ..compat import import_robustbench
+
+    import_robustbench()
+    from robustbench import data as rb_data
+
+    loader = rb_data.load_cifar10c if spec.name == "cifar10" else rb_data.load_cifar100c
+    n = max((int(i) for i in indices), default=-1) + 1
+    try:
+        x, y = loader(n, severity=int(severity), data_dir=str(folder.parent), shuffle=False, corruptions=[corruption])
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{folder / (corruption + '.npy')} cannot be read by RobustBench ({exc}): download "
+                        f"{spec.c_folder} again") from None
+    return CifarCSplit(x, y)
+
+
+def cifar_c_available(data_dir: str | Path | None, name: str) -> bool:
+    """Whether ``data_dir`` holds the -C folder of ``name`` (else the evaluator generates corruptions)."""
+    if not data_dir:
+        return False
+    spec = cifar_spec(name)
+    root = Path(data_dir).expanduser()
+    return (root / spec.c_folder).is_dir() or (root.name == spec.c_folder and root.is_dir())
+
+
+__all__ = ["CIFAR10_CLASSES", "CIFAR_C_IMAGES_PER_SEVERITY", "CIFAR_SPECS", "CifarCSplit", "CifarDataset",
+           "CifarSpec", "NamedCifarSubset", "check_cifar_c", "cifar_c_available", "cifar_c_split", "cifar_spec",
+           "cifar_transform", "create_cifar_dataset", "expected_files", "resolve_cifar_c_root",
+           "robustbench_cifar_subset"]

@@ -1,0 +1,336 @@
+"""Model sources for evaluation configs: any RobustBench model (``robustbench: <name>``) or any timm model
+(``timm: <name>``), resolved without loading (metadata, weights files, fingerprint) and then loaded.
+
+- :func:`robustbench_source` checks, before RobustBench is asked for anything, that ``name`` is in RobustBench's
+  zoo for ``dataset``/``threat_model`` (else the closest names: RobustBench itself raises a bare ``KeyError``) and
+  that its checkpoint is at ``<model_dir>/<dataset>/<threat_model>/<name>.pt`` (RobustBench's layout; ensembles:
+  ``<name>.pt_m<i>.pt``). A missing file is one line naming that path and where to get it: RobustBench would start
+  a Google-Drive download, which fails offline with its own network error. ``Standard_R50`` (ImageNet) has no
+  checkpoint: its weights are torchvision's, looked for in torch's hub cache.
+  :func:`load_source` then calls ``robustbench.utils.load_model(name, model_dir, dataset, threat_model)``.
+- :func:`timm_source`: ``timm.create_model(name, num_classes=K)`` plus an optional local ``pretrained_file``
+  (compute nodes are often offline, so nothing is downloaded).
+
+K comes from RobustBench's dataset (10 / 100 / 1000), the preprocessing (input size, crop) from the entry's
+``preprocessing`` (RobustBench's ``PREPROCESSINGS``: none for CIFAR = 32x32 ToTensor, ``Res256Crop224``, ...).
+RobustBench models take [0,1] inputs and normalise inside, if at all (the ImageNet ones through an
+``ImageNormalizer``, some CIFAR ones with ``mu``/``sigma`` buffers, most CIFAR ones not at all): the loaded model
+reports what it found as ``normalization``. The fingerprint is the sha256 of the weights file(s), so a result
+cache never mixes two checkpoints. RobustBench's reported clean / AutoAttack accuracies are not in the installed
+package (its ``model_info/`` folder is not in the wheel): configs carry them in ``reported``;
+:func:`robustbench_reported` turns RobustBench's accuracies into the errors the leaderboard shows.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import UserError
+from .loading import file_sha256
+
+RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
+GDRIVE_URL = "https://drive.google.com/uc?id={}"
+RB_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000}
+# RobustBench's preprocessing names -> (input size, crop_pct, interpolation) in create_dataset's terms.
+RB_PREPROCESSING = {
+    None: {"input_size": 32, "crop_pct": 1.0, "interpolation": "bilinear"},
+    "Res256Crop224": {"input_size": 224, "crop_pct": 0.875, "interpolation": "bilinear"},
+    "BicubicRes256Crop224": {"input_size": 224, "crop_pct": 0.875, "interpolation": "bicubic"},
+    "Res224": {"input_size": 224, "crop_pct": 1.0, "interpolation": "bilinear"},  # RobustBench resizes to 224x224
+    "Crop288": {"input_size": 288, "crop_pct": None, "interpolation": None},  # centre crop 288, no resize
+}
+
+
+@dataclass
+class ModelSource:
+    """A resolved model: what to load, what it is, and what identifies its weights."""
+
+    kind: str                              # "robustbench" | "timm"
+    name: str
+    dataset: str
+    threat_model: str
+    num_classes: int
+    weights: list[Path]                    # the weights file(s); empty: random init (timm without a file)
+    preprocessing: str | None = None       # RobustBench's name (None: ToTensor only)
+    transform: Any = None                  # RobustBench's eval transform for this model (torchvision), if known
+    input: dict[str, Any] = field(default_factory=dict)   # input_size, crop_pct, interpolation
+    reported: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The sha256 of every weights file (what a result cache is keyed by)."""
+        sums = [file_sha256(p) for p in self.weights]
+        return {self.kind: self.name, "dataset": self.dataset, "threat_model": self.threat_model,
+                "sha256": sums[0] if len(sums) == 1 else sums or None}
+
+    def meta(self) -> dict[str, Any]:
+        """Metadata for model_info (architecture, K, M = 0, ...)."""
+        return {"dataset": self.dataset, "architecture": self.extra.get("architecture", self.name),
+                "training": None, "num_classes": self.num_classes, "num_ops": 0, "delta": None, "eps": None,
+                "threat_model": self.threat_model, "preprocessing": self.preprocessing,
+                "source": f"{self.kind}: {self.name}", "checkpoint": str(self.weights[0]) if self.weights else None}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# RobustBench
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _rb():
+    from ..compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    return model_dicts, BenchmarkDataset, ThreatModel
+
+
+def robustbench_models(dataset: str, threat_model: str) -> list[str]:
+    """The names RobustBench's zoo has for ``dataset`` / ``threat_model``."""
+    model_dicts, datasets, threats = _rb()
+    return list(model_dicts[datasets(dataset)].get(threats(threat_model), {}))
+
+
+def _check_names(name: str, dataset: str, threat_model: str) -> dict[str, Any]:
+    model_dicts, datasets, threats = _rb()
+    if dataset not in {d.value for d in datasets}:
+        raise UserError(f"RobustBench has no dataset '{dataset}': use one of {', '.join(d.value for d in datasets)}")
+    if threat_model not in {t.value for t in threats}:
+        raise UserError(f"RobustBench has no threat model '{threat_model}': use one of "
+                        f"{', '.join(t.value for t in threats)}")
+    tm = threat_model.replace("_3d", "")  # RobustBench keeps the 3DCC models under 'corruptions'
+    models = model_dicts[datasets(dataset)].get(threats(tm), {})
+    if name not in models:
+        close = difflib.get_close_matches(name, list(models), n=5, cutoff=0.5)
+        hint = f"closest: {', '.join(close)}" if close else f"{len(models)} names, e.g. {', '.join(list(models)[:3])}"
+        raise UserError(f"RobustBench has no {dataset}/{threat_model} model '{name}' ({hint}); note that RobustBench "
+                        "itself does no such check (a bare KeyError): fix the name")
+    return models[name]
+
+
+def _torchvision_weights(name: str) -> tuple[Path, str]:
+    """Where torchvision keeps the weights RobustBench's ImageNet ``Standard`` models download, and their URL."""
+    import torch
+    from torchvision.models import ResNet50_Weights
+
+    if name != "Standard_R50":
+        raise UserError(f"RobustBench model '{name}' builds torchvision's pretrained weights in a way this plugin "
+                        "does not know: use Standard_R50 or a model with a checkpoint")
+    url = ResNet50_Weights.IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
+
+
+def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = "Linf",
+                       model_dir: str | Path = "./models", reported: dict[str, Any] | None = None) -> ModelSource:
+    """Resolve a RobustBench model without loading it: :class:`UserError` for an unknown name or a missing
+    checkpoint (naming the exact path and where to get the file), before RobustBench could start a download."""
+    entry = _check_names(name, dataset, threat_model)
+    tm = threat_model.replace("_3d", "")
+    import timm
+
+    timm_name = f"{name.lower().replace('-', '_')}_{dataset}_{tm.lower()}"
+    if timm.is_model(timm_name):  # RobustBench takes timm's path: weights from timm's pretrained config
+        raise UserError(f"RobustBench model '{name}' loads through timm ('{timm_name}', pretrained from the Hugging "
+                        f"Face hub): use `timm: {timm_name}` with a local pretrained_file instead")
+    folder = Path(model_dir).expanduser() / dataset / tm
+    page = RB_LEADERBOARD_URL.format(dataset=dataset, threat_model=threat_model)
+    gdrive = entry.get("gdrive_id")
+    if dataset == "imagenet" and "Standard" in name:
+        path, url = _torchvision_weights(name)
+        if not path.is_file():
+            raise UserError(f"RobustBench model '{name}' uses torchvision's pretrained weights, not found at {path}: "
+                            f"download {url} to that path (torch hub cache, $TORCH_HOME) on a machine with internet")
+        weights = [path]
+    elif isinstance(gdrive, list):  # an ensemble: one file per member
+        weights = [folder / f"{name}.pt_m{i}.pt" for i in range(len(gdrive))]
+    else:
+        weights = [folder / f"{name}.pt"]
+    missing = [p for p in weights if not p.is_file()]
+    if missing:
+        if hasattr(gdrive, "message"):  # a zoo entry of this package registered in RobustBench
+            raise UserError(gdrive.message)
+        gid = gdrive[0] if isinstance(gdrive, list) else gdrive
+        where = f"Google Drive {GDRIVE_URL.format(gid)}" if gid else "the model's authors"
+        raise UserError(f"no checkpoint for RobustBench model '{name}' at {missing[0].resolve()}: copy the file "
+                        f"there (from {where}; model page: {page}), or set runtime.model_dir")
+    prep = entry.get("preprocessing")
+    if prep is not None and not isinstance(prep, str):
+        prep = getattr(prep, "__name__", "custom")
+    from robustbench.data import PREPROCESSINGS
+
+    return ModelSource(
+        kind="robustbench", name=name, dataset=dataset, threat_model=threat_model,
+        num_classes=RB_NUM_CLASSES[dataset], weights=weights, preprocessing=prep,
+        transform=PREPROCESSINGS.get(prep) if isinstance(prep, str) or prep is None else entry.get("preprocessing"),
+        input=dict(RB_PREPROCESSING.get(prep, {})), reported=robustbench_reported(reported),
+        extra={"page": page, "model_dir": str(Path(model_dir).expanduser())})
+
+
+def normalization_of(model: nn.Module) -> dict[str, Any] | None:
+    """The input normalisation found inside a RobustBench model (an ``ImageNormalizer`` or ``mu``/``sigma``
+    buffers), as ``{mean, std}``; None when the model takes [0,1] inputs as they are."""
+    for module in model.modules():
+        buffers = dict(module.named_buffers(recurse=False))
+        for m_key, s_key in (("mean", "std"), ("mu", "sigma")):
+            if m_key in buffers and s_key in buffers:
+                return {"mean": [round(float(v), 6) for v in buffers[m_key].flatten()],
+                        "std": [round(float(v), 6) for v in buffers[s_key].flatten()]}
+    return None
+
+
+def _load_robustbench(source: ModelSource) -> nn.Module:
+    from robustbench.utils import load_model as rb_load_model
+
+    try:
+        model = rb_load_model(source.name, model_dir=source.extra["model_dir"], dataset=source.dataset,
+                              threat_model=source.threat_model)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.load / load_state_dict fail in many ways
+        text = str(exc)
+        if isinstance(exc, RuntimeError) and "state_dict" in text:  # size mismatch, missing/unexpected keys
+            first = next((line.strip() for line in text.splitlines()[1:] if line.strip()), text[:200])
+            raise UserError(f"checkpoint {source.weights[0]} does not fit RobustBench's architecture for "
+                            f"'{source.name}' ({first}): it holds another model's weights; replace it") from None
+        raise UserError(f"checkpoint {source.weights[0]} cannot be read by RobustBench ({type(exc).__name__}: "
+                        f"{text.splitlines()[0][:150] if text else ''}): it is damaged or not a weights file; "
+                        "download it again") from None
+    if len(source.weights) == 1 and source.weights[0].parent.name == source.threat_model.replace("_3d", ""):
+        _check_complete(model, source.weights[0])
+    return model
+
+
+NORMALIZATION_BUFFERS = ("mu", "sigma", "mean", "std")
+
+
+def _check_complete(model: nn.Module, path: Path) -> None:
+    """RobustBench falls back to ``strict=False`` for some models (all ImageNet ones) when the error message names
+    missing normalisation buffers, which also lets a checkpoint lacking most weights load silently. Refuse one that
+    does not cover every weight of the model (normalisation buffers aside), with RobustBench's own key renaming."""
+    import torch
+    from robustbench.utils import add_substr_to_state_dict, rm_substr_from_state_dict
+
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    elif isinstance(state, dict) and isinstance(state.get("last"), dict):
+        state = state["last"]
+    keys = rm_substr_from_state_dict(rm_substr_from_state_dict(state, "module."), "model.")
+    wanted = {k for k in model.state_dict() if k.rsplit(".", 1)[-1] not in NORMALIZATION_BUFFERS}
+    missing = min((wanted - set(variant) for variant in (keys, add_substr_to_state_dict(keys, "model."))), key=len)
+    if missing:
+        raise UserError(f"checkpoint {path} lacks {len(missing)} of the {len(wanted)} weights of RobustBench's "
+                        f"architecture (e.g. {sorted(missing)[0]}), which RobustBench would load non-strictly: it is "
+                        "not this model's checkpoint; replace it")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# timm
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def timm_source(name: str, num_classes: int, dataset: str, pretrained_file: str | Path | None = None,
+                threat_model: str = "Linf", reported: dict[str, Any] | None = None) -> ModelSource:
+    """Resolve a timm model with K = ``num_classes`` outputs and an optional local checkpoint."""
+    import timm
+
+    from ..models import cifar  # noqa: F401  (registers the CIFAR architectures)
+
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=5)
+        raise UserError(f"timm has no model '{name}'" + (f" (closest: {', '.join(close)})" if close else "")
+                        + ": use a name from timm.list_models()")
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise UserError(f"timm model '{name}' needs num_classes (K, a positive integer), got {num_classes!r}")
+    weights = []
+    if pretrained_file is not None:
+        path = Path(pretrained_file).expanduser()
+        if not path.is_file():
+            raise UserError(f"pretrained_file {path} of timm model '{name}' does not exist: copy the checkpoint "
+                            "there (nothing is downloaded)")
+        weights = [path]
+    cfg = timm.models.get_pretrained_cfg(name)
+    size = getattr(cfg, "input_size", None) or (3, 224, 224)
+    return ModelSource(kind="timm", name=name, dataset=dataset, threat_model=threat_model, num_classes=num_classes,
+                       weights=weights, input={"input_size": size[-1], "crop_pct": getattr(cfg, "crop_pct", 0.875),
+                                               "interpolation": getattr(cfg, "interpolation", "bilinear")},
+                       reported=robustbench_reported(reported),
+                       extra={"mean": getattr(cfg, "mean", None), "std": getattr(cfg, "std", None)})
+
+
+def _load_timm(source: ModelSource) -> nn.Module:
+    import timm
+
+    from ..models import ImageClassifier
+
+    net = timm.create_model(source.name, pretrained=False, num_classes=source.num_classes)
+    if source.weights:
+        try:
+            timm.models.load_checkpoint(net, str(source.weights[0]), strict=True, weights_only=True)
+        except RuntimeError as exc:
+            first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc)[:200])
+            raise UserError(f"pretrained_file {source.weights[0]} does not fit timm's '{source.name}' with "
+                            f"num_classes={source.num_classes} ({first}): check the file and num_classes") from None
+        except Exception as exc:  # noqa: BLE001 - unreadable / pickled payload
+            raise UserError(f"pretrained_file {source.weights[0]} cannot be read as weights ({type(exc).__name__}): "
+                            "use a state_dict checkpoint") from None
+    mean = source.extra.get("mean") or (0.0, 0.0, 0.0)
+    std = source.extra.get("std") or (1.0, 1.0, 1.0)
+    return ImageClassifier(net, source.num_classes, 0, mean, std)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Both
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def load_source(source: ModelSource) -> nn.Module:
+    """The K-way classifier in eval mode, on [0,1] inputs; ``num_classes``/``num_ops``/``normalization`` set."""
+    model = _load_robustbench(source) if source.kind == "robustbench" else _load_timm(source)
+    model.eval()
+    model.num_classes, model.num_ops = source.num_classes, 0
+    model.normalization = normalization_of(model)
+    return model
+
+
+def resolve_source(spec: dict[str, Any], model_dir: str | Path = "./models") -> ModelSource:
+    """A config's model entry (``robustbench: <name>`` + dataset/threat_model, or ``timm: <name>`` + num_classes,
+    dataset, optional pretrained_file) as a :class:`ModelSource`."""
+    if bool(spec.get("robustbench")) == bool(spec.get("timm")):
+        raise UserError("a model source needs exactly one of 'robustbench: <name>' or 'timm: <name>'")
+    if spec.get("robustbench"):
+        return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
+                                  str(spec.get("threat_model") or "Linf"), model_dir, spec.get("reported"))
+    return timm_source(str(spec["timm"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
+                       spec.get("pretrained_file"), str(spec.get("threat_model") or "Linf"), spec.get("reported"))
+
+
+def robustbench_reported(reported: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A ``reported`` block with RobustBench's accuracies (``clean_acc``, ``autoattack_acc``, percent, numbers or
+    RobustBench's strings) given as the errors the leaderboard shows (``clean_error``, ``autoattack_error``);
+    other keys are kept. Empty strings (RobustBench's "not reported") are dropped."""
+    if not reported:
+        return None
+    out = dict(reported)
+    for acc, err in (("clean_acc", "clean_error"), ("autoattack_acc", "autoattack_error")):
+        value = out.pop(acc, None)
+        if value in (None, ""):
+            continue
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"reported {acc} must be a percentage, got {value!r}") from None
+        if not 0 <= value <= 100:
+            raise UserError(f"reported {acc} must be a percentage in [0, 100], got {value}")
+        out.setdefault(err, round(100.0 - value, 2))
+    return out
+
+
+__all__ = ["ModelSource", "RB_PREPROCESSING", "load_source", "normalization_of", "resolve_source",
+           "robustbench_models", "robustbench_reported", "robustbench_source", "timm_source"]
