@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .attacks.frozen_model import batchnorm_as_affine
 from .attacks.pgd import PGD
 from .errors import UserError
 from .labels import check_delta, label_aug_targets
@@ -156,7 +157,9 @@ class AdvLabelAug:
         x_adv = torch.empty_like(x)
         autocast = (torch.autocast(x.device.type, dtype=self.autocast_dtype) if self.autocast_dtype is not None
                     else contextlib.nullcontext())
-        with _preserved_state(self.model, freeze=True), autocast:
+        frozen_bn = (batchnorm_as_affine(self.model, all_modules=True) if self.attack_mode == "eval"
+                     else contextlib.nullcontext())
+        with _preserved_state(self.model, freeze=True), autocast, frozen_bn:
             for j, attack in enumerate(self.attacks):
                 idx = None if len(self.attacks) == 1 else (ops == j).nonzero().flatten()
                 if idx is not None and idx.numel() == 0:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torchattacks.attack import Attack
 
+from .frozen_model import batchnorm_as_affine, cudnn_autotune
 from .pgd import linf_bounds
 
 
@@ -112,9 +113,11 @@ class EarlyStopPGD(Attack):
         adv = images.detach().to(self.device).clone()
         pred, clean_pred, iterate = (torch.full((n,), -1, dtype=torch.long, device=self.device) for _ in range(3))
         broken = torch.zeros(n, dtype=torch.bool, device=self.device)
-        for done in self._stream([(images, labels, torch.arange(n, device=self.device), generator)], max(n, 1)):
-            k, out = done.key, done.outcome
-            adv[k], pred[k], broken[k], clean_pred[k], iterate[k] = out
+        with cudnn_autotune(False), batchnorm_as_affine(self.model):
+            for done in self._stream([(images, labels, torch.arange(n, device=self.device), generator)],
+                                     max(n, 1)):
+                k, out = done.key, done.outcome
+                adv[k], pred[k], broken[k], clean_pred[k], iterate[k] = out
         return PGDOutcome(adv, pred, broken, clean_pred, iterate)
 
     def perturb_stream(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor,
@@ -130,7 +133,9 @@ class EarlyStopPGD(Attack):
         given_training = self.model.training
         self._change_model_mode(given_training)
         try:
-            yield from self._stream(batches, pool_size)
+            # the pool's size changes as points break: no cuDNN re-autotuning per size; BatchNorm frozen
+            with cudnn_autotune(False), batchnorm_as_affine(self.model):
+                yield from self._stream(batches, pool_size)
         finally:
             self._recover_model_mode(given_training)
 
