@@ -229,7 +229,7 @@ class _State:
 
 def _refusing(reason: str) -> Callable:
     def refuse(*_args, **_kwargs):
-        raise UserError(f"rbla timm-train: {reason}")
+        raise UserError(reason)
 
     return refuse
 
@@ -315,7 +315,7 @@ def _wrap_train_one_epoch(real: Callable, state: _State) -> Callable:
         script_args = bound.arguments["args"]
         hook = state.make_hook(script_args)
         if bound.arguments.get("mixup_fn") is not None:
-            raise UserError(f"rbla timm-train: {REFUSED[('timm.data', 'Mixup')]}")
+            raise UserError(REFUSED[("timm.data", "Mixup")])
         if getattr(script_args, "prefetcher", False):
             bound.arguments["loader"] = HookedLoader(bound.arguments["loader"], hook)
         else:

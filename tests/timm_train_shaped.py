@@ -39,6 +39,7 @@ parser.add_argument("--input-size", type=int, nargs=3, default=None)
 parser.add_argument("-b", "--batch-size", type=int, default=16)
 parser.add_argument("--epochs", type=int, default=1)
 parser.add_argument("--lr", type=float, default=0.05)
+parser.add_argument("--warmup-epochs", type=int, default=0)
 parser.add_argument("--mixup", type=float, default=0.0)
 parser.add_argument("--cutmix", type=float, default=0.0)
 parser.add_argument("--cutmix-minmax", type=float, nargs="+", default=None)
@@ -47,6 +48,7 @@ parser.add_argument("--jsd-loss", action="store_true")
 parser.add_argument("--bce-loss", action="store_true")
 parser.add_argument("--aug-splits", type=int, default=0)
 parser.add_argument("--reprob", type=float, default=0.0)
+parser.add_argument("--remode", default="pixel")
 parser.add_argument("--no-prefetcher", action="store_true")
 parser.add_argument("--device", default="cpu")
 parser.add_argument("--seed", type=int, default=0)
@@ -67,7 +69,8 @@ def main():
     data_config = resolve_data_config(vars(args), model=model)
     model.to(device)
     optimizer = create_optimizer_v2(model, opt="sgd", lr=args.lr, momentum=0.9)
-    scheduler, num_epochs = create_scheduler_v2(optimizer, sched="cosine", num_epochs=args.epochs)
+    scheduler, num_epochs = create_scheduler_v2(optimizer, sched="cosine", num_epochs=args.epochs,
+                                                  warmup_epochs=args.warmup_epochs)
 
     dataset_train = create_dataset(args.dataset, root=args.data_dir, split=args.train_split, is_training=True)
     dataset_eval = create_dataset(args.dataset, root=args.data_dir, split=args.val_split)
@@ -90,6 +93,7 @@ def main():
                   use_prefetcher=args.prefetcher,
                   interpolation=data_config["interpolation"])
     loader_train = create_loader(dataset_train, batch_size=args.batch_size, is_training=True, re_prob=args.reprob,
+                                 re_mode=args.remode,
                                  collate_fn=collate_fn, **common)
     loader_eval = create_loader(dataset_eval, batch_size=args.batch_size, is_training=False,
                                 crop_pct=data_config["crop_pct"], **common)
