@@ -381,3 +381,9 @@ def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]
         g["validate"] = _wrap_validate(g["validate"], state)
         g["main"]()
     return dict(state.calls)
+
+
+if __name__ == "__main__":  # python -m robustbench_labelaug.timm_train TRAIN_PY ...
+    from .cli import main as _cli_main
+
+    sys.exit(_cli_main(["timm-train", *sys.argv[1:]]))

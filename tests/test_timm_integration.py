@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -159,6 +160,10 @@ def test_launcher_refuses_other_script_structures(edit, pattern, tmp_path, capsy
 def test_missing_script_is_one_line(tmp_path, capsys):
     assert cli_main(["timm-train", str(tmp_path / "train.py"), "--num-classes", "5"]) == 2
     assert "is not a file" in capsys.readouterr().err
+    # the module entry point is the same command
+    result = subprocess.run([sys.executable, "-m", "robustbench_labelaug.timm_train", str(tmp_path / "train.py")],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("rbla timm-train: error:")
 
 
 @pytest.mark.skipif(not REAL, reason="set RBLA_TIMM_TRAIN_PY to a timm train.py to check its structure")
