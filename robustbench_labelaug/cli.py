@@ -14,6 +14,7 @@ from .errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robustbench_labelaug.demo", "the embedded demo: train, evaluate and rank digits Std/Adv/Adv+"),
     "train": ("robustbench_labelaug.train.cli", "train std / adv (PGD AT) / adv_plus (PGD AT + label aug)"),
+    "timm-train": ("robustbench_labelaug.timm_train", "run timm's own train.py, unmodified, with the hook installed"),
     "evaluate": ("robustbench_labelaug.leaderboard.evaluate", "evaluate models from a config into model_info JSONs"),
     "leaderboard": ("robustbench_labelaug.leaderboard.cli", "render model_info JSONs as a leaderboard"),
     "zoo": ("robustbench_labelaug.zoo.cli", "list model-zoo entries, export checkpoints into the zoo"),
@@ -25,7 +26,32 @@ def _top_parser() -> argparse.ArgumentParser:
                                      "class-wise robustness evaluation.")
     parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND",
                         help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+    parser.add_argument("--version", action="version", version=f"rbla {_version()}")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("robustbench-labelaug")
+    except PackageNotFoundError:  # run from a source tree
+        from . import __version__
+
+        return __version__
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults formatter, but no second "(default: ...)" when the help already tells the default, and
+    none for unset values (None, False, "")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        default = action.default
+        if ("default" in help.lower() or not action.option_strings or default is None or default is False
+                or default == "" or default == argparse.SUPPRESS):
+            return help
+        return help + " (default: %(default)s)"
 
 
 def command_parser(name: str):
@@ -33,7 +59,7 @@ def command_parser(name: str):
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"rbla {name}", description=module.HELP,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     module.add_arguments(parser)
     return module, parser
 
@@ -47,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         top.print_help()
         return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"rbla {_version()}")
+        return 0
     command = top.parse_args(argv[:1]).command
     try:
         module, parser = command_parser(command)

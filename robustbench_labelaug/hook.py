@@ -38,13 +38,29 @@ def check_attack_args(eps: float, steps: int, alpha: float | None = None) -> Non
         raise UserError(f"attack step size must lie in (0, 1], got {alpha}: omit it for 2.5*eps/steps")
 
 
-def check_pixel_range(x: torch.Tensor, what: str = "batch") -> None:
-    """Raise if ``x`` (pixel space) leaves [0,1] by more than rounding."""
+def pixels_out_of_range(x: torch.Tensor) -> tuple[float, float] | None:
+    """(min, max) of ``x`` (pixel space) if it leaves [0,1] by more than rounding, else None."""
     lo, hi = torch.aminmax(x.detach())
     lo, hi = float(lo), float(hi)
-    if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
-        raise UserError(f"{what} values lie in [{lo:.3f}, {hi:.3f}], outside [0,1]: pass mean=/std= (the loader's "
-                        "normalisation) if the batch is normalised, else scale images to [0,1]")
+    return (lo, hi) if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE else None
+
+
+def check_pixel_range(x: torch.Tensor, what: str = "batch", normalised: bool = False) -> None:
+    """Raise if ``x`` (pixel space) leaves [0,1] by more than rounding. ``normalised``: ``x`` was un-normalised
+    with the mean/std given to the hook (then the likely cause is random erasing, whose noise patches are drawn
+    in normalised space)."""
+    bad = pixels_out_of_range(x)
+    if bad is None:
+        return
+    lo, hi = bad
+    if normalised:
+        raise UserError(f"{what} values un-normalised with the given mean/std lie in [{lo:.3f}, {hi:.3f}], outside "
+                        "[0,1]: random erasing (timm --reprob) fills patches with noise outside the image range - "
+                        "pass clip_input=True to attack the image and keep the erasing (rbla timm-train does), or "
+                        "turn erasing off (--reprob 0); else mean/std are not the loader's")
+    raise UserError(f"{what} values lie in [{lo:.3f}, {hi:.3f}], outside [0,1]: pass mean=/std= (the loader's "
+                    "normalisation) if the batch is normalised, else scale images to [0,1] (random erasing: "
+                    "clip_input=True)")
 
 
 class AdvLabelAug:
@@ -68,6 +84,10 @@ class AdvLabelAug:
         mean, std: the normalisation the incoming batch already carries (timm's loaders); None means the batch
             is in [0,1] and the model normalises inside.
         autocast_dtype: run the attack's forward/backward passes under ``torch.autocast`` with this dtype.
+        clip_input: accept batches whose pixels leave [0,1] (timm's random erasing, ``--reprob``, draws its noise
+            patches in normalised space): the attack runs on the image clipped to [0,1] and its perturbation
+            (within eps) is added to the batch as it came, so the erased patches keep timm's noise. Off: such a
+            batch is refused with a message naming random erasing.
 
     The model's train/eval mode and its parameters' ``requires_grad`` flags are the same after a call as
     before (parameters are frozen during the attack, which saves their gradient buffers).
@@ -77,7 +97,8 @@ class AdvLabelAug:
                  steps: int = 10, alpha: float | None = None, delta: float = 0.03, num_ops: int = 1,
                  train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = "eval",
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 random_start: bool = True, autocast_dtype: torch.dtype | None = None) -> None:
+                 random_start: bool = True, autocast_dtype: torch.dtype | None = None,
+                 clip_input: bool = False) -> None:
         if mode not in MODES:
             raise UserError(f"unknown adversarial mode '{mode}': use one of {', '.join(MODES)}")
         if attack_mode not in ATTACK_MODES:
@@ -106,6 +127,7 @@ class AdvLabelAug:
         self.std = tuple(std) if std is not None else None
         self.random_start = random_start
         self.autocast_dtype = autocast_dtype
+        self.clip_input = bool(clip_input)
         self.kway = KWayClassifier(self.model, num_classes)
         self.attacks = [self._make_pgd(self.eps * (j + 1) / max(self.num_ops, 1)) for j in range(max(self.num_ops, 1))]
         self._width_checked = False
@@ -137,6 +159,13 @@ class AdvLabelAug:
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         return x * std + mean
+
+    def _normalised(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:
+            return pixels
+        mean = torch.tensor(self.mean, device=pixels.device, dtype=pixels.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=pixels.device, dtype=pixels.dtype).view(1, -1, 1, 1)
+        return (pixels - mean) / std
 
     def _check_width(self, x: torch.Tensor) -> None:
         with torch.no_grad(), _preserved_state(self.model, freeze=True):
@@ -177,14 +206,24 @@ class AdvLabelAug:
         if target.dim() != 1:
             raise UserError("the hook takes integer class labels of shape (N,); put it before mixup/cutmix and "
                             "label smoothing (turn those off)")
-        check_pixel_range(self._pixels(input))
+        pixels = self._pixels(input)
+        clipped = None
+        if self.clip_input:
+            if pixels_out_of_range(pixels) is not None:
+                clipped = self._normalised(pixels.clamp(0.0, 1.0))
+        else:
+            check_pixel_range(pixels, normalised=self.mean is not None)
         if self.mode == "std":
             return input, self.targets(target, None)
         if not self._width_checked:
             self._check_width(input)
         if self.adv_prob < 1.0 and float(torch.rand(())) >= self.adv_prob:
             return input, self.targets(target, None)
-        x_adv, ops = self.attack(input, target)
+        if clipped is None:
+            x_adv, ops = self.attack(input, target)
+        else:  # attack the clipped image, add its perturbation to the batch as it came (erased noise kept)
+            x_adv, ops = self.attack(clipped, target)
+            x_adv = input + (x_adv - clipped)
         soft = self.targets(target, ops)
         if self.train_clean:
             return torch.cat([input, x_adv]), torch.cat([self.targets(target, None), soft])
@@ -194,7 +233,7 @@ class AdvLabelAug:
         return (f"AdvLabelAug(mode={self.mode}, K={self.num_classes}, M={self.num_ops}, eps={self.eps}, "
                 f"steps={self.steps}, alpha={self.alpha:.5f}, delta={self.delta}, train_clean={self.train_clean}, "
                 f"adv_prob={self.adv_prob}, attack_mode={self.attack_mode}, "
-                f"normalised_input={self.mean is not None})")
+                f"normalised_input={self.mean is not None}, clip_input={self.clip_input})")
 
 
 @contextlib.contextmanager

@@ -1,79 +1,182 @@
-"""The hook inside a loop written the way timm's train.py runs with --no-prefetcher: timm's loader normalises the
-batch, ``mixup_fn(input, target)`` is where the hook sits, the timm model has K+M outputs (``--num-classes K+M``),
-the loss is ``SoftTargetCrossEntropy`` and validation reads the first K logits."""
+"""``rbla timm-train``: an unmodified train.py runs with the hook installed.
+
+Offline, the launcher runs ``tests/timm_train_shaped.py`` (this project's script with train.py's import and hook
+structure) for one epoch on a generated ImageNet-layout folder, with and without the prefetcher. When
+``RBLA_TIMM_TRAIN_PY`` names a real timm ``train.py`` (e.g. v1.0.9's, ``git show v1.0.9:train.py``), the same
+checks run on it too."""
 
 from __future__ import annotations
 
-import numpy as np
+import csv
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import timm
+import timm.data
+import timm.models
+import timm.utils
 import torch
-from PIL import Image
-from timm.data import create_dataset, create_loader, resolve_data_config
-from timm.loss import SoftTargetCrossEntropy
-from timm.utils import accuracy
 
 from robustbench_labelaug import AdvLabelAug
+from robustbench_labelaug.cli import main as cli_main
+from robustbench_labelaug.data import imagenet_wnids
+from robustbench_labelaug.timm_train import check_script_structure
+
+from .fixtures_imagenet import make_imagenet_folder
+
+SHAPED = Path(__file__).with_name("timm_train_shaped.py")
+REAL = os.environ.get("RBLA_TIMM_TRAIN_PY")
+K, M, EPS = 5, 1, 0.05
+MEAN = STD = 0.5  # resnet8_tiny's data config
+SCRIPTS = [pytest.param(SHAPED, ["-j", "0"], id="shaped"),
+           pytest.param(REAL, ["-j", "1"], id="real", marks=pytest.mark.skipif(
+               not REAL, reason="set RBLA_TIMM_TRAIN_PY to a timm train.py to run it"))]
+
+
+@pytest.fixture(autouse=True)
+def root_log_handlers():
+    """timm's train.py adds a root log handler on the test's captured stderr each run: remove it afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """5 classes, 8 train and 4 validation images each (timm's default split names: train, validation)."""
+    root = tmp_path_factory.mktemp("imagenet_layout")
+    make_imagenet_folder(root, imagenet_wnids()[:K], per_class=4, train_per_class=8)
+    (root / "val").rename(root / "validation")
+    return root
 
 
 @pytest.fixture()
-def image_folder(tmp_path, digits_train):
-    """Three digit classes as PNG files in timm's folder layout."""
-    x, y = digits_train.tensors
-    for split, rows in (("train", range(0, 600)), ("validation", range(600, 900))):
-        for i in rows:
-            if int(y[i]) < 3:
-                folder = tmp_path / split / f"class_{int(y[i])}"
-                folder.mkdir(parents=True, exist_ok=True)
-                img = (x[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                Image.fromarray(img).save(folder / f"{i:05d}.png")
-    return tmp_path
+def spies(monkeypatch):
+    """Record every hook call (its input and output) and the width of every output timm's accuracy() scores."""
+    seen = {"hook": [], "scored_width": []}
+    real_call = AdvLabelAug.__call__
+
+    def hook_call(self, input, target):
+        out, soft = real_call(self, input, target)
+        seen["hook"].append((input.detach().clone(), target.clone(), out.detach().clone(), soft.clone()))
+        return out, soft
+
+    real_accuracy = timm.utils.accuracy
+
+    def accuracy(output, target, topk=(1,)):
+        seen["scored_width"].append(output.shape[1])
+        return real_accuracy(output, target, topk=topk)
+
+    monkeypatch.setattr(AdvLabelAug, "__call__", hook_call)
+    monkeypatch.setattr(timm.utils, "accuracy", accuracy)
+    return seen
 
 
-def test_timm_train_loop_with_hook_as_mixup_fn(image_folder):
-    k, m = 3, 1
-    torch.manual_seed(0)
-    model = timm.create_model("resnet8_tiny", num_classes=k + m)  # train.py: --num-classes K+M
-    data_config = resolve_data_config({"input_size": (3, 32, 32), "crop_pct": 1.0}, model=model)
-    train_ds = create_dataset("", root=str(image_folder), split="train", is_training=True)
-    val_ds = create_dataset("", root=str(image_folder), split="validation")
-    common = dict(input_size=data_config["input_size"], mean=data_config["mean"], std=data_config["std"],
-                  use_prefetcher=False, num_workers=0, persistent_workers=False, device=torch.device("cpu"),
-                  crop_pct=1.0)
-    loader = create_loader(train_ds, batch_size=16, is_training=True, no_aug=True, **common)
-    val_loader = create_loader(val_ds, batch_size=64, is_training=False, **common)
-    mixup_fn = AdvLabelAug(model, num_classes=k, mode="adv_plus", eps=0.1, steps=3,
-                           mean=data_config["mean"], std=data_config["std"])
-    loss_fn = SoftTargetCrossEntropy()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    mean = torch.tensor(data_config["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(data_config["std"]).view(1, 3, 1, 1)
+def _run(script, data_root, out, *extra):
+    return cli_main(["timm-train", str(script), "--data-dir", str(data_root), "--model", "resnet8_tiny",
+                     "--num-classes", str(K), "--input-size", "3", "32", "32", "-b", "16", "--epochs", "1",
+                     "--warmup-epochs", "0", "--device", "cpu", "--output", str(out), "--experiment", "run",
+                     "--adv-mode", "adv_plus", "--adv-eps", str(EPS), "--adv-steps", "2", *extra])
 
-    losses = []
-    for _epoch in range(3):
-        model.train()
-        for input, target in loader:  # train.py's train_one_epoch, prefetcher off
-            input, target = input.to("cpu"), target.to("cpu")
-            assert input.min() < 0  # timm's transforms normalised it
-            clean = input
-            if mixup_fn is not None:
-                input, target = mixup_fn(input, target)
-            assert target.shape == (input.shape[0], k + m) and model.training
-            assert ((input - clean) * std).abs().max() <= 0.1 + 1e-4  # eps in pixel units
-            assert (input * std + mean).min() >= -1e-4 and (input * std + mean).max() <= 1 + 1e-4
-            output = model(input)
-            loss = loss_fn(output, target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3
 
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for input, target in val_loader:  # train.py's validate, on the first K logits
-            output = model(input)[:, :k]
-            correct += accuracy(output, target, topk=(1,))[0].item() * input.size(0) / 100
-            total += input.size(0)
-    assert correct / total > 0.8
+@pytest.mark.slow
+@pytest.mark.parametrize("prefetch", [[], ["--no-prefetcher", "--reprob", "0.5"]],
+                         ids=["prefetcher", "no-prefetcher+reprob"])
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_launcher_trains_one_epoch_with_the_hook(script, workers, prefetch, data_root, tmp_path, spies):
+    create_model, argv = timm.models.create_model, list(sys.argv)
+    assert _run(script, data_root, tmp_path, *workers, *prefetch, "--val-split", "validation") == 0
+
+    # the hook saw every training batch (40 images, batch 16): normalised input, K+M soft targets, eps in pixels
+    assert len(spies["hook"]) == 40 // 16  # timm drops the last partial training batch
+    for input, target, out, soft in spies["hook"]:
+        assert target.dim() == 1 and soft.shape == (input.shape[0], K + M)
+        assert torch.allclose(soft.sum(1), torch.ones(len(soft)))
+        assert torch.allclose(soft[:, K], torch.full((len(soft),), 0.03))  # delta on the transformation label
+        assert input.min() < 0  # the batch arrives normalised
+        delta = (out - input) * STD
+        assert 0 < delta.abs().max() <= EPS + 1e-5  # attacked, within eps in pixel units, erased pixels too
+    if "--reprob" in prefetch:  # random erasing left noise outside the image range, and the hook kept it
+        assert any(((inp * STD + MEAN) < -0.01).any() for inp, *_ in spies["hook"])
+        assert any(((out * STD + MEAN) < -0.01).any() for _, _, out, _ in spies["hook"])
+
+    # validation scored the first K logits only
+    assert spies["scored_width"] and set(spies["scored_width"]) == {K}
+
+    # the trained model has a K+M head; timm wrote its summary with the validation metrics
+    ckpt = torch.load(tmp_path / "run" / "last.pth.tar", map_location="cpu", weights_only=False)
+    timm.create_model("resnet8_tiny", num_classes=K + M).load_state_dict(ckpt["state_dict"])
+    rows = list(csv.DictReader((tmp_path / "run" / "summary.csv").open()))
+    assert len(rows) == 1 and {"eval_loss", "eval_top1", "eval_top5"} <= set(rows[0])
+
+    # everything patched is restored
+    assert timm.models.create_model is create_model and timm.create_model is create_model and sys.argv == argv
+
+
+@pytest.mark.parametrize("flags, pattern", [
+    (["--mixup", "0.2"], "mixup"),
+    (["--cutmix", "1.0", "--no-prefetcher"], "mixup"),
+    (["--aug-splits", "2", "--no-prefetcher"], "--aug-splits"),
+])
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_launcher_refuses_what_the_hook_cannot_take(script, workers, flags, pattern, data_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _run(script, data_root, out, *workers, "--val-split", "validation", *flags) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # timm logs to stderr
+    assert len(errors) == 1 and errors[0].startswith("rbla timm-train: error: ") and pattern in errors[0]
+    assert not out.exists()  # refused before any output
+
+
+def test_launcher_needs_num_classes(data_root, tmp_path, capsys):
+    rc = cli_main(["timm-train", str(SHAPED), "--data-dir", str(data_root), "--output", str(tmp_path / "o")])
+    assert rc == 2 and "--num-classes K" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("edit, pattern", [
+    (lambda s: s.replace("def validate(", "def evaluate("), "no module-level function validate()"),
+    (lambda s: s.replace("mixup_fn=None):", "mix=None):").replace("mixup_fn=mixup_fn", "mix=mixup_fn"),
+     "no parameter mixup_fn"),
+    (lambda s: s.replace('if __name__ == "__main__":\n    main()', 'if __name__ == "__main__":\n    main()\n'
+                         '    print("more")'), "does more than call main()"),
+    (lambda s: s.replace("from timm.models import create_model", "import timm.models")
+     .replace("model = create_model(", "model = timm.models.create_model("), "does not import create_model"),
+])
+def test_launcher_refuses_other_script_structures(edit, pattern, tmp_path, capsys):
+    script = tmp_path / "train.py"
+    script.write_text(edit(SHAPED.read_text()))
+    assert cli_main(["timm-train", str(script), "--data-dir", str(tmp_path), "--num-classes", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and pattern in err[0], err
+    assert timm.models.create_model.__module__ == "timm.models._factory"
+
+
+def test_missing_script_is_one_line(tmp_path, capsys):
+    assert cli_main(["timm-train", str(tmp_path / "train.py"), "--num-classes", "5"]) == 2
+    assert "is not a file" in capsys.readouterr().err
+    # the module entry point is the same command
+    result = subprocess.run([sys.executable, "-m", "robustbench_labelaug.timm_train", str(tmp_path / "train.py")],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("rbla timm-train: error:")
+
+
+@pytest.mark.skipif(not REAL, reason="set RBLA_TIMM_TRAIN_PY to a timm train.py to check its structure")
+def test_real_train_py_has_the_structure_the_launcher_needs():
+    check_script_structure(Path(REAL).read_text(), REAL)
+
+
+def test_launcher_flags_are_split_from_timms(tmp_path):
+    from robustbench_labelaug.cli import command_parser
+
+    module, parser = command_parser("timm-train")
+    args = module.parse(parser, ["train.py", "--model", "resnet50", "--adv-eps", "0.1", "--amp", "--la-ops", "2",
+                                 "--input-size", "3", "224", "224", "--adv-mode", "adv"])
+    assert args.script == "train.py" and args.adv_eps == 0.1 and args.la_ops == 2 and args.adv_mode == "adv"
+    assert args.script_args == ["--model", "resnet50", "--amp", "--input-size", "3", "224", "224"]
+    assert module.hook_settings(args)["num_ops"] == 2

@@ -30,6 +30,7 @@ from ..models import create_classifier
 from .args import validate_args
 from .checkpoint import RunCheckpointSaver, check_head, load_weights, read_checkpoint, set_rng_state
 from .engine import NonFiniteLoss, train_one_epoch
+from .validation import ValidationEvaluator
 
 
 @dataclass
@@ -69,10 +70,12 @@ def build_datasets(args: argparse.Namespace):
 
 def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Namespace,
              device: torch.device, progress: bool) -> dict[str, float]:
-    """Clean top-1 accuracy of the K-way classifier (and PGD robust accuracy with ``--val-pgd-steps``)."""
+    """Clean loss, top-1 and top-5 accuracy of the K-way classifier, like timm's ``validate()`` (and PGD robust
+    accuracy with ``--val-pgd-steps``)."""
     ctx = EvalContext(num_classes=num_classes, device=device, batch_size=args.batch_size, progress=progress,
                       num_workers=args.workers)
-    metrics = {"top1": 100.0 - create_evaluator("clean").run(model, val_ds, ctx).metrics["error"]}
+    clean = ValidationEvaluator().run(model, val_ds, ctx).metrics
+    metrics = {"loss": clean["loss"], "top1": 100.0 - clean["error"], "top5": clean["top5"]}
     if args.val_pgd_steps:
         pgd = create_evaluator("pgd", eps=args.adv_eps, steps=args.val_pgd_steps).run(model, val_ds, ctx)
         metrics["pgd_top1"] = 100.0 - pgd.metrics["robust_error"]

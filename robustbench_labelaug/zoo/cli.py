@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from .entries import ZooEntry, get_entry, load_entries
 from .loading import checkpoint_path, file_sha256, read_sidecar
 
@@ -39,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, help="default: the entry's, else the run's --dataset")
     p.add_argument("--threat-model", default="Linf", help="Linf or L2")
     p.add_argument("--overwrite", action="store_true", help="replace an existing different file")
+    p.add_argument("--timm", action="store_true",
+                   help="also write <name>.timm.pth: the bare timm network with its K class rows, for "
+                        "timm.models.load_checkpoint / timm's validate.py --num-classes K")
 
 
 def checkpoint_status(entry: ZooEntry, model_dir: str | Path) -> str:
@@ -93,6 +98,14 @@ def _export(args: argparse.Namespace) -> int:
     path, sha = export_checkpoint(args.checkpoint, args.name, args.model_dir, args.dataset, args.threat_model,
                                   overwrite=args.overwrite)
     print(f"exported {args.checkpoint} -> {path} (sha256 {sha}, recorded in {path.name}.sha256)")
+    if args.timm:
+        from .export import write_timm_checkpoint
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        timm_path = write_timm_checkpoint(path)
+        mean, std = (" ".join(f"{v:g}" for v in state[key]) for key in ("mean", "std"))
+        print(f"timm: {timm_path} (timm's validate.py --model {state['arch']} --num-classes {state['num_classes']} "
+              f"--checkpoint {timm_path} --mean {mean} --std {std})")
     return 0
 
 

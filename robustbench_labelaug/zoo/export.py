@@ -5,6 +5,11 @@ The zoo checkpoint keeps what inference needs: ``state_dict`` (the ImageClassifi
 ``arch``, ``num_classes``, ``num_ops``, ``mean``, ``std``, and as metadata ``name``, ``dataset``,
 ``threat_model``, ``epoch``, ``metrics`` and the run's ``args`` (same key as in training checkpoints); optimizer,
 scheduler and RNG states are dropped. It loads with ``torch.load(weights_only=True)``.
+
+``--timm`` also writes ``<name>.timm.pth`` beside it: the bare timm network's state dict (no ``net.``/``normalize.``
+prefixes) with its head cut to the K class rows, under ``state_dict``, so ``timm.models.load_checkpoint(
+timm.create_model(arch, num_classes=K), path)`` and timm's ``validate.py --num-classes K --checkpoint path`` load it
+(normalisation then comes from timm's data config: pass the file's ``mean``/``std`` with ``--mean``/``--std``).
 """
 
 from __future__ import annotations
@@ -71,6 +76,65 @@ def zoo_checkpoint_state(state: dict[str, Any], name: str, dataset: str, threat_
         "metrics": state.get("metrics") or {},
         "args": state.get("args") or {},
     }
+
+
+TIMM_SUFFIX = ".timm.pth"
+
+
+def timm_checkpoint_path(zoo_path: str | Path) -> Path:
+    """``<name>.timm.pth`` beside ``<name>.pt``."""
+    zoo_path = Path(zoo_path)
+    return zoo_path.with_name(zoo_path.stem + TIMM_SUFFIX)
+
+
+def timm_state_dict(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The K-way timm network's state dict from a zoo/training checkpoint's ``ImageClassifier`` state dict: the
+    ``net.`` keys without the prefix, ``normalize.*`` dropped, and the classifier's weight and bias cut to their
+    first K rows (the K class logits; the M transformation logits are training-only)."""
+    from ..models.classifier import create_classifier
+
+    k, m = int(state["num_classes"]), int(state["num_ops"])
+    net_state = {key[len("net."):]: v for key, v in state["state_dict"].items() if key.startswith("net.")}
+    if m == 0:
+        return net_state
+    net = create_classifier(state["arch"], k, m, mean=state["mean"], std=state["std"]).net
+    head = net.get_classifier() if hasattr(net, "get_classifier") else None
+    names = [name for name, module in net.named_modules() if module is head]
+    if not names or not isinstance(head, (torch.nn.Linear, torch.nn.Conv2d)):
+        raise UserError(f"cannot cut the head of '{state['arch']}' to K={k} rows (its classifier is not one Linear "
+                        "or Conv2d layer): use the zoo checkpoint with create_classifier/load_model instead")
+    for suffix in ("weight", "bias"):
+        key = f"{names[0]}.{suffix}"
+        if key in net_state:
+            if net_state[key].shape[0] != k + m:
+                raise UserError(f"{key} has {net_state[key].shape[0]} rows, not K+M = {k + m}: the checkpoint is "
+                                "not the K+M model it says it is")
+            net_state[key] = net_state[key][:k].clone()
+    return net_state
+
+
+def write_timm_checkpoint(zoo_path: str | Path) -> Path:
+    """Write ``<name>.timm.pth`` (see the module docstring) from the zoo checkpoint at ``zoo_path``, after checking
+    that timm's own ``load_checkpoint`` reads it strictly into ``timm.create_model(arch, num_classes=K)``."""
+    import tempfile
+
+    import timm
+    from timm.models import load_checkpoint
+
+    state = torch.load(zoo_path, map_location="cpu", weights_only=True)
+    k = int(state["num_classes"])
+    payload = {"state_dict": timm_state_dict(state), "arch": state["arch"], "num_classes": k,
+               "mean": list(state["mean"]), "std": list(state["std"]), "name": state.get("name"),
+               "dataset": state.get("dataset"), "threat_model": state.get("threat_model")}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    path = timm_checkpoint_path(zoo_path)
+    with tempfile.TemporaryDirectory() as tmp:  # timm's loader takes a path: check the bytes we will write
+        probe = Path(tmp) / path.name
+        probe.write_bytes(buffer.getvalue())
+        load_checkpoint(timm.create_model(state["arch"], num_classes=k), str(probe), strict=True, weights_only=True)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
 
 
 def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path = "./models", dataset: Any = None,
