@@ -41,6 +41,9 @@ def check_pixel_range(x: torch.Tensor, what: str = "batch") -> None:
     """Raise if ``x`` (pixel space) leaves [0,1] by more than rounding."""
     lo, hi = torch.aminmax(x.detach())
     lo, hi = float(lo), float(hi)
+    if not torch.isfinite(x.detach()).all():  # NaN compares false to every bound: test it on its own
+        raise UserError(f"{what} holds NaN or infinite values: check the images and the loader's transforms "
+                        "(every pixel must be a finite number in [0,1])")
     if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
         raise UserError(f"{what} values lie in [{lo:.3f}, {hi:.3f}], outside [0,1]: pass mean=/std= (the loader's "
                         "normalisation) if the batch is normalised, else scale images to [0,1]")
