@@ -246,9 +246,10 @@ def check_run_args(args: argparse.Namespace) -> None:
 # --resume: the recipe comes from the checkpoint
 # ----------------------------------------------------------------------------------------------------------------
 
-# flags that may change on --resume without changing what is trained
-RUN_CONTROL = frozenset({"config", "resume", "override_recipe", "output", "experiment", "device", "workers",
-                         "no_progress", "log_interval", "checkpoint_hist", "data_dir", "recipe_overrides"})
+# flags of this invocation only, never taken from the checkpoint
+THIS_CALL = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides"})
+# flags that may change on --resume without changing what is trained (the checkpoint's value when not given)
+RUN_CONTROL = frozenset({"device", "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir"})
 # recipe flags whose change must rebuild the lr schedule (and set the optimizer's lr) on resume
 SCHEDULE_FLAGS = frozenset({"lr", "min_lr", "sched", "epochs", "warmup_epochs", "warmup_lr"})
 
@@ -277,9 +278,13 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
         given = {k for k, v in vars(args).items() if not _same(v, parser.get_default(k))}
     conflicts: dict[str, tuple[Any, Any]] = {}
     for name, old in saved.items():
-        if name in RUN_CONTROL or not hasattr(args, name):
+        if name in THIS_CALL or not hasattr(args, name):
             continue
         now = getattr(args, name)
+        if name in RUN_CONTROL:
+            if name not in given:
+                setattr(args, name, old)
+            continue
         if name == "adv_mode" and getattr(args, "label_aug", False) and now == "adv" and old == "adv_plus":
             now = "adv_plus"  # --label-aug turns adv into adv_plus
         if name in given and not _same(now, old):

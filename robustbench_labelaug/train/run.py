@@ -7,6 +7,7 @@ import argparse
 import csv
 import io
 import random
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,20 @@ def claim_output_dir(out_dir: Path, is_main: bool, log) -> RunLock | None:
     return lock
 
 
+def remove_failed_fresh_run(out_dir: Path, lock: RunLock) -> None:
+    """A fresh run that failed before its first checkpoint leaves no folder behind (only files it wrote itself
+    are removed, and the folder only when that empties it)."""
+    if (out_dir / "last.pth.tar").exists():
+        return
+    for name in ("args.yaml", "summary.csv"):
+        (out_dir / name).unlink(missing_ok=True)
+    lock.release()
+    try:
+        out_dir.rmdir()
+    except OSError:
+        pass
+
+
 def trim_summary(path: Path, start_epoch: int) -> None:
     """Keep only ``summary.csv`` rows of epochs before ``start_epoch`` (a kill between the append and the
     checkpoint leaves a row the resumed run writes again); rewritten atomically."""
@@ -149,7 +164,7 @@ def trim_summary(path: Path, start_epoch: int) -> None:
     kept = [r for r in body if len(r) == len(header) and r[col].isdigit() and int(r[col]) < start_epoch]
     if len(kept) != len(body):
         out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows([header, *kept])
+        csv.writer(out).writerows([header, *kept])  # csv's \r\n, as timm's update_summary writes
         atomic_write_text(path, out.getvalue())
 
 
@@ -165,9 +180,8 @@ def train(args: argparse.Namespace) -> TrainResult:
     try:
         return _train(args, info, device, out_dir, resume_state, overrides)
     except BaseException:
-        if created and info.is_main and out_dir.is_dir() and [p.name for p in out_dir.iterdir()] == ["rbla.lock"]:
-            lock.release()
-            out_dir.rmdir()  # a fresh run that failed before writing anything leaves no folder behind
+        if created and lock is not None:
+            remove_failed_fresh_run(out_dir, lock)
         raise
     finally:
         if lock is not None:
@@ -265,7 +279,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
             lower = f"{args.lr / 10:g}"
             if last.exists():
                 raise UserError(f"{exc}; training stopped and the last good checkpoint is {last}: continue it with a "
-                                f"lower learning rate: rbla train --resume {last} --lr {lower} --override-recipe"
+                                f"lower learning rate: rbla train --resume {shlex.quote(str(last))} --lr {lower} --override-recipe"
                                 ) from None
             raise UserError(f"{exc}; training stopped and no checkpoint was written yet: start again with a lower "
                             f"--lr (e.g. --lr {lower}) and another --experiment") from None
