@@ -11,6 +11,7 @@ torchattacks' ``set_normalization_used`` and returns a normalised batch).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 
 import torch
@@ -41,7 +42,7 @@ def check_pixel_range(x: torch.Tensor, what: str = "batch") -> None:
     """Raise if ``x`` (pixel space) leaves [0,1] by more than rounding."""
     lo, hi = torch.aminmax(x.detach())
     lo, hi = float(lo), float(hi)
-    if not torch.isfinite(x.detach()).all():  # NaN compares false to every bound: test it on its own
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # aminmax propagates NaN, which compares false to any bound
         raise UserError(f"{what} holds NaN or infinite values: check the images and the loader's transforms "
                         "(every pixel must be a finite number in [0,1])")
     if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:

@@ -195,6 +195,13 @@ def _folder_evaluate(tmp, run):
     return ["evaluate", "-c", str(cfg), "--no-progress"], data
 
 
+def _evaluate_checkpoint_text(tmp, run):
+    (tmp / "ckpt").mkdir()
+    (tmp / "ckpt" / "model.pth.tar").write_text("model weights, honest\n")
+    cfg = eval_config(tmp, tmp / "ckpt" / "model.pth.tar", tmp / "eval", tiny_eval_dataset(run))
+    return ["evaluate", "-c", str(cfg), "--no-progress"], tmp
+
+
 def _read_only_train(tmp, run):
     (tmp / "ro").mkdir()
     return rbla("train", "--epochs", "1", "--output", str(tmp / "ro"), "--experiment", "x", *FAST), tmp / "ro"
@@ -266,6 +273,7 @@ CASES = [
     Case("image-truncated-evaluate", _folder_evaluate, "c2/0.jpg cannot be read ("),
     Case("empty-class-folder", _folder_train("empty-class"), "train/c3 holds no images"),
     Case("nan-pixels", _nan_pixels, "holds NaN or infinite values", how="api"),
+    Case("evaluate-checkpoint-text", _evaluate_checkpoint_text, "is not a torch checkpoint"),
     pytest.param(Case("read-only-train", _read_only_train, "(read-only file system)", how="readonly"),
                  marks=pytest.mark.slow),
     pytest.param(Case("read-only-resume", _read_only_resume, "(read-only file system)", how="readonly"),
