@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,11 @@ class RunLock:
             return {}
 
     def _stale(self, owner: dict[str, Any]) -> bool:
+        if not owner:  # empty or garbled: its writer died between creating and filling it (a minute is plenty)
+            try:
+                return time.time() - self.path.stat().st_mtime > 60
+            except FileNotFoundError:
+                return False
         if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
             return False
         pid = owner["pid"]
@@ -227,8 +233,9 @@ class RunLock:
                     os.replace(aside, self.path)  # someone else's fresh lock: put it back and look again
                     continue
                 os.unlink(aside)
-                on_stale(f"took over the stale lock {self.path} of process {owner.get('pid')} on "
-                         f"{owner.get('host')}, which is gone")
+                whose = (f"of process {owner.get('pid')} on {owner.get('host')}, which is gone" if owner else
+                         "(empty: its writer died while creating it)")
+                on_stale(f"took over the stale lock {self.path} {whose}")
                 continue
             except OSError as exc:
                 if exc.errno in NOT_WRITABLE:

@@ -346,6 +346,20 @@ def test_stale_lock_and_temp_files_of_a_killed_run_are_taken_over(tmp_path, run_
     assert read_checkpoint(run / "last.pth.tar")["epoch"] == 1
 
 
+def test_an_empty_lock_is_stale_only_when_old(tmp_path):
+    from robustbench_labelaug.fileio import RunLock
+
+    (tmp_path / "rbla.lock").write_text("")  # its writer died between creating and filling it
+    with pytest.raises(UserError, match="unreadable lock"):
+        RunLock(tmp_path).acquire()
+    os.utime(tmp_path / "rbla.lock", (1, 1))
+    messages = []
+    lock = RunLock(tmp_path).acquire(on_stale=messages.append)
+    assert lock.held and len(messages) == 1 and str(os.getpid()) in (tmp_path / "rbla.lock").read_text()
+    lock.release()
+    assert not (tmp_path / "rbla.lock").exists()
+
+
 def test_summary_rows_are_not_repeated_after_a_kill_between_append_and_checkpoint(tmp_path, run_dir):
     from robustbench_labelaug.train import parse_args, train
 
