@@ -1,33 +1,121 @@
-"""Atomic file writes (temporary file in the same folder, then ``os.replace``): a reader never sees half a file."""
+"""Atomic file writes (temporary file in the same folder, then ``os.replace``): a reader never sees half a file.
+
+Atomically written files get the mode a plain ``open()`` would give them (0666 less the umask, not ``mkstemp``'s
+0600), the folder is fsynced after the rename, and a folder that cannot be written is one :class:`UserError`.
+:class:`RunLock` keeps two processes from writing the same run folder."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import socket
 import tempfile
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .errors import UserError
+
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make a rename inside ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def not_writable(path: str | Path, exc: OSError) -> UserError:
+    """The one-line error for a file or folder that cannot be written."""
+    reason = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
+    return UserError(f"cannot write {path} ({reason}): choose a writable output folder (--output) or fix its "
+                     "permissions")
+
+
+def check_writable_dir(folder: str | Path) -> Path:
+    """Create ``folder`` (and parents) and prove it is writable by creating and removing a file in it, so a
+    run fails before any work rather than after it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            raise not_writable(folder, exc) from None
+        raise
+    return folder
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically (mode 0666 less the umask; the folder is fsynced)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            raise not_writable(path, exc) from None
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def remove_stale_temp_files(folder: str | Path, names: list[str]) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files :func:`atomic_write_bytes` (and ``_link_or_copy``) leave behind when
+    killed mid-write, for the given file names (globs allowed) in ``folder``; returns what was removed. Call it
+    only while holding the folder's :class:`RunLock` (another writer's temp file is not stale)."""
+    removed = []
+    for name in names:
+        for tmp in Path(folder).glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def jsonable(obj: Any) -> Any:
@@ -56,3 +144,129 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# one writer per run folder
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux ``/proc``; None elsewhere), to tell a reused PID apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """``<folder>/<name>`` holding the writer's PID, host and process start time, created exclusively.
+
+    A second process that finds the lock refuses with a :class:`UserError` naming it; a lock left by a process
+    that is gone (same host; a reused PID is told apart by its start time) is taken over, with ``on_stale``
+    called with a message. ``release()`` (or leaving the ``with`` block) removes the lock."""
+
+    def __init__(self, folder: str | Path, name: str = "rbla.lock", what: str = "run") -> None:
+        self.path = Path(folder) / name
+        self.what = what
+        self.held = False
+
+    def _record(self) -> dict[str, Any]:
+        pid = os.getpid()
+        return {"pid": pid, "host": socket.gethostname(), "start": _process_start(pid), "token": uuid.uuid4().hex}
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+
+    def _stale(self, owner: dict[str, Any]) -> bool:
+        if not owner:  # empty or garbled: its writer died between creating and filling it (a minute is plenty)
+            try:
+                return time.time() - self.path.stat().st_mtime > 60
+            except FileNotFoundError:
+                return False
+        if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+            return False
+        pid = owner["pid"]
+        if not _process_alive(pid):
+            return True
+        return owner.get("start") is not None and _process_start(pid) not in (None, owner["start"])
+
+    def acquire(self, on_stale=print) -> RunLock:
+        record = self._record()
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                owner = self._read()
+                if owner is None:
+                    continue  # released meanwhile: try again
+                if not self._stale(owner):
+                    who = (f"process {owner.get('pid')} on {owner.get('host')}" if owner.get("pid") else
+                           "an unreadable lock")
+                    raise UserError(f"{self.path} shows that {who} is writing this {self.what}: wait for it to "
+                                    f"finish, use another --experiment/--output, or delete {self.path} if no such "
+                                    "process runs") from None
+                # move the stale lock aside atomically: of two processes taking over, only one wins the rename
+                aside = self.path.with_name(f"{self.path.name}.{record['token']}.stale")
+                try:
+                    os.replace(self.path, aside)
+                except FileNotFoundError:
+                    continue
+                if (self._stale_record(aside) or {}).get("token") != owner.get("token"):
+                    os.replace(aside, self.path)  # someone else's fresh lock: put it back and look again
+                    continue
+                os.unlink(aside)
+                whose = (f"of process {owner.get('pid')} on {owner.get('host')}, which is gone" if owner else
+                         "(empty: its writer died while creating it)")
+                on_stale(f"took over the stale lock {self.path} {whose}")
+                continue
+            except OSError as exc:
+                if exc.errno in NOT_WRITABLE:
+                    raise not_writable(self.path.parent, exc) from None
+                raise
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f)
+                f.flush()
+                os.fsync(f.fileno())
+            self.record, self.held = record, True
+            return self
+        raise UserError(f"could not take the lock {self.path}: another process keeps taking it; try again")
+
+    @staticmethod
+    def _stale_record(path: Path) -> dict[str, Any] | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        if self.held:
+            if (self._read() or {}).get("token") == self.record["token"]:
+                try:
+                    self.path.unlink()
+                except FileNotFoundError:
+                    pass
+            self.held = False
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -11,6 +11,7 @@ torchattacks' ``set_normalization_used`` and returns a normalised batch).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 
 import torch
@@ -49,6 +50,10 @@ def check_pixel_range(x: torch.Tensor, what: str = "batch", normalised: bool = F
     """Raise if ``x`` (pixel space) leaves [0,1] by more than rounding. ``normalised``: ``x`` was un-normalised
     with the mean/std given to the hook (then the likely cause is random erasing, whose noise patches are drawn
     in normalised space)."""
+    lo, hi = torch.aminmax(x.detach())
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):  # NaN compares false to any bound
+        raise UserError(f"{what} holds NaN or infinite values: check the images and the loader's transforms "
+                        "(every pixel must be a finite number in [0,1])")
     bad = pixels_out_of_range(x)
     if bad is None:
         return

@@ -192,7 +192,8 @@ def test_resume_with_other_head_and_existing_run_are_refused(tmp_path):
                        "--experiment", "run", *FAST])
     checkpoint = train(args).checkpoint
     stamp = checkpoint.stat().st_mtime_ns
-    other_head = run_cli("train", "--adv-mode", "adv", "--epochs", "2", "--resume", str(checkpoint), *FAST)
+    other_head = run_cli("train", "--adv-mode", "adv", "--epochs", "2", "--resume", str(checkpoint), *FAST,
+                         "--override-recipe")
     _assert_clean_failure(other_head, "K+M=11")
     again = run_cli("train", "--adv-mode", "adv_plus", "--epochs", "1", "--output", str(tmp_path),
                     "--experiment", "run", *FAST)

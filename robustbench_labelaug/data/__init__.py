@@ -18,10 +18,11 @@ DATASETS = ("digits", "folder", "imagenet", *CIFAR_SPECS)
 def create_dataset(name: str = "digits", data_dir: str | Path | None = None, split: str = "train", *,
                    is_training: bool = False, input_size: int = 224, crop_pct: float = 0.875,
                    interpolation: str = "bilinear", class_names: Sequence[str] | str | None = None,
-                   download: bool = False) -> Dataset:
+                   download: bool = False, bad_images: str = "error") -> Dataset:
     """``digits`` (embedded), ``folder`` (``<data_dir>/{train,val}/<class>/<image>``, classes sorted) or
     ``imagenet`` (the same layout, classes indexed in ImageNet-1k order so subsets keep their indices).
-    timm's empty dataset name ``""`` means ``folder``."""
+    timm's empty dataset name ``""`` means ``folder``. ``bad_images="skip"`` leaves damaged image files out and
+    lists them in the dataset's ``skipped_files`` (default ``"error"``: one line naming the file)."""
     name = name or "folder"
     if name == "digits":
         return DigitsDataset(split)
@@ -37,7 +38,7 @@ def create_dataset(name: str = "digits", data_dir: str | Path | None = None, spl
                                                                         if (Path(data_dir) / "train").is_dir()
                                                                         else root)
     transform = folder_transform(input_size, is_training, crop_pct=crop_pct, interpolation=interpolation)
-    return ImageFolderDataset(root, transform=transform, class_names=class_names)
+    return ImageFolderDataset(root, transform=transform, class_names=class_names, bad_images=bad_images)
 
 
 def dataset_num_classes(name: str, data_dir: str | Path | None = None) -> int:

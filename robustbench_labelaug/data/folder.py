@@ -8,12 +8,62 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from PIL import Image
 from timm.data import ImageDataset, create_transform
 from timm.data.readers.img_extensions import get_img_extensions
 
 from ..errors import UserError
 
 IMAGE_EXTENSIONS = tuple(get_img_extensions())
+BAD_IMAGE_POLICIES = ("error", "skip")
+
+
+class BadImageError(UserError):
+    """An image file that cannot be decoded. Raised inside a DataLoader worker, torch re-raises it with the
+    worker's traceback in the message; this keeps the one line that names the file."""
+
+    def __init__(self, message: str) -> None:
+        if message.startswith("Caught "):
+            lines = [line for line in message.splitlines() if line.strip()]
+            last = lines[-1] if lines else message
+            message = last.split(f"{type(self).__name__}: ", 1)[-1]
+        super().__init__(message)
+
+
+def _bad_image_message(path: str | Path, reason: str) -> str:
+    return (f"image {path} cannot be read ({reason}): replace or delete the file (or pass --skip-bad-images to "
+            "leave such files out; their number is then reported)")
+
+
+def read_image_checked(path: str | Path, mode: str = "RGB") -> Image.Image:
+    """The decoded image at ``path``, or a :class:`BadImageError` naming the file (zero bytes, truncated, not an
+    image)."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise BadImageError(_bad_image_message(path, "empty file"))
+        with Image.open(path) as img:
+            img.load()
+            return img.convert(mode) if mode else img.copy()
+    except BadImageError:
+        raise
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for damaged files
+        reason = " ".join(str(exc).split())[:80] or type(exc).__name__
+        raise BadImageError(_bad_image_message(path, reason)) from None
+
+
+def find_bad_images(paths: Sequence[str | Path]) -> list[str]:
+    """The files among ``paths`` that do not decode (a full decode of each, JPEGs at reduced size)."""
+    bad = []
+    for path in paths:
+        try:
+            if os.path.getsize(path) == 0:
+                raise OSError("empty")
+            with Image.open(path) as img:
+                img.draft("RGB", (64, 64))  # JPEG: decode at 1/2..1/8 scale, still reads every byte
+                img.load()
+        except Exception:  # noqa: BLE001 - any decode failure marks the file bad
+            bad.append(str(path))
+    return bad
 
 
 @lru_cache(maxsize=1)
@@ -62,7 +112,13 @@ def make_class_map(class_names: Sequence[str] | str | None, root: str | Path) ->
 class ImageFolderDataset(ImageDataset):
     """timm ``ImageDataset`` over one ImageNet-layout folder with an explicit class map and a size check."""
 
-    def __init__(self, root: str | Path, transform=None, class_names: Sequence[str] | str | None = None) -> None:
+    def __init__(self, root: str | Path, transform=None, class_names: Sequence[str] | str | None = None,
+                 bad_images: str = "error") -> None:
+        """``bad_images``: ``"error"`` (default) stops with one line naming a file that does not decode (at
+        start-up for empty files, else when it is read); ``"skip"`` decodes every file at start-up and leaves the
+        bad ones out, listed in ``skipped_files`` (relative paths; :attr:`num_skipped` is their number)."""
+        if bad_images not in BAD_IMAGE_POLICIES:
+            raise UserError(f"bad_images must be one of {', '.join(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
         root = Path(root)
         present = class_folders(root)
         class_map = make_class_map(class_names, root)
@@ -77,6 +133,55 @@ class ImageFolderDataset(ImageDataset):
         self.root = root
         self.class_to_idx = class_map
         self.num_classes = len(class_map)
+        self.bad_images = bad_images
+        self.skipped_files: list[str] = []
+        self._check_class_folders(present)
+        self._check_files()
+
+    def _check_class_folders(self, present: Sequence[str]) -> None:
+        """Every class folder must hold an image: an empty one would silently shrink K or a class's share."""
+        counts = dict.fromkeys(present, 0)
+        idx_to_name = {i: n for n, i in self.class_to_idx.items()}
+        for _, target in self.reader.samples:
+            name = idx_to_name.get(int(target))
+            if name in counts:
+                counts[name] += 1
+        empty = [name for name, n in counts.items() if n == 0]
+        if empty:
+            raise UserError(f"class folder {self.root / empty[0]} holds no images"
+                            f"{f' (nor do {len(empty) - 1} more)' if len(empty) > 1 else ''}: add its images or "
+                            "remove the folder (an empty class changes K)")
+
+    def _check_files(self) -> None:
+        samples = self.reader.samples
+        if self.bad_images == "skip":
+            bad = set(find_bad_images([path for path, _ in samples]))
+            if bad:
+                self.reader.samples = [(p, t) for p, t in samples if str(p) not in bad]
+                self.skipped_files = sorted(os.path.relpath(p, self.root) for p in bad)
+                if len(self) == 0:
+                    raise UserError(f"{self.root}: all {len(bad)} images are damaged: replace them")
+                self._check_class_folders(class_folders(self.root))
+            return
+        for path, _ in samples:  # cheap: only the size; damaged content is caught when the file is read
+            if os.path.getsize(path) == 0:
+                raise BadImageError(_bad_image_message(path, "empty file"))
+
+    @property
+    def num_skipped(self) -> int:
+        """How many damaged files ``bad_images="skip"`` left out (0 otherwise): report it with any result."""
+        return len(self.skipped_files)
+
+    def __getitem__(self, index: int):
+        path, target = self.reader.samples[index]
+        img = read_image_checked(path, self.input_img_mode or "RGB")
+        if self.transform is not None:
+            img = self.transform(img)
+        if target is None:
+            target = -1
+        elif self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
 
     def filename(self, index: int, basename: bool = True, absolute: bool = False) -> str:  # noqa: D102
         return super().filename(index, basename=basename, absolute=absolute)

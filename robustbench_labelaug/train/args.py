@@ -4,7 +4,9 @@ plugin's adversarial / label-augmentation flags. ``-c/--config`` YAML files set 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="image size for folder datasets: N or timm's C H W (e.g. 3 224 224); None: 224 (digits "
                             "are always 32)")
     group.add_argument("--workers", "-j", type=int, default=0, metavar="N", help="data loader processes")
+    group.add_argument("--skip-bad-images", action="store_true",
+                       help="leave damaged image files out (they are counted and reported) instead of stopping")
 
     group = parser.add_argument_group("Model parameters")
     group.add_argument("--model", default="resnet8_tiny", metavar="NAME", help="timm model name")
@@ -63,7 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (None: cuda if available)")
     group.add_argument("--output", default="./output/train", metavar="DIR", help="where runs are written")
     group.add_argument("--experiment", default="", metavar="NAME", help="run folder name under --output")
-    group.add_argument("--resume", default="", metavar="PATH", help="checkpoint to continue from")
+    group.add_argument("--resume", default="", metavar="PATH",
+                       help="checkpoint to continue from; the run's recipe comes from the checkpoint")
+    group.add_argument("--override-recipe", action="store_true",
+                       help="with --resume: let flags given now (e.g. a lower --lr) replace the checkpoint's recipe; "
+                            "the change is recorded in args.yaml and the checkpoints")
     group.add_argument("--checkpoint-hist", type=int, default=3, metavar="N", help="epoch checkpoints kept")
     group.add_argument("--log-interval", type=int, default=20, metavar="N", help="batches between log lines")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -88,6 +96,21 @@ def add_adv_arguments(group):
     return group
 
 
+class TrainArgs(argparse.Namespace):
+    """The parsed flags, plus (outside ``vars()``, so never written to args.yaml) the names the user set on the
+    command line or in the ``-c`` file: on ``--resume`` those are checked against the checkpoint's recipe."""
+
+    __slots__ = ("given",)
+
+
+def given_flags(args: argparse.Namespace) -> set[str] | None:
+    """Names set explicitly (command line or ``-c`` file), or None when unknown (a hand-built Namespace)."""
+    try:
+        return args.given
+    except AttributeError:
+        return None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """``rbla train`` flags from ``argv`` (``-c`` YAML sets defaults, the command line overrides)."""
     parser = argparse.ArgumentParser(prog="rbla train")
@@ -95,16 +118,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return resolve_config(parser, argv)
 
 
+_UNSET = object()
+
+
 def resolve_config(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse like timm: ``-c`` YAML sets defaults, the command line overrides."""
     pre, _ = parser.parse_known_args(argv)
+    from_file: set[str] = set()
     if pre.config:
-        apply_config_file(parser, pre.config)
-    return parser.parse_args(argv)
+        from_file = apply_config_file(parser, pre.config)
+    args = parser.parse_args(argv, namespace=TrainArgs())
+    # which flags the command line set: parse once more into a namespace pre-filled with a marker
+    marked = argparse.Namespace(**{a.dest: _UNSET for a in parser._actions if a.dest != "help"})
+    parser.parse_known_args(argv, namespace=marked)
+    args.given = {k for k, v in vars(marked).items() if v is not _UNSET} | from_file
+    return args
 
 
-def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
-    """Set parser defaults from a YAML file; unknown keys are an error."""
+def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
+    """Set parser defaults from a YAML file; unknown keys are an error. Returns the names it set."""
     file = Path(path)
     if not file.is_file():
         raise UserError(f"config file {file} does not exist: pass -c with a YAML file of flag defaults")
@@ -120,6 +152,7 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
     if unknown:
         raise UserError(f"config file {file} has unknown keys {unknown}: use `rbla train --help` flag names")
     parser.set_defaults(**values)
+    return set(values)
 
 
 def validate_args(args: argparse.Namespace) -> None:
@@ -145,6 +178,7 @@ def validate_args(args: argparse.Namespace) -> None:
     if args.checkpoint_hist < 1:
         raise UserError(f"--checkpoint-hist must be >= 1, got {args.checkpoint_hist}")
     args.input_size = input_size(args.input_size)
+    check_run_args(args)
     check_model_and_optim(args)
 
 
@@ -162,11 +196,9 @@ def input_size(value) -> int | list[int] | None:
 
 
 def check_model_and_optim(args: argparse.Namespace) -> None:
-    """Model, pretrained weights, optimizer and scheduler names are checked before any output is written."""
+    """Model and pretrained-weight names are checked before any output is written (optimizer and scheduler: by
+    :func:`check_optimizer_and_schedule`)."""
     import timm
-    import torch
-    from timm.optim import create_optimizer_v2
-    from timm.scheduler import create_scheduler_v2
 
     from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
 
@@ -181,16 +213,133 @@ def check_model_and_optim(args: argparse.Namespace) -> None:
         if reason is not None:
             raise UserError(f"timm's pretrained weights for '{args.model}' cannot be fetched ({reason}): run where "
                             "the Hugging Face hub is reachable or its cache holds them, or drop --pretrained")
-    dummy = [torch.nn.Parameter(torch.zeros(1))]
+
+
+def check_finite_numbers(args: argparse.Namespace) -> None:
+    """Every float flag must be a finite number (``--lr nan`` passes any ``<=`` test)."""
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+
+
+def check_device(device: str | None) -> None:
+    """A device torch knows and this machine has (``--device cuda`` without CUDA is refused here, before work)."""
+    if device in (None, "", "auto"):
+        return
+    import torch
+
     try:
-        optimizer = create_optimizer_v2(dummy, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
-                                        momentum=args.momentum)
-    except (AssertionError, ValueError, KeyError, TypeError):
-        raise UserError(f"--opt {args.opt!r} is not a timm optimizer: e.g. sgd, momentum, adamw") from None
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device} was asked for but CUDA is not available here: use --device cpu "
+                            "(or leave --device out)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s): "
+                            "use cuda:0 .. cuda:N-1")
+
+
+def check_optimizer_and_schedule(args: argparse.Namespace) -> None:
+    """Let timm and torch judge --opt/--momentum/--weight-decay/--lr and --sched on a one-parameter model, so
+    their own checks (and names) apply before any data or model is built."""
+    import torch
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import create_scheduler_v2
+
+    param = torch.nn.Parameter(torch.zeros(1))
     try:
-        scheduler, _ = create_scheduler_v2(optimizer, sched=args.sched, num_epochs=args.epochs)
-    except (AssertionError, ValueError, KeyError, TypeError):
-        raise UserError(f"--sched {args.sched!r} is not a timm scheduler: e.g. cosine, step, multistep, "
-                        "plateau") from None
-    if scheduler is None:
-        raise UserError(f"--sched {args.sched!r} is not a timm scheduler: e.g. cosine, step, multistep, plateau")
+        opt = create_optimizer_v2([param], opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
+                                  momentum=args.momentum)
+    except (AssertionError, ValueError, TypeError, KeyError, ImportError) as exc:
+        reason = " ".join(str(exc).split())[:120] or "unknown optimizer"
+        raise UserError(f"--opt {args.opt} with --lr {args.lr}, --momentum {args.momentum}, --weight-decay "
+                        f"{args.weight_decay} is refused by timm/torch ({reason}): use a timm optimizer name "
+                        "(sgd, momentum, adamw, ...) and --momentum/--weight-decay >= 0") from None
+    min_lr = args.min_lr if args.min_lr is not None else args.lr * 1e-4
+    try:
+        sched, _ = create_scheduler_v2(opt, sched=args.sched, num_epochs=args.epochs, min_lr=min_lr,
+                                       warmup_epochs=args.warmup_epochs, warmup_lr=args.warmup_lr)
+    except (AssertionError, ValueError, TypeError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise UserError(f"--sched {args.sched} is refused by timm ({reason}): use cosine, tanh, step, multistep, "
+                        "plateau or poly") from None
+    if sched is None:
+        raise UserError(f"unknown --sched {args.sched!r}: use a timm scheduler name (cosine, tanh, step, multistep, "
+                        "plateau, poly)")
+
+
+def check_run_args(args: argparse.Namespace) -> None:
+    """The checks of flags ``validate_args`` did not cover: finite numbers, --workers, --device, --opt, --sched."""
+    check_finite_numbers(args)
+    if args.workers < 0:
+        raise UserError(f"--workers must be >= 0 (0: load in the main process), got {args.workers}")
+    for name in ("min_lr", "warmup_lr", "weight_decay"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    if args.warmup_epochs < 0:
+        raise UserError(f"--warmup-epochs must be >= 0, got {args.warmup_epochs}")
+    check_device(args.device)
+    check_optimizer_and_schedule(args)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# --resume: the recipe comes from the checkpoint
+# ----------------------------------------------------------------------------------------------------------------
+
+# flags of this invocation only, never taken from the checkpoint
+THIS_CALL = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides"})
+# flags that may change on --resume without changing what is trained (the checkpoint's value when not given)
+RUN_CONTROL = frozenset({"device", "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir"})
+# recipe flags whose change must rebuild the lr schedule (and set the optimizer's lr) on resume
+SCHEDULE_FLAGS = frozenset({"lr", "min_lr", "sched", "epochs", "warmup_epochs", "warmup_lr"})
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+    return a == b
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: str | Path,
+                        start_epoch: int) -> dict[str, tuple[Any, Any]]:
+    """Take the recipe of the checkpoint's run (its saved ``args``) into ``args``.
+
+    A flag set now (command line or ``-c``) that differs from the saved recipe is refused, unless
+    ``--override-recipe``: then it wins, and ``args.recipe_overrides`` records ``{epoch, flag: [old, new]}``
+    after the checkpoint's earlier overrides. Returns the overridden flags ``{name: (old, new)}``."""
+    given = given_flags(args)
+    if given is None:  # hand-built Namespace: treat values that differ from the flag defaults as given
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        given = {k for k, v in vars(args).items() if not _same(v, parser.get_default(k))}
+    conflicts: dict[str, tuple[Any, Any]] = {}
+    for name, old in saved.items():
+        if name in THIS_CALL or not hasattr(args, name):
+            continue
+        now = getattr(args, name)
+        if name in RUN_CONTROL:
+            if name not in given:
+                setattr(args, name, old)
+            continue
+        if name == "adv_mode" and getattr(args, "label_aug", False) and now == "adv" and old == "adv_plus":
+            now = "adv_plus"  # --label-aug turns adv into adv_plus
+        if name in given and not _same(now, old):
+            conflicts[name] = (old, now)
+        else:
+            setattr(args, name, old)
+    if conflicts and not getattr(args, "override_recipe", False):
+        listed = ", ".join(f"{_flag(k)} {new} (checkpoint: {old})" for k, (old, new) in conflicts.items())
+        raise UserError(f"--resume {path}: {listed} would change the run's recipe: drop the flag(s) to continue as "
+                        "recorded, or add --override-recipe to change it (the change is recorded)")
+    history = list(saved.get("recipe_overrides") or [])
+    if conflicts:
+        history.append({"epoch": start_epoch, **{k: [old, new] for k, (old, new) in conflicts.items()}})
+    args.recipe_overrides = history
+    return conflicts

@@ -8,6 +8,8 @@ import os
 import pickle
 import random
 import shutil
+import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from timm.utils import CheckpointSaver
 from torch import nn
 
 from ..errors import UserError
-from ..fileio import atomic_torch_save, jsonable
+from ..fileio import atomic_torch_save, current_umask, fsync_dir, jsonable, remove_stale_temp_files
 from ..models.classifier import ImageClassifier, unwrap_model
 
 CHECKPOINT_VERSION = 1
@@ -49,20 +51,44 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# ``torch.save``'s legacy (non-zip) format starts with a pickled magic number
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def torch_file_kind(path: str | Path) -> str | None:
+    """``"zip"`` or ``"legacy"`` for files ``torch.save`` can have written, None for anything else (text,
+    random bytes, an empty file)."""
+    with open(path, "rb") as f:
+        head = f.read(len(_LEGACY_TORCH_MAGIC))
+    if head.startswith(_LEGACY_TORCH_MAGIC):
+        return "legacy"
+    return "zip" if head.startswith(b"PK") and zipfile.is_zipfile(path) else None
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; a file that would run code when unpickled is refused."""
+    """Load a checkpoint with ``weights_only=True``; a file that would run code when unpickled is refused, and a
+    file that is no torch checkpoint at all (text, random bytes, empty) is named as such."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist: pass the path of a .pth.tar/.pt file")
+    if torch_file_kind(path) is None:
+        what = "an empty file" if path.stat().st_size == 0 else "neither torch.save's zip nor its legacy format"
+        raise UserError(f"checkpoint {path} is not a torch checkpoint ({what}): pass the .pth.tar/.pt file that "
+                        "rbla train or rbla zoo export wrote")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise UserError(f"checkpoint {path} holds objects that weights-only loading refuses ({first[:120]}): "
+        text = str(exc).strip()
+        if "Weights only load failed" not in text:  # a damaged pickle stream, not a refused object
+            raise UserError(f"checkpoint {path} cannot be read (damaged pickle data): the file is damaged; "
+                            "re-download or re-export it") from None
+        lines = [line for line in text.splitlines() if "Unsupported global" in line or "GLOBAL" in line]
+        first = (lines[0].strip() if lines else "unsafe content")[:120]
+        raise UserError(f"checkpoint {path} holds objects that weights-only loading refuses ({first}): "
                         "only load files from sources you trust, re-saved as plain state dicts") from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}): the file is damaged or not a "
-                        "torch checkpoint") from None
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as exc:
+        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}): the file is damaged or "
+                        "truncated; re-download or re-export it") from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise UserError(f"checkpoint {path} has no 'state_dict': expected a file written by rbla train / rbla zoo")
     return state
@@ -134,12 +160,35 @@ class RunCheckpointSaver(CheckpointSaver):
         atomic_torch_save(state, save_path)
 
 
+# files this saver writes; their ``.<name>.*.tmp`` leftovers of a killed write are removed at start-up
+WRITTEN_NAMES = ["last" + EXTENSION, "checkpoint-*" + EXTENSION, "model_best" + EXTENSION, "args.yaml",
+                 "summary.csv"]
+
+
+def remove_stale_temp_checkpoints(folder: str | Path) -> list[Path]:
+    """Remove temp files a killed writer left in a run folder (call while holding the run's lock)."""
+    return remove_stale_temp_files(folder, WRITTEN_NAMES)
+
+
 def _link_or_copy(src: str, dst: str) -> None:
-    tmp = dst + ".tmp"
-    if os.path.exists(tmp):
-        os.unlink(tmp)
+    """``dst`` becomes a hard link to (or, where links fail, an fsynced copy of) ``src``, atomically, through a
+    temp name unique to this call."""
+    folder, name = os.path.split(dst)
+    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fchmod(fd, 0o666 & ~current_umask())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(folder or ".")

@@ -4,7 +4,10 @@ checkpoint saver) with the AdvLabelAug hook; single process or ``torchrun`` (DDP
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import random
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +28,18 @@ from .. import distributed as dist_utils
 from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
+from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
-from .args import validate_args
-from .checkpoint import RunCheckpointSaver, check_head, load_weights, read_checkpoint, set_rng_state
+from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
+from .checkpoint import (
+    RunCheckpointSaver,
+    check_head,
+    load_weights,
+    read_checkpoint,
+    remove_stale_temp_checkpoints,
+    set_rng_state,
+)
 from .engine import NonFiniteLoss, train_one_epoch
 from .validation import ValidationEvaluator
 
@@ -62,10 +73,27 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
 
 def build_datasets(args: argparse.Namespace):
     size = args.input_size or 224
-    train_ds = create_dataset(args.dataset, args.data_dir, "train", is_training=True, input_size=size)
-    val_ds = create_dataset(args.dataset, args.data_dir, "val", input_size=size,
+    bad = "skip" if getattr(args, "skip_bad_images", False) else "error"
+    train_ds = create_dataset(args.dataset, args.data_dir, "train", is_training=True, input_size=size,
+                              bad_images=bad)
+    val_ds = create_dataset(args.dataset, args.data_dir, "val", input_size=size, bad_images=bad,
                             class_names=getattr(train_ds, "class_to_idx", None) and list(train_ds.class_to_idx))
     return train_ds, val_ds
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any],
+                      overrides: dict[str, tuple[Any, Any]], log) -> None:
+    """Load the checkpoint's optimizer state; flags overridden on resume (``--lr``, ``--momentum``, ...) keep
+    their new values (the checkpoint's param groups would bring the old ones back). A new ``--opt`` starts
+    the optimizer afresh (another optimizer's state does not fit)."""
+    if "opt" in overrides:
+        log(f"optimizer state not restored: --opt changed to {overrides['opt'][1]} (--override-recipe)")
+        return
+    fresh = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    if overrides:
+        for group, new in zip(optimizer.param_groups, fresh):
+            group.update(new)
 
 
 def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Namespace,
@@ -82,10 +110,89 @@ def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Na
     return metrics
 
 
+def read_resume(args: argparse.Namespace) -> tuple[dict[str, Any] | None, dict[str, tuple[Any, Any]]]:
+    """With ``--resume``: the checkpoint, its recipe taken into ``args`` (see ``apply_resume_recipe``), and the
+    overridden flags. A finished run is refused: there is nothing to train."""
+    if not args.resume:
+        return None, {}
+    state = read_checkpoint(args.resume)
+    start_epoch = int(state.get("epoch", -1)) + 1
+    overrides = apply_resume_recipe(args, state.get("args") or {}, args.resume, start_epoch)
+    validate_args(args)
+    if start_epoch >= args.epochs:
+        raise UserError(f"{args.resume} is a finished run: all {args.epochs} epochs are done, nothing was trained; "
+                        f"to train longer pass --epochs N (N > {args.epochs}) with --override-recipe")
+    return state, overrides
+
+
+def claim_output_dir(out_dir: Path, is_main: bool, log) -> RunLock | None:
+    """Before any work: prove ``out_dir`` writable, take its lock (a second writer is refused) and remove temp
+    files a killed writer left."""
+    if not is_main:
+        return None
+    check_writable_dir(out_dir)
+    lock = RunLock(out_dir, what="training run").acquire(on_stale=log)
+    for tmp in remove_stale_temp_checkpoints(out_dir):
+        log(f"removed {tmp.name}, left by a write that was killed")
+    return lock
+
+
+def remove_failed_fresh_run(out_dir: Path, lock: RunLock) -> None:
+    """A fresh run that failed before its first checkpoint leaves no folder behind (only files it wrote itself
+    are removed, and the folder only when that empties it)."""
+    if (out_dir / "last.pth.tar").exists():
+        return
+    for name in ("args.yaml", "summary.csv"):
+        (out_dir / name).unlink(missing_ok=True)
+    lock.release()
+    try:
+        out_dir.rmdir()
+    except OSError:
+        pass
+
+
+def trim_summary(path: Path, start_epoch: int) -> None:
+    """Keep only ``summary.csv`` rows of epochs before ``start_epoch`` (a kill between the append and the
+    checkpoint leaves a row the resumed run writes again); rewritten atomically."""
+    if not path.exists():
+        return
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    try:
+        col = header.index("epoch")
+    except ValueError:
+        return
+    kept = [r for r in body if len(r) == len(header) and r[col].isdigit() and int(r[col]) < start_epoch]
+    if len(kept) != len(body):
+        out = io.StringIO()
+        csv.writer(out).writerows([header, *kept])  # csv's \r\n, as timm's update_summary writes
+        atomic_write_text(path, out.getvalue())
+
+
 def train(args: argparse.Namespace) -> TrainResult:
     """Run (or resume) a training run as configured by ``rbla train`` flags; return where it wrote what."""
     validate_args(args)
+    resume_state, overrides = read_resume(args)
     info, device = dist_utils.init_distributed(args.device)
+    log = tqdm.write if info.is_main else (lambda *_: None)
+    out_dir = resolve_output_dir(args)
+    created = not out_dir.exists()
+    lock = claim_output_dir(out_dir, info.is_main, log)
+    try:
+        return _train(args, info, device, out_dir, resume_state, overrides)
+    except BaseException:
+        if created and lock is not None:
+            remove_failed_fresh_run(out_dir, lock)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: dict[str, Any] | None,
+           overrides: dict[str, tuple[Any, Any]]) -> TrainResult:
     progress = info.is_main and not args.no_progress
     log = tqdm.write if info.is_main else (lambda *_: None)
 
@@ -96,18 +203,14 @@ def train(args: argparse.Namespace) -> TrainResult:
                         "drop --num-classes or fix --data-dir (the head gets K+M outputs by itself)")
     num_ops = args.la_ops if args.adv_mode == "adv_plus" else 0
 
-    resume_state = None
-    if args.resume:
-        resume_state = read_checkpoint(args.resume)
+    if resume_state is not None:
         check_head(resume_state, num_classes, num_ops, args.resume,
                    "pass the --adv-mode/--la-ops/--dataset of the run that wrote it")
         if resume_state.get("arch") != args.model:
             raise UserError(f"checkpoint {args.resume} is a '{resume_state.get('arch')}' but --model is "
                             f"'{args.model}': pass --model {resume_state.get('arch')}")
-    out_dir = resolve_output_dir(args)
     if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=True))
+        atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(vars(args), sort_keys=True))
 
     seed_everything(args.seed + info.rank)
     model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained)
@@ -130,8 +233,11 @@ def train(args: argparse.Namespace) -> TrainResult:
     start_epoch = 0
     if resume_state is not None:
         load_weights(model, resume_state["state_dict"], args.resume)
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
+        restore_optimizer(optimizer, resume_state["optimizer"], overrides, log)
+        if SCHEDULE_FLAGS & set(overrides):
+            log(f"lr schedule rebuilt for {', '.join(sorted(SCHEDULE_FLAGS & set(overrides)))} (--override-recipe)")
+        else:
+            scheduler.load_state_dict(resume_state["scheduler"])
         if scaler is not None and "scaler" in resume_state:
             scaler.load_state_dict(resume_state["scaler"])
         start_epoch = int(resume_state["epoch"]) + 1
@@ -158,6 +264,12 @@ def train(args: argparse.Namespace) -> TrainResult:
                                max_history=args.checkpoint_hist) if info.is_main else None
     loss_fn = SoftTargetCrossEntropy()
     last = out_dir / "last.pth.tar"
+    if info.is_main:
+        trim_summary(out_dir / "summary.csv", start_epoch)
+        for ds in (train_ds, val_ds):
+            if getattr(ds, "skipped_files", None):
+                log(f"--skip-bad-images: left out {len(ds.skipped_files)} damaged file(s) of {ds.root}, e.g. "
+                    f"{ds.skipped_files[0]}")
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, num_epochs):
         sampler.set_epoch(epoch)
@@ -167,8 +279,13 @@ def train(args: argparse.Namespace) -> TrainResult:
                                             channels_last=args.channels_last, progress=progress,
                                             log_interval=args.log_interval if info.is_main else 0, log=log)
         except NonFiniteLoss as exc:
-            kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
-            raise UserError(f"{exc}; training stopped and {kept}: lower --lr (or --adv-eps) and --resume it") from None
+            lower = f"{args.lr / 10:g}"
+            if last.exists():
+                raise UserError(f"{exc}; training stopped and the last good checkpoint is {last}: continue it with a "
+                                f"lower learning rate: rbla train --resume {shlex.quote(str(last))} --lr {lower} --override-recipe"
+                                ) from None
+            raise UserError(f"{exc}; training stopped and no checkpoint was written yet: start again with a lower "
+                            f"--lr (e.g. --lr {lower}) and another --experiment") from None
         eval_metrics = validate(model, val_ds, num_classes, args, device, progress)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step(epoch + 1)

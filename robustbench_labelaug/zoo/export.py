@@ -184,8 +184,8 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
         if not overwrite:
             raise UserError(f"{path} already exists with different weights: pass --overwrite to replace it, or "
                             "choose another --name/--model-dir")
-    if side.exists():
-        side.unlink()  # a stale sidecar must never vouch for the new file
-    atomic_write_bytes(path, data)
+    # the new sidecar first, then the checkpoint: a kill in between leaves either no checkpoint or the old one
+    # under a sidecar it does not match (refused when loaded), never a checkpoint that loads unchecked
     atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
+    atomic_write_bytes(path, data)
     return Exported(path, digest)
