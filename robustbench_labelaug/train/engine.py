@@ -33,6 +33,8 @@ def train_one_epoch(epoch: int, model: nn.Module, loader: Iterable, optimizer: t
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
     for step, (input, target) in enumerate(bar):
         input, target = input.to(device, non_blocking=True), target.to(device, non_blocking=True)
+        if channels_last:  # before the hook, so the attack's forward/backward passes use the layout too
+            input = input.contiguous(memory_format=torch.channels_last)
         if hook is not None:
             input, target = hook(input, target)
         if channels_last:
