@@ -103,3 +103,30 @@ def broadcast_object(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` is finite on every rank: one MIN all-reduce of a flag under torchrun/srun, so that a NaN on
+    one rank stops all ranks at the same step (instead of the others hanging in their next collective)."""
+    flag = torch.isfinite(t.detach()).all().to(torch.float32).reshape(1)
+    if current().distributed:
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def main_decides(fn, *args):
+    """``fn(*args)`` evaluated on rank 0 only and broadcast to every rank (e.g. whether and what a cached file
+    holds: ranks without a shared filesystem then still agree); a UserError on rank 0 is raised on every rank."""
+    info = current()
+    if not info.distributed:
+        return fn(*args)
+    result, error = None, None
+    if info.is_main:
+        try:
+            result = fn(*args)
+        except UserError as exc:
+            error = str(exc)
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise UserError(error)
+    return result

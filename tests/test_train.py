@@ -110,7 +110,7 @@ def test_torchrun_two_processes_matches_single_process(tmp_path, digits_test):
     common = ["train", "--adv-mode", "std", "--epochs", "4", "--output", str(tmp_path), *FAST]
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                           "--master_port", str(_free_port()), "-m", "robustbench_labelaug", *common,
-                          "--experiment", "ddp", "-b", "32"], capture_output=True, text=True, env=env, timeout=600)
+                          "--experiment", "ddp", "-b", "64"], capture_output=True, text=True, env=env, timeout=600)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     single = run_cli(*common, "--experiment", "single", "-b", "64")
     assert single.returncode == 0, single.stderr[-3000:]

@@ -200,7 +200,7 @@ class Evaluator(ABC):
         arrays: dict[str, SplitArrays] = {}
         for split in self.splits(dataset):
             path = self.cache_path(ctx, split)
-            cached = self.load_split(path)
+            cached = dist_utils.main_decides(self.load_split, path)  # rank 0 decides: no shared filesystem needed
             if cached is not None:
                 arrays[split] = cached
                 continue

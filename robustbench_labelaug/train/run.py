@@ -27,8 +27,9 @@ from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
 from ..hook import AdvLabelAug
 from ..models import create_classifier
+from . import recipe
 from .args import validate_args
-from .checkpoint import RunCheckpointSaver, check_head, load_weights, read_checkpoint, set_rng_state
+from .checkpoint import RunCheckpointSaver, check_head, load_weights, read_checkpoint
 from .engine import NonFiniteLoss, train_one_epoch
 
 
@@ -61,7 +62,8 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
 
 def build_datasets(args: argparse.Namespace):
     size = args.input_size or 224
-    train_ds = create_dataset(args.dataset, args.data_dir, "train", is_training=True, input_size=size)
+    train_ds = create_dataset(args.dataset, args.data_dir, "train", is_training=True, input_size=size,
+                              color_jitter=getattr(args, "color_jitter", 0.0))
     val_ds = create_dataset(args.dataset, args.data_dir, "val", input_size=size,
                             class_names=getattr(train_ds, "class_to_idx", None) and list(train_ds.class_to_idx))
     return train_ds, val_ds
@@ -70,7 +72,8 @@ def build_datasets(args: argparse.Namespace):
 def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Namespace,
              device: torch.device, progress: bool) -> dict[str, float]:
     """Clean top-1 accuracy of the K-way classifier (and PGD robust accuracy with ``--val-pgd-steps``)."""
-    ctx = EvalContext(num_classes=num_classes, device=device, batch_size=args.batch_size, progress=progress,
+    batch = recipe.per_process_batch(args.batch_size, dist_utils.current().world_size)
+    ctx = EvalContext(num_classes=num_classes, device=device, batch_size=batch, progress=progress,
                       num_workers=args.workers)
     metrics = {"top1": 100.0 - create_evaluator("clean").run(model, val_ds, ctx).metrics["error"]}
     if args.val_pgd_steps:
@@ -82,7 +85,12 @@ def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Na
 def train(args: argparse.Namespace) -> TrainResult:
     """Run (or resume) a training run as configured by ``rbla train`` flags; return where it wrote what."""
     validate_args(args)
+    create_kwargs = recipe.starting_weights(args)
     info, device = dist_utils.init_distributed(args.device)
+    batch_size = recipe.per_process_batch(args.batch_size, info.world_size)
+    args.workers = recipe.default_workers(args, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     progress = info.is_main and not args.no_progress
     log = tqdm.write if info.is_main else (lambda *_: None)
 
@@ -107,7 +115,9 @@ def train(args: argparse.Namespace) -> TrainResult:
         (out_dir / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=True))
 
     seed_everything(args.seed + info.rank)
-    model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained)
+    model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained, **create_kwargs)
+    recipe.record_starting_sha256(args, model)
+    model = recipe.apply_sync_bn(model, args, info, device)
     model.to(device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -132,14 +142,16 @@ def train(args: argparse.Namespace) -> TrainResult:
         if scaler is not None and "scaler" in resume_state:
             scaler.load_state_dict(resume_state["scaler"])
         start_epoch = int(resume_state["epoch"]) + 1
-        set_rng_state(resume_state["rng"])
+        recipe.restore_rng(resume_state, info, log)
         log(f"resumed from {args.resume} (epoch {start_epoch - 1} done)")
     scheduler.step(start_epoch)
 
     train_model = model
     if info.distributed:
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    hook = AdvLabelAug(model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
+    train_model = recipe.maybe_compile(train_model, args.compile)
+    attack_model = recipe.maybe_compile(model, args.compile)  # the hook attacks the module itself, not DDP
+    hook = AdvLabelAug(attack_model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
                        alpha=args.adv_alpha, delta=args.la_delta, num_ops=max(args.la_ops, 1),
                        train_clean=args.adv_train_clean, adv_prob=args.adv_prob, attack_mode=args.adv_attack_mode,
                        autocast_dtype=amp_dtype)
@@ -148,8 +160,8 @@ def train(args: argparse.Namespace) -> TrainResult:
 
     sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True,
                                  seed=args.seed)
-    loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
-                        drop_last=len(train_ds) // info.world_size > args.batch_size,
+    loader = DataLoader(train_ds, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
+                        drop_last=len(train_ds) // info.world_size > batch_size,
                         pin_memory=device.type == "cuda", persistent_workers=args.workers > 0)
     saver = RunCheckpointSaver(model, optimizer, scheduler, args, amp_scaler=scaler, checkpoint_dir=str(out_dir),
                                max_history=args.checkpoint_hist) if info.is_main else None
@@ -166,7 +178,9 @@ def train(args: argparse.Namespace) -> TrainResult:
         except NonFiniteLoss as exc:
             kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
             raise UserError(f"{exc}; training stopped and {kept}: lower --lr (or --adv-eps) and --resume it") from None
+        recipe.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere: what the checkpoint holds
         eval_metrics = validate(model, val_ds, num_classes, args, device, progress)
+        rng_ranks = recipe.gather_rng_states()  # every rank's, so a resume restores each rank's own
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step(epoch + 1)
         metrics = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in train_metrics.items()},
@@ -175,6 +189,7 @@ def train(args: argparse.Namespace) -> TrainResult:
             update_summary(epoch, train_metrics, eval_metrics, str(out_dir / "summary.csv"), lr=lr,
                            write_header=not (out_dir / "summary.csv").exists())
             saver.last_metrics = metrics
+            saver.rng_ranks = rng_ranks
             saver.save_checkpoint(epoch, metric=eval_metrics["top1"])
         log(f"epoch {epoch + 1}/{num_epochs}  loss {train_metrics['loss']:.4f}  clean top1 {eval_metrics['top1']:.2f}"
             + (f"  PGD-{args.val_pgd_steps} top1 {eval_metrics['pgd_top1']:.2f}" if "pgd_top1" in eval_metrics
