@@ -207,7 +207,7 @@ class Evaluator(ABC):
             split_ds = self.split_dataset(dataset, split)
             shard = indices[info.rank::info.world_size]
             loader = DataLoader(IndexedSubset(split_ds, shard), batch_size=ctx.batch_size, shuffle=False,
-                                num_workers=ctx.num_workers)
+                                num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
             batches = (tuple(t.to(ctx.device, non_blocking=True) for t in batch)
                        for batch in tqdm(loader, desc=f"{self.name} {split}", leave=False,
                                          disable=not (ctx.progress and info.is_main)))

@@ -92,7 +92,8 @@ def resolve_pretrained_name(model_name: str, tag: str | None = None) -> str:
         cfg = None
     if cfg is None or not getattr(cfg, "tag", None):
         what = f"pretrained tag '{tag}'" if tag else "pretrained weights"
-        raise UserError(f"timm has no {what} for '{arch}': list them with timm.list_pretrained('{arch}.*')")
+        raise UserError(f"timm has no {what} for '{arch}': drop --pretrained, or pick a tag from "
+                        f"timm.list_pretrained('{arch}.*')")
     return f"{arch}.{cfg.tag}"
 
 
