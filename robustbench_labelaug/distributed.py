@@ -1,4 +1,4 @@
-"""torchrun support shared by training and evaluation: init (gloo on CPU, NCCL on GPU), sharding, gathering."""
+"""torchrun / srun support shared by training and evaluation: init (gloo on CPU, NCCL on GPU), sharding, gathering."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -24,19 +26,40 @@ class DistInfo:
         return self.rank == 0
 
 
+def launch_env() -> DistInfo:
+    """Rank, world size and local rank of this process: torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, else
+    an ``srun`` step's ``SLURM_PROCID``/``SLURM_STEP_NUM_TASKS``/``SLURM_LOCALID`` (which then needs
+    ``MASTER_ADDR``/``MASTER_PORT``), else one process."""
+    env = os.environ
+    if "WORLD_SIZE" in env or "RANK" in env:
+        return DistInfo(int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0")))
+    tasks = int(env.get("SLURM_STEP_NUM_TASKS") or 1)  # set inside an srun step only, not in the batch script
+    if tasks > 1 and "SLURM_PROCID" in env:
+        if not env.get("MASTER_ADDR") or not env.get("MASTER_PORT"):
+            raise UserError(f"srun started {tasks} tasks but MASTER_ADDR/MASTER_PORT are not set: export them "
+                            "(e.g. MASTER_ADDR=$(scontrol show hostnames | head -1) MASTER_PORT=29500) or launch "
+                            "one torchrun per node")
+        return DistInfo(int(env["SLURM_PROCID"]), tasks, int(env.get("SLURM_LOCALID", "0")))
+    return DistInfo()
+
+
 def init_distributed(device: str | None = None) -> tuple[DistInfo, torch.device]:
-    """Initialise the process group when launched by torchrun (``WORLD_SIZE`` > 1); pick the device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    """Initialise the process group when launched by torchrun or srun (world size > 1); pick the device
+    (``cuda`` without an index means this process's local GPU)."""
+    info = launch_env()
+    if info.distributed:  # srun: publish the torchrun variables that env:// init and current() read
+        os.environ.update(RANK=str(info.rank), WORLD_SIZE=str(info.world_size), LOCAL_RANK=str(info.local_rank))
     if device is None:
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+        device = f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", info.local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return DistInfo(rank, world, local_rank), dev
+    if info.distributed and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", init_method="env://",
+                                rank=info.rank, world_size=info.world_size)
+    return info, dev
 
 
 def current() -> DistInfo:
@@ -80,3 +103,30 @@ def broadcast_object(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` is finite on every rank: one MIN all-reduce of a flag under torchrun/srun, so that a NaN on
+    one rank stops all ranks at the same step (instead of the others hanging in their next collective)."""
+    flag = torch.isfinite(t.detach()).all().to(torch.float32).reshape(1)
+    if current().distributed:
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def main_decides(fn, *args):
+    """``fn(*args)`` evaluated on rank 0 only and broadcast to every rank (e.g. whether and what a cached file
+    holds: ranks without a shared filesystem then still agree); a UserError on rank 0 is raised on every rank."""
+    info = current()
+    if not info.distributed:
+        return fn(*args)
+    result, error = None, None
+    if info.is_main:
+        try:
+            result = fn(*args)
+        except UserError as exc:
+            error = str(exc)
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise UserError(error)
+    return result

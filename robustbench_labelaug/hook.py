@@ -88,7 +88,10 @@ class AdvLabelAug:
             ``train`` (batch statistics and dropout while attacking; BN running stats then also move).
         mean, std: the normalisation the incoming batch already carries (timm's loaders); None means the batch
             is in [0,1] and the model normalises inside.
-        autocast_dtype: run the attack's forward/backward passes under ``torch.autocast`` with this dtype.
+        autocast_dtype: run the attack's forward/backward passes under ``torch.autocast`` with this dtype. With
+            ``torch.float16`` the attack loss is scaled (by a power of two per step, chosen from the logits'
+            gradient) so that small gradients do not underflow to zero in the fp16 backward; the sign step is
+            invariant to the scale. bfloat16 has float32's range and needs no scaling.
         clip_input: accept batches whose pixels leave [0,1] (timm's random erasing, ``--reprob``, draws its noise
             patches in normalised space): the attack runs on the image clipped to [0,1] and its perturbation
             (within eps) is added to the batch as it came, so the erased patches keep timm's noise. Off: such a
@@ -144,7 +147,7 @@ class AdvLabelAug:
 
     def _make_pgd(self, eps: float) -> PGD:
         scale = eps / self.eps
-        attack = PGD(self.kway, eps=eps, alpha=self.alpha * scale, steps=self.steps,
+        attack = PGD(scaled_attack_model(self.kway, self.autocast_dtype), eps=eps, alpha=self.alpha * scale, steps=self.steps,
                                   random_start=self.random_start)
         if self.attack_mode == "train":
             attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)
@@ -257,3 +260,41 @@ def _preserved_state(model: nn.Module, freeze: bool):
             m.training = training
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+# -- fp16: the attack loss is scaled (sign steps do not change under a positive scale) ---------------------------
+FP16_GRAD_TARGET = 1.0  # the largest |d loss / d logit| after scaling: far from fp16's overflow and underflow
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; backward multiplies the (float32) logits' gradient by a power of two that brings its
+    largest entry to about ``FP16_GRAD_TARGET``, before it is cast to float16 for the network's backward pass."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor) -> torch.Tensor:
+        return logits.view_as(logits)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        peak = grad.detach().abs().amax()
+        if not torch.isfinite(peak) or peak == 0:
+            return grad
+        scale = torch.exp2(torch.floor(torch.log2(FP16_GRAD_TARGET / peak)))
+        return grad * scale
+
+
+class _ScaledLossModel(nn.Module):
+    """``model``'s logits in float32 with :class:`_ScaleGradient` on them: a loss on these logits is scaled before
+    the float16 backward (the attack's gradient keeps its sign and is no longer flushed to zero)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ScaleGradient.apply(self.model(x).float())
+
+
+def scaled_attack_model(model: nn.Module, autocast_dtype: torch.dtype | None) -> nn.Module:
+    """The model the attack differentiates: ``model`` itself, or under float16 autocast the loss-scaled view."""
+    return _ScaledLossModel(model) if autocast_dtype == torch.float16 else model

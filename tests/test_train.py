@@ -110,7 +110,7 @@ def test_torchrun_two_processes_matches_single_process(tmp_path, digits_test):
     common = ["train", "--adv-mode", "std", "--epochs", "4", "--output", str(tmp_path), *FAST]
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                           "--master_port", str(_free_port()), "-m", "robustbench_labelaug", *common,
-                          "--experiment", "ddp", "-b", "32"], capture_output=True, text=True, env=env, timeout=600)
+                          "--experiment", "ddp", "-b", "64"], capture_output=True, text=True, env=env, timeout=600)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     single = run_cli(*common, "--experiment", "single", "-b", "64")
     assert single.returncode == 0, single.stderr[-3000:]
@@ -226,5 +226,5 @@ def test_pretrained_offline_fails_fast(tmp_path):
     start = time.time()
     result = run_cli("train", "--model", "resnet18", "--pretrained", "--epochs", "1", "--output", str(tmp_path), *FAST,
                      env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
-    _assert_clean_failure(result, "pretrained weights for 'resnet18' cannot be fetched (HF_HUB_OFFLINE is set)")
+    _assert_clean_failure(result, "pretrained weights for 'resnet18.a1_in1k' cannot be fetched (HF_HUB_OFFLINE is set)")
     assert time.time() - start < 60

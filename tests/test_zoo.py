@@ -77,8 +77,9 @@ def test_every_entry_validates_and_matches_the_paper():
         assert (entry.num_ops, entry.delta) == ((1, 0.03) if entry.training == "adv_plus" else (0, None))
         assert f"--experiment {name}" in entry.recipe and f"--adv-mode {entry.training}" in entry.recipe
         if entry.dataset == "imagenet":
-            assert (entry.architecture, entry.num_classes, entry.eps) == ("resnet50", 1000, 0.03)
+            assert (entry.architecture, entry.num_classes, entry.eps) == ("resnet50.tv_in1k", 1000, 0.03)
             assert entry.preprocessing == "Res256Crop224" and "--pretrained" in entry.recipe
+            assert "--amp --amp-dtype bfloat16 --channels-last" in entry.recipe  # the GPU flags
             clean, mce, pgd, cw_clean, cw_real, cw_pgd = PAPER[entry.training]
             rep = entry.reported
             assert (rep["clean_error"], rep["mce"], rep["pgd40_error"]) == (clean, mce, pgd)
@@ -400,7 +401,7 @@ def test_cli_list_show_export(tmp_path, digits_run, capsys):
     assert NAMES <= set(rows) and f"{len(NAMES)} entries, all valid" in out
     assert rows["digits_adv_plus"] == ["digits_adv_plus", "digits", "adv_plus", "resnet8_tiny", "10+1", str(DIGITS_EPS), "0.03",
                                        "missing"]
-    assert rows["resnet50_std"] == ["resnet50_std", "imagenet", "std", "resnet50", "1000+0", "0.03", "-", "missing"]
+    assert rows["resnet50_std"] == ["resnet50_std", "imagenet", "std", "resnet50.tv_in1k", "1000+0", "0.03", "-", "missing"]
     assert cli_main(["zoo", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert set(listed) == NAMES and listed["resnet50_adv_plus"]["reported"]["pgd40_error"] == 32.70

@@ -18,7 +18,7 @@ DATASETS = ("digits", "folder", "imagenet", *CIFAR_SPECS)
 def create_dataset(name: str = "digits", data_dir: str | Path | None = None, split: str = "train", *,
                    is_training: bool = False, input_size: int = 224, crop_pct: float = 0.875,
                    interpolation: str = "bilinear", class_names: Sequence[str] | str | None = None,
-                   download: bool = False, bad_images: str = "error") -> Dataset:
+                   download: bool = False, bad_images: str = "error", color_jitter: float = 0.0) -> Dataset:
     """``digits`` (embedded), ``folder`` (``<data_dir>/{train,val}/<class>/<image>``, classes sorted) or
     ``imagenet`` (the same layout, classes indexed in ImageNet-1k order so subsets keep their indices).
     timm's empty dataset name ``""`` means ``folder``. ``bad_images="skip"`` leaves damaged image files out and
@@ -37,7 +37,8 @@ def create_dataset(name: str = "digits", data_dir: str | Path | None = None, spl
         class_names = "imagenet" if name == "imagenet" else class_folders(split_folder(data_dir, "train")
                                                                         if (Path(data_dir) / "train").is_dir()
                                                                         else root)
-    transform = folder_transform(input_size, is_training, crop_pct=crop_pct, interpolation=interpolation)
+    transform = folder_transform(input_size, is_training, crop_pct=crop_pct, interpolation=interpolation,
+                                 color_jitter=color_jitter)
     return ImageFolderDataset(root, transform=transform, class_names=class_names, bad_images=bad_images)
 
 

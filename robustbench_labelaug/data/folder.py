@@ -192,11 +192,14 @@ class ImageFolderDataset(ImageDataset):
 
 
 def folder_transform(input_size: int | tuple[int, int, int], is_training: bool, crop_pct: float = 0.875,
-                     interpolation: str = "bilinear"):
+                     interpolation: str = "bilinear", color_jitter: float = 0.0):
     """timm's train/eval transform with mean 0 and std 1, i.e. tensors in [0,1]. The eval transform is
-    resize(size / crop_pct) then centre crop, as RobustBench's ``Res256Crop224`` for 224."""
+    resize(size / crop_pct) then centre crop, as RobustBench's ``Res256Crop224`` for 224. The train transform is
+    the paper's RandomResizedCrop + horizontal flip; ``color_jitter`` > 0 adds timm's ColorJitter (timm's own
+    default is 0.4; here it is off unless asked for)."""
+    extra = {"color_jitter": float(color_jitter) if color_jitter else None} if is_training else {}
     return create_transform(input_size, is_training=is_training, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
-                            crop_pct=crop_pct, interpolation=interpolation)
+                            crop_pct=crop_pct, interpolation=interpolation, **extra)
 
 
 def count_images(root: str | Path) -> int:

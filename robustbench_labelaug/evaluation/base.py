@@ -195,14 +195,14 @@ class Evaluator(ABC):
         arrays: dict[str, SplitArrays] = {}
         for split in self.splits(dataset):
             path = self.cache_path(ctx, split)
-            cached = self.load_split(path)
+            cached = dist_utils.main_decides(self.load_split, path)  # rank 0 decides: no shared filesystem needed
             if cached is not None:
                 arrays[split] = cached
                 continue
             split_ds = self.split_dataset(dataset, split)
             shard = indices[info.rank::info.world_size]
             loader = DataLoader(IndexedSubset(split_ds, shard), batch_size=ctx.batch_size, shuffle=False,
-                                num_workers=ctx.num_workers)
+                                num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
             batches = (tuple(t.to(ctx.device, non_blocking=True) for t in batch)
                        for batch in tqdm(loader, desc=f"{self.name} {split}", leave=False,
                                          disable=not (ctx.progress and info.is_main)))

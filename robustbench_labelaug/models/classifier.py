@@ -88,31 +88,54 @@ def k_way(model: nn.Module, num_classes: int | None = None) -> nn.Module:
 
 def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pretrained: bool = False,
                       mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                      **kwargs) -> ImageClassifier:
+                      extra_head_init: str = "zeros", **kwargs) -> ImageClassifier:
     """``timm.create_model(model_name, num_classes=K+M)`` behind normalisation, taking [0,1] inputs.
 
+    ``model_name`` may carry a pretrained tag (``resnet50.tv_in1k``: torchvision's weights). With ``pretrained``
+    and a K+M head (M > 0) whose K equals the pretrained head's width, the pretrained K-way model is loaded and its
+    head grown to K+M rows: the first K rows are the pretrained classifier's, the M extra rows start at zero
+    (``extra_head_init="zeros"``; ``"mean"``: the mean of the K class rows), so the first K logits equal the
+    pretrained model's, as for the K-way Std/Adv models (timm itself would drop the pretrained head).
     mean/std default to the network's own pretrained config (ImageNet statistics for ImageNet models)."""
     if not timm.is_model(model_name):
         raise UserError(f"unknown model '{model_name}': use a timm model name (timm.list_models()) "
                         "or 'resnet8_tiny' for the digits data")
     if num_classes < 1 or num_ops < 0:
         raise UserError(f"need num_classes >= 1 and num_ops >= 0, got {num_classes} and {num_ops}")
-    if pretrained:
+    if extra_head_init not in ("zeros", "mean"):
+        raise UserError(f"extra_head_init must be 'zeros' or 'mean', got {extra_head_init!r}")
+    local_file = (kwargs.get("pretrained_cfg_overlay") or {}).get("file")
+    if pretrained and not local_file:
         from .pretrained import pretrained_unavailable
 
         reason = pretrained_unavailable(model_name)
         if reason is not None:
             raise UserError(f"timm's pretrained weights for '{model_name}' cannot be fetched ({reason}): run where "
                             "the Hugging Face hub is reachable or its cache holds them, or drop --pretrained")
+    grow = pretrained and num_ops > 0 and _pretrained_width(model_name) == num_classes
     try:
-        net = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes + num_ops, **kwargs)
+        net = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes if grow else
+                                num_classes + num_ops, **kwargs)
     except (OSError, RuntimeError, ConnectionError) as exc:  # no internet / no cached weights
         if not pretrained:
             raise
         raise UserError(f"could not fetch pretrained weights for '{model_name}' ({type(exc).__name__}): "
                         "this machine needs internet or a filled HF/torch cache; drop --pretrained to start "
                         "from random weights") from None
+    if grow:
+        from .pretrained import extend_head
+
+        extend_head(net, num_classes + num_ops, extra_head_init)
     cfg = getattr(net, "pretrained_cfg", None) or {}
     mean = tuple(mean if mean is not None else cfg.get("mean", IMAGENET_MEAN))
     std = tuple(std if std is not None else cfg.get("std", IMAGENET_STD))
     return ImageClassifier(net, num_classes, num_ops, mean, std)
+
+
+def _pretrained_width(model_name: str) -> int | None:
+    """Number of classes of ``model_name``'s pretrained head (None if timm does not say)."""
+    try:
+        cfg = timm.models.get_pretrained_cfg(model_name)
+    except RuntimeError:
+        return None
+    return getattr(cfg, "num_classes", None) if cfg is not None else None

@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-size", "--img-size", type=int, nargs="+", default=None, metavar="N",
                        help="image size for folder datasets: N or timm's C H W (e.g. 3 224 224); None: 224 (digits "
                             "are always 32)")
-    group.add_argument("--workers", "-j", type=int, default=0, metavar="N", help="data loader processes")
+    group.add_argument("--workers", "-j", type=int, default=None, metavar="N",
+                       help="data loader processes per training process (default: on CUDA the CPU count / local "
+                            "GPUs, at most 16; on CPU and for digits 0)")
     group.add_argument("--skip-bad-images", action="store_true",
                        help="leave damaged image files out (they are counted and reported) instead of stopping")
 
@@ -44,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--opt", default="sgd", metavar="OPTIMIZER", help="timm optimizer name")
     group.add_argument("--momentum", type=float, default=0.9, metavar="M", help="optimizer momentum")
     group.add_argument("--weight-decay", type=float, default=1e-4, help="weight decay")
-    group.add_argument("-b", "--batch-size", type=int, default=64, metavar="N", help="batch size per process")
+    group.add_argument("-b", "--batch-size", type=int, default=64, metavar="N",
+                       help="GLOBAL batch size (the paper's 64): under torchrun/srun each of the N processes loads "
+                            "b/N images per step (b must be divisible by N), so lr and the recipe stay the same")
 
     group = parser.add_argument_group("Learning rate schedule parameters")
     group.add_argument("--sched", default="cosine", metavar="SCHEDULER", help="timm scheduler name")
@@ -59,11 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--val-pgd-steps", type=int, default=0, metavar="N",
                        help="also report PGD-N robust accuracy on the validation split each epoch (0: off)")
 
+    add_recipe_arguments(parser)
+
     group = parser.add_argument_group("Misc")
     group.add_argument("--seed", type=int, default=42, metavar="S", help="random seed (rank r uses seed + r)")
     group.add_argument("--amp", action="store_true", help="mixed precision (autocast) for training and attack")
-    group.add_argument("--amp-dtype", default="float16", choices=("float16", "bfloat16"),
-                       help="autocast dtype (CPU always uses bfloat16)")
+    group.add_argument("--amp-dtype", default="bfloat16", choices=("float16", "bfloat16"),
+                       help="autocast dtype (CPU always uses bfloat16); with float16 the attack loss is scaled "
+                            "and training uses a GradScaler")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (None: cuda if available)")
     group.add_argument("--output", default="./output/train", metavar="DIR", help="where runs are written")
     group.add_argument("--experiment", default="", metavar="NAME", help="run folder name under --output")
@@ -109,6 +116,26 @@ def given_flags(args: argparse.Namespace) -> set[str] | None:
         return args.given
     except AttributeError:
         return None
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """Starting weights, augmentation, speed and distribution flags (issue 11)."""
+    group = parser.add_argument_group("Starting weights, augmentation, speed and distribution")
+    group.add_argument("--pretrained-tag", default=None, metavar="TAG",
+                       help="timm pretrained tag to start from (implies --pretrained), e.g. tv_in1k (torchvision's "
+                            "weights, the paper's 'default ImageNet weights') or resnet50.tv_in1k; without it "
+                            "--pretrained uses timm's default tag, which is recorded in the checkpoint")
+    group.add_argument("--pretrained-file", default=None, metavar="FILE",
+                       help="load the pretrained weights from this local file instead of the hub (implies "
+                            "--pretrained; timm pretrained_cfg_overlay file); its sha256 is recorded")
+    group.add_argument("--color-jitter", type=float, default=0.0, metavar="F",
+                       help="ColorJitter strength for folder datasets (default 0: the paper's RandomResizedCrop + "
+                            "flip only; timm's own default would be 0.4)")
+    group.add_argument("--sync-bn", action="store_true",
+                       help="SyncBatchNorm across processes (torchrun/srun on CUDA)")
+    group.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
+                       help="torch.compile the model for the training step and the attack (default backend "
+                            "inductor)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -175,6 +202,10 @@ def validate_args(args: argparse.Namespace) -> None:
         raise UserError(f"--lr must be > 0, got {args.lr}")
     if not 0.0 <= args.adv_prob <= 1.0:
         raise UserError(f"--adv-prob must lie in [0, 1], got {args.adv_prob}")
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers must be >= 0, got {args.workers}")
+    if args.color_jitter < 0:
+        raise UserError(f"--color-jitter must be >= 0, got {args.color_jitter}")
     if args.checkpoint_hist < 1:
         raise UserError(f"--checkpoint-hist must be >= 1, got {args.checkpoint_hist}")
     args.input_size = input_size(args.input_size)
@@ -273,8 +304,6 @@ def check_optimizer_and_schedule(args: argparse.Namespace) -> None:
 def check_run_args(args: argparse.Namespace) -> None:
     """The checks of flags ``validate_args`` did not cover: finite numbers, --workers, --device, --opt, --sched."""
     check_finite_numbers(args)
-    if args.workers < 0:
-        raise UserError(f"--workers must be >= 0 (0: load in the main process), got {args.workers}")
     for name in ("min_lr", "warmup_lr", "weight_decay"):
         value = getattr(args, name)
         if value is not None and value < 0:
@@ -292,7 +321,8 @@ def check_run_args(args: argparse.Namespace) -> None:
 # flags of this invocation only, never taken from the checkpoint
 THIS_CALL = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides"})
 # flags that may change on --resume without changing what is trained (the checkpoint's value when not given)
-RUN_CONTROL = frozenset({"device", "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir"})
+RUN_CONTROL = frozenset({"device", "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir",
+                         "compile"})
 # recipe flags whose change must rebuild the lr schedule (and set the optimizer's lr) on resume
 SCHEDULE_FLAGS = frozenset({"lr", "min_lr", "sched", "epochs", "warmup_epochs", "warmup_lr"})
 

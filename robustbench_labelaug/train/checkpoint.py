@@ -123,6 +123,7 @@ class RunCheckpointSaver(CheckpointSaver):
         self.scheduler = scheduler
         self.extension = EXTENSION
         self.last_metrics: dict[str, float] = {}
+        self.rng_ranks: list[dict[str, Any]] | None = None  # every rank's RNG states, rank order (DDP resume)
 
     def save_checkpoint(self, epoch: int, metric: float | None = None):
         last = os.path.join(self.checkpoint_dir, "last" + self.extension)
@@ -155,6 +156,8 @@ class RunCheckpointSaver(CheckpointSaver):
             "metric": metric,
             "metrics": jsonable(self.last_metrics),
         }
+        if self.rng_ranks is not None:
+            state["rng_ranks"] = self.rng_ranks
         if self.amp_scaler is not None:
             state["scaler"] = self.amp_scaler.state_dict()
         atomic_torch_save(state, save_path)

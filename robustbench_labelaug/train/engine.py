@@ -11,6 +11,7 @@ from timm.utils import AverageMeter
 from torch import nn
 from tqdm import tqdm
 
+from .. import distributed as dist_utils
 from ..errors import UserError
 
 BatchHook = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -33,6 +34,8 @@ def train_one_epoch(epoch: int, model: nn.Module, loader: Iterable, optimizer: t
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
     for step, (input, target) in enumerate(bar):
         input, target = input.to(device, non_blocking=True), target.to(device, non_blocking=True)
+        if channels_last:  # before the hook, so the attack's forward/backward passes use the layout too
+            input = input.contiguous(memory_format=torch.channels_last)
         if hook is not None:
             input, target = hook(input, target)
         if channels_last:
@@ -42,8 +45,9 @@ def train_one_epoch(epoch: int, model: nn.Module, loader: Iterable, optimizer: t
         with autocast:
             output = model(input)
             loss = loss_fn(output, target)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"loss became {loss.item()} at epoch {epoch}, step {step}")
+        if not dist_utils.all_finite(loss):  # every rank stops at the same step
+            where = "" if torch.isfinite(loss) else f"{loss.item()} "
+            raise NonFiniteLoss(f"loss became {where or 'non-finite on another rank '}at epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()

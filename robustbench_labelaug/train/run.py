@@ -31,6 +31,7 @@ from ..evaluation import EvalContext, create_evaluator
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
+from . import recipe
 from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
 from .checkpoint import (
     RunCheckpointSaver,
@@ -38,7 +39,6 @@ from .checkpoint import (
     load_weights,
     read_checkpoint,
     remove_stale_temp_checkpoints,
-    set_rng_state,
 )
 from .engine import NonFiniteLoss, train_one_epoch
 from .validation import ValidationEvaluator
@@ -75,7 +75,7 @@ def build_datasets(args: argparse.Namespace):
     size = args.input_size or 224
     bad = "skip" if getattr(args, "skip_bad_images", False) else "error"
     train_ds = create_dataset(args.dataset, args.data_dir, "train", is_training=True, input_size=size,
-                              bad_images=bad)
+                              bad_images=bad, color_jitter=getattr(args, "color_jitter", 0.0))
     val_ds = create_dataset(args.dataset, args.data_dir, "val", input_size=size, bad_images=bad,
                             class_names=getattr(train_ds, "class_to_idx", None) and list(train_ds.class_to_idx))
     return train_ds, val_ds
@@ -100,7 +100,8 @@ def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Na
              device: torch.device, progress: bool) -> dict[str, float]:
     """Clean loss, top-1 and top-5 accuracy of the K-way classifier, like timm's ``validate()`` (and PGD robust
     accuracy with ``--val-pgd-steps``)."""
-    ctx = EvalContext(num_classes=num_classes, device=device, batch_size=args.batch_size, progress=progress,
+    batch = recipe.per_process_batch(args.batch_size, dist_utils.current().world_size)
+    ctx = EvalContext(num_classes=num_classes, device=device, batch_size=batch, progress=progress,
                       num_workers=args.workers)
     clean = ValidationEvaluator().run(model, val_ds, ctx).metrics
     metrics = {"loss": clean["loss"], "top1": 100.0 - clean["error"], "top5": clean["top5"]}
@@ -193,6 +194,11 @@ def train(args: argparse.Namespace) -> TrainResult:
 
 def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: dict[str, Any] | None,
            overrides: dict[str, tuple[Any, Any]]) -> TrainResult:
+    create_kwargs = recipe.starting_weights(args)
+    batch_size = recipe.per_process_batch(args.batch_size, info.world_size)
+    args.workers = recipe.default_workers(args, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     progress = info.is_main and not args.no_progress
     log = tqdm.write if info.is_main else (lambda *_: None)
 
@@ -213,7 +219,9 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(vars(args), sort_keys=True))
 
     seed_everything(args.seed + info.rank)
-    model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained)
+    model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained, **create_kwargs)
+    recipe.record_starting_sha256(args, model)
+    model = recipe.apply_sync_bn(model, args, info, device)
     model.to(device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -241,14 +249,16 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         if scaler is not None and "scaler" in resume_state:
             scaler.load_state_dict(resume_state["scaler"])
         start_epoch = int(resume_state["epoch"]) + 1
-        set_rng_state(resume_state["rng"])
+        recipe.restore_rng(resume_state, info, log)
         log(f"resumed from {args.resume} (epoch {start_epoch - 1} done)")
     scheduler.step(start_epoch)
 
     train_model = model
     if info.distributed:
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    hook = AdvLabelAug(model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
+    train_model = recipe.maybe_compile(train_model, args.compile)
+    attack_model = recipe.maybe_compile(model, args.compile)  # the hook attacks the module itself, not DDP
+    hook = AdvLabelAug(attack_model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
                        alpha=args.adv_alpha, delta=args.la_delta, num_ops=max(args.la_ops, 1),
                        train_clean=args.adv_train_clean, adv_prob=args.adv_prob, attack_mode=args.adv_attack_mode,
                        autocast_dtype=amp_dtype)
@@ -257,8 +267,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
 
     sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True,
                                  seed=args.seed)
-    loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
-                        drop_last=len(train_ds) // info.world_size > args.batch_size,
+    loader = DataLoader(train_ds, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
+                        drop_last=len(train_ds) // info.world_size > batch_size,
                         pin_memory=device.type == "cuda", persistent_workers=args.workers > 0)
     saver = RunCheckpointSaver(model, optimizer, scheduler, args, amp_scaler=scaler, checkpoint_dir=str(out_dir),
                                max_history=args.checkpoint_hist) if info.is_main else None
@@ -286,7 +296,9 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                                 ) from None
             raise UserError(f"{exc}; training stopped and no checkpoint was written yet: start again with a lower "
                             f"--lr (e.g. --lr {lower}) and another --experiment") from None
+        recipe.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere: what the checkpoint holds
         eval_metrics = validate(model, val_ds, num_classes, args, device, progress)
+        rng_ranks = recipe.gather_rng_states()  # every rank's, so a resume restores each rank's own
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step(epoch + 1)
         metrics = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in train_metrics.items()},
@@ -295,6 +307,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
             update_summary(epoch, train_metrics, eval_metrics, str(out_dir / "summary.csv"), lr=lr,
                            write_header=not (out_dir / "summary.csv").exists())
             saver.last_metrics = metrics
+            saver.rng_ranks = rng_ranks
             saver.save_checkpoint(epoch, metric=eval_metrics["top1"])
         log(f"epoch {epoch + 1}/{num_epochs}  loss {train_metrics['loss']:.4f}  clean top1 {eval_metrics['top1']:.2f}"
             + (f"  PGD-{args.val_pgd_steps} top1 {eval_metrics['pgd_top1']:.2f}" if "pgd_top1" in eval_metrics

@@ -24,6 +24,7 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
+from ..models.pretrained import same_architecture
 from .entries import NAME_RE, THREAT_MODELS, load_entries
 from .loading import _value, file_sha256, load_state_strict, sidecar_path
 
@@ -43,7 +44,8 @@ def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_
     training = args.get("adv_mode")
     checks: list[tuple[str, Any, Any]] = [
         ("dataset", dataset, entry.dataset), ("threat model", threat_model, entry.threat_model),
-        ("architecture", state["arch"], entry.architecture), ("num_classes", state["num_classes"], entry.num_classes),
+        ("architecture", entry.architecture if same_architecture(state["arch"], entry.architecture) else
+         state["arch"], entry.architecture), ("num_classes", state["num_classes"], entry.num_classes),
         ("num_ops", state["num_ops"], entry.num_ops),
     ]
     if training is not None:

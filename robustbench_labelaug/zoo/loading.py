@@ -17,7 +17,7 @@ import torch
 
 from ..errors import UserError
 from ..models.classifier import KWayClassifier, create_classifier
-from ..models.pretrained import pretrained_unavailable
+from ..models.pretrained import pretrained_unavailable, same_architecture
 from .entries import ZooEntry, get_entry
 
 SIDECAR_SUFFIX = ".sha256"
@@ -90,6 +90,8 @@ def check_checkpoint(entry: ZooEntry, state: dict[str, Any], path: Path) -> None
     for key, want in (("arch", entry.architecture), ("num_classes", entry.num_classes),
                       ("num_ops", entry.num_ops)):
         got = state.get(key)
+        if key == "arch" and isinstance(got, str) and same_architecture(got, want):
+            got = want  # a tagged architecture (resnet50.tv_in1k) is the same network as its untagged name
         if got != want:
             raise UserError(f"checkpoint {path} has {key}={got!r} but zoo entry '{entry.name}' has {want!r}: it is "
                             f"not this model: export the right run with `{entry.export_command(path.parents[2])}`")

@@ -1,0 +1,123 @@
+"""The GPU side of a training run (issue 11): starting weights (pretrained tag, local file, sha256), global batch
+size split over processes, data-loader workers, SyncBatchNorm, ``torch.compile`` and per-rank RNG states."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import distributed as dist_utils
+from ..distributed import DistInfo
+from ..errors import UserError
+
+MAX_DEFAULT_WORKERS = 16
+
+
+def starting_weights(args: argparse.Namespace) -> dict[str, Any]:
+    """Resolve ``--pretrained``/``--pretrained-tag``/``--pretrained-file`` in place: ``args.model`` becomes the
+    tagged timm name whose weights are loaded (``resnet50.tv_in1k``) and ``args.pretrained_tag`` its tag, so the
+    checkpoint records the starting point. Returns the extra ``create_classifier`` keyword arguments."""
+    from ..models.pretrained import resolve_pretrained_name, split_tag
+
+    if getattr(args, "pretrained_tag", None) or getattr(args, "pretrained_file", None):
+        args.pretrained = True
+    if not args.pretrained:
+        return {}
+    args.model = resolve_pretrained_name(args.model, args.pretrained_tag)
+    args.pretrained_tag = split_tag(args.model)[1]
+    if args.pretrained_file:
+        path = os.path.abspath(os.path.expanduser(args.pretrained_file))
+        if not os.path.isfile(path):
+            raise UserError(f"--pretrained-file {args.pretrained_file} does not exist: pass a local weights file "
+                            "(.pth/.bin/.safetensors) of the --model architecture")
+        args.pretrained_file = path
+        return {"pretrained_cfg_overlay": {"file": path}}
+    return {}
+
+
+def record_starting_sha256(args: argparse.Namespace, model: nn.Module) -> None:
+    """``args.pretrained_sha256``: sha256 of the weights file the run started from (None without --pretrained or
+    when timm's file cannot be located)."""
+    from ..models.pretrained import file_sha256, pretrained_file
+
+    path = pretrained_file(getattr(model, "net", model)) if args.pretrained else None
+    args.pretrained_sha256 = file_sha256(path) if path and os.path.isfile(path) else None
+
+
+def per_process_batch(batch_size: int, world_size: int) -> int:
+    """The batch each process loads for a GLOBAL ``--batch-size``."""
+    if batch_size % world_size:
+        raise UserError(f"--batch-size {batch_size} is the global batch but does not split over {world_size} "
+                        f"processes: use a multiple of {world_size} (e.g. {batch_size - batch_size % world_size or world_size})")
+    return batch_size // world_size
+
+
+def default_workers(args: argparse.Namespace, device: torch.device) -> int:
+    """``--workers`` when given; else on CUDA the CPU count over the local GPUs (at most 16), else 0 (the digits
+    data are in memory, and on CPU the workers would compete with the training threads)."""
+    if args.workers is not None:
+        return args.workers
+    if device.type != "cuda" or args.dataset == "digits":
+        return 0
+    local = int(os.environ.get("LOCAL_WORLD_SIZE") or torch.cuda.device_count() or 1)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_DEFAULT_WORKERS, cpus // max(local, 1)))
+
+
+def apply_sync_bn(model: nn.Module, args: argparse.Namespace, info: DistInfo, device: torch.device) -> nn.Module:
+    """``--sync-bn``: BatchNorm layers become SyncBatchNorm when there are several processes (before DDP)."""
+    if not getattr(args, "sync_bn", False) or not info.distributed:
+        return model
+    if device.type != "cuda":
+        raise UserError("--sync-bn needs CUDA devices (torch's SyncBatchNorm runs on GPUs only): drop it on CPU")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
+def maybe_compile(module: nn.Module, backend: str | None) -> nn.Module:
+    """``torch.compile(module, backend=...)`` for ``--compile``; the module itself otherwise."""
+    if not backend:
+        return module
+    return torch.compile(module, backend=backend)
+
+
+def gather_rng_states() -> list[dict[str, Any]]:
+    """Every rank's RNG states in rank order (a collective: all ranks call it)."""
+    from .checkpoint import rng_state
+
+    return dist_utils.gather_objects(rng_state())
+
+
+def restore_rng(state: dict[str, Any], info: DistInfo, log) -> None:
+    """Set this rank's RNG states from a checkpoint: its own when the checkpoint holds one per rank of the same
+    world size, else (an older checkpoint, or another world size) rank 0's for rank 0 and a fresh seed for the
+    others, which is then not bit-identical and is said so."""
+    from .checkpoint import set_rng_state
+
+    ranks = state.get("rng_ranks")
+    if ranks and len(ranks) == info.world_size:
+        set_rng_state(ranks[info.rank])
+        return
+    if info.rank == 0:
+        set_rng_state(state["rng"])
+    else:
+        torch.manual_seed(int(state.get("epoch", 0)) * 1000 + info.rank)
+    if info.distributed:
+        log(f"the checkpoint holds RNG states for {len(ranks) if ranks else 1} process(es), this run has "
+            f"{info.world_size}: ranks > 0 reseed, so the resumed run is not bit-identical")
+
+
+def sync_buffers(model: nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank. DDP broadcasts them at the start of each
+    forward only, so after an epoch each rank holds the statistics of its own last batch: without this, ranks
+    would validate with different statistics, and the next epoch's first attack on ranks > 0 would differ from a
+    resumed run's (which loads rank 0's)."""
+    if not dist_utils.current().distributed:
+        return
+    import torch.distributed as dist
+
+    for buf in model.buffers():
+        dist.broadcast(buf.data, src=0)
