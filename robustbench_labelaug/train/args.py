@@ -123,14 +123,14 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Starting weights, augmentation, speed and distribution")
     group.add_argument("--pretrained-tag", default=None, metavar="TAG",
                        help="timm pretrained tag to start from (implies --pretrained), e.g. tv_in1k (torchvision's "
-                            "weights, the paper's 'default ImageNet weights') or resnet50.tv_in1k; without it "
+                            "weights, the ones the paper starts from) or resnet50.tv_in1k; without it "
                             "--pretrained uses timm's default tag, which is recorded in the checkpoint")
     group.add_argument("--pretrained-file", default=None, metavar="FILE",
                        help="load the pretrained weights from this local file instead of the hub (implies "
                             "--pretrained; timm pretrained_cfg_overlay file); its sha256 is recorded")
     group.add_argument("--color-jitter", type=float, default=0.0, metavar="F",
-                       help="ColorJitter strength for folder datasets (default 0: the paper's RandomResizedCrop + "
-                            "flip only; timm's own default would be 0.4)")
+                       help="ColorJitter strength for folder datasets (0: the paper's RandomResizedCrop + flip only; "
+                            "timm's create_transform would use 0.4)")
     group.add_argument("--sync-bn", action="store_true",
                        help="SyncBatchNorm across processes (torchrun/srun on CUDA)")
     group.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
