@@ -3,6 +3,7 @@ agreement with pyautoattack and RobustBench's own benchmark()."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from robustbench_labelaug import UserError, k_way
+from robustbench_labelaug.attacks import example_starts
 from robustbench_labelaug.compat import import_robustbench
 from robustbench_labelaug.data import imagenet_wnids
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator
-from robustbench_labelaug.evaluation.pgd import PGDEvaluator, batch_generator
+from robustbench_labelaug.evaluation.pgd import PGDEvaluator
 
 from .robust_fixtures import trained_resnet8_digits
 
@@ -31,6 +33,44 @@ def ctx_for(k: int = 10, **kw) -> EvalContext:
 @pytest.fixture(scope="module")
 def digits_net():
     return trained_resnet8_digits()
+
+
+@contextlib.contextmanager
+def torchattacks_starts(starts: torch.Tensor):
+    """torchattacks.PGD draws its random start as ``torch.empty_like(x).uniform_(-eps, eps)``: hand it
+    ``starts`` instead (the evaluator's per-example starts)."""
+    real = torch.empty_like
+
+    class Given:
+        def uniform_(self, *_):
+            return starts
+
+    torch.empty_like = lambda t, *a, **kw: Given() if t.shape == starts.shape else real(t, *a, **kw)
+    try:
+        yield
+    finally:
+        torch.empty_like = real
+
+
+def per_sample(evaluator, model, dataset, ctx) -> dict[str, np.ndarray]:
+    """The evaluator's merged per-sample arrays (what it caches), from a run into a temporary folder."""
+    result = evaluator.run(model, dataset, ctx)
+    with np.load(ctx.out_dir / evaluator.name / "all.npz") as z:
+        return {k: z[k] for k in z.files if k != "__fingerprint__"} | {"robust_error": result.metrics["robust_error"]}
+
+
+@pytest.mark.parametrize("protocol", ["sound", "paper"])
+def test_pgd_per_sample_results_do_not_depend_on_batch_size(digits_net, digits_test, tmp_path, protocol):
+    """Random starts are seeded per example: batch sizes 7, 50 and 200 (and so the attack's pool, which is one
+    batch) give exactly the same per-sample predictions, breaking iterates and perturbation sizes."""
+    ds = TensorDataset(*(t[:200] for t in digits_test.tensors))
+    runs = [per_sample(create_evaluator("pgd", protocol=protocol, eps=0.03, steps=8, seed=3), digits_net, ds,
+                       ctx_for(batch_size=bs, out_dir=tmp_path / str(bs))) for bs in (7, 50, 200)]
+    assert 5.0 < runs[0]["robust_error"] < 95.0  # a non-trivial operating point
+    for other in runs[1:]:
+        assert other.keys() == runs[0].keys()
+        for k in runs[0]:
+            np.testing.assert_array_equal(other[k], runs[0][k], err_msg=k)
 
 
 # -- PGD, sound protocol --------------------------------------------------------------------------------------
@@ -48,8 +88,8 @@ def test_pgd40_not_weaker_than_torchattacks(digits_net, digits_test):
     correct = 0
     for start in range(0, len(y), bs):
         xb, yb = x[start:start + bs], y[start:start + bs]
-        torch.manual_seed(batch_generator(seed, start, xb.device).initial_seed())
-        adv = attack(xb, yb)
+        with torchattacks_starts(example_starts(xb, eps, seed, torch.arange(start, start + len(yb)))):
+            adv = attack(xb, yb)
         with torch.no_grad():
             correct += int((model(adv).argmax(1) == yb).sum())
     ta_acc = 100.0 * correct / len(y)
@@ -103,7 +143,7 @@ def test_pgd_paper_protocol_matches_reference_loop(digits_net, digits_test):
     xn = norm(x).detach()
     with torch.no_grad():
         labels = net(xn).argmax(1)
-    adv = xn + torch.empty_like(xn).uniform_(-0.03, 0.03, generator=batch_generator(1, 0, x.device))
+    adv = xn + example_starts(xn, 0.03, 1, torch.arange(40))
     for _ in range(5):
         adv.requires_grad_(True)
         (g,) = torch.autograd.grad(F.cross_entropy(net(adv), labels), adv)
