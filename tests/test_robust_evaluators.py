@@ -289,3 +289,63 @@ def test_autoattack_matches_pyautoattack_and_robustbench_benchmark(tmp_path, one
     errors = np.array(ours.classwise["autoattack"]["error"])
     assert np.isnan(errors).sum() == 1000 - n  # only the classes present are scored
     assert sorted(errors[labels].tolist()) == sorted(0.0 if r else 100.0 for r in robust)
+
+
+# -- AutoAttack: progress, resume, PGD-40 + AutoAttack -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_autoattack_progress_resume_and_pgd_first_union(digits_net, digits_test, tmp_path, monkeypatch, capsys):
+    """The evaluator drives pyautoattack one attack and one batch at a time: per-sample results equal one
+    run_standard_evaluation call with the same batch size; a run interrupted after the first attack resumes from
+    its checkpoint without rerunning it (a bar per attack shows progress); ``pgd_first`` gives the union of
+    PGD-40 and AutoAttack, at least as strong as either on the same points, under its own name."""
+    import pyautoattack
+
+    eps, n, bs = 0.03, 32, 16
+    ds = TensorDataset(*(t[:n] for t in digits_test.tensors))
+    x, y = ds.tensors
+    reference = pyautoattack.AutoAttack(k_way(digits_net).eval(), norm="Linf", eps=eps, version="standard",
+                                        device="cpu", seed=0)
+    _, y_ref = reference.run_standard_evaluation(x, y, batch_size=bs)
+
+    real = pyautoattack.AutoAttack.run_standard_evaluation
+    calls: list[tuple[str, int]] = []
+
+    def recorded(self, x_, y_, **kw):
+        calls.append((self.attacks_to_run[0], len(y_)))
+        if interrupt and self.attacks_to_run == ["apgd-t"]:
+            raise KeyboardInterrupt
+        return real(self, x_, y_, **kw)
+
+    monkeypatch.setattr(pyautoattack.AutoAttack, "run_standard_evaluation", recorded)
+    ctx = ctx_for(batch_size=bs, out_dir=tmp_path / "out")
+    interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        create_evaluator("autoattack", eps=eps).run(digits_net, ds, ctx)
+    assert not (tmp_path / "out" / "autoattack" / "all.npz").exists()
+    assert (tmp_path / "out" / "autoattack" / "all.rank0.unfinished.npz").exists()
+    first = [a for a, _ in calls]
+    assert first.count("apgd-ce") >= 2 and first[-1] == "apgd-t"  # several batches, stopped in the 2nd attack
+
+    calls.clear()
+    interrupt = False
+    capsys.readouterr()
+    resumed = create_evaluator("autoattack", eps=eps).run(digits_net, ds, ctx_for(batch_size=bs, out_dir=tmp_path /
+                                                                                   "out", progress=True))
+    assert "autoattack apgd-t" in capsys.readouterr().err  # a bar per attack
+    assert calls and "apgd-ce" not in {a for a, _ in calls}  # the finished attack is not rerun
+    assert not (tmp_path / "out" / "autoattack" / "all.rank0.unfinished.npz").exists()
+    with np.load(tmp_path / "out" / "autoattack" / "all.npz") as z:
+        np.testing.assert_array_equal(z["y_pred"], y_ref.numpy())  # = one uninterrupted pyautoattack call
+    aa_error = resumed.metrics["robust_error"]
+    assert aa_error == pytest.approx(100.0 * (y_ref != y).float().mean().item())
+    assert resumed.settings["attack"] == "AutoAttack (standard)"
+
+    pgd = create_evaluator("pgd", eps=eps, steps=40).run(digits_net, ds, ctx_for(batch_size=bs))
+    union = create_evaluator("autoattack", eps=eps, pgd_first=True).run(digits_net, ds, ctx_for(batch_size=bs))
+    assert union.settings["attack"] == "PGD-40 + AutoAttack (standard)" and "union" in union.settings["pgd_first"]
+    assert union.details["broken_by_attack"]["pgd"] == pgd.details["broken"] > 0
+    assert union.metrics["robust_error"] >= max(pgd.metrics["robust_error"], aa_error)
+    assert 0.0 < union.metrics["robust_error"] < 100.0
+    assert union.details["max_linf_pixel"] <= eps + 1e-6

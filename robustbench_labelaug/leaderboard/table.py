@@ -68,6 +68,7 @@ def row_values(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
         "eps": info.get("eps") or "",
         "clean": clean, "clean_paper": rep.get("clean_error"),
         "aa": aa, "aa_n": m.get("autoattack_n"), "aa_paper": rep.get("autoattack_error"),
+        "aa_attack": m.get("autoattack_attack"),
         "pgd": m.get("pgd_error"), "pgd_steps": m.get("pgd_steps"),
         "pgd_paper_protocol": m.get("pgd_paper_error"), "pgd_paper_steps": m.get("pgd_paper_steps"),
         # the paper's PGD number sits beside the run that follows the paper's protocol, when there is one
@@ -107,11 +108,13 @@ def _steps_title(rows: Sequence[Mapping[str, Any]], key: str, default: str) -> s
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[Column]:
     pgd = _steps_title(rows, "pgd_steps", "PGD")
     pgd_paper = _steps_title(rows, "pgd_paper_steps", "PGD")
+    unions = {str(r.get("aa_attack")).split(" + ")[0] for r in rows if " + " in str(r.get("aa_attack") or "")}
+    aa_title = f"{'/'.join(sorted(unions))} + AA err (n)" if unions else "AA err (n)"  # e.g. PGD-40 + AutoAttack
     return [
         Column("model", "model", lambda v: v["model"]),
         Column("training", "training", lambda v: v["training"]),
         Column("clean", "clean err", lambda v: _with_paper(v["clean"], v["clean_paper"])),
-        Column("aa", "AA err (n)", lambda v: "" if v["aa"] is None and v["aa_paper"] is None else
+        Column("aa", aa_title, lambda v: "" if v["aa"] is None and v["aa_paper"] is None else
                _with_paper(v["aa"], v["aa_paper"]) + (f" ({v['aa_n']})" if v["aa_n"] else "")),
         Column("pgd", f"{pgd} err (sound)",
                lambda v: _with_paper(v["pgd"], v["pgd_reported_on_sound"])),
