@@ -1,7 +1,8 @@
 """The PGD-40 evaluator (``create_evaluator("pgd")``: EarlyStopPGD, sound protocol) against a plain evaluation
-loop with ``torchattacks.PGD(steps=40)``: same model, data, batches and per-example random starts, measured alternately in
-one process. Prints both robust accuracies (the evaluator's must be equal or lower: same per-example random
-starts and iterates, and a point counts as broken if any iterate fools it) and the median speed ratio (target >= 3x).
+loop with ``torchattacks.PGD(steps=40)``: same model, data, batches and per-example random starts, measured
+alternately in one process. Prints both robust accuracies (the evaluator's must be equal or lower: same
+per-example random starts and iterates, and a point counts as broken if any iterate fools it) and the median
+speed ratio (target >= 3x).
 
 The speed-up comes from not attacking misclassified points and dropping points once fooled, so it grows with
 the share of points that break early: the printed "work bound" is torchattacks' forward/backward count over the
@@ -91,7 +92,8 @@ def main() -> None:
         for start in range(0, len(y), args.batch_size):
             xb, yb = x[start:start + args.batch_size], y[start:start + args.batch_size]
             given = _GivenStart(starts[start:start + args.batch_size])
-            torch.empty_like = lambda t, *a, _g=given, _s=xb.shape, **kw: _g if t.shape == _s else empty_like(t, *a, **kw)
+            torch.empty_like = (lambda t, *a, _g=given, _s=xb.shape, **kw:
+                                _g if t.shape == _s else empty_like(t, *a, **kw))
             try:
                 adv = stock(xb, yb)
             finally:
