@@ -1,7 +1,8 @@
 """The PGD-40 evaluator (``create_evaluator("pgd")``: EarlyStopPGD, sound protocol) against a plain evaluation
-loop with ``torchattacks.PGD(steps=40)``: same model, data, batches and random starts, measured alternately in
-one process. Prints both robust accuracies (the evaluator's must be equal or lower: same iterates, and a point
-counts as broken if any iterate fools it) and the median speed ratio (target >= 3x).
+loop with ``torchattacks.PGD(steps=40)``: same model, data, batches and per-example random starts, measured
+alternately in one process. Prints both robust accuracies (the evaluator's must be equal or lower: same
+per-example random starts and iterates, and a point counts as broken if any iterate fools it) and the median
+speed ratio (target >= 3x).
 
 The speed-up comes from not attacking misclassified points and dropping points once fooled, so it grows with
 the share of points that break early: the printed "work bound" is torchattacks' forward/backward count over the
@@ -22,10 +23,9 @@ import torchattacks
 from torch.utils.data import TensorDataset
 
 from robustbench_labelaug import create_classifier, k_way
-from robustbench_labelaug.attacks import EarlyStopPGD
+from robustbench_labelaug.attacks import EarlyStopPGD, example_starts
 from robustbench_labelaug.data import create_dataset
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator
-from robustbench_labelaug.evaluation.pgd import batch_generator
 
 
 def train_digits(epochs: int, seed: int = 0) -> torch.nn.Module:
@@ -44,6 +44,17 @@ def train_digits(epochs: int, seed: int = 0) -> torch.nn.Module:
             loss.backward()
             opt.step()
     return model.eval()
+
+
+class _GivenStart:
+    """Stands in for ``torch.empty_like(x)`` in torchattacks.PGD's random start: ``uniform_`` returns the
+    evaluator's per-example start instead of a fresh draw, so both sides attack from the same points."""
+
+    def __init__(self, start: torch.Tensor) -> None:
+        self.start = start
+
+    def uniform_(self, *_) -> torch.Tensor:
+        return self.start
 
 
 def main() -> None:
@@ -73,12 +84,20 @@ def main() -> None:
     def run_evaluator() -> float:
         return 100.0 - evaluator.run(model, dataset, ctx).metrics["robust_error"]
 
+    starts = example_starts(x, args.eps, args.seed, torch.arange(len(y)))  # the evaluator's random starts
+    empty_like = torch.empty_like
+
     def run_torchattacks() -> float:
         correct = 0
         for start in range(0, len(y), args.batch_size):
             xb, yb = x[start:start + args.batch_size], y[start:start + args.batch_size]
-            torch.manual_seed(batch_generator(args.seed, start, xb.device).initial_seed())  # the same starts
-            adv = stock(xb, yb)
+            given = _GivenStart(starts[start:start + args.batch_size])
+            torch.empty_like = (lambda t, *a, _g=given, _s=xb.shape, **kw:
+                                _g if t.shape == _s else empty_like(t, *a, **kw))
+            try:
+                adv = stock(xb, yb)
+            finally:
+                torch.empty_like = empty_like
             with torch.no_grad():
                 correct += int((classifier(adv).argmax(1) == yb).sum())
         return 100.0 * correct / len(y)
@@ -102,7 +121,7 @@ def main() -> None:
         accs.append((acc_a, acc_b))
 
     # work bound: forward/backward passes per example, torchattacks vs EarlyStopPGD
-    out = EarlyStopPGD(classifier, eps=args.eps, steps=args.steps).perturb(x, y)
+    out = EarlyStopPGD(classifier, eps=args.eps, steps=args.steps).perturb(x, y, start=starts)
     attacked = out.clean_pred == y
     used = torch.where(out.iterate >= 0, out.iterate + 1, torch.full_like(out.iterate, args.steps + 1))[attacked]
     bound = len(y) * (args.steps + 1) / (len(y) + int(used.sum()))

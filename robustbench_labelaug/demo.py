@@ -3,8 +3,8 @@
 Trains ``digits_std``, ``digits_adv`` and ``digits_adv_plus`` with their zoo recipes (the paper's recipe scaled to
 digits), exports them into the zoo's checkpoint layout so ``load_model("digits_adv_plus")`` works afterwards,
 evaluates them with the packaged ``digits`` config (clean and class-wise error, PGD-40 in the sound and the paper
-protocol, AutoAttack on a subset, generated-corruption mCE, gradient-masking checks), and writes the model_info
-JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and splits.
+protocol, PGD-40 + AutoAttack (AutoAttack only on the points PGD-40 leaves), generated-corruption mCE,
+gradient-masking checks), and writes the model_info JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and splits.
 ``--seeds N`` repeats training with N seeds and reports means with 95 % confidence intervals.
 """
 
@@ -25,7 +25,7 @@ SEED_METRICS = (  # (label, path in labelaug.measured)
     ("clean err", ("clean_error",)),
     ("PGD err (sound)", ("pgd_error",)),
     ("PGD err (paper protocol)", ("pgd_paper_error",)),
-    ("AutoAttack err", ("autoattack_error",)),
+    ("PGD-40 + AutoAttack err", ("autoattack_error",)),  # eval_configs/digits.yaml: pgd_first (the union)
     ("mCE", ("mce",)),
     ("class SD clean", ("classwise", "clean", "summary", "sd")),
     ("class SD PGD", ("classwise", "pgd", "summary", "sd")),

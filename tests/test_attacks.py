@@ -9,7 +9,7 @@ import torchattacks
 from torch import nn
 
 from robustbench_labelaug import KWayClassifier, k_way
-from robustbench_labelaug.attacks import EarlyStopPGD, PaperPGD, PGDOutcome
+from robustbench_labelaug.attacks import EarlyStopPGD, PaperPGD, PGDOutcome, example_seed, example_starts
 from robustbench_labelaug.evaluation.pgd import batch_generator
 
 from .robust_fixtures import trained_resnet8_digits
@@ -113,8 +113,8 @@ def test_early_stop_with_torchattacks_normalization(digits_net, digits_test):
     inside = k_way(digits_net).eval()
     outside = EarlyStopPGD(KWayClassifier(digits_net.net, 10).eval(), eps=0.03, steps=3)
     outside.set_normalization_used(mean=[0.5] * 3, std=[0.5] * 3)
-    a = EarlyStopPGD(inside, eps=0.03, steps=3).perturb(x, y, generator=batch_generator(0, 0, x.device))
-    b = outside.perturb(digits_net.normalize(x), y, generator=batch_generator(0, 0, x.device))
+    a = EarlyStopPGD(inside, eps=0.03, steps=3).perturb(x, y, start=batch_generator(0, 0, x.device))
+    b = outside.perturb(digits_net.normalize(x), y, start=batch_generator(0, 0, x.device))
     assert torch.equal(a.pred, b.pred) and torch.equal(a.broken, b.broken)
     assert torch.allclose(b.adv, digits_net.normalize(a.adv), atol=1e-5)
 
@@ -123,9 +123,9 @@ def test_early_stop_generator_reproducible(digits_net, digits_test):
     model = k_way(digits_net).eval()
     x, y = digits_test.tensors[0][:32], digits_test.tensors[1][:32]
     attack = EarlyStopPGD(model, eps=0.03, steps=5)
-    a = attack.perturb(x, y, generator=batch_generator(3, 0, x.device))
-    b = attack.perturb(x, y, generator=batch_generator(3, 0, x.device))
-    c = attack.perturb(x, y, generator=batch_generator(4, 0, x.device))
+    a = attack.perturb(x, y, start=batch_generator(3, 0, x.device))
+    b = attack.perturb(x, y, start=batch_generator(3, 0, x.device))
+    c = attack.perturb(x, y, start=batch_generator(4, 0, x.device))
     assert torch.equal(a.adv, b.adv) and not torch.equal(a.adv, c.adv)
 
 
@@ -179,7 +179,7 @@ def test_perturb_stream_equals_per_batch_perturb(digits_net, digits_test, pool_s
     attack = EarlyStopPGD(model, eps=0.03, steps=6)
     batches = [(x[i:i + 16], y[i:i + 16], torch.arange(i, min(i + 16, 40)), batch_generator(1, i, x.device))
                for i in range(0, 40, 16)]
-    expected = [attack.perturb(xb, yb, generator=batch_generator(1, int(k[0]), x.device))
+    expected = [attack.perturb(xb, yb, start=batch_generator(1, int(k[0]), x.device))
                 for xb, yb, k, _ in batches]
     want = {f: torch.cat([getattr(e, f) for e in expected]) for f in PGDOutcome._fields}
     got = {f: torch.empty_like(want[f]) for f in PGDOutcome._fields}
@@ -194,3 +194,43 @@ def test_perturb_stream_equals_per_batch_perturb(digits_net, digits_test, pool_s
     for f in ("pred", "broken", "clean_pred", "iterate"):
         assert torch.equal(got[f], want[f]), f
     assert torch.allclose(got["adv"], want["adv"], atol=1e-6)
+
+
+def test_example_starts_depend_on_the_example_only():
+    """Row i is torch's global-RNG draw after manual_seed(example_seed(seed, index[i])), whatever the batch."""
+    like = torch.zeros(5, 3, 4, 4)
+    a = example_starts(like, 0.1, 7, torch.tensor([0, 1, 2, 3, 4]))
+    b = example_starts(like[:2], 0.1, 7, torch.tensor([3, 1]))
+    assert torch.equal(b, a[[3, 1]])
+    torch.manual_seed(example_seed(7, 2))
+    assert torch.equal(a[2:3], torch.empty_like(like[:1]).uniform_(-0.1, 0.1))
+    assert a.abs().max().item() <= 0.1 and a.std().item() > 0.03
+    assert not torch.equal(a, example_starts(like, 0.1, 8, torch.arange(5)))
+    assert len({example_seed(s, i) for s in range(3) for i in range(1000)}) == 3000
+
+
+@pytest.mark.parametrize(("batch_size", "pool_size"), [(7, None), (16, 5), (40, 40), (13, 64)])
+def test_per_example_starts_make_the_stream_exact(digits_net, digits_test, batch_size, pool_size):
+    """With per-example starts the outcome of every point is exactly the same for any batch size and pool
+    size: same predictions, breaking iterates and adversarial images (bit for bit)."""
+    model = k_way(digits_net).eval()
+    x, y = digits_test.tensors[0][:40], digits_test.tensors[1][:40]
+    attack = EarlyStopPGD(model, eps=0.03, steps=6)
+
+    def run(bs: int, pool: int | None) -> dict[str, torch.Tensor]:
+        batches = [(x[i:i + bs], y[i:i + bs], torch.arange(i, min(i + bs, 40)),
+                    example_starts(x[i:i + bs], 0.03, 1, torch.arange(i, min(i + bs, 40))))
+                   for i in range(0, 40, bs)]
+        got = {f: torch.zeros_like(v) for f, v in zip(PGDOutcome._fields, attack.perturb(x[:1], y[:1]))}
+        got = {f: v.new_zeros((40, *v.shape[1:])) for f, v in got.items()}
+        for done in attack.perturb_stream(batches, pool_size=pool):
+            for f in PGDOutcome._fields:
+                got[f][done.key] = getattr(done.outcome, f)
+        return got
+
+    want = {f: getattr(attack.perturb(x, y, start=example_starts(x, 0.03, 1, torch.arange(40))), f)
+            for f in PGDOutcome._fields}
+    got = run(batch_size, pool_size)
+    assert 0 < int(want["broken"].sum()) < 40  # a non-trivial operating point
+    for f in PGDOutcome._fields:
+        assert torch.equal(got[f], want[f]), f

@@ -255,10 +255,12 @@ def test_torchrun_two_ranks_match_one_process(tmp_path, model_dir):
                 for p in (tmp_path / "ddp" / "model_info" / "tiny.json", single))
     assert ddp["clean"]["metrics"] == one["clean"]["metrics"]
     assert ddp["clean"]["classwise"]["clean"]["error"] == one["clean"]["classwise"]["clean"]["error"]
-    # PGD's random starts are seeded per batch, and the batches differ with two ranks: allow two examples
+    # PGD's random starts are seeded per example, so two ranks attack every point exactly as one process does
     assert ddp["pgd5"]["num_examples"] == one["pgd5"]["num_examples"] == N_EXAMPLES
-    assert ddp["pgd5"]["metrics"]["clean_error"] == one["pgd5"]["metrics"]["clean_error"]
-    assert abs(ddp["pgd5"]["metrics"]["robust_error"] - one["pgd5"]["metrics"]["robust_error"]) <= 200 / N_EXAMPLES
+    def timeless(r: dict) -> dict:
+        return {**r, "details": {k: v for k, v in r["details"].items() if k != "wall_seconds"}}
+
+    assert timeless(ddp["pgd5"]) == timeless(one["pgd5"])  # every number but the wall time
 
 
 def test_digits_config_matches_the_zoo_entries():

@@ -303,3 +303,23 @@ def test_corruption_figure_has_ce_and_mce_panel(board: Path):
         table = info["labelaug"]["results"]["corruptions"]["details"]["E"]
         ce = [float(np.mean(table[n])) for n in ("gaussian_noise", "fog", "pixelate")]
         assert heights[4 * j: 4 * j + 4] == pytest.approx([*ce, float(np.mean(ce))])
+
+
+def test_pgd_first_autoattack_is_named_as_the_union():
+    """An AutoAttack run with pgd_first is labelled "PGD-40 + AutoAttack" in model_info, its footnote and the
+    table header; a standalone run keeps RobustBench's plain "AA err (n)"."""
+    from robustbench_labelaug.leaderboard.table import columns, row_values
+
+    model = {"key": "plus", "dataset": "digits", "architecture": "resnet8_tiny", "training": "adv_plus",
+             "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.2}
+    results = _results(5.0, 60.0, 50.0, None, 10, 1)
+    plain = build_model_info(model, results)
+    results["autoattack"]["settings"] = {**results["autoattack"]["settings"], "attack": "PGD-40 + AutoAttack "
+                                         "(standard)", "pgd_first": "sound EarlyStopPGD-40 first (union)"}
+    union = build_model_info(model, results)
+    validate_model_info(union)
+    assert union["labelaug"]["measured"]["protocols"]["autoattack"] == "PGD-40 + AutoAttack (standard)"
+    assert "PGD-40 + AutoAttack (standard) on" in union["footnote"]
+    assert "PGD-40 +" not in plain["footnote"]
+    titles = {n: [c.title for c in columns([row_values(n, info)])] for n, info in (("plain", plain), ("union", union))}
+    assert "AA err (n)" in titles["plain"] and "PGD-40 + AA err (n)" in titles["union"]

@@ -3,6 +3,7 @@ agreement with pyautoattack and RobustBench's own benchmark()."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -16,21 +17,60 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from robustbench_labelaug import UserError, k_way
+from robustbench_labelaug.attacks import example_starts
 from robustbench_labelaug.compat import import_robustbench
 from robustbench_labelaug.data import imagenet_wnids
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator
-from robustbench_labelaug.evaluation.pgd import PGDEvaluator, batch_generator
+from robustbench_labelaug.evaluation.pgd import PGDEvaluator
 
 from .robust_fixtures import trained_resnet8_digits
 
 
 def ctx_for(k: int = 10, **kw) -> EvalContext:
-    return EvalContext(num_classes=k, progress=False, batch_size=kw.pop("batch_size", 128), **kw)
+    return EvalContext(num_classes=k, batch_size=kw.pop("batch_size", 128), **{"progress": False, **kw})
 
 
 @pytest.fixture(scope="module")
 def digits_net():
     return trained_resnet8_digits()
+
+
+@contextlib.contextmanager
+def torchattacks_starts(starts: torch.Tensor):
+    """torchattacks.PGD draws its random start as ``torch.empty_like(x).uniform_(-eps, eps)``: hand it
+    ``starts`` instead (the evaluator's per-example starts)."""
+    real = torch.empty_like
+
+    class Given:
+        def uniform_(self, *_):
+            return starts
+
+    torch.empty_like = lambda t, *a, **kw: Given() if t.shape == starts.shape else real(t, *a, **kw)
+    try:
+        yield
+    finally:
+        torch.empty_like = real
+
+
+def per_sample(evaluator, model, dataset, ctx) -> dict[str, np.ndarray]:
+    """The evaluator's merged per-sample arrays (what it caches), from a run into a temporary folder."""
+    result = evaluator.run(model, dataset, ctx)
+    with np.load(ctx.out_dir / evaluator.name / "all.npz") as z:
+        return {k: z[k] for k in z.files if k != "__fingerprint__"} | {"robust_error": result.metrics["robust_error"]}
+
+
+@pytest.mark.parametrize("protocol", ["sound", "paper"])
+def test_pgd_per_sample_results_do_not_depend_on_batch_size(digits_net, digits_test, tmp_path, protocol):
+    """Random starts are seeded per example: batch sizes 7, 50 and 200 (and so the attack's pool, which is one
+    batch) give exactly the same per-sample predictions, breaking iterates and perturbation sizes."""
+    ds = TensorDataset(*(t[:200] for t in digits_test.tensors))
+    runs = [per_sample(create_evaluator("pgd", protocol=protocol, eps=0.03, steps=8, seed=3), digits_net, ds,
+                       ctx_for(batch_size=bs, out_dir=tmp_path / str(bs))) for bs in (7, 50, 200)]
+    assert 5.0 < runs[0]["robust_error"] < 95.0  # a non-trivial operating point
+    for other in runs[1:]:
+        assert other.keys() == runs[0].keys()
+        for k in runs[0]:
+            np.testing.assert_array_equal(other[k], runs[0][k], err_msg=k)
 
 
 # -- PGD, sound protocol --------------------------------------------------------------------------------------
@@ -48,8 +88,8 @@ def test_pgd40_not_weaker_than_torchattacks(digits_net, digits_test):
     correct = 0
     for start in range(0, len(y), bs):
         xb, yb = x[start:start + bs], y[start:start + bs]
-        torch.manual_seed(batch_generator(seed, start, xb.device).initial_seed())
-        adv = attack(xb, yb)
+        with torchattacks_starts(example_starts(xb, eps, seed, torch.arange(start, start + len(yb)))):
+            adv = attack(xb, yb)
         with torch.no_grad():
             correct += int((model(adv).argmax(1) == yb).sum())
     ta_acc = 100.0 * correct / len(y)
@@ -103,7 +143,7 @@ def test_pgd_paper_protocol_matches_reference_loop(digits_net, digits_test):
     xn = norm(x).detach()
     with torch.no_grad():
         labels = net(xn).argmax(1)
-    adv = xn + torch.empty_like(xn).uniform_(-0.03, 0.03, generator=batch_generator(1, 0, x.device))
+    adv = xn + example_starts(xn, 0.03, 1, torch.arange(40))
     for _ in range(5):
         adv.requires_grad_(True)
         (g,) = torch.autograd.grad(F.cross_entropy(net(adv), labels), adv)
@@ -249,3 +289,81 @@ def test_autoattack_matches_pyautoattack_and_robustbench_benchmark(tmp_path, one
     errors = np.array(ours.classwise["autoattack"]["error"])
     assert np.isnan(errors).sum() == 1000 - n  # only the classes present are scored
     assert sorted(errors[labels].tolist()) == sorted(0.0 if r else 100.0 for r in robust)
+
+
+# -- AutoAttack: progress, resume, PGD-40 + AutoAttack -----------------------------------------------------------
+
+
+def linear_digits() -> nn.Module:
+    """A linear classifier on the digits pixels (10 SGD epochs): 43 of the first 48 test images right, about 5
+    robust to PGD-40 at eps 0.12, and cheap enough for several full AutoAttack runs."""
+    torch.manual_seed(0)
+    from robustbench_labelaug.data import create_dataset
+
+    x, y = create_dataset("digits", split="train").tensors
+    model = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(10):
+        for i in range(0, len(y), 64):
+            loss = F.cross_entropy(model(x[i:i + 64]), y[i:i + 64])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@pytest.mark.slow
+def test_autoattack_progress_resume_and_pgd_first_union(digits_test, tmp_path, monkeypatch, capsys):
+    """The evaluator drives pyautoattack one attack and one batch at a time: per-sample results equal one
+    run_standard_evaluation call with the same batch size; a run interrupted after the first attack resumes from
+    its checkpoint without rerunning it (a bar per attack shows progress); ``pgd_first`` gives the union of
+    PGD-40 and AutoAttack, at least as strong as either on the same points, under its own name."""
+    import pyautoattack
+
+    eps, n, bs = 0.12, 48, 16
+    ds = TensorDataset(*(t[:n] for t in digits_test.tensors))
+    x, y = ds.tensors
+    digits_net = linear_digits()  # AutoAttack's 5000 Square queries per robust point: a cheap model
+    reference = pyautoattack.AutoAttack(digits_net, norm="Linf", eps=eps, version="standard", device="cpu", seed=0)
+    _, y_ref = reference.run_standard_evaluation(x, y, batch_size=bs)
+
+    real = pyautoattack.AutoAttack.run_standard_evaluation
+    calls: list[tuple[str, int]] = []
+
+    def recorded(self, x_, y_, **kw):
+        calls.append((self.attacks_to_run[0], len(y_)))
+        if interrupt and self.attacks_to_run == ["apgd-t"]:
+            raise KeyboardInterrupt
+        return real(self, x_, y_, **kw)
+
+    monkeypatch.setattr(pyautoattack.AutoAttack, "run_standard_evaluation", recorded)
+    ctx = ctx_for(batch_size=bs, out_dir=tmp_path / "out")
+    interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        create_evaluator("autoattack", eps=eps).run(digits_net, ds, ctx)
+    assert not (tmp_path / "out" / "autoattack" / "all.npz").exists()
+    assert (tmp_path / "out" / "autoattack" / "all.rank0.unfinished.npz").exists()
+    first = [a for a, _ in calls]
+    assert first.count("apgd-ce") >= 2 and first[-1] == "apgd-t"  # several batches, stopped in the 2nd attack
+
+    calls.clear()
+    interrupt = False
+    capsys.readouterr()
+    resumed = create_evaluator("autoattack", eps=eps).run(digits_net, ds, ctx_for(batch_size=bs, out_dir=tmp_path /
+                                                                                   "out", progress=True))
+    assert "autoattack apgd-t" in capsys.readouterr().err  # a bar per attack
+    assert calls and "apgd-ce" not in {a for a, _ in calls}  # the finished attack is not rerun
+    assert not (tmp_path / "out" / "autoattack" / "all.rank0.unfinished.npz").exists()
+    with np.load(tmp_path / "out" / "autoattack" / "all.npz") as z:
+        np.testing.assert_array_equal(z["y_pred"], y_ref.numpy())  # = one uninterrupted pyautoattack call
+    aa_error = resumed.metrics["robust_error"]
+    assert aa_error == pytest.approx(100.0 * (y_ref != y).float().mean().item())
+    assert resumed.settings["attack"] == "AutoAttack (standard)"
+
+    pgd = create_evaluator("pgd", eps=eps, steps=40).run(digits_net, ds, ctx_for(batch_size=bs))
+    union = create_evaluator("autoattack", eps=eps, pgd_first=True).run(digits_net, ds, ctx_for(batch_size=bs))
+    assert union.settings["attack"] == "PGD-40 + AutoAttack (standard)" and "union" in union.settings["pgd_first"]
+    assert union.details["broken_by_attack"]["pgd"] == pgd.details["broken"] > 0
+    assert union.metrics["robust_error"] >= max(pgd.metrics["robust_error"], aa_error)
+    assert 0.0 < union.metrics["robust_error"] < 100.0
+    assert union.details["max_linf_pixel"] <= eps + 1e-6

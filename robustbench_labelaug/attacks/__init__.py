@@ -3,9 +3,10 @@ training), ``EarlyStopPGD`` (the evaluation PGD: early stop, any-iterate success
 evaluation attack, for the ``paper`` protocol) and ``MarginPGD`` (PGD on the scale-invariant DLR loss, for the
 gradient-masking checks)."""
 
-from .early_stop_pgd import EarlyStopPGD, PGDOutcome, StreamOutcome
+from .early_stop_pgd import EarlyStopPGD, PGDOutcome, StreamOutcome, example_seed, example_starts
 from .margin_pgd import MarginPGD, dlr_loss
 from .paper_pgd import PaperPGD
 from .pgd import PGD, linf_bounds
 
-__all__ = ["PGD", "EarlyStopPGD", "MarginPGD", "PGDOutcome", "PaperPGD", "StreamOutcome", "dlr_loss", "linf_bounds"]
+__all__ = ["PGD", "EarlyStopPGD", "MarginPGD", "PGDOutcome", "PaperPGD", "StreamOutcome", "dlr_loss", "example_seed",
+           "example_starts", "linf_bounds"]

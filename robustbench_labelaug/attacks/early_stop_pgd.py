@@ -1,8 +1,9 @@
 """``EarlyStopPGD``: L-inf PGD for evaluation that attacks only what it can still break, and keeps what it broke.
 
 Same iterates as ``torchattacks.PGD`` (random start in the eps-ball, sign steps on the cross entropy, projection
-onto the eps-ball and [0,1]; the random start is drawn for the whole batch, so with the same RNG state the
-iterates agree up to float rounding), evaluated differently:
+onto the eps-ball and [0,1]; given a generator the random start is drawn for the whole batch, so with the same RNG
+state the iterates agree up to float rounding; given :func:`example_starts` every example's start comes from
+(seed, example index), so the result does not depend on batches, pool size or ranks), evaluated differently:
 
 - points the model already misclassifies are not attacked;
 - a point counts as broken as soon as ANY iterate (the random start, every step, the last one) fools the
@@ -21,12 +22,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchattacks.attack import Attack
 
 from .frozen_model import batchnorm_as_affine, cudnn_autotune
-from .pgd import linf_bounds
+
+Start = torch.Generator | torch.Tensor | None  # random starts of a batch: drawn from a generator, or given
+
+
+def example_seed(seed: int, index: int) -> int:
+    """A 63-bit seed for the random start of example ``index``, from (seed, index) only."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(2, dtype=np.uint64)[0] >> 1)
+
+
+def example_starts(like: torch.Tensor, eps: float, seed: int, index: torch.Tensor) -> torch.Tensor:
+    """Random-start perturbations uniform in [-eps, eps], shaped like ``like``: row i is drawn on the CPU from
+    a generator seeded with ``example_seed(seed, index[i])``, exactly as ``torch.manual_seed(that seed)`` then
+    ``torch.empty_like(like[i:i+1]).uniform_(-eps, eps)`` would draw it. A point's start thus depends on its
+    example index only: not on the batch, the pool, the number of ranks or the device."""
+    out = torch.empty(like.shape, dtype=like.dtype)
+    for row, i in zip(out, index.tolist()):
+        row.uniform_(-eps, eps, generator=torch.Generator().manual_seed(example_seed(seed, i)))
+    return out.to(like.device)
 
 
 class PGDOutcome(NamedTuple):
@@ -83,24 +102,25 @@ class EarlyStopPGD(Attack):
         self.supported_mode = ["default"]
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        return self._perturb(images, labels, generator).adv
+                start: Start = None) -> torch.Tensor:
+        return self._perturb(images, labels, start).adv
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor,
-                generator: torch.Generator | None = None) -> PGDOutcome:
+                start: Start = None) -> PGDOutcome:
         """Attack and return the per-sample :class:`PGDOutcome` (model mode and torchattacks normalisation are
-        handled as in ``__call__``). ``generator`` draws the random start (default: torch's global RNG)."""
+        handled as in ``__call__``). ``start``: a ``torch.Generator`` drawing the random start for the batch
+        (None: torch's global RNG), or the start perturbation itself (e.g. :func:`example_starts`)."""
         given_training = self.model.training
         self._change_model_mode(given_training)
         try:
             if self._normalization_applied is True:
                 self._set_normalization_applied(False)
                 try:
-                    out = self._perturb(self.inverse_normalize(images), labels, generator)
+                    out = self._perturb(self.inverse_normalize(images), labels, start)
                 finally:
                     self._set_normalization_applied(True)
                 return out._replace(adv=self.normalize(out.adv))
-            return self._perturb(images, labels, generator)
+            return self._perturb(images, labels, start)
         finally:
             self._recover_model_mode(given_training)
 
@@ -108,26 +128,29 @@ class EarlyStopPGD(Attack):
         return (logits if self.pred_classes is None else logits[:, : self.pred_classes]).argmax(1)
 
     def _perturb(self, images: torch.Tensor, labels: torch.Tensor,
-                 generator: torch.Generator | None) -> PGDOutcome:
+                 start: Start) -> PGDOutcome:
         n = len(labels)
         adv = images.detach().to(self.device).clone()
         pred, clean_pred, iterate = (torch.full((n,), -1, dtype=torch.long, device=self.device) for _ in range(3))
         broken = torch.zeros(n, dtype=torch.bool, device=self.device)
         with cudnn_autotune(False), batchnorm_as_affine(self.model):
-            for done in self._stream([(images, labels, torch.arange(n, device=self.device), generator)],
+            for done in self._stream([(images, labels, torch.arange(n, device=self.device), start)],
                                      max(n, 1)):
                 k, out = done.key, done.outcome
                 adv[k], pred[k], broken[k], clean_pred[k], iterate[k] = out
         return PGDOutcome(adv, pred, broken, clean_pred, iterate)
 
-    def perturb_stream(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                     torch.Generator | None]],
+    def perturb_stream(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor, Start]],
                        pool_size: int | None = None) -> Iterator[StreamOutcome]:
-        """Attack a stream of ``(images, labels, key, generator)`` batches (inputs in [0,1]) through one pool
-        of at most ``pool_size`` points (default: the first batch's size): finished points leave at once and
-        the pool is refilled from the next batches. Yields the points as they finish, in no fixed order, with
-        the caller's ``key`` per point. Each batch's random start is drawn from its ``generator`` for the whole
-        batch, so every point gets the start :meth:`perturb` would give it."""
+        """Attack a stream of ``(images, labels, key, start)`` batches (inputs in [0,1]) through one pool of at
+        most ``pool_size`` points (default: the first batch's size): finished points leave at once and the pool
+        is refilled from the next batches. Yields the points as they finish, in no fixed order, with the caller's
+        ``key`` per point.
+
+        ``start`` gives the random starts: a tensor shaped like ``images`` is the start perturbation itself (e.g.
+        :func:`example_starts`, drawn per example, so the result depends neither on the batches nor on the pool
+        size); a ``torch.Generator`` (or None: torch's global RNG) draws it for the whole batch, as
+        :meth:`perturb` does."""
         if self._normalization_applied is True:
             raise ValueError("perturb_stream takes [0,1] images: attack a model with its normalisation inside")
         given_training = self.model.training
@@ -140,49 +163,68 @@ class EarlyStopPGD(Attack):
             self._recover_model_mode(given_training)
 
     def _start(self, images: torch.Tensor, labels: torch.Tensor, key: torch.Tensor,
-               generator: torch.Generator | None) -> tuple[StreamOutcome | None, dict[str, torch.Tensor]]:
+               start: Start) -> tuple[StreamOutcome | None, dict[str, torch.Tensor]]:
         """Clean predictions and random starts of one batch: the misclassified points (finished unattacked)
         and the pool entries of the others."""
         images, labels = images.detach().to(self.device), labels.detach().to(self.device)
         with torch.no_grad():
             clean_pred = self._predict(self.get_logits(images))
-        noise = (torch.empty_like(images).uniform_(-self.eps, self.eps, generator=generator)
-                 if self.random_start else None)
         wrong = clean_pred != labels
         finished = None
         if bool(wrong.any()):
             finished = StreamOutcome(key[wrong], images[wrong], labels[wrong], PGDOutcome(
                 images[wrong], clean_pred[wrong], torch.zeros_like(labels[wrong], dtype=torch.bool),
                 clean_pred[wrong], torch.full_like(labels[wrong], -1)))
-        right = ~wrong
-        x0 = images[right]
-        lower, upper = linf_bounds(x0, self.eps)
-        x = x0.clone() if noise is None else (x0 + noise[right]).clamp_(0.0, 1.0)
-        entries = {"x": x, "x0": x0, "y": labels[right], "clean": clean_pred[right], "key": key[right],
-                   "lower": lower, "upper": upper, "step": torch.zeros_like(labels[right])}
+        right = (~wrong).nonzero().squeeze(1)
+        x0 = images.index_select(0, right)
+        if not self.random_start:
+            x = x0.clone()
+        elif isinstance(start, torch.Tensor):
+            x = (x0 + start.to(x0).index_select(0, right)).clamp_(0.0, 1.0)
+        else:  # one draw for the whole batch (torchattacks.PGD's start under the same RNG state)
+            noise = torch.empty_like(images).uniform_(-self.eps, self.eps, generator=start)
+            x = (x0 + noise.index_select(0, right)).clamp_(0.0, 1.0)
+        y = labels.index_select(0, right)
+        entries = {"x": x, "x0": x0, "y": y, "clean": clean_pred.index_select(0, right),
+                   "key": key.index_select(0, right.to(key.device)), "step": torch.zeros_like(y)}
         return finished, entries
 
     def _stream(self, batches: Iterable, pool_size: int | None) -> Iterator[StreamOutcome]:
         source = iter(batches)
         pool: dict[str, torch.Tensor] | None = None
-        waiting: dict[str, torch.Tensor] | None = None  # started points that do not fit into the pool yet
+        waiting: list[dict[str, torch.Tensor]] = []  # started points that do not fit into the pool yet
+        n_waiting = 0
         exhausted = False
         while True:
-            while not exhausted and (pool_size is None or _size(pool) + _size(waiting) < pool_size):
+            while not exhausted and (pool_size is None or _size(pool) + n_waiting < pool_size):
                 try:
-                    images, labels, key, generator = next(source)
+                    images, labels, key, start = next(source)
                 except StopIteration:
                     exhausted = True
                     break
                 pool_size = pool_size or len(labels)
-                finished, started = self._start(images, labels, key, generator)
+                finished, started = self._start(images, labels, key, start)
                 if finished is not None:
                     yield finished
-                waiting = _cat(waiting, started)
-            take = min(pool_size - _size(pool), _size(waiting)) if pool_size else 0
-            if take > 0:
-                pool = _cat(pool, {k: v[:take].clone() for k, v in waiting.items()})
-                waiting = {k: v[take:] for k, v in waiting.items()}
+                if _size(started):
+                    waiting.append(started)
+                    n_waiting += _size(started)
+            take = min(pool_size - _size(pool), n_waiting) if pool_size else 0
+            if take > 0:  # refill: one concatenation per tensor, the rest stays waiting
+                parts = [] if pool is None else [pool]
+                got = 0
+                while got < take:
+                    head = waiting[0]
+                    need = take - got
+                    if _size(head) <= need:
+                        parts.append(waiting.pop(0))
+                        got += _size(head)
+                    else:
+                        parts.append({k: v[:need] for k, v in head.items()})
+                        waiting[0] = {k: v[need:] for k, v in head.items()}
+                        got = take
+                n_waiting -= take
+                pool = parts[0] if len(parts) == 1 else {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
             if not _size(pool):
                 return
             pool = yield from self._step(pool)
@@ -193,28 +235,36 @@ class EarlyStopPGD(Attack):
         x, y, step = pool["x"], pool["y"], pool["step"]
         last = step == self.steps
         need_grad = not bool(last.all())
+        if need_grad:
+            x.requires_grad_(True)
         with torch.set_grad_enabled(need_grad):
-            logits = self.get_logits(x.requires_grad_(need_grad))
+            logits = self.get_logits(x)
         pred = self._predict(logits.detach())
         fooled = pred != y
         done = fooled | last
-        if bool(done.any()):
-            xd = x.detach()[done]
-            yield StreamOutcome(pool["key"][done], pool["x0"][done], y[done], PGDOutcome(
-                xd, pred[done], fooled[done], pool["clean"][done], torch.where(fooled[done], step[done], -1)))
-        if not need_grad:
+        n_done = int(done.sum())
+        if n_done:
+            idx = done.nonzero().squeeze(1)
+            yield StreamOutcome(pool["key"].index_select(0, idx.to(pool["key"].device)),
+                                pool["x0"].index_select(0, idx), y.index_select(0, idx), PGDOutcome(
+                                    x.detach().index_select(0, idx), pred.index_select(0, idx),
+                                    fooled.index_select(0, idx), pool["clean"].index_select(0, idx),
+                                    torch.where(fooled, step, -1).index_select(0, idx)))
+        if n_done == len(y):
             return {k: v[:0] for k, v in pool.items()}
         (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x)
+        x0 = pool["x0"]
         x = x.detach().add_(grad.sign_(), alpha=self.alpha)
-        x = torch.minimum(x, pool["upper"], out=x)
-        x = torch.maximum(x, pool["lower"], out=x)
-        pool = {**pool, "x": x, "step": step + 1}
-        return {k: v[~done] for k, v in pool.items()} if bool(done.any()) else pool
+        # projection onto the eps-ball and [0,1], fused: min(max(x, x0 - eps, 0), x0 + eps, 1)
+        x = torch.maximum(x, x0 - self.eps, out=x).clamp_(0.0, 1.0)
+        x = torch.minimum(x, x0 + self.eps, out=x)
+        step += 1
+        if not n_done:
+            return {**pool, "x": x}
+        keep = (~done).nonzero().squeeze(1)
+        pool = {**pool, "x": x}
+        return {k: v.index_select(0, keep.to(v.device)) for k, v in pool.items()}
 
 
 def _size(part: dict[str, torch.Tensor] | None) -> int:
     return 0 if part is None else len(part["y"])
-
-
-def _cat(a: dict[str, torch.Tensor] | None, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return b if not _size(a) else {k: torch.cat([a[k], b[k]]) for k in a}

@@ -54,12 +54,15 @@ class PaperPGD(Attack):
         return self.get_logits(inputs.to(self.device)).argmax(1)
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
+        """``generator`` draws the random start for the batch (None: torch's global RNG); ``start``, when given,
+        is the start perturbation itself (e.g. ``example_starts``, per example)."""
         x0 = inputs.detach().to(self.device)
         labels = self.attack_labels(x0) if labels is None else labels.detach().to(self.device)
         x = x0.clone()
         if self.random_start:
-            x.add_(torch.empty_like(x0).uniform_(-self.eps, self.eps, generator=generator))
+            x.add_(start.to(x0) if start is not None else
+                   torch.empty_like(x0).uniform_(-self.eps, self.eps, generator=generator))
         for _ in range(self.steps):
             x.requires_grad_(True)
             loss = F.cross_entropy(self.get_logits(x), labels)

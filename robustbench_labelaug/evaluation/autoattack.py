@@ -10,7 +10,13 @@ keeps the per-sample predictions on the adversarial examples it returns, which g
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import logging
+import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,21 +24,24 @@ import pyautoattack
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
+from .. import distributed as dist_utils
+from ..attacks import EarlyStopPGD, example_starts
 from ..attacks.gradient_probe import require_input_gradient
 from ..errors import UserError
+from ..fileio import atomic_write_bytes
 from ..scoring import top1_error
 from .base import SELECTIONS, EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
 from .pgd import check_eps, check_seed
 
 VERSIONS = ("standard", "plus", "rand")
+ATTACKS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"),  # pyautoattack 0.2.0's attacks per version
+           "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"), "rand": ("apgd-ce", "apgd-dlr")}
+UNION_PGD_STEPS = 40  # pgd_first: the sound PGD-40 of the pgd evaluator
 
 
-def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, version: str, seed: int,
-                       batch_size: int, device: torch.device, max_index: int | None = None) -> SplitArrays:
-    """Per-sample ``index``, ``y_true``, ``y_clean``, ``y_pred`` (prediction on AutoAttack's adversarial
-    example; the clean one where AutoAttack did not attack) and ``linf`` for this rank's examples (only those
-    with index < ``max_index`` when given), attacked in one call."""
+def _collect(model: nn.Module, batches: Iterator, max_index: int | None):
     xs, ys, idxs, cleans = [], [], [], []
     for x, y, idx in batches:
         if max_index is not None:
@@ -46,14 +55,119 @@ def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, versi
         ys.append(y.cpu())
         idxs.append(idx.cpu())
     if not xs:
-        return {k: np.zeros(0, dtype=np.int64) for k in ("index", "y_true", "y_clean", "y_pred")} | {
+        return None
+    return torch.cat(xs), torch.cat(ys), torch.cat(idxs), torch.cat(cleans)
+
+
+def _pgd_first(model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, *, eps: float, steps: int,
+               seed: int, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sound EarlyStopPGD-``steps`` (per-example random starts, as the ``pgd`` evaluator draws them): per point
+    whether it broke, the prediction at its fooling iterate and its L-inf distance."""
+    attack = EarlyStopPGD(model, eps=eps, steps=steps)
+    broken, pred, linf = torch.zeros(len(y), dtype=torch.bool), y.clone(), torch.zeros(len(y))
+    pos = {int(i): p for p, i in enumerate(index.tolist())}
+    stream = ((x[s:s + batch_size].to(device), y[s:s + batch_size].to(device), index[s:s + batch_size],
+               example_starts(x[s:s + batch_size], eps, seed, index[s:s + batch_size]))
+              for s in range(0, len(y), batch_size))
+    for done in attack.perturb_stream(stream):
+        rows = torch.tensor([pos[int(k)] for k in done.key.tolist()], dtype=torch.long)
+        out = done.outcome
+        broken[rows] = out.broken.cpu()
+        pred[rows] = torch.where(out.broken, out.pred, pred[rows].to(out.pred.device)).cpu()
+        linf[rows] = torch.where(out.broken.cpu(), (out.adv.cpu() - x[rows]).flatten(1).abs().amax(1), 0.0)
+    return broken, pred, linf
+
+
+class _AttackState:
+    """AutoAttack's progress on this rank's points, checkpointed atomically after every batch of every attack:
+    ``robust`` (not broken yet), ``y_pred``/``linf`` (at the adversarial example where broken), ``broken_by``
+    (-1: never; 0: PGD first; a + 1: the a-th attack of the version), the attack under way and its points."""
+
+    def __init__(self, path: Path | None, key: str, n: int, clean_ok: torch.Tensor, y_clean: torch.Tensor) -> None:
+        self.path, self.key = path, key
+        self.robust, self.y_pred, self.linf = clean_ok.clone(), y_clean.clone(), torch.zeros(n)
+        self.broken_by = torch.full((n,), -1, dtype=torch.long)
+        self.attack, self.pool, self.next_batch = -1, torch.zeros(0, dtype=torch.long), 0
+        if path is not None and path.exists():
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) != key:
+                    raise UserError(f"{path} is an unfinished AutoAttack run on other points or with other "
+                                    "settings: use another output folder, or delete that file to start over")
+                for name in ("robust", "y_pred", "linf", "broken_by", "pool"):
+                    setattr(self, name, torch.from_numpy(z[name]))
+                self.attack, self.next_batch = int(z["attack"]), int(z["next_batch"])
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        buf = io.BytesIO()
+        np.savez(buf, key=np.array(self.key), attack=self.attack, next_batch=self.next_batch,
+                 **{k: getattr(self, k).numpy() for k in ("robust", "y_pred", "linf", "broken_by", "pool")})
+        atomic_write_bytes(self.path, buf.getvalue())
+
+
+def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, version: str, seed: int,
+                       batch_size: int, device: torch.device, max_index: int | None = None,
+                       pgd_steps: int | None = None, state_path: Path | None = None,
+                       progress: bool = False) -> SplitArrays:
+    """Per-sample ``index``, ``y_true``, ``y_clean``, ``y_pred`` (prediction on the adversarial example; the
+    clean one where nothing broke the point), ``linf`` and ``broken_by`` for this rank's examples (only those
+    with index < ``max_index`` when given).
+
+    pyautoattack runs one attack at a time on the points still robust, in its own batches (the same batches,
+    seeds and results as one ``run_standard_evaluation`` call), so a tqdm bar per attack shows progress and the
+    state is checkpointed atomically to ``state_path`` after every batch: a killed run resumes from the batch
+    under way. With ``pgd_steps`` the sound EarlyStopPGD runs first and AutoAttack only attacks the points it
+    did not break (the union of both attacks)."""
+    got = _collect(model, batches, max_index)
+    if got is None:
+        return {k: np.zeros(0, dtype=np.int64) for k in ("index", "y_true", "y_clean", "y_pred", "broken_by")} | {
             "linf": np.zeros(0, dtype=np.float32)}
-    x, y = torch.cat(xs), torch.cat(ys)
+    x, y, index, y_clean = got
     adversary = pyautoattack.AutoAttack(model, norm="Linf", eps=eps, version=version, device=device, seed=seed)
-    x_adv, y_adv = adversary.run_standard_evaluation(x, y, batch_size=batch_size)
-    linf = (x_adv.cpu() - x).flatten(1).abs().amax(1)
-    index, y_true, y_clean, y_pred, linf = to_numpy(torch.cat(idxs), y, torch.cat(cleans), y_adv, linf)
-    return {"index": index, "y_true": y_true, "y_clean": y_clean, "y_pred": y_pred, "linf": linf}
+    attacks = list(adversary.attacks_to_run)
+    key = hashlib.sha256(json.dumps([eps, version, seed, batch_size, pgd_steps, attacks, index.tolist()])
+                         .encode()).hexdigest()
+    state = _AttackState(state_path, key, len(y), y_clean == y, y_clean)
+    if state.attack < 0:  # not started: PGD first (optional)
+        if pgd_steps:
+            broken, pred, linf = _pgd_first(model, x, y, index, eps=eps, steps=pgd_steps, seed=seed,
+                                            batch_size=batch_size, device=device)
+            state.robust &= ~broken
+            state.y_pred = torch.where(broken, pred, state.y_pred)
+            state.linf = torch.where(broken, linf, state.linf)
+            state.broken_by[broken] = 0
+        state.attack, state.pool, state.next_batch = 0, state.robust.nonzero().squeeze(1), 0
+        state.save()
+    logging.getLogger("auto-attack").setLevel(logging.WARNING)  # its per-batch log lines: the bar shows them
+    while state.attack < len(attacks):
+        name = attacks[state.attack]
+        n_batches = math.ceil(len(state.pool) / batch_size)
+        bar = tqdm(total=n_batches, initial=state.next_batch, desc=f"autoattack {name}", unit="batch",
+                   leave=False, disable=not progress)
+        adversary.attacks_to_run = [name]
+        for b in range(state.next_batch, n_batches):
+            rows = state.pool[b * batch_size:(b + 1) * batch_size]
+            x_adv, y_adv = adversary.run_standard_evaluation(x[rows], y[rows], batch_size=len(rows))
+            fooled = (y_adv.cpu() != y[rows]) & state.robust[rows]
+            hit = rows[fooled]
+            state.robust[hit] = False
+            state.y_pred[hit] = y_adv.cpu()[fooled]
+            state.linf[hit] = (x_adv.cpu()[fooled] - x[hit]).flatten(1).abs().amax(1)
+            state.broken_by[hit] = state.attack + 1
+            state.next_batch = b + 1
+            state.save()
+            bar.update(1)
+            bar.set_postfix(robust=f"{100.0 * float(state.robust.float().mean()):.1f}%")
+        bar.close()
+        state.attack, state.pool, state.next_batch = state.attack + 1, state.robust.nonzero().squeeze(1), 0
+        state.save()
+    index, y_true, y_clean, y_pred, linf, broken_by = to_numpy(index, y, y_clean, state.y_pred, state.linf,
+                                                               state.broken_by)
+    if state_path is not None:
+        state_path.unlink(missing_ok=True)  # the caller caches the finished split
+    return {"index": index, "y_true": y_true, "y_clean": y_clean, "y_pred": y_pred, "linf": linf,
+            "broken_by": broken_by}
 
 
 class AutoAttackEvaluator(Evaluator):
@@ -62,22 +176,27 @@ class AutoAttackEvaluator(Evaluator):
     Settings: ``eps`` (pixel units, default 0.03); ``version`` (``standard``, RobustBench's, or ``plus`` /
     ``rand``); ``n_examples`` (None: all); ``selection`` (``robustbench``, the default: the first n examples, as
     RobustBench, whose numbers this one is compared with; ``class_balanced``: round-robin over the classes);
-    ``seed`` (AutoAttack's, None: the run's seed), so that a run is deterministic."""
+    ``seed`` (AutoAttack's and the PGD starts', None: the run's seed), so that a run is deterministic;
+    ``pgd_first`` (default False): run the sound PGD-40 first and AutoAttack only on the points it does not break,
+    reported as "PGD-40 + AutoAttack": the union of both attacks, at least as strong as either and cheaper, but
+    not RobustBench's protocol (keep it off where a number is compared with RobustBench's)."""
 
     name = "autoattack"
     uses_attack = True
 
     def __init__(self, eps: float = 0.03, version: str = "standard", n_examples: int | None = None,
-                 seed: int | None = None, selection: str = "robustbench") -> None:
+                 seed: int | None = None, selection: str = "robustbench", pgd_first: bool = False) -> None:
         if version not in VERSIONS:
             raise UserError(f"autoattack: version '{version}' is not known: use one of {', '.join(VERSIONS)} "
                             "('standard' is RobustBench's)")
         if selection not in SELECTIONS:
             raise UserError(f"autoattack: selection '{selection}' is not known: use one of "
                             f"{', '.join(SELECTIONS)}")
+        if not isinstance(pgd_first, bool):
+            raise UserError(f"autoattack: pgd_first must be true or false, got {pgd_first!r}")
         eps, seed = check_eps(self.name, eps), check_seed(self.name, seed)
-        super().__init__(n_examples, eps=eps, version=version, seed=seed, selection=selection)
-        self.eps, self.version, self.seed, self.selection = eps, version, seed, selection
+        super().__init__(n_examples, eps=eps, version=version, seed=seed, selection=selection, pgd_first=pgd_first)
+        self.eps, self.version, self.seed, self.selection, self.pgd_first = eps, version, seed, selection, pgd_first
 
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
         self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
@@ -87,25 +206,41 @@ class AutoAttackEvaluator(Evaluator):
         super().check_model(model, dataset, ctx)
         require_input_gradient(model, dataset[0][0].unsqueeze(0).to(ctx.device), self.name)
 
+    @property
+    def attack_label(self) -> str:
+        return (f"PGD-{UNION_PGD_STEPS} + " if self.pgd_first else "") + f"AutoAttack ({self.version})"
+
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+        info = dist_utils.current()
+        path = self.cache_path(ctx, split)
+        state = None if path is None else path.with_name(f"{path.stem}.rank{info.rank}.unfinished.npz")
         return predict_autoattack(model, batches, eps=self.eps, version=self.version,
-                                  seed=int(self.settings["seed"]), batch_size=ctx.batch_size, device=ctx.device)
+                                  seed=int(self.settings["seed"]), batch_size=ctx.batch_size, device=ctx.device,
+                                  pgd_steps=UNION_PGD_STEPS if self.pgd_first else None, state_path=state,
+                                  progress=ctx.progress and info.is_main)
 
     def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
         y_true, y_pred = a["y_true"], a["y_pred"]
         n = int(len(a["index"]))
-        settings: dict[str, Any] = {"attack": f"AutoAttack ({self.version})", "norm": "Linf",
+        settings: dict[str, Any] = {"attack": self.attack_label, "norm": "Linf",
                                     "eps_pixel": self.eps, "library": f"pyautoattack {_version()}",
                                     "labels": "true labels", "classifier": "K-way (first K logits)",
                                     "input_space": "[0,1] pixels (normalisation inside the model)"}
+        if self.pgd_first:
+            settings["pgd_first"] = (f"sound EarlyStopPGD-{UNION_PGD_STEPS} at the same eps and seed first; "
+                                     "AutoAttack only on the points it does not break (union of both attacks; "
+                                     "not RobustBench's standalone AutoAttack)")
+        names = (["pgd"] if self.pgd_first else []) + list(ATTACKS[self.version])
+        by = a["broken_by"] if "broken_by" in a else np.full(n, -1)
+        broken = {name: int(np.sum(by == (i if self.pgd_first else i + 1))) for i, name in enumerate(names)}
         return EvalResult(
             evaluator=self.name,
             metrics={"robust_error": top1_error(y_true, y_pred), "clean_error": top1_error(y_true, a["y_clean"])},
             settings=settings,
             classwise={"autoattack": classwise_block(y_true, y_pred, ctx.num_classes, ctx.seed)},
             protocol="sound",
-            details={"max_linf_pixel": float(a["linf"].max()) if n else None},
+            details={"max_linf_pixel": float(a["linf"].max()) if n else None, "broken_by_attack": broken},
             num_examples=n,
         )
 

@@ -11,8 +11,10 @@ range, labels = the network's own clean prediction over the K+M logits, accuracy
 of the last iterate against the true labels. A model without our normalisation inside (not an
 ``ImageClassifier``) is attacked in its own input space (std = 1).
 
-The random start of each batch is drawn from a generator seeded with ``seed`` (default: the run's seed) and the
-batch's first example index, so a run is reproducible for a given batch size and number of ranks.
+The random start of each example is drawn from a generator seeded with ``seed`` (default: the run's seed) and
+the example's dataset index (:func:`~robustbench_labelaug.attacks.example_starts`, as the generated corruptions
+are seeded per image), so the per-sample results do not depend on the batch size, the attack's pool size or the
+number of torchrun ranks.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..attacks import EarlyStopPGD, PaperPGD
+from ..attacks import EarlyStopPGD, PaperPGD, example_starts
 from ..attacks.gradient_probe import require_input_gradient
 from ..errors import UserError
 from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
@@ -99,7 +101,8 @@ def split_normalization(model: nn.Module) -> tuple[nn.Module, nn.Module, torch.T
 
 
 def batch_generator(seed: int, first_index: int, device: torch.device) -> torch.Generator:
-    """The random-start generator of the batch starting at example ``first_index``."""
+    """A generator for the random starts of a whole batch (comparisons with torchattacks' batch-wise starts;
+    the evaluators draw per example, :func:`~robustbench_labelaug.attacks.example_starts`)."""
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + int(first_index))
 
 
@@ -120,7 +123,7 @@ def predict_sound(model: nn.Module, batches: Iterator, *, eps: float, alpha: flo
                           pred_classes=pred_classes)
     keys = ("index", "y_true", "y_clean", "y_pred", "broken", "iterate", "linf", "in_range")
     out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    stream = ((x, y, idx, batch_generator(seed, idx[0], x.device)) for x, y, idx in batches)
+    stream = ((x, y, idx, example_starts(x, eps, seed, idx) if random_start else None) for x, y, idx in batches)
     for key, images, labels, res in attack.perturb_stream(stream):
         linf, in_range = linf_and_range(res.adv, images)
         for name, t in zip(keys, to_numpy(key, labels, res.clean_pred, res.pred, res.broken, res.iterate, linf,
@@ -141,7 +144,7 @@ def predict_paper(model: nn.Module, batches: Iterator, num_classes: int, *, eps:
             xn = normalize(x)
             logits = net(xn)
         labels = logits.argmax(1)  # cleverhans' default: the model's own prediction over all K+M logits
-        adv_n = attack(xn, labels, generator=batch_generator(seed, idx[0], x.device))
+        adv_n = attack(xn, labels, start=example_starts(xn, eps, seed, idx) if random_start else None)
         with torch.no_grad():
             pred = net(adv_n)[:, :num_classes].argmax(1)
         linf, in_range = linf_and_range(adv_n * std + mean, x)

@@ -601,7 +601,8 @@ def summary_line(key: str, info: Mapping[str, Any]) -> str:
             parts.append(f"{label} {value:.2f}{suffix}")
 
     add("clean err", m.get("clean_error"))
-    add("AA err", m.get("autoattack_error"), f" (n={m.get('autoattack_n')})")
+    add(f"{'PGD-40 + ' if ' + ' in str(m.get('autoattack_attack')) else ''}AA err", m.get("autoattack_error"),
+        f" (n={m.get('autoattack_n')})")
     add(f"PGD-{m.get('pgd_steps')} err", m.get("pgd_error"), " (sound)")
     add(f"PGD-{m.get('pgd_paper_steps')} err", m.get("pgd_paper_error"), " (paper protocol)")
     add("mCE", m.get("mce"))

@@ -168,7 +168,9 @@ def summarize_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any
             m["autoattack_error"] = _robust_error(r)
             m["autoattack_n"] = r.get("num_examples")
             m["autoattack_version"] = settings.get("version", "standard")
-            m["protocols"][entry_id] = f"AutoAttack {m['autoattack_version']}"
+            union = settings.get("attack") if settings.get("pgd_first") else None  # "PGD-40 + AutoAttack (...)"
+            m["autoattack_attack"] = union or f"AutoAttack ({m['autoattack_version']})"
+            m["protocols"][entry_id] = union or f"AutoAttack {m['autoattack_version']}"
             cw.setdefault("autoattack", _classwise_ref(entry_id, r, _adversarial_classwise_key(r)))
         elif kind == "pgd":
             protocol = pgd_protocol(r)
@@ -335,8 +337,8 @@ def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is
     parts = [f"{model.get('training', '?')} training, K={model.get('num_classes')}, M={model.get('num_ops')}",
              f"eps in {PIXEL_SPACE}"]
     if measured.get("autoattack_n"):
-        parts.append(f"AutoAttack ({measured.get('autoattack_version', 'standard')}) on "
-                     f"{measured['autoattack_n']} test images")
+        attack = measured.get("autoattack_attack") or f"AutoAttack ({measured.get('autoattack_version', 'standard')})"
+        parts.append(f"{attack} on {measured['autoattack_n']} test images")
     if reported_is_pgd:
         parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
     return "; ".join(parts)

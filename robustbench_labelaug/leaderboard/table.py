@@ -77,6 +77,7 @@ def row_values(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
         "eps": info.get("eps") or "",
         "clean": clean, "clean_paper": rep.get("clean_error"),
         "aa": aa, "aa_n": m.get("autoattack_n"), "aa_paper": rep.get("autoattack_error"),
+        "aa_attack": m.get("autoattack_attack"),
         "pgd": m.get("pgd_error"), "pgd_steps": m.get("pgd_steps"),
         "pgd_paper_protocol": m.get("pgd_paper_error"), "pgd_paper_steps": m.get("pgd_paper_steps"),
         # the paper's PGD number sits beside the run that follows the paper's protocol, when there is one
@@ -168,6 +169,8 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
         return lambda v: _with_paper(c(v[measured]), c(v[reported]))
 
     any_external = any(v.get("external") is not None for v in rows)
+    unions = {str(r.get("aa_attack")).split(" + ")[0] for r in rows if " + " in str(r.get("aa_attack") or "")}
+    aa_title = f"{'/'.join(sorted(unions))} + AA {unit} (n)" if unions else f"AA {unit} (n)"  # e.g. PGD-40 + AA
     return [
         Column("rank", "rank", lambda v: str(v["rank"])),
         Column("model", "model", lambda v: v["model"]),
@@ -177,7 +180,7 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
         Column("extra_data", "extra data", lambda v: {True: "☑", False: "×"}.get(v["extra_data"], "")),
         Column("venue", "venue", lambda v: v["venue"]),
         Column("clean", f"clean {unit}", paper("clean", "clean_paper")),
-        Column("aa", f"AA {unit} (n)", lambda v: "" if v["aa"] is None and v["aa_paper"] is None else
+        Column("aa", aa_title, lambda v: "" if v["aa"] is None and v["aa_paper"] is None else
                _with_paper(c(v["aa"]), c(v["aa_paper"])) + (f" ({v['aa_n']})" if v["aa_n"] else "")),
         Column("best", f"best known robust {unit}", lambda v: _num(c(v["best"])) if any_external else ""),
         Column("unreliable", "AA potentially unreliable",
