@@ -136,8 +136,8 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_bytes
     from .leaderboard.cli import render
-    from .leaderboard.evaluate import ModelConfig, evaluate_config, load_config
     from .leaderboard.model_info import load_model_info
+    from .runner import ModelConfig, evaluate_config, load_config
     from .zoo import export_checkpoint, get_entry
 
     if args.seeds < 1:

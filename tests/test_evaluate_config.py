@@ -13,7 +13,7 @@ import yaml
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.evaluation.base import Evaluator, class_interleaved
-from robustbench_labelaug.leaderboard.evaluate import evaluate_config, load_config
+from robustbench_labelaug.runner import evaluate_config, load_config
 from robustbench_labelaug.leaderboard.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
 from robustbench_labelaug.zoo import get_entry
 
@@ -131,7 +131,7 @@ def test_evaluate_resumes_without_recomputing(tmp_path, model_dir, monkeypatch):
 
     # finished model: every evaluator result is reused; nothing is run (the model is not even loaded)
     monkeypatch.setattr(Evaluator, "run", refuse)
-    monkeypatch.setattr("robustbench_labelaug.leaderboard.evaluate.load_resolved_model", refuse)
+    monkeypatch.setattr("robustbench_labelaug.runner.run.load_resolved_model", refuse)
     assert evaluate_config(cfg) == [first]
     assert json.loads(first.read_text())["labelaug"]["results"] == before["labelaug"]["results"]
     assert {p.name: p.stat().st_mtime_ns for p in results.iterdir()} == mtimes
@@ -275,7 +275,7 @@ def test_digits_config_matches_the_zoo_entries():
 
 def test_robustbench_subset_keeps_its_order_names_and_labels(tmp_path):
     from robustbench_labelaug.data import create_dataset, imagenet_wnids
-    from robustbench_labelaug.leaderboard.evaluate import robustbench_image_ids, robustbench_subset
+    from robustbench_labelaug.data.subsets import robustbench_image_ids, robustbench_subset
 
     from .fixtures_imagenet import make_imagenet_folder
 

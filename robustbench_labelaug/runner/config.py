@@ -1,0 +1,292 @@
+"""Evaluation configs: the YAML schema (see :mod:`robustbench_labelaug.runner`), loading and validation."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+
+TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
+RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots")
+DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset")
+SUBSETS = ("robustbench",)
+MODEL_KEYS = ("zoo", "name", "checkpoint", "arch", "num_classes", "num_ops", "training", "delta", "eps",
+              "threat_model", "dataset", "description", "paper", "reported")
+EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
+FAST_KEYS = ("n_examples",)
+_UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Config
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RuntimeConfig:
+    batch_size: int = 64
+    device: str = "auto"
+    num_workers: int = 0
+    model_dir: str = "./models"
+    output: str = "./output/eval"
+    seed: int = 0
+    progress: bool = True
+    plots: bool = True
+
+
+@dataclass
+class DatasetConfig:
+    id: str
+    name: str
+    data_dir: str | None = None
+    split: str | None = None
+    input_size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    subset: str | None = None  # "robustbench": RobustBench's 5 000 ImageNet test images, in its order
+
+    def spec(self) -> dict[str, Any]:
+        """What the data depends on (part of every result's fingerprint)."""
+        d = asdict(self)
+        d.pop("id")
+        d["split"] = self.resolved_split
+        if self.name == "digits":
+            d = {"name": "digits", "split": d["split"]}
+        return d
+
+    @property
+    def resolved_split(self) -> str:
+        return self.split or ("test" if self.name == "digits" else "val")
+
+
+@dataclass
+class ModelConfig:
+    key: str
+    zoo: str | None = None
+    checkpoint: str | None = None
+    arch: str | None = None
+    num_classes: int | None = None
+    num_ops: int | None = None
+    training: str | None = None
+    delta: float | None = None
+    eps: float | None = None
+    threat_model: str = "Linf"
+    dataset: str | None = None
+    description: str | None = None
+    paper: Any = None
+    reported: dict[str, Any] | None = None
+
+
+@dataclass
+class EvaluatorConfig:
+    id: str
+    name: str
+    dataset: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    fast: dict[str, Any] = field(default_factory=dict)
+
+    def effective_settings(self, fast: bool, fast_caps: Mapping[str, Any]) -> dict[str, Any]:
+        settings = dict(self.settings)
+        if fast:
+            settings.update(self.fast)
+            cap = fast_caps.get("n_examples")
+            if cap is not None:
+                n = settings.get("n_examples")
+                settings["n_examples"] = cap if n is None else min(int(n), int(cap))
+        return settings
+
+
+@dataclass
+class EvalConfig:
+    path: Path
+    title: str
+    runtime: RuntimeConfig
+    datasets: dict[str, DatasetConfig]
+    models: list[ModelConfig]
+    evaluators: list[EvaluatorConfig]
+    fast: dict[str, Any] = field(default_factory=dict)
+
+
+def expand_env(value: Any, where: str) -> Any:
+    """``${VAR}`` / ``$VAR`` in every string of ``value`` replaced from the environment (os.path.expandvars);
+    :class:`UserError` naming the first variable that is not set."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        expanded = os.path.expandvars(value)
+        missing = _UNEXPANDED.search(expanded)
+        if missing:
+            var = missing.group(2)
+            raise UserError(f"{where} uses the environment variable {var}, which is not set: export {var}=... "
+                            "(e.g. the dataset folder) or edit the config")
+        return expanded
+    return value
+
+
+def _mapping(value: Any, where: str, file: Path) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"config {file}: '{where}' must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(values: Mapping[str, Any], allowed: tuple[str, ...], where: str, file: Path) -> None:
+    unknown = sorted(set(map(str, values)) - set(allowed))
+    if unknown:
+        raise UserError(f"config {file}: unknown key(s) {unknown} in {where}: use {', '.join(allowed)}")
+
+
+def _entries(raw: dict[str, Any], key: str, short: str, allowed: tuple[str, ...], file: Path,
+             example: str) -> list[tuple[int, dict[str, Any]]]:
+    """The non-empty list ``raw[key]`` as ``(i, mapping)``; a bare string ``s`` stands for ``{short: s}``."""
+    items = raw.get(key)
+    if not isinstance(items, list) or not items:
+        raise UserError(f"config {file}: '{key}' must be a non-empty list ({example})")
+    out = []
+    for i, item in enumerate(items):
+        item = {short: item} if isinstance(item, str) else _mapping(item, f"{key}[{i}]", file)
+        _check_keys(item, allowed, f"{key}[{i}]", file)
+        out.append((i, item))
+    return out
+
+
+def _check_id(value: str, what: str, where: str, file: Path) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
+        raise UserError(f"config {file}: {where}: {what} '{value}' may only use letters, digits and _ . + -")
+
+
+def _check_dataset_ref(dataset: str | None, datasets: Mapping[str, Any], where: str, file: Path) -> None:
+    if dataset is not None and dataset not in datasets:
+        raise UserError(f"config {file}: {where} uses dataset '{dataset}', which 'datasets' does not define: "
+                        f"use one of {', '.join(datasets) or '(none defined)'}")
+
+
+def _repeated(values: list[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
+def _typed(cls, values: dict[str, Any], where: str, file: Path):
+    try:
+        obj = cls(**values)
+    except TypeError as exc:
+        raise UserError(f"config {file}: {where}: {exc}") from None
+    for name, kind in (("batch_size", int), ("num_workers", int), ("seed", int), ("num_classes", int),
+                       ("num_ops", int), ("input_size", int)):
+        v = getattr(obj, name, None)
+        if v is not None and (not isinstance(v, kind) or isinstance(v, bool) or v < 0):
+            raise UserError(f"config {file}: {where}: '{name}' must be a non-negative integer, got {v!r}")
+    return obj
+
+
+CONFIG_PACKAGE = "robustbench_labelaug.eval_configs"
+
+
+def packaged_configs() -> dict[str, Path]:
+    """The configs installed with the package (``eval_configs/*.yaml``), by stem: ``digits``, ``paper_imagenet``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(CONFIG_PACKAGE)
+    folders = list(spec.submodule_search_locations) if spec and spec.submodule_search_locations else []
+    folders.append(Path(__file__).resolve().parents[2] / "eval_configs")  # a source checkout
+    for folder in map(Path, folders):
+        if folder.is_dir():
+            return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    return {}
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` itself, or the packaged config of that name (``-c digits``)."""
+    file = Path(path)
+    if file.is_file():
+        return file
+    packaged = packaged_configs()
+    if str(path) in packaged:
+        return packaged[str(path)]
+    raise UserError(f"config file {file} does not exist: pass -c with a YAML file or one of the packaged configs "
+                    f"({', '.join(packaged) or 'none installed'})")
+
+
+def load_config(path: str | Path) -> EvalConfig:
+    """Read and validate an evaluation config (see the module docstring); nothing is built or written."""
+    from ..data import DATASETS
+    from ..evaluation import EVALUATORS
+
+    file = resolve_config_path(path)
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {file} is not valid YAML ({type(exc).__name__}): fix its syntax") from None
+    raw = _mapping(raw, "the file", file)
+    _check_keys(raw, TOP_KEYS, "the top level", file)
+    raw = expand_env(raw, file.name)
+
+    runtime_raw = _mapping(raw.get("runtime"), "runtime", file)
+    _check_keys(runtime_raw, RUNTIME_KEYS, "runtime", file)
+    runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
+    if runtime.batch_size < 1:
+        raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
+
+    datasets: dict[str, DatasetConfig] = {}
+    for ds_id, ds_raw in _mapping(raw.get("datasets"), "datasets", file).items():
+        ds_raw = _mapping(ds_raw, f"datasets.{ds_id}", file)
+        _check_keys(ds_raw, DATASET_KEYS, f"datasets.{ds_id}", file)
+        ds = _typed(DatasetConfig, {"id": str(ds_id), **ds_raw}, f"datasets.{ds_id}", file)
+        if ds.name not in DATASETS:
+            raise UserError(f"config {file}: datasets.{ds_id}: unknown dataset '{ds.name}': use one of "
+                            f"{', '.join(DATASETS)}")
+        if ds.subset is not None and (ds.subset not in SUBSETS or ds.name != "imagenet"):
+            raise UserError(f"config {file}: datasets.{ds_id}: subset '{ds.subset}' is not known for '{ds.name}': "
+                            "use subset: robustbench with name: imagenet (RobustBench's 5000 test images), or drop it")
+        if ds.name != "digits" and not ds.data_dir:
+            raise UserError(f"config {file}: datasets.{ds_id} ('{ds.name}') needs data_dir (a folder with val/ "
+                            "class folders)")
+        datasets[ds.id] = ds
+
+    fast = _mapping(raw.get("fast"), "fast", file)
+    _check_keys(fast, FAST_KEYS, "fast", file)
+
+    models: list[ModelConfig] = []
+    for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
+        if bool(m.get("zoo")) == bool(m.get("checkpoint")):
+            raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name) or 'checkpoint' "
+                            "(a path)")
+        key = str(m.pop("name", None) or m.get("zoo") or Path(str(m["checkpoint"])).stem.split(".")[0])
+        _check_id(key, "name", f"models[{i}]", file)
+        model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)
+        _check_dataset_ref(model.dataset, datasets, f"models[{i}] ('{key}')", file)
+        models.append(model)
+    dup = _repeated([m.key for m in models])
+    if dup:
+        raise UserError(f"config {file}: model name(s) {dup} appear twice: give each model a distinct 'name'")
+
+    evaluators: list[EvaluatorConfig] = []
+    for i, e in _entries(raw, "evaluators", "name", EVALUATOR_KEYS, file, "e.g. - name: clean"):
+        name = e.get("name")
+        if name not in EVALUATORS:
+            raise UserError(f"config {file}: evaluators[{i}]: unknown evaluator '{name}': use one of "
+                            f"{', '.join(EVALUATORS)}")
+        ev = _typed(EvaluatorConfig, {"id": str(e.get("id") or name), **{k: v for k, v in e.items() if k != "id"}},
+                    f"evaluators[{i}]", file)
+        ev.settings = _mapping(ev.settings, f"evaluators[{i}].settings", file)
+        ev.fast = _mapping(ev.fast, f"evaluators[{i}].fast", file)
+        _check_id(ev.id, "id", f"evaluators[{i}]", file)
+        _check_dataset_ref(ev.dataset, datasets, f"evaluators[{i}] ('{ev.id}')", file)
+        evaluators.append(ev)
+    dup = _repeated([e.id for e in evaluators])
+    if dup:
+        raise UserError(f"config {file}: evaluator id(s) {dup} appear twice: give repeated evaluators a distinct "
+                        "'id' (e.g. pgd40_sound, pgd40_paper)")
+    title = str(raw.get("title") or file.stem)
+    return EvalConfig(file, title, runtime, datasets, models, evaluators, fast)
+
+
