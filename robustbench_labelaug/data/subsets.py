@@ -3,8 +3,6 @@ test images."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from torch.utils.data import Subset
 
 from ..errors import UserError
@@ -24,12 +22,12 @@ class NamedSubset(Subset):
 
 def robustbench_image_ids() -> list[str]:
     """RobustBench's 5 000 ImageNet test images as ``<wnid>/<file>``, in its order (classes mixed)."""
-    import importlib.util
+    from ..packages import package_folder
 
-    spec = importlib.util.find_spec("robustbench")
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_folder("robustbench")
+    if folder is None:
         raise UserError("datasets subset 'robustbench' needs the robustbench package: pip install robustbench")
-    ids_file = Path(next(iter(spec.submodule_search_locations))) / "helper_files" / "imagenet_test_image_ids.txt"
+    ids_file = folder / "helper_files" / "imagenet_test_image_ids.txt"
     return [line.strip() for line in ids_file.read_text().splitlines() if line.strip()]
 
 

@@ -16,10 +16,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..checks import check_eps, check_seed
 from ..errors import UserError
+from ..packages import package_version
 from ..scoring import top1_error
 from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
-from .pgd import check_eps, check_seed
 
 VERSIONS = ("standard", "plus", "rand")
 
@@ -84,7 +85,7 @@ class AutoAttackEvaluator(Evaluator):
         y_true, y_pred = a["y_true"], a["y_pred"]
         n = int(len(a["index"]))
         settings: dict[str, Any] = {"attack": f"AutoAttack ({self.version})", "norm": "Linf",
-                                    "eps_pixel": self.eps, "library": f"pyautoattack {_version()}",
+                                    "eps_pixel": self.eps, "library": f"pyautoattack {package_version('pyautoattack') or 'unknown'}",
                                     "labels": "true labels", "classifier": "K-way (first K logits)",
                                     "input_space": "[0,1] pixels (normalisation inside the model)"}
         return EvalResult(
@@ -97,11 +98,3 @@ class AutoAttackEvaluator(Evaluator):
             num_examples=n,
         )
 
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pyautoattack")
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"

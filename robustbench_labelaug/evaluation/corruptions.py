@@ -16,6 +16,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..checks import check_min_size
 from ..data.corruptions import (
     MIN_CORRUPTION_SIZE,
     CorruptionGenerator,
@@ -51,9 +52,7 @@ class CorruptionEvaluator(Evaluator):
                  seed: int = 0, min_size: int = MIN_CORRUPTION_SIZE, crop_pct: float | None = 1.0,
                  cache_dir: str | Path | None = None) -> None:
         names, sevs = select_corruptions(corruptions, severities)
-        if int(min_size) < MIN_CORRUPTION_SIZE:
-            raise UserError(f"corruptions: min_size={min_size} is below {MIN_CORRUPTION_SIZE}, the smallest image "
-                            f"imagecorruptions accepts: use min_size >= {MIN_CORRUPTION_SIZE}")
+        min_size = check_min_size(min_size, self.name)
         if crop_pct is not None and not 0 < float(crop_pct) <= 1:
             raise UserError(f"corruptions: crop_pct={crop_pct} must be in (0, 1] (or null for the clean transform)")
         source = {"data_dir": str(data_dir), "crop_pct": crop_pct} if data_dir else {"seed": int(seed),

@@ -39,19 +39,14 @@ from typing import Any
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
 from ..scoring import top1_error
 from .autoattack import predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, SplitArrays
-from .pgd import check_eps, check_full_model, check_seed, check_steps, full_model, k_way_view, predict_sound
+from .pgd import check_full_model, full_model, k_way_view, predict_sound
 
 LARGE_EPS_MIN = 0.25
-
-
-def _nonneg(evaluator: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise UserError(f"{evaluator}: {name} must be a number >= 0 (percentage points), got {value!r}")
-    return float(value)
 
 
 def _split(kind: str, eps: float, steps: int | None = None) -> str:
@@ -96,9 +91,9 @@ class MaskingChecks(Evaluator):
                                          or autoattack_n < 1):
             raise UserError(f"masking: autoattack_n must be an integer >= 1 (or left out: all examples), "
                             f"got {autoattack_n!r}")
-        tolerance = _nonneg(self.name, "tolerance", tolerance)
-        zero_threshold = _nonneg(self.name, "zero_threshold", zero_threshold)
-        gap_tolerance = _nonneg(self.name, "gap_tolerance", gap_tolerance)
+        tolerance = check_nonneg(self.name, "tolerance", tolerance)
+        zero_threshold = check_nonneg(self.name, "zero_threshold", zero_threshold)
+        gap_tolerance = check_nonneg(self.name, "gap_tolerance", gap_tolerance)
         super().__init__(n_examples, eps=eps, steps=steps, eps_sweep=eps_sweep, steps_sweep=steps_sweep,
                          autoattack=bool(autoattack), autoattack_n=autoattack_n, tolerance=tolerance,
                          zero_threshold=zero_threshold, gap_tolerance=gap_tolerance, seed=seed)

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..attacks import EarlyStopPGD, PaperPGD
+from ..checks import check_eps, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
 from ..scoring import top1_error
@@ -33,28 +34,6 @@ from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_blo
 
 PROTOCOLS = ("sound", "paper")
 PAPER_ALPHA = 0.01  # the authors' step size (normalised units)
-
-
-# -- settings checks shared by the attack evaluators ------------------------------------------------------------
-
-
-def check_eps(evaluator: str, eps: Any, what: str = "eps") -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < float(eps) <= 1.0:
-        raise UserError(f"{evaluator}: {what} must be a number in (0, 1] ([0,1] pixel units, e.g. 0.03 or "
-                        f"0.0313725 for 8/255), got {eps!r}")
-    return float(eps)
-
-
-def check_steps(evaluator: str, steps: Any, what: str = "steps") -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise UserError(f"{evaluator}: {what} must be an integer >= 1, got {steps!r}")
-    return steps
-
-
-def check_seed(evaluator: str, seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise UserError(f"{evaluator}: seed must be an integer >= 0 (or left out for the run's seed), got {seed!r}")
-    return seed
 
 
 # -- the whole model behind the K-way view ---------------------------------------------------------------------

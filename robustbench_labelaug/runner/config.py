@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from ..checks import build_typed
 from ..errors import UserError
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
@@ -175,17 +176,12 @@ def _repeated(values: list[str]) -> list[str]:
     return sorted({v for v in values if values.count(v) > 1})
 
 
+NONNEG_INTS = ("batch_size", "num_workers", "seed", "num_classes", "num_ops", "input_size")
+
+
 def _typed(cls, values: dict[str, Any], where: str, file: Path):
-    try:
-        obj = cls(**values)
-    except TypeError as exc:
-        raise UserError(f"config {file}: {where}: {exc}") from None
-    for name, kind in (("batch_size", int), ("num_workers", int), ("seed", int), ("num_classes", int),
-                       ("num_ops", int), ("input_size", int)):
-        v = getattr(obj, name, None)
-        if v is not None and (not isinstance(v, kind) or isinstance(v, bool) or v < 0):
-            raise UserError(f"config {file}: {where}: '{name}' must be a non-negative integer, got {v!r}")
-    return obj
+    """``cls(**values)`` with every field checked against its annotation (one-line UserError naming it)."""
+    return build_typed(cls, values, f"config {file}: {where}", nonneg_ints=NONNEG_INTS)
 
 
 CONFIG_PACKAGE = "robustbench_labelaug.eval_configs"
@@ -193,10 +189,9 @@ CONFIG_PACKAGE = "robustbench_labelaug.eval_configs"
 
 def packaged_configs() -> dict[str, Path]:
     """The configs installed with the package (``eval_configs/*.yaml``), by stem: ``digits``, ``paper_imagenet``."""
-    import importlib.util
+    from ..packages import package_folder
 
-    spec = importlib.util.find_spec(CONFIG_PACKAGE)
-    folders = list(spec.submodule_search_locations) if spec and spec.submodule_search_locations else []
+    folders = [f for f in (package_folder(CONFIG_PACKAGE),) if f is not None]
     folders.append(Path(__file__).resolve().parents[2] / "eval_configs")  # a source checkout
     for folder in map(Path, folders):
         if folder.is_dir():

@@ -351,11 +351,11 @@ def load_entry_file(path: str | Path) -> ZooEntry:
 def zoo_dir() -> Path:
     """The folder holding the entries: the installed ``robustbench_labelaug.model_zoo`` package, or the source
     tree's ``model_zoo/`` when the package is imported from a checkout without installing it."""
-    import importlib.util
+    from ..packages import package_folder
 
-    spec = importlib.util.find_spec(ZOO_PACKAGE)
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
+    folder = package_folder(ZOO_PACKAGE)
+    if folder is not None:
+        return folder
     source_tree = Path(__file__).resolve().parents[2] / "model_zoo"
     if source_tree.is_dir():
         return source_tree
