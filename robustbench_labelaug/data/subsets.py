@@ -43,3 +43,14 @@ def robustbench_subset(dataset, ds_id: str, image_ids: list[str] | None = None) 
     return NamedSubset(dataset, [position[w.split("/")[-1]] for w in wanted])
 
 
+
+
+# name -> function(dataset, dataset id) -> subset; a dataset lists the names it supports (register_dataset(subsets=))
+SUBSETS = {"robustbench": robustbench_subset}
+
+
+def make_subset(name: str, dataset, ds_id: str):
+    """The named subset of ``dataset`` (see :data:`SUBSETS`)."""
+    if name not in SUBSETS:
+        raise UserError(f"dataset '{ds_id}': unknown subset '{name}': use one of {', '.join(SUBSETS)}")
+    return SUBSETS[name](dataset, ds_id)

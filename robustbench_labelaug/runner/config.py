@@ -17,7 +17,6 @@ from ..errors import UserError
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset")
-SUBSETS = ("robustbench",)
 MODEL_KEYS = ("zoo", "name", "checkpoint", "arch", "num_classes", "num_ops", "training", "delta", "eps",
               "threat_model", "dataset", "description", "paper", "reported")
 EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
@@ -48,23 +47,27 @@ class DatasetConfig:
     name: str
     data_dir: str | None = None
     split: str | None = None
-    input_size: int = 224
+    input_size: int | None = None  # None: the dataset's default (data/registry.py)
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
-    subset: str | None = None  # "robustbench": RobustBench's 5 000 ImageNet test images, in its order
+    subset: str | None = None  # e.g. "robustbench" (data/subsets.py), where the dataset supports it
+
+    @property
+    def dataset_spec(self):
+        from ..data import get_dataset_spec
+
+        return get_dataset_spec(self.name)
 
     def spec(self) -> dict[str, Any]:
-        """What the data depends on (part of every result's fingerprint)."""
+        """What the data depends on (part of every result's fingerprint): the keys the registry names."""
         d = asdict(self)
-        d.pop("id")
         d["split"] = self.resolved_split
-        if self.name == "digits":
-            d = {"name": "digits", "split": d["split"]}
-        return d
+        d["input_size"] = self.input_size or self.dataset_spec.input_size
+        return {"name": self.name, **{k: d[k] for k in self.dataset_spec.data_keys}}
 
     @property
     def resolved_split(self) -> str:
-        return self.split or ("test" if self.name == "digits" else "val")
+        return self.dataset_spec.resolve_split(self.split)
 
 
 @dataclass
@@ -213,7 +216,8 @@ def resolve_config_path(path: str | Path) -> Path:
 
 def load_config(path: str | Path) -> EvalConfig:
     """Read and validate an evaluation config (see the module docstring); nothing is built or written."""
-    from ..data import DATASETS
+    from ..data import get_dataset_spec, list_datasets
+    from ..data.subsets import SUBSETS
     from ..evaluation import EVALUATORS
 
     file = resolve_config_path(path)
@@ -236,15 +240,20 @@ def load_config(path: str | Path) -> EvalConfig:
         ds_raw = _mapping(ds_raw, f"datasets.{ds_id}", file)
         _check_keys(ds_raw, DATASET_KEYS, f"datasets.{ds_id}", file)
         ds = _typed(DatasetConfig, {"id": str(ds_id), **ds_raw}, f"datasets.{ds_id}", file)
-        if ds.name not in DATASETS:
-            raise UserError(f"config {file}: datasets.{ds_id}: unknown dataset '{ds.name}': use one of "
-                            f"{', '.join(DATASETS)}")
-        if ds.subset is not None and (ds.subset not in SUBSETS or ds.name != "imagenet"):
-            raise UserError(f"config {file}: datasets.{ds_id}: subset '{ds.subset}' is not known for '{ds.name}': "
-                            "use subset: robustbench with name: imagenet (RobustBench's 5000 test images), or drop it")
-        if ds.name != "digits" and not ds.data_dir:
-            raise UserError(f"config {file}: datasets.{ds_id} ('{ds.name}') needs data_dir (a folder with val/ "
-                            "class folders)")
+        where = f"config {file}: datasets.{ds_id}"
+        if ds.name not in list_datasets():
+            raise UserError(f"{where}: unknown dataset '{ds.name}': use one of {', '.join(list_datasets())}")
+        spec = ds.dataset_spec
+        if ds.subset is not None and ds.subset not in spec.subsets:
+            with_subset = [n for n in list_datasets() if get_dataset_spec(n).subsets]
+            raise UserError(f"{where}: subset '{ds.subset}' is not known for '{ds.name}': use subset: "
+                            f"{' / '.join(SUBSETS)} with name: {' / '.join(with_subset)}, or drop it")
+        if spec.needs_data_dir and not ds.data_dir:
+            raise UserError(f"{where} ('{ds.name}') needs data_dir (a folder with val/ class folders)")
+        try:
+            spec.resolve_split(ds.split)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
         datasets[ds.id] = ds
 
     fast = _mapping(raw.get("fast"), "fast", file)

@@ -18,11 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("Dataset parameters")
     group.add_argument("--dataset", default="digits", metavar="NAME",
-                       help="digits (embedded scikit-learn digits), folder (<data-dir>/{train,val}/<class>/*) "
-                            "or imagenet (folder layout, ImageNet-1k class order)")
+                       help="a registered dataset (robustbench_labelaug.data.list_datasets()): digits, folder, "
+                            "imagenet, ...")
     group.add_argument("--data-dir", default=None, metavar="DIR", help="root of an ImageNet-layout folder")
     group.add_argument("--input-size", type=int, default=None, metavar="N",
-                       help="image size for folder datasets (default 224; digits are 32)")
+                       help="image size (default: the dataset's, see data/registry.py)")
     group.add_argument("--workers", "-j", type=int, default=0, metavar="N", help="data loader processes")
 
     group = parser.add_argument_group("Model parameters")
