@@ -7,7 +7,8 @@ keeps the per-sample predictions on the adversarial examples it returns, which g
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..checks import check_eps, check_seed
 from ..errors import UserError
 from ..packages import package_version
 from ..scoring import top1_error
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
+from .base import EvalContext, EvalResult, Evaluator, Measured, SplitArrays, classwise_block, to_numpy
 
 VERSIONS = ("standard", "plus", "rand")
 
@@ -53,6 +54,7 @@ def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, versi
     return {"index": index, "y_true": y_true, "y_clean": y_clean, "y_pred": y_pred, "linf": linf}
 
 
+@dataclass
 class AutoAttackEvaluator(Evaluator):
     """AutoAttack (pyautoattack, L-inf) robust error (%) with its class-wise breakdown (key ``autoattack``).
 
@@ -61,20 +63,31 @@ class AutoAttackEvaluator(Evaluator):
     seed), so that a run is deterministic."""
 
     name = "autoattack"
-    uses_attack = True
 
-    def __init__(self, eps: float = 0.03, version: str = "standard", n_examples: int | None = None,
-                 seed: int | None = None) -> None:
-        if version not in VERSIONS:
-            raise UserError(f"autoattack: version '{version}' is not known: use one of {', '.join(VERSIONS)} "
+    eps: float = 0.03
+    version: str = "standard"
+    seed: int | None = None
+
+    def validate(self) -> None:
+        if self.version not in VERSIONS:
+            raise UserError(f"autoattack: version '{self.version}' is not known: use one of {', '.join(VERSIONS)} "
                             "('standard' is RobustBench's)")
-        eps, seed = check_eps(self.name, eps), check_seed(self.name, seed)
-        super().__init__(n_examples, eps=eps, version=version, seed=seed)
-        self.eps, self.version, self.seed = eps, version, seed
+        self.eps, self.seed = check_eps(self.name, self.eps), check_seed(self.name, self.seed)
 
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
-        return super().run(model, dataset, ctx)
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        version = result.get("settings", {}).get("version") or "standard"
+        n = result.get("num_examples")
+        return [Measured("autoattack_error", f"AA err (n={n})", result["metrics"].get("robust_error"),
+                         protocol=f"AutoAttack {version}"),
+                Measured("autoattack_n", "AA n", n, unit="", show=False),
+                Measured("autoattack_version", "AA version", version, unit="", show=False),
+                Measured("clean_error", "clean err", result["metrics"].get("clean_error"), fallback=True),
+                Measured("clean_n", "clean n", n, unit="", show=False, fallback=True)]
+
+    @classmethod
+    def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
+        return {"autoattack": "autoattack"}
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         return predict_autoattack(model, batches, eps=self.eps, version=self.version,

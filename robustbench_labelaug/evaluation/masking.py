@@ -33,7 +33,8 @@ run on fewer examples (``autoattack_n``). Skipped checks are listed in ``details
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -43,10 +44,20 @@ from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
 from ..scoring import top1_error
 from .autoattack import predict_autoattack
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays
+from .base import EvalContext, EvalResult, Evaluator, Measured, SplitArrays
 from .pgd import check_full_model, full_model, k_way_view, predict_sound
 
 LARGE_EPS_MIN = 0.25
+
+
+def masking_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A stored masking result's checks as ``[{"name", "passed", ...}]`` whichever shape it stores them in
+    (``details["checks"]`` as a list or a name -> check mapping)."""
+    checks = result.get("details", {}).get("checks", [])
+    if isinstance(checks, Mapping):
+        checks = [{"name": name, **(c if isinstance(c, Mapping) else {"passed": bool(c)})}
+                  for name, c in checks.items()]
+    return [dict(c) for c in checks if isinstance(c, Mapping) and "passed" in c]
 
 
 def _split(kind: str, eps: float, steps: int | None = None) -> str:
@@ -61,6 +72,7 @@ def max_rise(values: Sequence[float]) -> float:
     return rise
 
 
+@dataclass
 class MaskingChecks(Evaluator):
     """Gradient-masking checks (see the module docstring); ``metrics["failed_checks"]`` counts the failures.
 
@@ -70,13 +82,23 @@ class MaskingChecks(Evaluator):
     percentage points); ``seed`` (None: the run's seed)."""
 
     name = "masking"
-    uses_attack = True
 
-    def __init__(self, eps: float = 0.03, steps: int = 40, eps_sweep: list[float] | None = None,
-                 steps_sweep: list[int] | None = None, n_examples: int | None = 500, autoattack: bool = True,
-                 autoattack_n: int | None = None, tolerance: float = 2.0, zero_threshold: float = 2.0,
-                 gap_tolerance: float = 10.0, seed: int | None = None) -> None:
-        eps, steps, seed = check_eps(self.name, eps), check_steps(self.name, steps), check_seed(self.name, seed)
+    n_examples: int | None = 500
+    eps: float = 0.03
+    steps: int = 40
+    eps_sweep: list[float] | None = None
+    steps_sweep: list[int] | None = None
+    autoattack: bool = True
+    autoattack_n: int | None = None
+    tolerance: float = 2.0
+    zero_threshold: float = 2.0
+    gap_tolerance: float = 10.0
+    seed: int | None = None
+
+    def validate(self) -> None:
+        eps, steps = check_eps(self.name, self.eps), check_steps(self.name, self.steps)
+        self.eps, self.steps, self.seed = eps, steps, check_seed(self.name, self.seed)
+        eps_sweep, steps_sweep = self.eps_sweep, self.steps_sweep
         if eps_sweep is None:
             eps_sweep = [e for e in (eps / 2, eps, 2 * eps, 4 * eps, 0.5) if e <= 1.0]
         if steps_sweep is None:
@@ -85,22 +107,28 @@ class MaskingChecks(Evaluator):
             raise UserError(f"masking: eps_sweep must be a non-empty list of eps values, got {eps_sweep!r}")
         if isinstance(steps_sweep, (str, bytes)) or not isinstance(steps_sweep, Sequence) or not steps_sweep:
             raise UserError(f"masking: steps_sweep must be a non-empty list of step counts, got {steps_sweep!r}")
-        eps_sweep = sorted({check_eps(self.name, e, "every eps_sweep value") for e in eps_sweep})
-        steps_sweep = sorted({check_steps(self.name, s, "every steps_sweep value") for s in steps_sweep})
-        if autoattack_n is not None and (isinstance(autoattack_n, bool) or not isinstance(autoattack_n, int)
-                                         or autoattack_n < 1):
+        self.eps_sweep = sorted({check_eps(self.name, e, "every eps_sweep value") for e in eps_sweep})
+        self.steps_sweep = sorted({check_steps(self.name, s, "every steps_sweep value") for s in steps_sweep})
+        if self.autoattack_n is not None and (isinstance(self.autoattack_n, bool)
+                                              or not isinstance(self.autoattack_n, int) or self.autoattack_n < 1):
             raise UserError(f"masking: autoattack_n must be an integer >= 1 (or left out: all examples), "
-                            f"got {autoattack_n!r}")
-        tolerance = check_nonneg(self.name, "tolerance", tolerance)
-        zero_threshold = check_nonneg(self.name, "zero_threshold", zero_threshold)
-        gap_tolerance = check_nonneg(self.name, "gap_tolerance", gap_tolerance)
-        super().__init__(n_examples, eps=eps, steps=steps, eps_sweep=eps_sweep, steps_sweep=steps_sweep,
-                         autoattack=bool(autoattack), autoattack_n=autoattack_n, tolerance=tolerance,
-                         zero_threshold=zero_threshold, gap_tolerance=gap_tolerance, seed=seed)
-        self.eps, self.steps, self.eps_sweep, self.steps_sweep = eps, steps, eps_sweep, steps_sweep
-        self.autoattack, self.autoattack_n, self.seed = bool(autoattack), autoattack_n, seed
-        self.tolerance, self.zero_threshold, self.gap_tolerance = tolerance, zero_threshold, gap_tolerance
+                            f"got {self.autoattack_n!r}")
+        self.autoattack = bool(self.autoattack)
+        self.tolerance = check_nonneg(self.name, "tolerance", self.tolerance)
+        self.zero_threshold = check_nonneg(self.name, "zero_threshold", self.zero_threshold)
+        self.gap_tolerance = check_nonneg(self.name, "gap_tolerance", self.gap_tolerance)
         self._num_ops = 0
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        checks = masking_checks(result)
+        passed = sum(bool(c["passed"]) for c in checks)
+        failed = [str(c.get("name")) for c in checks if not c["passed"]]
+        return [Measured("masking", "masking", f"{passed}/{len(checks)} passed", unit="", stored=False),
+                Measured("masking_passed", "masking passed", passed, unit="", show=False, accumulate=True),
+                Measured("masking_failed", "masking failed", len(failed), unit="", show=False, accumulate=True),
+                Measured("masking_failed_checks", "masking failed checks", failed, unit="", show=False,
+                         accumulate=True)]
 
     # -- which attacks --------------------------------------------------------------------------------------------
     def _specs(self) -> dict[str, tuple[str, float, int | None]]:
@@ -121,11 +149,10 @@ class MaskingChecks(Evaluator):
     def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         check_full_model(model, dataset, ctx, self.name)
 
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
+    def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        super().prepare(model, dataset, ctx)
         # M decides whether the full-head attack runs, i.e. which splits there are
         self._num_ops = check_full_model(full_model(model, ctx, self.name), dataset, ctx, self.name)
-        return super().run(model, dataset, ctx)
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         kind, eps, steps = self._specs()[split]

@@ -224,26 +224,11 @@ tr:nth-child(even) {{ background: #fafafa; }}
 
 
 def summary_line(key: str, info: Mapping[str, Any]) -> str:
-    """One line of headline errors for a model."""
-    m = info["labelaug"]["measured"]
-    parts = []
+    """One line of a model's headline numbers, as its evaluators declare them (``Evaluator.headline``)."""
+    from .model_info import headline_values
 
-    def add(label: str, value: Any, suffix: str = "") -> None:
-        if value is not None:
-            parts.append(f"{label} {value:.2f}{suffix}")
-
-    add("clean err", m.get("clean_error"))
-    add("AA err", m.get("autoattack_error"), f" (n={m.get('autoattack_n')})")
-    add(f"PGD-{m.get('pgd_steps')} err", m.get("pgd_error"), " (sound)")
-    add(f"PGD-{m.get('pgd_paper_steps')} err", m.get("pgd_paper_error"), " (paper protocol)")
-    add("mCE", m.get("mce"))
-    add("ReaL err", m.get("real_error"))
-    cw = m.get("classwise", {})
-    add("class SD clean", (cw.get("clean") or {}).get("summary", {}).get("sd"))
-    add("class SD PGD", (cw.get("pgd") or {}).get("summary", {}).get("sd"))
-    if "masking_passed" in m:
-        parts.append(f"masking {m['masking_passed']}/{m['masking_passed'] + m.get('masking_failed', 0)} passed")
-    return f"{key}: " + " | ".join(parts)
+    shown = [h.text() for h in headline_values((info.get("labelaug") or {}).get("results") or {}).values() if h.show]
+    return f"{key}: " + " | ".join(shown)
 
 
 __all__ = ["SORT_KEYS", "Table", "build_table", "row_values", "sort_key", "summary_line", "to_html", "to_markdown"]
