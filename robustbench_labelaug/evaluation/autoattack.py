@@ -21,7 +21,16 @@ from ..checks import check_eps, check_seed
 from ..errors import UserError
 from ..packages import package_version
 from ..scoring import top1_error
-from .base import EvalContext, EvalResult, Evaluator, Measured, SplitArrays, classwise_block, to_numpy
+from .base import (
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    Measured,
+    SplitArrays,
+    attack_classwise_key,
+    classwise_block,
+    to_numpy,
+)
 
 VERSIONS = ("standard", "plus", "rand")
 
@@ -87,7 +96,7 @@ class AutoAttackEvaluator(Evaluator):
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
-        return {"autoattack": "autoattack"}
+        return {"autoattack": attack_classwise_key(result, "autoattack")}
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         return predict_autoattack(model, batches, eps=self.eps, version=self.version,

@@ -128,6 +128,13 @@ class Measured:
         return f"{self.label} {self.value}"
 
 
+def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
+    """The key of an attack result's class-wise block (its first one other than ``clean``; older results
+    used e.g. ``pgd40``), else ``default``."""
+    keys = [k for k in (result.get("classwise") or {}) if k != "clean"]
+    return keys[0] if keys else default
+
+
 def classwise_sd(result: Mapping[str, Any], key: str, stat: str = "sd") -> float | None:
     """A summary statistic (default: the population SD) of the per-class errors stored under
     ``result["classwise"][key]``."""

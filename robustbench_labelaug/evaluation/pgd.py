@@ -37,6 +37,7 @@ from .base import (
     Evaluator,
     Measured,
     SplitArrays,
+    attack_classwise_key,
     classwise_block,
     classwise_sd,
     to_numpy,
@@ -195,23 +196,24 @@ class PGDEvaluator(Evaluator):
         prefix = "pgd" if protocol == "sound" else f"pgd_{protocol}"
         steps = settings.get("steps")
         words = "sound" if protocol == "sound" else f"{protocol} protocol"
+        key = attack_classwise_key(result, "pgd")
         return [Measured(f"{prefix}_error", f"PGD-{steps} err ({words})", result["metrics"].get("robust_error"),
                          protocol=f"PGD-{steps if steps is not None else '?'} ({protocol})"),
                 Measured(f"{prefix}_steps", "PGD steps", steps, unit="", show=False),
                 Measured(f"{prefix}_n", "PGD n", result.get("num_examples"), unit="", show=False),
                 Measured(f"{prefix}_eps_pixel", "PGD eps (pixels)", settings.get("eps_pixel", settings.get("eps")),
                          unit="", show=False),
-                Measured(f"class_sd_{prefix}", f"class SD PGD-{steps} ({words})", classwise_sd(result, "pgd"),
+                Measured(f"class_sd_{prefix}", f"class SD PGD-{steps} ({words})", classwise_sd(result, key),
                          show=protocol == "sound", stored=False),
                 Measured(f"worst_class_{prefix}", f"worst class PGD-{steps} ({words})",
-                         classwise_sd(result, "pgd", "worst_error"), show=protocol == "sound", stored=False),
+                         classwise_sd(result, key, "worst_error"), show=protocol == "sound", stored=False),
                 Measured("clean_error", "clean err", result["metrics"].get("clean_error"), fallback=True),
                 Measured("clean_n", "clean n", result.get("num_examples"), unit="", show=False, fallback=True)]
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
         protocol = pgd_protocol(result)
-        return {"pgd" if protocol == "sound" else f"pgd_{protocol}": "pgd"}
+        return {"pgd" if protocol == "sound" else f"pgd_{protocol}": attack_classwise_key(result, "pgd")}
 
     # -- the model the attack sees ---------------------------------------------------------------------------
     def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:
