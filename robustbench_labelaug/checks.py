@@ -111,8 +111,21 @@ def check_min_size(min_size: Any, owner: str | None = None) -> int:
 # -- typed records (config sections, evaluator settings) --------------------------------------------------------
 
 
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path",
+               type(None): "null", dict: "a mapping", list: "a list", tuple: "a list"}
+
+
 def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+    """``int | None`` -> ``an integer or null``; ``list[float]`` -> ``a list (each a number)``."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    if origin in (list, tuple, Sequence):
+        inner = typing.get_args(hint)
+        return f"a list (each {_type_name(inner[0])})" if inner else "a list"
+    if origin is dict:
+        return "a mapping"
+    return _TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def check_type(value: Any, hint: Any, where: str) -> Any:
@@ -132,8 +145,7 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
                 return check_type(value, arg, where)
             except UserError as exc:
                 errors.append(exc)
-        names = " or ".join(_type_name(a) for a in args)
-        raise UserError(f"{where} must be {names}, got {value!r}")
+        raise UserError(f"{where} must be {_type_name(hint)}, got {value!r}")
     if hint is type(None):
         if value is None:
             return None
@@ -163,7 +175,7 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
             return value
     else:  # an annotation this checker does not know: trust the caller
         return value
-    raise UserError(f"{where} must be {_type_name(hint) if origin is None else str(hint)}, got {value!r}")
+    raise UserError(f"{where} must be {_type_name(hint)}, got {value!r}")
 
 
 def check_fields(obj: Any, where: str) -> None:

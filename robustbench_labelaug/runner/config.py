@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ..checks import build_typed
+from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
 from ..errors import UserError
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
@@ -103,7 +103,7 @@ class EvaluatorConfig:
             cap = fast_caps.get("n_examples")
             if cap is not None:
                 n = settings.get("n_examples")
-                settings["n_examples"] = cap if n is None else min(int(n), int(cap))
+                settings["n_examples"] = cap if n is None else min(n, cap) if is_int(n) and is_int(cap) else n
         return settings
 
 
@@ -187,6 +187,37 @@ def _typed(cls, values: dict[str, Any], where: str, file: Path):
     return build_typed(cls, values, f"config {file}: {where}", nonneg_ints=NONNEG_INTS)
 
 
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+THREAT_MODELS = ("Linf", "L2")
+
+
+def _check_model_values(model: ModelConfig, where: str) -> None:
+    """The values a config may override for a model (they go into model_info as given)."""
+    from ..hook import MODES
+
+    if model.training is not None:
+        check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
+    if model.delta is not None:
+        check_delta(model.delta, where)
+    if model.eps is not None:
+        check_eps(where, model.eps, "eps (the training eps)")
+    check_choice(where, "threat_model", model.threat_model, THREAT_MODELS)
+    if model.num_classes is not None and model.num_classes < 2:
+        raise UserError(f"{where}: num_classes must be >= 2, got {model.num_classes}")
+
+
+def _check_evaluator_settings(ev: EvaluatorConfig, fast: Mapping[str, Any], where: str) -> None:
+    """Build the evaluator with its settings and with its --fast settings: a bad value fails now, not after the
+    evaluators before it have run."""
+    from ..evaluation import create_evaluator
+
+    for is_fast in (False, True):
+        try:
+            create_evaluator(ev.name, **ev.effective_settings(is_fast, fast))
+        except UserError as exc:
+            raise UserError(f"{where}{' with --fast' if is_fast else ''}: {exc}") from None
+
+
 CONFIG_PACKAGE = "robustbench_labelaug.eval_configs"
 
 
@@ -234,6 +265,9 @@ def load_config(path: str | Path) -> EvalConfig:
     runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
     if runtime.batch_size < 1:
         raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
+    if not DEVICE.fullmatch(runtime.device):
+        raise UserError(f"config {file}: runtime.device '{runtime.device}' is not known: use auto, cpu, cuda or "
+                        "cuda:N")
 
     datasets: dict[str, DatasetConfig] = {}
     for ds_id, ds_raw in _mapping(raw.get("datasets"), "datasets", file).items():
@@ -267,6 +301,7 @@ def load_config(path: str | Path) -> EvalConfig:
         key = str(m.pop("name", None) or m.get("zoo") or Path(str(m["checkpoint"])).stem.split(".")[0])
         _check_id(key, "name", f"models[{i}]", file)
         model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)
+        _check_model_values(model, f"config {file}: models[{i}] ('{key}')")
         _check_dataset_ref(model.dataset, datasets, f"models[{i}] ('{key}')", file)
         models.append(model)
     dup = _repeated([m.key for m in models])
@@ -286,6 +321,11 @@ def load_config(path: str | Path) -> EvalConfig:
         _check_id(ev.id, "id", f"evaluators[{i}]", file)
         _check_dataset_ref(ev.dataset, datasets, f"evaluators[{i}] ('{ev.id}')", file)
         evaluators.append(ev)
+    fast_n = fast.get("n_examples")
+    if fast_n is not None:
+        check_positive_int(f"config {file}: fast", "n_examples", fast_n)
+    for i, ev in enumerate(evaluators):  # every setting, also the --fast ones, before any work starts
+        _check_evaluator_settings(ev, fast, f"config {file}: evaluators[{i}] ('{ev.id}')")
     dup = _repeated([e.id for e in evaluators])
     if dup:
         raise UserError(f"config {file}: evaluator id(s) {dup} appear twice: give repeated evaluators a distinct "

@@ -115,6 +115,21 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     return results
 
 
+def check_num_classes(cfg: EvalConfig, models: list[ResolvedModel]) -> None:
+    """Every model's K equals the K of every dataset its evaluators use (before anything is evaluated)."""
+    counted: dict[str, int] = {}
+    for model in models:
+        k = int(model.meta["num_classes"])
+        for ds_id in dict.fromkeys(e.dataset or model.dataset_id for e in cfg.evaluators):
+            d = cfg.datasets[ds_id]
+            if ds_id not in counted:
+                counted[ds_id] = d.dataset_spec.count_classes(d.data_dir)
+            if counted[ds_id] != k:
+                raise UserError(f"model '{model.key}' has K={k} classes but dataset '{ds_id}' ({d.name}) has "
+                                f"{counted[ds_id]}: evaluate it on a dataset with its classes (set the model's "
+                                "'dataset' in the config) or fix num_classes")
+
+
 def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: list[str] | None = None,
                     fast: bool = False, device: str | None = None, progress: bool | None = None,
                     plots: bool | None = None, leaderboard: bool = True) -> list[Path]:
@@ -136,6 +151,7 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     out = Path(output) if output else Path(cfg.runtime.output + ("-fast" if fast else ""))
     progress = cfg.runtime.progress if progress is None else progress
     resolved = [resolve_model(cfg, m) for m in chosen]
+    check_num_classes(cfg, resolved)
 
     requested = device or cfg.runtime.device
     dist, dev = dist_utils.init_distributed(None if requested in ("auto", "cuda") else requested)
