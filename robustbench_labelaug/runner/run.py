@@ -103,7 +103,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         np.random.seed(cfg.runtime.seed)
         ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
                           batch_size=cfg.runtime.batch_size, num_workers=cfg.runtime.num_workers,
-                          progress=progress, seed=cfg.runtime.seed)
+                          progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name)
         started = time.perf_counter()
         result = evaluator.run(loaded, datasets(ds_id), ctx).to_dict()
         result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
