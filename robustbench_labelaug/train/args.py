@@ -116,8 +116,7 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
 
 def validate_args(args: argparse.Namespace) -> None:
     """Catch impossible settings before anything is built or written."""
-    from ..hook import check_attack_args
-    from ..labels import check_delta
+    from ..checks import check_attack_args, check_delta
 
     if args.label_aug:
         if args.adv_mode == "std":
