@@ -18,32 +18,14 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 import torchattacks
 from torch.utils.data import TensorDataset
 
-from robustbench_labelaug import create_classifier, k_way
+from robustbench_labelaug import k_way
 from robustbench_labelaug.attacks import EarlyStopPGD, example_starts
 from robustbench_labelaug.data import create_dataset
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator
-
-
-def train_digits(epochs: int, seed: int = 0) -> torch.nn.Module:
-    """resnet8_tiny (K=10, M=1) after a few clean epochs on digits."""
-    torch.manual_seed(seed)
-    model = create_classifier("resnet8_tiny", 10, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x, y = create_dataset("digits", split="train").tensors
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(y))
-        for i in range(0, len(y) - 63, 64):
-            b = perm[i:i + 64]
-            loss = F.cross_entropy(model(x[b])[:, :10], y[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return model.eval()
+from robustbench_labelaug.models.tiny_resnet import train_tiny_digits
 
 
 class _GivenStart:
@@ -72,7 +54,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model = train_digits(args.epochs)
+    model = train_tiny_digits(args.epochs, seed=0)
     x, y = (t[: args.n_examples] for t in create_dataset("digits", split="test").tensors)
     dataset = TensorDataset(x, y)
     ctx = EvalContext(num_classes=10, batch_size=args.batch_size, progress=False, seed=args.seed)

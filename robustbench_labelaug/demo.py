@@ -21,16 +21,16 @@ from .errors import UserError
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
 FAST_EPOCHS = 2
-SEED_METRICS = (  # (label, path in labelaug.measured)
-    ("clean err", ("clean_error",)),
-    ("PGD err (sound)", ("pgd_error",)),
-    ("PGD err (paper protocol)", ("pgd_paper_error",)),
-    ("PGD-40 + AutoAttack err", ("autoattack_error",)),  # eval_configs/digits.yaml: pgd_first (the union)
-    ("mCE", ("mce",)),
-    ("class SD clean", ("classwise", "clean", "summary", "sd")),
-    ("class SD PGD", ("classwise", "pgd", "summary", "sd")),
-    ("worst class PGD", ("classwise", "pgd", "summary", "worst_error")),
-)
+
+
+def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
+    """key -> (label, value) of a model_info's numeric headline errors, as its evaluators declare them
+    (``Evaluator.headline``: the ones the summary line shows, in %)."""
+    from .leaderboard.model_info import headline_values
+
+    values = headline_values((info.get("labelaug") or {}).get("results") or {})
+    return {k: (h.label, float(h.value)) for k, h in values.items()
+            if h.show and h.unit == "%" and isinstance(h.value, (int, float)) and not isinstance(h.value, bool)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,13 +82,6 @@ def train_or_resume(args) -> Path:
     return train(args).checkpoint
 
 
-def _get(measured: dict[str, Any], path: tuple[str, ...]) -> float | None:
-    value: Any = measured
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float]:
     """Mean and the half-width of its t-distribution confidence interval (0 for one value)."""
     n = len(values)
@@ -104,13 +97,19 @@ def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float]:
 def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
     """Markdown: mean ± 95 % CI over seeds of the headline errors, one row per training mode."""
     n = min(len(v) for v in infos.values())
-    header = ["model"] + [label for label, _ in SEED_METRICS]
+    per_run = {name: [seed_metrics(info) for info in runs] for name, runs in infos.items()}
+    columns: dict[str, str] = {}  # key -> label, in the order the evaluators declare them
+    for runs in per_run.values():
+        for metrics in runs:
+            for key, (label, _) in metrics.items():
+                columns.setdefault(key, label)
+    header = ["model", *columns.values()]
     lines = [f"Mean ± 95 % CI (t-distribution) over {n} seeds; errors in %.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, runs in infos.items():
+    for name, runs in per_run.items():
         cells = [name]
-        for _, path in SEED_METRICS:
-            values = [v for v in (_get(info["labelaug"]["measured"], path) for info in runs) if v is not None]
+        for key in columns:
+            values = [m[key][1] for m in runs if key in m]
             if not values:
                 cells.append("–")
                 continue
@@ -122,22 +121,22 @@ def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
 
 def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
     """Plain-language comparison of what was measured (whatever it shows)."""
-    adv, plus = infos["digits_adv"]["labelaug"]["measured"], infos["digits_adv_plus"]["labelaug"]["measured"]
+    adv, plus = seed_metrics(infos["digits_adv"]), seed_metrics(infos["digits_adv_plus"])
     lines = []
-    for label, path in SEED_METRICS:
-        a, b = _get(adv, path), _get(plus, path)
-        if a is None or b is None:
+    for key, (label, a) in adv.items():
+        if key not in plus:
             continue
+        b = plus[key][1]
         verdict = "lower (better)" if b < a else "higher (worse)" if b > a else "equal"
-        lines.append(f"  {label:28s} Adv {a:6.2f}   Adv+ {b:6.2f}   -> Adv+ {verdict}")
+        lines.append(f"  {label:32s} Adv {a:6.2f}   Adv+ {b:6.2f}   -> Adv+ {verdict}")
     return lines
 
 
 def main(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_bytes
     from .leaderboard.cli import render
-    from .leaderboard.evaluate import ModelConfig, evaluate_config, load_config
     from .leaderboard.model_info import load_model_info
+    from .runner import ModelConfig, evaluate_config, load_config
     from .zoo import export_checkpoint, get_entry
 
     if args.seeds < 1:

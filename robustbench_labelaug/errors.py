@@ -6,8 +6,3 @@ from __future__ import annotations
 class UserError(Exception):
     """Bad input or environment. The message names the problem and the fix, in one line."""
 
-
-def check(condition: bool, message: str) -> None:
-    """Raise :class:`UserError` with ``message`` unless ``condition`` holds."""
-    if not condition:
-        raise UserError(message)

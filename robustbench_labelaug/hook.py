@@ -19,24 +19,14 @@ from torch import nn
 
 from .attacks.frozen_model import batchnorm_as_affine
 from .attacks.pgd import PGD
+from .checks import check_attack_args, check_delta
 from .errors import UserError
-from .labels import check_delta, label_aug_targets
+from .labels import label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
 
 MODES = ("std", "adv", "adv_plus")
 ATTACK_MODES = ("eval", "train")
 RANGE_TOLERANCE = 1e-3
-
-
-def check_attack_args(eps: float, steps: int, alpha: float | None = None) -> None:
-    """One clear error for an epsilon, step count or step size that cannot be right."""
-    if not 0.0 < eps <= 1.0:
-        raise UserError(f"eps must lie in (0, 1] (pixel units of [0,1] images), got {eps}: e.g. --adv-eps 0.03 "
-                        "(8/255 = 0.0314)")
-    if int(steps) != steps or steps < 1:
-        raise UserError(f"attack steps must be an integer >= 1, got {steps}: e.g. --adv-steps 10")
-    if alpha is not None and not 0.0 < alpha <= 1.0:
-        raise UserError(f"attack step size must lie in (0, 1], got {alpha}: omit it for 2.5*eps/steps")
 
 
 def pixels_out_of_range(x: torch.Tensor) -> tuple[float, float] | None:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .checks import check_delta
 from .errors import UserError
-
-
-def check_delta(delta: float) -> None:
-    if not 0.0 <= delta < 1.0:
-        raise UserError(f"label-augmentation delta must lie in [0, 1), got {delta}: pass e.g. --la-delta 0.03")
 
 
 def label_aug_targets(y: torch.Tensor, num_classes: int, op: torch.Tensor | int | None = None,

@@ -10,7 +10,6 @@ validation labels and the ImageNet-X annotations from the ``imagenet-x`` package
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -348,11 +347,13 @@ def val_image_ids(filenames: Sequence[str | os.PathLike]) -> np.ndarray:
 
 def _imagenet_x_annotation_dir() -> Path:
     """``imagenet_x/annotations`` of the installed imagenet-x package, found without importing it."""
-    spec = importlib.util.find_spec("imagenet_x")
-    if spec is None or not spec.submodule_search_locations:
+    from .packages import package_folder
+
+    folder = package_folder("imagenet_x")
+    if folder is None:
         raise UserError("the imagenet-x package is not installed: pip install imagenet-x (it ships the "
                         "ImageNet validation labels and ImageNet-X annotations)")
-    return Path(next(iter(spec.submodule_search_locations))) / "annotations"
+    return folder / "annotations"
 
 
 @lru_cache(maxsize=1)

@@ -37,22 +37,11 @@ def digits_train():
 
 
 @pytest.fixture(scope="session")
-def trained_digits_model(digits_train):
-    """resnet8_tiny (K=10, M=1) after two quick clean epochs on digits: gradients are informative."""
-    from robustbench_labelaug import create_classifier
+def trained_digits_model():
+    """resnet8_tiny (K=10, M=1) after two quick clean epochs on digits (data order): gradients are informative."""
+    from robustbench_labelaug.models.tiny_resnet import train_tiny_digits
 
-    torch.manual_seed(0)
-    model = create_classifier("resnet8_tiny", 10, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x, y = digits_train.tensors
-    model.train()
-    for _ in range(2):
-        for i in range(0, len(y) - 63, 64):
-            loss = torch.nn.functional.cross_entropy(model(x[i:i + 64])[:, :10], y[i:i + 64])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
+    return train_tiny_digits(2, shuffle=False)
 
 
 @pytest.fixture

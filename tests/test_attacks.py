@@ -10,6 +10,7 @@ from torch import nn
 
 from robustbench_labelaug import KWayClassifier, k_way
 from robustbench_labelaug.attacks import EarlyStopPGD, PaperPGD, PGDOutcome, example_seed, example_starts
+from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.evaluation.pgd import batch_generator
 
 from .robust_fixtures import trained_resnet8_digits
@@ -158,7 +159,7 @@ def test_paper_pgd_cleverhans_semantics():
     assert torch.allclose(adv, ref)
     assert (adv - x).abs().max().item() <= 0.5 + 1e-6
     assert adv.min().item() < 0.0 or adv.max().item() > 1.0  # nothing clipped to an image range
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(UserError, match="alpha"):
         PaperPGD(net, eps=0.01, alpha=0.02)
 
 

@@ -219,7 +219,7 @@ def _read_only_evaluate(tmp, run):
 
 
 def _read_only_leaderboard(tmp, run):
-    from robustbench_labelaug.leaderboard.evaluate import evaluate_config, load_config
+    from robustbench_labelaug.runner import evaluate_config, load_config
 
     cfg = eval_config(tmp, run / "last.pth.tar", tmp / "ro", tiny_eval_dataset(run))
     evaluate_config(load_config(cfg), leaderboard=False, progress=False)

@@ -21,14 +21,20 @@ def test_mean_ci_matches_hand_computation():
 
 
 def test_seeds_table_rows():
-    def info(clean, sd):
-        return {"labelaug": {"measured": {"clean_error": clean, "classwise": {"clean": {"summary": {"sd": sd}}}}}}
+    def info(clean, sd):  # a clean evaluator's stored result: its declared headline gives the columns
+        result = {"evaluator": "clean", "metrics": {"error": clean}, "num_examples": 10,
+                  "classwise": {"clean": {"summary": {"sd": sd}}}}
+        return {"labelaug": {"results": {"clean": result}}}
 
-    table = seeds_table({"digits_adv": [info(10.0, 4.0), info(12.0, 6.0)]})
+    table = seeds_table({"digits_adv": [info(10.0, 4.0), info(12.0, 6.0)],
+                         "digits_std": [{"labelaug": {"results": {}}}, {"labelaug": {"results": {}}}]})
+    header = next(line for line in table.splitlines() if line.startswith("| model"))
+    assert [c.strip() for c in header.strip("|").split("|")] == ["model", "clean err", "class SD clean"]
     row = next(line for line in table.splitlines() if line.startswith("| digits_adv"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == f"11.00 ± {mean_ci([10.0, 12.0])[1]:.2f}" and cells[6] == f"5.00 ± {mean_ci([4.0, 6.0])[1]:.2f}"
-    assert cells[2] == "–"  # not measured
+    assert cells[1] == f"11.00 ± {mean_ci([10.0, 12.0])[1]:.2f}" and cells[2] == f"5.00 ± {mean_ci([4.0, 6.0])[1]:.2f}"
+    std = next(line for line in table.splitlines() if line.startswith("| digits_std"))
+    assert "–" in std  # not measured
 
 
 @pytest.mark.slow

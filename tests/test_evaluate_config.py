@@ -13,8 +13,8 @@ import yaml
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.evaluation.base import Evaluator, class_interleaved
-from robustbench_labelaug.leaderboard.evaluate import evaluate_config, load_config
 from robustbench_labelaug.leaderboard.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
+from robustbench_labelaug.runner import evaluate_config, load_config
 from robustbench_labelaug.zoo import get_entry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_evaluate_resumes_without_recomputing(tmp_path, model_dir, monkeypatch):
 
     # finished model: every evaluator result is reused; nothing is run (the model is not even loaded)
     monkeypatch.setattr(Evaluator, "run", refuse)
-    monkeypatch.setattr("robustbench_labelaug.leaderboard.evaluate.load_resolved_model", refuse)
+    monkeypatch.setattr("robustbench_labelaug.runner.run.load_resolved_model", refuse)
     assert evaluate_config(cfg) == [first]
     assert json.loads(first.read_text())["labelaug"]["results"] == before["labelaug"]["results"]
     assert {p.name: p.stat().st_mtime_ns for p in results.iterdir()} == mtimes
@@ -195,6 +195,26 @@ evaluators: [{name: clean}]
     (BASE.replace("models: [{name: m, checkpoint: CKPT}]", "models: []"), "'models' must be a non-empty list"),
     (BASE + "runtime: {batch_size: 0}\n", "batch_size must be >= 1"),
     ("models: [\n", "not valid YAML"),
+    # model overrides are validated before they reach model_info (issue 9)
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: 1.5}"), "delta must lie in [0, 1), got 1.5"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: -2}"), "delta must lie in [0, 1), got -2"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: -3}"), "eps (the training eps) must be a number"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: abc}"), "'eps' must be a number or null, got 'abc'"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, training: bogus}"), "training 'bogus' is not known"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, threat_model: L7}"), "threat_model 'L7' is not known"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, num_classes: 1}"), "num_classes must be >= 2"),
+    (BASE + "runtime: {device: gpu9}\n", "runtime.device 'gpu9' is not known"),
+    (BASE + "runtime: {progress: maybe}\n", "'progress' must be true or false"),
+    (BASE.replace("{name: digits}", "{name: digits, split: holdout}"), "has no split 'holdout'"),
+    (BASE.replace("{name: digits}", "{name: digits, subset: robustbench}"), "subset 'robustbench' is not known"),
+    # every evaluator's settings, also the --fast ones, fail before the first evaluator runs
+    (BASE.replace("{name: clean}", "{name: clean}, {name: pgd, settings: {eps: 5}}"),
+     "evaluators[1] ('pgd'): pgd: eps must be a number in (0, 1]"),
+    (BASE.replace("{name: clean}", "{name: clean}, {name: pgd, fast: {steps: 0}}"),
+     "evaluators[1] ('pgd') with --fast: pgd: steps must be an integer >= 1"),
+    (BASE.replace("{name: clean}", "{name: clean}, {name: masking, settings: {tolerance: -1}}"),
+     "masking: tolerance must be a number >= 0"),
+    (BASE + "fast: {n_examples: 0}\n", "fast: n_examples must be an integer >= 1"),
 ])
 def test_bad_config_exits_2_with_one_line(tmp_path, checkpoint, capsys, monkeypatch, text, message):
     monkeypatch.delenv("RBLA_TEST_UNSET_DIR", raising=False)
@@ -203,6 +223,39 @@ def test_bad_config_exits_2_with_one_line(tmp_path, checkpoint, capsys, monkeypa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "o" / "model_info").exists()
+
+
+def test_bad_evaluator_setting_fails_before_any_work(tmp_path, checkpoint, monkeypatch, capsys):
+    """The clean evaluator listed first must not run (nor anything be written) when a later one is misconfigured."""
+    import robustbench_labelaug.runner.run as run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the config was fully validated")
+
+    monkeypatch.setattr(run, "load_resolved_model", refuse)
+    text = BASE.replace("{name: clean}", "{name: clean}, {name: autoattack, settings: {version: fast}}")
+    path = _write_yaml(tmp_path, text.replace("CKPT", str(checkpoint)))
+    assert cli_main(["evaluate", "-c", str(path), "--output", str(tmp_path / "o")]) == 2
+    assert "autoattack: version 'fast' is not known" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_model_k_must_match_the_dataset_k(tmp_path, checkpoint, monkeypatch, capsys):
+    """A K=10 checkpoint on a 2-class folder: one line before any evaluator runs (not 'clean err 100.00')."""
+    from PIL import Image
+
+    import robustbench_labelaug.runner.run as run
+
+    for cls in ("cat", "dog"):
+        (tmp_path / "data" / "val" / cls).mkdir(parents=True)
+        Image.new("RGB", (32, 32), (10, 20, 30)).save(tmp_path / "data" / "val" / cls / "a.png")
+    monkeypatch.setattr(run, "load_resolved_model", lambda *a, **k: pytest.fail("model loaded"))
+    text = BASE.replace("{name: digits}", f"{{name: folder, data_dir: '{tmp_path / 'data'}', input_size: 32}}")
+    path = _write_yaml(tmp_path, text.replace("CKPT", str(checkpoint)))
+    assert cli_main(["evaluate", "-c", str(path), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model 'm' has K=10 classes but dataset 'digits' (folder) has 2" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_unknown_model_selection_exits_2(tmp_path, model_dir, capsys):
@@ -277,7 +330,7 @@ def test_digits_config_matches_the_zoo_entries():
 
 def test_robustbench_subset_keeps_its_order_names_and_labels(tmp_path):
     from robustbench_labelaug.data import create_dataset, imagenet_wnids
-    from robustbench_labelaug.leaderboard.evaluate import robustbench_image_ids, robustbench_subset
+    from robustbench_labelaug.data.subsets import robustbench_image_ids, robustbench_subset
 
     from .fixtures_imagenet import make_imagenet_folder
 

@@ -8,5 +8,8 @@ from .margin_pgd import MarginPGD, dlr_loss
 from .paper_pgd import PaperPGD
 from .pgd import PGD, linf_bounds
 
-__all__ = ["PGD", "EarlyStopPGD", "MarginPGD", "PGDOutcome", "PaperPGD", "StreamOutcome", "dlr_loss", "example_seed",
-           "example_starts", "linf_bounds"]
+# name -> class; each key is the class's name (and the torchattacks ``attack`` name its instances report)
+ATTACKS = {"PGD": PGD, "EarlyStopPGD": EarlyStopPGD, "PaperPGD": PaperPGD, "MarginPGD": MarginPGD}
+
+__all__ = ["ATTACKS", "PGD", "EarlyStopPGD", "MarginPGD", "PGDOutcome", "PaperPGD", "StreamOutcome", "dlr_loss",
+           "example_seed", "example_starts", "linf_bounds"]

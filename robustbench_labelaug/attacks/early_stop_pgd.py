@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torchattacks.attack import Attack
 
+from ..checks import check_eps, check_steps
 from .frozen_model import batchnorm_as_affine, cudnn_autotune
 
 Start = torch.Generator | torch.Tensor | None  # random starts of a batch: drawn from a generator, or given
@@ -94,6 +95,8 @@ class EarlyStopPGD(Attack):
     def __init__(self, model, eps: float = 0.03, alpha: float | None = None, steps: int = 40,
                  random_start: bool = True, pred_classes: int | None = None) -> None:
         super().__init__("EarlyStopPGD", model)
+        eps, steps = check_eps("EarlyStopPGD", eps), check_steps("EarlyStopPGD", steps)
+        alpha = None if alpha is None else check_eps("EarlyStopPGD", alpha, "alpha")
         self.eps = eps
         self.steps = steps
         self.alpha = 2.5 * eps / steps if alpha is None else alpha

@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torchattacks.attack import Attack
 
+from ..checks import check_eps, check_steps
+from ..errors import UserError
+
 
 class PaperPGD(Attack):
     r"""cleverhans-style L-inf PGD in the model's own input space (no clipping; labels default to the model's
@@ -40,8 +43,10 @@ class PaperPGD(Attack):
     def __init__(self, model, eps: float = 0.03, alpha: float = 0.01, steps: int = 40,
                  random_start: bool = True) -> None:
         super().__init__("PaperPGD", model)
+        eps, alpha = check_eps("PaperPGD", eps), check_eps("PaperPGD", alpha, "alpha")
+        steps = check_steps("PaperPGD", steps)
         if alpha > eps:
-            raise ValueError(f"alpha ({alpha}) must be <= eps ({eps}), as cleverhans asserts")
+            raise UserError(f"PaperPGD: alpha ({alpha}) must be <= eps ({eps}), as cleverhans asserts: lower alpha")
         self.eps = eps
         self.alpha = alpha
         self.steps = steps

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
+from ..checks import check_eps, check_steps
+
 
 def linf_bounds(images: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel lower/upper bounds of the L-inf ball of radius ``eps`` around ``images``, inside [0,1]."""
@@ -19,6 +21,11 @@ def linf_bounds(images: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.T
 
 class PGD(torchattacks.PGD):
     """torchattacks ``PGD`` (untargeted) with a fused in-place projection; see the module docstring."""
+
+    def __init__(self, model, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
+                 random_start: bool = True) -> None:
+        super().__init__(model, eps=check_eps("PGD", eps), alpha=check_eps("PGD", alpha, "alpha"),
+                         steps=check_steps("PGD", steps), random_start=random_start)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.targeted:

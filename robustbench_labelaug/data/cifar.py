@@ -347,6 +347,26 @@ def cifar_c_available(data_dir: str | Path | None, name: str) -> bool:
     return (root / spec.c_folder).is_dir() or (root.name == spec.c_folder and root.is_dir())
 
 
+def _register(spec: CifarSpec) -> None:
+    """One registry entry per CIFAR variant (models trained here use ``train_mean``/``train_std``)."""
+    from .registry import register_dataset
+
+    def factory(split: str, data_dir: str | Path | None, **options: Any) -> CifarDataset:
+        return create_cifar_dataset(spec.name, data_dir, split, **options)
+
+    register_dataset(spec.name, num_classes=spec.num_classes, mean=spec.train_mean, std=spec.train_std,
+                     input_size=spec.input_size, splits={"train": (), "test": ("val", "validation")},
+                     eval_split="test", needs_data_dir=spec.needs_data_dir,
+                     class_names=spec.class_names,  # CIFAR-100: None (read from its meta file by the dataset)
+                     corruptions="cifar_c", subsets=("robustbench",),
+                     data_keys=("data_dir", "split", "subset"),
+                     description=f"{spec.name}: torchvision's files under data_dir ({spec.base_folder}/)")(factory)
+
+
+for _spec in CIFAR_SPECS.values():
+    _register(_spec)
+
+
 __all__ = ["CIFAR10_CLASSES", "CIFAR_C_IMAGES_PER_SEVERITY", "CIFAR_SPECS", "CifarCSplit", "CifarDataset",
            "CifarSpec", "NamedCifarSubset", "check_cifar_c", "cifar_c_available", "cifar_c_split", "cifar_spec",
            "cifar_transform", "create_cifar_dataset", "expected_files", "resolve_cifar_c_root",

@@ -39,15 +39,16 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from .. import distributed as dist_utils
+from ..checks import MIN_CORRUPTION_SIZE, check_min_size
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json
+from ..packages import package_version
 from ..scoring import IMAGENET_C_CORRUPTIONS
 from .folder import ImageFolderDataset, folder_transform
 
 CORRUPTIONS: tuple[str, ...] = IMAGENET_C_CORRUPTIONS  # == imagecorruptions.get_corruption_names()
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 IMAGENET_C_LAYOUT = "<root>/<corruption>/<severity 1-5>/<wnid>/<image>"
-MIN_CORRUPTION_SIZE = 32  # imagecorruptions.corrupt refuses smaller images
 CACHE_FORMAT = 1  # bump when the generation changes
 
 
@@ -299,9 +300,7 @@ class CorruptionGenerator:
     def __init__(self, dataset: Dataset, indices: Sequence[int], *, seed: int = 0,
                  min_size: int = MIN_CORRUPTION_SIZE, cache_dir: str | Path | None = None,
                  progress: bool = True) -> None:
-        if int(min_size) < MIN_CORRUPTION_SIZE:
-            raise UserError(f"min_size={min_size} is below {MIN_CORRUPTION_SIZE}, the smallest image "
-                            f"imagecorruptions accepts: use min_size >= {MIN_CORRUPTION_SIZE}")
+        min_size = check_min_size(min_size)
         self.dataset, self.indices = dataset, [int(i) for i in indices]
         self.seed, self.min_size = int(seed), int(min_size)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -327,7 +326,7 @@ class CorruptionGenerator:
         self._shard = (shard, stacked, np.asarray(labels, dtype=np.int64))
         all_digests = sorted(d for part in dist_utils.gather_objects(digests) for d in part)
         ic = _imagecorruptions()
-        version = getattr(ic, "__version__", None) or _package_version("imagecorruptions-imaug")
+        version = getattr(ic, "__version__", None) or package_version("imagecorruptions-imaug")
         blob = json.dumps({"format": CACHE_FORMAT, "seed": self.seed, "min_size": self.min_size,
                            "imagecorruptions": version, "images": all_digests})
         self._key = hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -393,15 +392,6 @@ class CorruptionGenerator:
         except OSError as exc:
             raise UserError(f"cannot write the corruption cache {path} ({exc.strerror}): set cache_dir (or "
                             "RBLA_CACHE_DIR) to a writable folder") from None
-
-
-def _package_version(name: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 __all__ = ["CORRUPTIONS", "IMAGENET_C_LAYOUT", "MIN_CORRUPTION_SIZE", "SEVERITIES", "AlignedDataset",

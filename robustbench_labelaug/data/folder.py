@@ -13,6 +13,7 @@ from timm.data import ImageDataset, create_transform
 from timm.data.readers.img_extensions import get_img_extensions
 
 from ..errors import UserError
+from .registry import register_dataset
 
 IMAGE_EXTENSIONS = tuple(get_img_extensions())
 BAD_IMAGE_POLICIES = ("error", "skip")
@@ -207,3 +208,43 @@ def count_images(root: str | Path) -> int:
     for _, _, files in os.walk(root):
         n += sum(f.lower().endswith(IMAGE_EXTENSIONS) for f in files)
     return n
+
+
+# -- registered datasets ------------------------------------------------------------------------------------------
+
+FOLDER_SPLITS = {"train": ("training",), "val": ("validation", "valid", "eval", "evaluation", "test")}
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _folder_classes(data_dir: str | Path | None) -> list[str]:
+    """The class folders of ``<data_dir>/train`` (else of the validation folder), sorted."""
+    root = Path(data_dir) / "train" if (Path(data_dir) / "train").is_dir() else split_folder(data_dir, "val")
+    return class_folders(root)
+
+
+def _create_folder(split: str, data_dir: str | Path, *, class_names: Sequence[str] | str | None,
+                   is_training: bool = False, input_size: int = 224, crop_pct: float = 0.875,
+                   interpolation: str = "bilinear", bad_images: str = "error", color_jitter: float = 0.0,
+                   download: bool = False) -> ImageFolderDataset:
+    transform = folder_transform(input_size, is_training, crop_pct=crop_pct, interpolation=interpolation,
+                                 color_jitter=color_jitter)
+    return ImageFolderDataset(split_folder(data_dir, split), transform=transform, class_names=class_names,
+                              bad_images=bad_images)
+
+
+@register_dataset("folder", num_classes=lambda data_dir: len(_folder_classes(data_dir)), mean=IMAGENET_MEAN,
+                  std=IMAGENET_STD, input_size=224, splits=FOLDER_SPLITS, eval_split="val", needs_data_dir=True,
+                  class_names=_folder_classes, corruptions="generated",
+                  description="<data_dir>/{train,val}/<class>/<image>, classes sorted")
+def create_folder(split: str, data_dir: str | Path, class_names: Sequence[str] | str | None = None,
+                  **options) -> ImageFolderDataset:
+    return _create_folder(split, data_dir, class_names=class_names or _folder_classes(data_dir), **options)
+
+
+@register_dataset("imagenet", num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224,
+                  splits=FOLDER_SPLITS, eval_split="val", needs_data_dir=True,
+                  class_names=lambda data_dir: imagenet_wnids(), corruptions="folder", subsets=("robustbench",),
+                  description="ImageNet-1k in the folder layout, classes in ImageNet-1k order (subsets keep indices)")
+def create_imagenet(split: str, data_dir: str | Path, class_names: Sequence[str] | str | None = None,
+                    **options) -> ImageFolderDataset:
+    return _create_folder(split, data_dir, class_names=class_names or "imagenet", **options)

@@ -15,7 +15,8 @@ import io
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,22 @@ from tqdm import tqdm
 from .. import distributed as dist_utils
 from ..attacks import EarlyStopPGD, example_starts
 from ..attacks.gradient_probe import require_input_gradient
+from ..checks import check_eps, check_seed
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
+from ..packages import package_version
 from ..scoring import top1_error
-from .base import SELECTIONS, EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
-from .pgd import check_eps, check_seed
+from .base import (
+    SELECTIONS,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    Measured,
+    SplitArrays,
+    attack_classwise_key,
+    classwise_block,
+    to_numpy,
+)
 
 VERSIONS = ("standard", "plus", "rand")
 ATTACKS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"),  # pyautoattack 0.2.0's attacks per version
@@ -170,6 +182,7 @@ def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, versi
             "broken_by": broken_by}
 
 
+@dataclass
 class AutoAttackEvaluator(Evaluator):
     """AutoAttack (pyautoattack, L-inf) robust error (%) with its class-wise breakdown (key ``autoattack``).
 
@@ -182,25 +195,39 @@ class AutoAttackEvaluator(Evaluator):
     not RobustBench's protocol (keep it off where a number is compared with RobustBench's)."""
 
     name = "autoattack"
-    uses_attack = True
 
-    def __init__(self, eps: float = 0.03, version: str = "standard", n_examples: int | None = None,
-                 seed: int | None = None, selection: str = "robustbench", pgd_first: bool = False) -> None:
-        if version not in VERSIONS:
-            raise UserError(f"autoattack: version '{version}' is not known: use one of {', '.join(VERSIONS)} "
+    eps: float = 0.03
+    version: str = "standard"
+    seed: int | None = None
+    selection: str = "robustbench"
+    pgd_first: bool = False
+
+    def validate(self) -> None:
+        if self.version not in VERSIONS:
+            raise UserError(f"autoattack: version '{self.version}' is not known: use one of {', '.join(VERSIONS)} "
                             "('standard' is RobustBench's)")
-        if selection not in SELECTIONS:
-            raise UserError(f"autoattack: selection '{selection}' is not known: use one of "
+        if self.selection not in SELECTIONS:
+            raise UserError(f"autoattack: selection '{self.selection}' is not known: use one of "
                             f"{', '.join(SELECTIONS)}")
-        if not isinstance(pgd_first, bool):
-            raise UserError(f"autoattack: pgd_first must be true or false, got {pgd_first!r}")
-        eps, seed = check_eps(self.name, eps), check_seed(self.name, seed)
-        super().__init__(n_examples, eps=eps, version=version, seed=seed, selection=selection, pgd_first=pgd_first)
-        self.eps, self.version, self.seed, self.selection, self.pgd_first = eps, version, seed, selection, pgd_first
+        self.eps, self.seed = check_eps(self.name, self.eps), check_seed(self.name, self.seed)
 
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
-        return super().run(model, dataset, ctx)
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        version = result.get("settings", {}).get("version") or "standard"
+        attack = result.get("settings", {}).get("attack") or f"AutoAttack ({version})"
+        union = attack.split(" + ")[0] + " + " if " + " in attack else ""  # "PGD-40 + " for pgd_first
+        n = result.get("num_examples")
+        return [Measured("autoattack_error", f"{union}AA err (n={n})", result["metrics"].get("robust_error"),
+                         protocol=attack if union else f"AutoAttack {version}"),
+                Measured("autoattack_attack", "AA attack", attack, unit="", show=False),
+                Measured("autoattack_n", "AA n", n, unit="", show=False),
+                Measured("autoattack_version", "AA version", version, unit="", show=False),
+                Measured("clean_error", "clean err", result["metrics"].get("clean_error"), fallback=True),
+                Measured("clean_n", "clean n", n, unit="", show=False, fallback=True)]
+
+    @classmethod
+    def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
+        return {"autoattack": attack_classwise_key(result, "autoattack")}
 
     def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         super().check_model(model, dataset, ctx)
@@ -224,7 +251,8 @@ class AutoAttackEvaluator(Evaluator):
         y_true, y_pred = a["y_true"], a["y_pred"]
         n = int(len(a["index"]))
         settings: dict[str, Any] = {"attack": self.attack_label, "norm": "Linf",
-                                    "eps_pixel": self.eps, "library": f"pyautoattack {_version()}",
+                                    "eps_pixel": self.eps,
+                                    "library": f"pyautoattack {package_version('pyautoattack') or 'unknown'}",
                                     "labels": "true labels", "classifier": "K-way (first K logits)",
                                     "input_space": "[0,1] pixels (normalisation inside the model)"}
         if self.pgd_first:
@@ -244,11 +272,3 @@ class AutoAttackEvaluator(Evaluator):
             num_examples=n,
         )
 
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pyautoattack")
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"

@@ -14,8 +14,8 @@ import io
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .. import distributed as dist_utils
+from ..checks import check_fields, check_positive_int
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
@@ -45,6 +46,7 @@ class EvalContext:
     num_workers: int = 0
     progress: bool = True
     seed: int = 0
+    dataset: str | None = None  # the registered dataset's name (data/registry.py), where known
 
     def __post_init__(self) -> None:
         if self.out_dir is not None:
@@ -70,10 +72,6 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(asdict(self))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EvalResult:
-        return cls(**d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -103,24 +101,93 @@ def _safe(split: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "__", split)
 
 
-class Evaluator(ABC):
-    """One evaluation. Subclasses set ``name``, implement :meth:`predict` and :meth:`score`, and may override
-    :meth:`splits` / :meth:`split_dataset` (e.g. one split per corruption and severity).
+@dataclass(frozen=True)
+class Measured:
+    """One headline number of an evaluator's result (RobustBench ``ModelInfo`` style): ``key`` in the
+    model_info's ``labelaug.measured`` block, a human ``label`` (leaderboard summary, demo), the ``value``, its
+    ``unit`` (``"%"`` for errors, ``""`` for counts and settings) and the attack ``protocol`` it was measured
+    under. ``show``: part of the one-line summary; ``stored``: written into ``measured`` (display-only values such
+    as class SD, which ``measured["classwise"]`` already references, are not); ``accumulate``: several results
+    add up (masking checks); ``fallback``: used only when no result gives this key (an attack's clean error when
+    there is no clean evaluator)."""
 
-    ``settings`` (JSON-able keyword arguments) are stored with every cached split: a cache made with other
-    settings is refused rather than mixed in."""
+    key: str
+    label: str
+    value: Any
+    unit: str = "%"
+    protocol: str | None = None
+    show: bool = True
+    stored: bool = True
+    accumulate: bool = False
+    fallback: bool = False
+
+    def text(self) -> str:
+        """``label value`` as the summary line prints it."""
+        if isinstance(self.value, float):
+            return f"{self.label} {self.value:.2f}"
+        return f"{self.label} {self.value}"
+
+
+def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
+    """The key of an attack result's class-wise block (its first one other than ``clean``; older results
+    used e.g. ``pgd40``), else ``default``."""
+    keys = [k for k in (result.get("classwise") or {}) if k != "clean"]
+    return keys[0] if keys else default
+
+
+def classwise_sd(result: Mapping[str, Any], key: str, stat: str = "sd") -> float | None:
+    """A summary statistic (default: the population SD) of the per-class errors stored under
+    ``result["classwise"][key]``."""
+    return ((result.get("classwise") or {}).get(key) or {}).get("summary", {}).get(stat)
+
+
+@dataclass
+class Evaluator(ABC):
+    """One evaluation. Subclasses are dataclasses: each field is a setting, declared once with its type and
+    default (checked against the annotation on construction, then by :meth:`validate`). They set ``name``,
+    implement :meth:`predict`, :meth:`score` and :meth:`headline`, and may override :meth:`prepare` (per-run
+    set-up before any split is predicted), :meth:`splits` / :meth:`split_dataset` (e.g. one split per corruption
+    and severity). :meth:`run` is the same for every evaluator.
+
+    ``settings`` (the fields' JSON-able values; a field with ``metadata={"fingerprint": False}`` is left out) are
+    stored with every cached split: a cache made with other settings is refused rather than mixed in."""
 
     name: ClassVar[str]
-    uses_attack: ClassVar[bool] = False
-    selection: str = "class_balanced"  # how n_examples are chosen: see select_examples
+    source_key: ClassVar[str | None] = None  # measured[source_key] = the config id of the result that gave it
+    n_examples: int | None = None
 
-    def __init__(self, n_examples: int | None = None, **settings: Any) -> None:
-        if n_examples is not None and n_examples < 1:
-            raise UserError(f"{self.name}: n_examples must be >= 1, got {n_examples}")
-        self.n_examples = n_examples
-        self.settings = {"n_examples": n_examples, **settings}
+    def __post_init__(self) -> None:
+        check_fields(self, self.name)
+        self.n_examples = check_positive_int(self.name, "n_examples", self.n_examples, allow_none=True)
+        self.validate()
+        self.settings: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)
+                                         if f.metadata.get("fingerprint", True)}
 
     # -- to override -------------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check (and normalise) the settings' values; raise :class:`UserError` naming the bad one."""
+        return None
+
+    def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        """Per-run set-up before anything is predicted (e.g. refuse a bad folder, read the model's M). The
+        default resolves a ``seed`` setting left as None to the run's seed (part of the cache fingerprint)."""
+        if "seed" in self.settings and getattr(self, "seed", None) is None:
+            self.settings["seed"] = ctx.seed
+
+    def finish(self) -> None:
+        """After every run, also a failed one: free what :meth:`prepare` held."""
+        return None
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        """The headline numbers of one of this evaluator's results (an :meth:`EvalResult.to_dict`, as stored)."""
+        return []
+
+    @classmethod
+    def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
+        """Role in ``measured["classwise"]`` -> key in ``result["classwise"]`` (e.g. ``{"pgd": "pgd"}``)."""
+        return {}
+
     def splits(self, dataset: Dataset) -> list[str]:
         return ["all"]
 
@@ -164,7 +231,7 @@ class Evaluator(ABC):
     def example_indices(self, dataset: Dataset) -> list[int]:
         """The examples evaluated, in dataset order: all of them, or ``n_examples`` chosen by ``selection``
         (see :func:`select_examples`)."""
-        return select_examples(dataset, self.n_examples, self.selection)
+        return select_examples(dataset, self.n_examples, getattr(self, "selection", "class_balanced"))
 
     def cache_path(self, ctx: EvalContext, split: str) -> Path | None:
         return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(split)}.npz"
@@ -186,8 +253,16 @@ class Evaluator(ABC):
         atomic_write_bytes(path, buf.getvalue())
 
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        """Evaluate ``model`` on ``dataset``: every split not cached in ``ctx.out_dir`` is computed (sharded over
-        torchrun ranks, gathered on rank 0, written atomically), then all splits are scored."""
+        """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every split not cached in ``ctx.out_dir`` is
+        computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all splits are
+        scored. Evaluators do not override it."""
+        self.prepare(model, dataset, ctx)
+        try:
+            return self._run(model, dataset, ctx)
+        finally:
+            self.finish()
+
+    def _run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
         info = dist_utils.current()
         model_k = self.classifier(model, ctx)
         self.check_model(model_k, dataset, ctx)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -10,7 +12,16 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..scoring import top1_error
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
+from .base import (
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    Measured,
+    SplitArrays,
+    classwise_block,
+    classwise_sd,
+    to_numpy,
+)
 
 
 @torch.no_grad()
@@ -24,10 +35,21 @@ def predict_labels(model: nn.Module, batches: Iterator) -> SplitArrays:
     return {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in out.items()}
 
 
+@dataclass
 class CleanEvaluator(Evaluator):
-    """Top-1 error on clean inputs."""
+    """Top-1 error on clean inputs. Settings: ``n_examples`` (None: all)."""
 
     name = "clean"
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        return [Measured("clean_error", "clean err", result["metrics"].get("error")),
+                Measured("clean_n", "clean n", result.get("num_examples"), unit="", show=False),
+                Measured("class_sd_clean", "class SD clean", classwise_sd(result, "clean"), stored=False)]
+
+    @classmethod
+    def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
+        return {"clean": "clean"}
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         return predict_labels(model, batches)

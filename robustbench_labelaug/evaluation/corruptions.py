@@ -8,7 +8,8 @@ Dietterich is added (``mce_alexnet``, also as ``mce_normalized``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..checks import check_min_size
 from ..data.corruptions import (
     MIN_CORRUPTION_SIZE,
     CorruptionGenerator,
@@ -28,11 +30,12 @@ from ..data.corruptions import (
 )
 from ..errors import UserError
 from ..scoring import corruption_errors, top1_error
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block
+from .base import EvalContext, EvalResult, Evaluator, Measured, SplitArrays, classwise_block
 from .clean import predict_labels
 from .imagenet_val import IMAGENET_NUM_CLASSES
 
 
+@dataclass
 class CorruptionEvaluator(Evaluator):
     """Top-1 error under the 15 common corruptions x 5 severities (or the ``corruptions`` / ``severities``
     selected) on the first ``n_examples`` images.
@@ -45,27 +48,45 @@ class CorruptionEvaluator(Evaluator):
     by every model evaluated on the same data; not part of the settings' fingerprint)."""
 
     name = "corruptions"
+    source_key = "corruptions_source"
 
-    def __init__(self, n_examples: int | None = None, data_dir: str | Path | None = None,
-                 corruptions: Sequence[str] | str | None = None, severities: Sequence[int] | str | None = None,
-                 seed: int = 0, min_size: int = MIN_CORRUPTION_SIZE, crop_pct: float | None = 1.0,
-                 cache_dir: str | Path | None = None) -> None:
-        names, sevs = select_corruptions(corruptions, severities)
-        if int(min_size) < MIN_CORRUPTION_SIZE:
-            raise UserError(f"corruptions: min_size={min_size} is below {MIN_CORRUPTION_SIZE}, the smallest image "
-                            f"imagecorruptions accepts: use min_size >= {MIN_CORRUPTION_SIZE}")
-        if crop_pct is not None and not 0 < float(crop_pct) <= 1:
-            raise UserError(f"corruptions: crop_pct={crop_pct} must be in (0, 1] (or null for the clean transform)")
-        source = {"data_dir": str(data_dir), "crop_pct": crop_pct} if data_dir else {"seed": int(seed),
-                                                                                   "min_size": int(min_size)}
-        super().__init__(n_examples, corruptions=names, severities=sevs, **source)
-        self.data_dir = Path(data_dir).expanduser() if data_dir else None
-        self.corruptions, self.severities = names, sevs
-        self.seed, self.min_size, self.crop_pct = int(seed), int(min_size), crop_pct
-        self.cache_dir = cache_dir
+    data_dir: str | Path | None = None
+    corruptions: list[str] | str | None = None
+    severities: list[int] | int | str | None = None
+    seed: int = 0
+    min_size: int = MIN_CORRUPTION_SIZE
+    crop_pct: float | None = 1.0
+    cache_dir: str | Path | None = field(default=None, metadata={"fingerprint": False})
+
+    def validate(self) -> None:
+        self.corruptions, self.severities = select_corruptions(self.corruptions, self.severities)
+        self.min_size = check_min_size(self.min_size, self.name)
+        if self.crop_pct is not None and not 0 < float(self.crop_pct) <= 1:
+            raise UserError(f"corruptions: crop_pct={self.crop_pct} must be in (0, 1] (or null for the clean "
+                            "transform)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # what the images depend on: the ImageNet-C folder, or the generator's seed and size
+        drop = ("seed", "min_size") if self.data_dir else ("data_dir", "crop_pct")
+        self.settings = {k: v for k, v in self.settings.items() if k not in drop}
+        if self.data_dir:
+            self.settings["data_dir"] = str(self.data_dir)
+        self.data_dir = Path(self.data_dir).expanduser() if self.data_dir else None
         self._generator: CorruptionGenerator | None = None
+        self._source = None  # a dataset's own corruptions (registry), else generated
         self._transform = None
+        self._folder_split = imagenet_c_split  # cifar_c_split for a dataset whose corruptions are "cifar_c"
         self._progress = True
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        metrics, table = result.get("metrics", {}), result.get("details", {}).get("E") or {}
+        cells = [v for row in table.values() for v in row if v is not None]
+        return [Measured("mce", "mCE", metrics.get("mce")),
+                Measured("mce_normalized", "mCE (AlexNet=100)", metrics.get("mce_normalized"), show=False),
+                Measured("corruptions_error", "corruption err", sum(cells) / len(cells) if cells else None,
+                         show=False)]
 
     # -- splits ------------------------------------------------------------------------------------------------
     def splits(self, dataset: Dataset) -> list[str]:
@@ -75,24 +96,45 @@ class CorruptionEvaluator(Evaluator):
         corruption, severity = parse_split(split)
         indices = self.example_indices(dataset)
         if self.data_dir is not None:
-            return imagenet_c_split(self.data_dir, corruption, severity, dataset, indices, self._transform)
+            return self._folder_split(self.data_dir, corruption, severity, dataset, indices, self._transform)
+        if self._source is not None:
+            return self._source(dataset, indices, corruption, severity)
         if self._generator is None:
             self._generator = CorruptionGenerator(dataset, indices, seed=self.seed, min_size=self.min_size,
                                                   cache_dir=self.cache_dir, progress=self._progress)
         return self._generator.split(corruption, severity)
 
     # -- the run -----------------------------------------------------------------------------------------------
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        super().prepare(model, dataset, ctx)
         # Refuse a bad ImageNet-C folder before predicting anything (nothing is written).
-        if self.data_dir is not None:
+        kind = None
+        if ctx.dataset is not None:
+            from ..data import get_dataset_spec
+
+            kind = get_dataset_spec(ctx.dataset).corruptions
+        if self.data_dir is not None and kind == "cifar_c":  # RobustBench's CIFAR-10-C / CIFAR-100-C npy files
+            from ..data.cifar import check_cifar_c, cifar_c_split
+
+            self.data_dir = check_cifar_c(self.data_dir, self.corruptions, self.severities, dataset,
+                                          self.example_indices(dataset))
+            self._folder_split, self._transform = cifar_c_split, None
+        elif self.data_dir is not None:
             self.data_dir = check_imagenet_c(self.data_dir, self.corruptions, self.severities, dataset,
                                              self.example_indices(dataset))
+            self._folder_split = imagenet_c_split
             self._transform = imagenet_c_transform(dataset, self.crop_pct)
+        elif ctx.dataset is not None:
+            from ..data import get_dataset_spec
+
+            source = get_dataset_spec(ctx.dataset).corruptions
+            if callable(source):
+                self._source = source
+                self.settings["source"] = f"dataset '{ctx.dataset}' (its registered corruptions)"
         self._progress, self._generator = ctx.progress, None
-        try:
-            return super().run(model, dataset, ctx)
-        finally:
-            self._generator = None  # frees the clean images held for generation
+
+    def finish(self) -> None:
+        self._generator = None  # frees the clean images held for generation
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         return predict_labels(model, batches)

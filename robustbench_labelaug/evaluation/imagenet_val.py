@@ -4,13 +4,14 @@ ImageNet-X): they need a 1000-class model and a dataset that knows each image's 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..errors import UserError
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays
+from .base import EvalContext, Evaluator, SplitArrays
 from .clean import predict_labels
 
 IMAGENET_NUM_CLASSES = 1000
@@ -30,6 +31,7 @@ def dataset_targets(dataset: Dataset, indices: Sequence[int]) -> np.ndarray | No
     return None if targets is None else np.asarray(targets, dtype=np.int64)[list(indices)]
 
 
+@dataclass
 class ImageNetValEvaluator(Evaluator):
     """Predicts top-1 labels; before predicting anything it refuses non-ImageNet models and folders whose file
     names the subclass cannot score (:meth:`check_files`), so a bad folder fails fast and writes nothing."""
@@ -37,13 +39,13 @@ class ImageNetValEvaluator(Evaluator):
     def check_files(self, filenames: list[str], targets: np.ndarray | None) -> None:
         """Raise :class:`UserError` if these images cannot be scored (subclasses override)."""
 
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        super().prepare(model, dataset, ctx)
         if ctx.num_classes != IMAGENET_NUM_CLASSES:
             raise UserError(f"{self.name} scores ImageNet-1k class indices but K={ctx.num_classes}: evaluate a "
                             f"{IMAGENET_NUM_CLASSES}-class model on dataset 'imagenet'")
         indices = self.example_indices(dataset)
         self.check_files(dataset_filenames(dataset, indices, self.name), dataset_targets(dataset, indices))
-        return super().run(model, dataset, ctx)
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         return predict_labels(model, batches)

@@ -3,6 +3,8 @@ folder with the official file names, using the imagenet-x package's annotations.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,10 +12,11 @@ from torch.utils.data import Dataset
 
 from ..errors import UserError
 from ..scoring import IMAGENET_X_FACTORS, imagenet_x_scores
-from .base import EvalContext, EvalResult, SplitArrays
+from .base import EvalContext, EvalResult, Measured, SplitArrays
 from .imagenet_val import ImageNetValEvaluator, dataset_filenames
 
 
+@dataclass
 class ImageNetXEvaluator(ImageNetValEvaluator):
     """Top-1 error on the ImageNet-X-annotated validation images, per factor (``error_<factor>`` in %) and as
     error ratio ``error_ratio_<factor>`` = factor error / overall error. ``which_factor``: ``"top"`` (each
@@ -21,14 +24,18 @@ class ImageNetXEvaluator(ImageNetValEvaluator):
     images as imagenet-x does. Images without an annotation are skipped (counted in ``details``)."""
 
     name = "imagenet_x"
+    source_key = "imagenet_x_source"
 
-    def __init__(self, n_examples: int | None = None, which_factor: str = "top", filter_prototypes: bool = True,
-                 **settings: Any) -> None:
-        if which_factor not in ("top", "multi"):
-            raise UserError(f"imagenet_x: which_factor='{which_factor}' is not known: use 'top' or 'multi'")
-        super().__init__(n_examples, which_factor=which_factor, filter_prototypes=bool(filter_prototypes),
-                         **settings)
-        self.which_factor, self.filter_prototypes = which_factor, bool(filter_prototypes)
+    which_factor: str = "top"
+    filter_prototypes: bool = True
+
+    def validate(self) -> None:
+        if self.which_factor not in ("top", "multi"):
+            raise UserError(f"imagenet_x: which_factor='{self.which_factor}' is not known: use 'top' or 'multi'")
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        return [Measured("imagenet_x_error", "ImageNet-X err", result.get("metrics", {}).get("error"), show=False)]
 
     def _scores(self, filenames: list[str], preds, labels=None) -> dict[str, Any]:
         return imagenet_x_scores(filenames, preds, labels, which_factor=self.which_factor,

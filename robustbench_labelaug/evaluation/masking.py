@@ -60,7 +60,8 @@ chosen, i.e. round-robin over the classes). Skipped checks are listed in ``detai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -72,29 +73,25 @@ from torch.utils.data import Dataset
 
 from ..attacks import MarginPGD
 from ..attacks.gradient_probe import gradient_problem
+from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
 from ..scoring import top1_error
 from .autoattack import predict_autoattack
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays, select_examples, to_numpy
-from .pgd import (
-    batch_generator,
-    check_eps,
-    check_full_model,
-    check_seed,
-    check_steps,
-    full_model,
-    k_way_view,
-    predict_sound,
-)
+from .base import EvalContext, EvalResult, Evaluator, Measured, SplitArrays, select_examples, to_numpy
+from .pgd import batch_generator, check_full_model, full_model, k_way_view, predict_sound
 
 LARGE_EPS_MIN = 0.25
 GRADIENT_SPLIT = "input_gradient"
 
 
-def _nonneg(evaluator: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise UserError(f"{evaluator}: {name} must be a number >= 0 (percentage points), got {value!r}")
-    return float(value)
+def masking_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A stored masking result's checks as ``[{"name", "passed", ...}]`` whichever shape it stores them in
+    (``details["checks"]`` as a list or a name -> check mapping)."""
+    checks = result.get("details", {}).get("checks", [])
+    if isinstance(checks, Mapping):
+        checks = [{"name": name, **(c if isinstance(c, Mapping) else {"passed": bool(c)})}
+                  for name, c in checks.items()]
+    return [dict(c) for c in checks if isinstance(c, Mapping) and "passed" in c]
 
 
 def _split(kind: str, eps: float, steps: int | None = None) -> str:
@@ -184,6 +181,7 @@ def predict_margin(model: nn.Module, batches: Iterator, *, eps: float, steps: in
     return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
 
 
+@dataclass
 class MaskingChecks(Evaluator):
     """Gradient-masking checks (see the module docstring); ``metrics["failed_checks"]`` counts the failures.
 
@@ -195,14 +193,25 @@ class MaskingChecks(Evaluator):
     default 0.95); ``seed`` (None: the run's seed)."""
 
     name = "masking"
-    uses_attack = True
 
-    def __init__(self, eps: float = 0.03, steps: int = 40, eps_sweep: list[float] | None = None,
-                 steps_sweep: list[int] | None = None, n_examples: int | None = 500, autoattack: bool = True,
-                 autoattack_n: int | None = None, tolerance: float = 2.0, zero_threshold: float = 2.0,
-                 gap_tolerance: float = 10.0, seed: int | None = None, margin_attack: bool = True,
-                 confidence: float = 0.95) -> None:
-        eps, steps, seed = check_eps(self.name, eps), check_steps(self.name, steps), check_seed(self.name, seed)
+    n_examples: int | None = 500
+    eps: float = 0.03
+    steps: int = 40
+    eps_sweep: list[float] | None = None
+    steps_sweep: list[int] | None = None
+    autoattack: bool = True
+    autoattack_n: int | None = None
+    tolerance: float = 2.0
+    zero_threshold: float = 2.0
+    gap_tolerance: float = 10.0
+    seed: int | None = None
+    margin_attack: bool = True
+    confidence: float = 0.95
+
+    def validate(self) -> None:
+        eps, steps = check_eps(self.name, self.eps), check_steps(self.name, self.steps)
+        self.eps, self.steps, self.seed = eps, steps, check_seed(self.name, self.seed)
+        eps_sweep, steps_sweep = self.eps_sweep, self.steps_sweep
         if eps_sweep is None:
             eps_sweep = [e for e in (eps / 2, eps, 2 * eps, 4 * eps, 0.5) if e <= 1.0]
         if steps_sweep is None:
@@ -211,29 +220,35 @@ class MaskingChecks(Evaluator):
             raise UserError(f"masking: eps_sweep must be a non-empty list of eps values, got {eps_sweep!r}")
         if isinstance(steps_sweep, (str, bytes)) or not isinstance(steps_sweep, Sequence) or not steps_sweep:
             raise UserError(f"masking: steps_sweep must be a non-empty list of step counts, got {steps_sweep!r}")
-        eps_sweep = sorted({check_eps(self.name, e, "every eps_sweep value") for e in eps_sweep})
-        steps_sweep = sorted({check_steps(self.name, s, "every steps_sweep value") for s in steps_sweep})
-        if autoattack_n is not None and (isinstance(autoattack_n, bool) or not isinstance(autoattack_n, int)
-                                         or autoattack_n < 1):
+        self.eps_sweep = sorted({check_eps(self.name, e, "every eps_sweep value") for e in eps_sweep})
+        self.steps_sweep = sorted({check_steps(self.name, s, "every steps_sweep value") for s in steps_sweep})
+        if self.autoattack_n is not None and (isinstance(self.autoattack_n, bool)
+                                              or not isinstance(self.autoattack_n, int) or self.autoattack_n < 1):
             raise UserError(f"masking: autoattack_n must be an integer >= 1 (or left out: all examples), "
-                            f"got {autoattack_n!r}")
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1:
-            raise UserError(f"masking: confidence must be a number in [0.5, 1), e.g. 0.95, got {confidence!r}")
-        tolerance = _nonneg(self.name, "tolerance", tolerance)
-        zero_threshold = _nonneg(self.name, "zero_threshold", zero_threshold)
-        gap_tolerance = _nonneg(self.name, "gap_tolerance", gap_tolerance)
-        super().__init__(n_examples, eps=eps, steps=steps, eps_sweep=eps_sweep, steps_sweep=steps_sweep,
-                         autoattack=bool(autoattack), autoattack_n=autoattack_n, tolerance=tolerance,
-                         zero_threshold=zero_threshold, gap_tolerance=gap_tolerance, seed=seed,
-                         margin_attack=bool(margin_attack), confidence=float(confidence))
-        self.eps, self.steps, self.eps_sweep, self.steps_sweep = eps, steps, eps_sweep, steps_sweep
-        self.autoattack, self.autoattack_n, self.seed = bool(autoattack), autoattack_n, seed
-        self.tolerance, self.zero_threshold, self.gap_tolerance = tolerance, zero_threshold, gap_tolerance
-        self.margin_attack, self.confidence = bool(margin_attack), float(confidence)
+                            f"got {self.autoattack_n!r}")
+        self.autoattack = bool(self.autoattack)
+        self.tolerance = check_nonneg(self.name, "tolerance", self.tolerance)
+        self.zero_threshold = check_nonneg(self.name, "zero_threshold", self.zero_threshold)
+        self.gap_tolerance = check_nonneg(self.name, "gap_tolerance", self.gap_tolerance)
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) \
+                or not 0.5 <= self.confidence < 1:
+            raise UserError(f"masking: confidence must be a number in [0.5, 1), e.g. 0.95, got {self.confidence!r}")
+        self.margin_attack, self.confidence = bool(self.margin_attack), float(self.confidence)
         self._num_ops = 0
         self._num_classes = 0
         self._gradient_problem: str | None = None
         self._autoattack_index: torch.Tensor | None = None
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        checks = masking_checks(result)
+        passed = sum(bool(c["passed"]) for c in checks)
+        failed = [str(c.get("name")) for c in checks if not c["passed"]]
+        return [Measured("masking", "masking", f"{passed}/{len(checks)} passed", unit="", stored=False),
+                Measured("masking_passed", "masking passed", passed, unit="", show=False, accumulate=True),
+                Measured("masking_failed", "masking failed", len(failed), unit="", show=False, accumulate=True),
+                Measured("masking_failed_checks", "masking failed checks", failed, unit="", show=False,
+                         accumulate=True)]
 
     # -- which attacks --------------------------------------------------------------------------------------------
     def _specs(self) -> dict[str, tuple[str, float, int | None]]:
@@ -259,16 +274,15 @@ class MaskingChecks(Evaluator):
     def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         check_full_model(model, dataset, ctx, self.name)
 
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
+    def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        super().prepare(model, dataset, ctx)
         # M decides whether the full-head attack runs, i.e. which splits there are
         full = full_model(model, ctx, self.name)
         self._num_ops, self._num_classes = check_full_model(full, dataset, ctx, self.name), ctx.num_classes
         self._gradient_problem = gradient_problem(k_way_view(full, ctx.num_classes, self._num_ops),
                                                   dataset[0][0].unsqueeze(0).to(ctx.device))
         self._autoattack_index = None if self.autoattack_n is None else torch.as_tensor(select_examples(
-            dataset, min(self.autoattack_n, self.n_examples or self.autoattack_n), self.selection))
-        return super().run(model, dataset, ctx)
+            dataset, min(self.autoattack_n, self.n_examples or self.autoattack_n), "class_balanced"))
 
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
         kind, eps, steps = self._specs()[split]

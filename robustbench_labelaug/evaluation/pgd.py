@@ -19,7 +19,8 @@ number of torchrun ranks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,35 +30,24 @@ from torch.utils.data import Dataset
 
 from ..attacks import EarlyStopPGD, PaperPGD, example_starts
 from ..attacks.gradient_probe import require_input_gradient
+from ..checks import check_eps, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
 from ..scoring import top1_error
-from .base import EvalContext, EvalResult, Evaluator, SplitArrays, classwise_block, to_numpy
+from .base import (
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    Measured,
+    SplitArrays,
+    attack_classwise_key,
+    classwise_block,
+    classwise_sd,
+    to_numpy,
+)
 
 PROTOCOLS = ("sound", "paper")
 PAPER_ALPHA = 0.01  # the authors' step size (normalised units)
-
-
-# -- settings checks shared by the attack evaluators ------------------------------------------------------------
-
-
-def check_eps(evaluator: str, eps: Any, what: str = "eps") -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < float(eps) <= 1.0:
-        raise UserError(f"{evaluator}: {what} must be a number in (0, 1] ([0,1] pixel units, e.g. 0.03 or "
-                        f"0.0313725 for 8/255), got {eps!r}")
-    return float(eps)
-
-
-def check_steps(evaluator: str, steps: Any, what: str = "steps") -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise UserError(f"{evaluator}: {what} must be an integer >= 1, got {steps!r}")
-    return steps
-
-
-def check_seed(evaluator: str, seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise UserError(f"{evaluator}: seed must be an integer >= 0 (or left out for the run's seed), got {seed!r}")
-    return seed
 
 
 # -- the whole model behind the K-way view ---------------------------------------------------------------------
@@ -104,6 +94,11 @@ def batch_generator(seed: int, first_index: int, device: torch.device) -> torch.
     """A generator for the random starts of a whole batch (comparisons with torchattacks' batch-wise starts;
     the evaluators draw per example, :func:`~robustbench_labelaug.attacks.example_starts`)."""
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + int(first_index))
+
+
+def pgd_protocol(result: Mapping[str, Any]) -> str:
+    """The protocol of a stored PGD result (``sound`` when it does not say)."""
+    return str(result.get("protocol") or result.get("settings", {}).get("protocol") or "sound")
 
 
 def _stack(out: dict[str, list[np.ndarray]]) -> SplitArrays:
@@ -154,6 +149,7 @@ def predict_paper(model: nn.Module, batches: Iterator, num_classes: int, *, eps:
     return _stack(out)
 
 
+@dataclass
 class PGDEvaluator(Evaluator):
     """PGD robust error (%) and its class-wise breakdown (key ``pgd``) under the ``sound`` or ``paper``
     protocol (see the module docstring).
@@ -164,25 +160,65 @@ class PGDEvaluator(Evaluator):
     ``seed`` (None: the run's seed)."""
 
     name = "pgd"
-    uses_attack = True
 
-    def __init__(self, protocol: str = "sound", eps: float = 0.03, steps: int = 40, alpha: float | None = None,
-                 random_start: bool = True, n_examples: int | None = None, seed: int | None = None) -> None:
-        if protocol not in PROTOCOLS:
-            raise UserError(f"pgd: protocol '{protocol}' is not known: use 'sound' (K-way classifier, true "
+    protocol: str = "sound"
+    eps: float = 0.03
+    steps: int = 40
+    alpha: float | None = None
+    random_start: bool = True
+    seed: int | None = None
+
+    def validate(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise UserError(f"pgd: protocol '{self.protocol}' is not known: use 'sound' (K-way classifier, true "
                             "labels, pixel space) or 'paper' (the authors' evaluation code)")
-        eps, steps, seed = check_eps(self.name, eps), check_steps(self.name, steps), check_seed(self.name, seed)
-        if alpha is not None:
-            alpha = check_eps(self.name, alpha, "alpha")
-        if protocol == "paper" and (alpha if alpha is not None else PAPER_ALPHA) > eps:
+        self.eps, self.steps = check_eps(self.name, self.eps), check_steps(self.name, self.steps)
+        self.seed = check_seed(self.name, self.seed)
+        if self.alpha is not None:
+            self.alpha = check_eps(self.name, self.alpha, "alpha")
+        if self.protocol == "paper" and (self.alpha if self.alpha is not None else PAPER_ALPHA) > self.eps:
             raise UserError(f"pgd: the paper protocol needs alpha <= eps (cleverhans asserts it), got alpha="
-                            f"{alpha if alpha is not None else PAPER_ALPHA} and eps={eps}: raise eps or set alpha")
-        super().__init__(n_examples, protocol=protocol, eps=eps, steps=steps, alpha=alpha,
-                         random_start=bool(random_start), seed=seed)
-        self.protocol, self.eps, self.steps, self.random_start = protocol, eps, steps, bool(random_start)
-        self.alpha = alpha if alpha is not None else (PAPER_ALPHA if protocol == "paper" else 2.5 * eps / steps)
-        self.seed = seed
-        self._eps_pixel: list[float] = [eps]
+                            f"{self.alpha if self.alpha is not None else PAPER_ALPHA} and eps={self.eps}: raise eps "
+                            "or set alpha")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # settings keep alpha as given (None: the protocol's default)
+        if self.alpha is None:
+            self.alpha = PAPER_ALPHA if self.protocol == "paper" else 2.5 * self.eps / self.steps
+        self._eps_pixel: list[float] = [self.eps]
+
+    def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
+        super().prepare(model, dataset, ctx)
+        if self.protocol == "paper":
+            std = split_normalization(full_model(model, ctx, self.name))[3]
+            self._eps_pixel = [float(self.eps * s) for s in std.flatten().tolist()]
+        else:
+            self._eps_pixel = [self.eps]
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        settings, protocol = result.get("settings", {}), pgd_protocol(result)
+        prefix = "pgd" if protocol == "sound" else f"pgd_{protocol}"
+        steps = settings.get("steps")
+        words = "sound" if protocol == "sound" else f"{protocol} protocol"
+        key = attack_classwise_key(result, "pgd")
+        return [Measured(f"{prefix}_error", f"PGD-{steps} err ({words})", result["metrics"].get("robust_error"),
+                         protocol=f"PGD-{steps if steps is not None else '?'} ({protocol})"),
+                Measured(f"{prefix}_steps", "PGD steps", steps, unit="", show=False),
+                Measured(f"{prefix}_n", "PGD n", result.get("num_examples"), unit="", show=False),
+                Measured(f"{prefix}_eps_pixel", "PGD eps (pixels)", settings.get("eps_pixel", settings.get("eps")),
+                         unit="", show=False),
+                Measured(f"class_sd_{prefix}", f"class SD PGD-{steps} ({words})", classwise_sd(result, key),
+                         show=protocol == "sound", stored=False),
+                Measured(f"worst_class_{prefix}", f"worst class PGD-{steps} ({words})",
+                         classwise_sd(result, key, "worst_error"), show=protocol == "sound", stored=False),
+                Measured("clean_error", "clean err", result["metrics"].get("clean_error"), fallback=True),
+                Measured("clean_n", "clean n", result.get("num_examples"), unit="", show=False, fallback=True)]
+
+    @classmethod
+    def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
+        protocol = pgd_protocol(result)
+        return {"pgd" if protocol == "sound" else f"pgd_{protocol}": attack_classwise_key(result, "pgd")}
 
     # -- the model the attack sees ---------------------------------------------------------------------------
     def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:
@@ -196,15 +232,6 @@ class PGDEvaluator(Evaluator):
         else:
             super().check_model(model, dataset, ctx)
         require_input_gradient(model, dataset[0][0].unsqueeze(0).to(ctx.device), self.name)
-
-    def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        self.settings["seed"] = self.seed if self.seed is not None else ctx.seed  # part of the cache fingerprint
-        if self.protocol == "paper":
-            std = split_normalization(full_model(model, ctx, self.name))[3]
-            self._eps_pixel = [float(self.eps * s) for s in std.flatten().tolist()]
-        else:
-            self._eps_pixel = [self.eps]
-        return super().run(model, dataset, ctx)
 
     # -- predict / score ---------------------------------------------------------------------------------------
     def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:

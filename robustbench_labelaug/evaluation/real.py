@@ -3,6 +3,10 @@ per original class, on an ImageNet validation folder with the official file name
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 from torch.utils.data import Dataset
 
@@ -15,15 +19,24 @@ from ..scoring import (
     top1_error,
     val_image_ids,
 )
-from .base import EvalContext, EvalResult, SplitArrays
+from .base import EvalContext, EvalResult, Measured, SplitArrays
 from .imagenet_val import ImageNetValEvaluator, dataset_filenames
 
 
+@dataclass
 class RealEvaluator(ImageNetValEvaluator):
     """ReaL top-1 error (an image counts as correct when the prediction is in its ReaL label set; images with
     an empty set are skipped) and the class-wise ReaL error per original class, with its summary."""
 
     name = "real"
+
+    @classmethod
+    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        return [Measured("real_error", "ReaL err", result.get("metrics", {}).get("real_error"))]
+
+    @classmethod
+    def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
+        return {"real": "real"}
 
     def check_files(self, filenames: list[str], targets: np.ndarray | None) -> None:
         val_image_ids(filenames)

@@ -1,2 +1,2 @@
-"""Leaderboards: ``rbla evaluate`` (config -> RobustBench model_info JSONs), ``rbla leaderboard`` (markdown/HTML
-tables) and the paper's figures. Submodules are imported on use (the CLI loads only the chosen sub-command)."""
+"""Leaderboards from model_info JSONs: ``rbla leaderboard`` (markdown/HTML tables), the headline summary
+and the paper's figures. Rendering only: ``rbla evaluate`` lives in :mod:`robustbench_labelaug.runner`."""

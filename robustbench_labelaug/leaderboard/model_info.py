@@ -23,10 +23,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..evaluation.base import Measured
 
 SCHEMA_VERSION = 1
 
@@ -121,15 +123,6 @@ def _first(mapping: Mapping[str, Any], keys: Iterable[str]) -> Any:
     return None
 
 
-def _robust_error(result: Mapping[str, Any]) -> float | None:
-    return _first(result.get("metrics", {}), ("robust_error", "adv_error", "error"))
-
-
-def _adversarial_classwise_key(result: Mapping[str, Any]) -> str | None:
-    keys = [k for k in result.get("classwise", {}) if k != "clean"]
-    return keys[0] if keys else None
-
-
 def _classwise_ref(entry_id: str, result: Mapping[str, Any], key: str | None) -> dict[str, Any] | None:
     block = result.get("classwise", {}).get(key) if key else None
     if not block:
@@ -137,77 +130,77 @@ def _classwise_ref(entry_id: str, result: Mapping[str, Any], key: str | None) ->
     return {"source": entry_id, "key": key, "summary": block.get("summary", {})}
 
 
-def masking_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The masking evaluator's checks as ``[{"name", "passed", ...}]`` whichever shape it stores them in
-    (``details["checks"]`` as a list or a name -> check mapping)."""
-    checks = result.get("details", {}).get("checks", [])
-    if isinstance(checks, Mapping):
-        checks = [{"name": name, **(c if isinstance(c, Mapping) else {"passed": bool(c)})}
-                  for name, c in checks.items()]
-    return [dict(c) for c in checks if isinstance(c, Mapping) and "passed" in c]
+def evaluator_of(result: Mapping[str, Any]):
+    """The evaluator class that wrote a stored result, or None for a name this package does not know."""
+    from ..evaluation import EVALUATORS, evaluator_class
+
+    name = result.get("evaluator")
+    return evaluator_class(name) if name in EVALUATORS else None
+
+
+def headlines(results: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Measured]]:
+    """``(entry id, Measured)`` for every headline number every result declares (config order)."""
+    out = []
+    for entry_id, r in results.items():
+        cls = evaluator_of(r)
+        if cls is not None:
+            out += [(entry_id, h) for h in cls.headline(r) if h.value is not None]
+    return out
+
+
+def headline_values(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Measured]:
+    """The headline per key over a model's results: the first result giving a key wins; ``fallback`` values
+    count only where no result gives the key; ``accumulate`` values are summed (see :func:`summarize_results`)."""
+    out: dict[str, Measured] = {}
+    fallbacks: dict[str, Measured] = {}
+    for _, h in headlines(results):
+        if h.fallback:
+            fallbacks.setdefault(h.key, h)
+        elif h.accumulate and h.key in out:
+            out[h.key] = replace(out[h.key], value=out[h.key].value + h.value)
+        else:
+            out.setdefault(h.key, h)
+    return {**{k: h for k, h in fallbacks.items() if k not in out}, **out}
 
 
 def pgd_protocol(result: Mapping[str, Any]) -> str:
-    return str(result.get("protocol") or result.get("settings", {}).get("protocol") or "sound")
+    from ..evaluation.pgd import pgd_protocol as protocol
+
+    return protocol(result)
 
 
 def summarize_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Headline errors (%) from every evaluator's EvalResult dict (keyed by evaluator id, in config order).
+    """Headline errors (%) from every evaluator's EvalResult dict (keyed by evaluator id, in config order), as
+    each evaluator declares them (:meth:`Evaluator.headline`).
 
-    Where an evaluator appears more than once with the same role (e.g. two sound PGD runs), the first one listed
-    gives the headline. Class-wise entries point at their source (``results[source]["classwise"][key]``)."""
+    Where two results give the same key (e.g. two sound PGD runs), the first one listed gives the headline;
+    ``accumulate`` keys add up; ``fallback`` keys (an attack's clean error) count only when no result gives the
+    key. Class-wise entries point at their source (``results[source]["classwise"][key]``)."""
     m: dict[str, Any] = {"classwise": {}, "protocols": {}}
     cw = m["classwise"]
+    fallbacks: dict[str, tuple[str, Any]] = {}
+    for entry_id, h in headlines(results):
+        if h.protocol:
+            m["protocols"].setdefault(entry_id, h.protocol)
+        if not h.stored:
+            continue
+        if h.fallback:
+            fallbacks.setdefault(h.key, (entry_id, h.value))
+        elif h.accumulate:
+            m[h.key] = m[h.key] + h.value if h.key in m else h.value
+        else:
+            m.setdefault(h.key, h.value)
     for entry_id, r in results.items():
-        kind, metrics, settings = r.get("evaluator"), r.get("metrics", {}), r.get("settings", {})
-        if kind == "clean" and "clean_error" not in m:
-            m["clean_error"] = metrics.get("error")
-            m["clean_n"] = r.get("num_examples")
-            cw.setdefault("clean", _classwise_ref(entry_id, r, "clean"))
-        elif kind == "autoattack" and "autoattack_error" not in m:
-            m["autoattack_error"] = _robust_error(r)
-            m["autoattack_n"] = r.get("num_examples")
-            m["autoattack_version"] = settings.get("version", "standard")
-            union = settings.get("attack") if settings.get("pgd_first") else None  # "PGD-40 + AutoAttack (...)"
-            m["autoattack_attack"] = union or f"AutoAttack ({m['autoattack_version']})"
-            m["protocols"][entry_id] = union or f"AutoAttack {m['autoattack_version']}"
-            cw.setdefault("autoattack", _classwise_ref(entry_id, r, _adversarial_classwise_key(r)))
-        elif kind == "pgd":
-            protocol = pgd_protocol(r)
-            prefix = "pgd" if protocol == "sound" else f"pgd_{protocol}"
-            m["protocols"][entry_id] = f"PGD-{settings.get('steps', '?')} ({protocol})"
-            if f"{prefix}_error" in m:
-                continue
-            m[f"{prefix}_error"] = _robust_error(r)
-            m[f"{prefix}_steps"] = settings.get("steps")
-            m[f"{prefix}_n"] = r.get("num_examples")
-            m[f"{prefix}_eps_pixel"] = settings.get("eps_pixel", settings.get("eps"))
-            cw.setdefault(prefix, _classwise_ref(entry_id, r, _adversarial_classwise_key(r)))
-        elif kind == "corruptions" and "mce" not in m:
-            m["mce"] = _first(metrics, ("mce",))
-            m["mce_normalized"] = _first(metrics, ("mce_normalized",))
-            table = r.get("details", {}).get("E") or {}
-            cells = [v for row in table.values() for v in row if v is not None]
-            if cells:
-                m["corruptions_error"] = sum(cells) / len(cells)
-            m["corruptions_source"] = entry_id
-        elif kind == "real" and "real_error" not in m:
-            m["real_error"] = _first(metrics, ("real_error", "error"))
-            cw.setdefault("real", _classwise_ref(entry_id, r, "real"))
-        elif kind == "imagenet_x" and "imagenet_x_error" not in m:
-            m["imagenet_x_error"] = _first(metrics, ("error", "imagenet_x_error"))
-            m["imagenet_x_source"] = entry_id
-        elif kind == "masking":
-            checks = masking_checks(r)
-            m["masking_passed"] = m.get("masking_passed", 0) + sum(bool(c["passed"]) for c in checks)
-            m["masking_failed"] = m.get("masking_failed", 0) + sum(not c["passed"] for c in checks)
-            m.setdefault("masking_failed_checks", []).extend(str(c.get("name")) for c in checks if not c["passed"])
-    if "clean_error" not in m:  # no clean evaluator: the attacks' clean predictions (on their examples)
-        for entry_id, r in results.items():
-            if r.get("evaluator") in ("autoattack", "pgd") and r.get("metrics", {}).get("clean_error") is not None:
-                m.update(clean_error=r["metrics"]["clean_error"], clean_n=r.get("num_examples"),
-                         clean_error_source=entry_id)
-                break
+        cls = evaluator_of(r)
+        if cls is None:
+            continue
+        for role, key in cls.classwise_refs(r).items():
+            cw.setdefault(role, _classwise_ref(entry_id, r, key))
+        if cls.source_key:
+            m.setdefault(cls.source_key, entry_id)
+    if "clean_error" not in m and "clean_error" in fallbacks:  # no clean evaluator: an attack's clean predictions
+        source = fallbacks["clean_error"][0]
+        m.update({k: v for k, (e, v) in fallbacks.items() if e == source}, clean_error_source=source)
     m["classwise"] = {k: v for k, v in cw.items() if v is not None}
     return {k: v for k, v in m.items() if v is not None}
 
@@ -535,6 +528,7 @@ def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 __all__ = ["CIFAR10_CLASSES", "MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
-           "SCHEMA_VERSION", "UNKNOWN_TEXT", "accuracy_to_error", "build_model_info", "class_names", "number", "format_eps", "load_model_info", "load_model_infos", "masking_checks",
+           "SCHEMA_VERSION", "UNKNOWN_TEXT", "accuracy_to_error", "build_model_info", "class_names", "number",
+           "format_eps", "load_model_info", "load_model_infos", "headline_values", "headlines",
            "model_info_files", "normalize_reported", "parse_eps", "percent", "summarize_results",
            "dataset_of", "threat_model_of", "validate_model_info"]

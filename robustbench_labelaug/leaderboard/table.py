@@ -393,5 +393,13 @@ tr:nth-child(even) {{ background: #fafafa; }}
 """
 
 
+def summary_line(key: str, info: Mapping[str, Any]) -> str:
+    """One line of a model's headline numbers, as its evaluators declare them (``Evaluator.headline``)."""
+    from .model_info import headline_values
+
+    shown = [h.text() for h in headline_values((info.get("labelaug") or {}).get("results") or {}).values() if h.show]
+    return f"{key}: " + " | ".join(shown)
+
+
 __all__ = ["METRICS", "SORT_KEYS", "Table", "all_row_values", "build_table", "build_tables", "robustbench_values",
-           "row_values", "sort_key", "to_html", "to_markdown"]
+           "row_values", "sort_key", "summary_line", "to_html", "to_markdown"]

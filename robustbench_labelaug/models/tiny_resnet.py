@@ -58,3 +58,30 @@ def resnet8_tiny(pretrained: bool = False, **kwargs) -> TinyResNet:
     kwargs.pop("pretrained_cfg", None)
     kwargs.pop("pretrained_cfg_overlay", None)
     return TinyResNet(**kwargs)
+
+
+def train_tiny_digits(epochs: int = 2, *, seed: int = 0, shuffle: bool = True, num_ops: int = 1,
+                      lr: float = 0.05, batch_size: int = 64) -> nn.Module:
+    """``resnet8_tiny`` (K=10, M=``num_ops``) after a few clean SGD epochs on the digits training split, in eval
+    mode: a small model with informative gradients for tests and benchmarks (~1 s per epoch on a CPU).
+    Deterministic for a given ``seed``; ``shuffle`` draws a new batch order per epoch (else the data order)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..data import create_dataset
+    from .classifier import create_classifier
+
+    torch.manual_seed(seed)
+    model = create_classifier("resnet8_tiny", 10, num_ops)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    x, y = create_dataset("digits", split="train").tensors
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y)) if shuffle else torch.arange(len(y))
+        for i in range(0, len(y) - batch_size + 1, batch_size):
+            b = order[i:i + batch_size]
+            loss = F.cross_entropy(model(x[b])[:, :10], y[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()

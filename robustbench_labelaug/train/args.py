@@ -20,13 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("Dataset parameters")
     group.add_argument("--dataset", default="digits", metavar="NAME",
-                       help="digits (embedded scikit-learn digits), folder (<data-dir>/{train,val}/<class>/*), "
-                            "imagenet (folder layout, ImageNet-1k class order) or cifar10/cifar100 (torchvision's "
-                            "files in --data-dir; random crop 32 pad 4 + flip)")
+                       help="a registered dataset (robustbench_labelaug.data.list_datasets()): digits, folder, "
+                            "imagenet, ...")
     group.add_argument("--data-dir", default=None, metavar="DIR", help="root of an ImageNet-layout folder")
     group.add_argument("--input-size", "--img-size", type=int, nargs="+", default=None, metavar="N",
-                       help="image size for folder datasets: N or timm's C H W (e.g. 3 224 224); None: 224 (digits "
-                            "are always 32)")
+                       help="image size for folder datasets: N or timm's C H W (e.g. 3 224 224); None: the "
+                            "dataset's (data/registry.py)")
     group.add_argument("--workers", "-j", type=int, default=None, metavar="N",
                        help="data loader processes per training process (default: on CUDA the CPU count / local "
                             "GPUs, at most 16; on CPU and for digits 0)")
@@ -184,8 +183,7 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
 
 def validate_args(args: argparse.Namespace) -> None:
     """Catch impossible settings before anything is built or written."""
-    from ..hook import check_attack_args
-    from ..labels import check_delta
+    from ..checks import check_attack_args, check_delta
 
     if args.label_aug:
         if args.adv_mode == "std":

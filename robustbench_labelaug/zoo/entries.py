@@ -4,7 +4,7 @@ checked against :data:`FIELDS` and against its own ``rbla train`` recipe.
 Fields (all required unless marked optional):
 
 - ``name``: the model's id, equal to the file name (``<name>.yaml``) and to the recipe's ``--experiment``;
-- ``dataset`` (``digits`` | ``imagenet`` | ``cifar10`` | ``cifar100``), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
+- ``dataset`` (a registered dataset with a fixed K: ``digits``, ``imagenet``, ...), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
 - ``architecture`` (timm model name), ``num_classes`` K, ``num_ops`` M (0 for std/adv, >= 1 for adv_plus);
 - ``training`` (``std`` | ``adv`` | ``adv_plus``), ``delta`` (label-augmentation weight; null unless adv_plus);
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
@@ -34,7 +34,6 @@ import yaml
 
 from ..errors import UserError
 
-DATASETS = ("digits", "imagenet", "cifar10", "cifar100")
 THREAT_MODELS = ("Linf", "L2")
 TRAININGS = ("std", "adv", "adv_plus")
 REPORTED_ERRORS = ("clean_error", "mce", "pgd40_error", "real_error", "autoattack_error")
@@ -102,6 +101,17 @@ def _string(v: Any) -> str | None:
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     return lambda v: None if v in choices else f"must be one of {', '.join(choices)}, got {v!r}"
+
+
+def zoo_datasets() -> tuple[str, ...]:
+    """The registered datasets a zoo entry may name: those with a fixed K (not a generic folder)."""
+    from ..data import get_dataset_spec, list_datasets
+
+    return tuple(n for n in list_datasets() if not callable(get_dataset_spec(n).num_classes))
+
+
+def _dataset(v: Any) -> str | None:
+    return _one_of(zoo_datasets())(v)
 
 
 def _integer(minimum: int) -> Callable[[Any], str | None]:
@@ -206,7 +216,7 @@ class Field:
 FIELDS: dict[str, Field] = {
     "name": Field(_name),
     "description": Field(_string, required=False),
-    "dataset": Field(_one_of(DATASETS)),
+    "dataset": Field(_dataset),
     "threat_model": Field(_one_of(THREAT_MODELS)),
     "eps": Field(_fraction),
     "architecture": Field(_string),
@@ -351,11 +361,11 @@ def load_entry_file(path: str | Path) -> ZooEntry:
 def zoo_dir() -> Path:
     """The folder holding the entries: the installed ``robustbench_labelaug.model_zoo`` package, or the source
     tree's ``model_zoo/`` when the package is imported from a checkout without installing it."""
-    import importlib.util
+    from ..packages import package_folder
 
-    spec = importlib.util.find_spec(ZOO_PACKAGE)
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
+    folder = package_folder(ZOO_PACKAGE)
+    if folder is not None:
+        return folder
     source_tree = Path(__file__).resolve().parents[2] / "model_zoo"
     if source_tree.is_dir():
         return source_tree

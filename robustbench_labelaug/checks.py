@@ -1,0 +1,208 @@
+"""Every argument check of the package, in one place: each raises :class:`~robustbench_labelaug.errors.UserError`
+with one line naming the problem and the fix, and returns the value in its checked type.
+
+``owner`` (an evaluator name, ``"config x.yaml: models[0]"``, ...) prefixes the message so the user can tell where
+the bad value came from. The training hook, the evaluators, the config loader and ``rbla train`` all use these."""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from .errors import UserError
+
+MIN_CORRUPTION_SIZE = 32  # imagecorruptions' smallest image side
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise :class:`UserError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise UserError(message)
+
+
+def _prefix(owner: str | None) -> str:
+    return f"{owner}: " if owner else ""
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (``bool`` is not a number here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_eps(owner: str | None, eps: Any, what: str = "eps") -> float:
+    """An L-inf radius (or step size) in (0, 1], [0,1] pixel units."""
+    if not is_number(eps) or not 0.0 < float(eps) <= 1.0:
+        raise UserError(f"{_prefix(owner)}{what} must be a number in (0, 1] ([0,1] pixel units, e.g. 0.03 or "
+                        f"0.0313725 for 8/255), got {eps!r}")
+    return float(eps)
+
+
+def check_steps(owner: str | None, steps: Any, what: str = "steps") -> int:
+    if not is_int(steps) or steps < 1:
+        raise UserError(f"{_prefix(owner)}{what} must be an integer >= 1, got {steps!r}")
+    return int(steps)
+
+
+def check_seed(owner: str | None, seed: Any) -> int | None:
+    """A seed >= 0, or None (the run's seed)."""
+    if seed is not None and (not is_int(seed) or seed < 0):
+        raise UserError(f"{_prefix(owner)}seed must be an integer >= 0 (or left out for the run's seed), "
+                        f"got {seed!r}")
+    return seed
+
+
+def check_nonneg(owner: str | None, name: str, value: Any, unit: str = "percentage points") -> float:
+    if not is_number(value) or value < 0:
+        raise UserError(f"{_prefix(owner)}{name} must be a number >= 0 ({unit}), got {value!r}")
+    return float(value)
+
+
+def check_positive_int(owner: str | None, name: str, value: Any, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if not is_int(value) or value < 1:
+        raise UserError(f"{_prefix(owner)}{name} must be an integer >= 1{' (or left out)' if allow_none else ''}, "
+                        f"got {value!r}")
+    return int(value)
+
+
+def check_choice(owner: str | None, name: str, value: Any, choices: Sequence[str], hint: str = "") -> str:
+    if value not in choices:
+        raise UserError(f"{_prefix(owner)}{name} '{value}' is not known: use one of {', '.join(choices)}"
+                        + (f" ({hint})" if hint else ""))
+    return value
+
+
+def check_delta(delta: Any, owner: str | None = None) -> float:
+    """The label-augmentation weight delta, in [0, 1)."""
+    if not is_number(delta) or not 0.0 <= delta < 1.0:
+        raise UserError(f"{_prefix(owner)}label-augmentation delta must lie in [0, 1), got {delta!r}: pass e.g. "
+                        "--la-delta 0.03")
+    return float(delta)
+
+
+def check_attack_args(eps: Any, steps: Any, alpha: Any = None) -> None:
+    """The training attack's epsilon, step count and step size (``rbla train`` flag names in the fix)."""
+    if not is_number(eps) or not 0.0 < eps <= 1.0:
+        raise UserError(f"eps must lie in (0, 1] (pixel units of [0,1] images), got {eps}: e.g. --adv-eps 0.03 "
+                        "(8/255 = 0.0314)")
+    if not is_number(steps) or int(steps) != steps or steps < 1:
+        raise UserError(f"attack steps must be an integer >= 1, got {steps}: e.g. --adv-steps 10")
+    if alpha is not None and (not is_number(alpha) or not 0.0 < alpha <= 1.0):
+        raise UserError(f"attack step size must lie in (0, 1], got {alpha}: omit it for 2.5*eps/steps")
+
+
+def check_min_size(min_size: Any, owner: str | None = None) -> int:
+    """The side images are upsampled to before corrupting (imagecorruptions needs >= 32)."""
+    if not is_int(min_size) or min_size < MIN_CORRUPTION_SIZE:
+        raise UserError(f"{_prefix(owner)}min_size={min_size!r} is below {MIN_CORRUPTION_SIZE}, the smallest image "
+                        f"imagecorruptions accepts: use an integer min_size >= {MIN_CORRUPTION_SIZE}")
+    return int(min_size)
+
+
+# -- typed records (config sections, evaluator settings) --------------------------------------------------------
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path",
+               type(None): "null", dict: "a mapping", list: "a list", tuple: "a list"}
+
+
+def _type_name(hint: Any) -> str:
+    """``int | None`` -> ``an integer or null``; ``list[float]`` -> ``a list (each a number)``."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    if origin in (list, tuple, Sequence):
+        inner = typing.get_args(hint)
+        return f"a list (each {_type_name(inner[0])})" if inner else "a list"
+    if origin is dict:
+        return "a mapping"
+    return _TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_type(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against a type annotation (``int``, ``float``, ``bool``, ``str``, ``Path``, ``X | None``,
+    ``list[X]``, ``Sequence[X]``, ``dict``, ``Any``); ints pass as floats. Returns the value (a float for a float
+    annotation); :class:`UserError` naming ``where`` otherwise."""
+    if hint is Any or hint is object:
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return check_type(value, arg, where)
+            except UserError as exc:
+                errors.append(exc)
+        raise UserError(f"{where} must be {_type_name(hint)}, got {value!r}")
+    if hint is type(None):
+        if value is None:
+            return None
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if is_int(value):
+            return value
+    elif hint is float:
+        if is_number(value):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is Path:
+        if isinstance(value, (str, Path)):
+            return value
+    elif origin in (list, tuple, Sequence) or hint in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            inner = typing.get_args(hint)
+            if inner and inner[-1] is not Ellipsis:
+                return [check_type(v, inner[0], f"{where}[{i}]") for i, v in enumerate(value)]
+            return list(value)
+    elif origin is dict or hint is dict:
+        if isinstance(value, dict):
+            return value
+    else:  # an annotation this checker does not know: trust the caller
+        return value
+    raise UserError(f"{where} must be {_type_name(hint)}, got {value!r}")
+
+
+def check_fields(obj: Any, where: str) -> None:
+    """Check (and coerce) every field of the dataclass instance ``obj`` against its annotation."""
+    import dataclasses
+
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if f.name in hints:
+            setattr(obj, f.name, check_type(getattr(obj, f.name), hints[f.name], f"{where}: '{f.name}'"))
+
+
+def build_typed(cls: type, values: dict[str, Any], where: str, nonneg_ints: Sequence[str] = ()) -> Any:
+    """``cls(**values)`` for a dataclass, unknown or missing keys and wrongly typed values as one-line
+    :class:`UserError`; the integer fields named in ``nonneg_ints`` must also be >= 0."""
+    try:
+        obj = cls(**values)
+    except TypeError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    check_fields(obj, where)
+    for name in nonneg_ints:
+        v = getattr(obj, name, None)
+        if v is not None and (not is_int(v) or v < 0):
+            raise UserError(f"{where}: '{name}' must be a non-negative integer, got {v!r}")
+    return obj
+
+
+__all__ = ["MIN_CORRUPTION_SIZE", "build_typed", "check", "check_attack_args", "check_choice", "check_delta",
+           "check_eps", "check_fields", "check_min_size", "check_nonneg", "check_positive_int", "check_seed",
+           "check_steps", "check_type", "is_int", "is_number"]

@@ -1,0 +1,48 @@
+"""Config-driven evaluation, ``rbla evaluate -c CONFIG``: models through the configured evaluators into
+RobustBench model_info JSONs.
+
+A config (YAML, see ``eval_configs/``) has these top-level keys; unknown keys are errors::
+
+    title: "digits: Std / Adv / Adv+"           # leaderboard title (optional)
+    runtime: {batch_size: 64, device: auto, num_workers: 0, model_dir: ./models, output: ./output/eval,
+              seed: 0, progress: true, plots: true}
+    datasets:                                   # id -> create_dataset() arguments
+      digits: {name: digits, split: test}
+      imagenet: {name: imagenet, data_dir: "${IMAGENET_DIR}", split: val, input_size: 224, crop_pct: 0.875}
+    models:                                     # zoo entries, or one's own checkpoints
+      - zoo: digits_adv_plus                    # optional: name (output key), dataset (id)
+      - {name: mine, checkpoint: output/train/x/last.pth.tar, dataset: digits}   # arch, K, M, training,
+                                                # delta, eps default to what the checkpoint records
+    evaluators:                                 # run in order, for every model
+      - {name: clean}
+      - {id: pgd40_paper, name: pgd, settings: {eps: 0.03, steps: 40, protocol: paper}, fast: {steps: 5}}
+    fast: {n_examples: 64}                      # --fast: cap on every evaluator's n_examples
+
+``${VAR}`` / ``$VAR`` in any string are expanded from the environment (an unset variable is an error naming it);
+relative paths are relative to the working directory. Each evaluator entry gets a unique ``id`` (default: its
+name) that keys its results; ``settings`` go to ``create_evaluator(name, **settings)``; with ``--fast`` the
+entry's ``fast`` settings are laid over them and ``n_examples`` is capped by the top-level ``fast`` block, and the
+default output folder gets a ``-fast`` suffix, so quick and full results never mix.
+
+Output (``runtime.output`` or ``--output``)::
+
+    model_info/<model>.json               RobustBench ModelInfo + "labelaug" block (written atomically, rank 0)
+    <model>/model.json                    which checkpoint the folder's results belong to
+    <model>/cache/<id>/<evaluator>/*.npz  finished splits (an interrupted run resumes from here)
+    <model>/results/<id>.json             finished evaluator results (a re-run reuses them; nothing is loaded)
+    leaderboard.md, plots/*.png
+
+Results computed with other settings, data or checkpoint are refused (use another output folder or delete the
+stale one) rather than mixed in. Under torchrun the evaluators shard the examples; only rank 0 writes.
+
+Modules: :mod:`.config` (schema, loading, validation), :mod:`.models` (zoo entries and checkpoints resolved and
+loaded), :mod:`.run` (:func:`evaluate_config`, :func:`evaluate_model` and the results cache), :mod:`.cli`.
+"""
+
+from __future__ import annotations
+
+from .config import DatasetConfig, EvalConfig, EvaluatorConfig, ModelConfig, RuntimeConfig, load_config
+from .run import evaluate_config, evaluate_model
+
+__all__ = ["DatasetConfig", "EvalConfig", "EvaluatorConfig", "ModelConfig", "RuntimeConfig", "evaluate_config",
+           "evaluate_model", "load_config"]

@@ -1,0 +1,32 @@
+"""``rbla evaluate -c CONFIG``: the command line of :mod:`robustbench_labelaug.runner`."""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import load_config
+from .run import evaluate_config
+
+HELP = "evaluate models (zoo names or checkpoints) from a YAML config into RobustBench model_info JSONs"
+__all__ = ["HELP", "add_arguments", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", required=True, metavar="FILE",
+                        help="evaluation config (YAML), or a packaged one by name: digits, paper_imagenet")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="output folder (default: the config's runtime.output, '-fast' appended with --fast)")
+    parser.add_argument("--models", default=None, metavar="A,B", help="evaluate only these models (config names)")
+    parser.add_argument("--fast", action="store_true",
+                        help="quick run: each evaluator's 'fast' settings and the config's fast.n_examples cap")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the config's)")
+    parser.add_argument("--no-plots", action="store_true", help="do not draw the figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
+                    progress=False if args.no_progress else None, plots=False if args.no_plots else None)
+    return 0

@@ -1,0 +1,336 @@
+"""Evaluation configs: the YAML schema (see :mod:`robustbench_labelaug.runner`), loading and validation."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
+from ..errors import UserError
+
+TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
+RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots")
+DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset")
+MODEL_KEYS = ("zoo", "name", "checkpoint", "arch", "num_classes", "num_ops", "training", "delta", "eps",
+              "threat_model", "dataset", "description", "paper", "reported")
+EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
+FAST_KEYS = ("n_examples",)
+_UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Config
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RuntimeConfig:
+    batch_size: int = 64
+    device: str = "auto"
+    num_workers: int = 0
+    model_dir: str = "./models"
+    output: str = "./output/eval"
+    seed: int = 0
+    progress: bool = True
+    plots: bool = True
+
+
+@dataclass
+class DatasetConfig:
+    id: str
+    name: str
+    data_dir: str | None = None
+    split: str | None = None
+    input_size: int | None = None  # None: the dataset's default (data/registry.py)
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    subset: str | None = None  # e.g. "robustbench" (data/subsets.py), where the dataset supports it
+
+    @property
+    def dataset_spec(self):
+        from ..data import get_dataset_spec
+
+        return get_dataset_spec(self.name)
+
+    def spec(self) -> dict[str, Any]:
+        """What the data depends on (part of every result's fingerprint): the keys the registry names."""
+        d = asdict(self)
+        d["split"] = self.resolved_split
+        d["input_size"] = self.input_size or self.dataset_spec.input_size
+        return {"name": self.name, **{k: d[k] for k in self.dataset_spec.data_keys}}
+
+    @property
+    def resolved_split(self) -> str:
+        return self.dataset_spec.resolve_split(self.split)
+
+
+@dataclass
+class ModelConfig:
+    key: str
+    zoo: str | None = None
+    checkpoint: str | None = None
+    arch: str | None = None
+    num_classes: int | None = None
+    num_ops: int | None = None
+    training: str | None = None
+    delta: float | None = None
+    eps: float | None = None
+    threat_model: str = "Linf"
+    dataset: str | None = None
+    description: str | None = None
+    paper: Any = None
+    reported: dict[str, Any] | None = None
+
+
+@dataclass
+class EvaluatorConfig:
+    id: str
+    name: str
+    dataset: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    fast: dict[str, Any] = field(default_factory=dict)
+
+    def effective_settings(self, fast: bool, fast_caps: Mapping[str, Any]) -> dict[str, Any]:
+        settings = dict(self.settings)
+        if fast:
+            settings.update(self.fast)
+            cap = fast_caps.get("n_examples")
+            if cap is not None:
+                n = settings.get("n_examples")
+                settings["n_examples"] = cap if n is None else min(n, cap) if is_int(n) and is_int(cap) else n
+        return settings
+
+
+@dataclass
+class EvalConfig:
+    path: Path
+    title: str
+    runtime: RuntimeConfig
+    datasets: dict[str, DatasetConfig]
+    models: list[ModelConfig]
+    evaluators: list[EvaluatorConfig]
+    fast: dict[str, Any] = field(default_factory=dict)
+
+
+def expand_env(value: Any, where: str) -> Any:
+    """``${VAR}`` / ``$VAR`` in every string of ``value`` replaced from the environment (os.path.expandvars);
+    :class:`UserError` naming the first variable that is not set."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        expanded = os.path.expandvars(value)
+        missing = _UNEXPANDED.search(expanded)
+        if missing:
+            var = missing.group(2)
+            raise UserError(f"{where} uses the environment variable {var}, which is not set: export {var}=... "
+                            "(e.g. the dataset folder) or edit the config")
+        return expanded
+    return value
+
+
+def _mapping(value: Any, where: str, file: Path) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"config {file}: '{where}' must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(values: Mapping[str, Any], allowed: tuple[str, ...], where: str, file: Path) -> None:
+    unknown = sorted(set(map(str, values)) - set(allowed))
+    if unknown:
+        raise UserError(f"config {file}: unknown key(s) {unknown} in {where}: use {', '.join(allowed)}")
+
+
+def _entries(raw: dict[str, Any], key: str, short: str, allowed: tuple[str, ...], file: Path,
+             example: str) -> list[tuple[int, dict[str, Any]]]:
+    """The non-empty list ``raw[key]`` as ``(i, mapping)``; a bare string ``s`` stands for ``{short: s}``."""
+    items = raw.get(key)
+    if not isinstance(items, list) or not items:
+        raise UserError(f"config {file}: '{key}' must be a non-empty list ({example})")
+    out = []
+    for i, item in enumerate(items):
+        item = {short: item} if isinstance(item, str) else _mapping(item, f"{key}[{i}]", file)
+        _check_keys(item, allowed, f"{key}[{i}]", file)
+        out.append((i, item))
+    return out
+
+
+def _check_id(value: str, what: str, where: str, file: Path) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
+        raise UserError(f"config {file}: {where}: {what} '{value}' may only use letters, digits and _ . + -")
+
+
+def _check_dataset_ref(dataset: str | None, datasets: Mapping[str, Any], where: str, file: Path) -> None:
+    if dataset is not None and dataset not in datasets:
+        raise UserError(f"config {file}: {where} uses dataset '{dataset}', which 'datasets' does not define: "
+                        f"use one of {', '.join(datasets) or '(none defined)'}")
+
+
+def _repeated(values: list[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
+NONNEG_INTS = ("batch_size", "num_workers", "seed", "num_classes", "num_ops", "input_size")
+
+
+def _typed(cls, values: dict[str, Any], where: str, file: Path):
+    """``cls(**values)`` with every field checked against its annotation (one-line UserError naming it)."""
+    return build_typed(cls, values, f"config {file}: {where}", nonneg_ints=NONNEG_INTS)
+
+
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+THREAT_MODELS = ("Linf", "L2")
+
+
+def _check_model_values(model: ModelConfig, where: str) -> None:
+    """The values a config may override for a model (they go into model_info as given)."""
+    from ..hook import MODES
+
+    if model.training is not None:
+        check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
+    if model.delta is not None:
+        check_delta(model.delta, where)
+    if model.eps is not None:
+        check_eps(where, model.eps, "eps (the training eps)")
+    check_choice(where, "threat_model", model.threat_model, THREAT_MODELS)
+    if model.num_classes is not None and model.num_classes < 2:
+        raise UserError(f"{where}: num_classes must be >= 2, got {model.num_classes}")
+
+
+def _check_evaluator_settings(ev: EvaluatorConfig, fast: Mapping[str, Any], where: str) -> None:
+    """Build the evaluator with its settings and with its --fast settings: a bad value fails now, not after the
+    evaluators before it have run."""
+    from ..evaluation import create_evaluator
+
+    for is_fast in (False, True):
+        try:
+            create_evaluator(ev.name, **ev.effective_settings(is_fast, fast))
+        except UserError as exc:
+            raise UserError(f"{where}{' with --fast' if is_fast else ''}: {exc}") from None
+
+
+CONFIG_PACKAGE = "robustbench_labelaug.eval_configs"
+
+
+def packaged_configs() -> dict[str, Path]:
+    """The configs installed with the package (``eval_configs/*.yaml``), by stem: ``digits``, ``paper_imagenet``."""
+    from ..packages import package_folder
+
+    folders = [f for f in (package_folder(CONFIG_PACKAGE),) if f is not None]
+    folders.append(Path(__file__).resolve().parents[2] / "eval_configs")  # a source checkout
+    for folder in map(Path, folders):
+        if folder.is_dir():
+            return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    return {}
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` itself, or the packaged config of that name (``-c digits``)."""
+    file = Path(path)
+    if file.is_file():
+        return file
+    packaged = packaged_configs()
+    if str(path) in packaged:
+        return packaged[str(path)]
+    raise UserError(f"config file {file} does not exist: pass -c with a YAML file or one of the packaged configs "
+                    f"({', '.join(packaged) or 'none installed'})")
+
+
+def load_config(path: str | Path) -> EvalConfig:
+    """Read and validate an evaluation config (see the module docstring); nothing is built or written."""
+    from ..data import get_dataset_spec, list_datasets
+    from ..data.subsets import SUBSETS
+    from ..evaluation import EVALUATORS
+
+    file = resolve_config_path(path)
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {file} is not valid YAML ({type(exc).__name__}): fix its syntax") from None
+    raw = _mapping(raw, "the file", file)
+    _check_keys(raw, TOP_KEYS, "the top level", file)
+    raw = expand_env(raw, file.name)
+
+    runtime_raw = _mapping(raw.get("runtime"), "runtime", file)
+    _check_keys(runtime_raw, RUNTIME_KEYS, "runtime", file)
+    runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
+    if runtime.batch_size < 1:
+        raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
+    if not DEVICE.fullmatch(runtime.device):
+        raise UserError(f"config {file}: runtime.device '{runtime.device}' is not known: use auto, cpu, cuda or "
+                        "cuda:N")
+
+    datasets: dict[str, DatasetConfig] = {}
+    for ds_id, ds_raw in _mapping(raw.get("datasets"), "datasets", file).items():
+        ds_raw = _mapping(ds_raw, f"datasets.{ds_id}", file)
+        _check_keys(ds_raw, DATASET_KEYS, f"datasets.{ds_id}", file)
+        ds = _typed(DatasetConfig, {"id": str(ds_id), **ds_raw}, f"datasets.{ds_id}", file)
+        where = f"config {file}: datasets.{ds_id}"
+        if ds.name not in list_datasets():
+            raise UserError(f"{where}: unknown dataset '{ds.name}': use one of {', '.join(list_datasets())}")
+        spec = ds.dataset_spec
+        if ds.subset is not None and ds.subset not in spec.subsets:
+            with_subset = [n for n in list_datasets() if get_dataset_spec(n).subsets]
+            raise UserError(f"{where}: subset '{ds.subset}' is not known for '{ds.name}': use subset: "
+                            f"{' / '.join(SUBSETS)} with name: {' / '.join(with_subset)}, or drop it")
+        if spec.needs_data_dir and not ds.data_dir:
+            raise UserError(f"{where} ('{ds.name}') needs data_dir (a folder with val/ class folders)")
+        try:
+            spec.resolve_split(ds.split)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        datasets[ds.id] = ds
+
+    fast = _mapping(raw.get("fast"), "fast", file)
+    _check_keys(fast, FAST_KEYS, "fast", file)
+
+    models: list[ModelConfig] = []
+    for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
+        if bool(m.get("zoo")) == bool(m.get("checkpoint")):
+            raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name) or 'checkpoint' "
+                            "(a path)")
+        key = str(m.pop("name", None) or m.get("zoo") or Path(str(m["checkpoint"])).stem.split(".")[0])
+        _check_id(key, "name", f"models[{i}]", file)
+        model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)
+        _check_model_values(model, f"config {file}: models[{i}] ('{key}')")
+        _check_dataset_ref(model.dataset, datasets, f"models[{i}] ('{key}')", file)
+        models.append(model)
+    dup = _repeated([m.key for m in models])
+    if dup:
+        raise UserError(f"config {file}: model name(s) {dup} appear twice: give each model a distinct 'name'")
+
+    evaluators: list[EvaluatorConfig] = []
+    for i, e in _entries(raw, "evaluators", "name", EVALUATOR_KEYS, file, "e.g. - name: clean"):
+        name = e.get("name")
+        if name not in EVALUATORS:
+            raise UserError(f"config {file}: evaluators[{i}]: unknown evaluator '{name}': use one of "
+                            f"{', '.join(EVALUATORS)}")
+        ev = _typed(EvaluatorConfig, {"id": str(e.get("id") or name), **{k: v for k, v in e.items() if k != "id"}},
+                    f"evaluators[{i}]", file)
+        ev.settings = _mapping(ev.settings, f"evaluators[{i}].settings", file)
+        ev.fast = _mapping(ev.fast, f"evaluators[{i}].fast", file)
+        _check_id(ev.id, "id", f"evaluators[{i}]", file)
+        _check_dataset_ref(ev.dataset, datasets, f"evaluators[{i}] ('{ev.id}')", file)
+        evaluators.append(ev)
+    fast_n = fast.get("n_examples")
+    if fast_n is not None:
+        check_positive_int(f"config {file}: fast", "n_examples", fast_n)
+    for i, ev in enumerate(evaluators):  # every setting, also the --fast ones, before any work starts
+        _check_evaluator_settings(ev, fast, f"config {file}: evaluators[{i}] ('{ev.id}')")
+    dup = _repeated([e.id for e in evaluators])
+    if dup:
+        raise UserError(f"config {file}: evaluator id(s) {dup} appear twice: give repeated evaluators a distinct "
+                        "'id' (e.g. pgd40_sound, pgd40_paper)")
+    title = str(raw.get("title") or file.stem)
+    return EvalConfig(file, title, runtime, datasets, models, evaluators, fast)
+
+

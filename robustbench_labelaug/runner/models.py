@@ -1,0 +1,128 @@
+"""Models named by a config: zoo entries or checkpoints resolved to metadata (for model_info and fingerprints)
+and loaded in eval mode."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..fileio import jsonable
+from .config import EvalConfig, ModelConfig
+
+
+@dataclass
+class ResolvedModel:
+    """A model's metadata (for model_info and fingerprints) and how to load it."""
+
+    config: ModelConfig
+    meta: dict[str, Any]            # key, dataset, architecture, training, num_classes, num_ops, delta, ...
+    fingerprint: dict[str, Any]     # what identifies the weights
+    dataset_id: str
+    reported: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+
+def zoo_entry(name: str) -> dict[str, Any]:
+    """A model-zoo entry as a dict (fields as in ``model_zoo/*.yaml``)."""
+    from ..zoo import get_entry
+
+    return get_entry(name).to_dict()
+
+
+def zoo_fingerprint(name: str, entry: Mapping[str, Any], model_dir: str) -> dict[str, Any]:
+    """What identifies a zoo model's weights: the published sha256, else the export's sidecar, else the file's
+    own sha256; timm's pretrained weights for an entry that falls back to them."""
+    from ..zoo import checkpoint_path, file_sha256, get_entry, read_sidecar
+
+    path = checkpoint_path(get_entry(name), model_dir)
+    if not path.is_file():
+        if entry.get("pretrained_fallback"):
+            return {"zoo": name, "weights": f"timm pretrained {entry.get('architecture')}"}
+        raise UserError(f"no checkpoint for zoo model '{name}' at {path}: `rbla zoo show {name}` prints the "
+                        "commands that train and export it (or set runtime.model_dir)")
+    sha = entry.get("sha256") or read_sidecar(path) or file_sha256(path)
+    return {"zoo": name, "sha256": sha}
+
+
+def _pick_dataset(cfg: EvalConfig, model: ModelConfig, dataset_name: str | None) -> str:
+    if model.dataset is not None:
+        return model.dataset
+    if len(cfg.datasets) == 1:
+        return next(iter(cfg.datasets))
+    matches = [d.id for d in cfg.datasets.values() if dataset_name and d.name == dataset_name]
+    if len(matches) == 1:
+        return matches[0]
+    raise UserError(f"model '{model.key}': cannot tell which of the datasets {', '.join(cfg.datasets) or '(none)'} "
+                    "it is evaluated on: set its 'dataset' in the config")
+
+
+def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
+    """Metadata of a zoo entry or checkpoint, config values overriding (a checkpoint's K and M must agree)."""
+    overrides = {k: getattr(model, k) for k in ("training", "delta", "eps", "description", "paper")
+                 if getattr(model, k) is not None}
+    if model.zoo:
+        entry = zoo_entry(model.zoo)
+        meta = {"dataset": entry.get("dataset"), "architecture": entry.get("architecture"),
+                "training": entry.get("training"), "num_classes": entry.get("num_classes"),
+                "num_ops": entry.get("num_ops"), "delta": entry.get("delta"), "eps": entry.get("eps"),
+                "threat_model": entry.get("threat_model", "Linf"), "paper": entry.get("paper"),
+                "description": entry.get("description") or None,
+                "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
+        fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
+        reported = model.reported if model.reported is not None else entry.get("reported")
+    else:
+        from ..train.checkpoint import read_checkpoint
+
+        path = Path(model.checkpoint).expanduser()
+        state = read_checkpoint(path)
+        args = state.get("args") or {}
+        k, m = state.get("num_classes"), state.get("num_ops", 0)
+        for name, given, found in (("num_classes", model.num_classes, k), ("num_ops", model.num_ops, m)):
+            if given is not None and found is not None and given != found:
+                raise UserError(f"model '{model.key}': the config says {name}={given} but checkpoint {path} has "
+                                f"{found}: drop it from the config or fix it")
+        training = args.get("adv_mode")
+        meta = {"dataset": args.get("dataset"), "architecture": model.arch or state.get("arch"),
+                "training": training, "num_classes": k if k is not None else model.num_classes,
+                "num_ops": m if m is not None else model.num_ops,
+                "delta": args.get("la_delta") if training == "adv_plus" else None,
+                "eps": args.get("adv_eps") if training in ("adv", "adv_plus") else None,
+                "threat_model": model.threat_model, "checkpoint": str(path)}
+        if meta["architecture"] is None or meta["num_classes"] is None:
+            raise UserError(f"model '{model.key}': checkpoint {path} does not record its architecture/K: set "
+                            "'arch' and 'num_classes' in the config")
+        from ..zoo import file_sha256
+
+        fingerprint = {"sha256": file_sha256(path)}  # the weights, wherever the file lies
+        reported = model.reported
+    meta.update(overrides)
+    meta["key"] = model.key
+    meta["threat_model"] = model.threat_model if model.threat_model != "Linf" else meta.get("threat_model", "Linf")
+    dataset_id = _pick_dataset(cfg, model, meta.get("dataset"))
+    return ResolvedModel(model, meta, jsonable(fingerprint), dataset_id, reported)
+
+
+def load_resolved_model(model: ResolvedModel, model_dir: str):
+    """The model in eval mode: through the zoo, or built from its checkpoint (strict load)."""
+    if model.config.zoo:
+        from ..zoo import load_model
+
+        return load_model(model.config.zoo, model_dir=model_dir, dataset=model.meta.get("dataset"),
+                          threat_model=model.meta.get("threat_model", "Linf"))
+    from ..models import create_classifier
+    from ..train.checkpoint import load_weights, read_checkpoint
+
+    path = Path(model.config.checkpoint).expanduser()
+    state = read_checkpoint(path)
+    net = create_classifier(model.meta["architecture"], int(model.meta["num_classes"]),
+                            int(model.meta["num_ops"] or 0), mean=state.get("mean"), std=state.get("std"))
+    load_weights(net, state["state_dict"], path)
+    return net.eval()
+
+

@@ -1,0 +1,181 @@
+"""Running a config: every model through every evaluator, results cached per model folder (see
+:mod:`robustbench_labelaug.runner`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..fileio import atomic_write_json, jsonable
+from .config import EvalConfig
+from .models import ResolvedModel, load_resolved_model, resolve_model
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(jsonable(obj), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise UserError(f"{path} is damaged (not valid JSON): delete it to recompute") from None
+
+
+class _Datasets:
+    """Datasets built once per run, on first use."""
+
+    def __init__(self, cfg: EvalConfig) -> None:
+        self.cfg, self.built = cfg, {}
+
+    def __call__(self, ds_id: str):
+        if ds_id not in self.built:
+            from ..data import create_dataset
+            from ..data.subsets import make_subset
+
+            d = self.cfg.datasets[ds_id]
+            ds = create_dataset(d.name, d.data_dir, d.resolved_split, input_size=d.input_size,
+                                crop_pct=d.crop_pct, interpolation=d.interpolation)
+            self.built[ds_id] = make_subset(d.subset, ds, ds_id) if d.subset else ds
+        return self.built[ds_id]
+
+
+def _check_model_folder(folder: Path, model: ResolvedModel, is_main: bool) -> None:
+    marker = folder / "model.json"
+    if marker.exists():
+        found = _read_json(marker).get("fingerprint")
+        if found != model.fingerprint:
+            raise UserError(f"{folder} holds results of another checkpoint for model '{model.key}': use another "
+                            f"--output, or delete {folder} to recompute")
+    elif is_main:
+        atomic_write_json(marker, {"model": model.key, "fingerprint": model.fingerprint, "meta": model.meta})
+
+
+def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets: _Datasets, *, fast: bool,
+                   device, progress: bool) -> dict[str, dict[str, Any]]:
+    """Every evaluator's EvalResult dict for one model (reused from ``results/`` where finished)."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from .. import distributed as dist_utils
+    from ..evaluation import EvalContext, create_evaluator
+
+    info = dist_utils.current()
+    folder = output / model.key
+    _check_model_folder(folder, model, info.is_main)
+    dist_utils.barrier()
+    loaded = None
+    results: dict[str, dict[str, Any]] = {}
+    bar = tqdm(cfg.evaluators, desc=model.key, leave=False, disable=not (progress and info.is_main))
+    for entry in bar:
+        bar.set_postfix_str(entry.id)
+        ds_id = entry.dataset or model.dataset_id
+        settings = entry.effective_settings(fast, cfg.fast)
+        fingerprint = _digest({"evaluator": entry.name, "settings": settings,
+                               "dataset": cfg.datasets[ds_id].spec(), "num_classes": model.meta["num_classes"],
+                               "seed": cfg.runtime.seed})
+        result_path = folder / "results" / f"{entry.id}.json"
+        if result_path.exists():
+            stored = _read_json(result_path)
+            if stored.get("fingerprint") != fingerprint:
+                raise UserError(f"{result_path} was computed with other settings or data than '{entry.id}' has "
+                                f"now: use another --output, or delete it (and {folder / 'cache' / entry.id}) to "
+                                "recompute")
+            results[entry.id] = stored["result"]
+            continue
+        cache_dir = folder / "cache" / entry.id
+        marker = cache_dir / "fingerprint.json"
+        if marker.exists() and _read_json(marker).get("fingerprint") != fingerprint:
+            raise UserError(f"{cache_dir} holds splits computed with other settings or data than '{entry.id}' has "
+                            f"now: use another --output, or delete {cache_dir} to recompute")
+        if info.is_main and not marker.exists():
+            atomic_write_json(marker, {"fingerprint": fingerprint, "evaluator": entry.name, "settings": settings,
+                                       "dataset": cfg.datasets[ds_id].spec()})
+        evaluator = create_evaluator(entry.name, **settings)
+        if loaded is None:
+            loaded = load_resolved_model(model, cfg.runtime.model_dir)
+        torch.manual_seed(cfg.runtime.seed)
+        np.random.seed(cfg.runtime.seed)
+        ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
+                          batch_size=cfg.runtime.batch_size, num_workers=cfg.runtime.num_workers,
+                          progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name)
+        started = time.perf_counter()
+        result = evaluator.run(loaded, datasets(ds_id), ctx).to_dict()
+        result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
+        if info.is_main:
+            atomic_write_json(result_path, {"fingerprint": fingerprint, "id": entry.id, "dataset": ds_id,
+                                            "result": result})
+        dist_utils.barrier()
+        results[entry.id] = result
+    return results
+
+
+def check_num_classes(cfg: EvalConfig, models: list[ResolvedModel]) -> None:
+    """Every model's K equals the K of every dataset its evaluators use (before anything is evaluated)."""
+    counted: dict[str, int] = {}
+    for model in models:
+        k = int(model.meta["num_classes"])
+        for ds_id in dict.fromkeys(e.dataset or model.dataset_id for e in cfg.evaluators):
+            d = cfg.datasets[ds_id]
+            if ds_id not in counted:
+                counted[ds_id] = d.dataset_spec.count_classes(d.data_dir)
+            if counted[ds_id] != k:
+                raise UserError(f"model '{model.key}' has K={k} classes but dataset '{ds_id}' ({d.name}) has "
+                                f"{counted[ds_id]}: evaluate it on a dataset with its classes (set the model's "
+                                "'dataset' in the config) or fix num_classes")
+
+
+def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: list[str] | None = None,
+                    fast: bool = False, device: str | None = None, progress: bool | None = None,
+                    plots: bool | None = None, leaderboard: bool = True) -> list[Path]:
+    """Evaluate the config's models (or the named subset); returns the model_info paths written. With
+    ``leaderboard`` the output folder's leaderboard (and, with ``plots``, the figures) is rendered and printed."""
+    from .. import distributed as dist_utils
+    from ..leaderboard.cli import render
+    from ..leaderboard.model_info import build_model_info
+    from ..leaderboard.table import summary_line
+
+    chosen = cfg.models
+    if models:
+        known = {m.key: m for m in cfg.models}
+        missing = [k for k in models if k not in known]
+        if missing:
+            raise UserError(f"--models names {missing}, which {cfg.path} does not list: use some of "
+                            f"{', '.join(known)}")
+        chosen = [known[k] for k in models]
+    out = Path(output) if output else Path(cfg.runtime.output + ("-fast" if fast else ""))
+    progress = cfg.runtime.progress if progress is None else progress
+    resolved = [resolve_model(cfg, m) for m in chosen]
+    check_num_classes(cfg, resolved)
+
+    requested = device or cfg.runtime.device
+    dist, dev = dist_utils.init_distributed(None if requested in ("auto", "cuda") else requested)
+    if requested.startswith("cuda") and dev.type != "cuda":
+        raise UserError(f"device '{requested}' was asked for but CUDA is not available: use device cpu or auto")
+    datasets = _Datasets(cfg)
+    written = []
+    for model in resolved:
+        results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress)
+        extra = {"config": str(cfg.path), "fast": fast, "fingerprint": model.fingerprint,
+                 "checkpoint": model.meta.get("checkpoint"),
+                 "evaluators": [{"id": e.id, "evaluator": e.name, "dataset": e.dataset or model.dataset_id,
+                                 "settings": e.effective_settings(fast, cfg.fast)} for e in cfg.evaluators],
+                 "datasets": {k: d.spec() for k, d in cfg.datasets.items()},
+                 "preprocessing": model.meta.get("preprocessing"), "zoo": model.meta.get("zoo")}
+        info = build_model_info(model.meta, results, reported=model.reported, extra=extra)
+        path = out / "model_info" / f"{model.key}.json"
+        if dist.is_main:
+            atomic_write_json(path, info)
+            print(summary_line(model.key, info), flush=True)
+        written.append(path)
+        dist_utils.barrier()
+    if dist.is_main and leaderboard:
+        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
+    return written
+
+

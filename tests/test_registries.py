@@ -1,0 +1,184 @@
+"""Every registry entry, the way timm's test_models.py walks list_models(): evaluators, attacks and datasets.
+
+For each entry: its key is its own name; a bad setting raises UserError (one line); a tiny run works (an
+evaluator's result is JSON-serialisable and a second run comes from the cache without predicting anything)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Subset
+
+from robustbench_labelaug.attacks import ATTACKS
+from robustbench_labelaug.data import create_dataset, get_dataset_spec, list_datasets
+from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.evaluation import EVALUATORS, EvalContext, create_evaluator, evaluator_class
+from robustbench_labelaug.evaluation.base import Evaluator, Measured
+
+from .fixtures_imagenet import make_imagenet_folder
+
+# Tiny settings per evaluator (a few examples, few steps); every evaluator must be listed.
+TINY: dict[str, dict] = {
+    "clean": {"n_examples": 8},
+    "pgd": {"n_examples": 8, "eps": 0.1, "steps": 2},
+    "autoattack": {"n_examples": 4, "eps": 0.3},
+    "corruptions": {"n_examples": 4, "corruptions": "gaussian_noise", "severities": [1]},
+    "real": {"n_examples": 4},
+    "imagenet_x": {"n_examples": 4},
+    "masking": {"n_examples": 4, "eps": 0.1, "steps": 2, "eps_sweep": [0.1, 0.5], "steps_sweep": [1, 2],
+                "autoattack": False},
+}
+IMAGENET_EVALUATORS = ("real", "imagenet_x")  # need a 1000-class model on official validation file names
+
+
+def test_every_evaluator_has_tiny_settings():
+    assert set(TINY) == set(EVALUATORS)
+
+
+@pytest.mark.parametrize("key", list(EVALUATORS))
+def test_evaluator_key_is_its_name(key):
+    cls = evaluator_class(key)
+    assert issubclass(cls, Evaluator) and dataclasses.is_dataclass(cls)
+    assert cls.name == key and create_evaluator(key).name == key
+    assert "run" not in vars(cls), "evaluators use prepare(), not run()"
+
+
+@pytest.mark.parametrize("key", list(EVALUATORS))
+def test_evaluator_bad_settings_raise_user_error(key):
+    with pytest.raises(UserError, match="unexpected keyword argument 'no_such_setting'"):
+        create_evaluator(key, no_such_setting=1)
+    with pytest.raises(UserError, match="n_examples"):
+        create_evaluator(key, n_examples=0)
+    for f in dataclasses.fields(evaluator_class(key)):  # every declared setting is type-checked
+        with pytest.raises(UserError, match=f.name) as info:
+            create_evaluator(key, **{f.name: object()})
+        assert len(str(info.value).splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def imagenet_root(tmp_path_factory):
+    from robustbench_labelaug.data import imagenet_wnids
+
+    root = tmp_path_factory.mktemp("imagenet")
+    make_imagenet_folder(root, wnids=list(imagenet_wnids()[:2]), per_class=2, train_per_class=1)
+    return root
+
+
+class Linear1000(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(3 * 32 * 32, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize("key", list(EVALUATORS))
+def test_evaluator_tiny_run_is_json_and_resumes_from_cache(key, tmp_path, trained_digits_model, digits_test,
+                                                           imagenet_root, monkeypatch, one_thread):
+    settings = dict(TINY[key])
+    if key == "corruptions":
+        settings["cache_dir"] = str(tmp_path / "corruption_cache")
+    if key in IMAGENET_EVALUATORS:
+        model, k = Linear1000().eval(), 1000
+        dataset, name = create_dataset("imagenet", imagenet_root, "val", input_size=32), "imagenet"
+    else:
+        model, k = trained_digits_model, 10
+        dataset, name = Subset(digits_test, range(16)), "digits"
+        dataset.targets = digits_test.targets[:16]
+    ctx = EvalContext(num_classes=k, out_dir=tmp_path / "cache", batch_size=8, progress=False, dataset=name)
+    first = create_evaluator(key, **settings).run(model, dataset, ctx).to_dict()
+    assert json.loads(json.dumps(first)) == first
+    assert first["evaluator"] == key and first["num_examples"] > 0
+    headline = evaluator_class(key).headline(first)
+    assert headline and all(isinstance(h, Measured) for h in headline)
+
+    def no_predict(*args, **kwargs):
+        raise AssertionError("predicted again although every split is cached")
+
+    evaluator = create_evaluator(key, **settings)
+    monkeypatch.setattr(type(evaluator), "predict", no_predict)
+    second = evaluator.run(model, dataset, ctx).to_dict()
+    assert second == first
+
+
+# -- attacks -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", list(ATTACKS))
+def test_attack_key_is_its_name_and_it_stays_in_the_ball(key, trained_digits_model, digits_test):
+    cls = ATTACKS[key]
+    assert cls.__name__ == key
+    attack = cls(trained_digits_model, eps=0.1, alpha=0.05, steps=2)
+    assert attack.attack == key  # torchattacks' own name of the attack
+    x, y = digits_test.tensors[0][:4], digits_test.tensors[1][:4]
+    adv = attack(x, y)
+    assert adv.shape == x.shape and (adv - x).abs().max().item() <= 0.1 + 1e-6
+
+
+@pytest.mark.parametrize("key", list(ATTACKS))
+@pytest.mark.parametrize("bad", [{"eps": 0}, {"eps": 2.0}, {"eps": "8/255"}, {"steps": 0}, {"alpha": -1.0}])
+def test_attack_bad_settings_raise_user_error(key, bad, trained_digits_model):
+    settings = {"eps": 0.1, "alpha": 0.05, "steps": 2, **bad}
+    with pytest.raises(UserError, match=next(iter(bad))):
+        ATTACKS[key](trained_digits_model, **settings)
+
+
+# -- datasets ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_dataset_key_is_its_name_and_it_loads(name, imagenet_root):
+    spec = get_dataset_spec(name)
+    assert spec.name == name and spec.eval_split in spec.splits
+    data_dir = imagenet_root if spec.needs_data_dir else None
+    k = spec.count_classes(data_dir)
+    names = spec.names_of_classes(data_dir)
+    assert names is None or len(names) == k
+    for split in spec.splits:
+        ds = create_dataset(name, data_dir, split, input_size=32)
+        x, y = ds[0][:2]
+        assert x.shape == (3, 32, 32) and 0.0 <= float(x.min()) <= float(x.max()) <= 1.0
+        assert 0 <= int(y) < k and len(ds) > 0
+    assert len(spec.mean) == len(spec.std) == 3 and spec.input_size > 0
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_dataset_bad_settings_raise_user_error(name, tmp_path):
+    spec = get_dataset_spec(name)
+    with pytest.raises(UserError, match="has no split 'holdout'"):
+        create_dataset(name, tmp_path, "holdout")
+    if spec.needs_data_dir:
+        with pytest.raises(UserError, match="needs --data-dir"):
+            create_dataset(name, None, spec.eval_split)
+        with pytest.raises(UserError, match="does not exist"):
+            create_dataset(name, tmp_path / "nowhere", spec.eval_split)
+
+
+def test_unknown_dataset_names_the_registered_ones():
+    with pytest.raises(UserError, match="unknown dataset 'cifar7': use one of " + ", ".join(list_datasets())):
+        get_dataset_spec("cifar7")
+
+
+def test_registering_a_dataset_is_one_decorator(monkeypatch):
+    """What CONTRIBUTING.md tells a contributor to write: one decorated factory is enough for every module."""
+    from robustbench_labelaug.data import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.list_datasets()
+
+    @registry.register_dataset("toy", num_classes=2, mean=(0.5,) * 3, std=(0.5,) * 3, input_size=8,
+                               splits={"train": (), "test": ("val",)})
+    def create_toy(split, data_dir=None, **options):
+        return torch.utils.data.TensorDataset(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]))
+
+    assert "toy" in list_datasets() and get_dataset_spec("toy").resolve_split("val") == "test"
+    assert len(create_dataset("toy", split="val")) == 4
+    from robustbench_labelaug.data import dataset_num_classes
+
+    assert dataset_num_classes("toy") == 2
