@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 
+import numpy as np
 import pytest
 import torch
 
@@ -279,3 +280,52 @@ def test_partial_imagenet_checkpoint_is_refused(tmp_path):
     torch.save({k[len("model."):]: v for k, v in net.state_dict().items() if k.startswith("model.")}, path)
     model = load_source(robustbench_source("Salman2020Do_R50", "imagenet", "Linf", tmp_path))
     assert model.normalization["mean"] == pytest.approx([0.485, 0.456, 0.406])
+
+
+@pytest.mark.slow
+def test_rbla_evaluate_config_with_a_robustbench_model_on_cifar10(wong_dir, tmp_path):
+    """The issue's user path: `robustbench: <name>` + a CIFAR-10 folder (+ CIFAR-10-C) in an eval config ->
+    model_info with per-class numbers, CIFAR-10's class names and RobustBench's reported numbers kept apart."""
+    import json
+
+    import yaml
+
+    from robustbench_labelaug.runner import evaluate_config, load_config
+
+    from .fixtures_cifar import write_cifar_c
+
+    root, net, _ = wong_dir
+    data = tmp_path / "cifar"
+    write_cifar10(data, n_test=20)
+    from robustbench_labelaug.data import create_dataset
+
+    labels = np.asarray(create_dataset("cifar10", data, "test").targets)
+    corrupted = write_cifar_c(data, labels, corruptions=("gaussian_noise", "fog"))
+    cfg_path = tmp_path / "rb.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "runtime": {"batch_size": 8, "device": "cpu", "model_dir": str(root), "output": str(tmp_path / "out"),
+                    "progress": False, "plots": False},
+        "datasets": {"cifar10": {"name": "cifar10", "data_dir": str(data), "split": "test"}},
+        "models": [{"robustbench": "Wong2020Fast", "threat_model": "Linf",
+                    "reported": {"clean_acc": 83.34, "autoattack_acc": 43.21}}],
+        "evaluators": [{"name": "clean"}, {"name": "pgd", "settings": {"eps": 8 / 255, "steps": 2,
+                                                                       "n_examples": 10}},
+                       {"name": "corruptions", "settings": {"data_dir": str(data), "severities": [1],
+                                                            "corruptions": ["gaussian_noise", "fog"]}}],
+    }))
+    written = evaluate_config(load_config(cfg_path))
+    info = json.loads(written[0].read_text())
+    block = info["labelaug"]
+    assert info["name"] == "Wong2020Fast" and block["class_names"][0] == "airplane"
+    assert block["reported"]["clean_error"] == pytest.approx(16.66)          # RobustBench's, kept apart
+    x = torch.stack([create_dataset("cifar10", data, "test")[i][0] for i in range(20)])
+    with torch.no_grad():
+        wrong = (net(x).argmax(1).numpy() != labels).mean() * 100
+    assert block["measured"]["clean_error"] == pytest.approx(wrong)          # the saved weights, measured
+    assert len(block["results"]["clean"]["classwise"]["clean"]["error"]) == 10
+    corr = block["results"]["corruptions"]["details"]
+    assert corr["source"] == "cifar_c"                                          # RobustBench's npy files, not generated
+    noisy = torch.from_numpy(corrupted["gaussian_noise"][0]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        noisy_wrong = (net(noisy).argmax(1).numpy() != labels).mean() * 100
+    assert corr["E"]["gaussian_noise"][0] == pytest.approx(noisy_wrong)       # severity 1, image for image

@@ -142,7 +142,8 @@ class CorruptionEvaluator(Evaluator):
     def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         table = {c: [top1_error(arrays[split_name(c, s)]["y_true"], arrays[split_name(c, s)]["y_pred"])
                      for s in self.severities] for c in self.corruptions}
-        imagenet_c = self.data_dir is not None and ctx.num_classes == IMAGENET_NUM_CLASSES
+        cifar_c = self.data_dir is not None and self._folder_split is not imagenet_c_split
+        imagenet_c = self.data_dir is not None and not cifar_c and ctx.num_classes == IMAGENET_NUM_CLASSES
         ce = corruption_errors(table, severities=self.severities, normalize="alexnet" if imagenet_c else None)
         cells = [v for row in table.values() for v in row]
         metrics = {"mce": ce["mce"], "mean_corruption_error": float(np.mean(cells))}
@@ -152,7 +153,8 @@ class CorruptionEvaluator(Evaluator):
         y_pred = np.concatenate([a["y_pred"] for a in arrays.values()])
         details: dict[str, Any] = {
             "E": ce["E"], "CE": ce["CE"], "corruptions": ce["corruptions"], "severities": ce["severities"],
-            "source": "imagenet_c" if self.data_dir is not None else "generated (imagecorruptions)",
+            "source": ("cifar_c" if cifar_c else "imagenet_c") if self.data_dir is not None
+            else "generated (imagecorruptions)",
         }
         if imagenet_c:
             details.update(CE_normalized=ce["CE_normalized"], reference=ce["reference"])

@@ -16,9 +16,11 @@ from ..errors import UserError
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots")
-DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset")
-MODEL_KEYS = ("zoo", "name", "checkpoint", "arch", "num_classes", "num_ops", "training", "delta", "eps",
-              "threat_model", "dataset", "description", "paper", "reported")
+DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
+                "bad_images")
+MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "pretrained_file", "arch", "num_classes",
+              "num_ops", "training", "delta", "eps", "threat_model", "dataset", "description", "paper", "reported")
+MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm")
 EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
 FAST_KEYS = ("n_examples",)
 _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
@@ -51,6 +53,8 @@ class DatasetConfig:
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
     subset: str | None = None  # e.g. "robustbench" (data/subsets.py), where the dataset supports it
+    download: bool = False  # CIFAR: torchvision's download where files are missing (needs internet)
+    bad_images: str = "error"  # folders: "skip" leaves damaged files out (counted in model_info), else one error
 
     @property
     def dataset_spec(self):
@@ -75,6 +79,9 @@ class ModelConfig:
     key: str
     zoo: str | None = None
     checkpoint: str | None = None
+    robustbench: str | None = None      # a RobustBench model name (loaded by robustbench.utils.load_model)
+    timm: str | None = None             # any timm model (optional local pretrained_file)
+    pretrained_file: str | None = None
     arch: str | None = None
     num_classes: int | None = None
     num_ops: int | None = None
@@ -295,10 +302,14 @@ def load_config(path: str | Path) -> EvalConfig:
 
     models: list[ModelConfig] = []
     for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
-        if bool(m.get("zoo")) == bool(m.get("checkpoint")):
-            raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name) or 'checkpoint' "
-                            "(a path)")
-        key = str(m.pop("name", None) or m.get("zoo") or Path(str(m["checkpoint"])).stem.split(".")[0])
+        given = [k for k in MODEL_SOURCES if m.get(k)]
+        if len(given) != 1:
+            raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name), 'checkpoint' "
+                            "(a path), 'robustbench' (a RobustBench model name) or 'timm' (a timm model name)")
+        if m.get("pretrained_file") and not m.get("timm"):
+            raise UserError(f"config {file}: models[{i}]: 'pretrained_file' goes with 'timm: <name>'")
+        key = str(m.pop("name", None) or m.get("zoo") or m.get("robustbench") or m.get("timm")
+                  or Path(str(m["checkpoint"])).stem.split(".")[0])
         _check_id(key, "name", f"models[{i}]", file)
         model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)
         _check_model_values(model, f"config {file}: models[{i}] ('{key}')")

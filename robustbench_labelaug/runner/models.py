@@ -66,7 +66,18 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
     """Metadata of a zoo entry or checkpoint, config values overriding (a checkpoint's K and M must agree)."""
     overrides = {k: getattr(model, k) for k in ("training", "delta", "eps", "description", "paper")
                  if getattr(model, k) is not None}
-    if model.zoo:
+    if model.robustbench or model.timm:
+        from ..zoo.sources import resolve_source
+
+        dataset_id = _pick_dataset(cfg, model, None)
+        spec = {"robustbench": model.robustbench, "timm": model.timm, "pretrained_file": model.pretrained_file,
+                "num_classes": model.num_classes, "dataset": cfg.datasets[dataset_id].name,
+                "threat_model": model.threat_model, "reported": model.reported}
+        source = resolve_source(spec, cfg.runtime.model_dir)
+        meta = {**source.meta(), "source": source.kind}
+        fingerprint = source.fingerprint()
+        reported = source.reported
+    elif model.zoo:
         entry = zoo_entry(model.zoo)
         meta = {"dataset": entry.get("dataset"), "architecture": entry.get("architecture"),
                 "training": entry.get("training"), "num_classes": entry.get("num_classes"),
@@ -110,6 +121,14 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
 
 def load_resolved_model(model: ResolvedModel, model_dir: str):
     """The model in eval mode: through the zoo, or built from its checkpoint (strict load)."""
+    if model.config.robustbench or model.config.timm:
+        from ..zoo.sources import load_source, resolve_source
+
+        spec = {"robustbench": model.config.robustbench, "timm": model.config.timm,
+                "pretrained_file": model.config.pretrained_file, "num_classes": model.meta.get("num_classes"),
+                "dataset": model.meta.get("dataset"), "threat_model": model.meta.get("threat_model", "Linf"),
+                "reported": model.config.reported}
+        return load_source(resolve_source(spec, model_dir))
     if model.config.zoo:
         from ..zoo import load_model
 

@@ -39,7 +39,8 @@ class _Datasets:
 
             d = self.cfg.datasets[ds_id]
             ds = create_dataset(d.name, d.data_dir, d.resolved_split, input_size=d.input_size,
-                                crop_pct=d.crop_pct, interpolation=d.interpolation)
+                                crop_pct=d.crop_pct, interpolation=d.interpolation, download=d.download,
+                                bad_images=d.bad_images)
             self.built[ds_id] = make_subset(d.subset, ds, ds_id) if d.subset else ds
         return self.built[ds_id]
 
@@ -167,6 +168,14 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
                                  "settings": e.effective_settings(fast, cfg.fast)} for e in cfg.evaluators],
                  "datasets": {k: d.spec() for k, d in cfg.datasets.items()},
                  "preprocessing": model.meta.get("preprocessing"), "zoo": model.meta.get("zoo")}
+        ds = datasets(model.dataset_id)
+        base = getattr(ds, "dataset", ds)  # a subset's dataset
+        names = getattr(base, "classes", None)
+        if names and len(names) == model.meta.get("num_classes"):
+            extra["class_names"] = [str(n) for n in names]
+        skipped = getattr(base, "skipped_files", None)
+        if skipped is not None:  # bad_images: skip — what was left out, so the denominator is on record
+            extra["skipped_files"] = {"count": len(skipped), "files": [str(f) for f in skipped][:100]}
         info = build_model_info(model.meta, results, reported=model.reported, extra=extra)
         path = out / "model_info" / f"{model.key}.json"
         if dist.is_main:
