@@ -270,14 +270,18 @@ def test_env_vars_expand_in_paths(tmp_path, checkpoint, monkeypatch):
     assert cfg.models[0].checkpoint == str(checkpoint)
 
 
-@pytest.mark.parametrize("name", ["digits.yaml", "paper_imagenet.yaml"])
+@pytest.mark.parametrize("name", ["digits.yaml", "paper_imagenet.yaml", "robustbench_cifar10.yaml",
+                                  "robustbench_imagenet.yaml"])
 def test_shipped_configs_validate(name, monkeypatch, tmp_path):
-    for var in ("IMAGENET_DIR", "IMAGENET_C_DIR"):
+    for var in ("IMAGENET_DIR", "IMAGENET_C_DIR", "CIFAR_DIR"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     cfg = load_config(REPO / "eval_configs" / name)
     assert cfg.models and cfg.evaluators
     protocols = {e.settings.get("protocol", "sound") for e in cfg.evaluators if e.name == "pgd"}
-    assert protocols == {"sound", "paper"}
+    # the RobustBench leaderboards compare with RobustBench: sound protocol only
+    assert protocols == ({"sound"} if name.startswith("robustbench") else {"sound", "paper"})
+    if name.startswith("robustbench"):
+        assert all(m.robustbench for m in cfg.models) and all(m.reported for m in cfg.models)
     assert {"clean", "pgd", "autoattack", "corruptions", "masking"} <= {e.name for e in cfg.evaluators}
     from robustbench_labelaug.evaluation import create_evaluator
 
