@@ -38,7 +38,7 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
+if sys.path[:1] != [str(REPO)]:  # first: a `tests` package from site-packages must not shadow ours
     sys.path.insert(0, str(REPO))
 
 FROZEN_LIMIT = (10 * 2 + 3) / 3  # PGD-10 with frozen weights: 10 x (forward + input backward) + 1 training step
