@@ -48,7 +48,7 @@ SECTIONS = ("env", "throughput", "pgd_eval", "ddp", "e2e")
 OPTIONAL_PACKAGES = {  # import name -> distribution name
     "torch": "torch", "torchvision": "torchvision", "timm": "timm", "numpy": "numpy", "scipy": "scipy",
     "matplotlib": "matplotlib", "tqdm": "tqdm", "yaml": "pyyaml", "safetensors": "safetensors", "PIL": "pillow",
-    "sklearn": "scikit-learn", "robustbench": "robustbench", "autoattack": "pyautoattack",
+    "sklearn": "scikit-learn", "robustbench": "robustbench", "pyautoattack": "pyautoattack",
     "torchattacks": "torchattacks", "imagenet_x": "imagenet-x", "imagecorruptions": "imagecorruptions",
 }
 E2E_WNIDS = ["n01440764", "n01443537", "n01484850", "n01491361"]

@@ -63,7 +63,7 @@ def test_missing_files_name_them(tmp_path):
     with pytest.raises(UserError, match=r"test_batch.*cifar-10-python.tar.gz") as err:
         create_dataset("cifar10", tmp_path, "test")
     assert "\n" not in str(err.value)
-    with pytest.raises(UserError, match="needs data_dir"):
+    with pytest.raises(UserError, match="needs --data-dir"):
         create_dataset("cifar10", None, "test")
     with pytest.raises(UserError, match="splits train and test"):
         create_dataset("cifar10", tmp_path, "holdout")

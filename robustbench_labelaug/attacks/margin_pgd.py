@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torchattacks.attack import Attack
 
+from ..checks import check_eps, check_steps
 from .pgd import linf_bounds
 
 
@@ -59,6 +60,8 @@ class MarginPGD(Attack):
     def __init__(self, model, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
                  random_start: bool = True) -> None:
         super().__init__("MarginPGD", model)
+        eps, steps = check_eps("MarginPGD", eps), check_steps("MarginPGD", steps)
+        alpha = None if alpha is None else check_eps("MarginPGD", alpha, "alpha")
         self.eps = eps
         self.steps = steps
         self.alpha = 2.5 * eps / steps if alpha is None else alpha

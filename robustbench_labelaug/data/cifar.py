@@ -360,7 +360,7 @@ def _register(spec: CifarSpec) -> None:
                      class_names=spec.class_names,  # CIFAR-100: None (read from its meta file by the dataset)
                      corruptions="cifar_c", subsets=("robustbench",),
                      data_keys=("data_dir", "split", "subset"),
-                     description=f"{spec.name}: torchvision's files under data_dir ({spec.base_folder}/)")(factory)
+                     description=f"the folder holding {spec.base_folder}/, torchvision's format")(factory)
 
 
 for _spec in CIFAR_SPECS.values():

@@ -235,7 +235,7 @@ def _create_folder(split: str, data_dir: str | Path, *, class_names: Sequence[st
 @register_dataset("folder", num_classes=lambda data_dir: len(_folder_classes(data_dir)), mean=IMAGENET_MEAN,
                   std=IMAGENET_STD, input_size=224, splits=FOLDER_SPLITS, eval_split="val", needs_data_dir=True,
                   class_names=_folder_classes, corruptions="generated",
-                  description="<data_dir>/{train,val}/<class>/<image>, classes sorted")
+                  description="a folder with train/ and val/ class folders: <data_dir>/{train,val}/<class>/<image>")
 def create_folder(split: str, data_dir: str | Path, class_names: Sequence[str] | str | None = None,
                   **options) -> ImageFolderDataset:
     return _create_folder(split, data_dir, class_names=class_names or _folder_classes(data_dir), **options)
@@ -244,7 +244,7 @@ def create_folder(split: str, data_dir: str | Path, class_names: Sequence[str] |
 @register_dataset("imagenet", num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224,
                   splits=FOLDER_SPLITS, eval_split="val", needs_data_dir=True,
                   class_names=lambda data_dir: imagenet_wnids(), corruptions="folder", subsets=("robustbench",),
-                  description="ImageNet-1k in the folder layout, classes in ImageNet-1k order (subsets keep indices)")
+                  description="a folder with train/ and val/ class folders, classes in ImageNet-1k order")
 def create_imagenet(split: str, data_dir: str | Path, class_names: Sequence[str] | str | None = None,
                     **options) -> ImageFolderDataset:
     return _create_folder(split, data_dir, class_names=class_names or "imagenet", **options)

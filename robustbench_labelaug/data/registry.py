@@ -77,7 +77,7 @@ class DatasetSpec:
 
     def check_data_dir(self, data_dir: str | Path | None, flag: str = "--data-dir") -> None:
         if self.needs_data_dir and not data_dir:
-            raise UserError(f"dataset '{self.name}' needs {flag} (a folder with train/ and val/ class folders)")
+            raise UserError(f"dataset '{self.name}' needs {flag} ({self.description or 'the folder of its files'})")
 
     def count_classes(self, data_dir: str | Path | None = None) -> int:
         """K of this dataset (counted in ``data_dir`` for a generic folder)."""
