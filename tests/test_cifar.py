@@ -65,7 +65,7 @@ def test_missing_files_name_them(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(UserError, match="needs --data-dir"):
         create_dataset("cifar10", None, "test")
-    with pytest.raises(UserError, match="splits train and test"):
+    with pytest.raises(UserError, match="has no split .holdout.: use one of train, test"):
         create_dataset("cifar10", tmp_path, "holdout")
 
 
