@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 from torchvision import transforms as T
 
 from ..errors import UserError
+from .subsets import NamedSubset
 
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                                     "truck")
@@ -208,21 +209,14 @@ def create_cifar_dataset(name: str, data_dir: str | Path | None, split: str = "t
     return CifarDataset(name, data_dir, split, is_training=is_training, download=download)
 
 
-class NamedCifarSubset(Subset):
-    """A Subset keeping ``targets``, ``classes``, ``filename`` and ``dataset_name`` of a :class:`CifarDataset`."""
+class NamedCifarSubset(NamedSubset):
+    """A :class:`~.subsets.NamedSubset` that also keeps ``classes``, ``num_classes`` and ``dataset_name`` of a
+    :class:`CifarDataset`."""
 
     def __getattr__(self, name: str):
         if name in ("classes", "num_classes", "dataset_name", "name", "root", "split", "transform"):
             return getattr(self.dataset, name)
         raise AttributeError(name)
-
-    def filename(self, index: int) -> str:
-        return self.dataset.filename(self.indices[index])
-
-    @property
-    def targets(self) -> list[int]:
-        targets = self.dataset.targets
-        return [int(targets[i]) for i in self.indices]
 
 
 def robustbench_cifar_subset(dataset: CifarDataset, n_examples: int | None = None) -> NamedCifarSubset:
