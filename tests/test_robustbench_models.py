@@ -329,3 +329,22 @@ def test_rbla_evaluate_config_with_a_robustbench_model_on_cifar10(wong_dir, tmp_
     with torch.no_grad():
         noisy_wrong = (net(noisy).argmax(1).numpy() != labels).mean() * 100
     assert corr["E"]["gaussian_noise"][0] == pytest.approx(noisy_wrong)       # severity 1, image for image
+
+    # the same config under torchrun (2 ranks, gloo): identical results, one writer
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                           "-m", "robustbench_labelaug", "evaluate", "-c", str(cfg_path), "--output",
+                           str(tmp_path / "ddp"), "--no-progress"], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ddp = json.loads((tmp_path / "ddp" / "model_info" / "Wong2020Fast.json").read_text())["labelaug"]["results"]
+
+    def timeless(r: dict) -> dict:
+        return {**r, "details": {k: v for k, v in r["details"].items() if k != "wall_seconds"}}
+
+    for name in ("clean", "pgd", "corruptions"):
+        assert timeless(ddp[name]) == timeless(block["results"][name]), name
