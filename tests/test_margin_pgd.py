@@ -16,14 +16,7 @@ from robustbench_labelaug import UserError
 from robustbench_labelaug.attacks import MarginPGD, dlr_loss
 from robustbench_labelaug.attacks.gradient_probe import gradient_problem, require_input_gradient
 
-
-class Scaled(nn.Module):
-    def __init__(self, net: nn.Module, factor: float) -> None:
-        super().__init__()
-        self.net, self.factor = net, factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.factor * self.net(x)
+from .masked_models import Detached, InputIgnored, Scaled
 
 
 @pytest.fixture(scope="module")
@@ -108,26 +101,6 @@ def test_margin_pgd_is_scale_invariant_where_ce_pgd_is_not(net, digits_test, one
     torch.manual_seed(0)
     ce_scaled = accuracy(Scaled(net, 1e4), torchattacks.PGD)
     assert ce_scaled > ce_plain + 0.2 and ce_scaled > plain + 0.2
-
-
-class Detached(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).detach()
-
-
-class InputIgnored(nn.Module):
-    """Logits that require grad through the parameters but not through the input."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.detach())
 
 
 def test_gradient_probe(net, digits_test):

@@ -14,50 +14,10 @@ from robustbench_labelaug.attacks import PGD
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator, masking
 from robustbench_labelaug.evaluation.masking import MaskingChecks, max_rise, paired_difference_ci
 
+from .masked_models import Detached, OneHot, Round, Scaled
 from .robust_fixtures import trained_resnet8_digits
 
 CTX = dict(num_classes=10, progress=False, batch_size=128)
-
-
-class Round(nn.Module):
-    """8-bit quantisation without a straight-through estimator: the forward pass is (almost) the identity, the
-    gradient is exactly zero (Athalye et al.'s shattered gradients)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.round(x * 255) / 255
-
-
-class Scaled(nn.Module):
-    """Logits times ``factor``: same predictions, a softmax that saturates (partial masking of the CE loss)."""
-
-    def __init__(self, net: nn.Module, factor: float) -> None:
-        super().__init__()
-        self.net, self.factor = net, factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.factor * self.net(x)
-
-
-class Detached(nn.Module):
-    """Logits cut from the autograd graph: no gradient reaches the input."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).detach()
-
-
-class OneHot(nn.Module):
-    """Non-differentiable logits: the one-hot of the prediction."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(self.net(x).argmax(1), 10).float()
 
 
 class SaturatedKWay(nn.Module):
