@@ -139,12 +139,26 @@ def test_torchrun_two_processes_match_one(tmp_path, state_dict, trained_digits_m
             for key in a.files:
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f"{rel}: {key}")
             assert a["index"].tolist() == class_interleaved(digits_test.targets, 47)
-    cached = sorted(p.relative_to(single / "cache") for p in (single / "cache").rglob("*.npz"))
-    assert len(cached) == 4 and cached == sorted(p.relative_to(ddp / "cache") for p in (ddp / "cache").rglob("*.npz"))
-    for rel in cached:
-        with np.load(single / "cache" / rel) as a, np.load(ddp / "cache" / rel) as b:
-            for key in ("index", "labels", "images"):
-                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{rel}: {key}")
+    # each rank generated and cached only its own share (no images passed between ranks): two shard files per
+    # split whose rows are exactly the rank's evaluated images, together the single process's shard
+    single_files = sorted((single / "cache").rglob("shard-0-of-1.npz"))
+    assert len(single_files) == 4 and not list((single / "cache").rglob("shard-*-of-2.npz"))
+    chosen = class_interleaved(digits_test.targets, 47)
+    for whole in single_files:
+        folder = ddp / "cache" / whole.parent.relative_to(single / "cache")
+        assert sorted(f.name for f in folder.glob("*.npz")) == ["shard-0-of-2.npz", "shard-1-of-2.npz"]
+        with np.load(whole) as a:
+            for rank in (0, 1):
+                with np.load(folder / f"shard-{rank}-of-2.npz") as b:
+                    assert b["index"].tolist() == chosen[rank::2]
+                    rows = np.searchsorted(a["index"], b["index"])
+                    for key in ("labels", "images"):
+                        np.testing.assert_array_equal(a[key][rows], b[key], err_msg=f"{folder}: {key}")
+    # one process reads the 2-rank cache (shard by shard) without generating anything
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("imagecorruptions.corrupt", lambda *a, **k: (_ for _ in ()).throw(AssertionError("regenerated")))
+        again = run_in_process(trained_digits_model, digits_test, tmp_path / "again", ddp / "cache", n=47)
+    assert again == reference
 
 
 class Constant(nn.Module):

@@ -9,8 +9,9 @@ corrupted copy of ``clean[i]``, with its label), so per-sample and class-wise re
   :func:`check_imagenet_c` refuses a folder that does not match, before any work.
 - **Generated** for any other dataset with ``imagecorruptions.corrupt`` (ImageNet-C's own parameters), seeded
   per image from ``(seed, corruption, severity, index)`` so results depend neither on order nor on sharding, and
-  cached as one uint8 ``.npz`` per corruption x severity (atomic writes) under a key that hashes the clean
-  images, labels and generation settings, so every model evaluated on the same data reuses them.
+  cached as uint8 ``.npz`` shard files per corruption x severity (one per rank that generated it, atomic writes;
+  no images travel between ranks) under a key that hashes the clean images, labels and generation settings, so
+  every model evaluated on the same data, with any number of ranks, reuses them.
 
 ``imagecorruptions`` refuses images smaller than 32x32 (:data:`MIN_CORRUPTION_SIZE`). Images whose shorter side is
 below ``min_size`` are upsampled (bilinear) to it, corrupted, and downsampled back (box filter). The default
@@ -49,7 +50,7 @@ from .folder import ImageFolderDataset, folder_transform
 CORRUPTIONS: tuple[str, ...] = IMAGENET_C_CORRUPTIONS  # == imagecorruptions.get_corruption_names()
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 IMAGENET_C_LAYOUT = "<root>/<corruption>/<severity 1-5>/<wnid>/<image>"
-CACHE_FORMAT = 1  # bump when the generation changes
+CACHE_FORMAT = 2  # bump when the generation or the cache layout changes
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -292,8 +293,8 @@ class GeneratedCorruptions(Dataset):
 class CorruptionGenerator:
     """Corrupted copies of ``dataset[indices]``, one split (corruption x severity) at a time, cached on disk.
 
-    Under torchrun each rank corrupts its share (every world_size-th image), rank 0 writes the merged split;
-    the per-image seeds make the result identical to a single process. The cache key hashes the clean images
+    Under torchrun each rank corrupts and caches only its share (every world_size-th image, the share it
+    evaluates); the per-image seeds make the result identical to a single process. The cache key hashes the clean images
     (as uint8), their labels, ``seed``, ``min_size`` and the imagecorruptions version; computing it reads this
     rank's share of the clean images once and keeps it in memory for the run."""
 
@@ -337,8 +338,9 @@ class CorruptionGenerator:
             self._load_shard()
         return self._key  # type: ignore[return-value]
 
-    def path(self, corruption: str, severity: int) -> Path:
-        return self.cache_dir / self.key / corruption / f"{severity}.npz"
+    def folder(self, corruption: str, severity: int) -> Path:
+        """The cache folder of one split: one ``shard-<rank>-of-<world size>.npz`` per rank that generated it."""
+        return self.cache_dir / self.key / corruption / str(severity)
 
     def generate_shard(self, corruption: str, severity: int) -> dict[str, np.ndarray]:
         """This rank's share of the split, corrupted (no cache)."""
@@ -354,29 +356,53 @@ class CorruptionGenerator:
         return {"index": np.asarray(shard, dtype=np.int64), "labels": labels, "images": out}
 
     def split(self, corruption: str, severity: int) -> GeneratedCorruptions:
-        """The split from the cache, or generated (sharded), written atomically by rank 0, then returned."""
-        path = self.path(corruption, severity)
-        if dist_utils.broadcast_object(path.exists()):
-            arrays = self._read(path)
-        else:
-            parts = dist_utils.gather_objects(self.generate_shard(corruption, severity))
-            merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-            order = np.argsort(merged["index"], kind="stable")
-            arrays = {k: v[order] for k, v in merged.items()}
-            if dist_utils.current().is_main:
-                self._write(path, arrays)
-            dist_utils.barrier()
+        """This rank's share of the split (the images it evaluates: every world_size-th), from the cache, else
+        generated and written as this rank's shard file. No images pass between ranks: memory stays bounded by
+        one shard, and each rank needs only its own file (no shared filesystem needed). A cache written with
+        another number of ranks is read shard file by shard file, keeping this rank's rows."""
+        info = dist_utils.current()
+        folder = self.folder(corruption, severity)
+        wanted = self.indices[info.rank::info.world_size]
+        own = folder / f"shard-{info.rank}-of-{info.world_size}.npz"
+        arrays = self._read(own, wanted) if own.exists() else self._read_other_shards(folder, wanted)
+        if arrays is None:
+            arrays = self.generate_shard(corruption, severity)
+            self._write(own, arrays)
         return GeneratedCorruptions(arrays["images"], arrays["labels"], arrays["index"])
 
-    def _read(self, path: Path) -> dict[str, np.ndarray]:
+    def _read(self, path: Path, wanted: Sequence[int] | None = None) -> dict[str, np.ndarray]:
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in ("index", "labels", "images")}
         except (OSError, ValueError, KeyError) as exc:
             raise UserError(f"cached corruptions {path} are unreadable ({exc}): delete that file") from None
-        if arrays["index"].tolist() != sorted(self.indices):
+        if wanted is not None and sorted(arrays["index"].tolist()) != sorted(int(i) for i in wanted):
             raise UserError(f"cached corruptions {path} hold other images than this run evaluates: delete "
-                            f"{path.parent.parent} to regenerate")
+                            f"{path.parent.parent.parent} to regenerate")
+        return arrays
+
+    def _read_other_shards(self, folder: Path, wanted: Sequence[int]) -> dict[str, np.ndarray] | None:
+        """``wanted``'s rows from a complete set of shard files written by another number of ranks (read one
+        file at a time), or None where there is none."""
+        sets: dict[int, set[int]] = {}
+        for f in folder.glob("shard-*-of-*.npz") if folder.is_dir() else ():
+            rank, _, world = f.stem[len("shard-"):].partition("-of-")
+            if rank.isdigit() and world.isdigit():
+                sets.setdefault(int(world), set()).add(int(rank))
+        complete = [w for w, ranks in sorted(sets.items()) if ranks == set(range(w))]
+        if not complete:
+            return None
+        world = complete[0]
+        keep = {int(i) for i in wanted}
+        parts = []
+        for rank in range(world):
+            a = self._read(folder / f"shard-{rank}-of-{world}.npz")
+            rows = np.isin(a["index"], list(keep))
+            parts.append({k: v[rows] for k, v in a.items()})
+        arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if sorted(arrays["index"].tolist()) != sorted(keep):
+            raise UserError(f"cached corruptions in {folder} hold other images than this run evaluates: delete "
+                            f"{folder.parent.parent} to regenerate")
         return arrays
 
     def _write(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -384,8 +410,8 @@ class CorruptionGenerator:
         np.savez(buf, **arrays)
         try:
             atomic_write_bytes(path, buf.getvalue())
-            meta = path.parent.parent / "meta.json"
-            if not meta.exists():
+            meta = self.cache_dir / self.key / "meta.json"
+            if dist_utils.current().is_main and not meta.exists():
                 atomic_write_json(meta, {"format": CACHE_FORMAT, "seed": self.seed, "min_size": self.min_size,
                                          "num_images": len(self.indices),
                                          "image_shape": list(arrays["images"].shape[1:])})

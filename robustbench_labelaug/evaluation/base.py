@@ -9,13 +9,14 @@ splits' arrays into an :class:`EvalResult` with :mod:`robustbench_labelaug.scori
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +48,12 @@ class EvalContext:
     progress: bool = True
     seed: int = 0
     dataset: str | None = None  # the registered dataset's name (data/registry.py), where known
+    # Shared between evaluators (the runner passes the same dicts to all of them; None: nothing shared).
+    # ``predictions``: one model's top-1 predictions per (dataset, precision), so ReaL and ImageNet-X reuse the
+    # clean pass (one dict per model). ``checked``: data checks already passed in this run (e.g. an ImageNet-C
+    # folder), so each is done once per run, not per model (one dict per run).
+    predictions: dict | None = field(default=None, repr=False)
+    checked: dict | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.out_dir is not None:
@@ -97,6 +104,27 @@ def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, se
             "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, precision: str):
+    """``torch.autocast`` on ``device`` for ``bf16``/``fp16`` (forward passes only); a no-op for ``fp32``."""
+    dtype = PRECISIONS[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def once_per_run(ctx: EvalContext, key: Any, fn, *args):
+    """``fn(*args)`` run on rank 0 only (its result, or its UserError, broadcast to every rank), and only once per
+    ``ctx.checked`` (the runner's per-run dict) for the same ``key``: a data check done once per run, not per
+    model and rank."""
+    if ctx.checked is not None and key in ctx.checked:
+        return ctx.checked[key]
+    result = dist_utils.main_decides(fn, *args)
+    if ctx.checked is not None:
+        ctx.checked[key] = result
+    return result
+
+
 def _safe(split: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "__", split)
 
@@ -120,12 +148,12 @@ class Measured:
     stored: bool = True
     accumulate: bool = False
     fallback: bool = False
+    precision: str | None = None  # set (by Evaluator.measured) where the forward passes were not fp32
 
     def text(self) -> str:
-        """``label value`` as the summary line prints it."""
-        if isinstance(self.value, float):
-            return f"{self.label} {self.value:.2f}"
-        return f"{self.label} {self.value}"
+        """``label value`` as the summary line prints it (``[bf16]`` after it where not measured in fp32)."""
+        value = f"{self.value:.2f}" if isinstance(self.value, float) else f"{self.value}"
+        return f"{self.label} {value}" + (f" [{self.precision}]" if self.precision else "")
 
 
 def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
@@ -154,6 +182,9 @@ class Evaluator(ABC):
 
     name: ClassVar[str]
     source_key: ClassVar[str | None] = None  # measured[source_key] = the config id of the result that gave it
+    # True: split "all" holds top-1 predictions of the clean images (index, y_true, y_pred), shared through
+    # ctx.predictions with the other such evaluators of the same model (clean, ReaL, ImageNet-X)
+    shares_predictions: ClassVar[bool] = False
     n_examples: int | None = None
 
     def __post_init__(self) -> None:
@@ -182,6 +213,16 @@ class Evaluator(ABC):
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
         """The headline numbers of one of this evaluator's results (an :meth:`EvalResult.to_dict`, as stored)."""
         return []
+
+    @classmethod
+    def measured(cls, result: Mapping[str, Any]) -> list[Measured]:
+        """:meth:`headline`, each record naming the result's precision where it was not fp32 (what every
+        renderer reads)."""
+        precision = (result.get("settings") or {}).get("precision")
+        found = cls.headline(result)
+        if precision in (None, "fp32"):
+            return found
+        return [m if m.precision else replace(m, precision=precision) for m in found]
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
@@ -267,29 +308,92 @@ class Evaluator(ABC):
         model_k = self.classifier(model, ctx)
         self.check_model(model_k, dataset, ctx)
         indices = self.example_indices(dataset)
+        splits = self.splits(dataset)
         arrays: dict[str, SplitArrays] = {}
-        for split in self.splits(dataset):
+        todo = []
+        for split in splits:
             path = self.cache_path(ctx, split)
             cached = dist_utils.main_decides(self.load_split, path)  # rank 0 decides: no shared filesystem needed
-            if cached is not None:
+            if cached is None:
+                cached = self._shared_predictions(ctx, dataset, split, indices)
+                if cached is not None and path is not None and info.is_main:
+                    self.save_split(path, cached)
+            if cached is None:
+                todo.append(split)
+            else:
                 arrays[split] = cached
-                continue
-            split_ds = self.split_dataset(dataset, split)
-            shard = indices[info.rank::info.world_size]
-            loader = DataLoader(IndexedSubset(split_ds, shard), batch_size=ctx.batch_size, shuffle=False,
-                                num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
-            batches = (tuple(t.to(ctx.device, non_blocking=True) for t in batch)
-                       for batch in tqdm(loader, desc=f"{self.name} {split}", leave=False,
-                                         disable=not (ctx.progress and info.is_main)))
-            local = self.predict(model_k, batches, split, ctx)
+        shard = indices[info.rank::info.world_size]
+        upcoming = self._open_split(dataset, todo[0], shard, ctx) if todo else None
+        for k, split in enumerate(todo):
+            batches, upcoming = upcoming, None
+            if k + 1 < len(todo) and ctx.num_workers > 0:
+                # look ahead: the next split's loader workers start (and prefetch) while this split is predicted
+                upcoming = self._open_split(dataset, todo[k + 1], shard, ctx)
+            with autocast(ctx.device, self.precision_name):
+                local = self.predict(model_k, batches, split, ctx)
             merged = _merge(dist_utils.gather_objects(local))
+            path = self.cache_path(ctx, split)
             if path is not None and info.is_main:
                 self.save_split(path, merged)
             dist_utils.barrier()
             arrays[split] = merged
+            if upcoming is None and k + 1 < len(todo):
+                upcoming = self._open_split(dataset, todo[k + 1], shard, ctx)
+        arrays = {split: arrays[split] for split in splits}
+        for split, a in arrays.items():
+            self._share_predictions(ctx, dataset, split, a)
         result = self.score(arrays, dataset, ctx)
         result.settings = jsonable({**self.settings, **result.settings})
         return result
+
+    @property
+    def precision_name(self) -> str:
+        """The forward passes' precision: the ``precision`` setting where the evaluator has one, else fp32."""
+        return getattr(self, "precision", "fp32")
+
+    def _open_split(self, dataset: Dataset, split: str, shard: list[int], ctx: EvalContext) -> Iterator:
+        """This rank's ``(x, y, index)`` batches of ``split`` on ``ctx.device``. The loader's iterator is created
+        here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
+        pinned memory, copied without blocking."""
+        loader = DataLoader(IndexedSubset(self.split_dataset(dataset, split), shard), batch_size=ctx.batch_size,
+                            shuffle=False, num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
+        batches = iter(loader)
+        show = ctx.progress and dist_utils.current().is_main
+
+        def stream():
+            with tqdm(total=len(loader), desc=f"{self.name} {split}", leave=False, disable=not show) as bar:
+                for batch in batches:
+                    yield tuple(t.to(ctx.device, non_blocking=True) for t in batch)
+                    bar.update()
+
+        return stream()
+
+    def _prediction_key(self, dataset: Dataset, split: str) -> tuple | None:
+        return (id(dataset), self.precision_name) if self.shares_predictions and split == "all" else None
+
+    def _shared_predictions(self, ctx: EvalContext, dataset: Dataset, split: str,
+                            indices: list[int]) -> SplitArrays | None:
+        """Another evaluator's top-1 predictions of the same model on the same images and precision (from
+        ``ctx.predictions``), restricted to ``indices``; None where there are none covering them."""
+        key = self._prediction_key(dataset, split)
+        if key is None or ctx.predictions is None or key not in ctx.predictions:
+            return None
+        held, stored = ctx.predictions[key]
+        if held is not dataset:
+            return None
+        wanted = np.asarray(indices, dtype=np.int64)
+        pos = np.searchsorted(stored["index"], wanted)
+        if len(wanted) and (pos[-1] >= len(stored["index"]) or not np.array_equal(stored["index"][pos], wanted)):
+            return None
+        return {k: v[pos] for k, v in stored.items()}
+
+    def _share_predictions(self, ctx: EvalContext, dataset: Dataset, split: str, arrays: SplitArrays) -> None:
+        key = self._prediction_key(dataset, split)
+        if key is None or ctx.predictions is None:
+            return
+        held = ctx.predictions.get(key)
+        if held is None or len(held[1]["index"]) < len(arrays["index"]):
+            ctx.predictions[key] = (dataset, arrays)
 
 
 SELECTIONS = ("class_balanced", "robustbench")

@@ -11,8 +11,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..checks import check_choice
 from ..scoring import top1_error
 from .base import (
+    PRECISIONS,
     EvalContext,
     EvalResult,
     Evaluator,
@@ -36,10 +38,29 @@ def predict_labels(model: nn.Module, batches: Iterator) -> SplitArrays:
 
 
 @dataclass
-class CleanEvaluator(Evaluator):
-    """Top-1 error on clean inputs. Settings: ``n_examples`` (None: all)."""
+class LabelEvaluator(Evaluator):
+    """An evaluator that only predicts top-1 labels (no gradients): clean, corruptions, ReaL, ImageNet-X.
+
+    ``precision``: ``"fp32"`` (default), or ``"bf16"`` / ``"fp16"`` for an autocast forward pass (opt-in, for
+    speed on GPUs; part of the cache fingerprint, named in the result's settings and next to every headline
+    number). Attacks stay fp32."""
+
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice(self.name, "precision", self.precision, tuple(PRECISIONS))
+
+    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+        return predict_labels(model, batches)
+
+
+@dataclass
+class CleanEvaluator(LabelEvaluator):
+    """Top-1 error on clean inputs. Settings: ``n_examples`` (None: all), ``precision``."""
 
     name = "clean"
+    shares_predictions = True
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
@@ -50,9 +71,6 @@ class CleanEvaluator(Evaluator):
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
         return {"clean": "clean"}
-
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
-        return predict_labels(model, batches)
 
     def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]

@@ -8,7 +8,7 @@ Dietterich is added (``mce_alexnet``, also as ``mce_normalized``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,13 @@ from ..data.corruptions import (
 )
 from ..errors import UserError
 from ..scoring import corruption_errors, top1_error
-from .base import EvalContext, EvalResult, Evaluator, Measured, SplitArrays, classwise_block
-from .clean import predict_labels
+from .base import EvalContext, EvalResult, Measured, SplitArrays, classwise_block, once_per_run
+from .clean import LabelEvaluator
 from .imagenet_val import IMAGENET_NUM_CLASSES
 
 
 @dataclass
-class CorruptionEvaluator(Evaluator):
+class CorruptionEvaluator(LabelEvaluator):
     """Top-1 error under the 15 common corruptions x 5 severities (or the ``corruptions`` / ``severities``
     selected) on the first ``n_examples`` images.
 
@@ -113,31 +113,26 @@ class CorruptionEvaluator(Evaluator):
             from ..data import get_dataset_spec
 
             kind = get_dataset_spec(ctx.dataset).corruptions
-        if self.data_dir is not None and kind == "cifar_c":  # RobustBench's CIFAR-10-C / CIFAR-100-C npy files
-            from ..data.cifar import check_cifar_c, cifar_c_split
+        if self.data_dir is not None:
+            # checked by rank 0 only, once per run (the runner's ctx.checked), not again for every model
+            check, self._folder_split = check_imagenet_c, imagenet_c_split
+            if kind == "cifar_c":  # RobustBench's CIFAR-10-C / CIFAR-100-C npy files
+                from ..data.cifar import check_cifar_c, cifar_c_split
 
-            self.data_dir = check_cifar_c(self.data_dir, self.corruptions, self.severities, dataset,
-                                          self.example_indices(dataset))
-            self._folder_split, self._transform = cifar_c_split, None
-        elif self.data_dir is not None:
-            self.data_dir = check_imagenet_c(self.data_dir, self.corruptions, self.severities, dataset,
-                                             self.example_indices(dataset))
-            self._folder_split = imagenet_c_split
-            self._transform = imagenet_c_transform(dataset, self.crop_pct)
-        elif ctx.dataset is not None:
-            from ..data import get_dataset_spec
-
-            source = get_dataset_spec(ctx.dataset).corruptions
-            if callable(source):
-                self._source = source
-                self.settings["source"] = f"dataset '{ctx.dataset}' (its registered corruptions)"
+                check, self._folder_split = check_cifar_c, cifar_c_split
+            indices = self.example_indices(dataset)
+            key = (check.__name__, str(self.data_dir), tuple(self.corruptions), tuple(self.severities),
+                   id(dataset), tuple(indices))
+            self.data_dir = once_per_run(ctx, key, check, self.data_dir, self.corruptions, self.severities,
+                                         dataset, indices)
+            self._transform = None if kind == "cifar_c" else imagenet_c_transform(dataset, self.crop_pct)
+        elif callable(kind):  # the dataset's own registered corruptions
+            self._source = kind
+            self.settings["source"] = f"dataset '{ctx.dataset}' (its registered corruptions)"
         self._progress, self._generator = ctx.progress, None
 
     def finish(self) -> None:
         self._generator = None  # frees the clean images held for generation
-
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
-        return predict_labels(model, batches)
 
     def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         table = {c: [top1_error(arrays[split_name(c, s)]["y_true"], arrays[split_name(c, s)]["y_pred"])

@@ -3,7 +3,7 @@ ImageNet-X): they need a 1000-class model and a dataset that knows each image's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..errors import UserError
-from .base import EvalContext, Evaluator, SplitArrays
-from .clean import predict_labels
+from .base import EvalContext
+from .clean import LabelEvaluator
 
 IMAGENET_NUM_CLASSES = 1000
 
@@ -32,9 +32,13 @@ def dataset_targets(dataset: Dataset, indices: Sequence[int]) -> np.ndarray | No
 
 
 @dataclass
-class ImageNetValEvaluator(Evaluator):
-    """Predicts top-1 labels; before predicting anything it refuses non-ImageNet models and folders whose file
-    names the subclass cannot score (:meth:`check_files`), so a bad folder fails fast and writes nothing."""
+class ImageNetValEvaluator(LabelEvaluator):
+    """Predicts top-1 labels, or takes them from the clean evaluator of the same model and images where it ran
+    first (``shares_predictions``: one forward pass serves clean, ReaL and ImageNet-X); before predicting
+    anything it refuses non-ImageNet models and folders whose file names the subclass cannot score
+    (:meth:`check_files`), so a bad folder fails fast and writes nothing."""
+
+    shares_predictions = True
 
     def check_files(self, filenames: list[str], targets: np.ndarray | None) -> None:
         """Raise :class:`UserError` if these images cannot be scored (subclasses override)."""
@@ -46,6 +50,3 @@ class ImageNetValEvaluator(Evaluator):
                             f"{IMAGENET_NUM_CLASSES}-class model on dataset 'imagenet'")
         indices = self.example_indices(dataset)
         self.check_files(dataset_filenames(dataset, indices, self.name), dataset_targets(dataset, indices))
-
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
-        return predict_labels(model, batches)

@@ -57,8 +57,10 @@ def _check_model_folder(folder: Path, model: ResolvedModel, is_main: bool) -> No
 
 
 def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets: _Datasets, *, fast: bool,
-                   device, progress: bool) -> dict[str, dict[str, Any]]:
-    """Every evaluator's EvalResult dict for one model (reused from ``results/`` where finished)."""
+                   device, progress: bool, checked: dict | None = None) -> dict[str, dict[str, Any]]:
+    """Every evaluator's EvalResult dict for one model (reused from ``results/`` where finished). The evaluators
+    share the model's top-1 predictions (clean, ReaL and ImageNet-X run one forward pass) and ``checked``, the
+    run's data checks already passed (an ImageNet-C folder is checked once per run, not per model)."""
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -71,6 +73,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     _check_model_folder(folder, model, info.is_main)
     dist_utils.barrier()
     loaded = None
+    predictions: dict = {}  # this model's top-1 predictions, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(cfg.evaluators, desc=model.key, leave=False, disable=not (progress and info.is_main))
     for entry in bar:
@@ -104,7 +107,8 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         np.random.seed(cfg.runtime.seed)
         ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
                           batch_size=cfg.runtime.batch_size, num_workers=cfg.runtime.num_workers,
-                          progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name)
+                          progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name,
+                          predictions=predictions, checked=checked)
         started = time.perf_counter()
         result = evaluator.run(loaded, datasets(ds_id), ctx).to_dict()
         result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
@@ -159,9 +163,11 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     if requested.startswith("cuda") and dev.type != "cuda":
         raise UserError(f"device '{requested}' was asked for but CUDA is not available: use device cpu or auto")
     datasets = _Datasets(cfg)
+    checked: dict = {}  # data checks passed in this run (see evaluation.base.once_per_run)
     written = []
     for model in resolved:
-        results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress)
+        results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
+                                 checked=checked)
         extra = {"config": str(cfg.path), "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
                  "evaluators": [{"id": e.id, "evaluator": e.name, "dataset": e.dataset or model.dataset_id,
