@@ -9,6 +9,9 @@ Sections (a failing one is printed and the next one runs; the exit status is 1 i
                 (bf16 Adv+ images/s >= 0.9 * plain images/s / 7.67)
     pgd_eval    PGD-40 evaluation images/s: the ``pgd`` evaluator (EarlyStopPGD, sound protocol) on points the
                 model classifies correctly, and a full 40-step ``attacks.PGD`` (no early stop) for reference
+    eval_amp    clean-evaluation images/s of the same model through the ``clean`` evaluator (TensorDataset on the
+                host, batches copied to the device) in fp32 and with the opt-in ``precision: bf16`` autocast, and
+                how many of the predictions agree
     ddp         one training step through the hook under DistributedDataParallel, world size 1 (NCCL on CUDA,
                 gloo on CPU; env:// init on localhost)
     e2e         ``rbla train`` -> ``rbla zoo export`` -> ``rbla evaluate`` (every evaluator) on a generated
@@ -44,7 +47,7 @@ if sys.path[:1] != [str(REPO)]:  # first: a `tests` package from site-packages m
 FROZEN_LIMIT = (10 * 2 + 3) / 3  # PGD-10 with frozen weights: 10 x (forward + input backward) + 1 training step
 NAIVE_LIMIT = 11.0  # 10 attack passes + 1 training pass, each costing a full training step
 P4_FACTOR = 0.9
-SECTIONS = ("env", "throughput", "pgd_eval", "ddp", "e2e")
+SECTIONS = ("env", "throughput", "pgd_eval", "eval_amp", "ddp", "e2e")
 OPTIONAL_PACKAGES = {  # import name -> distribution name
     "torch": "torch", "torchvision": "torchvision", "timm": "timm", "numpy": "numpy", "scipy": "scipy",
     "matplotlib": "matplotlib", "tqdm": "tqdm", "yaml": "pyyaml", "safetensors": "safetensors", "PIL": "pillow",
@@ -271,6 +274,46 @@ def section_pgd_eval(cfg: dict, work: Path) -> dict:
     return out
 
 
+def section_eval_amp(cfg: dict, work: Path) -> dict:
+    import numpy as np
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from robustbench_labelaug import create_classifier
+    from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+
+    dev = torch.device(cfg["device"])
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    k, s = 1000, cfg["input_size"]
+    n, b = (8, 4) if cfg["small"] else (4096, 256)
+    torch.manual_seed(0)
+    model = create_classifier(cfg["model"], k, 1).to(dev).eval()
+    data = TensorDataset(torch.rand(n, 3, s, s), torch.randint(0, k, (n,)))
+    ctx = EvalContext(num_classes=k, device=dev, batch_size=b, progress=False)
+    precision = "bf16" if amp_dtype_for(dev) == "bfloat16" else "fp16"
+    out: dict = {"model": cfg["model"], "n": n, "batch_size": b, "input_size": s}
+    preds = {}
+    for label in ("fp32", precision):
+        evaluator = create_evaluator("clean", precision=label, n_examples=b)
+        evaluator.run(model, data, ctx)  # warm-up (cudnn autotuning)
+        sync(dev)
+        start = time.perf_counter()
+        result = create_evaluator("clean", precision=label).run(model, data, ctx)
+        sync(dev)
+        out[label] = {"images_per_s": n / (time.perf_counter() - start), "error": result.metrics["error"]}
+        dtype = torch.float16 if label == "fp16" else torch.bfloat16
+        with torch.no_grad(), torch.autocast(dev.type, dtype=dtype, enabled=label != "fp32"):
+            preds[label] = np.concatenate([model(data.tensors[0][i:i + b].to(dev))[:, :k].argmax(1).cpu().numpy()
+                                           for i in range(0, n, b)])
+    out["speedup"] = round(out[precision]["images_per_s"] / out["fp32"]["images_per_s"], 3)
+    out["agreement"] = float((preds["fp32"] == preds[precision]).mean())
+    log(f"  clean evaluator: fp32 {out['fp32']['images_per_s']:.1f} img/s, {precision} "
+        f"{out[precision]['images_per_s']:.1f} img/s ({out['speedup']:.2f}x); top-1 agreement "
+        f"{100 * out['agreement']:.1f} %")
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -381,6 +424,8 @@ def section_e2e(cfg: dict, work: Path) -> dict:
         "models": [{"name": "e2e", "checkpoint": str(exported)}],
         "evaluators": [
             {"name": "clean"},
+            {"id": "clean_amp", "name": "clean", "settings": {"precision": "bf16" if amp_dtype_for(cfg["device"])
+                                                               == "bfloat16" else "fp16"}},
             {"id": "pgd_sound", "name": "pgd", "settings": {"eps": 0.03, "steps": 5, "protocol": "sound"}},
             {"id": "pgd_paper", "name": "pgd", "settings": {"eps": 0.03, "steps": 5, "protocol": "paper"}},
             {"name": "autoattack", "settings": {"eps": 0.03, "version": "standard", "n_examples": 4}},
@@ -406,8 +451,8 @@ def section_e2e(cfg: dict, work: Path) -> dict:
     return {**times, "evaluators": results, "measured": {k: v for k, v in measured.items() if k != "classwise"}}
 
 
-RUNNERS = {"env": section_env, "throughput": section_throughput, "pgd_eval": section_pgd_eval, "ddp": section_ddp,
-           "e2e": section_e2e}
+RUNNERS = {"env": section_env, "throughput": section_throughput, "pgd_eval": section_pgd_eval,
+           "eval_amp": section_eval_amp, "ddp": section_ddp, "e2e": section_e2e}
 
 
 def main(argv: list[str] | None = None) -> int:

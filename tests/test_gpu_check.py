@@ -34,7 +34,7 @@ def test_cpu_dry_run_passes_every_section(tmp_path):
     summary = json.loads(out.read_text())
     assert summary["settings"]["small"] and summary["settings"]["device"] == "cpu"
     assert summary["failed"] == []
-    assert list(summary["sections"]) == ["env", "throughput", "pgd_eval", "ddp", "e2e"]
+    assert list(summary["sections"]) == ["env", "throughput", "pgd_eval", "eval_amp", "ddp", "e2e"]
     sections = {k: v["result"] for k, v in summary["sections"].items()}
     assert sections["env"]["amp_dtype"] == "bfloat16"
     assert "torchattacks" in sections["env"]["versions"]
@@ -47,8 +47,12 @@ def test_cpu_dry_run_passes_every_section(tmp_path):
     assert p4["met"] == (p4["adv_plus_images_per_s"] >= 0.9 * throughput["amp_bfloat16_channels_last"]["plain"]
                          ["images_per_s"] / (23 / 3)) == summary["p4_met"]
     assert sections["pgd_eval"]["details"]["attacked"] == sections["pgd_eval"]["n"]  # every point attacked
+    amp = sections["eval_amp"]
+    assert amp["fp32"]["images_per_s"] > 0 and amp["bf16"]["images_per_s"] > 0
+    assert amp["speedup"] == pytest.approx(amp["bf16"]["images_per_s"] / amp["fp32"]["images_per_s"], rel=1e-2)
+    assert 0 <= amp["agreement"] <= 1
     assert sections["ddp"]["backend"] == "gloo" and sections["ddp"]["weights_updated"]
-    assert set(sections["e2e"]["evaluators"]) == {"clean", "pgd_sound", "pgd_paper", "autoattack", "corruptions",
+    assert set(sections["e2e"]["evaluators"]) == {"clean", "clean_amp", "pgd_sound", "pgd_paper", "autoattack", "corruptions",
                                                   "real", "imagenet_x", "masking"}
     assert "P4 target" in proc.stdout and json.loads(proc.stdout[proc.stdout.index("{"):proc.stdout.rindex("}") + 1]
                                                      .split("== summary ==")[-1]) == summary
