@@ -276,3 +276,20 @@ def test_each_rank_caches_only_its_share_and_any_world_size_reads_it(tmp_path, d
         assert sorted(part.index.tolist()) == list(range(1, n, 2))
     # readers write nothing: the 3-rank shards stay the only copy
     assert sorted(f.name for f in folder.iterdir()) == [f"shard-{r}-of-3.npz" for r in range(3)]
+
+
+@pytest.mark.parametrize("device, pinned", [("cpu", False), ("cuda", True)])
+def test_evaluation_loaders_pin_memory_on_cuda(digits_test, monkeypatch, device, pinned):
+    from robustbench_labelaug.evaluation import base
+
+    made = []
+
+    class Recorder(list):
+        def __init__(self, dataset, **kwargs):
+            super().__init__()
+            made.append(kwargs)
+
+    monkeypatch.setattr(base, "DataLoader", Recorder)
+    evaluator = create_evaluator("clean")
+    evaluator._open_split(digits_test, "all", [0, 1, 2], EvalContext(num_classes=10, device=device, num_workers=3))
+    assert made == [{"batch_size": 64, "shuffle": False, "num_workers": 3, "pin_memory": pinned}]
