@@ -163,7 +163,7 @@ def classwise_figure(infos: ModelInfos):
         ax.set_ylim(0, 105)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small", title="mean over classes (dashed), SD", title_fontsize="x-small",
-                  loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(len(series), 3))
+                  loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=1)
     return fig
 
 
