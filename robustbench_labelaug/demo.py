@@ -26,9 +26,9 @@ FAST_EPOCHS = 2
 def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
     """key -> (label, value) of a model_info's numeric headline errors, as its evaluators declare them
     (``Evaluator.headline``: the ones the summary line shows, in %)."""
-    from .leaderboard.model_info import headline_values
+    from .leaderboard.model_info import stored_headlines
 
-    values = headline_values((info.get("labelaug") or {}).get("results") or {})
+    values = stored_headlines(info)
     return {k: (h.label, float(h.value)) for k, h in values.items()
             if h.show and h.unit == "%" and isinstance(h.value, (int, float)) and not isinstance(h.value, bool)}
 
