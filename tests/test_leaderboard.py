@@ -364,7 +364,7 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
              for i, (key, e) in enumerate((("a", 12.5), ("b", 30.0)))}
     record = next(h for h in infos["a"]["labelaug"]["measured"]["headlines"] if h["key"] == "dummy_error")
     assert record == {"key": "dummy_error", "label": "dummy err", "value": 12.5, "unit": "%",
-                      "protocol": "dummy attack", "show": True}
+                      "protocol": "dummy attack", "show": True, "source": "dummy_run"}
     assert "dummy err 12.50" in summary_line("a", infos["a"])
 
     def cells(metric: str = "err") -> dict[str, dict[str, str]]:
@@ -394,3 +394,17 @@ def test_column_titles_name_what_differs_between_rows():
     assert _title(["AA err (n=120)"], ["AA err"]) == ("AA err (n)", True)
     assert _title(["mCE (AlexNet=100)"], ["mCE (AlexNet=100)"]) == ("mCE (AlexNet=100)", False)
     assert _title(["clean err", "top-1 err"]) == ("clean err / top-1 err", True)
+
+
+def test_a_column_that_only_restates_its_results_shown_number_is_left_out(tmp_path: Path):
+    """The corruption error (not in the summary line) equals the unnormalised mCE of the same result when every
+    corruption has all its severities: no second column for it; with a gap in the table they differ and both show."""
+    full = _results(20.0, None, 50.0, None, 10, 0, corruptions=True)
+    _write(tmp_path, "full", "adv", full)
+    header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
+    assert "mCE" in header and "corruption err" not in header
+    gap = _results(20.0, None, 50.0, None, 10, 1, corruptions=True)
+    gap["corruptions"]["details"]["E"]["fog"][4] = None  # a missing cell: the mean over cells differs from mCE
+    _write(tmp_path, "gap", "adv", gap)
+    header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
+    assert "mCE" in header and "corruption err" in header

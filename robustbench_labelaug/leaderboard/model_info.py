@@ -173,14 +173,26 @@ def headline_values(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Measu
     return {**{k: h for k, h in fallbacks.items() if k not in out}, **out}
 
 
+def headline_sources(results: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Headline key -> the id of the result that gives it (as :func:`headline_values` picks it; summed keys: the
+    first)."""
+    firm: dict[str, str] = {}
+    fallback: dict[str, str] = {}
+    for entry_id, h in headlines(results):
+        (fallback if h.fallback else firm).setdefault(h.key, entry_id)
+    return {**fallback, **firm}
+
+
 def headline_records(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """:func:`headline_values` as JSON records (``key``, ``label``, ``value``, ``unit``, ``protocol``, ``show``) in
-    the order the results first declare each key: ``labelaug.measured.headlines``, which the leaderboard's columns
-    come from (so a file renders even where the evaluator that wrote it is not installed)."""
-    values = headline_values(results)
+    """:func:`headline_values` as JSON records (``key``, ``label``, ``value``, ``unit``, ``protocol``, ``show``,
+    ``source``: the result's id) in the order the results first declare each key: ``labelaug.measured.headlines``,
+    which the leaderboard's columns come from (so a file renders even where the evaluator that wrote it is not
+    installed)."""
+    values, sources = headline_values(results), headline_sources(results)
     order = list(dict.fromkeys(h.key for _, h in headlines(results)))
     return [{"key": k, "label": values[k].label, "value": values[k].value, "unit": values[k].unit,
-             "protocol": values[k].protocol, "show": values[k].show} for k in order if k in values]
+             "protocol": values[k].protocol, "show": values[k].show, "source": sources.get(k)}
+            for k in order if k in values]
 
 
 def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
@@ -579,7 +591,8 @@ def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
 
 __all__ = ["CIFAR10_CLASSES", "MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
            "SCHEMA_VERSION", "UNKNOWN_TEXT", "accuracy_to_error", "build_model_info", "class_names", "number",
-           "format_eps", "load_model_info", "load_model_infos", "headline_records", "headline_values", "headlines",
+           "format_eps", "load_model_info", "load_model_infos", "headline_records", "headline_sources",
+           "headline_values", "headlines",
            "ROBUSTBENCH_HEADLINES", "stored_headlines",
            "model_info_files", "normalize_reported", "parse_eps", "percent", "summarize_results",
            "dataset_of", "threat_model_of", "validate_model_info"]

@@ -18,6 +18,7 @@ value for are left out.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,15 @@ from typing import Any
 
 from ..errors import UserError
 from ..evaluation.base import Measured
-from .model_info import PIXEL_SPACE, THREAT_MODELS, dataset_of, number, stored_headlines, threat_model_of
+from .model_info import (
+    PIXEL_SPACE,
+    THREAT_MODELS,
+    dataset_of,
+    headline_sources,
+    number,
+    stored_headlines,
+    threat_model_of,
+)
 
 Cell = str
 
@@ -68,6 +77,20 @@ def is_column(h: Measured) -> bool:
     return h.show or h.unit == "%"
 
 
+def restates(row: Mapping[str, Any], key: str) -> bool:
+    """Whether a row's headline ``key`` (one the summary line leaves out) only repeats a shown number of the same
+    result, e.g. the corruption error that equals the unnormalised mCE when every corruption has all severities."""
+    h, source = row["headlines"][key], row.get("sources", {}).get(key)
+    if h.show or source is None or h.value is None:
+        return False
+    def same(a: Any, b: Any) -> bool:
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) if numbers else a == b
+
+    return any(j != key and row["sources"].get(j) == source and other.show and other.unit == h.unit
+               and same(other.value, h.value) for j, other in row["headlines"].items())
+
+
 def is_error(h: Measured) -> bool:
     """An error rate in % (``*_error`` keys, the model_info convention): shown as 100 - value with ``metric="acc"``."""
     return h.unit == "%" and h.key.endswith("_error")
@@ -98,6 +121,9 @@ def row_values(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
     (headline key -> the paper's number)."""
     extra = info.get("labelaug") or {}
     heads = stored_headlines(info)
+    records = (extra.get("measured") or {}).get("headlines")
+    sources = {**headline_sources(extra.get("results") or {}),
+               **{r["key"]: r["source"] for r in records or [] if r.get("source") is not None}}
     clean_acc = number(info.get("clean_acc"))
     return {
         "model": key,
@@ -105,6 +131,7 @@ def row_values(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
         "architecture": info.get("architecture") or "",
         "eps": info.get("eps") or "",
         "headlines": heads,
+        "sources": {k: v for k, v in sources.items() if v is not None},  # headline key -> result id
         "reported": _paper_values(extra, heads),
         "clean_acc": clean_acc,
         "aa_acc": number(info.get("autoattack_acc")),
@@ -213,6 +240,8 @@ def headline_columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> 
         for k, h in r["headlines"].items():
             if is_column(h):
                 keys.setdefault(k)
+    # a column that in every row only repeats a shown number of the same result is left out
+    keys = {k: None for k in keys if not all(restates(r, k) for r in rows if k in r["headlines"])}
     cols = []
     for k in keys:
         declared = [r["headlines"][k] for r in ours if k in r["headlines"]]
