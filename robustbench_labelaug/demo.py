@@ -214,7 +214,17 @@ def run_tasks(tasks: Sequence[Task], jobs: int, progress: bool = True) -> None:
         if task.done is not None:
             task.done(result)
 
-    if jobs <= 1:
+    pool = None
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker)
+        except (OSError, NotImplementedError, ImportError) as exc:  # e.g. no semaphores in a sandbox
+            print(f"  worker processes are not available here ({exc}): running the tasks in this process")
+    if pool is None:
         import torch
 
         threads = torch.get_num_threads()
@@ -229,11 +239,8 @@ def run_tasks(tasks: Sequence[Task], jobs: int, progress: bool = True) -> None:
             bar.close()
         return
 
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
     running: dict[Any, Task] = {}
     try:
         while pending or running:
@@ -245,7 +252,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int, progress: bool = True) -> None:
             for future in wait(running, return_when=FIRST_COMPLETED)[0]:
                 complete(running.pop(future), future.result())
     except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):  # stop the other tasks now
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # stop the other tasks now
             process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
