@@ -6,13 +6,25 @@ evaluates them with the packaged ``digits`` config (clean and class-wise error, 
 protocol, PGD-40 + AutoAttack (AutoAttack only on the points PGD-40 leaves), generated-corruption mCE,
 gradient-masking checks), and writes the model_info JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and splits.
 ``--seeds N`` repeats training with N seeds and reports means with 95 % confidence intervals.
+
+The work runs as tasks (one per training run and per model and evaluator) in ``--jobs`` worker processes with one
+torch thread each: most of it is small-batch attack code (AutoAttack's FAB-T and Square, the masking sweeps) that a
+second thread barely speeds up, so two processes on two cores do almost twice the work of one. Every task uses one
+thread wherever it runs, so the numbers do not depend on ``--jobs`` or the machine's core count. A task's output
+goes to ``<output>/logs/<task>.log``; an evaluator's first model runs before its other models (shared caches, e.g.
+the generated corruptions, are written once).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import math
+import os
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +33,18 @@ from .errors import UserError
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
 FAST_EPOCHS = 2
+TASK_THREADS = 1  # torch threads per task, wherever it runs (the numbers then do not depend on --jobs)
+# Scheduling hint: these evaluators' tasks take longest (AutoAttack's fixed FAB-T / Square cost, the masking
+# sweeps), so they start first among the tasks that are ready.
+LONG_EVALUATORS = ("autoattack", "masking")
 
 
 def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
     """key -> (label, value) of a model_info's numeric headline errors, as its evaluators declare them
     (``Evaluator.headline``: the ones the summary line shows, in %)."""
-    from .leaderboard.model_info import headline_values
+    from .leaderboard.model_info import stored_headlines
 
-    values = headline_values((info.get("labelaug") or {}).get("results") or {})
+    values = stored_headlines(info)
     return {k: (h.label, float(h.value)) for k, h in values.items()
             if h.show and h.unit == "%" and isinstance(h.value, (int, float)) and not isinstance(h.value, bool)}
 
@@ -44,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train every model with N seeds and report means with 95%% CIs")
     parser.add_argument("--fast", action="store_true",
                         help=f"smoke run: {FAST_EPOCHS} epochs per model, the config's fast evaluation settings")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="worker processes (one torch thread each) that train and evaluate side by side "
+                             "(default: the CPU count, at most 4, on a CPU; 1 with CUDA; 1 = all in this process)")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -65,21 +84,181 @@ def _train_args(name: str, seed_index: int, out: Path, fast: bool, progress: boo
     return args
 
 
-def train_or_resume(args) -> Path:
-    """Train the run, continue it from its last checkpoint, or skip it when it is finished; return its checkpoint."""
-    from .train import read_checkpoint, train
+def finished_run(args) -> Path | None:
+    """The run's checkpoint when it is finished, else None (a run of another length is refused)."""
+    from .train import read_checkpoint
 
     last = Path(args.output) / args.experiment / "last.pth.tar"
+    if not last.exists():
+        return None
+    state = read_checkpoint(last)
+    if state["args"].get("epochs") != args.epochs:
+        raise UserError(f"{last} was trained for {state['args'].get('epochs')} epochs, this demo trains "
+                        f"{args.epochs}: use another --output (or delete {last.parent})")
+    return last if int(state["epoch"]) + 1 >= args.epochs else None
+
+
+def train_or_resume(args) -> Path:
+    """Train the run, continue it from its last checkpoint, or skip it when it is finished; return its checkpoint."""
+    from .train import train
+
+    done = finished_run(args)
+    if done is not None:
+        print(f"  {args.experiment}: finished run found ({done}), skipping")
+        return done
+    last = Path(args.output) / args.experiment / "last.pth.tar"
     if last.exists():
-        state = read_checkpoint(last)
-        if state["args"].get("epochs") != args.epochs:
-            raise UserError(f"{last} was trained for {state['args'].get('epochs')} epochs, this demo trains "
-                            f"{args.epochs}: use another --output (or delete {last.parent})")
-        if int(state["epoch"]) + 1 >= args.epochs:
-            print(f"  {args.experiment}: finished run found ({last}), skipping")
-            return last
         args.resume = str(last)
     return train(args).checkpoint
+
+
+# -- tasks -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Task:
+    """One unit of the demo's work: ``fn(*args)`` (a module-level function, so a worker process can run it),
+    after the tasks named in ``after``; ``done(result)`` runs in the main process when it has finished."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple
+    after: set[str] = field(default_factory=set)
+    done: Callable[[Any], None] | None = None
+    priority: int = 0  # lower starts first among the tasks that are ready
+
+
+def _run_in_worker(threads: int, fn: Callable[..., Any], args: tuple) -> Any:
+    """``fn(*args)`` with ``threads`` torch threads (set here, after the task's modules were imported)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return fn(*args)
+
+
+def _init_worker() -> None:
+    import warnings
+
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=UserWarning, module="pkg_resources")
+
+
+@contextlib.contextmanager
+def _task_output(log: str | None):
+    """A task's stdout and stderr into its log file (in a worker process), else left as they are."""
+    if log is None:
+        yield
+        return
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        yield
+
+
+def _train_task(name: str, seed_index: int, out: str, fast: bool, progress: bool, device: str | None,
+                log: str | None) -> tuple[str, float]:
+    started = time.perf_counter()
+    with _task_output(log):
+        checkpoint = train_or_resume(_train_args(name, seed_index, Path(out), fast, progress, device))
+    return str(checkpoint), time.perf_counter() - started
+
+
+def _evaluate_task(cfg, output: str, key: str, evaluator_ids: Sequence[str], fast: bool, device: str | None,
+                   progress: bool, log: str | None) -> float:
+    """The config's evaluators ``evaluator_ids`` on model ``key``, cached in ``output`` as ``rbla evaluate`` caches
+    them (the final :func:`~robustbench_labelaug.runner.evaluate_config` then only reads them)."""
+    from . import distributed as dist_utils
+    from .runner.models import resolve_model
+    from .runner.run import _Datasets, check_num_classes, evaluate_model
+
+    started = time.perf_counter()
+    with _task_output(log):
+        cfg = copy.deepcopy(cfg)
+        cfg.models = [m for m in cfg.models if m.key == key]
+        cfg.evaluators = [e for e in cfg.evaluators if e.id in evaluator_ids]
+        model = resolve_model(cfg, cfg.models[0])
+        check_num_classes(cfg, [model])
+        requested = device or cfg.runtime.device
+        _, dev = dist_utils.init_distributed(None if requested in ("auto", "cuda") else requested)
+        evaluate_model(cfg, model, Path(output), _Datasets(cfg), fast=fast, device=dev, progress=progress)
+    return time.perf_counter() - started
+
+
+def default_jobs(device: str | None) -> int:
+    import torch
+
+    if device not in ("cpu",) and torch.cuda.is_available():
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def run_tasks(tasks: Sequence[Task], jobs: int, progress: bool = True) -> None:
+    """Run the tasks, ``jobs`` at a time in worker processes (spawned, ``TASK_THREADS`` torch threads each), each
+    once the tasks it comes after have finished; among the ready ones the lowest ``priority`` (then the earliest
+    listed) starts first. With ``jobs`` 1 they run here, in dependency order. A failed task stops the others and
+    its error is raised here."""
+    from tqdm import tqdm
+
+    names = {t.name for t in tasks}
+    pending = [t for t in tasks]
+    finished: set[str] = set()
+    bar = tqdm(total=len(tasks), desc="demo tasks", unit="task", leave=False, disable=not progress)
+
+    def ready() -> list[Task]:
+        return sorted((t for t in pending if (t.after & names) <= finished),
+                      key=lambda t: (t.priority, tasks.index(t)))
+
+    def complete(task: Task, result: Any) -> None:
+        finished.add(task.name)
+        bar.update(1)
+        if task.done is not None:
+            task.done(result)
+
+    pool = None
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker)
+        except (OSError, NotImplementedError, ImportError) as exc:  # e.g. no semaphores in a sandbox
+            print(f"  worker processes are not available here ({exc}): running the tasks in this process")
+    if pool is None:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(TASK_THREADS)
+        try:
+            while pending:
+                task = ready()[0]
+                pending.remove(task)
+                complete(task, task.fn(*task.args))
+        finally:
+            torch.set_num_threads(threads)
+            bar.close()
+        return
+
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    running: dict[Any, Task] = {}
+    try:
+        while pending or running:
+            for task in ready()[:jobs - len(running)]:
+                pending.remove(task)
+                running[pool.submit(_run_in_worker, TASK_THREADS, task.fn, task.args)] = task
+            if not running:
+                raise RuntimeError(f"demo tasks wait for each other: {[t.name for t in pending]}")
+            for future in wait(running, return_when=FIRST_COMPLETED)[0]:
+                complete(running.pop(future), future.result())
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # stop the other tasks now
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown()
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float]:
@@ -141,6 +320,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    jobs = default_jobs(args.device) if getattr(args, "jobs", None) is None else args.jobs
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {jobs}")
     started = time.perf_counter()
     out = Path(args.output + ("-fast" if args.fast and args.output == "rbla_demo" else ""))
     model_dir = Path(args.model_dir) if args.model_dir else (out / "models" if args.fast else Path("./models"))
@@ -148,30 +330,80 @@ def main(args: argparse.Namespace) -> int:
     eps = get_entry("digits_adv_plus").eps
     print(f"rbla demo: scikit-learn digits (1437 train / 360 test, 32x32, K=10), resnet8_tiny; threat model L-inf "
           f"eps = {eps} in [0,1] pixel units (chosen so digits is non-trivial: at 0.03 adversarial training keeps "
-          f"~94 % under PGD-40, at {eps} about half); {args.seeds} seed(s){', fast smoke run' if args.fast else ''}")
+          f"~94 % under PGD-40, at {eps} about half); {args.seeds} seed(s){', fast smoke run' if args.fast else ''}; "
+          f"{jobs} worker process(es), {TASK_THREADS} torch thread each")
 
-    print("1/3 training (zoo recipes: PGD-10 adversarial training, Adv+ adds label augmentation, delta 0.03, M 1)")
-    checkpoints: dict[str, list[Path]] = {name: [] for name in DEMO_MODELS}
+    print("1/3 training (zoo recipes: PGD-10 adversarial training, Adv+ adds label augmentation, delta 0.03, M 1) "
+          "and 2/3 evaluation (packaged config 'digits'; sound protocol unless named 'paper protocol')")
+    logs = out / "logs"
+    worker_log = (lambda name: str(logs / f"{name}.log")) if jobs > 1 else (lambda name: None)
+    task_progress = progress and jobs == 1
+    eval_dir = out / "eval"
+    cfg = load_config("digits")
+    cfg.runtime.model_dir = str(model_dir)
+    seed_cfg = copy.deepcopy(cfg)
+    seed_cfg.models = []
+    tasks: list[Task] = []
+
+    def trained(name: str, seed_index: int, experiment: str):
+        def done(result: tuple[str, float | None]) -> None:
+            if result[1] is not None:
+                print(f"  {experiment}: trained ({result[1]:.0f} s)", flush=True)
+            if seed_index == 0:
+                exported = export_checkpoint(result[0], name, model_dir)
+                print(f"  exported {name} -> {exported.path} (sha256 {exported.sha256[:12]}...)", flush=True)
+        return done
+
     for seed_index in range(args.seeds):
         for name in DEMO_MODELS:
             train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
-            print(f"  {train_args.experiment}: {train_args.epochs} epochs, seed {train_args.seed}")
-            checkpoints[name].append(train_or_resume(train_args))
-    for name in DEMO_MODELS:
-        exported = export_checkpoint(checkpoints[name][0], name, model_dir)
-        print(f"  exported {name} -> {exported.path} (sha256 {exported.sha256[:12]}...)")
+            experiment = train_args.experiment
+            if seed_index > 0:  # evaluated into eval_seeds/ under the run's name
+                seed_cfg.models.append(ModelConfig(key=experiment, dataset="digits", checkpoint=str(
+                    Path(train_args.output) / experiment / "last.pth.tar")))
+            print(f"  {experiment}: {train_args.epochs} epochs, seed {train_args.seed}")
+            finished = finished_run(train_args)
+            if finished is not None:
+                print(f"  {experiment}: finished run found ({finished}), skipping")
+                trained(name, seed_index, experiment)((str(finished), None))
+                continue
+            tasks.append(Task(f"train {experiment}", _train_task,
+                              (name, seed_index, str(out), args.fast, task_progress, args.device,
+                               worker_log(f"train_{experiment}")),
+                              done=trained(name, seed_index, experiment), priority=-1))
 
-    print("2/3 evaluation (packaged config 'digits'; sound protocol unless named 'paper protocol')")
-    cfg = load_config("digits")
-    cfg.runtime.model_dir = str(model_dir)
-    eval_dir = out / "eval"
+    def evaluations(config, output: Path, keys: list[str]) -> None:
+        """One task per model and evaluator, after the model's training (its run is named like the key)."""
+        first: dict[str, str] = {}
+        for key in keys:
+            for entry in config.evaluators:
+                task_name = f"evaluate {output.name}/{key}/{entry.id}"
+                after = {f"train {key}"}
+                if entry.id in first:  # the evaluator's first model fills the shared caches
+                    after.add(first[entry.id])
+                first.setdefault(entry.id, task_name)
+
+                def done(seconds: float, key=key, entry=entry) -> None:
+                    print(f"  {key}: {entry.id} evaluated ({seconds:.0f} s)", flush=True)
+
+                tasks.append(Task(task_name, _evaluate_task,
+                                  (config, str(output), key, [entry.id], args.fast, args.device, task_progress,
+                                   worker_log(f"{output.name}_{key}_{entry.id}")),
+                                  after=after, done=done, priority=0 if entry.name in LONG_EVALUATORS else 1))
+
+    evaluations(cfg, eval_dir, list(DEMO_MODELS))
+    if args.seeds > 1:
+        evaluations(seed_cfg, out / "eval_seeds", [m.key for m in seed_cfg.models])
+    if jobs > 1 and tasks:
+        print(f"  ({len(tasks)} tasks; each one's output is in {logs}/)")
+    run_tasks(tasks, jobs, progress)
+
+    # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,
                     leaderboard=False)
     seed_infos = {name: [load_model_info(eval_dir / "model_info" / f"{name}.json")] for name in DEMO_MODELS}
     if args.seeds > 1:
-        cfg.models = [ModelConfig(key=f"{name}_seed{s}", checkpoint=str(checkpoints[name][s]), dataset="digits")
-                      for s in range(1, args.seeds) for name in DEMO_MODELS]
-        evaluate_config(cfg, output=out / "eval_seeds", fast=args.fast, device=args.device, progress=progress,
+        evaluate_config(seed_cfg, output=out / "eval_seeds", fast=args.fast, device=args.device, progress=progress,
                         plots=False, leaderboard=False)
         for s in range(1, args.seeds):
             for name in DEMO_MODELS:

@@ -22,6 +22,27 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
                           text=True, timeout=timeout, env=full_env)
 
 
+def run_cli_inprocess(*args: str) -> subprocess.CompletedProcess:
+    """``rbla ARGS`` through :func:`robustbench_labelaug.cli.main` in this process (stdout/stderr captured, warnings
+    silenced as ``run_cli``'s ``PYTHONWARNINGS=ignore`` does): what ``run_cli`` returns, without a new interpreter's
+    2-4 s of imports. For checks of the error line a command prints; every command keeps a ``run_cli`` test, so
+    the real entry point is still exercised."""
+    import contextlib
+    import io
+    import warnings
+
+    from robustbench_labelaug.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        warnings.simplefilter("ignore")
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help, bad flags
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return subprocess.CompletedProcess(["rbla", *args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="session")
 def digits_test():
     from robustbench_labelaug.data import create_dataset

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from robustbench_labelaug import load_model
-from robustbench_labelaug.demo import mean_ci, seeds_table
+from robustbench_labelaug.demo import Task, mean_ci, run_tasks, seeds_table
+from robustbench_labelaug.errors import UserError
 
 from .conftest import run_cli
 
@@ -61,3 +62,46 @@ def test_fast_demo_end_to_end_with_two_seeds(tmp_path):
     again = run_cli("demo", "--fast", "--seeds", "2", "--no-progress", "--output", str(out), cwd=tmp_path, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("finished run found") == 6  # resumed: nothing retrained
+
+
+def _square(x: int) -> tuple[int, int]:  # module level: a worker process imports it
+    return x * x, torch.get_num_threads()
+
+
+def _fail(x: int) -> None:
+    raise UserError(f"task {x} failed")
+
+
+def test_run_tasks_in_process_follows_dependencies_and_priority():
+    """jobs=1: the tasks run here, each after the ones it names (unknown names: already done), the lowest priority
+    first among the ready ones, then the earliest listed; one torch thread each, restored afterwards."""
+    seen = []
+
+    def task(name, x, **kw):
+        return Task(name, _square, (x,), done=lambda r: seen.append((name, r)), **kw)
+
+    threads = torch.get_num_threads()
+    run_tasks([task("b", 3, after={"a"}), task("a", 2), task("c", 4, priority=-1), task("d", 5, after={"gone"})],
+              jobs=1, progress=False)
+    assert seen == [("c", (16, 1)), ("a", (4, 1)), ("b", (9, 1)), ("d", (25, 1))]
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.slow
+def test_run_tasks_in_worker_processes_and_a_failure_stops_the_rest():
+    """jobs=2: results come back from spawned workers (one torch thread each); a failing task's UserError is
+    raised here and the tasks after it never run (one pool: spawning workers costs seconds)."""
+    seen = []
+    tasks = [Task(f"t{i}", _square, (i,), done=seen.append) for i in range(3)]
+    tasks += [Task("boom", _fail, (7,), after={"t0", "t1", "t2"}),
+              Task("late", _square, (5,), after={"boom"}, done=seen.append)]
+    with pytest.raises(UserError, match="task 7 failed"):
+        run_tasks(tasks, jobs=2, progress=False)
+    assert sorted(seen) == [(0, 1), (1, 1), (4, 1)]  # "late" never ran
+
+
+def test_jobs_must_be_positive(capsys):
+    from robustbench_labelaug.cli import main
+
+    assert main(["demo", "--jobs", "0", "--output", "unused"]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err

@@ -159,7 +159,7 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     assert "ReaL err" not in col  # nobody measured ReaL: no empty column
     plus, adv_b, std_rb, std = rows[0], rows[1], rows[3], rows[4]
     assert plus[col["clean err"]] == "26.70 (paper) / 31.20"
-    assert plus[col["AA err (n)"]] == "55.00 (100)"
+    assert plus[col["AA err (n)"]] == "55.00 (n=100)"  # the run's own n; std_rb's has none
     # the paper's PGD-40 sits beside the paper-protocol run; the sound run shows only the measured number
     assert plus[col["PGD-40 err (paper protocol)"]] == "32.70 (paper) / 30.00"
     assert plus[col["PGD-40 err (sound)"]] == "50.00"
@@ -322,4 +322,89 @@ def test_pgd_first_autoattack_is_named_as_the_union():
     assert "PGD-40 + AutoAttack (standard) on" in union["footnote"]
     assert "PGD-40 +" not in plain["footnote"]
     titles = {n: [c.title for c in columns([row_values(n, info)])] for n, info in (("plain", plain), ("union", union))}
-    assert "AA err (n)" in titles["plain"] and "PGD-40 + AA err (n)" in titles["union"]
+    assert "AA err (n=100)" in titles["plain"] and "PGD-40 + AA err (n=100)" in titles["union"]
+
+
+def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
+    """The table's columns are the headlines the evaluators declare: an evaluator registered here (not known to
+    table.py) gets its column, its label as title (``err`` -> ``acc`` with ``metric="acc"``), in the summary line;
+    the headlines are stored in the file, so it renders after the evaluator is gone; older files without stored
+    headlines are declared afresh from their results."""
+    import sys
+    import types
+
+    from robustbench_labelaug.evaluation import EVALUATORS
+    from robustbench_labelaug.evaluation.base import Evaluator, Measured
+    from robustbench_labelaug.leaderboard.table import summary_line
+
+    class DummyEvaluator(Evaluator):
+        name = "dummy"
+
+        @classmethod
+        def headline(cls, result):
+            return [Measured("dummy_error", "dummy err", result["metrics"]["e"], protocol="dummy attack"),
+                    Measured("dummy_n", "dummy n", result["num_examples"], unit="", show=False)]
+
+        def predict(self, model, batches, split, ctx):
+            raise NotImplementedError
+
+        def score(self, arrays, dataset, ctx):
+            raise NotImplementedError
+
+    module = types.ModuleType("robustbench_labelaug.evaluation._dummy_for_test")
+    module.DummyEvaluator = DummyEvaluator
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(EVALUATORS, "dummy", "_dummy_for_test:DummyEvaluator")
+
+    def dummy(e: float) -> dict:
+        return {"evaluator": "dummy", "metrics": {"e": e}, "settings": {}, "classwise": {}, "protocol": None,
+                "details": {}, "num_examples": 7}
+
+    infos = {key: _write(tmp_path, key, "adv", {**_results(20.0, None, 50.0, None, 10, i), "dummy_run": dummy(e)})
+             for i, (key, e) in enumerate((("a", 12.5), ("b", 30.0)))}
+    record = next(h for h in infos["a"]["labelaug"]["measured"]["headlines"] if h["key"] == "dummy_error")
+    assert record == {"key": "dummy_error", "label": "dummy err", "value": 12.5, "unit": "%",
+                      "protocol": "dummy attack", "show": True, "source": "dummy_run"}
+    assert "dummy err 12.50" in summary_line("a", infos["a"])
+
+    def cells(metric: str = "err") -> dict[str, dict[str, str]]:
+        header, *rows = _table_rows(render(tmp_path, quiet=True, metric=metric)["markdown"])
+        return {r[header.index("model")]: dict(zip(header, r)) for r in rows}
+
+    by_model = cells()
+    assert by_model["a"]["dummy err"] == "12.50" and by_model["b"]["dummy err"] == "30.00"
+    assert "dummy n" not in by_model["a"]  # a count, not a headline number
+    assert cells("acc")["a"]["dummy acc"] == "87.50"
+    # an older file (no stored headlines): declared afresh from its results
+    old = json.loads((tmp_path / "model_info" / "a.json").read_text())
+    del old["labelaug"]["measured"]["headlines"]
+    (tmp_path / "model_info" / "a.json").write_text(json.dumps(old))
+    assert cells()["a"]["dummy err"] == "12.50"
+    # the stored headlines render without the evaluator that declared them
+    monkeypatch.delitem(EVALUATORS, "dummy")
+    by_model = cells()
+    assert by_model["b"]["dummy err"] == "30.00" and by_model["a"]["dummy err"] == ""
+
+
+def test_column_titles_name_what_differs_between_rows():
+    from robustbench_labelaug.leaderboard.table import _own_words, _title
+
+    assert _title(["PGD-40 err (sound)", "PGD-10 err (sound)"]) == ("PGD err (sound)", True)
+    assert _own_words("PGD-10 err (sound)", "PGD err (sound)") == "(PGD-10)"
+    assert _title(["AA err (n=120)"], ["AA err"]) == ("AA err (n)", True)
+    assert _title(["mCE (AlexNet=100)"], ["mCE (AlexNet=100)"]) == ("mCE (AlexNet=100)", False)
+    assert _title(["clean err", "top-1 err"]) == ("clean err / top-1 err", True)
+
+
+def test_a_column_that_only_restates_its_results_shown_number_is_left_out(tmp_path: Path):
+    """The corruption error (not in the summary line) equals the unnormalised mCE of the same result when every
+    corruption has all its severities: no second column for it; with a gap in the table they differ and both show."""
+    full = _results(20.0, None, 50.0, None, 10, 0, corruptions=True)
+    _write(tmp_path, "full", "adv", full)
+    header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
+    assert "mCE" in header and "corruption err" not in header
+    gap = _results(20.0, None, 50.0, None, 10, 1, corruptions=True)
+    gap["corruptions"]["details"]["E"]["fog"][4] = None  # a missing cell: the mean over cells differs from mCE
+    _write(tmp_path, "gap", "adv", gap)
+    header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
+    assert "mCE" in header and "corruption err" in header

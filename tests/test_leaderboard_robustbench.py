@@ -95,7 +95,7 @@ def test_order_and_columns_follow_robustbench(rb_folder: Path, tmp_path: Path):
     cifar = {r["model"]: r for r in sections["cifar10, Linf"]}
     # 'external' (7.40) is the best known robust accuracy and what Xiao2020 is ranked by (AutoAttack: 18.50)
     xiao = cifar["Xiao2020Enhancing"]
-    assert xiao["AA acc (n)"] == "18.50" and xiao["best known robust acc"] == "7.40"
+    assert xiao["AA acc"] == "18.50" and xiao["best known robust acc"] == "7.40"
     assert xiao["AA potentially unreliable"] == "☑" and cifar["Carmon2019Unlabeled"]["AA potentially unreliable"] == ""
     assert cifar["Carmon2019Unlabeled"]["extra data"] == "☑" and xiao["extra data"] == "×"
     assert cifar["Carmon2019Unlabeled"]["best known robust acc"] == "59.53"  # no external: AutoAttack's
@@ -105,7 +105,7 @@ def test_order_and_columns_follow_robustbench(rb_folder: Path, tmp_path: Path):
     assert imagenet["Bai2024MixedNUTS"]["AA potentially unreliable"] == "×"
     corruptions = {r["model"]: r for r in sections["imagenet, corruptions"]}
     assert corruptions["AlexNet"]["mCE (AlexNet=100)"] == "100.00"
-    assert corruptions["imagenet/corruptions/Standard_R50"]["corruptions acc"] == "39.48"
+    assert corruptions["imagenet/corruptions/Standard_R50"]["corruption acc"] == "39.48"
     # footnotes: plain text, HTML and MathJax removed
     assert "- Xiao2020Enhancing: Uses ell" not in out["markdown"]
     assert "- Xiao2020Enhancing: Uses Linf = 0.031 ≈ 7.9/255 instead of 8/255.; 7.40% robust" in out["markdown"]
@@ -117,7 +117,7 @@ def test_order_and_columns_follow_robustbench(rb_folder: Path, tmp_path: Path):
 def test_metric_err_shows_errors(rb_folder: Path):
     rows = {r["model"]: r for r in _sections(render(rb_folder, quiet=True)["markdown"])["imagenet, Linf"]}
     mixed = rows["Bai2024MixedNUTS"]
-    assert mixed["clean err"] == "18.52" and mixed["AA err (n)"] == "41.38" and mixed["best known robust err"] == "41.50"
+    assert mixed["clean err"] == "18.52" and mixed["AA err"] == "41.38" and mixed["best known robust err"] == "41.50"
     with pytest.raises(SystemExit):
         cli_main(["leaderboard", str(rb_folder), "--metric", "ratio"])
 

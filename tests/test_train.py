@@ -18,7 +18,7 @@ from robustbench_labelaug import UserError, create_classifier, k_way
 from robustbench_labelaug.train import parse_args, read_checkpoint, train
 from robustbench_labelaug.train.engine import NonFiniteLoss, train_one_epoch
 
-from .conftest import run_cli
+from .conftest import run_cli, run_cli_inprocess
 
 FAST = ["--no-progress", "--log-interval", "0", "--seed", "0", "--lr", "0.05"]
 
@@ -174,7 +174,7 @@ def _assert_clean_failure(result, pattern: str):
     (["--adv-mode", "std", "--label-aug"], "--label-aug needs adversarial training"),
 ])
 def test_bad_input_gives_one_clear_line(tmp_path, flags, pattern):
-    result = run_cli("train", "--epochs", "1", "--output", str(tmp_path), "--experiment", "bad", *FAST, *flags)
+    result = run_cli_inprocess("train", "--epochs", "1", "--output", str(tmp_path), "--experiment", "bad", *FAST, *flags)
     _assert_clean_failure(result, pattern)
     assert not (tmp_path / "bad" / "last.pth.tar").exists()
 
@@ -182,8 +182,8 @@ def test_bad_input_gives_one_clear_line(tmp_path, flags, pattern):
 def test_empty_data_dir(tmp_path):
     (tmp_path / "data" / "train").mkdir(parents=True)
     (tmp_path / "data" / "val").mkdir()
-    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path / "data"), "--output",
-                     str(tmp_path), *FAST)
+    result = run_cli_inprocess("train", "--dataset", "folder", "--data-dir", str(tmp_path / "data"), "--output",
+                               str(tmp_path), *FAST)
     _assert_clean_failure(result, "has no class sub-folders")
 
 
@@ -192,11 +192,11 @@ def test_resume_with_other_head_and_existing_run_are_refused(tmp_path):
                        "--experiment", "run", *FAST])
     checkpoint = train(args).checkpoint
     stamp = checkpoint.stat().st_mtime_ns
-    other_head = run_cli("train", "--adv-mode", "adv", "--epochs", "2", "--resume", str(checkpoint), *FAST,
-                         "--override-recipe")
+    other_head = run_cli_inprocess("train", "--adv-mode", "adv", "--epochs", "2", "--resume", str(checkpoint),
+                                   *FAST, "--override-recipe")
     _assert_clean_failure(other_head, "K+M=11")
-    again = run_cli("train", "--adv-mode", "adv_plus", "--epochs", "1", "--output", str(tmp_path),
-                    "--experiment", "run", *FAST)
+    again = run_cli_inprocess("train", "--adv-mode", "adv_plus", "--epochs", "1", "--output", str(tmp_path),
+                              "--experiment", "run", *FAST)
     _assert_clean_failure(again, "already holds a training run")
     assert checkpoint.stat().st_mtime_ns == stamp
 
@@ -212,7 +212,7 @@ def test_config_file_sets_defaults_and_rejects_unknown_keys(tmp_path):
 
 
 def test_cli_help_lists_timm_flags():
-    out = run_cli("train", "--help").stdout
+    out = run_cli_inprocess("train", "--help").stdout
     for flag in ("--model", "--pretrained", "--num-classes", "--data-dir", "--dataset", "--epochs", "--lr", "--sched",
                  "--min-lr", "--warmup-epochs", "--opt", "--momentum", "--weight-decay", "--batch-size", "--amp",
                  "--channels-last", "--seed", "--workers", "--output", "--experiment", "--resume",

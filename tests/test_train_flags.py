@@ -17,7 +17,7 @@ from robustbench_labelaug.data import create_dataset
 from robustbench_labelaug.train import parse_args, read_checkpoint, train
 from robustbench_labelaug.train.args import validate_args
 
-from .conftest import run_cli
+from .conftest import run_cli_inprocess
 
 
 def _expanded_help(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -66,14 +66,14 @@ def test_input_size_refuses_other_forms(value):
 ])
 def test_bad_names_leave_no_folder_behind(tmp_path, flags, pattern):
     out = tmp_path / "out"
-    result = run_cli("train", "--output", str(out), "--experiment", "x", "--no-progress", *flags)
+    result = run_cli_inprocess("train", "--output", str(out), "--experiment", "x", "--no-progress", *flags)
     assert result.returncode == 2 and pattern in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
 
 
 def test_version():
-    result = run_cli("--version")
+    result = run_cli_inprocess("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"rbla {robustbench_labelaug.__version__}"
 
 

@@ -66,7 +66,9 @@ class CleanEvaluator(LabelEvaluator):
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
         return [Measured("clean_error", "clean err", result["metrics"].get("error")),
                 Measured("clean_n", "clean n", result.get("num_examples"), unit="", show=False),
-                Measured("class_sd_clean", "class SD clean", classwise_sd(result, "clean"), stored=False)]
+                Measured("class_sd_clean", "class SD clean", classwise_sd(result, "clean"), stored=False),
+                Measured("worst_class_clean", "worst class clean", classwise_sd(result, "clean", "worst_error"),
+                         show=False, stored=False)]
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:

@@ -244,7 +244,8 @@ class MaskingChecks(Evaluator):
         checks = masking_checks(result)
         passed = sum(bool(c["passed"]) for c in checks)
         failed = [str(c.get("name")) for c in checks if not c["passed"]]
-        return [Measured("masking", "masking", f"{passed}/{len(checks)} passed", unit="", stored=False),
+        text = f"{passed}/{len(checks)} passed" + (f" (failed: {', '.join(failed)})" if failed else "")
+        return [Measured("masking", "masking checks", text, unit="", stored=False),
                 Measured("masking_passed", "masking passed", passed, unit="", show=False, accumulate=True),
                 Measured("masking_failed", "masking failed", len(failed), unit="", show=False, accumulate=True),
                 Measured("masking_failed_checks", "masking failed checks", failed, unit="", show=False,

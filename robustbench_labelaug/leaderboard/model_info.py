@@ -57,6 +57,16 @@ UNKNOWN_NUMBER_TEXT = ("", "null", "N/A")
 
 PIXEL_SPACE = "[0,1] pixel space (normalisation inside the model, RobustBench convention)"
 
+# RobustBench's model_info number fields -> (this package's headline key, label, "acc": an accuracy in % whose error
+# is the headline, "ratio": the value as it is). build_model_info writes these fields from the measured headlines;
+# the leaderboard reads a RobustBench file's fields as these headlines, so its rows share the columns with ours.
+ROBUSTBENCH_HEADLINES: dict[str, tuple[str, str, str]] = {
+    "clean_acc": ("clean_error", "clean err", "acc"),
+    "autoattack_acc": ("autoattack_error", "AA err", "acc"),
+    "corruptions_acc": ("corruptions_error", "corruption err", "acc"),
+    "corruptions_mce": ("mce_normalized", "mCE (AlexNet=100)", "ratio"),
+}
+
 # Paper numbers in a zoo entry's ``reported`` block, under the names this package uses (aliases accepted).
 REPORTED_ALIASES: dict[str, tuple[str, ...]] = {
     "clean_error": ("clean_error", "clean", "clean_err"),
@@ -163,6 +173,47 @@ def headline_values(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Measu
     return {**{k: h for k, h in fallbacks.items() if k not in out}, **out}
 
 
+def headline_sources(results: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Headline key -> the id of the result that gives it (as :func:`headline_values` picks it; summed keys: the
+    first)."""
+    firm: dict[str, str] = {}
+    fallback: dict[str, str] = {}
+    for entry_id, h in headlines(results):
+        (fallback if h.fallback else firm).setdefault(h.key, entry_id)
+    return {**fallback, **firm}
+
+
+def headline_records(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`headline_values` as JSON records (``key``, ``label``, ``value``, ``unit``, ``protocol``, ``show``,
+    ``source``: the result's id) in the order the results first declare each key: ``labelaug.measured.headlines``,
+    which the leaderboard's columns come from (so a file renders even where the evaluator that wrote it is not
+    installed)."""
+    values, sources = headline_values(results), headline_sources(results)
+    order = list(dict.fromkeys(h.key for _, h in headlines(results)))
+    return [{"key": k, "label": values[k].label, "value": values[k].value, "unit": values[k].unit,
+             "protocol": values[k].protocol, "show": values[k].show, "source": sources.get(k)}
+            for k in order if k in values]
+
+
+def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
+    """A model_info's headline numbers, key -> :class:`Measured`: ``labelaug.measured.headlines`` where written,
+    else declared afresh from ``labelaug.results`` (files written before headlines were stored), else RobustBench's
+    own fields under the same keys (:data:`ROBUSTBENCH_HEADLINES`)."""
+    extra = info.get("labelaug")
+    if extra:
+        records = (extra.get("measured") or {}).get("headlines")
+        if records is None:
+            return headline_values(extra.get("results") or {})
+        return {r["key"]: Measured(r["key"], r["label"], r.get("value"), unit=r.get("unit", "%"),
+                                   protocol=r.get("protocol"), show=bool(r.get("show", True))) for r in records}
+    out = {}
+    for field, (key, label, kind) in ROBUSTBENCH_HEADLINES.items():
+        value = number(info.get(field))
+        if value is not None:
+            out[key] = Measured(key, label, 100.0 - value if kind == "acc" else value)
+    return out
+
+
 def pgd_protocol(result: Mapping[str, Any]) -> str:
     from ..evaluation.pgd import pgd_protocol as protocol
 
@@ -202,6 +253,7 @@ def summarize_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any
         source = fallbacks["clean_error"][0]
         m.update({k: v for k, (e, v) in fallbacks.items() if e == source}, clean_error_source=source)
     m["classwise"] = {k: v for k, v in cw.items() if v is not None}
+    m["headlines"] = headline_records(results)
     return {k: v for k, v in m.items() if v is not None}
 
 
@@ -248,8 +300,12 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
     paper = _paper_fields(model.get("paper"))
     reported_n = normalize_reported(reported)
     reported_robust = reported_n.get("autoattack_error", reported_n.get("pgd_error"))
-    mce_norm = measured.get("mce_normalized")
-    corr_err = measured.get("corruptions_error")
+
+    def field(name: str) -> str | None:  # a RobustBench number field from its measured headline
+        key, _, kind = ROBUSTBENCH_HEADLINES[name]
+        value = measured.get(key)
+        return percent(None if value is None else (100 - value if kind == "acc" else value))
+
     info: dict[str, Any] = {
         "link": paper.get("link") or UNKNOWN_TEXT["link"],
         "name": paper.get("name") or model.get("description") or str(model["key"]),
@@ -260,14 +316,13 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         "venue": paper.get("venue") or UNKNOWN_TEXT["venue"],
         "architecture": str(model.get("architecture")),
         "eps": format_eps(eps),
-        "clean_acc": percent(None if measured.get("clean_error") is None else 100 - measured["clean_error"]),
+        "clean_acc": field("clean_acc"),
         "reported": percent(None if reported_robust is None else 100 - reported_robust) or UNKNOWN_TEXT["reported"],
-        "corruptions_acc": percent(None if corr_err is None else 100 - corr_err),
+        "corruptions_acc": field("corruptions_acc"),
         "corruptions_acc_3d": None,
-        "corruptions_mce": percent(mce_norm),
+        "corruptions_mce": field("corruptions_mce"),
         "corruptions_mce_3d": None,
-        "autoattack_acc": percent(None if measured.get("autoattack_error") is None
-                                  else 100 - measured["autoattack_error"]),
+        "autoattack_acc": field("autoattack_acc"),
         "footnote": _footnote(model, measured, reported_robust is not None and "autoattack_error" not in reported_n),
     }
     info["labelaug"] = {
@@ -392,7 +447,7 @@ def _is_num(v: Any) -> bool:
 # labelaug.measured: the values the table and plots compute with (other keys are not checked)
 _MEASURED_NUMBER_SUFFIXES = ("_error", "_n", "_steps", "_eps_pixel")
 _MEASURED_NUMBERS = {"mce", "mce_normalized", "masking_passed", "masking_failed"}
-_MEASURED_OTHER = {"classwise": Mapping, "protocols": Mapping, "masking_failed_checks": list}
+_MEASURED_OTHER = {"classwise": Mapping, "protocols": Mapping, "masking_failed_checks": list, "headlines": list}
 
 
 def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
@@ -419,6 +474,13 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
                 return f"'labelaug.measured.{key}' must be {kind}, got {v!r}"
         elif (key in _MEASURED_NUMBERS or key.endswith(_MEASURED_NUMBER_SUFFIXES)) and not _is_num(v):
             return f"'labelaug.measured.{key}' must be a number or null, got {v!r}"
+    for i, h in enumerate(measured.get("headlines") or []):
+        if not isinstance(h, Mapping) or not isinstance(h.get("key"), str) or not isinstance(h.get("label"), str) \
+                or not isinstance(h.get("unit", ""), str) or not isinstance(h.get("protocol") or "", str):
+            return (f"'labelaug.measured.headlines[{i}]' must be an object with strings 'key', 'label', 'unit' and "
+                    f"'protocol', got {h!r}")
+        if h.get("unit", "%") == "%" and h.get("value") is not None and not _is_num(h.get("value")):
+            return f"'labelaug.measured.headlines[{i}].value' ({h['key']}, in %) must be a number, got {h['value']!r}"
     for name, ref in (measured.get("classwise") or {}).items():
         if not isinstance(ref, Mapping) or not isinstance(ref.get("summary", {}), Mapping):
             return f"'labelaug.measured.classwise.{name}' must be an object with a 'summary' object"
@@ -529,6 +591,8 @@ def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
 
 __all__ = ["CIFAR10_CLASSES", "MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
            "SCHEMA_VERSION", "UNKNOWN_TEXT", "accuracy_to_error", "build_model_info", "class_names", "number",
-           "format_eps", "load_model_info", "load_model_infos", "headline_values", "headlines",
+           "format_eps", "load_model_info", "load_model_infos", "headline_records", "headline_sources",
+           "headline_values", "headlines",
+           "ROBUSTBENCH_HEADLINES", "stored_headlines",
            "model_info_files", "normalize_reported", "parse_eps", "percent", "summarize_results",
            "dataset_of", "threat_model_of", "validate_model_info"]

@@ -5,23 +5,36 @@ by dataset and threat model (RobustBench's ``<dataset>/<threat_model>/`` folders
 ``labelaug.threat_model``; a file with neither counts as L-inf, RobustBench's default) and each group is sorted like
 RobustBench's leaderboards: by the best known robust accuracy (``external`` where given, else AutoAttack's; for
 corruptions, ``corruptions_acc``), highest first, then clean accuracy; models without such a number come last.
-Columns follow RobustBench's table (rank, paper with link, extra data, architecture, venue, best known / AutoAttack
-robust accuracy, "potentially unreliable") plus this project's (PGD, mCE, class-wise SD and worst class, masking
-checks). Numbers are errors in percent (``metric="err"``, the paper's convention) or accuracies
-(``metric="acc"``, RobustBench's); where the paper reports a number for the same metric it is shown beside the
-measured one, ``"26.70 (paper) / 31.20"``. Columns nobody has a value for are left out.
+Columns follow RobustBench's table (rank, paper with link, extra data, architecture, venue, best known robust
+accuracy, "potentially unreliable"); the measured columns are the headlines the evaluators declare
+(``Evaluator.headline`` -> ``labelaug.measured.headlines``: key, label, unit, protocol), so a new evaluator's numbers
+get their columns without a change here; RobustBench's own files give theirs under the same keys
+(``model_info.ROBUSTBENCH_HEADLINES``). Numbers are errors in percent (``metric="err"``, the paper's convention) or
+accuracies (``metric="acc"``, RobustBench's: every ``*_error`` headline as 100 - error); where the paper reports a
+number for the same metric it is shown beside the measured one, ``"26.70 (paper) / 31.20"``. Columns nobody has a
+value for are left out.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
-from .model_info import PIXEL_SPACE, THREAT_MODELS, accuracy_to_error, dataset_of, number, threat_model_of
+from ..evaluation.base import Measured
+from .model_info import (
+    PIXEL_SPACE,
+    THREAT_MODELS,
+    dataset_of,
+    headline_sources,
+    number,
+    stored_headlines,
+    threat_model_of,
+)
 
 Cell = str
 
@@ -49,53 +62,79 @@ def _with_paper(measured: Any, paper: Any) -> str:
     return f"{_num(paper)} (paper) / {_num(measured)}"
 
 
+# The paper's numbers (``labelaug.reported``, this package's names) sit beside the headline of the same key; these
+# sit beside the first of the listed headlines the row has (the paper's PGD number beside the run that follows the
+# paper's protocol, when there is one). Class-wise reported blocks: ``classwise.<name>.sd`` beside these keys.
+REPORTED_BESIDE: dict[str, tuple[str, ...]] = {"pgd_error": ("pgd_paper_error", "pgd_error")}
+REPORTED_CLASSWISE_SD: dict[str, tuple[str, ...]] = {
+    "clean": ("class_sd_clean",), "pgd40": ("class_sd_pgd_paper", "class_sd_pgd"),
+    "pgd": ("class_sd_pgd_paper", "class_sd_pgd")}
+
+
+def is_column(h: Measured) -> bool:
+    """Whether a declared headline gets a leaderboard column: a number in % (errors, class SD, mCE) or a value the
+    summary line shows; counts and settings (``unit`` ``""``, not shown) are details of their result."""
+    return h.show or h.unit == "%"
+
+
+def restates(row: Mapping[str, Any], key: str) -> bool:
+    """Whether a row's headline ``key`` (one the summary line leaves out) only repeats a shown number of the same
+    result, e.g. the corruption error that equals the unnormalised mCE when every corruption has all severities."""
+    h, source = row["headlines"][key], row.get("sources", {}).get(key)
+    if h.show or source is None or h.value is None:
+        return False
+    def same(a: Any, b: Any) -> bool:
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) if numbers else a == b
+
+    return any(j != key and row["sources"].get(j) == source and other.show and other.unit == h.unit
+               and same(other.value, h.value) for j, other in row["headlines"].items())
+
+
+def is_error(h: Measured) -> bool:
+    """An error rate in % (``*_error`` keys, the model_info convention): shown as 100 - value with ``metric="acc"``."""
+    return h.unit == "%" and h.key.endswith("_error")
+
+
+def _paper_values(extra: Mapping[str, Any], heads: Mapping[str, Measured]) -> dict[str, Any]:
+    """Headline key -> the paper's number for it (``labelaug.reported``)."""
+    rep = extra.get("reported") or {}
+    out: dict[str, Any] = {}
+
+    def put(targets: Sequence[str], value: Any) -> None:
+        target = next((t for t in targets if t in heads), None)
+        if target is not None and value is not None:
+            out.setdefault(target, value)
+
+    for name, value in rep.items():
+        if name != "classwise" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            put(REPORTED_BESIDE.get(name, (name,)), value)
+    for name, block in (rep.get("classwise") or {}).items():
+        if isinstance(block, Mapping):
+            put(REPORTED_CLASSWISE_SD.get(name, (f"class_sd_{name}",)), block.get("sd"))
+    return out
+
+
 def row_values(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
-    """The numbers a row shows, from the ``labelaug`` block where present, else from the RobustBench fields."""
+    """A row's values: descriptive fields plus ``headlines`` (key -> :class:`Measured`, as the evaluators declared
+    them, stored in ``labelaug.measured.headlines``; RobustBench's own fields for its files) and ``reported``
+    (headline key -> the paper's number)."""
     extra = info.get("labelaug") or {}
-    m, rep = extra.get("measured") or {}, extra.get("reported") or {}
-    rep_cw = rep.get("classwise") or {}
-    cw = m.get("classwise") or {}
-
-    def summary(name: str, field: str) -> Any:
-        return ((cw.get(name) or {}).get("summary") or {}).get(field)
-
-    def paper_cw(names: Sequence[str], field: str) -> Any:
-        for name in names:
-            if isinstance(rep_cw.get(name), Mapping) and rep_cw[name].get(field) is not None:
-                return rep_cw[name][field]
-        return None
-
-    has_paper_protocol = m.get("pgd_paper_error") is not None
-    clean = m.get("clean_error", accuracy_to_error(info.get("clean_acc")))
-    aa = m.get("autoattack_error", accuracy_to_error(info.get("autoattack_acc")))
-    mce = m.get("mce")
-    mce_norm = m.get("mce_normalized", number(info.get("corruptions_mce")))
+    heads = stored_headlines(info)
+    records = (extra.get("measured") or {}).get("headlines")
+    sources = {**headline_sources(extra.get("results") or {}),
+               **{r["key"]: r["source"] for r in records or [] if r.get("source") is not None}}
+    clean_acc = number(info.get("clean_acc"))
     return {
         "model": key,
         "training": extra.get("training") or "",
         "architecture": info.get("architecture") or "",
         "eps": info.get("eps") or "",
-        "clean": clean, "clean_paper": rep.get("clean_error"),
-        "aa": aa, "aa_n": m.get("autoattack_n"), "aa_paper": rep.get("autoattack_error"),
-        "aa_attack": m.get("autoattack_attack"),
-        "pgd": m.get("pgd_error"), "pgd_steps": m.get("pgd_steps"),
-        "pgd_paper_protocol": m.get("pgd_paper_error"), "pgd_paper_steps": m.get("pgd_paper_steps"),
-        # the paper's PGD number sits beside the run that follows the paper's protocol, when there is one
-        "pgd_reported_on_paper_protocol": rep.get("pgd_error") if has_paper_protocol else None,
-        "pgd_reported_on_sound": None if has_paper_protocol else rep.get("pgd_error"),
-        "mce": mce, "mce_paper": rep.get("mce"), "mce_normalized": mce_norm,
-        "real": m.get("real_error"), "real_paper": rep.get("real_error"),
-        "sd_clean": summary("clean", "sd"), "sd_clean_paper": paper_cw(("clean",), "sd"),
-        "sd_pgd": summary("pgd", "sd"),
-        "sd_pgd_paper_protocol": summary("pgd_paper", "sd"),
-        "sd_pgd_reported_on_paper_protocol": paper_cw(("pgd40", "pgd"), "sd") if has_paper_protocol else None,
-        "sd_pgd_reported_on_sound": None if has_paper_protocol else paper_cw(("pgd40", "pgd"), "sd"),
-        "worst_clean": summary("clean", "worst_error"),
-        "worst_pgd": summary("pgd", "worst_error"),
-        "masking_passed": m.get("masking_passed"), "masking_failed": m.get("masking_failed"),
-        "masking_failed_checks": m.get("masking_failed_checks") or [],
-        "clean_acc": None if clean is None else 100 - clean,
-        "aa_acc": None if aa is None else 100 - aa,
+        "headlines": heads,
+        "sources": {k: v for k, v in sources.items() if v is not None},  # headline key -> result id
+        "reported": _paper_values(extra, heads),
+        "clean_acc": clean_acc,
+        "aa_acc": number(info.get("autoattack_acc")),
     }
 
 
@@ -105,10 +144,9 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
     external = number(info.get("external"))
     best = external if external is not None else base.get("aa_acc")
     threat = threat_model_of(info) or ("Linf" if base.get("aa_acc") is not None else None)
-    corruptions_acc = number(info.get("corruptions_acc"))
     sort_acc = best
     if sort_acc is None and (threat or "").startswith("corruptions"):
-        sort_acc = corruptions_acc
+        sort_acc = number(info.get("corruptions_acc"))
     link = info.get("link")
     return {
         "rank": None,
@@ -120,8 +158,6 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
         "external": None if external is None else 100.0 - external,
         "best": None if best is None else 100.0 - best,
         "unreliable": info.get("unreliable"),
-        # RobustBench's corruption accuracy, for files that have no mCE table of ours
-        "corruptions": None if corruptions_acc is None or base.get("mce") is not None else 100.0 - corruptions_acc,
         "sort_acc": sort_acc,
         "published": not info.get("labelaug"),  # a RobustBench file, not one of ours
         "dataset": dataset_of(info),
@@ -139,38 +175,97 @@ def _plain_text(text: Any) -> str:
     return html.unescape(" ".join(text.split()))
 
 
-def _masking(v: Mapping[str, Any]) -> str:
-    passed, failed = v["masking_passed"], v["masking_failed"]
-    if passed is None and failed is None:
+_NUMBER = re.compile(r"[-=]?\d+(?:\.\d+)?")
+
+
+def _title(labels: Sequence[str], others: Sequence[str] = ()) -> tuple[str, bool]:
+    """A column's title from the labels our rows declare (``others``: RobustBench's files' labels for the key), and
+    whether rows differ. One label is the title; labels that differ only in numbers (``PGD-40 err (sound)`` /
+    ``PGD-10 err (sound)``, ``AA err (n=120)`` / ``AA err``) give the label without its numbers (``PGD err
+    (sound)``, ``AA err (n)``) and each of our cells names its own; else all labels, joined."""
+    distinct = list(dict.fromkeys([*labels, *others]))
+    if len(distinct) == 1:
+        return distinct[0], False
+    ours = list(dict.fromkeys(labels)) or distinct
+    strip_all = len(ours) < len(distinct)  # a RobustBench row's label differs: drop our numbers everywhere
+    words = [label.split() for label in ours]
+    if len({len(w) for w in words}) == 1:
+        merged = []
+        for column in zip(*words):
+            stripped = {_NUMBER.sub("", w) for w in column}
+            if len(stripped) > 1:
+                break
+            merged.append(column[0] if len(set(column)) == 1 and not strip_all else stripped.pop())
+        else:
+            return " ".join(merged), True
+    return " / ".join(ours), True
+
+
+def _own_words(label: str, title: str) -> str:
+    """The words of a row's label that its column's title leaves out (``PGD-40``, ``(n=120)``), for its cell."""
+    words, shared = label.split(), title.split()
+    if len(words) != len(shared):
         return ""
-    text = f"{passed or 0}/{(passed or 0) + (failed or 0)} passed"
-    if failed:
-        text += f" (failed: {', '.join(v['masking_failed_checks'])})"
-    return text
+    own = [w for w, t in zip(words, shared) if w != t]
+    return " ".join(w if w.startswith("(") else f"({w})" for w in own)
 
 
-def _steps_title(rows: Sequence[Mapping[str, Any]], key: str, default: str) -> str:
-    steps = {r[key] for r in rows if r[key] is not None}
-    return f"PGD-{steps.pop()}" if len(steps) == 1 else default
+def _acc_label(label: str) -> str:
+    words = label.split()
+    return " ".join("acc" if w == "err" else w for w in words) if "err" in words else f"{label} acc"
+
+
+def _cell(h: Measured | None, paper: Any, convert: Callable[[Any], Any], own: str) -> str:
+    if h is None or h.value is None:
+        return "" if paper is None else f"{_num(convert(paper))} (paper)"
+    value = h.value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = _with_paper(convert(value), None if paper is None else convert(paper)) if h.unit == "%" else \
+            (f"{value:.2f}" if isinstance(value, float) else str(value))
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return f"{text} {own}".strip()
+
+
+def headline_columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Column]:
+    """One column per headline key any row declares as a column (:func:`is_column`), in the order the rows'
+    evaluators declare them; the title is the declared label (see :func:`_title`), with ``err`` -> ``acc`` for
+    error rates when ``metric="acc"``."""
+    acc = metric == "acc"
+    ours = [r for r in rows if not r.get("published")]
+    keys: dict[str, None] = {}
+    for r in ours + [r for r in rows if r.get("published")]:
+        for k, h in r["headlines"].items():
+            if is_column(h):
+                keys.setdefault(k)
+    # a column that in every row only repeats a shown number of the same result is left out
+    keys = {k: None for k in keys if not all(restates(r, k) for r in rows if k in r["headlines"])}
+    cols = []
+    for k in keys:
+        declared = [r["headlines"][k] for r in ours if k in r["headlines"]]
+        published = [r["headlines"][k] for r in rows if r.get("published") and k in r["headlines"]]
+        title, differ = _title([h.label for h in declared], [h.label for h in published])
+        error = is_error((declared or published)[0])
+        convert = (lambda v: None if v is None else 100.0 - float(v)) if acc and error else (lambda v: v)
+
+        def cell(v: Mapping[str, Any], k=k, title=title, differ=differ, convert=convert) -> str:
+            h = v["headlines"].get(k)
+            own = _own_words(h.label, title) if differ and h is not None and not v.get("published") else ""
+            return _cell(h, v["reported"].get(k), convert, own)
+
+        cols.append(Column(k, _acc_label(title) if acc and error else title, cell))
+    return cols
 
 
 def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Column]:
-    """The table's columns; ``metric`` ``"err"`` shows errors, ``"acc"`` accuracies (100 - error) for every
-    error/accuracy column (class SD and mCE are the same either way)."""
-    pgd = _steps_title(rows, "pgd_steps", "PGD")
-    pgd_paper = _steps_title(rows, "pgd_paper_steps", "PGD")
+    """The table's columns: RobustBench's descriptive ones, then one per declared headline
+    (:func:`headline_columns`), then RobustBench's best known robust accuracy and its "potentially unreliable"
+    flag; ``metric`` ``"err"`` shows errors, ``"acc"`` accuracies (100 - error) for every error column."""
     acc = metric == "acc"
     unit = "acc" if acc else "err"
-
-    def c(value: Any) -> Any:
-        return None if value is None else (100.0 - value if acc else value)
-
-    def paper(measured: str, reported: str) -> Callable[[Mapping[str, Any]], str]:
-        return lambda v: _with_paper(c(v[measured]), c(v[reported]))
-
     any_external = any(v.get("external") is not None for v in rows)
-    unions = {str(r.get("aa_attack")).split(" + ")[0] for r in rows if " + " in str(r.get("aa_attack") or "")}
-    aa_title = f"{'/'.join(sorted(unions))} + AA {unit} (n)" if unions else f"AA {unit} (n)"  # e.g. PGD-40 + AA
     return [
         Column("rank", "rank", lambda v: str(v["rank"])),
         Column("model", "model", lambda v: v["model"]),
@@ -179,28 +274,12 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
         Column("architecture", "architecture", lambda v: v["architecture"]),
         Column("extra_data", "extra data", lambda v: {True: "☑", False: "×"}.get(v["extra_data"], "")),
         Column("venue", "venue", lambda v: v["venue"]),
-        Column("clean", f"clean {unit}", paper("clean", "clean_paper")),
-        Column("aa", aa_title, lambda v: "" if v["aa"] is None and v["aa_paper"] is None else
-               _with_paper(c(v["aa"]), c(v["aa_paper"])) + (f" ({v['aa_n']})" if v["aa_n"] else "")),
-        Column("best", f"best known robust {unit}", lambda v: _num(c(v["best"])) if any_external else ""),
+        *headline_columns(rows, metric),
+        Column("best", f"best known robust {unit}",
+               lambda v: _num(None if v["best"] is None else (100.0 - v["best"] if acc else v["best"]))
+               if any_external else ""),
         Column("unreliable", "AA potentially unreliable",
                lambda v: {True: "☑", False: "×"}.get(v["unreliable"], "")),
-        Column("pgd", f"{pgd} {unit} (sound)", paper("pgd", "pgd_reported_on_sound")),
-        Column("pgd_paper_protocol", f"{pgd_paper} {unit} (paper protocol)",
-               paper("pgd_paper_protocol", "pgd_reported_on_paper_protocol")),
-        Column("corruptions", f"corruptions {unit}", lambda v: _num(c(v["corruptions"]))),
-        Column("mce", "mCE", lambda v: _with_paper(v["mce"], v["mce_paper"])),
-        Column("mce_normalized", "mCE (AlexNet=100)", lambda v: _num(v["mce_normalized"])),
-        Column("real", f"ReaL {unit}", paper("real", "real_paper")),
-        Column("sd_clean", "class SD clean", lambda v: _with_paper(v["sd_clean"], v["sd_clean_paper"])),
-        Column("sd_pgd", f"class SD {pgd} (sound)",
-               lambda v: _with_paper(v["sd_pgd"], v["sd_pgd_reported_on_sound"])),
-        Column("sd_pgd_paper_protocol", f"class SD {pgd_paper} (paper protocol)",
-               lambda v: _with_paper(v["sd_pgd_paper_protocol"], v["sd_pgd_reported_on_paper_protocol"])),
-        Column("worst_clean", "worst class clean" + (" acc" if acc else ""), lambda v: _num(c(v["worst_clean"]))),
-        Column("worst_pgd", f"worst class {pgd}" + (" acc" if acc else "") + " (sound)",
-               lambda v: _num(c(v["worst_pgd"]))),
-        Column("masking", "masking checks", _masking),
     ]
 
 
@@ -212,16 +291,25 @@ def sort_key(v: Mapping[str, Any]) -> tuple:
             v["model"])
 
 
+def by_headline(key: str) -> Callable[[Mapping[str, Any]], tuple]:
+    """Sort by a headline number (lowest first; rows without it last)."""
+    def sort(v: Mapping[str, Any]) -> tuple:
+        h = v["headlines"].get(key)
+        value = h.value if h is not None and isinstance(h.value, (int, float)) else None
+        return (value is None, value if value is not None else 0.0, v["model"])
+
+    return sort
+
+
+# ``rbla leaderboard --sort`` names -> the headline key they sort by
+SORT_HEADLINES = {"clean": "clean_error", "pgd": "pgd_error", "mce": "mce", "sd": "class_sd_pgd"}
 SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     "robustbench": sort_key,
-    "clean": lambda v: (v["clean"] is None, v["clean"] if v["clean"] is not None else 0.0, v["model"]),
-    "pgd": lambda v: (v["pgd"] is None, v["pgd"] if v["pgd"] is not None else 0.0, v["model"]),
-    "mce": lambda v: (v["mce"] is None, v["mce"] if v["mce"] is not None else 0.0, v["model"]),
-    "sd": lambda v: (v["sd_pgd"] is None, v["sd_pgd"] if v["sd_pgd"] is not None else 0.0, v["model"]),
+    **{name: by_headline(key) for name, key in SORT_HEADLINES.items()},
     "name": lambda v: (v["model"],),
 }
 # Where always shown, even when empty.
-ALWAYS_SHOWN = ("rank", "model", "clean")
+ALWAYS_SHOWN = ("rank", "model")
 # RobustBench's descriptive columns, left out of a board of only this project's models when every row has the
 # same value there (e.g. venue "N/A" everywhere).
 DESCRIPTIVE = ("paper", "extra_data", "venue")
@@ -394,12 +482,11 @@ tr:nth-child(even) {{ background: #fafafa; }}
 
 
 def summary_line(key: str, info: Mapping[str, Any]) -> str:
-    """One line of a model's headline numbers, as its evaluators declare them (``Evaluator.headline``)."""
-    from .model_info import headline_values
-
-    shown = [h.text() for h in headline_values((info.get("labelaug") or {}).get("results") or {}).values() if h.show]
-    return f"{key}: " + " | ".join(shown)
+    """One line of a model's headline numbers, as its evaluators declare them (``Evaluator.headline``, stored in
+    ``labelaug.measured.headlines``): the ones they mark ``show``."""
+    return f"{key}: " + " | ".join(h.text() for h in stored_headlines(info).values() if h.show)
 
 
-__all__ = ["METRICS", "SORT_KEYS", "Table", "all_row_values", "build_table", "build_tables", "robustbench_values",
-           "row_values", "sort_key", "summary_line", "to_html", "to_markdown"]
+__all__ = ["METRICS", "SORT_HEADLINES", "SORT_KEYS", "Table", "all_row_values", "build_table", "build_tables",
+           "by_headline", "columns", "headline_columns", "is_column", "is_error", "robustbench_values", "row_values",
+           "sort_key", "summary_line", "to_html", "to_markdown"]
