@@ -293,3 +293,28 @@ def test_evaluation_loaders_pin_memory_on_cuda(digits_test, monkeypatch, device,
     evaluator = create_evaluator("clean")
     evaluator._open_split(digits_test, "all", [0, 1, 2], EvalContext(num_classes=10, device=device, num_workers=3))
     assert made == [{"batch_size": 64, "shuffle": False, "num_workers": 3, "pin_memory": pinned}]
+
+
+def test_a_bf16_result_is_named_in_model_info_summary_and_table(digits_test):
+    from robustbench_labelaug.leaderboard.model_info import build_model_info, validate_model_info
+    from robustbench_labelaug.leaderboard.table import build_tables, summary_line, to_markdown
+
+    meta = {"key": "m", "dataset": "digits", "architecture": "linear", "training": "std", "num_classes": 10,
+            "num_ops": 0, "threat_model": "Linf", "eps": None}
+    infos = []
+    for key, precision in (("m_bf16", "bf16"), ("m_fp32", "fp32")):
+        result = create_evaluator("clean", n_examples=30, precision=precision).run(DtypeProbe(), digits_test, ctx())
+        info = build_model_info({**meta, "key": key}, {"clean": result.to_dict()})
+        validate_model_info(info)
+        infos.append((key, info))
+        record = next(h for h in info["labelaug"]["measured"]["headlines"] if h["key"] == "clean_error")
+        assert record.get("precision") == (None if precision == "fp32" else "bf16")
+        assert ("[bf16]" in summary_line(key, info)) == (precision == "bf16")
+    markdown = to_markdown(build_tables(infos), infos)
+    bf16_row = next(line for line in markdown.splitlines() if "m_bf16" in line and "|" in line)
+    fp32_row = next(line for line in markdown.splitlines() if "m_fp32" in line and "|" in line)
+    assert "[bf16]" in bf16_row and "[bf16]" not in fp32_row
+    bad = json.loads(json.dumps(infos[0][1]))
+    bad["labelaug"]["measured"]["headlines"][0]["precision"] = "int8"
+    with pytest.raises(UserError, match="precision"):
+        validate_model_info(bad)

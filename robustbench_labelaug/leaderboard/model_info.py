@@ -154,7 +154,7 @@ def headlines(results: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Measu
     for entry_id, r in results.items():
         cls = evaluator_of(r)
         if cls is not None:
-            out += [(entry_id, h) for h in cls.headline(r) if h.value is not None]
+            out += [(entry_id, h) for h in cls.measured(r) if h.value is not None]
     return out
 
 
@@ -190,9 +190,13 @@ def headline_records(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str,
     installed)."""
     values, sources = headline_values(results), headline_sources(results)
     order = list(dict.fromkeys(h.key for _, h in headlines(results)))
-    return [{"key": k, "label": values[k].label, "value": values[k].value, "unit": values[k].unit,
-             "protocol": values[k].protocol, "show": values[k].show, "source": sources.get(k)}
-            for k in order if k in values]
+    records = [{"key": k, "label": values[k].label, "value": values[k].value, "unit": values[k].unit,
+                "protocol": values[k].protocol, "show": values[k].show, "source": sources.get(k)}
+               for k in order if k in values]
+    for r in records:  # a forward pass in bf16/fp16 (opt-in) is named beside its number
+        if values[r["key"]].precision:
+            r["precision"] = values[r["key"]].precision
+    return records
 
 
 def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
@@ -205,7 +209,8 @@ def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
         if records is None:
             return headline_values(extra.get("results") or {})
         return {r["key"]: Measured(r["key"], r["label"], r.get("value"), unit=r.get("unit", "%"),
-                                   protocol=r.get("protocol"), show=bool(r.get("show", True))) for r in records}
+                                   protocol=r.get("protocol"), show=bool(r.get("show", True)),
+                                   precision=r.get("precision")) for r in records}
     out = {}
     for field, (key, label, kind) in ROBUSTBENCH_HEADLINES.items():
         value = number(info.get(field))
@@ -479,6 +484,8 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
                 or not isinstance(h.get("unit", ""), str) or not isinstance(h.get("protocol") or "", str):
             return (f"'labelaug.measured.headlines[{i}]' must be an object with strings 'key', 'label', 'unit' and "
                     f"'protocol', got {h!r}")
+        if h.get("precision") not in (None, "fp32", "bf16", "fp16"):
+            return f"'labelaug.measured.headlines[{i}].precision' must be fp32, bf16 or fp16, got {h['precision']!r}"
         if h.get("unit", "%") == "%" and h.get("value") is not None and not _is_num(h.get("value")):
             return f"'labelaug.measured.headlines[{i}].value' ({h['key']}, in %) must be a number, got {h['value']!r}"
     for name, ref in (measured.get("classwise") or {}).items():

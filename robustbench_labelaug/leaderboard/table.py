@@ -226,6 +226,8 @@ def _cell(h: Measured | None, paper: Any, convert: Callable[[Any], Any], own: st
         text = ", ".join(str(v) for v in value)
     else:
         text = str(value)
+    if h.precision:  # measured with an opt-in bf16/fp16 forward pass
+        text = f"{text} [{h.precision}]"
     return f"{text} {own}".strip()
 
 
