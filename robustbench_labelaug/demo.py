@@ -312,6 +312,7 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from .evaluation import evaluator_class
     from .fileio import atomic_write_bytes
     from .leaderboard.cli import render
     from .leaderboard.model_info import load_model_info
@@ -373,23 +374,36 @@ def main(args: argparse.Namespace) -> int:
                               done=trained(name, seed_index, experiment), priority=-1))
 
     def evaluations(config, output: Path, keys: list[str]) -> None:
-        """One task per model and evaluator, after the model's training (its run is named like the key)."""
+        """One task per model and evaluator (an evaluator that reuses an earlier one's per-sample results, e.g.
+        masking the AutoAttack run, joins that one's task), after the model's training (its run is named like
+        the key)."""
+        groups: list[list] = []
+        for entry in config.evaluators:
+            reuses = evaluator_class(entry.name).reuses
+            host = next((g for g in groups if any(e.name in reuses for e in g)), None)
+            if host is None:
+                groups.append([entry])
+            else:
+                host.append(entry)
         first: dict[str, str] = {}
         for key in keys:
-            for entry in config.evaluators:
-                task_name = f"evaluate {output.name}/{key}/{entry.id}"
+            for group in groups:
+                ids = [e.id for e in group]
+                label = "+".join(ids)
+                task_name = f"evaluate {output.name}/{key}/{label}"
                 after = {f"train {key}"}
-                if entry.id in first:  # the evaluator's first model fills the shared caches
-                    after.add(first[entry.id])
-                first.setdefault(entry.id, task_name)
+                if label in first:  # the evaluator's first model fills the shared caches
+                    after.add(first[label])
+                first.setdefault(label, task_name)
 
-                def done(seconds: float, key=key, entry=entry) -> None:
-                    print(f"  {key}: {entry.id} evaluated ({seconds:.0f} s)", flush=True)
+                def done(seconds: float, key=key, label=label) -> None:
+                    print(f"  {key}: {label} evaluated ({seconds:.0f} s)", flush=True)
 
+                long = any(e.name in LONG_EVALUATORS for e in group)
                 tasks.append(Task(task_name, _evaluate_task,
-                                  (config, str(output), key, [entry.id], args.fast, args.device, task_progress,
-                                   worker_log(f"{output.name}_{key}_{entry.id}")),
-                                  after=after, done=done, priority=0 if entry.name in LONG_EVALUATORS else 1))
+                                  (config, str(output), key, ids, args.fast, args.device, task_progress,
+                                   worker_log(f"{output.name}_{key}_{label}")),
+                                  after=after, done=done, priority=0 if long else 1))
 
     evaluations(cfg, eval_dir, list(DEMO_MODELS))
     if args.seeds > 1:

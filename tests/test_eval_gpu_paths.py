@@ -318,3 +318,49 @@ def test_a_bf16_result_is_named_in_model_info_summary_and_table(digits_test):
     bad["labelaug"]["measured"]["headlines"][0]["precision"] = "int8"
     with pytest.raises(UserError, match="precision"):
         validate_model_info(bad)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# masking takes the autoattack evaluator's per-point results (one AutoAttack run per model)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pgd_first", [False, True])
+def test_masking_reuses_the_autoattack_evaluators_run(digits_test, trained_digits_model, monkeypatch, pgd_first):
+    from robustbench_labelaug.evaluation import masking as masking_module
+
+    model, shared = trained_digits_model, {}
+    c = ctx(predictions=shared)
+    aa = create_evaluator("autoattack", eps=0.2, n_examples=30, selection="class_balanced", pgd_first=pgd_first)
+    aa_result = aa.run(model, digits_test, c)
+    calls = []
+    original = masking_module.predict_autoattack
+    monkeypatch.setattr(masking_module, "predict_autoattack", lambda *a, **k: calls.append(1) or original(*a, **k))
+    settings = {"eps": 0.2, "steps": 40, "n_examples": 30, "autoattack_n": 20, "eps_sweep": [0.2],
+                "steps_sweep": [40], "margin_attack": False}
+    reused = create_evaluator("masking", **settings).run(model, digits_test, c)
+    assert calls == []  # no second AutoAttack run
+    checks = {ch["name"]: ch for ch in reused.details["checks"]}
+    gap = checks["pgd_close_to_autoattack"]
+    assert gap["n"] == 20
+    if pgd_first:  # the union is not weaker than PGD by construction: that check is skipped, with the reason
+        assert "autoattack_not_weaker_than_pgd" not in checks
+        assert "pgd_first" in reused.details["skipped"]["autoattack_not_weaker_than_pgd"]
+        assert gap["autoattack"].startswith("PGD-40 + AutoAttack") and gap["gap"] >= 0
+    else:  # a standalone run: the same checks as masking's own AutoAttack run would make
+        own = create_evaluator("masking", **settings).run(model, digits_test, ctx())
+        assert len(calls) == 1
+        own_checks = {ch["name"]: ch for ch in own.details["checks"]}
+        assert set(own_checks) == set(checks)
+        assert checks["autoattack_not_weaker_than_pgd"]["autoattack_robust_accuracy"] == pytest.approx(
+            own_checks["autoattack_not_weaker_than_pgd"]["autoattack_robust_accuracy"], abs=100 * 2 / 20)
+    # the AutoAttack numbers are the autoattack evaluator's on those 20 points (its 30 include them)
+    from robustbench_labelaug.evaluation.base import select_examples
+
+    (_, arrays), = [v for k, v in shared.items() if k[0][0] == "autoattack"]
+    assert len(arrays["index"]) == aa_result.num_examples == 30
+    rows = np.isin(arrays["index"], select_examples(digits_test, 20, "class_balanced"))
+    assert rows.sum() == 20
+    expected = 100.0 * float(np.mean(arrays["y_pred"][rows] == arrays["y_true"][rows]))
+    assert gap["autoattack_robust_accuracy"] == pytest.approx(expected)
+    assert evaluator_class("masking").reuses == ("autoattack",)

@@ -90,6 +90,11 @@ def _pgd_first(model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.
     return broken, pred, linf
 
 
+def autoattack_key(eps: float, version: str, seed: int, pgd_steps: int) -> tuple:
+    """What a :func:`predict_autoattack` result is, as a key of ``EvalContext.predictions``."""
+    return ("autoattack", float(eps), version, int(seed), int(pgd_steps))
+
+
 class _AttackState:
     """AutoAttack's progress on this rank's points, checkpointed atomically after every batch of every attack:
     ``robust`` (not broken yet), ``y_pred``/``linf`` (at the adversarial example where broken), ``broken_by``
@@ -232,6 +237,12 @@ class AutoAttackEvaluator(Evaluator):
     def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         super().check_model(model, dataset, ctx)
         require_input_gradient(model, dataset[0][0].unsqueeze(0).to(ctx.device), self.name)
+
+    def shared_keys(self, split: str) -> list[tuple]:
+        """Its per-point results, offered to (and, where they cover its points, taken from) the other evaluators
+        of the model that run the same AutoAttack: the masking checks (:mod:`.masking`)."""
+        return [autoattack_key(self.eps, self.version, int(self.settings["seed"]),
+                               UNION_PGD_STEPS if self.pgd_first else 0)]
 
     @property
     def attack_label(self) -> str:

@@ -183,8 +183,11 @@ class Evaluator(ABC):
     name: ClassVar[str]
     source_key: ClassVar[str | None] = None  # measured[source_key] = the config id of the result that gave it
     # True: split "all" holds top-1 predictions of the clean images (index, y_true, y_pred), shared through
-    # ctx.predictions with the other such evaluators of the same model (clean, ReaL, ImageNet-X)
+    # ctx.predictions with the other such evaluators of the same model (clean, ReaL, ImageNet-X); see shared_keys
     shares_predictions: ClassVar[bool] = False
+    # evaluators whose per-sample results this one can take instead of computing them (shared_keys): a runner
+    # that splits work per evaluator (rbla demo) keeps these together
+    reuses: ClassVar[tuple[str, ...]] = ()
     n_examples: int | None = None
 
     def __post_init__(self) -> None:
@@ -310,14 +313,16 @@ class Evaluator(ABC):
         indices = self.example_indices(dataset)
         splits = self.splits(dataset)
         arrays: dict[str, SplitArrays] = {}
-        todo = []
+        todo, reused = [], set()
         for split in splits:
             path = self.cache_path(ctx, split)
             cached = dist_utils.main_decides(self.load_split, path)  # rank 0 decides: no shared filesystem needed
             if cached is None:
                 cached = self._shared_predictions(ctx, dataset, split, indices)
-                if cached is not None and path is not None and info.is_main:
-                    self.save_split(path, cached)
+                if cached is not None:
+                    reused.add(split)
+                    if path is not None and info.is_main:
+                        self.save_split(path, cached)
             if cached is None:
                 todo.append(split)
             else:
@@ -341,7 +346,8 @@ class Evaluator(ABC):
                 upcoming = self._open_split(dataset, todo[k + 1], shard, ctx)
         arrays = {split: arrays[split] for split in splits}
         for split, a in arrays.items():
-            self._share_predictions(ctx, dataset, split, a)
+            if split not in reused:
+                self._share_predictions(ctx, dataset, split, a)
         result = self.score(arrays, dataset, ctx)
         result.settings = jsonable({**self.settings, **result.settings})
         return result
@@ -368,32 +374,49 @@ class Evaluator(ABC):
 
         return stream()
 
-    def _prediction_key(self, dataset: Dataset, split: str) -> tuple | None:
-        return (id(dataset), self.precision_name) if self.shares_predictions and split == "all" else None
+    # -- per-sample results shared between the evaluators of one model (ctx.predictions) ---------------------------
+    def shared_keys(self, split: str) -> list[tuple]:
+        """What ``split``'s arrays are, as keys of ``ctx.predictions``: the first is where this evaluator's arrays
+        are offered to the others, the rest are what it also accepts from them. Default: with
+        ``shares_predictions``, split ``all`` is the top-1 predictions at this precision; otherwise nothing."""
+        return [("top1", self.precision_name)] if self.shares_predictions and split == "all" else []
+
+    def split_indices(self, split: str, indices: list[int]) -> list[int]:
+        """The examples ``split`` holds (default: all of :meth:`example_indices`)."""
+        return indices
 
     def _shared_predictions(self, ctx: EvalContext, dataset: Dataset, split: str,
                             indices: list[int]) -> SplitArrays | None:
-        """Another evaluator's top-1 predictions of the same model on the same images and precision (from
-        ``ctx.predictions``), restricted to ``indices``; None where there are none covering them."""
-        key = self._prediction_key(dataset, split)
-        if key is None or ctx.predictions is None or key not in ctx.predictions:
+        """Another evaluator's arrays for ``split`` (same model, same images, a key of :meth:`shared_keys`),
+        restricted to this split's examples; None where none cover them."""
+        if ctx.predictions is None:
             return None
-        held, stored = ctx.predictions[key]
-        if held is not dataset:
-            return None
-        wanted = np.asarray(indices, dtype=np.int64)
-        pos = np.searchsorted(stored["index"], wanted)
-        if len(wanted) and (pos[-1] >= len(stored["index"]) or not np.array_equal(stored["index"][pos], wanted)):
-            return None
-        return {k: v[pos] for k, v in stored.items()}
+        wanted = np.asarray(sorted(self.split_indices(split, indices)), dtype=np.int64)
+        for key in self.shared_keys(split):
+            held = ctx.predictions.get((key, id(dataset)))
+            if held is None or held[0] is not dataset:
+                continue
+            stored = held[1]
+            pos = np.searchsorted(stored["index"], wanted)
+            if len(wanted) and (pos[-1] >= len(stored["index"]) or not np.array_equal(stored["index"][pos], wanted)):
+                continue
+            return {k: v[pos] for k, v in stored.items()}
+        return None
+
+    def offered_key(self, split: str, arrays: SplitArrays) -> tuple | None:
+        """The key under which ``split``'s arrays are offered to the other evaluators (default: the first of
+        :meth:`shared_keys`; None: not offered)."""
+        keys = self.shared_keys(split)
+        return keys[0] if keys else None
 
     def _share_predictions(self, ctx: EvalContext, dataset: Dataset, split: str, arrays: SplitArrays) -> None:
-        key = self._prediction_key(dataset, split)
-        if key is None or ctx.predictions is None:
+        key = self.offered_key(split, arrays) if ctx.predictions is not None else None
+        if key is None:
             return
-        held = ctx.predictions.get(key)
+        slot = (key, id(dataset))
+        held = ctx.predictions.get(slot)
         if held is None or len(held[1]["index"]) < len(arrays["index"]):
-            ctx.predictions[key] = (dataset, arrays)
+            ctx.predictions[slot] = (dataset, arrays)
 
 
 SELECTIONS = ("class_balanced", "robustbench")

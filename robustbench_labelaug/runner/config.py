@@ -15,7 +15,8 @@ from ..checks import build_typed, check_choice, check_delta, check_eps, check_po
 from ..errors import UserError
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
-RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots")
+RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
+                "channels_last")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
                 "bad_images")
 MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "pretrained_file", "arch", "num_classes",
@@ -41,6 +42,7 @@ class RuntimeConfig:
     seed: int = 0
     progress: bool = True
     plots: bool = True
+    channels_last: bool = False  # evaluate models in channels_last memory format (same numbers, faster convs)
 
 
 @dataclass

@@ -103,6 +103,8 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         evaluator = create_evaluator(entry.name, **settings)
         if loaded is None:
             loaded = load_resolved_model(model, cfg.runtime.model_dir)
+            if cfg.runtime.channels_last:
+                loaded = loaded.to(memory_format=torch.channels_last)
         torch.manual_seed(cfg.runtime.seed)
         np.random.seed(cfg.runtime.seed)
         ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
