@@ -262,6 +262,8 @@ def test_each_rank_caches_only_its_share_and_any_world_size_reads_it(tmp_path, d
             part = CorruptionGenerator(digits_test, range(n), cache_dir=cache, progress=False).split("fog", 2)
             assert sorted(part.index.tolist()) == list(range(rank, n, 3))  # holds its share only
             np.testing.assert_array_equal(part.images, full.images[rank::3])
+            # the one collective carried this rank's (index, digest) pairs, no images
+            assert len(sent) == 1 and [i for i, _ in sent[0]] == list(range(rank, n, 3))
     folder = next(cache.rglob("fog/2"))
     assert sorted(f.name for f in folder.iterdir()) == [f"shard-{r}-of-3.npz" for r in range(3)]
 
