@@ -230,20 +230,29 @@ def section_throughput(cfg: dict, work: Path) -> dict:
     return out
 
 
-def section_pgd_eval(cfg: dict, work: Path) -> dict:
+def _eval_model(cfg: dict, k: int = 1000):
+    """The device (cuDNN autotuning on CUDA) and a seeded ``cfg["model"]`` classifier (K=``k``, M=1) on it."""
     import torch
-    from torch.utils.data import TensorDataset
 
-    from robustbench_labelaug import create_classifier, k_way
-    from robustbench_labelaug.attacks.pgd import PGD
-    from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+    from robustbench_labelaug import create_classifier
 
     dev = torch.device(cfg["device"])
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    k = 1000
     torch.manual_seed(0)
-    model = create_classifier(cfg["model"], k, 1).to(dev).eval()
+    return dev, create_classifier(cfg["model"], k, 1).to(dev).eval()
+
+
+def section_pgd_eval(cfg: dict, work: Path) -> dict:
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from robustbench_labelaug import k_way
+    from robustbench_labelaug.attacks.pgd import PGD
+    from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+
+    k = 1000
+    dev, model = _eval_model(cfg, k)
     n, s, b = cfg["pgd_n"], cfg["input_size"], cfg["pgd_batch"]
     x = torch.rand(n, 3, s, s)
     with torch.no_grad():  # label every point with the model's own prediction: every point gets attacked
@@ -279,16 +288,11 @@ def section_eval_amp(cfg: dict, work: Path) -> dict:
     import torch
     from torch.utils.data import TensorDataset
 
-    from robustbench_labelaug import create_classifier
     from robustbench_labelaug.evaluation import EvalContext, create_evaluator
 
-    dev = torch.device(cfg["device"])
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     k, s = 1000, cfg["input_size"]
     n, b = (8, 4) if cfg["small"] else (4096, 256)
-    torch.manual_seed(0)
-    model = create_classifier(cfg["model"], k, 1).to(dev).eval()
+    dev, model = _eval_model(cfg, k)
     data = TensorDataset(torch.rand(n, 3, s, s), torch.randint(0, k, (n,)))
     ctx = EvalContext(num_classes=k, device=dev, batch_size=b, progress=False)
     precision = "bf16" if amp_dtype_for(dev) == "bfloat16" else "fp16"
