@@ -49,9 +49,10 @@ class EvalContext:
     seed: int = 0
     dataset: str | None = None  # the registered dataset's name (data/registry.py), where known
     # Shared between evaluators (the runner passes the same dicts to all of them; None: nothing shared).
-    # ``predictions``: one model's top-1 predictions per (dataset, precision), so ReaL and ImageNet-X reuse the
-    # clean pass (one dict per model). ``checked``: data checks already passed in this run (e.g. an ImageNet-C
-    # folder), so each is done once per run, not per model (one dict per run).
+    # ``predictions``: one model's per-sample results that other evaluators can take (see Evaluator.shared_keys:
+    # top-1 predictions per precision, so ReaL and ImageNet-X reuse the clean pass; an AutoAttack run, which the
+    # masking checks reuse), one dict per model. ``checked``: data checks already passed in this run (e.g. an
+    # ImageNet-C folder), so each is done once per run, not per model (one dict per run).
     predictions: dict | None = field(default=None, repr=False)
     checked: dict | None = field(default=None, repr=False)
 

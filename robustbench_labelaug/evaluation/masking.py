@@ -190,7 +190,9 @@ class MaskingChecks(Evaluator):
     ``n_examples`` (default 500, taken round-robin over the classes); ``margin_attack`` (the DLR-PGD comparison,
     default on); ``autoattack`` / ``autoattack_n`` (the first ``autoattack_n`` of the chosen examples);
     ``tolerance``, ``zero_threshold``, ``gap_tolerance`` (in percentage points); ``confidence`` (of the gap CIs,
-    default 0.95); ``seed`` (None: the run's seed)."""
+    default 0.95); ``seed`` (None: the run's seed). Where the ``autoattack`` evaluator of the same model ran first
+    (same eps, seed, standard version) on a superset of the AutoAttack points, its per-point results are taken
+    instead of a second AutoAttack run (see :meth:`shared_keys`)."""
 
     name = "masking"
     reuses = ("autoattack",)
