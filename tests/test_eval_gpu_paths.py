@@ -366,3 +366,29 @@ def test_masking_reuses_the_autoattack_evaluators_run(digits_test, trained_digit
     expected = 100.0 * float(np.mean(arrays["y_pred"][rows] == arrays["y_true"][rows]))
     assert gap["autoattack_robust_accuracy"] == pytest.approx(expected)
     assert evaluator_class("masking").reuses == ("autoattack",)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_runtime_channels_last_evaluates_the_model_in_that_format(tmp_path, imagenet_val, monkeypatch,
+                                                                   channels_last):
+    from robustbench_labelaug.runner import evaluate_config, load_config
+
+    dataset, model = imagenet_val
+    seen = []
+    original = Evaluator.run
+    monkeypatch.setattr(Evaluator, "run", lambda self, m, *a: seen.append(
+        next(p for p in m.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last))
+        or original(self, m, *a))
+    ckpt = tmp_path / "m.pth.tar"
+    torch.save({"arch": "resnet8_tiny", "num_classes": 1000, "num_ops": 0,
+                "mean": model.normalize.mean.flatten().tolist(), "std": model.normalize.std.flatten().tolist(),
+                "state_dict": model.state_dict(), "args": {"adv_mode": "std", "dataset": "imagenet"}}, ckpt)
+    cfg = {"title": "t", "runtime": {"batch_size": 4, "device": "cpu", "output": str(tmp_path / "out"),
+                                     "progress": False, "plots": False, "channels_last": channels_last},
+           "datasets": {"in": {"name": "imagenet", "data_dir": str(dataset.root.parent), "input_size": 32}},
+           "models": [{"name": "m", "checkpoint": str(ckpt)}], "evaluators": [{"name": "clean"}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    info = json.loads(evaluate_config(load_config(tmp_path / "c.yaml"), leaderboard=False)[0].read_text())
+    assert seen == [channels_last]
+    reference = create_evaluator("clean").run(model, dataset, ctx(None, 1000))
+    assert info["labelaug"]["measured"]["clean_error"] == pytest.approx(reference.metrics["error"])
