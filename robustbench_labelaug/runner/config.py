@@ -9,10 +9,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
 from ..errors import UserError
+from ..yamlio import load_yaml
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
@@ -127,14 +126,27 @@ class EvalConfig:
     fast: dict[str, Any] = field(default_factory=dict)
 
 
-def expand_env(value: Any, where: str) -> Any:
+def expand_env(value: Any, where: str, _memo: dict | None = None) -> Any:
     """``${VAR}`` / ``$VAR`` in every string of ``value`` replaced from the environment (os.path.expandvars);
-    :class:`UserError` naming the first variable that is not set."""
-    if isinstance(value, dict):
-        return {k: expand_env(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    :class:`UserError` naming the first variable that is not set, or set but empty. A mapping or list reached
+    twice (a YAML alias) is expanded once and stays shared."""
+    memo = {} if _memo is None else _memo
+    if isinstance(value, (dict, list)):
+        if id(value) in memo:
+            return memo[id(value)]
+        if isinstance(value, dict):
+            out = memo[id(value)] = {}
+            out.update({k: expand_env(v, f"{where}.{k}", memo) for k, v in value.items()})
+        else:
+            out = memo[id(value)] = []
+            out.extend(expand_env(v, f"{where}[{i}]", memo) for i, v in enumerate(value))
+        return out
     if isinstance(value, str):
+        for match in _UNEXPANDED.finditer(value):
+            var = match.group(2)
+            if os.environ.get(var) == "":
+                raise UserError(f"{where} uses the environment variable {var}, which is set but empty: export "
+                                f"{var}=<value> (e.g. the dataset folder) or edit the config")
         expanded = os.path.expandvars(value)
         missing = _UNEXPANDED.search(expanded)
         if missing:
@@ -247,6 +259,8 @@ def resolve_config_path(path: str | Path) -> Path:
     file = Path(path)
     if file.is_file():
         return file
+    if file.is_dir():
+        raise UserError(f"config file {file} is a folder: pass -c with a YAML file (or a packaged config's name)")
     packaged = packaged_configs()
     if str(path) in packaged:
         return packaged[str(path)]
@@ -261,10 +275,7 @@ def load_config(path: str | Path) -> EvalConfig:
     from ..evaluation import EVALUATORS
 
     file = resolve_config_path(path)
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"config file {file} is not valid YAML ({type(exc).__name__}): fix its syntax") from None
+    raw = load_yaml(file, f"config file {file}")
     raw = _mapping(raw, "the file", file)
     _check_keys(raw, TOP_KEYS, "the top level", file)
     raw = expand_env(raw, file.name)

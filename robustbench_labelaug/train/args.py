@@ -8,8 +8,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
 from ..hook import ATTACK_MODES, MODES
 
@@ -165,11 +163,11 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     """Set parser defaults from a YAML file; unknown keys are an error. Returns the names it set."""
     file = Path(path)
     if not file.is_file():
-        raise UserError(f"config file {file} does not exist: pass -c with a YAML file of flag defaults")
-    try:
-        values = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"config file {file} is not valid YAML ({exc.__class__.__name__}): fix its syntax") from None
+        kind = "is a folder" if file.is_dir() else "does not exist"
+        raise UserError(f"config file {file} {kind}: pass -c with a YAML file of flag defaults")
+    from ..yamlio import load_yaml
+
+    values = load_yaml(file, f"config file {file}") or {}
     if not isinstance(values, dict):
         raise UserError(f"config file {file} must hold a mapping of flag names to values")
     known = {a.dest for a in parser._actions}

@@ -30,8 +30,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
 
 THREAT_MODELS = ("Linf", "L2")
@@ -342,14 +340,9 @@ def validate_entry(data: Any, source: str = "entry") -> ZooEntry:
 def load_entry_file(path: str | Path) -> ZooEntry:
     """Read and validate one entry file."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"zoo entry {path} cannot be read ({exc.strerror}): check the path") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        raise UserError(f"zoo entry {path} is not valid YAML{at}: fix its syntax") from None
+    from ..yamlio import load_yaml
+
+    data = load_yaml(path, f"zoo entry {path}")
     return validate_entry(data, str(path))
 
 
