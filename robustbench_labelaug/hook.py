@@ -21,6 +21,7 @@ from .attacks.frozen_model import batchnorm_as_affine
 from .attacks.pgd import PGD
 from .checks import check_attack_args, check_delta
 from .errors import UserError
+from .hook_inputs import check_hook_batch
 from .labels import label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
 
@@ -201,9 +202,7 @@ class AdvLabelAug:
         return x_adv.detach(), ops
 
     def __call__(self, input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if target.dim() != 1:
-            raise UserError("the hook takes integer class labels of shape (N,); put it before mixup/cutmix and "
-                            "label smoothing (turn those off)")
+        input, target = check_hook_batch(input, target, self.num_classes, _device_of(self.model))  # at the door
         pixels = self._pixels(input)
         clipped = None
         if self.clip_input:
@@ -211,10 +210,10 @@ class AdvLabelAug:
                 clipped = self._normalised(pixels.clamp(0.0, 1.0))
         else:
             check_pixel_range(pixels, normalised=self.mean is not None)
+        if not self._width_checked:  # every mode: a K+M head in std mode would not fit the K-wide targets
+            self._check_width(input)
         if self.mode == "std":
             return input, self.targets(target, None)
-        if not self._width_checked:
-            self._check_width(input)
         if self.adv_prob < 1.0 and float(torch.rand(())) >= self.adv_prob:
             return input, self.targets(target, None)
         if clipped is None:
@@ -232,6 +231,11 @@ class AdvLabelAug:
                 f"steps={self.steps}, alpha={self.alpha:.5f}, delta={self.delta}, train_clean={self.train_clean}, "
                 f"adv_prob={self.adv_prob}, attack_mode={self.attack_mode}, "
                 f"normalised_input={self.mean is not None}, clip_input={self.clip_input})")
+
+
+def _device_of(model: nn.Module) -> torch.device | None:
+    param = next(iter(model.parameters()), None)
+    return None if param is None else param.device
 
 
 @contextlib.contextmanager
