@@ -13,10 +13,15 @@ from timm.data import ImageDataset, create_transform
 from timm.data.readers.img_extensions import get_img_extensions
 
 from ..errors import UserError
+from .fingerprint import check_no_symlink_loops
+from .imagemode import to_rgb
 from .registry import register_dataset
 
 IMAGE_EXTENSIONS = tuple(get_img_extensions())
 BAD_IMAGE_POLICIES = ("error", "skip")
+# the advice names each command's own spelling (rbla evaluate has no --data-dir / --skip-bad-images flags)
+SKIP_ADVICE = "rbla train --skip-bad-images, or bad_images: skip under the dataset in an rbla evaluate config"
+DATA_DIR_ADVICE = "point rbla train's --data-dir (or data_dir under the dataset in an rbla evaluate config)"
 
 
 class BadImageError(UserError):
@@ -32,8 +37,8 @@ class BadImageError(UserError):
 
 
 def _bad_image_message(path: str | Path, reason: str) -> str:
-    return (f"image {path} cannot be read ({reason}): replace or delete the file (or pass --skip-bad-images to "
-            "leave such files out; their number is then reported)")
+    return (f"image {path} cannot be read ({reason}): replace or delete the file (or leave such files out: "
+            f"{SKIP_ADVICE}; their number is then reported)")
 
 
 def read_image_checked(path: str | Path, mode: str = "RGB") -> Image.Image:
@@ -44,8 +49,10 @@ def read_image_checked(path: str | Path, mode: str = "RGB") -> Image.Image:
             raise BadImageError(_bad_image_message(path, "empty file"))
         with Image.open(path) as img:
             img.load()
+            if mode == "RGB":
+                return to_rgb(img, path).copy()
             return img.convert(mode) if mode else img.copy()
-    except BadImageError:
+    except UserError:
         raise
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for damaged files
         reason = " ".join(str(exc).split())[:80] or type(exc).__name__
@@ -79,7 +86,8 @@ def class_folders(root: str | Path) -> list[str]:
     """Sorted names of the sub-folders of ``root`` (the classes), or a clear error."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"data folder {root} does not exist: pass --data-dir pointing to an ImageNet-layout "
+        kind = "is a file, not a folder" if root.exists() else "does not exist"
+        raise UserError(f"data folder {root} {kind}: {DATA_DIR_ADVICE} to an ImageNet-layout "
                         "folder (<root>/train/<class>/<image>, <root>/val/<class>/<image>)")
     names = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not names:
@@ -96,7 +104,8 @@ def split_folder(data_dir: str | Path, split: str) -> Path:
         if (data_dir / name).is_dir():
             return data_dir / name
     if not data_dir.is_dir():
-        raise UserError(f"data dir {data_dir} does not exist: pass --data-dir pointing to a folder with "
+        kind = "is a file, not a folder" if data_dir.exists() else "does not exist"
+        raise UserError(f"data dir {data_dir} {kind}: {DATA_DIR_ADVICE} to a folder with "
                         "train/ and val/ class folders")
     raise UserError(f"data dir {data_dir} has no {key}/ folder: expected {data_dir}/{key}/<class>/<image>")
 
@@ -126,8 +135,10 @@ class ImageFolderDataset(ImageDataset):
         unknown = sorted(set(present) - set(class_map))
         if unknown:
             raise UserError(f"{root} has class folders {unknown[:3]} that are not among the model's classes: "
-                            "check --data-dir / the class list")
+                            "check the data folder / the class list")
+        check_no_symlink_loops(root)
         super().__init__(str(root), class_map=class_map, transform=transform)
+        self.reader.samples = _each_real_file_once(self.reader.samples)
         if len(self) == 0:
             raise UserError(f"{root} holds no images (extensions {', '.join(IMAGE_EXTENSIONS)}): "
                             "expected <class>/<image> files")
@@ -190,6 +201,19 @@ class ImageFolderDataset(ImageDataset):
     @property
     def targets(self) -> list[int]:
         return [int(t) for _, t in self.reader.samples]
+
+
+def _each_real_file_once(samples: list) -> list:
+    """``samples`` with every real file kept once (the first path that reaches it, in the reader's sorted order):
+    two links to one image must not count it twice."""
+    seen: set[str] = set()
+    out = []
+    for path, target in samples:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append((path, target))
+    return out
 
 
 def folder_transform(input_size: int | tuple[int, int, int], is_training: bool, crop_pct: float = 0.875,
