@@ -108,6 +108,19 @@ def check_min_size(min_size: Any, owner: str | None = None) -> int:
     return int(min_size)
 
 
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 8, 4096  # pixels per side: below, no model sees an image; above, memory runs out
+
+
+def check_input_size(owner: str | None, value: Any, what: str = "input_size") -> int | None:
+    """An image side in pixels (None: the dataset's default) within [MIN_INPUT_SIZE, MAX_INPUT_SIZE]."""
+    if value is None:
+        return None
+    if not is_int(value) or not MIN_INPUT_SIZE <= value <= MAX_INPUT_SIZE:
+        raise UserError(f"{_prefix(owner)}{what} must be an integer from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} "
+                        f"(pixels per side), got {value!r}: e.g. 32 for CIFAR, 224 for ImageNet")
+    return int(value)
+
+
 # -- typed records (config sections, evaluator settings) --------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import errno
 import io
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -59,10 +60,39 @@ def not_writable(path: str | Path, exc: OSError) -> UserError:
                      "permissions")
 
 
+def not_a_folder(folder: str | Path) -> UserError | None:
+    """The one-line error for an output folder that is an existing file (or lies below one), else None."""
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if p.is_dir():
+                return None
+            below = "" if p == folder else f" (it lies below {p})"
+            return UserError(f"output folder {folder} cannot be created: {p} is a file, not a folder{below}: choose "
+                             "another output folder (--output / runtime.output) or move the file")
+    return None
+
+
+def no_space(path: str | Path) -> UserError:
+    """The one-line error for a write that ran out of disk space (ENOSPC), naming the file and the space left."""
+    path = Path(path)
+    try:
+        free = shutil.disk_usage(next(p for p in (path.parent, *path.parents) if p.exists())).free
+        left = f"{free / 2**20:.1f} MiB free"
+    except (OSError, StopIteration):
+        left = "free space unknown"
+    return UserError(f"no space left on the device writing {path} ({left} there): free some space or choose "
+                     "another output folder, then re-run (the files written before are intact; nothing half-written "
+                     "was kept)")
+
+
 def check_writable_dir(folder: str | Path) -> Path:
     """Create ``folder`` (and parents) and prove it is writable by creating and removing a file in it, so a
     run fails before any work rather than after it."""
     folder = Path(folder)
+    problem = not_a_folder(folder)
+    if problem is not None:
+        raise problem
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
@@ -71,6 +101,8 @@ def check_writable_dir(folder: str | Path) -> Path:
     except OSError as exc:
         if exc.errno in NOT_WRITABLE:
             raise not_writable(folder, exc) from None
+        if exc.errno == errno.ENOSPC:
+            raise no_space(folder / ".write-test") from None
         raise
     return folder
 
@@ -84,6 +116,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except OSError as exc:
         if exc.errno in NOT_WRITABLE:
             raise not_writable(path, exc) from None
+        if exc.errno == errno.ENOSPC:
+            raise no_space(path) from None
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST) and not_a_folder(path.parent) is not None:
+            raise not_a_folder(path.parent) from None
         raise
     try:
         with os.fdopen(fd, "wb") as f:
@@ -92,9 +128,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.fchmod(f.fileno(), 0o666 & ~current_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise no_space(path) from None
         raise
     fsync_dir(path.parent)
 

@@ -266,8 +266,13 @@ class Evaluator(ABC):
 
     def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         x = dataset[0][0].unsqueeze(0).to(ctx.device)
+        from ..modelcheck import check_input_channels, check_model_sees
+
+        check_input_channels(model, x, self.name + ": the model")  # before the forward pass broadcasts it
         with torch.no_grad():
-            width = model(x).shape[-1]
+            logits = model(x)
+        check_model_sees(model, x, logits, self.name + ": the model")  # finite weights and outputs
+        width = logits.shape[-1]
         if width != ctx.num_classes:
             raise UserError(f"{self.name}: the model outputs {width} logits but the data has K={ctx.num_classes} "
                             "classes: evaluate the K-way classifier (robustbench_labelaug.k_way(model, K)) "

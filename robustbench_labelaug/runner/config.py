@@ -9,7 +9,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
+from ..checks import (
+    build_typed,
+    check_choice,
+    check_delta,
+    check_eps,
+    check_input_size,
+    check_positive_int,
+    is_int,
+)
 from ..errors import UserError
 from ..yamlio import load_yaml
 
@@ -209,6 +217,13 @@ def _typed(cls, values: dict[str, Any], where: str, file: Path):
 
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def check_device(device: str, where: str) -> str:
+    """``device`` if it is auto, cpu, cuda, cuda:N or mps, else one :class:`UserError` (``where``: who gave it)."""
+    if not isinstance(device, str) or not DEVICE.fullmatch(device):
+        raise UserError(f"{where} '{device}' is not known: use auto, cpu, cuda or cuda:N")
+    return device
 THREAT_MODELS = ("Linf", "L2")
 
 
@@ -285,9 +300,7 @@ def load_config(path: str | Path) -> EvalConfig:
     runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
     if runtime.batch_size < 1:
         raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
-    if not DEVICE.fullmatch(runtime.device):
-        raise UserError(f"config {file}: runtime.device '{runtime.device}' is not known: use auto, cpu, cuda or "
-                        "cuda:N")
+    check_device(runtime.device, f"config {file}: runtime.device")
 
     datasets: dict[str, DatasetConfig] = {}
     for ds_id, ds_raw in _mapping(raw.get("datasets"), "datasets", file).items():
@@ -295,6 +308,7 @@ def load_config(path: str | Path) -> EvalConfig:
         _check_keys(ds_raw, DATASET_KEYS, f"datasets.{ds_id}", file)
         ds = _typed(DatasetConfig, {"id": str(ds_id), **ds_raw}, f"datasets.{ds_id}", file)
         where = f"config {file}: datasets.{ds_id}"
+        check_input_size(where, ds.input_size)
         if ds.name not in list_datasets():
             raise UserError(f"{where}: unknown dataset '{ds.name}': use one of {', '.join(list_datasets())}")
         spec = ds.dataset_spec

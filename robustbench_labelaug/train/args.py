@@ -211,14 +211,18 @@ def validate_args(args: argparse.Namespace) -> None:
 
 def input_size(value) -> int | list[int] | None:
     """``--input-size``: N, or timm's C H W (C must be 3); a square C N N becomes N."""
+    from ..checks import check_input_size
+
     if value is None or isinstance(value, int):
-        return value
+        return check_input_size(None, value, "--input-size")
     sizes = [int(v) for v in value]
     if len(sizes) == 1:
         sizes = [3, sizes[0], sizes[0]]
     if len(sizes) != 3 or sizes[0] != 3 or min(sizes) < 1:
         raise UserError(f"--input-size {' '.join(map(str, value))} is not N or timm's 3 H W (RGB): e.g. "
                         "--input-size 224 or --input-size 3 224 224")
+    for side in sizes[1:]:
+        check_input_size(None, side, "--input-size")
     return sizes[1] if sizes[1] == sizes[2] else sizes
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import random
 import shlex
 import time
@@ -65,6 +66,11 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
         return Path(args.resume).resolve().parent
     name = args.experiment or "-".join([time.strftime("%Y%m%d-%H%M%S"), args.model, args.adv_mode])
     out = Path(args.output) / name
+    base = Path(args.output).resolve()
+    inside = Path(os.path.normpath(base / name))
+    if inside == base or base not in inside.parents:
+        raise UserError(f"--experiment {name!r} would put the run outside --output {args.output}: use a plain name "
+                        "(no '..', no absolute path)")
     if (out / "last.pth.tar").exists():
         raise UserError(f"{out} already holds a training run: pass --resume {out / 'last.pth.tar'} to continue "
                         "it, or another --experiment name")
