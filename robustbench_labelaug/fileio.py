@@ -67,8 +67,7 @@ def not_a_folder(folder: str | Path) -> UserError | None:
         if p.exists():
             if p.is_dir():
                 return None
-            below = "" if p == folder else f" (it lies below {p})"
-            return UserError(f"output folder {folder} cannot be created: {p} is a file, not a folder{below}: choose "
+            return UserError(f"output folder {folder} cannot be created: {p} is a file, not a folder: choose "
                              "another output folder (--output / runtime.output) or move the file")
     return None
 

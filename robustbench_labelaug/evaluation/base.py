@@ -289,8 +289,14 @@ class Evaluator(ABC):
     def load_split(self, path: Path | None) -> SplitArrays | None:
         if path is None or not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:  # a truncated or inconsistent cache file is recomputed (with one line), never a traceback
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            if len({len(a) for k, a in arrays.items() if k != "__fingerprint__" and a.ndim}) > 1:
+                raise ValueError("arrays of different lengths")
+        except Exception as exc:  # noqa: BLE001 - BadZipFile, EOFError, ValueError, OSError, zlib.error, ...
+            print(f"cache file {path} is damaged ({type(exc).__name__}): recomputing it", flush=True)
+            return None
         found = str(arrays.pop("__fingerprint__", ""))
         if found != self.fingerprint():
             raise UserError(f"{path} was written by a {self.name} run with other settings: use another output "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
 from ..fileio import atomic_write_bytes
 from .model_info import load_model_infos
 from .table import METRICS, SORT_KEYS, build_tables, to_html, to_markdown
@@ -61,5 +62,8 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | Non
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.html and Path(args.html).is_dir():
+        raise UserError(f"--html {args.html} is a folder: pass the HTML file to write, e.g. --html "
+                        f"{Path(args.html) / 'leaderboard.html'}")
     render(args.dir, sort=args.sort, html=args.html, plots=args.plots, title=args.title, metric=args.metric)
     return 0

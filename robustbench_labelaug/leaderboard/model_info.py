@@ -479,6 +479,8 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
                 return f"'labelaug.measured.{key}' must be {kind}, got {v!r}"
         elif (key in _MEASURED_NUMBERS or key.endswith(_MEASURED_NUMBER_SUFFIXES)) and not _is_num(v):
             return f"'labelaug.measured.{key}' must be a number or null, got {v!r}"
+        elif key.endswith("_error") and not math.isfinite(v):
+            return f"'labelaug.measured.{key}' must be a finite number or null, got {v!r}"
     for i, h in enumerate(measured.get("headlines") or []):
         if not isinstance(h, Mapping) or not isinstance(h.get("key"), str) or not isinstance(h.get("label"), str) \
                 or not isinstance(h.get("unit", ""), str) or not isinstance(h.get("protocol") or "", str):
@@ -488,13 +490,15 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
             return f"'labelaug.measured.headlines[{i}].precision' must be fp32, bf16 or fp16, got {h['precision']!r}"
         if h.get("unit", "%") == "%" and h.get("value") is not None and not _is_num(h.get("value")):
             return f"'labelaug.measured.headlines[{i}].value' ({h['key']}, in %) must be a number, got {h['value']!r}"
+        if _is_num(h.get("value")) and not math.isfinite(h["value"]):
+            return f"'labelaug.measured.headlines[{i}].value' ({h['key']}) must be a finite number, got {h['value']!r}"
     for name, ref in (measured.get("classwise") or {}).items():
         if not isinstance(ref, Mapping) or not isinstance(ref.get("summary", {}), Mapping):
             return f"'labelaug.measured.classwise.{name}' must be an object with a 'summary' object"
         for field in ("mean", "sd", "worst_error"):
             v = ref.get("summary", {}).get(field)
-            if v is not None and not _is_num(v):
-                return f"'labelaug.measured.classwise.{name}.summary.{field}' must be a number, got {v!r}"
+            if v is not None and (not _is_num(v) or not math.isfinite(v)):
+                return f"'labelaug.measured.classwise.{name}.summary.{field}' must be a finite number, got {v!r}"
     reported = extra.get("reported") or {}
     if not isinstance(reported, Mapping):
         return "'labelaug.reported' must be an object"
@@ -537,6 +541,9 @@ def load_model_info(path: str | Path) -> dict[str, Any]:
         info = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}): fix or delete it") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a JSON text file (not UTF-8; binary data?): delete it or move it out of "
+                        "the folder") from None
     except OSError as exc:
         raise UserError(f"{path} cannot be read ({exc.strerror}): check the file") from None
     validate_model_info(info, str(path))

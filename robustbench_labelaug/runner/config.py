@@ -23,7 +23,7 @@ from ..yamlio import load_yaml
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
-                "channels_last")
+                "channels_last", "data_fingerprint")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
                 "bad_images")
 MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "pretrained_file", "arch", "num_classes",
@@ -50,6 +50,7 @@ class RuntimeConfig:
     progress: bool = True
     plots: bool = True
     channels_last: bool = False  # evaluate models in channels_last memory format (same numbers, faster convs)
+    data_fingerprint: str = "stat"  # what results' data fingerprint reads: file sizes+mtimes, or "content" hashes
 
 
 @dataclass
@@ -301,6 +302,8 @@ def load_config(path: str | Path) -> EvalConfig:
     if runtime.batch_size < 1:
         raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
     check_device(runtime.device, f"config {file}: runtime.device")
+    check_choice(f"config {file}: runtime", "data_fingerprint", runtime.data_fingerprint, ("stat", "content"),
+                 "stat: file sizes and times; content: hash every file")
 
     datasets: dict[str, DatasetConfig] = {}
     for ds_id, ds_raw in _mapping(raw.get("datasets"), "datasets", file).items():

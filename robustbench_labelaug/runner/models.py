@@ -105,6 +105,10 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
                 "delta": args.get("la_delta") if training == "adv_plus" else None,
                 "eps": args.get("adv_eps") if training in ("adv", "adv_plus") else None,
                 "threat_model": model.threat_model, "checkpoint": str(path)}
+        if state.get("class_names"):  # compared with the data's classes before evaluating (runner/guards.py)
+            meta["class_names"] = [str(n) for n in state["class_names"]]
+        if isinstance(args.get("input_size"), int):
+            meta["input_size"] = args["input_size"]
         if meta["architecture"] is None or meta["num_classes"] is None:
             raise UserError(f"model '{model.key}': checkpoint {path} does not record its architecture/K: set "
                             "'arch' and 'num_classes' in the config")

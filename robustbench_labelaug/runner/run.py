@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..fileio import atomic_write_json, jsonable
-from .config import EvalConfig
+from ..fileio import RunLock, atomic_write_json, check_writable_dir, jsonable
+from . import guards
+from .config import EvalConfig, check_device
 from .models import ResolvedModel, load_resolved_model, resolve_model
 
 
@@ -20,10 +21,10 @@ def _digest(obj: Any) -> str:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise UserError(f"{path} is damaged (not valid JSON): delete it to recompute") from None
+    data = guards.read_json_object(path)
+    if data is None:
+        raise UserError(f"{path} is damaged (not a JSON object): delete it to recompute")
+    return data
 
 
 class _Datasets:
@@ -57,7 +58,8 @@ def _check_model_folder(folder: Path, model: ResolvedModel, is_main: bool) -> No
 
 
 def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets: _Datasets, *, fast: bool,
-                   device, progress: bool, checked: dict | None = None) -> dict[str, dict[str, Any]]:
+                   device, progress: bool, checked: dict | None = None,
+                   data_fps: dict[str, str | None] | None = None) -> dict[str, dict[str, Any]]:
     """Every evaluator's EvalResult dict for one model (reused from ``results/`` where finished). The evaluators
     share the model's top-1 predictions (clean, ReaL and ImageNet-X run one forward pass) and ``checked``, the
     run's data checks already passed (an ImageNet-C folder is checked once per run, not per model)."""
@@ -75,6 +77,8 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     loaded = None
     predictions: dict = {}  # this model's top-1 predictions, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
+    data_fps = data_fps if data_fps is not None else guards.data_fingerprints(cfg)
+    log = (lambda msg: print(msg, flush=True)) if info.is_main else (lambda msg: None)
     bar = tqdm(cfg.evaluators, desc=model.key, leave=False, disable=not (progress and info.is_main))
     for entry in bar:
         bar.set_postfix_str(entry.id)
@@ -84,25 +88,43 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
                                "dataset": cfg.datasets[ds_id].spec(), "num_classes": model.meta["num_classes"],
                                "seed": cfg.runtime.seed})
         result_path = folder / "results" / f"{entry.id}.json"
-        if result_path.exists():
-            stored = _read_json(result_path)
+        cache_dir = folder / "cache" / entry.id
+        stored = guards.stored_result(result_path, log) if result_path.exists() else None
+        if stored is not None and stored.get("fingerprint") == fingerprint \
+                and guards.data_changed(stored, data_fps.get(ds_id)):
+            log(f"the data of dataset '{ds_id}' changed since {result_path} was computed (or it predates data "
+                "fingerprints): recomputing it")
+            if info.is_main:
+                guards.clear_cache(cache_dir)
+            stored = None
+        if stored is not None:
             if stored.get("fingerprint") != fingerprint:
                 raise UserError(f"{result_path} was computed with other settings or data than '{entry.id}' has "
                                 f"now: use another --output, or delete it (and {folder / 'cache' / entry.id}) to "
                                 "recompute")
             results[entry.id] = stored["result"]
             continue
-        cache_dir = folder / "cache" / entry.id
         marker = cache_dir / "fingerprint.json"
+        if marker.exists():
+            found = guards.read_json_object(marker)
+            if found is None or (found.get("fingerprint") == fingerprint
+                                 and guards.data_changed(found, data_fps.get(ds_id))):
+                log(f"{cache_dir} is damaged or holds splits of other data: recomputing them")
+                if info.is_main:
+                    guards.clear_cache(cache_dir)
         if marker.exists() and _read_json(marker).get("fingerprint") != fingerprint:
             raise UserError(f"{cache_dir} holds splits computed with other settings or data than '{entry.id}' has "
                             f"now: use another --output, or delete {cache_dir} to recompute")
         if info.is_main and not marker.exists():
             atomic_write_json(marker, {"fingerprint": fingerprint, "evaluator": entry.name, "settings": settings,
-                                       "dataset": cfg.datasets[ds_id].spec()})
+                                       "dataset": cfg.datasets[ds_id].spec(),
+                                       "data_fingerprint": data_fps.get(ds_id)})
         evaluator = create_evaluator(entry.name, **settings)
         if loaded is None:
             loaded = load_resolved_model(model, cfg.runtime.model_dir)
+            from ..modelcheck import check_finite_model
+
+            check_finite_model(loaded, f"model '{model.key}'")
             if cfg.runtime.channels_last:
                 loaded = loaded.to(memory_format=torch.channels_last)
         torch.manual_seed(cfg.runtime.seed)
@@ -116,7 +138,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
         if info.is_main:
             atomic_write_json(result_path, {"fingerprint": fingerprint, "id": entry.id, "dataset": ds_id,
-                                            "result": result})
+                                            "data_fingerprint": data_fps.get(ds_id), "result": result})
         dist_utils.barrier()
         results[entry.id] = result
     return results
@@ -144,8 +166,6 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     ``leaderboard`` the output folder's leaderboard (and, with ``plots``, the figures) is rendered and printed."""
     from .. import distributed as dist_utils
     from ..leaderboard.cli import render
-    from ..leaderboard.model_info import build_model_info
-    from ..leaderboard.table import summary_line
 
     chosen = cfg.models
     if models:
@@ -157,19 +177,41 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         chosen = [known[k] for k in models]
     out = Path(output) if output else Path(cfg.runtime.output + ("-fast" if fast else ""))
     progress = cfg.runtime.progress if progress is None else progress
+    requested = check_device(device or cfg.runtime.device, "--device" if device else f"{cfg.path}: runtime.device")
     resolved = [resolve_model(cfg, m) for m in chosen]
     check_num_classes(cfg, resolved)
-
-    requested = device or cfg.runtime.device
+    guards.check_classes_and_size(cfg, resolved)
     dist, dev = dist_utils.init_distributed(None if requested in ("auto", "cuda") else requested)
     if requested.startswith("cuda") and dev.type != "cuda":
         raise UserError(f"device '{requested}' was asked for but CUDA is not available: use device cpu or auto")
     datasets = _Datasets(cfg)
     checked: dict = {}  # data checks passed in this run (see evaluation.base.once_per_run)
     written = []
+    lock = None
+    if dist.is_main:  # one writer per output folder, as rbla train (a second run would redo all the work)
+        check_writable_dir(out)
+        lock = RunLock(out, what="evaluation output").acquire(on_stale=print)
+    try:
+        written = _evaluate_all(cfg, resolved, out, datasets, fast, dev, progress, checked, dist)
+    finally:
+        if lock is not None:
+            lock.release()
+    if dist.is_main and leaderboard:
+        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
+    return written
+
+
+def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, datasets: _Datasets, fast: bool, dev,
+                  progress: bool, checked: dict, dist) -> list[Path]:
+    from .. import distributed as dist_utils
+    from ..leaderboard.model_info import build_model_info
+    from ..leaderboard.table import summary_line
+
+    written = []
+    data_fps = guards.data_fingerprints(cfg)
     for model in resolved:
         results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
-                                 checked=checked)
+                                 checked=checked, data_fps=data_fps)
         extra = {"config": str(cfg.path), "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
                  "evaluators": [{"id": e.id, "evaluator": e.name, "dataset": e.dataset or model.dataset_id,
@@ -191,8 +233,6 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
             print(summary_line(model.key, info), flush=True)
         written.append(path)
         dist_utils.barrier()
-    if dist.is_main and leaderboard:
-        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
     return written
 
 

@@ -124,6 +124,7 @@ class RunCheckpointSaver(CheckpointSaver):
         self.extension = EXTENSION
         self.last_metrics: dict[str, float] = {}
         self.rng_ranks: list[dict[str, Any]] | None = None  # every rank's RNG states, rank order (DDP resume)
+        self.class_names: list[str] | None = None  # the training data's classes, in index order (recorded)
 
     def save_checkpoint(self, epoch: int, metric: float | None = None):
         last = os.path.join(self.checkpoint_dir, "last" + self.extension)
@@ -158,6 +159,8 @@ class RunCheckpointSaver(CheckpointSaver):
         }
         if self.rng_ranks is not None:
             state["rng_ranks"] = self.rng_ranks
+        if self.class_names:
+            state["class_names"] = list(self.class_names)
         if self.amp_scaler is not None:
             state["scaler"] = self.amp_scaler.state_dict()
         atomic_torch_save(state, save_path)

@@ -77,6 +77,15 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
     return out
 
 
+def class_names_of(dataset) -> list[str] | None:
+    """The dataset's class names in index order (recorded in checkpoints and compared at evaluation), or None."""
+    mapping = getattr(dataset, "class_to_idx", None)
+    if isinstance(mapping, dict) and mapping:
+        return [str(n) for n, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+    names = getattr(dataset, "classes", None)
+    return [str(n) for n in names] if names else None
+
+
 def build_datasets(args: argparse.Namespace):
     size = args.input_size or 224
     bad = "skip" if getattr(args, "skip_bad_images", False) else "error"
@@ -281,6 +290,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                         pin_memory=device.type == "cuda", persistent_workers=args.workers > 0)
     saver = RunCheckpointSaver(model, optimizer, scheduler, args, amp_scaler=scaler, checkpoint_dir=str(out_dir),
                                max_history=args.checkpoint_hist) if info.is_main else None
+    if saver is not None:
+        saver.class_names = class_names_of(train_ds)
     loss_fn = SoftTargetCrossEntropy()
     last = out_dir / "last.pth.tar"
     if info.is_main:

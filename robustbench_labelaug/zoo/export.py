@@ -77,6 +77,7 @@ def zoo_checkpoint_state(state: dict[str, Any], name: str, dataset: str, threat_
         "epoch": state.get("epoch"),
         "metrics": state.get("metrics") or {},
         "args": state.get("args") or {},
+        **({"class_names": list(state["class_names"])} if state.get("class_names") else {}),
     }
 
 
@@ -127,7 +128,8 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
     k = int(state["num_classes"])
     payload = {"state_dict": timm_state_dict(state), "arch": state["arch"], "num_classes": k,
                "mean": list(state["mean"]), "std": list(state["std"]), "name": state.get("name"),
-               "dataset": state.get("dataset"), "threat_model": state.get("threat_model")}
+               "dataset": state.get("dataset"), "threat_model": state.get("threat_model"),
+               **({"class_names": list(state["class_names"])} if state.get("class_names") else {})}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     path = timm_checkpoint_path(zoo_path)
