@@ -5,6 +5,7 @@ only the chosen sub-command's module is imported. A :class:`UserError` prints as
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 import warnings
@@ -87,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rbla {command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk anywhere a write did not name it itself: one line naming the file
+        if exc.errno != errno.ENOSPC:
+            raise
+        from .fileio import no_space
+
+        print(f"rbla {command}: error: {no_space(exc.filename or '(unknown file)')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

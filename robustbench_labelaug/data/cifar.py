@@ -158,8 +158,12 @@ class CifarDataset(Dataset):
         missing = [p for p in expected_files(name, root, split) if not p.is_file()]
         if missing:
             listed = ", ".join(p.name for p in missing[:6]) + (" ..." if len(missing) > 6 else "")
+            inside = (f" ({root} itself looks like {spec.base_folder}/: pass the folder above it)"
+                      if root.name == spec.base_folder else "")
             raise UserError(f"{name} {'train' if train else 'test'} files missing in {root / spec.base_folder}: "
-                            f"{listed}; unpack {cls.url} into {root} (torchvision's format), or set download: true")
+                            f"{listed} (torchvision's integrity check needs {', '.join(p.name for p in expected_files(name, root, split))} "
+                            f"for this split){inside}; unpack {cls.url} into {root} (torchvision's format), or set "
+                            "download: true")
         if check_md5:
             _warn_if_unofficial(name, root, split)
         try:

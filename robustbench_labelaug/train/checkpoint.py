@@ -70,7 +70,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     file that is no torch checkpoint at all (text, random bytes, empty) is named as such."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist: pass the path of a .pth.tar/.pt file")
+        kind = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise UserError(f"checkpoint {path} {kind}: pass the path of a .pth.tar/.pt file")
     if torch_file_kind(path) is None:
         what = "an empty file" if path.stat().st_size == 0 else "neither torch.save's zip nor its legacy format"
         raise UserError(f"checkpoint {path} is not a torch checkpoint ({what}): pass the .pth.tar/.pt file that "
@@ -102,8 +103,30 @@ def check_head(state: dict[str, Any], num_classes: int, num_ops: int, path: str 
                         f"run builds K={num_classes}, M={num_ops}: {fix}")
 
 
+def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict saved from ``nn.DataParallel``/DDP (every key ``module.``-prefixed) without the prefix, as
+    RobustBench's loader does; any other state dict as it is."""
+    if state_dict and all(str(k).startswith("module.") for k in state_dict):
+        return {str(k)[len("module."):]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def check_training_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """``--resume`` needs a training checkpoint (weights + optimizer + epoch): an export is named as such."""
+    if "optimizer" in state and "epoch" in state:
+        return
+    name = str(path)
+    what = ("a timm export (rbla zoo export --timm writes <name>.timm.pth)" if name.endswith(".timm.pth") else
+            "an exported model (rbla zoo export)" if "name" in state or "dataset" in state else
+            "not a training checkpoint")
+    raise UserError(f"--resume {path} is {what}: it holds weights only (no optimizer state or epoch) - resume "
+                    "from the run folder's last.pth.tar that rbla train wrote")
+
+
 def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
-    """Strict ``load_state_dict`` with a one-line error naming the missing/unexpected keys."""
+    """Strict ``load_state_dict`` with a one-line error naming the missing/unexpected keys (a DataParallel
+    ``module.`` prefix is stripped first)."""
+    state_dict = strip_module_prefix(state_dict)
     try:
         unwrap_model(model).load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:

@@ -37,6 +37,7 @@ from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
 from .checkpoint import (
     RunCheckpointSaver,
     check_head,
+    check_training_checkpoint,
     load_weights,
     read_checkpoint,
     remove_stale_temp_checkpoints,
@@ -132,6 +133,7 @@ def read_resume(args: argparse.Namespace) -> tuple[dict[str, Any] | None, dict[s
     if not args.resume:
         return None, {}
     state = read_checkpoint(args.resume)
+    check_training_checkpoint(state, args.resume)
     start_epoch = int(state.get("epoch", -1)) + 1
     overrides = apply_resume_recipe(args, state.get("args") or {}, args.resume, start_epoch)
     validate_args(args)

@@ -104,7 +104,11 @@ def check_checkpoint(entry: ZooEntry, state: dict[str, Any], path: Path) -> None
 
 
 def load_state_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
-    """``load_state_dict(strict=True)`` with one clear line for partial or foreign state dicts."""
+    """``load_state_dict(strict=True)`` with one clear line for partial or foreign state dicts (a DataParallel
+    ``module.`` prefix is stripped first, as RobustBench does)."""
+    from ..train.checkpoint import strip_module_prefix
+
+    state_dict = strip_module_prefix(state_dict)
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
     if missing or unexpected:
