@@ -278,10 +278,16 @@ class RunLock:
                 if exc.errno in NOT_WRITABLE:
                     raise not_writable(self.path.parent, exc) from None
                 raise
-            with os.fdopen(fd, "w") as f:
-                json.dump(record, f)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(record, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException as exc:  # e.g. a full disk: leave no empty lock behind
+                self.path.unlink(missing_ok=True)
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise no_space(self.path) from None
+                raise
             self.record, self.held = record, True
             return self
         raise UserError(f"could not take the lock {self.path}: another process keeps taking it; try again")

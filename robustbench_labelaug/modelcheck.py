@@ -19,6 +19,16 @@ def first_non_finite(model: nn.Module) -> str | None:
     return None
 
 
+def check_finite_state(state_dict, what: str) -> None:
+    """:class:`UserError` naming the first floating-point tensor of a state dict holding NaN or inf (checked before
+    anything is built or written)."""
+    for name, tensor in state_dict.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{what} has NaN or infinite values in parameter {name}: its numbers would be "
+                            "meaningless; use a checkpoint from before training diverged (or retrain with a lower "
+                            "learning rate)")
+
+
 def check_finite_model(model: nn.Module, what: str = "the model") -> None:
     """:class:`UserError` naming the first non-finite parameter or buffer."""
     bad = first_non_finite(model)
@@ -61,5 +71,5 @@ def check_model_sees(model: nn.Module, x: torch.Tensor, logits: torch.Tensor, wh
     check_finite_logits(logits, what)
 
 
-__all__ = ["check_finite_logits", "check_finite_model", "check_input_channels", "check_model_sees",
+__all__ = ["check_finite_logits", "check_finite_state", "check_finite_model", "check_input_channels", "check_model_sees",
            "first_non_finite", "input_channels"]

@@ -60,10 +60,10 @@ def expanded_size(value: Any, limit: int = MAX_VALUES) -> int:
             if key in memo:
                 return memo[key]
             memo[key] = 1  # a recursive alias counts once (and cannot loop)
-            children = v.items() if isinstance(v, dict) else ((None, x) for x in v)
+            children = [x for kv in v.items() for x in kv] if isinstance(v, dict) else v
             total = 1
-            for k, x in children:
-                total += size(k) + size(x)
+            for x in children:
+                total += size(x)
                 if total > limit:
                     break
             memo[key] = total

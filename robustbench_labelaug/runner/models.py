@@ -92,6 +92,9 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
 
         path = Path(model.checkpoint).expanduser()
         state = read_checkpoint(path)
+        from ..modelcheck import check_finite_state
+
+        check_finite_state(state["state_dict"], f"model '{model.key}' (checkpoint {path})")
         args = state.get("args") or {}
         k, m = state.get("num_classes"), state.get("num_ops", 0)
         for name, given, found in (("num_classes", model.num_classes, k), ("num_ops", model.num_ops, m)):

@@ -218,7 +218,7 @@ def input_size(value) -> int | list[int] | None:
     sizes = [int(v) for v in value]
     if len(sizes) == 1:
         sizes = [3, sizes[0], sizes[0]]
-    if len(sizes) != 3 or sizes[0] != 3 or min(sizes) < 1:
+    if len(sizes) != 3 or sizes[0] != 3:
         raise UserError(f"--input-size {' '.join(map(str, value))} is not N or timm's 3 H W (RGB): e.g. "
                         "--input-size 224 or --input-size 3 224 224")
     for side in sizes[1:]:
