@@ -327,6 +327,11 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = Path(args.output + ("-fast" if args.fast and args.output == "rbla_demo" else ""))
     model_dir = Path(args.model_dir) if args.model_dir else (out / "models" if args.fast else Path("./models"))
+    from .fileio import not_a_folder
+
+    for folder in (out, model_dir):  # a file in the way fails now, not after the first task
+        if not_a_folder(folder) is not None:
+            raise not_a_folder(folder)
     progress = not args.no_progress
     eps = get_entry("digits_adv_plus").eps
     print(f"rbla demo: scikit-learn digits (1437 train / 360 test, 32x32, K=10), resnet8_tiny; threat model L-inf "

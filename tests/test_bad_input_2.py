@@ -157,7 +157,7 @@ def _output_is_file(command):
         if command == "runtime.output":
             return ["evaluate", "-c", str(_evaluate(tmp, run, output=tmp / "taken")), "--no-progress"], tmp
         if command == "demo":
-            return ["demo", "--output", str(tmp / "taken"), "--epochs", "1"], tmp
+            return ["demo", "--output", str(tmp / "taken"), "--fast", "--model-dir", str(tmp / "m"), "--no-progress"], tmp
         return ["train", "--epochs", "1", "--output", str(tmp / "taken"), *FAST], tmp
     return setup
 
@@ -347,6 +347,7 @@ CASES = [
     Case("evaluate-output-is-file", _output_is_file("evaluate"), "taken is a file, not a folder"),
     Case("runtime-output-is-file", _output_is_file("runtime.output"), "taken is a file, not a folder"),
     Case("train-output-is-file", _output_is_file("train"), "taken is a file, not a folder"),
+    Case("demo-output-is-file", _output_is_file("demo"), "taken is a file, not a folder"),
     Case("leaderboard-html-is-folder", _html_folder, "is a folder: pass the HTML file to write"),
     Case("evaluate-device-tpu", _device("tpu"), "--device 'tpu' is not known: use auto, cpu, cuda or cuda:N"),
     Case("evaluate-device-cuda7x", _device("cuda:7x"), "--device 'cuda:7x' is not known"),
