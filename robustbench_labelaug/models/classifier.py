@@ -8,10 +8,8 @@ import timm
 import torch
 from torch import nn
 
+from ..data.registry import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 from ..errors import UserError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class InputNormalize(nn.Module):

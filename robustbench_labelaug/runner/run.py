@@ -35,13 +35,12 @@ class _Datasets:
     def __call__(self, ds_id: str):
         if ds_id not in self.built:
             from ..data import create_dataset
-            from ..data.subsets import make_subset
 
             d = self.cfg.datasets[ds_id]
             ds = create_dataset(d.name, d.data_dir, d.resolved_split, input_size=d.input_size,
                                 crop_pct=d.crop_pct, interpolation=d.interpolation, download=d.download,
                                 bad_images=d.bad_images)
-            self.built[ds_id] = make_subset(d.subset, ds, ds_id) if d.subset else ds
+            self.built[ds_id] = d.dataset_spec.make_subset(d.subset, ds, ds_id) if d.subset else ds
         return self.built[ds_id]
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .. import distributed as dist_utils
+from ..data.registry import get_dataset_spec
 from ..distributed import DistInfo
 from ..errors import UserError
 
@@ -61,7 +62,7 @@ def default_workers(args: argparse.Namespace, device: torch.device) -> int:
     data are in memory, and on CPU the workers would compete with the training threads)."""
     if args.workers is not None:
         return args.workers
-    if device.type != "cuda" or args.dataset == "digits":
+    if device.type != "cuda" or get_dataset_spec(args.dataset).in_memory:
         return 0
     local = int(os.environ.get("LOCAL_WORLD_SIZE") or torch.cuda.device_count() or 1)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from ..data.registry import get_dataset_spec
 from ..errors import UserError
 from .entries import ZooEntry, load_entries
 
@@ -90,7 +91,8 @@ def build_for_robustbench(entry: ZooEntry):
     from .loading import build_model
 
     model = build_model(entry)
-    return model if entry.dataset == "imagenet" else FlatKWayClassifier(model.model, entry.num_classes)
+    facts = get_dataset_spec(entry.dataset).robustbench
+    return model if facts is not None and facts.prefixed else FlatKWayClassifier(model.model, entry.num_classes)
 
 
 class FlatKWayClassifier(torch.nn.Module):
