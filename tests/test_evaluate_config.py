@@ -334,7 +334,7 @@ def test_digits_config_matches_the_zoo_entries():
 
 def test_robustbench_subset_keeps_its_order_names_and_labels(tmp_path):
     from robustbench_labelaug.data import create_dataset, imagenet_wnids
-    from robustbench_labelaug.data.subsets import robustbench_image_ids, robustbench_subset
+    from robustbench_labelaug.data.subsets import robustbench_image_ids, robustbench_imagenet_subset
 
     from .fixtures_imagenet import make_imagenet_folder
 
@@ -343,13 +343,13 @@ def test_robustbench_subset_keeps_its_order_names_and_labels(tmp_path):
     first = rb_ids[:5]
     make_imagenet_folder(tmp_path, val_file_ids=[int(i[-13:-5]) for i in first], size=16)
     folder = create_dataset("imagenet", tmp_path, "val", input_size=16)
-    subset = robustbench_subset(folder, "rb", first)
+    subset = robustbench_imagenet_subset(folder, "rb", first)
     assert [subset.filename(i) for i in range(len(subset))] == [i.split("/")[1] for i in first]
     wnid_index = {w: k for k, w in enumerate(imagenet_wnids())}
     assert subset.targets == [wnid_index[i.split("/")[0]] for i in first]
     assert subset[0][1] == subset.targets[0]
     with pytest.raises(UserError, match="lacks 4995 of RobustBench's 5000 test images"):
-        robustbench_subset(folder, "rb")
+        robustbench_imagenet_subset(folder, "rb")
 
 
 def test_imagenet_pipeline_real_imagenet_x_corruptions_and_plots(tmp_path):

@@ -251,7 +251,7 @@ def _infos_from(folder: Path) -> list:
 
 
 def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
-    from robustbench_labelaug.leaderboard.model_info import CIFAR10_CLASSES
+    from robustbench_labelaug.data import get_dataset_spec
     from robustbench_labelaug.leaderboard.plots import classwise_array, classwise_figure
 
     info = _write(tmp_path, "plus", "adv_plus", _results(31.2, 55.0, 50.0, 30.0, 10, 3))
@@ -272,7 +272,7 @@ def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
     info_c["dataset"] = "cifar10"
     info_c["labelaug"].pop("class_names")
     fig = classwise_figure([("c", info_c)])
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(CIFAR10_CLASSES)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == get_dataset_spec("cifar10").names_of_classes()
     assert fig.axes[0].get_title() == "class-wise error: clean, cifar10"
 
 
