@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from robustbench_labelaug.data import create_dataset, dataset_num_classes
-from robustbench_labelaug.data.registry import CIFAR10_CLASSES
 from robustbench_labelaug.data.cifar import (
     CIFAR_SPECS,
     check_cifar_c,
     cifar_c_split,
     robustbench_cifar_subset,
 )
+from robustbench_labelaug.data.registry import CIFAR10_CLASSES
 from robustbench_labelaug.errors import UserError
 
 from .fixtures_cifar import write_cifar10, write_cifar100, write_cifar_c

@@ -1,10 +1,10 @@
-"""The evaluator interface: predict per split (resumable, sharded under torchrun), then score with pure functions.
+"""The evaluator interface: predict per part (resumable, sharded under torchrun), then score with pure functions.
 
 An evaluator runs a K-way classifier (inputs in [0,1], normalisation inside the model) over a dataset. Its work is
-cut into *splits* (``"all"``, or e.g. ``"gaussian_noise/3"``); each split yields per-sample arrays
-(``index``, ``y_true``, ``y_pred``, ...) that are written atomically to ``<out_dir>/<evaluator>/<split>.npz`` as soon
-as the split is done, so a re-run with the same output folder skips finished splits. ``score`` then turns all
-splits' arrays into an :class:`EvalResult` with :mod:`robustbench_labelaug.scoring`.
+cut into *parts* (``"all"``, or e.g. ``"gaussian_noise/3"``); each part yields per-sample arrays
+(``index``, ``y_true``, ``y_pred``, ...) that are written atomically to ``<out_dir>/<evaluator>/<part>.npz`` as soon
+as the part is done, so a re-run with the same output folder skips finished parts. ``score`` then turns all
+parts' arrays into an :class:`EvalResult` with :mod:`robustbench_labelaug.scoring`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F4
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
 from ..scoring import classwise_error, classwise_summary
 
-SplitArrays = dict[str, np.ndarray]
+PartArrays = dict[str, np.ndarray]
 
 
 @dataclass
@@ -41,7 +41,7 @@ class EvalContext:
     """Where and how an evaluator runs."""
 
     num_classes: int
-    out_dir: Path | None = None  # split cache; None: nothing written
+    out_dir: Path | None = None  # part cache; None: nothing written
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 64
     num_workers: int = 0
@@ -126,8 +126,8 @@ def once_per_run(ctx: EvalContext, key: Any, fn, *args):
     return result
 
 
-def _safe(split: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "__", split)
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "__", part)
 
 
 @dataclass(frozen=True)
@@ -175,19 +175,19 @@ class Evaluator(ABC):
     """One evaluation. Subclasses are dataclasses: each field is a setting, declared once with its type and
     default (checked against the annotation on construction, then by :meth:`validate`). They set ``name``,
     implement :meth:`predict`, :meth:`score` and :meth:`headline`, and may override :meth:`prepare` (per-run
-    set-up before any split is predicted), :meth:`splits` / :meth:`split_dataset` (e.g. one split per corruption
+    set-up before any part is predicted), :meth:`parts` / :meth:`part_dataset` (e.g. one part per corruption
     and severity). :meth:`run` is the same for every evaluator.
 
     ``settings`` (the fields' JSON-able values; a field with ``metadata={"fingerprint": False}`` is left out) are
-    stored with every cached split: a cache made with other settings is refused rather than mixed in."""
+    stored with every cached part: a cache made with other settings is refused rather than mixed in."""
 
     name: ClassVar[str]
     source_key: ClassVar[str | None] = None  # measured[source_key] = the config id of the result that gave it
-    # True: split "all" holds top-1 predictions of the clean images (index, y_true, y_pred), shared through
+    # True: part "all" holds top-1 predictions of the clean images (index, y_true, y_pred), shared through
     # ctx.predictions with the other such evaluators of the same model (clean, ReaL, ImageNet-X); see shared_keys
     shares_predictions: ClassVar[bool] = False
     # evaluators whose per-sample results this one can take instead of computing them (shared_keys): a runner
-    # that splits work per evaluator (rbla demo) keeps these together
+    # that divides the work per evaluator (rbla demo, rbla evaluate --jobs) keeps these together
     reuses: ClassVar[tuple[str, ...]] = ()
     n_examples: int | None = None
 
@@ -233,20 +233,20 @@ class Evaluator(ABC):
         """Role in ``measured["classwise"]`` -> key in ``result["classwise"]`` (e.g. ``{"pgd": "pgd"}``)."""
         return {}
 
-    def splits(self, dataset: Dataset) -> list[str]:
+    def parts(self, dataset: Dataset) -> list[str]:
         return ["all"]
 
-    def split_dataset(self, dataset: Dataset, split: str) -> Dataset:
+    def part_dataset(self, dataset: Dataset, part: str) -> Dataset:
         return dataset
 
     @abstractmethod
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
-        """Per-sample arrays for this rank's share of ``split``. ``batches`` yields ``(x, y, index)`` on
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
+        """Per-sample arrays for this rank's share of ``part``. ``batches`` yields ``(x, y, index)`` on
         ``ctx.device``; the result must hold ``index`` plus whatever :meth:`score` needs."""
 
     @abstractmethod
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        """Metrics from every split's arrays (each sorted by ``index``)."""
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        """Metrics from every part's arrays (each sorted by ``index``)."""
 
     # -- the template --------------------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -278,10 +278,10 @@ class Evaluator(ABC):
         (see :func:`select_examples`)."""
         return select_examples(dataset, self.n_examples, getattr(self, "selection", "class_balanced"))
 
-    def cache_path(self, ctx: EvalContext, split: str) -> Path | None:
-        return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(split)}.npz"
+    def cache_path(self, ctx: EvalContext, part: str) -> Path | None:
+        return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(part)}.npz"
 
-    def load_split(self, path: Path | None) -> SplitArrays | None:
+    def load_part(self, path: Path | None) -> PartArrays | None:
         if path is None or not path.exists():
             return None
         with np.load(path, allow_pickle=False) as z:
@@ -292,14 +292,14 @@ class Evaluator(ABC):
                             "folder, or delete that folder to recompute")
         return arrays
 
-    def save_split(self, path: Path, arrays: SplitArrays) -> None:
+    def save_part(self, path: Path, arrays: PartArrays) -> None:
         buf = io.BytesIO()
         np.savez(buf, __fingerprint__=np.array(self.fingerprint()), **arrays)
         atomic_write_bytes(path, buf.getvalue())
 
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every split not cached in ``ctx.out_dir`` is
-        computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all splits are
+        """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every part not cached in ``ctx.out_dir`` is
+        computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all parts are
         scored. Evaluators do not override it."""
         self.prepare(model, dataset, ctx)
         try:
@@ -312,43 +312,43 @@ class Evaluator(ABC):
         model_k = self.classifier(model, ctx)
         self.check_model(model_k, dataset, ctx)
         indices = self.example_indices(dataset)
-        splits = self.splits(dataset)
-        arrays: dict[str, SplitArrays] = {}
+        parts = self.parts(dataset)
+        arrays: dict[str, PartArrays] = {}
         todo, reused = [], set()
-        for split in splits:
-            path = self.cache_path(ctx, split)
-            cached = dist_utils.main_decides(self.load_split, path)  # rank 0 decides: no shared filesystem needed
+        for part in parts:
+            path = self.cache_path(ctx, part)
+            cached = dist_utils.main_decides(self.load_part, path)  # rank 0 decides: no shared filesystem needed
             if cached is None:
-                cached = self._shared_predictions(ctx, dataset, split, indices)
+                cached = self._shared_predictions(ctx, dataset, part, indices)
                 if cached is not None:
-                    reused.add(split)
+                    reused.add(part)
                     if path is not None and info.is_main:
-                        self.save_split(path, cached)
+                        self.save_part(path, cached)
             if cached is None:
-                todo.append(split)
+                todo.append(part)
             else:
-                arrays[split] = cached
-        shard = indices[info.rank::info.world_size]
-        upcoming = self._open_split(dataset, todo[0], shard, ctx) if todo else None
-        for k, split in enumerate(todo):
+                arrays[part] = cached
+        shard = [indices[i] for i in dist_utils.shard_indices(len(indices), info)]
+        upcoming = self._open_part(dataset, todo[0], shard, ctx) if todo else None
+        for k, part in enumerate(todo):
             batches, upcoming = upcoming, None
             if k + 1 < len(todo) and ctx.num_workers > 0:
-                # look ahead: the next split's loader workers start (and prefetch) while this split is predicted
-                upcoming = self._open_split(dataset, todo[k + 1], shard, ctx)
+                # look ahead: the next part's loader workers start (and prefetch) while this part is predicted
+                upcoming = self._open_part(dataset, todo[k + 1], shard, ctx)
             with autocast(ctx.device, self.precision_name):
-                local = self.predict(model_k, batches, split, ctx)
+                local = self.predict(model_k, batches, part, ctx)
             merged = _merge(dist_utils.gather_objects(local))
-            path = self.cache_path(ctx, split)
+            path = self.cache_path(ctx, part)
             if path is not None and info.is_main:
-                self.save_split(path, merged)
+                self.save_part(path, merged)
             dist_utils.barrier()
-            arrays[split] = merged
+            arrays[part] = merged
             if upcoming is None and k + 1 < len(todo):
-                upcoming = self._open_split(dataset, todo[k + 1], shard, ctx)
-        arrays = {split: arrays[split] for split in splits}
-        for split, a in arrays.items():
-            if split not in reused:
-                self._share_predictions(ctx, dataset, split, a)
+                upcoming = self._open_part(dataset, todo[k + 1], shard, ctx)
+        arrays = {part: arrays[part] for part in parts}
+        for part, a in arrays.items():
+            if part not in reused:
+                self._share_predictions(ctx, dataset, part, a)
         result = self.score(arrays, dataset, ctx)
         result.settings = jsonable({**self.settings, **result.settings})
         return result
@@ -358,17 +358,17 @@ class Evaluator(ABC):
         """The forward passes' precision: the ``precision`` setting where the evaluator has one, else fp32."""
         return getattr(self, "precision", "fp32")
 
-    def _open_split(self, dataset: Dataset, split: str, shard: list[int], ctx: EvalContext) -> Iterator:
-        """This rank's ``(x, y, index)`` batches of ``split`` on ``ctx.device``. The loader's iterator is created
+    def _open_part(self, dataset: Dataset, part: str, shard: list[int], ctx: EvalContext) -> Iterator:
+        """This rank's ``(x, y, index)`` batches of ``part`` on ``ctx.device``. The loader's iterator is created
         here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
         pinned memory, copied without blocking."""
-        loader = DataLoader(IndexedSubset(self.split_dataset(dataset, split), shard), batch_size=ctx.batch_size,
+        loader = DataLoader(IndexedSubset(self.part_dataset(dataset, part), shard), batch_size=ctx.batch_size,
                             shuffle=False, num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
         batches = iter(loader)
         show = ctx.progress and dist_utils.current().is_main
 
         def stream():
-            with tqdm(total=len(loader), desc=f"{self.name} {split}", leave=False, disable=not show) as bar:
+            with tqdm(total=len(loader), desc=f"{self.name} {part}", leave=False, disable=not show) as bar:
                 for batch in batches:
                     yield tuple(t.to(ctx.device, non_blocking=True) for t in batch)
                     bar.update()
@@ -376,24 +376,24 @@ class Evaluator(ABC):
         return stream()
 
     # -- per-sample results shared between the evaluators of one model (ctx.predictions) ---------------------------
-    def shared_keys(self, split: str) -> list[tuple]:
-        """What ``split``'s arrays are, as keys of ``ctx.predictions``: the first is where this evaluator's arrays
+    def shared_keys(self, part: str) -> list[tuple]:
+        """What ``part``'s arrays are, as keys of ``ctx.predictions``: the first is where this evaluator's arrays
         are offered to the others, the rest are what it also accepts from them. Default: with
-        ``shares_predictions``, split ``all`` is the top-1 predictions at this precision; otherwise nothing."""
-        return [("top1", self.precision_name)] if self.shares_predictions and split == "all" else []
+        ``shares_predictions``, part ``all`` is the top-1 predictions at this precision; otherwise nothing."""
+        return [("top1", self.precision_name)] if self.shares_predictions and part == "all" else []
 
-    def split_indices(self, split: str, indices: list[int]) -> list[int]:
-        """The examples ``split`` holds (default: all of :meth:`example_indices`)."""
+    def part_indices(self, part: str, indices: list[int]) -> list[int]:
+        """The examples ``part`` holds (default: all of :meth:`example_indices`)."""
         return indices
 
-    def _shared_predictions(self, ctx: EvalContext, dataset: Dataset, split: str,
-                            indices: list[int]) -> SplitArrays | None:
-        """Another evaluator's arrays for ``split`` (same model, same images, a key of :meth:`shared_keys`),
-        restricted to this split's examples; None where none cover them."""
+    def _shared_predictions(self, ctx: EvalContext, dataset: Dataset, part: str,
+                            indices: list[int]) -> PartArrays | None:
+        """Another evaluator's arrays for ``part`` (same model, same images, a key of :meth:`shared_keys`),
+        restricted to this part's examples; None where none cover them."""
         if ctx.predictions is None:
             return None
-        wanted = np.asarray(sorted(self.split_indices(split, indices)), dtype=np.int64)
-        for key in self.shared_keys(split):
+        wanted = np.asarray(sorted(self.part_indices(part, indices)), dtype=np.int64)
+        for key in self.shared_keys(part):
             held = ctx.predictions.get((key, id(dataset)))
             if held is None or held[0] is not dataset:
                 continue
@@ -404,14 +404,14 @@ class Evaluator(ABC):
             return {k: v[pos] for k, v in stored.items()}
         return None
 
-    def offered_key(self, split: str, arrays: SplitArrays) -> tuple | None:
-        """The key under which ``split``'s arrays are offered to the other evaluators (default: the first of
+    def offered_key(self, part: str, arrays: PartArrays) -> tuple | None:
+        """The key under which ``part``'s arrays are offered to the other evaluators (default: the first of
         :meth:`shared_keys`; None: not offered)."""
-        keys = self.shared_keys(split)
+        keys = self.shared_keys(part)
         return keys[0] if keys else None
 
-    def _share_predictions(self, ctx: EvalContext, dataset: Dataset, split: str, arrays: SplitArrays) -> None:
-        key = self.offered_key(split, arrays) if ctx.predictions is not None else None
+    def _share_predictions(self, ctx: EvalContext, dataset: Dataset, part: str, arrays: PartArrays) -> None:
+        key = self.offered_key(part, arrays) if ctx.predictions is not None else None
         if key is None:
             return
         slot = (key, id(dataset))
@@ -454,7 +454,7 @@ def class_interleaved(labels: np.ndarray, n: int) -> list[int]:
     return sorted(int(i) for i in chosen)
 
 
-def _merge(parts: list[SplitArrays]) -> SplitArrays:
+def _merge(parts: list[PartArrays]) -> PartArrays:
     """Concatenate ranks' arrays and sort them by ``index``."""
     merged = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
     order = np.argsort(merged["index"], kind="stable")

@@ -19,7 +19,7 @@ from .base import (
     EvalResult,
     Evaluator,
     Measured,
-    SplitArrays,
+    PartArrays,
     classwise_block,
     classwise_sd,
     to_numpy,
@@ -27,7 +27,7 @@ from .base import (
 
 
 @torch.no_grad()
-def predict_labels(model: nn.Module, batches: Iterator) -> SplitArrays:
+def predict_labels(model: nn.Module, batches: Iterator) -> PartArrays:
     """``index``, ``y_true``, ``y_pred`` (top-1 of the K-way classifier) for every batch."""
     out: dict[str, list[np.ndarray]] = {"index": [], "y_true": [], "y_pred": []}
     for x, y, idx in batches:
@@ -51,7 +51,7 @@ class LabelEvaluator(Evaluator):
         super().__post_init__()
         check_choice(self.name, "precision", self.precision, tuple(PRECISIONS))
 
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         return predict_labels(model, batches)
 
 
@@ -74,7 +74,7 @@ class CleanEvaluator(LabelEvaluator):
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
         return {"clean": "clean"}
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
         return EvalResult(
             evaluator=self.name,

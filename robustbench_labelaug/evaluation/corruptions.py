@@ -1,6 +1,6 @@
 """Common corruptions: top-1 error per corruption x severity E_{c,s}, corruption errors CE_c and mCE.
 
-One split per corruption and severity (``"gaussian_noise/3"``), each cached and resumed as a unit. The images
+One part per corruption and severity (``"gaussian_noise/3"``), each cached and resumed as a unit. The images
 come from an ImageNet-C folder (``data_dir``) or are generated with imagecorruptions and cached
 (:mod:`robustbench_labelaug.data.corruptions`). ``mce`` is the unnormalised mean over corruptions of the mean over
 severities (the paper's); on ImageNet-C with a 1000-class model the AlexNet-normalised mCE of Hendrycks &
@@ -21,14 +21,14 @@ from ..checks import check_min_size
 from ..data.corruptions import (
     MIN_CORRUPTION_SIZE,
     CorruptionGenerator,
-    parse_split,
+    parse_part,
+    part_name,
     select_corruptions,
-    split_name,
 )
 from ..data.registry import CORRUPTION_FOLDERS, CorruptionFolder, get_dataset_spec
 from ..errors import UserError
 from ..scoring import corruption_errors, top1_error
-from .base import EvalContext, EvalResult, Measured, SplitArrays, classwise_block, once_per_run
+from .base import EvalContext, EvalResult, Measured, PartArrays, classwise_block, once_per_run
 from .clean import LabelEvaluator
 
 
@@ -85,12 +85,12 @@ class CorruptionEvaluator(LabelEvaluator):
                 Measured("corruptions_error", "corruption err", sum(cells) / len(cells) if cells else None,
                          show=False)]
 
-    # -- splits ------------------------------------------------------------------------------------------------
-    def splits(self, dataset: Dataset) -> list[str]:
-        return [split_name(c, s) for c in self.corruptions for s in self.severities]
+    # -- parts ------------------------------------------------------------------------------------------------
+    def parts(self, dataset: Dataset) -> list[str]:
+        return [part_name(c, s) for c in self.corruptions for s in self.severities]
 
-    def split_dataset(self, dataset: Dataset, split: str) -> Dataset:
-        corruption, severity = parse_split(split)
+    def part_dataset(self, dataset: Dataset, part: str) -> Dataset:
+        corruption, severity = parse_part(part)
         indices = self.example_indices(dataset)
         if self.data_dir is not None:
             split_fn = self._folder.function("split")
@@ -128,8 +128,8 @@ class CorruptionEvaluator(LabelEvaluator):
     def finish(self) -> None:
         self._generator = None  # frees the clean images held for generation
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        table = {c: [top1_error(arrays[split_name(c, s)]["y_true"], arrays[split_name(c, s)]["y_pred"])
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        table = {c: [top1_error(arrays[part_name(c, s)]["y_true"], arrays[part_name(c, s)]["y_pred"])
                      for s in self.severities] for c in self.corruptions}
         folder = self._folder if self.data_dir is not None else None
         normalized = folder is not None and folder.normalized_k == ctx.num_classes  # AlexNet-normalised mCE

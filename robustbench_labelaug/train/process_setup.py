@@ -1,5 +1,6 @@
-"""The GPU side of a training run (issue 11): starting weights (pretrained tag, local file, sha256), global batch
-size split over processes, data-loader workers, SyncBatchNorm, ``torch.compile`` and per-rank RNG states."""
+"""Per-process set-up of a training run (GPU / DDP; issue 11): starting weights (pretrained tag, local file,
+sha256), global batch size split over processes, data-loader workers, SyncBatchNorm, ``torch.compile`` and
+per-rank RNG states."""
 
 from __future__ import annotations
 
