@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 from .errors import UserError
 
 T = TypeVar("T")
+_MISSING = object()
 
 
 def resolve(ref: Any) -> Any:
@@ -80,6 +81,14 @@ class Registry(Generic[T]):
         """Drop ``name`` (tests that register a temporary entry)."""
         self._entries.pop(name, None)
 
+    def __setitem__(self, name: str, entry: Any) -> None:
+        """Set or replace ``name`` (``monkeypatch.setitem`` in tests; code registers with :meth:`register`)."""
+        self.load()
+        self._entries[name] = entry
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
     # -- reading -------------------------------------------------------------------------------------------------
     def load(self) -> None:
         """Import the built-in modules (once), so their decorators have registered their entries."""
@@ -114,8 +123,11 @@ class Registry(Generic[T]):
         """The entry as registered (a lazy reference stays a string)."""
         return self._entries[self.check(name)]
 
-    def get(self, name: str) -> T:
-        """The entry of ``name``, a lazy reference imported (and remembered) on first use."""
+    def get(self, name: str, default: Any = _MISSING) -> T:
+        """The entry of ``name``, a lazy reference imported (and remembered) on first use; ``default`` (when
+        given) for an unknown name instead of the :class:`UserError`."""
+        if default is not _MISSING and name not in self:
+            return default
         entry = self.raw(name)
         if isinstance(entry, str) and ":" in entry:
             entry = resolve(entry)

@@ -330,9 +330,6 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
     table.py) gets its column, its label as title (``err`` -> ``acc`` with ``metric="acc"``), in the summary line;
     the headlines are stored in the file, so it renders after the evaluator is gone; older files without stored
     headlines are declared afresh from their results."""
-    import sys
-    import types
-
     from robustbench_labelaug.evaluation import EVALUATORS
     from robustbench_labelaug.evaluation.base import Evaluator, Measured
     from robustbench_labelaug.leaderboard.table import summary_line
@@ -351,10 +348,7 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
         def score(self, arrays, dataset, ctx):
             raise NotImplementedError
 
-    module = types.ModuleType("robustbench_labelaug.evaluation._dummy_for_test")
-    module.DummyEvaluator = DummyEvaluator
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setitem(EVALUATORS, "dummy", "_dummy_for_test:DummyEvaluator")
+    monkeypatch.setitem(EVALUATORS, "dummy", DummyEvaluator)
 
     def dummy(e: float) -> dict:
         return {"evaluator": "dummy", "metrics": {"e": e}, "settings": {}, "classwise": {}, "protocol": None,

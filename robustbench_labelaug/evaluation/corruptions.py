@@ -93,7 +93,7 @@ class CorruptionEvaluator(LabelEvaluator):
         corruption, severity = parse_part(part)
         indices = self.example_indices(dataset)
         if self.data_dir is not None:
-            split_fn = self._folder.function("split")
+            split_fn = (self._folder or CORRUPTION_FOLDERS.get("imagenet_c")).function("split")
             return split_fn(self.data_dir, corruption, severity, dataset, indices, self._transform)
         if self._source is not None:
             return self._source(dataset, indices, corruption, severity)
