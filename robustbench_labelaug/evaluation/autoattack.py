@@ -200,6 +200,7 @@ class AutoAttackEvaluator(Evaluator):
     not RobustBench's protocol (keep it off where a number is compared with RobustBench's)."""
 
     name = "autoattack"
+    long_running = True  # fixed FAB-T / Square cost
 
     eps: float = 0.03
     version: str = "standard"

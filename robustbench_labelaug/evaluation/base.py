@@ -189,6 +189,8 @@ class Evaluator(ABC):
     # evaluators whose per-sample results this one can take instead of computing them (shared_keys): a runner
     # that divides the work per evaluator (rbla demo, rbla evaluate --jobs) keeps these together
     reuses: ClassVar[tuple[str, ...]] = ()
+    # a scheduling hint for runners that divide the work (rbla demo, rbla evaluate --jobs): these start first
+    long_running: ClassVar[bool] = False
     n_examples: int | None = None
 
     def __post_init__(self) -> None:

@@ -197,6 +197,7 @@ class MaskingChecks(Evaluator):
 
     name = "masking"
     reuses = ("autoattack",)
+    long_running = True  # the eps / steps sweeps
 
     n_examples: int | None = 500
     eps: float = 0.03
