@@ -9,8 +9,8 @@ import torch
 
 from robustbench_labelaug import load_model
 from robustbench_labelaug.demo import mean_ci, seeds_table
-from robustbench_labelaug.runner.tasks import Task, run_tasks
 from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.runner.tasks import Task, run_tasks
 
 from .conftest import run_cli
 
