@@ -27,11 +27,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .. import distributed as dist_utils
-from ..checks import check_fields, check_positive_int
+from ..checks import check_choice, check_fields, check_positive_int
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
 from ..scoring import classwise_error, classwise_summary
+from .selection import SELECTIONS, class_interleaved, select_examples  # noqa: F401  (re-exported)
+from .sharing import share_predictions, shared_predictions
 
 PartArrays = dict[str, np.ndarray]
 
@@ -191,24 +193,43 @@ class Evaluator(ABC):
     reuses: ClassVar[tuple[str, ...]] = ()
     # a scheduling hint for runners that divide the work (rbla demo, rbla evaluate --jobs): these start first
     long_running: ClassVar[bool] = False
+    # Optional settings, declared here with the value an evaluator without that setting has; an evaluator that
+    # has one declares it again as a field (e.g. ``selection: str = "robustbench"``), with its own default.
+    selection: ClassVar[str] = "class_balanced"  # how n_examples are chosen (evaluation/selection.py)
+    precision: ClassVar[str] = "fp32"           # the forward passes' precision (fp32 / bf16 / fp16)
+    seed: ClassVar[int | None] = None           # None: the run's seed (resolved in prepare)
     n_examples: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, self.name)
         self.n_examples = check_positive_int(self.name, "n_examples", self.n_examples, allow_none=True)
+        for f in fields(self):  # a field declaring its choices: metadata={"choices": (...)}
+            if "choices" in f.metadata:
+                check_choice(self.name, f.name, getattr(self, f.name), tuple(f.metadata["choices"]))
         self.validate()
-        self.settings: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)
-                                         if f.metadata.get("fingerprint", True)}
+        self.settings: dict[str, Any] = self.fingerprinted(
+            {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("fingerprint", True)})
+        self.resolve()
 
     # -- to override -------------------------------------------------------------------------------------------
     def validate(self) -> None:
         """Check (and normalise) the settings' values; raise :class:`UserError` naming the bad one."""
         return None
 
+    def fingerprinted(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The settings the results depend on (stored with every cached part, in the result); default: every
+        field without ``metadata={"fingerprint": False}``. Override where that depends on other settings."""
+        return settings
+
+    def resolve(self) -> None:
+        """After the settings are recorded: values derived from them that are not settings themselves (e.g. a
+        default step size); runs on construction."""
+        return None
+
     def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         """Per-run set-up before anything is predicted (e.g. refuse a bad folder, read the model's M). The
         default resolves a ``seed`` setting left as None to the run's seed (part of the cache fingerprint)."""
-        if "seed" in self.settings and getattr(self, "seed", None) is None:
+        if "seed" in self.settings and self.seed is None:
             self.settings["seed"] = ctx.seed
 
     def finish(self) -> None:
@@ -278,7 +299,7 @@ class Evaluator(ABC):
     def example_indices(self, dataset: Dataset) -> list[int]:
         """The examples evaluated, in dataset order: all of them, or ``n_examples`` chosen by ``selection``
         (see :func:`select_examples`)."""
-        return select_examples(dataset, self.n_examples, getattr(self, "selection", "class_balanced"))
+        return select_examples(dataset, self.n_examples, self.selection)
 
     def cache_path(self, ctx: EvalContext, part: str) -> Path | None:
         return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(part)}.npz"
@@ -321,7 +342,7 @@ class Evaluator(ABC):
             path = self.cache_path(ctx, part)
             cached = dist_utils.main_decides(self.load_part, path)  # rank 0 decides: no shared filesystem needed
             if cached is None:
-                cached = self._shared_predictions(ctx, dataset, part, indices)
+                cached = shared_predictions(self, ctx, dataset, part, indices)
                 if cached is not None:
                     reused.add(part)
                     if path is not None and info.is_main:
@@ -350,7 +371,7 @@ class Evaluator(ABC):
         arrays = {part: arrays[part] for part in parts}
         for part, a in arrays.items():
             if part not in reused:
-                self._share_predictions(ctx, dataset, part, a)
+                share_predictions(self, ctx, dataset, part, a)
         result = self.score(arrays, dataset, ctx)
         result.settings = jsonable({**self.settings, **result.settings})
         return result
@@ -358,7 +379,7 @@ class Evaluator(ABC):
     @property
     def precision_name(self) -> str:
         """The forward passes' precision: the ``precision`` setting where the evaluator has one, else fp32."""
-        return getattr(self, "precision", "fp32")
+        return self.precision
 
     def _open_part(self, dataset: Dataset, part: str, shard: list[int], ctx: EvalContext) -> Iterator:
         """This rank's ``(x, y, index)`` batches of ``part`` on ``ctx.device``. The loader's iterator is created
@@ -388,72 +409,12 @@ class Evaluator(ABC):
         """The examples ``part`` holds (default: all of :meth:`example_indices`)."""
         return indices
 
-    def _shared_predictions(self, ctx: EvalContext, dataset: Dataset, part: str,
-                            indices: list[int]) -> PartArrays | None:
-        """Another evaluator's arrays for ``part`` (same model, same images, a key of :meth:`shared_keys`),
-        restricted to this part's examples; None where none cover them."""
-        if ctx.predictions is None:
-            return None
-        wanted = np.asarray(sorted(self.part_indices(part, indices)), dtype=np.int64)
-        for key in self.shared_keys(part):
-            held = ctx.predictions.get((key, id(dataset)))
-            if held is None or held[0] is not dataset:
-                continue
-            stored = held[1]
-            pos = np.searchsorted(stored["index"], wanted)
-            if len(wanted) and (pos[-1] >= len(stored["index"]) or not np.array_equal(stored["index"][pos], wanted)):
-                continue
-            return {k: v[pos] for k, v in stored.items()}
-        return None
-
     def offered_key(self, part: str, arrays: PartArrays) -> tuple | None:
         """The key under which ``part``'s arrays are offered to the other evaluators (default: the first of
         :meth:`shared_keys`; None: not offered)."""
         keys = self.shared_keys(part)
         return keys[0] if keys else None
 
-    def _share_predictions(self, ctx: EvalContext, dataset: Dataset, part: str, arrays: PartArrays) -> None:
-        key = self.offered_key(part, arrays) if ctx.predictions is not None else None
-        if key is None:
-            return
-        slot = (key, id(dataset))
-        held = ctx.predictions.get(slot)
-        if held is None or len(held[1]["index"]) < len(arrays["index"]):
-            ctx.predictions[slot] = (dataset, arrays)
-
-
-SELECTIONS = ("class_balanced", "robustbench")
-
-
-def select_examples(dataset: Dataset, n: int | None, selection: str = "class_balanced") -> list[int]:
-    """The indices of ``n`` examples of ``dataset`` (all when ``n`` is None or too large), sorted.
-
-    ``class_balanced``: taken round-robin over the classes (the first of each class, then the second, ...) when
-    the dataset exposes ``targets``, so a subset of a class-sorted folder still covers every class (the class-wise
-    numbers need every class); otherwise the first ``n``. ``robustbench``: the first ``n`` in dataset order,
-    RobustBench's own choice: its first n test points, or, on a dataset with ``subset: robustbench``, the first n
-    of its ImageNet id list. For both, the examples chosen for a smaller ``n`` are among those chosen for a
-    larger one."""
-    if selection not in SELECTIONS:
-        raise UserError(f"selection '{selection}' is not known: use one of {', '.join(SELECTIONS)}")
-    if n is None or n >= len(dataset):
-        return list(range(len(dataset)))
-    targets = getattr(dataset, "targets", None)
-    if targets is None or selection == "robustbench":
-        return list(range(n))
-    return class_interleaved(np.asarray(targets), n)
-
-
-def class_interleaved(labels: np.ndarray, n: int) -> list[int]:
-    """``n`` indices taken round-robin over classes (by rank within class, then class), returned sorted."""
-    labels = np.asarray(labels).ravel()
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
-    rank_in_class = np.empty(len(labels), dtype=np.int64)
-    rank_in_class[order] = np.arange(len(labels)) - starts
-    chosen = np.lexsort((labels, rank_in_class))[:n]
-    return sorted(int(i) for i in chosen)
 
 
 def _merge(parts: list[PartArrays]) -> PartArrays:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..checks import check_choice
 from ..scoring import top1_error
 from .base import (
     PRECISIONS,
@@ -45,11 +44,7 @@ class LabelEvaluator(Evaluator):
     speed on GPUs; part of the cache fingerprint, named in the result's settings and next to every headline
     number). Attacks stay fp32."""
 
-    precision: str = "fp32"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice(self.name, "precision", self.precision, tuple(PRECISIONS))
+    precision: str = field(default="fp32", metadata={"choices": tuple(PRECISIONS)})
 
     def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         return predict_labels(model, batches)

@@ -62,13 +62,15 @@ class CorruptionEvaluator(LabelEvaluator):
             raise UserError(f"corruptions: crop_pct={self.crop_pct} must be in (0, 1] (or null for the clean "
                             "transform)")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def fingerprinted(self, settings: dict[str, Any]) -> dict[str, Any]:
         # what the images depend on: the ImageNet-C folder, or the generator's seed and size
         drop = ("seed", "min_size") if self.data_dir else ("data_dir", "crop_pct")
-        self.settings = {k: v for k, v in self.settings.items() if k not in drop}
+        settings = {k: v for k, v in settings.items() if k not in drop}
         if self.data_dir:
-            self.settings["data_dir"] = str(self.data_dir)
+            settings["data_dir"] = str(self.data_dir)
+        return settings
+
+    def resolve(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser() if self.data_dir else None
         self._generator: CorruptionGenerator | None = None
         self._source = None  # a dataset's own corruptions (registry), else generated

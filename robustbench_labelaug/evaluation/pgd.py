@@ -176,8 +176,8 @@ class PGDEvaluator(Evaluator):
                             f"{self.alpha if self.alpha is not None else PAPER_ALPHA} and eps={self.eps}: raise eps "
                             "or set alpha")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()  # settings keep alpha as given (None: the protocol's default)
+    def resolve(self) -> None:
+        # the settings keep alpha as given (None: the protocol's default)
         if self.alpha is None:
             self.alpha = PAPER_ALPHA if self.protocol == "paper" else 2.5 * self.eps / self.steps
         self._eps_pixel: list[float] = [self.eps]
