@@ -235,6 +235,9 @@ def main(args: argparse.Namespace) -> int:
                                       progress=task_progress, log_dir=logs if jobs > 1 else None,
                                       after=lambda key: {f"train {key}"}, done=evaluated))
 
+    evaluations(cfg, eval_dir, list(DEMO_MODELS))
+    if args.seeds > 1:
+        evaluations(seed_cfg, out / "eval_seeds", [m.key for m in seed_cfg.models])
     if jobs > 1 and tasks:
         print(f"  ({len(tasks)} tasks; each one's output is in {logs}/)")
     run_tasks(tasks, jobs, progress, desc="demo tasks")
