@@ -4,7 +4,7 @@ Trains ``digits_std``, ``digits_adv`` and ``digits_adv_plus`` with their zoo rec
 digits), exports them into the zoo's checkpoint layout so ``load_model("digits_adv_plus")`` works afterwards,
 evaluates them with the packaged ``digits`` config (clean and class-wise error, PGD-40 in the sound and the paper
 protocol, PGD-40 + AutoAttack (AutoAttack only on the points PGD-40 leaves), generated-corruption mCE,
-gradient-masking checks), and writes the model_info JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and splits.
+gradient-masking checks), and writes the model_info JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and evaluation parts.
 ``--seeds N`` repeats training with N seeds and reports means with 95 % confidence intervals.
 
 The work runs on the runner's tasks (:mod:`robustbench_labelaug.runner.tasks`): one per training run, then the

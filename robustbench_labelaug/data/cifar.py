@@ -84,12 +84,9 @@ def cifar_transform(is_training: bool):
     return T.ToTensor()
 
 
-def _split_is_train(split: str) -> bool:
-    if split in ("train", "training"):
-        return True
-    if split in ("test", "val", "validation", "eval"):
-        return False
-    raise UserError(f"CIFAR has the splits train and test, got '{split}': use split: test (or train)")
+def _split_is_train(name: str, split: str) -> bool:
+    """Whether ``split`` (a split of dataset ``name`` or a synonym the registry lists) is the training split."""
+    return get_dataset_spec(name).resolve_split(split) == "train"
 
 
 def _lenient(cls: type) -> type:
@@ -107,7 +104,7 @@ def expected_files(name: str, data_dir: str | Path, split: str | None = None) ->
     spec = cifar_spec(name)
     cls = getattr(tv_datasets, spec.torchvision_class)
     lists = cls.train_list + cls.test_list if split is None else (
-        cls.train_list if _split_is_train(split) else cls.test_list)
+        cls.train_list if _split_is_train(name, split) else cls.test_list)
     folder = Path(data_dir).expanduser() / spec.base_folder
     return [folder / f for f, _ in lists] + [folder / cls.meta["filename"]]
 
@@ -138,7 +135,7 @@ class CifarDataset(Dataset):
     def __init__(self, name: str, data_dir: str | Path, split: str = "test", *, is_training: bool = False,
                  download: bool = False, transform=None, check_md5: bool = True) -> None:
         spec = cifar_spec(name)
-        train = _split_is_train(split)
+        train = _split_is_train(name, split)
         root = Path(data_dir).expanduser()
         cls = getattr(tv_datasets, spec.torchvision_class)
         if download:

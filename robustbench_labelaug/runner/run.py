@@ -94,7 +94,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         cache_dir = folder / "cache" / entry.id
         marker = cache_dir / "fingerprint.json"
         if marker.exists() and _read_json(marker).get("fingerprint") != fingerprint:
-            raise UserError(f"{cache_dir} holds splits computed with other settings or data than '{entry.id}' has "
+            raise UserError(f"{cache_dir} holds parts computed with other settings or data than '{entry.id}' has "
                             f"now: use another --output, or delete {cache_dir} to recompute")
         if info.is_main and not marker.exists():
             atomic_write_json(marker, {"fingerprint": fingerprint, "evaluator": entry.name, "settings": settings,
