@@ -399,9 +399,9 @@ class MaskingChecks(Evaluator):
                 "autoattack is off (autoattack: false)"
         full_part = _part("full_head", self.eps, self.steps)
         if full_part in arrays:
-            kway_acc, full_acc = accuracy(pgd_part), accuracy(full_part)
-            checks.append({"name": "k_way_attack_not_weaker_than_full_head", "passed": kway_acc <= full_acc + tol,
-                           "eps": self.eps, "steps": self.steps, "k_way_robust_accuracy": kway_acc,
+            k_way_acc, full_acc = accuracy(pgd_part), accuracy(full_part)
+            checks.append({"name": "k_way_attack_not_weaker_than_full_head", "passed": k_way_acc <= full_acc + tol,
+                           "eps": self.eps, "steps": self.steps, "k_way_robust_accuracy": k_way_acc,
                            "full_head_robust_accuracy": full_acc, "num_ops": self._num_ops, "tolerance": tol})
         else:
             skipped["k_way_attack_not_weaker_than_full_head"] = "the model has no transformation logits (M = 0)"
