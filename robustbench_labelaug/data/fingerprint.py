@@ -21,8 +21,6 @@ from ..errors import UserError
 FINGERPRINT_MODES = ("stat", "content")
 ARRAY_SUFFIXES = (".npy", ".npz")
 HEADER_BYTES = 128
-SPLIT_FOLDERS = {"train": ("train", "training"),
-                 "val": ("val", "validation", "valid", "eval", "evaluation", "test")}
 
 
 def _loop_error(link: str, target: str) -> UserError:
@@ -103,10 +101,13 @@ def folder_fingerprint(root: str | Path, content: bool = False) -> str:
 def data_root(data_dir: str | Path, split: str | None) -> Path:
     """The folder a split reads: ``<data_dir>/<split folder>`` where one exists (an ImageNet-layout folder), else
     ``data_dir`` itself (e.g. CIFAR's batch files)."""
+    from .registry import FOLDER_SPLITS  # the folder names each split may have (one home: the registry)
+
+    folders = {key: (key, *aliases) for key, aliases in FOLDER_SPLITS.items()}
     data_dir = Path(data_dir).expanduser()
     if split is not None:
-        key = "train" if split in SPLIT_FOLDERS["train"] else "val" if split in SPLIT_FOLDERS["val"] else None
-        for name in SPLIT_FOLDERS.get(key, (split,)):
+        key = next((k for k, names in folders.items() if split in names), None)
+        for name in folders.get(key, (split,)):
             if (data_dir / name).is_dir():
                 return data_dir / name
     return data_dir
