@@ -554,6 +554,9 @@ def test_class_names_are_recorded_in_checkpoints_and_exports(tmp_path, run_dir):
     assert torch.load(run_dir / "last.pth.tar", weights_only=False)["class_names"] == ["c0", "c1", "c2"]
     exported = export_checkpoint(run_dir / "last.pth.tar", "mine", tmp_path / "models", dataset="folder")
     assert torch.load(exported.path, weights_only=True)["class_names"] == ["c0", "c1", "c2"]
+    from robustbench_labelaug.runner.guards import recorded_class_names
+
+    assert recorded_class_names(exported.path) == ["c0", "c1", "c2"]  # what a zoo model is compared by
     timm_path = write_timm_checkpoint(exported.path)
     assert torch.load(timm_path, weights_only=True)["class_names"] == ["c0", "c1", "c2"]
 

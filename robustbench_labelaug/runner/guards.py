@@ -54,6 +54,21 @@ def data_fingerprints(cfg) -> dict[str, str | None]:
     return {ds_id: dataset_fingerprint(d.data_dir, d.resolved_split, mode) for ds_id, d in cfg.datasets.items()}
 
 
+def recorded_class_names(path: Path) -> list[str] | None:
+    """The class names an exported zoo checkpoint records (None: none recorded, or no file). The file is mapped,
+    not read: only its small metadata is touched."""
+    import torch
+
+    if not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - loading the model later names a damaged file properly
+        return None
+    names = state.get("class_names") if isinstance(state, dict) else None
+    return [str(n) for n in names] if isinstance(names, list) and names else None
+
+
 def _short(names: list[str]) -> str:
     return "[" + ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "") + "]"
 
@@ -82,4 +97,4 @@ def check_classes_and_size(cfg, models) -> None:
 
 
 __all__ = ["check_classes_and_size", "clear_cache", "data_changed", "data_fingerprints", "read_json_object",
-           "stored_result"]
+           "recorded_class_names", "stored_result"]

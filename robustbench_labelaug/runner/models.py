@@ -86,6 +86,12 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
                 "description": entry.get("description") or None,
                 "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
         fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
+        from ..zoo import checkpoint_path, get_entry
+        from .guards import recorded_class_names
+
+        names = recorded_class_names(checkpoint_path(get_entry(model.zoo), cfg.runtime.model_dir))
+        if names:
+            meta["class_names"] = names
         reported = model.reported if model.reported is not None else entry.get("reported")
     else:
         from ..train.checkpoint import read_checkpoint
