@@ -216,7 +216,7 @@ def test_fp16_attack_gradient_is_scaled_not_flushed(monkeypatch):
     torch.testing.assert_close((reference - x).abs().amax(), torch.tensor(0.03))
     scaled = attack(torch.float16)
     assert torch.equal(torch.sign(scaled - x), torch.sign(reference - x))
-    monkeypatch.setattr(hook_module, "scaled_attack_model", lambda model, dtype: model)  # the unscaled attack
+    monkeypatch.setattr(hook_module, "scaled_attack_model", lambda model, dtype, **_: model)  # the unscaled attack
     unscaled = attack(torch.float16)
     assert torch.equal(unscaled, x)  # its float16 gradient underflowed to 0: sign(0) = 0, no step
 
