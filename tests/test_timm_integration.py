@@ -296,7 +296,7 @@ def test_launcher_prints_the_recipe_departures_once_and_refuses_pure_fp16(script
                      "-> -b 64", "weights: random initialisation"):
         assert expected in points, expected
     if script == REAL:  # train.py's own defaults
-        for expected in ("-> --warmup-epochs 0", "-> --min-lr 1e-06", "-> --train-interpolation bilinear"):
+        for expected in ("-> --weight-decay 0.0001", "-> --min-lr 1e-06", "-> --train-interpolation bilinear"):
             assert expected in points, expected
 
     # what cannot work is refused with one line, before any output
