@@ -332,3 +332,17 @@ def test_recipe_command_in_the_docs_has_no_departures():
     args = p.parse_args(argv)
     assert args.model == "resnet50.tv_in1k" and args.pretrained
     assert recipe_departures(args, world_size=1) == []
+
+
+@pytest.mark.parametrize("flags, pattern", [
+    (["--pretrained-path", "{file}"], "is loaded only with --pretrained"),
+    (["--pretrained", "--pretrained-path", "{missing}"], "does not exist"),
+])
+def test_launcher_refuses_a_weights_file_it_would_not_load(flags, pattern, parity_data, head_files, tmp_path, capsys):
+    argv = [f.format(file=head_files[K], missing=tmp_path / "nope.pth") for f in flags]
+    out = tmp_path / "out"
+    assert cli_main(["timm-train", str(SHAPED), "--data-dir", str(parity_data), "--model", TINY_PRETRAINED,
+                     "--num-classes", str(K), "--output", str(out), *argv]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and pattern in errors[0], errors
+    assert not out.exists()
