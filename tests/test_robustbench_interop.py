@@ -66,11 +66,11 @@ def test_missing_checkpoint_names_the_model_dir_given(tmp_path, monkeypatch):
     model_dir = tmp_path / "my models"
     target = model_dir / "imagenet" / "Linf" / "resnet50_adv.pt"
     for load_model in (robustbench.load_model, robustbench.utils.load_model, robustbench.eval.load_model):
-        for call in (lambda: load_model("resnet50_adv", model_dir=str(model_dir), dataset="imagenet",
-                                        threat_model="Linf"),
-                     lambda: load_model("resnet50_adv", model_dir, "imagenet", "Linf")):
+        for args, kwargs in ((("resnet50_adv",), {"model_dir": str(model_dir), "dataset": "imagenet",
+                                                   "threat_model": "Linf"}),
+                             (("resnet50_adv", model_dir, "imagenet", "Linf"), {})):
             with pytest.raises(UserError) as err:
-                call()
+                load_model(*args, **kwargs)
             message = str(err.value)
             assert f"no checkpoint at {target}:" in message
             assert f"--model-dir {model_dir}`" in message and "<model_dir>" not in message

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import functools
 import importlib.abc
-import inspect
 import importlib.machinery
+import inspect
 import sys
 import warnings
 from collections.abc import MutableMapping
