@@ -424,7 +424,8 @@ def main(args: argparse.Namespace) -> int:
                 seed_infos[name].append(load_model_info(out / "eval_seeds" / "model_info" / f"{name}_seed{s}.json"))
 
     print("3/3 leaderboard and plots")
-    board = render(eval_dir, html=eval_dir / "leaderboard.html", plots=True, title=cfg.title, quiet=True)
+    board = render(eval_dir, html=eval_dir / "leaderboard.html", plots=True, title=cfg.title, quiet=True,
+                   overwrite=True)
     print(board["markdown"])
     if args.seeds > 1:
         table = seeds_table(seed_infos)
