@@ -21,7 +21,9 @@ def wilson_interval(error_pct: float | None, n: int | None, z: float = Z95) -> t
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, (centre - half) * 100.0), min(100.0, (centre + half) * 100.0)
+    low = 0.0 if p == 0.0 else max(0.0, (centre - half) * 100.0)  # exact ends (no 1e-15 from rounding)
+    high = 100.0 if p == 1.0 else min(100.0, (centre + half) * 100.0)
+    return low, high
 
 
 def wilson_intervals(errors: Sequence[float | None], counts: Sequence[int | None] | None

@@ -36,7 +36,7 @@ from .model_info import class_names, format_eps
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
 CLASSWISE_PANELS: tuple[tuple[str, str], ...] = (("clean", "clean"), ("real", "ReaL"), ("pgd", "PGD (sound)"),
-                                                 ("pgd_paper", "PGD (paper protocol)"))
+                                                 ("pgd_paper", "PGD (paper protocol)"), ("autoattack", "AutoAttack"))
 BARS_UP_TO_CLASSES = 20
 SMALL_N = 30  # fewer examples than this in some class: the title says "small n"
 FORMATS = ("png", "svg", "pdf")
