@@ -50,6 +50,15 @@ def _protocol_labels(info: Mapping[str, Any]) -> dict[str, str]:
     return dict((_block(info).get("measured") or {}).get("protocols") or {})
 
 
+def ordered_results(info: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The model's results in the config's evaluator order (``labelaug.evaluators``), others after them."""
+    block = _block(info)
+    results = {k: v for k, v in (block.get("results") or {}).items() if isinstance(v, Mapping)}
+    order = [e.get("id") for e in block.get("evaluators") or [] if isinstance(e, Mapping)]
+    first = [(k, results[k]) for k in order if k in results]
+    return first + [(k, v) for k, v in results.items() if k not in order]
+
+
 def _result_label(rid: str, result: Mapping[str, Any], protocols: Mapping[str, str]) -> str:
     if protocols.get(rid):
         return str(protocols[rid])
@@ -62,9 +71,7 @@ def run_facts(infos: ModelInfos) -> list[str]:
     facts: dict[str, dict[str, list[str]]] = {}
     for _, info in infos:
         protocols = _protocol_labels(info)
-        for rid, result in (_block(info).get("results") or {}).items():
-            if not isinstance(result, Mapping):
-                continue
+        for rid, result in ordered_results(info):
             entry = facts.setdefault(rid, {"label": [], "n": []})
             label = _result_label(rid, result, protocols)
             if label not in entry["label"]:
@@ -104,9 +111,7 @@ def classwise_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, 
     word = "acc" if metric == "acc" else "err"
     has_clean_evaluator = any(isinstance(r, Mapping) and r.get("evaluator") == "clean" for r in results.values())
     columns = []
-    for rid, result in results.items():
-        if not isinstance(result, Mapping):
-            continue
+    for rid, result in ordered_results(info):
         blocks = result.get("classwise") or {}
         for ckey, cw in blocks.items():
             if not isinstance(cw, Mapping) or cw.get("error") is None:
@@ -187,8 +192,8 @@ def _check_numbers(check: Mapping[str, Any]) -> str:
 def masking_detail(info: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The masking checks of every masking result: name, passed, and their numbers."""
     out = []
-    for rid, result in (_block(info).get("results") or {}).items():
-        if not isinstance(result, Mapping) or result.get("evaluator") != "masking":
+    for rid, result in ordered_results(info):
+        if result.get("evaluator") != "masking":
             continue
         checks = (result.get("details") or {}).get("checks") or []
         if isinstance(checks, Mapping):
