@@ -83,7 +83,7 @@ def bench(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def gpu(root: Path) -> str:
+def gpu(root: Path) -> str:  # noqa: C901 - one table, row by row
     """The GPU throughput table from bench/gpu_check.py's JSON (H200 and H100)."""
     runs = []
     for name in ("gpu_check_h200.json", "gpu_check_h100.json"):
@@ -105,7 +105,7 @@ def gpu(root: Path) -> str:
         return "" if v is None else f"{v:.0f} img/s"
 
     heads = []
-    for gpu_name, d in runs:
+    for gpu_name, _d in runs:
         heads += [f"{gpu_name} bf16 + channels_last", f"{gpu_name} fp32"]
     lines = ["| step | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
     rows: list[tuple[str, Callable[[dict, str], str]]] = [
@@ -139,10 +139,25 @@ def gpu(root: Path) -> str:
                   ips(get(e, "fp32", "images_per_s"))]
     lines.append("| clean evaluation, batch 256 | " + " | ".join(cells) + " |")
     dates = ", ".join(f"{g}: {d['date_utc']}" for g, d in runs)
-    lines += ["", f"(ResNet-50, 224², batch 128, synthetic data on the GPU; measured {dates}.)"]
+    lines += ["", f"(ResNet-50, 224², batch 128, synthetic data on the GPU; measured {dates}.)", "",
+              f"Expected training time from these rates, one GPU with data loading keeping up, the paper's "
+              f"{IMAGENET_TRAIN_IMAGES / 1e6:.1f} M training images per model (10 ImageNet epochs):", ""]
+    for gpu_name, d in runs:
+        t = get(d, "sections", "throughput", "result", "amp_bfloat16_channels_last") or {}
+        plain, adv = get(t, "plain", "images_per_s"), get(t, "adv_plus_pgd10", "images_per_s")
+        if plain and adv:
+            std_h, adv_h = IMAGENET_TRAIN_IMAGES / plain / 3600, IMAGENET_TRAIN_IMAGES / adv / 3600
+            lines.append(f"- {gpu_name} (bf16 + channels_last): Std ≈ {std_h:.1f} h, Adv and Adv+ ≈ {adv_h:.1f} h "
+                         f"each, the three models ≈ {std_h + 2 * adv_h:.0f} h")
+        p = get(d, "sections", "pgd_eval", "result") or {}
+        if p:
+            lines.append(f"  - PGD-40 on the 50 000 validation images, per protocol: "
+                         f"{50_000 / p['images_per_s'] / 60:.0f} min (points that break early) to "
+                         f"{50_000 / p['full_40_steps_images_per_s'] / 60:.0f} min (every point robust)")
     return "\n".join(lines) + "\n"
 
 
+IMAGENET_TRAIN_IMAGES = 10 * 1_281_167
 BLOCKS: dict[str, Callable[[Path], str]] = {"demo-leaderboard": demo_leaderboard, "demo-seeds": demo_seeds,
                                             "bench": bench, "gpu": gpu}
 
