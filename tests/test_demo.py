@@ -54,6 +54,13 @@ def test_fast_demo_end_to_end_with_two_seeds(tmp_path):
     assert "over 2 seeds" in seeds and seeds.count("±") >= 3 * 5
     plots = sorted((out / "eval" / "plots").glob("*.png"))
     assert len(plots) >= 2 and all(p.stat().st_size > 10_000 for p in plots)
+    # the page: one offline file, the run's facts once, per model a detail view with per-class n and CIs, figures
+    page = (out / "eval" / "leaderboard.html").read_text()
+    assert page.count("fast mode: yes") == 1 and page.count('class="detail"') == 3
+    assert "95 % Wilson score interval" in page and page.count("data:image/svg+xml;base64,") >= 3
+    info = json.loads((out / "eval" / "model_info" / "digits_adv.json").read_text())
+    counts = info["labelaug"]["results"]["clean"]["classwise"]["clean"]["n"]
+    assert len(counts) == 10 and sum(counts) == info["labelaug"]["results"]["clean"]["num_examples"]
     # the checkpoints are registered: load_model finds them (the fast demo exports under <output>/models)
     model = load_model("digits_adv_plus", model_dir=out / "models")
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10) and not model.training

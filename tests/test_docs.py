@@ -72,3 +72,18 @@ def test_mkdocs_build_strict(tmp_path: Path):
     assert (tmp_path / "site" / "results" / "index.html").is_file()
     for page in ("timm-launcher-parity", "your-model", "methods", "gpu-decode", "input-validation"):
         assert (tmp_path / "site" / page / "index.html").is_file(), page
+
+
+def test_help_lists_every_packaged_config_and_zoo_entry():
+    from robustbench_labelaug.runner.config import packaged_configs
+    from robustbench_labelaug.zoo.entries import list_entries
+    from tests.conftest import run_cli_inprocess
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())  # argparse wraps the help at any space
+
+    evaluate = flat(run_cli_inprocess("evaluate", "--help").stdout)
+    assert all(name in evaluate for name in packaged_configs()), evaluate
+    assert {"digits", "robustbench_cifar10", "robustbench_imagenet", "paper_imagenet"} <= set(packaged_configs())
+    show = flat(run_cli_inprocess("zoo", "show", "--help").stdout)
+    assert all(name in show for name in list_entries()), show

@@ -68,14 +68,16 @@ def free_name(path: Path, overwrite: bool) -> Path:
 
 def render(folder: str | Path, sort: str = "robustbench", html: str | Path | bool | None = None,
            plots: bool = False, title: str | None = None, quiet: bool = False, metric: str = "err",
-           overwrite: bool = False, plot_formats: Sequence[str] = ("png",)) -> dict[str, object]:
+           overwrite: bool = False, plot_formats: Sequence[str] = ("png",), page_figures: bool = True
+           ) -> dict[str, object]:
     """Write ``leaderboard.md`` (and the HTML page / plots); returns ``{"markdown": text, "paths": [...],
     "order": keys, "html": path or None}`` (``order``: the models in table order, group after group).
 
     ``html``: a path, or True / ``""`` for ``DIR/leaderboard.html``. Without ``overwrite`` an existing
     ``leaderboard.md`` / ``.html`` in DIR is kept and the new one gets the next free name (``leaderboard-2.md``);
     ``rbla evaluate`` and ``rbla demo`` overwrite theirs. The title defaults to the config's (stored in the
-    model_info files)."""
+    model_info files). ``page_figures=False`` leaves the figures out of the HTML page (faster; rbla evaluate
+    with ``runtime.plots: false``)."""
     folder = Path(folder)
     infos = load_model_infos(folder)
     tables = build_tables(infos, sort=sort, metric=metric)
@@ -94,7 +96,8 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | boo
     atomic_write_bytes(md_path, markdown.encode())
     paths: list[Path] = [md_path]
     if html_path is not None:
-        atomic_write_bytes(html_path, to_html(tables, infos, title=title, metric=metric).encode())
+        atomic_write_bytes(html_path, to_html(tables, infos, title=title, metric=metric,
+                                              plots=page_figures).encode())
         paths.append(html_path)
     if plots:
         from .plots import write_plots

@@ -192,7 +192,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         written.append(path)
         dist_utils.barrier()
     if dist.is_main and leaderboard:
-        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title, html=True, overwrite=True)
+        plots = cfg.runtime.plots if plots is None else plots
+        render(out, plots=plots, title=cfg.title, html=True, overwrite=True, page_figures=plots)
     return written
 
 
