@@ -121,7 +121,7 @@ def check_script_structure(source: str, path: str = "train.py") -> None:
     ``train_one_epoch(model, loader, ..., loss_fn, args, ..., mixup_fn)``, ``validate(model, ...)`` and an
     ``if __name__ == "__main__":`` block that only calls ``main()``."""
     hint = (f"rbla timm-train is tested with timm {', '.join(TESTED_TIMM_VERSIONS)}'s train.py (use that one, or "
-            "put the hook in by hand: README, 'Inside timm's own train.py')")
+            "put the hook in by hand: docs/timm-launcher.md, 'To edit train.py by hand')")
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
