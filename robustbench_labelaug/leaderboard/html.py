@@ -221,8 +221,12 @@ def corruption_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str,
     ce = corruption_ce(values)
     rows = [{"name": n.replace("_", " "), "cells": [_fmt(conv(v)) for v in values.get(n, [])],
              "ce": _fmt(conv(ce.get(n)))} for n in names]
-    finite = [v for v in ce.values() if not math.isnan(v)]
-    mce = sum(finite) / len(finite) if finite else None
+    block = _block(info)
+    source = (block.get("measured") or {}).get("corruptions_source")
+    mce = (((block.get("results") or {}).get(source) or {}).get("metrics") or {}).get("mce")  # the headline's
+    if mce is None:
+        finite = [v for v in ce.values() if not math.isnan(v)]
+        mce = sum(finite) / len(finite) if finite else None
     return {"severities": [str(s) for s in severities], "rows": rows, "mce": _fmt(conv(mce)),
             "word": "acc" if metric == "acc" else "err"}
 
