@@ -24,15 +24,13 @@ private of RobustBench is read: no caller frame, no print format. ``gdrive_id`` 
 fails with a message naming what changed the day ``load_model``'s parameters change.
 
 Registration happens when ``robustbench.model_zoo.models`` is imported, the wrapper when ``robustbench.utils`` is
-(import hooks installed by ``import robustbench_labelaug``; at once if robustbench is already imported), so
-importing this package stays cheap and works without robustbench.
+(the import hook of :mod:`robustbench_labelaug.compat`, installed by ``import robustbench_labelaug``; at once if
+robustbench is already imported), so importing this package stays cheap and works without robustbench.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import importlib.machinery
 import inspect
 import sys
 import warnings
@@ -42,10 +40,11 @@ from typing import Any
 
 import torch
 
+from ..compat import RB_MODELS_MODULE, RB_UTILS_MODULE
+from ..data.registry import get_dataset_spec
 from ..errors import UserError
 from .entries import ZooEntry, load_entries
 
-RB_MODELS_MODULE = "robustbench.model_zoo.models"
 _registered: set[str] = set()
 _warned = False
 
@@ -73,12 +72,10 @@ class ZooCheckpointId(str):
         return f"zoo model '{entry.name}' has no Google-Drive copy and no checkpoint at {where}: {how}"
 
 
-MissingCheckpoint = ZooCheckpointId  # the old name
-
 
 # -- the missing-checkpoint check, in front of RobustBench's public load_model -------------------------------------
 LOAD_MODEL_PARAMETERS = ("model_name", "model_dir", "dataset", "threat_model", "norm")
-RB_UTILS_MODULE = "robustbench.utils"
+
 RB_LOAD_MODEL_HOMES = ("robustbench", RB_UTILS_MODULE, "robustbench.eval")  # modules that bind load_model
 
 
@@ -161,7 +158,8 @@ def build_for_robustbench(entry: ZooEntry):
     from .loading import build_model
 
     model = build_model(entry)
-    return model if entry.dataset == "imagenet" else FlatKWayClassifier(model.model, entry.num_classes)
+    facts = get_dataset_spec(entry.dataset).robustbench
+    return model if facts is not None and facts.prefixed else FlatKWayClassifier(model.model, entry.num_classes)
 
 
 class FlatKWayClassifier(torch.nn.Module):
@@ -229,36 +227,21 @@ def _wrap_safely() -> None:
     _safely(wrap_load_model, "RobustBench's load_model is not checked for missing zoo checkpoints")
 
 
-_AFTER_IMPORT = {RB_MODELS_MODULE: _register_safely, RB_UTILS_MODULE: _wrap_safely}
+def register_after_import(module=None) -> None:
+    """What the package's import hook (:func:`robustbench_labelaug.compat.install_import_hooks`) runs right after
+    ``robustbench.model_zoo.models`` executes: the registration, never breaking RobustBench's import."""
+    _register_safely()
 
 
-class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Registers the entries right after ``robustbench.model_zoo.models`` executes and wraps ``load_model`` right
-    after ``robustbench.utils`` does (before ``robustbench/__init__`` and ``robustbench.eval`` bind it)."""
-
-    def find_spec(self, fullname: str, path=None, target=None):
-        after = _AFTER_IMPORT.get(fullname)
-        if after is None:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_register(module) -> None:
-            exec_module(module)  # the module is in sys.modules already
-            after()
-
-        spec.loader.exec_module = exec_then_register
-        return spec
+def wrap_after_import(module=None) -> None:
+    """What the package's import hook runs right after ``robustbench.utils`` executes (before
+    ``robustbench/__init__`` and ``robustbench.eval`` bind its ``load_model``): the missing-checkpoint check."""
+    _wrap_safely()
 
 
 def install_robustbench_hook() -> None:
-    """Register now if RobustBench's zoo is already imported, else as soon as it is; likewise the load_model check."""
-    if RB_MODELS_MODULE in sys.modules:
-        _register_safely()
-    if RB_UTILS_MODULE in sys.modules:
-        _wrap_safely()
-    if not all(name in sys.modules for name in _AFTER_IMPORT) and not any(
-            isinstance(f, _RegisterOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterOnImport())
+    """Register now if RobustBench's zoo is already imported, else as soon as it is, and likewise check
+    ``load_model`` (the one import hook of :mod:`robustbench_labelaug.compat`)."""
+    from ..compat import install_import_hooks
+
+    install_import_hooks()
