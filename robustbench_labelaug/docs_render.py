@@ -9,7 +9,8 @@ and is replaced by the render of NAME (one of :data:`BLOCKS`) from the committed
 
 - ``demo-leaderboard``: the demo's leaderboard table, rendered by the leaderboard itself from the model_info JSONs
   ``rbla demo`` wrote (``docs/data/demo/model_info/*.json``: copy ``rbla_demo/eval/model_info/*.json`` there);
-- ``demo-seeds``: the demo's mean ± 95 % CI over seeds (``docs/data/demo_seeds.json``);
+- ``demo-seeds``: the demo's mean ± 95 % CI over seeds (``docs/data/demo_seeds.json``: a copy of the
+  ``rbla_demo/seeds.json`` that ``rbla demo --seeds N`` writes);
 - ``bench``: ``bench/hook_overhead.py --json`` and ``bench/pgd_eval.py --json`` (``docs/data/bench/*.json``);
 - ``gpu``: ``bench/gpu_check.py --out`` on an H200 and an H100 (``docs/gpu_check_h200.json``,
   ``docs/gpu_check_h100.json``).
@@ -54,7 +55,8 @@ def demo_seeds(root: Path) -> str:
     lines = [f"{data['statistic']}:", "", "| model | " + " | ".join(data["columns"]) + " |",
              "|---|" + "---:|" * len(data["columns"])]
     for model, cells in data["rows"].items():
-        lines.append(f"| {model} | " + " | ".join(f"{m:.2f} ± {ci:.2f}" for m, ci in cells) + " |")
+        lines.append(f"| {model} | " + " | ".join("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)
+                     + " |")
     return "\n".join(lines) + "\n"
 
 
