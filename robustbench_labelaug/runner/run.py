@@ -207,7 +207,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         if lock is not None:
             lock.release()
     if dist.is_main and leaderboard:
-        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
+        plots = cfg.runtime.plots if plots is None else plots
+        render(out, plots=plots, title=cfg.title, html=True, overwrite=True, page_figures=plots)
     return written
 
 
@@ -222,7 +223,7 @@ def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, dat
     for model in resolved:
         results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
                                  checked=checked, data_fps=data_fps)
-        extra = {"config": str(cfg.path), "fast": fast, "fingerprint": model.fingerprint,
+        extra = {"config": str(cfg.path), "title": cfg.title, "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
                  "evaluators": [{"id": e.id, "evaluator": e.name, "dataset": e.dataset or model.dataset_id,
                                  "settings": e.effective_settings(fast, cfg.fast)} for e in cfg.evaluators],
