@@ -38,9 +38,10 @@ SplitArrays = dict[str, np.ndarray]
 
 @dataclass
 class EvalContext:
-    """Where and how an evaluator runs."""
+    """Where and how an evaluator runs. ``num_classes`` (K) may be left out where the data tells it: the
+    registered ``dataset`` (data/registry.py), else the dataset's ``classes`` (see :meth:`resolve_num_classes`)."""
 
-    num_classes: int
+    num_classes: int | None = None
     out_dir: Path | None = None  # split cache; None: nothing written
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 64
@@ -60,6 +61,26 @@ class EvalContext:
         if self.out_dir is not None:
             self.out_dir = Path(self.out_dir)
         self.device = torch.device(self.device)
+
+    def resolve_num_classes(self, dataset: Dataset) -> int:
+        """K: as given, else the registered dataset's (``self.dataset``), else ``len(dataset.classes)``;
+        :class:`UserError` when nothing tells it. Sets ``num_classes``."""
+        if self.num_classes is None:
+            k = None
+            if self.dataset is not None:
+                from ..data import get_dataset_spec
+
+                spec = get_dataset_spec(self.dataset)
+                if not callable(spec.num_classes):
+                    k = int(spec.num_classes)
+            base = getattr(dataset, "dataset", dataset)  # a subset's dataset
+            if k is None and getattr(base, "classes", None):
+                k = len(base.classes)
+            if k is None:
+                raise UserError("EvalContext: the number of classes K is not known for this dataset: pass "
+                                "EvalContext(num_classes=K) or dataset=<registered name>")
+            self.num_classes = k
+        return int(self.num_classes)
 
 
 @dataclass
@@ -301,6 +322,7 @@ class Evaluator(ABC):
         """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every split not cached in ``ctx.out_dir`` is
         computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all splits are
         scored. Evaluators do not override it."""
+        ctx.resolve_num_classes(dataset)
         self.prepare(model, dataset, ctx)
         try:
             return self._run(model, dataset, ctx)
