@@ -20,6 +20,16 @@ from .models import KWayClassifier, create_classifier, k_way
 from .zoo import load_model
 
 
+def __getattr__(name: str):
+    """``benchmark`` and ``Report`` are imported on first use (they pull in pandas/scipy). ``compare`` is the
+    subpackage :mod:`.compare`, itself callable as ``compare(a, b)``."""
+    if name in ("benchmark", "Report"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _make_robustbench_importable() -> None:
     """``from robustbench.utils import load_model`` works after ``import robustbench_labelaug`` (lazy import hooks,
     see :mod:`robustbench_labelaug.compat`)."""
@@ -42,5 +52,5 @@ def _register_zoo_in_robustbench() -> None:
 _make_robustbench_importable()
 _register_zoo_in_robustbench()
 
-__all__ = ["AdvLabelAug", "KWayClassifier", "UserError", "__version__", "create_classifier", "k_way",
-           "label_aug_targets", "load_model"]
+__all__ = ["AdvLabelAug", "KWayClassifier", "Report", "UserError", "__version__", "benchmark", "compare",
+           "create_classifier", "k_way", "label_aug_targets", "load_model"]

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("robustbench_labelaug.runner.cli", "evaluate models from a config into model_info JSONs"),
     "leaderboard": ("robustbench_labelaug.leaderboard.cli", "render model_info JSONs as a leaderboard"),
     "zoo": ("robustbench_labelaug.zoo.cli", "list model-zoo entries, export checkpoints into the zoo"),
+    "compare": ("robustbench_labelaug.compare.cli", "compare two evaluated models per class: paired CIs, tests, verdict"),
 }
 
 
