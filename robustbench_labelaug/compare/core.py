@@ -46,13 +46,14 @@ class EvaluatorComparison:
         s = self.boot["summary"]["worst"]
         diff, ci = s["diff"], s["ci"]
         level = round(100 * self.boot["level"])
-        direction = "lower" if diff < 0 else "higher" if diff > 0 else "no different"
-        amount = f"{abs(diff):.1f} points {direction}" if diff else "equal"
+        if abs(diff) < 1e-9:
+            amount = "equal to"
+        else:
+            amount = f"{abs(diff):.1f} points {'lower' if diff < 0 else 'higher'} than"
         ci_text = f"{level} % CI [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "no CI"
-        sig = stats.significant(ci)
-        word = "significant" if sig else "not significant"
+        word = "significant" if stats.significant(ci) else "not significant"
         return (f"{b_name}'s worst-class {self.label} error ({self.worst_class('b')}: {s['b']:.1f} %) is {amount} "
-                f"than {a_name}'s ({self.worst_class('a')}: {s['a']:.1f} %), {ci_text}: {word}")
+                f"{a_name}'s ({self.worst_class('a')}: {s['a']:.1f} %), {ci_text}: {word}")
 
     def to_frame(self):
         """pandas DataFrame, one row per class: name, n, A and B error (%), B - A, its CI, McNemar p, Holm p."""

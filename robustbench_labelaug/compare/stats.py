@@ -143,8 +143,9 @@ def _interval(low: float, high: float) -> list[float] | None:
 
 
 def significant(ci: list[float] | None) -> bool | None:
-    """Whether an interval of a difference excludes 0 (None: no interval)."""
-    return None if ci is None else bool(ci[0] > 0 or ci[1] < 0)
+    """Whether an interval of a difference excludes 0 (None: no interval). Bounds within 1e-9 of 0 (rounding of
+    percentages) count as 0."""
+    return None if ci is None else bool(ci[0] > 1e-9 or ci[1] < -1e-9)
 
 
 def per_class_tests(y, a_wrong, b_wrong, num_classes: int) -> dict[str, np.ndarray]:
