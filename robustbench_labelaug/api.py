@@ -269,7 +269,6 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
 
     specs = _evaluator_specs(evaluators, eps, n_examples, selection)
     built = [(rid, name, settings, create_evaluator(name, **settings)) for rid, name, settings in specs]
-    k_model = _k_way_model(model, ds, k, dev)
     meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
             "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
             "class_names": names}
@@ -281,6 +280,7 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
         raise UserError(f"{folder} holds results of other weights for '{model_name}': pass another model_name or "
                         f"output, or delete {folder} to recompute")
     try:
+        k_model = _k_way_model(model, ds, k, dev)
         atomic_write_json(marker, {"model": model_name, "meta": meta, "fingerprint": weights})
         predictions: dict = {}
         for rid, name, settings, evaluator in built:
