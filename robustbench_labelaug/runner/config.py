@@ -19,9 +19,9 @@ RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "s
                 "channels_last")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
                 "bad_images")
-MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "pretrained_file", "arch", "num_classes",
+MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "python", "pretrained_file", "arch", "num_classes",
               "num_ops", "training", "delta", "eps", "threat_model", "dataset", "description", "paper", "reported")
-MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm")
+MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm", "python")
 EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
 FAST_KEYS = ("n_examples",)
 _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
@@ -82,6 +82,7 @@ class ModelConfig:
     zoo: str | None = None
     checkpoint: str | None = None
     robustbench: str | None = None      # a RobustBench model name (loaded by robustbench.utils.load_model)
+    python: str | None = None           # a user's factory: path/to/file.py:factory or module:callable
     timm: str | None = None             # any timm model (optional local pretrained_file)
     pretrained_file: str | None = None
     arch: str | None = None
@@ -304,13 +305,16 @@ def load_config(path: str | Path) -> EvalConfig:
 
     models: list[ModelConfig] = []
     for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
-        given = [k for k in MODEL_SOURCES if m.get(k)]
+        given = [k for k in MODEL_SOURCES if m.get(k) and not (k == "checkpoint" and m.get("python"))]
         if len(given) != 1:
             raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name), 'checkpoint' "
-                            "(a path), 'robustbench' (a RobustBench model name) or 'timm' (a timm model name)")
+                            "(a path), 'robustbench' (a RobustBench model name), 'timm' (a timm model name) or "
+                            "'python' (path/to/file.py:factory, with 'checkpoint' for its state dict)")
         if m.get("pretrained_file") and not m.get("timm"):
             raise UserError(f"config {file}: models[{i}]: 'pretrained_file' goes with 'timm: <name>'")
         key = str(m.pop("name", None) or m.get("zoo") or m.get("robustbench") or m.get("timm")
+                  or (re.sub(r"[^A-Za-z0-9_.+-]", "_", str(m["python"]).rpartition(":")[2]) if m.get("python")
+                      else None)
                   or Path(str(m["checkpoint"])).stem.split(".")[0])
         _check_id(key, "name", f"models[{i}]", file)
         model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)

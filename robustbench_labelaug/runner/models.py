@@ -66,13 +66,14 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
     """Metadata of a zoo entry or checkpoint, config values overriding (a checkpoint's K and M must agree)."""
     overrides = {k: getattr(model, k) for k in ("training", "delta", "eps", "description", "paper")
                  if getattr(model, k) is not None}
-    if model.robustbench or model.timm:
+    if model.robustbench or model.timm or model.python:
         from ..zoo.sources import resolve_source
 
         dataset_id = _pick_dataset(cfg, model, None)
-        spec = {"robustbench": model.robustbench, "timm": model.timm, "pretrained_file": model.pretrained_file,
-                "num_classes": model.num_classes, "dataset": cfg.datasets[dataset_id].name,
-                "threat_model": model.threat_model, "reported": model.reported}
+        spec = source_spec(model, cfg.datasets[dataset_id].name, model.threat_model)
+        if model.python and spec["num_classes"] is None:  # K from the dataset registry
+            d = cfg.datasets[dataset_id]
+            spec["num_classes"] = d.dataset_spec.count_classes(d.data_dir)
         source = resolve_source(spec, cfg.runtime.model_dir)
         meta = {**source.meta(), "source": source.kind}
         fingerprint = source.fingerprint()
@@ -119,15 +120,23 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
     return ResolvedModel(model, meta, jsonable(fingerprint), dataset_id, reported)
 
 
+def source_spec(model: ModelConfig, dataset: str | None, threat_model: str | None,
+                num_classes: int | None = None) -> dict[str, Any]:
+    """What :func:`~robustbench_labelaug.zoo.sources.resolve_source` takes for a robustbench/timm/python model."""
+    return {"robustbench": model.robustbench, "timm": model.timm, "python": model.python,
+            "checkpoint": model.checkpoint if model.python else None, "num_ops": model.num_ops,
+            "pretrained_file": model.pretrained_file,
+            "num_classes": model.num_classes if num_classes is None else num_classes,
+            "dataset": dataset, "threat_model": threat_model or "Linf", "reported": model.reported}
+
+
 def load_resolved_model(model: ResolvedModel, model_dir: str):
     """The model in eval mode: through the zoo, or built from its checkpoint (strict load)."""
-    if model.config.robustbench or model.config.timm:
+    if model.config.robustbench or model.config.timm or model.config.python:
         from ..zoo.sources import load_source, resolve_source
 
-        spec = {"robustbench": model.config.robustbench, "timm": model.config.timm,
-                "pretrained_file": model.config.pretrained_file, "num_classes": model.meta.get("num_classes"),
-                "dataset": model.meta.get("dataset"), "threat_model": model.meta.get("threat_model", "Linf"),
-                "reported": model.config.reported}
+        spec = source_spec(model.config, model.meta.get("dataset"), model.meta.get("threat_model", "Linf"),
+                           model.meta.get("num_classes"))
         return load_source(resolve_source(spec, model_dir))
     if model.config.zoo:
         from ..zoo import load_model
