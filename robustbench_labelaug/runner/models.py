@@ -50,6 +50,17 @@ def zoo_fingerprint(name: str, entry: Mapping[str, Any], model_dir: str) -> dict
     return {"zoo": name, "sha256": sha}
 
 
+def zoo_provenance(name: str, model_dir: str) -> dict[str, Any]:
+    """The training args a zoo model's checkpoint recorded and, for a packaged entry, where they depart from its
+    recipe (warned about in one line)."""
+    from ..zoo import get_entry
+    from ..zoo.user import checkpoint_provenance, warn_departures
+
+    found = checkpoint_provenance(get_entry(name), model_dir)
+    warn_departures(name, found.get("recipe_departures") or {}, "rbla evaluate")
+    return found
+
+
 def _pick_dataset(cfg: EvalConfig, model: ModelConfig, dataset_name: str | None) -> str:
     if model.dataset is not None:
         return model.dataset
@@ -88,6 +99,14 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
                 "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
         fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
         reported = model.reported if model.reported is not None else entry.get("reported")
+        meta.update(zoo_provenance(model.zoo, cfg.runtime.model_dir))
+        if meta.get("recipe_departures"):  # not the paper's recipe: no paper authorship, no reported numbers
+            from ..zoo.user import departures_text
+
+            meta["paper"] = None
+            meta["description"] = (f"{meta.get('description') or model.zoo} — not trained by the zoo recipe "
+                                   f"({departures_text(meta['recipe_departures'])})")
+            reported = model.reported
     else:
         from ..train.checkpoint import read_checkpoint
 

@@ -176,6 +176,9 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
                                  "settings": e.effective_settings(fast, cfg.fast)} for e in cfg.evaluators],
                  "datasets": {k: d.spec() for k, d in cfg.datasets.items()},
                  "preprocessing": model.meta.get("preprocessing"), "zoo": model.meta.get("zoo")}
+        for key in ("trained_with", "recipe_departures"):  # the training args actually used (zoo models)
+            if model.meta.get(key) is not None:
+                extra[key] = model.meta[key]
         ds = datasets(model.dataset_id)
         base = getattr(ds, "dataset", ds)  # a subset's dataset
         names = getattr(base, "classes", None)
