@@ -72,11 +72,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: e.to_dict() for name, e in entries.items()}, indent=2))
         return 0
-    header = ("name", "dataset", "training", "architecture", "K+M", "eps", "delta", "checkpoint", "zoo")
+    user = any(e.origin != "packaged" for e in entries.values())  # a "zoo" column only beside a user zoo
+    header = ("name", "dataset", "training", "architecture", "K+M", "eps", "delta", "checkpoint") + \
+        (("zoo",) if user else ())
     rows = [header] + [(e.name, e.dataset, e.training, e.architecture, f"{e.num_classes}+{e.num_ops}", f"{e.eps:g}",
-                        "-" if e.delta is None else f"{e.delta:g}", checkpoint_status(e, args.model_dir),
-                        "packaged" if e.origin == "packaged" else e.origin)
-                       for e in entries.values()]
+                        "-" if e.delta is None else f"{e.delta:g}", checkpoint_status(e, args.model_dir))
+                       + ((e.origin,) if user else ()) for e in entries.values()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())

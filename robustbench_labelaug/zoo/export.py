@@ -153,6 +153,18 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
     return path
 
 
+def _write_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path,
+                 zoo: str | Path | None) -> Path | None:
+    from .user import export_zoo_dir, user_entry, write_user_entry
+
+    folder = export_zoo_dir(zoo)
+    if folder is None:
+        return None
+    path = write_user_entry(user_entry(state, name, dataset, threat_model, src), folder, overwrite=True)
+    load_entries.cache_clear()
+    return path
+
+
 def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path = "./models", dataset: Any = None,
                       threat_model: Any = "Linf", *, overwrite: bool = False, zoo: str | Path | None = None
                       ) -> Exported:
@@ -175,7 +187,7 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     if absent:
         raise UserError(f"checkpoint {src} lacks {absent}: export a checkpoint written by rbla train")
     from .entries import packaged_entries
-    from .user import export_zoo_dir, recipe_departures, user_entry, warn_departures, write_user_entry
+    from .user import recipe_departures, warn_departures
 
     entries = load_entries()
     packaged = packaged_entries()
@@ -209,20 +221,13 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     if path.is_file():
         if file_sha256(path) == digest:
             atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
-            entry_path = None
-            if name not in packaged:
-                entry_path = write_user_entry(user_entry(state, name, dataset, threat_model, src),
-                                              export_zoo_dir(zoo), overwrite=True)
-                load_entries.cache_clear()
+            entry_path = _write_entry(state, name, dataset, threat_model, src, zoo) if name not in packaged else None
             return Exported.of(path, digest, entry_path, departures)
         if not overwrite:
             raise UserError(f"{path} already exists with different weights: pass --overwrite to replace it, or "
                             "choose another --name/--model-dir")
-    entry_path = None
-    if name not in packaged:  # a user's own model: its entry in the user zoo, from the recorded args
-        entry_path = write_user_entry(user_entry(state, name, dataset, threat_model, src), export_zoo_dir(zoo),
-                                      overwrite=True)
-        load_entries.cache_clear()
+    # a user's own model: its entry in the user zoo, from the recorded args
+    entry_path = _write_entry(state, name, dataset, threat_model, src, zoo) if name not in packaged else None
     # the new sidecar first, then the checkpoint: a kill in between leaves either no checkpoint or the old one
     # under a sidecar it does not match (refused when loaded), never a checkpoint that loads unchecked
     atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())

@@ -109,12 +109,18 @@ def user_zoo_dirs(existing_only: bool = True) -> list[Path]:
     return out
 
 
-def export_zoo_dir(zoo: str | Path | None = None) -> Path:
-    """Where ``rbla zoo export`` writes a new entry: ``zoo``, else the first user zoo folder (created)."""
+def export_zoo_dir(zoo: str | Path | None = None) -> Path | None:
+    """Where ``rbla zoo export`` writes a new entry: ``zoo``, else the first user zoo folder (created); None (with
+    a one-line warning) where ``./model_zoo`` is the packaged folder itself (working in a source checkout)."""
     if zoo is not None:
         return Path(zoo).expanduser()
     dirs = user_zoo_dirs(existing_only=False)
-    return dirs[0] if dirs else Path.cwd() / LOCAL_ZOO
+    if not dirs:
+        warnings.warn(f"{Path.cwd() / LOCAL_ZOO} is this package's own zoo (a source checkout): no user zoo entry "
+                      f"written; pass --zoo DIR (or set {ZOO_ENV}) so load_model finds the exported model by name",
+                      UserWarning, stacklevel=3)
+        return None
+    return dirs[0]
 
 
 def _same(a: Any, b: Any) -> bool:
