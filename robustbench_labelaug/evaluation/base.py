@@ -88,8 +88,11 @@ class EvalResult:
     """One evaluator's result, JSON-serialisable. Errors are in percent.
 
     ``metrics``: headline numbers (e.g. ``error``, ``robust_error``, ``mce``); ``classwise``: per-class errors and
-    their summary, keyed by what was measured (``clean``, ``pgd40``, ...); ``protocol``: the attack protocol
-    (``sound`` or ``paper``) where one applies; ``details``: evaluator-specific tables."""
+    their summary, keyed by what was measured (``clean``, ``pgd``, ``autoattack``, ...); ``protocol``: the attack
+    protocol (``sound`` or ``paper``) where one applies; ``details``: evaluator-specific tables.
+
+    It reads like its stored form: ``result["metrics"]`` and ``result.get("settings")`` work on the object as on
+    :meth:`to_dict`'s dict, so :meth:`Evaluator.headline` takes either."""
 
     evaluator: str
     metrics: dict[str, float]
@@ -101,6 +104,14 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(asdict(self))
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in {f.name for f in fields(self)} else default
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -235,12 +246,13 @@ class Evaluator(ABC):
         return None
 
     @classmethod
-    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        """The headline numbers of one of this evaluator's results (an :meth:`EvalResult.to_dict`, as stored)."""
+    def headline(cls, result: Mapping[str, Any] | EvalResult) -> list[Measured]:
+        """The headline numbers of one of this evaluator's results: the :class:`EvalResult` itself or its
+        :meth:`EvalResult.to_dict` (as stored); both read alike (``result["metrics"]``, ``result.get(...)``)."""
         return []
 
     @classmethod
-    def measured(cls, result: Mapping[str, Any]) -> list[Measured]:
+    def measured(cls, result: Mapping[str, Any] | EvalResult) -> list[Measured]:
         """:meth:`headline`, each record naming the result's precision where it was not fp32 (what every
         renderer reads)."""
         precision = (result.get("settings") or {}).get("precision")
@@ -334,6 +346,8 @@ class Evaluator(ABC):
         model_k = self.classifier(model, ctx)
         self.check_model(model_k, dataset, ctx)
         indices = self.example_indices(dataset)
+        if info.is_main:
+            warn_uncovered_classes(self, dataset, indices, ctx.num_classes)
         splits = self.splits(dataset)
         arrays: dict[str, SplitArrays] = {}
         todo, reused = [], set()
@@ -462,6 +476,39 @@ def select_examples(dataset: Dataset, n: int | None, selection: str = "class_bal
     if targets is None or selection == "robustbench":
         return list(range(n))
     return class_interleaved(np.asarray(targets), n)
+
+
+def uncovered_classes(dataset: Dataset, indices: list[int], num_classes: int) -> list[int] | None:
+    """The classes (of ``dataset.targets``) with examples in the dataset but none among ``indices``; None where
+    the dataset does not expose ``targets``."""
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        return None
+    labels = np.asarray(targets).ravel()
+    present = set(np.unique(labels).tolist())
+    chosen = set(np.unique(labels[np.asarray(indices, dtype=np.int64)]).tolist()) if len(indices) else set()
+    return sorted(int(c) for c in present - chosen if 0 <= c < num_classes)
+
+
+def warn_uncovered_classes(evaluator: Evaluator, dataset: Dataset, indices: list[int], num_classes: int) -> None:
+    """One warning line where the chosen examples leave classes of the data without any (their class-wise error
+    is then NaN), naming a selection that covers every class."""
+    import warnings
+
+    missing = uncovered_classes(dataset, indices, num_classes)
+    if not missing:
+        return
+    selection = getattr(evaluator, "selection", "class_balanced")
+    shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+    n = len(indices)
+    if selection != "class_balanced":
+        fix = (f"selection: class_balanced (round-robin over the classes) covers every class with n_examples >= "
+               f"{num_classes}")
+    else:
+        fix = f"n_examples >= {num_classes} covers every class"
+    warnings.warn(f"{evaluator.name}: the {n} examples of selection '{selection}' leave {len(missing)} of "
+                  f"{num_classes} classes without any (classes {shown}: their class-wise error is NaN); {fix}",
+                  UserWarning, stacklevel=2)
 
 
 def class_interleaved(labels: np.ndarray, n: int) -> list[int]:

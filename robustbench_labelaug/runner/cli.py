@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .config import load_config
+from .config import load_config, packaged_configs
 from .run import evaluate_config
 
 HELP = "evaluate models (zoo names or checkpoints) from a YAML config into RobustBench model_info JSONs"
@@ -13,7 +13,8 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", required=True, metavar="FILE",
-                        help="evaluation config (YAML), or a packaged one by name: digits, paper_imagenet")
+                        help="evaluation config (YAML), or a packaged one by name: "
+                             + (", ".join(packaged_configs()) or "none installed"))
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output folder (default: the config's runtime.output, '-fast' appended with --fast)")
     parser.add_argument("--models", default=None, metavar="A,B", help="evaluate only these models (config names)")
@@ -22,11 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the config's)")
     parser.add_argument("--no-plots", action="store_true", help="do not draw the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--zoo", default=None, metavar="DIR",
+                        help="user zoo folder for zoo names (default: $RBLA_ZOO, else ./model_zoo where it exists)")
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
-                    progress=False if args.no_progress else None, plots=False if args.no_plots else None)
+    from ..zoo.user import using_zoo
+
+    with using_zoo(args.zoo):
+        cfg = load_config(args.config)
+        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+        evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
+                        progress=False if args.no_progress else None, plots=False if args.no_plots else None)
     return 0

@@ -106,6 +106,14 @@ class EvaluatorConfig:
     settings: dict[str, Any] = field(default_factory=dict)
     fast: dict[str, Any] = field(default_factory=dict)
 
+    def effective_id(self, fast: bool, fast_caps: Mapping[str, Any]) -> str:
+        """The id under which the result is stored and shown, saying what ran: a step count in the id
+        (``pgd40_sound``) follows the effective ``steps`` (``--fast``: ``pgd10_sound``)."""
+        steps = self.effective_settings(fast, fast_caps).get("steps")
+        if not fast or not is_int(steps):
+            return self.id
+        return re.sub(r"(?i)(pgd[-_]?)(\d+)", lambda m: f"{m.group(1)}{steps}", self.id)
+
     def effective_settings(self, fast: bool, fast_caps: Mapping[str, Any]) -> dict[str, Any]:
         settings = dict(self.settings)
         if fast:

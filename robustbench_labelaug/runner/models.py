@@ -13,6 +13,14 @@ from ..fileio import jsonable
 from .config import EvalConfig, ModelConfig
 
 
+class MissingCheckpoint(UserError):
+    """A zoo model's checkpoint is not there yet; ``how``: the commands that make it."""
+
+    def __init__(self, message: str, how: str) -> None:
+        super().__init__(message)
+        self.how = how
+
+
 @dataclass
 class ResolvedModel:
     """A model's metadata (for model_info and fingerprints) and how to load it."""
@@ -44,8 +52,11 @@ def zoo_fingerprint(name: str, entry: Mapping[str, Any], model_dir: str) -> dict
     if not path.is_file():
         if entry.get("pretrained_fallback"):
             return {"zoo": name, "weights": f"timm pretrained {entry.get('architecture')}"}
-        raise UserError(f"no checkpoint for zoo model '{name}' at {path}: `rbla zoo show {name}` prints the "
-                        "commands that train and export it (or set runtime.model_dir)")
+        zoo_entry_ = get_entry(name)
+        how = (f"download {zoo_entry_.url} to {path}" if zoo_entry_.url else
+               f"`{zoo_entry_.recipe}` then `{zoo_entry_.export_command(model_dir)}`")
+        raise MissingCheckpoint(f"no checkpoint for zoo model '{name}' at {path}: `rbla zoo show {name}` prints the "
+                                "commands that train and export it (or set runtime.model_dir)", how)
     sha = entry.get("sha256") or read_sidecar(path) or file_sha256(path)
     return {"zoo": name, "sha256": sha}
 
