@@ -57,7 +57,8 @@ def test_evaluate_fast_lists_missing_models_and_evaluates_the_rest(tmp_path, mon
     r = run_cli_inprocess("evaluate", "-c", "cfg.yaml", "--fast")
     assert r.returncode == 2
     err = r.stderr.strip().splitlines()
-    assert err[0].startswith("missing: digits_adv: `rbla train --dataset digits") and "rbla zoo export" in err[0]
+    assert err[0].startswith("missing: digits_adv: no checkpoint") and "make it: `rbla train --dataset digits" in err[0]
+    assert "rbla zoo export" in err[0]
     assert err[1].startswith("missing: digits_adv_plus: ")
     assert len(err) == 3 and "--models digits_std" in err[2] and "2 of 3 models" in err[2]
     assert (tmp_path / "out-fast" / "model_info" / "digits_std.json").is_file()

@@ -215,7 +215,8 @@ def _missing_error(missing: list[tuple[str, Exception]], done: list[str], cfg: E
     import sys
 
     for key, exc in missing:
-        print(f"missing: {key}: {getattr(exc, 'how', None) or exc}", file=sys.stderr, flush=True)
+        how = getattr(exc, "how", None)
+        print(f"missing: {key}: {exc}" + (f"; make it: {how}" if how else ""), file=sys.stderr, flush=True)
     names = ", ".join(k for k, _ in missing)
     present = f"evaluated {', '.join(done)}; " if done else ""
     keep = f" or evaluate only those present with --models {','.join(done)}" if done else ""
