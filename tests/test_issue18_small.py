@@ -34,9 +34,9 @@ def test_fast_result_names_say_what_ran():
 
 def test_evaluate_fast_lists_missing_models_and_evaluates_the_rest(tmp_path, monkeypatch):
     from robustbench_labelaug.models import create_classifier
+    from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
     from robustbench_labelaug.zoo.entries import get_entry, parse_recipe
     from robustbench_labelaug.zoo.export import export_checkpoint
-    from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
 
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)

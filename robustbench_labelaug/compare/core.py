@@ -99,7 +99,7 @@ class Comparison:
             lines += ["", f"| class | n | {self.a_name} | {self.b_name} | B - A | {level} % CI | A-only wrong | "
                       "B-only wrong | McNemar p | Holm p |", "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
             f = e.to_frame()
-            for c, row in f.iterrows():
+            for _, row in f.iterrows():
                 if row["n"] == 0:
                     continue
                 star = " *" if row["significant"] else ""
@@ -222,7 +222,7 @@ def _side(value: Any) -> list[EvaluatedModel]:
     for v in value:
         if isinstance(v, EvaluatedModel):
             out.append(v)
-        elif hasattr(v, "results") and hasattr(v, "arrays") and isinstance(getattr(v, "arrays"), dict):
+        elif hasattr(v, "results") and hasattr(v, "arrays") and isinstance(v.arrays, dict):
             out.append(_from_report(v))  # a benchmark() Report
         else:
             out.append(load_evaluated(v))

@@ -430,7 +430,8 @@ def _load_python(source: ModelSource) -> nn.Module:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise UserError(f"python: {source.name}() failed ({type(exc).__name__}: "
-                        f"{(str(exc).splitlines() or [''])[0][:150]}): it must build the model with no arguments")
+                        f"{(str(exc).splitlines() or [''])[0][:150]}): it must build the model with no arguments") \
+            from None
     if not isinstance(model, nn.Module):
         raise UserError(f"python: {source.name}() returned a {type(model).__name__}, not a torch.nn.Module: return "
                         "the model")
