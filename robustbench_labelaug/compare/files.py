@@ -7,7 +7,7 @@ to_disk=True)`` writes as ``<output>/<model_name>/``)::
     model.json                                  {"model": key, "fingerprint": {...}, "meta": {...}}
     results/<id>.json                           {"fingerprint", "id", "dataset", "result": EvalResult dict}
     cache/<id>/fingerprint.json                 {"fingerprint", "evaluator", "settings", "dataset"}
-    cache/<id>/<evaluator>/<split>.npz          per-example arrays of one split, sorted by ``index``
+    cache/<id>/<evaluator>/<part>.npz           per-example arrays of one part of the work, sorted by ``index``
 
 Every ``.npz`` holds int64 ``index`` (the dataset index), ``y_true`` and ``y_pred`` (the K-way prediction that is
 scored: on the clean image, or on the adversarial example for attacks), plus per evaluator: ``pgd`` (sound)
@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import UserError
 
-# splits compared: evaluators whose work is one split of the clean test images
-COMPARED_SPLIT = "all"
+# the part compared: evaluators whose work is one part, the clean test images
+COMPARED_PART = "all"
 
 
 @dataclass
@@ -44,9 +44,9 @@ class EvaluatedModel:
     class_names: list[str] | None = None
 
     def arrays(self, result_id: str) -> dict[str, np.ndarray] | None:
-        """The ``all`` split's per-example arrays of result ``result_id`` (None where not stored)."""
+        """The ``all`` part's per-example arrays of result ``result_id`` (None where not stored)."""
         result = self.results[result_id]
-        path = self.folder / "cache" / result_id / str(result.get("evaluator")) / f"{COMPARED_SPLIT}.npz"
+        path = self.folder / "cache" / result_id / str(result.get("evaluator")) / f"{COMPARED_PART}.npz"
         if not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as z:
@@ -111,4 +111,4 @@ def load_evaluated(path: str | Path) -> EvaluatedModel:
                           datasets=datasets, meta=meta.get("meta") or {}, class_names=names)
 
 
-__all__ = ["COMPARED_SPLIT", "EvaluatedModel", "load_evaluated", "model_folder"]
+__all__ = ["COMPARED_PART", "EvaluatedModel", "load_evaluated", "model_folder"]
