@@ -22,8 +22,10 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 ALIAS, TARGET = "autoattack", "pyautoattack"
 RB_EVAL_MODULE = "robustbench.eval"

@@ -47,10 +47,9 @@ import torch
 from torch import nn
 
 from .errors import UserError
-from .train.args import add_adv_arguments
+from .results.vocab import precision_of_amp_dtype, torch_dtype
+from .timm_train_cli import HELP, add_arguments, parse  # noqa: F401  (re-exported)
 
-HELP = ("run timm's own train.py, unmodified, with the AdvLabelAug hook at its mixup_fn point, a K+M head, "
-        "soft-target cross entropy and K-way validation")
 TESTED_TIMM_VERSIONS = ("1.0.9",)
 MODULE_NAME = "__rbla_timm_train__"
 REQUIRED_FUNCTIONS = {"main": (), "train_one_epoch": ("model", "loader", "loss_fn", "args", "mixup_fn"),
@@ -70,25 +69,7 @@ __all__ = ["HELP", "TESTED_TIMM_VERSIONS", "add_arguments", "check_script_struct
            "run_timm_train"]
 
 
-# -- command line -------------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.allow_abbrev = False  # an abbreviated timm flag must never be taken for one of ours
-    parser.usage = "rbla timm-train TRAIN_PY [timm's train.py flags] [--adv-* --la-* flags]"
-    parser.epilog = ("Every flag not listed here goes to TRAIN_PY (see `python TRAIN_PY --help`). --num-classes "
-                     "is K, the number of real classes; the head gets K+M outputs. Example: rbla timm-train "
-                     "train.py --data-dir DIR --model resnet50 --num-classes 1000 --adv-mode adv_plus --adv-eps "
-                     "0.03")
-    parser.add_argument("script", metavar="TRAIN_PY", help="path to timm's train.py (unmodified)")
-    add_adv_arguments(parser.add_argument_group("Adversarial training / label augmentation (the hook)"))
-
-
-def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Our flags; everything else is kept, in order, for the script."""
-    args, rest = parser.parse_known_args(argv)
-    args.script_args = rest
-    return args
-
-
+# -- command line: HELP, add_arguments and parse live in timm_train_cli (no torch at import) ---------------
 def main(args: argparse.Namespace) -> int:
     run_timm_train(args.script, args.script_args, hook_settings(args))
     return 0
@@ -96,23 +77,10 @@ def main(args: argparse.Namespace) -> int:
 
 def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
-    from .hook import check_attack_args
-    from .labels import check_delta
+    from .train.args import adv_settings
 
-    mode = args.adv_mode
-    if args.label_aug:
-        if mode == "std":
-            raise UserError("--label-aug needs adversarial training: use --adv-mode adv (or adv_plus)")
-        mode = "adv_plus"
-    check_attack_args(args.adv_eps, args.adv_steps, args.adv_alpha)
-    check_delta(args.la_delta)
-    if mode == "adv_plus" and args.la_ops < 1:
-        raise UserError(f"--la-ops must be >= 1 with adv_plus, got {args.la_ops}")
-    if not 0.0 <= args.adv_prob <= 1.0:
-        raise UserError(f"--adv-prob must lie in [0, 1], got {args.adv_prob}")
-    return {"mode": mode, "eps": args.adv_eps, "steps": args.adv_steps, "alpha": args.adv_alpha,
-            "delta": args.la_delta, "num_ops": max(args.la_ops, 1), "train_clean": args.adv_train_clean,
-            "adv_prob": args.adv_prob, "attack_mode": args.adv_attack_mode}
+    checked = adv_settings(args)
+    return {**checked, "num_ops": max(checked["num_ops"], 1), "train_clean": args.adv_train_clean}
 
 
 # -- structure check ----------------------------------------------------------------------------------------------
@@ -217,7 +185,7 @@ class _State:
                             f"unknown: rbla timm-train needs timm {', '.join(TESTED_TIMM_VERSIONS)}'s train.py")
         autocast = None
         if getattr(args, "amp", False):
-            autocast = torch.bfloat16 if getattr(args, "amp_dtype", "float16") == "bfloat16" else torch.float16
+            autocast = torch_dtype(precision_of_amp_dtype(getattr(args, "amp_dtype", None)))
         self.hook = AdvLabelAug(self.model, self.num_classes, mean=self.data_config["mean"],
                                 std=self.data_config["std"], autocast_dtype=autocast,
                                 clip_input=float(getattr(args, "reprob", 0.0) or 0.0) > 0, **self.settings)

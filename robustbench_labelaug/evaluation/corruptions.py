@@ -29,6 +29,7 @@ from ..data.corruptions import (
     split_name,
 )
 from ..errors import UserError
+from ..results import keys
 from ..scoring import corruption_errors, top1_error
 from .base import EvalContext, EvalResult, Measured, SplitArrays, classwise_block, once_per_run
 from .clean import LabelEvaluator
@@ -83,9 +84,9 @@ class CorruptionEvaluator(LabelEvaluator):
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
         metrics, table = result.get("metrics", {}), result.get("details", {}).get("E") or {}
         cells = [v for row in table.values() for v in row if v is not None]
-        return [Measured("mce", "mCE", metrics.get("mce")),
-                Measured("mce_normalized", "mCE (AlexNet=100)", metrics.get("mce_normalized"), show=False),
-                Measured("corruptions_error", "corruption err", sum(cells) / len(cells) if cells else None,
+        return [Measured(keys.MCE, "mCE", metrics.get("mce")),
+                Measured(keys.MCE_NORMALIZED, "mCE (AlexNet=100)", metrics.get("mce_normalized"), show=False),
+                Measured(keys.CORRUPTIONS_ERROR, "corruption err", sum(cells) / len(cells) if cells else None,
                          show=False)]
 
     # -- splits ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
-from .model_info import load_model_infos
+from ..results.model_info import load_model_infos
 from .table import METRICS, SORT_KEYS, build_tables, to_html, to_markdown
 
 HELP = "render the model_info JSONs written by rbla evaluate (or RobustBench's) as a leaderboard"

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_write_bytes
-from .model_info import class_names, format_eps
+from ..results.model_info import class_names, format_eps
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 

@@ -139,3 +139,16 @@ def _pretrained_width(model_name: str) -> int | None:
     except RuntimeError:
         return None
     return getattr(cfg, "num_classes", None) if cfg is not None else None
+
+
+class FlatKWayClassifier(nn.Module):
+    """The first K logits of an ImageClassifier, its ``normalize``/``net`` held directly (state-dict keys as in the
+    exported checkpoint)."""
+
+    def __init__(self, classifier: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.normalize, self.net = classifier.normalize, classifier.net
+        self.num_classes, self.num_ops = num_classes, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))[:, : self.num_classes]

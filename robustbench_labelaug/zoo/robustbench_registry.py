@@ -28,12 +28,12 @@ import sys
 import warnings
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
-from .entries import ZooEntry, load_entries
+
+if TYPE_CHECKING:
+    from .entries import ZooEntry
 
 RB_MODELS_MODULE = "robustbench.model_zoo.models"
 _registered: set[str] = set()
@@ -87,23 +87,11 @@ def build_for_robustbench(entry: ZooEntry):
     """The module RobustBench loads the checkpoint into (random weights until then). RobustBench prefixes
     ``model.`` on ImageNet checkpoints only, so other datasets (CIFAR) get the K-way view with the checkpoint's own
     ``normalize.*``/``net.*`` keys at the top level."""
+    from ..models.classifier import FlatKWayClassifier
     from .loading import build_model
 
     model = build_model(entry)
     return model if entry.dataset == "imagenet" else FlatKWayClassifier(model.model, entry.num_classes)
-
-
-class FlatKWayClassifier(torch.nn.Module):
-    """The first K logits of an ImageClassifier, its ``normalize``/``net`` held directly (state-dict keys as in the
-    exported checkpoint)."""
-
-    def __init__(self, classifier: torch.nn.Module, num_classes: int) -> None:
-        super().__init__()
-        self.normalize, self.net = classifier.normalize, classifier.net
-        self.num_classes, self.num_ops = num_classes, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalize(x))[:, : self.num_classes]
 
 
 def robustbench_entry(entry: ZooEntry) -> dict[str, Any]:
@@ -125,6 +113,8 @@ def register_robustbench(model_dicts: MutableMapping | None = None) -> list[str]
     datasets = {d.value: d for d in BenchmarkDataset}
     threats = {t.value: t for t in ThreatModel}
     names = []
+    from .entries import load_entries
+
     for entry in load_entries().values():
         if entry.dataset not in datasets or entry.threat_model not in threats:
             continue  # e.g. digits: not a RobustBench dataset
@@ -175,3 +165,11 @@ def install_robustbench_hook() -> None:
         _register_safely()
     elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _RegisterOnImport())
+
+
+def __getattr__(name: str):  # FlatKWayClassifier moved to models.classifier (torch is imported only when used)
+    if name == "FlatKWayClassifier":
+        from ..models.classifier import FlatKWayClassifier
+
+        return FlatKWayClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

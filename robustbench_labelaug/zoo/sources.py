@@ -31,7 +31,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import UserError
-from .loading import file_sha256
+from ..fileio import file_sha256
 
 RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
 GDRIVE_URL = "https://drive.google.com/uc?id={}"
