@@ -196,8 +196,8 @@ evaluators: [{name: clean}]
     (BASE + "runtime: {batch_size: 0}\n", "batch_size must be >= 1"),
     ("models: [\n", "not valid YAML"),
     # model overrides are validated before they reach model_info (issue 9)
-    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: 1.5}"), "delta must lie in [0, 1), got 1.5"),
-    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: -2}"), "delta must lie in [0, 1), got -2"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: 1.5}"), "delta must be a number in [0, 1), got 1.5"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: -2}"), "delta must be a number in [0, 1), got -2"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: -3}"), "eps (the training eps) must be a number"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: abc}"), "'eps' must be a number or null, got 'abc'"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, training: bogus}"), "training 'bogus' is not known"),

@@ -96,8 +96,8 @@ def board(tmp_path: Path) -> Path:
     _write(tmp_path, "adv_b", "adv", _results(30.0, 60.0, 57.0, None, 10, 2))
     _write(tmp_path, "plus", "adv_plus",
            _results(31.2, 55.0, 50.0, 30.0, 10, 3, corruptions=True, imagenet_x=True, masking_failed=1),
-           reported={"clean_error": 26.70, "mce": 66.43, "pgd40_error": 32.70,
-                     "classwise": {"clean": {"mean": 26.69, "sd": 16.76}, "pgd40": {"mean": 32.70, "sd": 15.33}}})
+           reported={"clean_error": 26.70, "mce": 66.43, "pgd_error": 32.70,
+                     "classwise": {"clean": {"mean": 26.69, "sd": 16.76}, "pgd": {"mean": 32.70, "sd": 15.33}}})
     plain = {"link": "https://arxiv.org/abs/2007.08489", "name": "Do Adversarially Robust ImageNet Models Transfer "
              "Better?", "authors": "Hadi Salman et al.", "additional_data": False, "number_forward_passes": 1,
              "dataset": "digits", "venue": "NeurIPS 2020", "architecture": "ResNet-18", "eps": "4/255",
@@ -130,7 +130,7 @@ def test_build_model_info_keeps_paper_and_measured_apart():
     results = _results(31.2, 55.0, 50.0, 30.0, 10, 3)
     info = build_model_info({"key": "plus", "dataset": "imagenet", "architecture": "resnet50",
                              "training": "adv_plus", "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.03},
-                            results, reported={"clean_error": 26.70, "pgd40_error": 32.70})
+                            results, reported={"clean_error": 26.70, "pgd_error": 32.70})
     validate_model_info(info)
     assert info["clean_acc"] == "68.80" and info["autoattack_acc"] == "45.00" and info["eps"] == "0.03"
     # RobustBench's 'reported' is the paper's robust accuracy (its PGD-40 here, said so in the footnote)

@@ -61,7 +61,7 @@ class CorruptionEvaluator(LabelEvaluator):
 
     def validate(self) -> None:
         self.corruptions, self.severities = select_corruptions(self.corruptions, self.severities)
-        self.min_size = check_min_size(self.min_size, self.name)
+        self.min_size = check_min_size(self.name, self.min_size)
         if self.crop_pct is not None and not 0 < float(self.crop_pct) <= 1:
             raise UserError(f"corruptions: crop_pct={self.crop_pct} must be in (0, 1] (or null for the clean "
                             "transform)")

@@ -105,7 +105,7 @@ def label_aug_problem(mode: str, num_ops: Any, delta: Any = 0.0) -> str | None:
     the other modes have neither (``num_ops`` 0 and no delta, where a record states them)."""
     if mode == ADV_PLUS:
         if not is_int(num_ops) or num_ops < MIN_NUM_OPS_ADV_PLUS:
-            return f"adv_plus needs num_ops (M) >= {MIN_NUM_OPS_ADV_PLUS}, got {num_ops!r}"
+            return f"adv_plus needs num_ops >= {MIN_NUM_OPS_ADV_PLUS} (M extra outputs), got {num_ops!r}"
         if delta is None:
             return "adv_plus needs a delta (label-augmentation weight) in " + str(DELTA_RANGE)
         return None
