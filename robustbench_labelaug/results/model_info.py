@@ -154,7 +154,7 @@ def headline_records(merged: Mapping[str, Merged]) -> list[dict[str, Any]]:
 
 def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
     """A model_info's headline numbers, key -> :class:`Measured`: ``labelaug.measured.headlines``; in files
-    written before headlines were stored, the numbers of ``labelaug.measured`` (labelled by their key); in
+    written before headlines were stored, the numbers of ``labelaug.measured`` (labelled from their key); in
     RobustBench's files its own fields under the same keys (:data:`ROBUSTBENCH_HEADLINES`). Reads only what the
     file declares (no evaluator is imported)."""
     extra = info.get("labelaug")
@@ -163,7 +163,7 @@ def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
         records = measured.get("headlines")
         if records is not None:
             return {r["key"]: Measured.from_record(r) for r in records}
-        return {k: Measured(k, k.replace("_", " "), v) for k, v in measured.items()
+        return {k: Measured(k, _label_of_key(k), v) for k, v in measured.items()
                 if (k.endswith("_error") or k in (keys.MCE, keys.MCE_NORMALIZED)) and _is_num(v)}
     out = {}
     for field, (key, label, kind) in ROBUSTBENCH_HEADLINES.items():
@@ -171,6 +171,11 @@ def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
         if value is not None:
             out[key] = Measured(key, label, 100.0 - value if kind == "acc" else value)
     return out
+
+
+def _label_of_key(key: str) -> str:
+    """A label for a stored number without a declared one (older files): ``clean_error`` -> ``clean err``."""
+    return key.removesuffix("_error").replace("_", " ") + (" err" if key.endswith("_error") else "")
 
 
 def headline_sources(info: Mapping[str, Any]) -> dict[str, str]:
