@@ -1,6 +1,6 @@
 """Every argument check of the package, in one place (value ranges and cross-field rules are defined in
-:mod:`robustbench_labelaug.results.rules` and re-exported here): each raises :class:`~robustbench_labelaug.errors.UserError`
-with one line naming the problem and the fix, and returns the value in its checked type.
+:mod:`robustbench_labelaug.results.rules` and re-exported here): each raises
+:class:`~robustbench_labelaug.errors.UserError` with one line naming the problem and the fix, and returns the value in its checked type.
 
 ``owner`` (an evaluator name, ``"config x.yaml: models[0]"``, ...) prefixes the message so the user can tell where
 the bad value came from; every check takes ``(owner, value, ...)`` in that order. The training hook, the evaluators,

@@ -42,7 +42,7 @@ LONG_EVALUATORS = ("autoattack", "masking")
 def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
     """key -> (label, value) of a model_info's numeric headline errors, as its evaluators declare them
     (``Evaluator.headline``: the ones the summary line shows, in %)."""
-    from .leaderboard.model_info import stored_headlines
+    from .results.model_info import stored_headlines
 
     values = stored_headlines(info)
     return {k: (h.label, float(h.value)) for k, h in values.items()
@@ -315,7 +315,7 @@ def main(args: argparse.Namespace) -> int:
     from .evaluation import evaluator_class
     from .fileio import atomic_write_bytes
     from .leaderboard.cli import render
-    from .leaderboard.model_info import load_model_info
+    from .results.model_info import load_model_info
     from .runner import ModelConfig, evaluate_config, load_config
     from .zoo import export_checkpoint, get_entry
 

@@ -1,8 +1,8 @@
 """Atomic file writes (temporary file in the same folder, then ``os.replace``): a reader never sees half a file.
 
-Atomically written files get the mode a plain ``open()`` would give them (0666 less the umask, not ``mkstemp``'s
-0600), the folder is fsynced after the rename, and a folder that cannot be written is one :class:`UserError`.
-:class:`RunLock` keeps two processes from writing the same run folder."""
+Atomically written files (:func:`atomic_replace`, the one temp-file-then-rename every writer uses) get the mode a
+plain ``open()`` would give them (0666 less the umask), the folder is fsynced after the rename, and a folder that
+cannot be written is one :class:`UserError`. :class:`RunLock` keeps two processes from writing the same run folder."""
 
 from __future__ import annotations
 
@@ -80,9 +80,10 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
-def atomic_replace(path: str | Path, fill: Callable[[Path], None]) -> None:
+def atomic_replace(path: str | Path, fill: Callable[[Path], None], set_mode: bool = True) -> None:
     """THE atomic write: ``fill(tmp)`` creates a temp file beside ``path`` (the caller writes it fully and
-    fsyncs it), which is then given mode 0666 less the umask and renamed onto ``path``; the folder is fsynced.
+    fsyncs it), which is then given mode 0666 less the umask (unless ``set_mode`` is False: a hard link keeps its
+    file's mode) and renamed onto ``path``; the folder is fsynced.
     Whatever goes wrong, the temp file is removed and ``path`` is untouched; an unwritable folder is one
     :class:`UserError`."""
     path = Path(path)
@@ -100,13 +101,19 @@ def atomic_replace(path: str | Path, fill: Callable[[Path], None]) -> None:
             if exc.errno in NOT_WRITABLE and not tmp.exists():
                 raise not_writable(path, exc) from None
             raise
-        os.chmod(tmp, 0o666 & ~current_umask())
+        if set_mode:
+            set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def set_default_mode(path: str | Path) -> None:
+    """The mode a plain ``open()`` gives a new file: 0666 less the umask."""
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 def fsync_file(path: str | Path) -> None:

@@ -65,7 +65,8 @@ class AdvLabelAug:
         num_classes: K, the number of real classes.
         mode: ``std`` (clean, one-hot K), ``adv`` (PGD, one-hot K), ``adv_plus`` (PGD, targets
             ``Concat[(1-delta) onehot(y), delta onehot(z_j)]`` over K+M).
-        eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to ``results.rules.default_alpha`` (2.5*eps/steps).
+        eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to
+            ``results.rules.default_alpha`` (2.5*eps/steps).
         delta: label-augmentation weight of the transformation label.
         num_ops: M. Transformation j (0-based) is PGD at strength eps*(j+1)/M, so M=1 is the paper's single
             "adversarial" operation; with M>1 each sample draws its transformation uniformly.

@@ -13,7 +13,7 @@ import yaml
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.evaluation.base import Evaluator, class_interleaved
-from robustbench_labelaug.leaderboard.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
+from robustbench_labelaug.results.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
 from robustbench_labelaug.runner import evaluate_config, load_config
 from robustbench_labelaug.zoo import get_entry
 

@@ -12,7 +12,7 @@ import pytest
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.leaderboard.cli import render
-from robustbench_labelaug.leaderboard.model_info import (
+from robustbench_labelaug.results.model_info import (
     MODEL_INFO_FIELDS,
     build_model_info,
     format_eps,
@@ -245,14 +245,14 @@ def test_cli_leaderboard_prints_table(board: Path, capsys):
 
 
 def _infos_from(folder: Path) -> list:
-    from robustbench_labelaug.leaderboard.model_info import load_model_infos
+    from robustbench_labelaug.results.model_info import load_model_infos
 
     return load_model_infos(folder)
 
 
 def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
-    from robustbench_labelaug.leaderboard.model_info import CIFAR10_CLASSES
     from robustbench_labelaug.leaderboard.plots import classwise_array, classwise_figure
+    from robustbench_labelaug.results.model_info import CIFAR10_CLASSES
 
     info = _write(tmp_path, "plus", "adv_plus", _results(31.2, 55.0, 50.0, 30.0, 10, 3))
     infos = [("plus", info)]

@@ -12,7 +12,7 @@ import pytest
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.leaderboard.cli import render
-from robustbench_labelaug.leaderboard.model_info import (
+from robustbench_labelaug.results.model_info import (
     CIFAR10_CLASSES,
     MODEL_INFO_FIELDS,
     build_model_info,

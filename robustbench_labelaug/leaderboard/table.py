@@ -302,6 +302,7 @@ def by_headline(key: str) -> Callable[[Mapping[str, Any]], tuple]:
 
 
 # ``rbla leaderboard --sort`` names -> the headline key they sort by
+PAPER_EPS_KEY = keys.eps_pixel(keys.pgd_key("paper"))
 SORT_HEADLINES = {"clean": keys.CLEAN_ERROR, "pgd": keys.PGD_ERROR, "mce": keys.MCE, "sd": keys.class_sd(keys.PGD)}
 SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     "robustbench": sort_key,
@@ -392,7 +393,7 @@ def _notes(infos: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "err") 
                  "[0,1]; 'paper protocol': the authors' evaluation code reproduced, for comparison with their "
                  "numbers. 'X (paper) / Y': the paper's number, then the measured one.")
     paper_eps = sorted({f"{float(e):.4g}" for _, i in infos
-                        if (e := ((i.get("labelaug") or {}).get("measured") or {}).get(keys.eps_pixel(keys.pgd_key("paper"))))})
+                        if (e := ((i.get("labelaug") or {}).get("measured") or {}).get(PAPER_EPS_KEY))})
     if paper_eps:
         notes.append(f"The paper protocol's eps is in normalised units; in pixel space it is {', '.join(paper_eps)} "
                      "(the largest channel's eps * std).")

@@ -65,10 +65,10 @@ PIXEL_SPACE = "[0,1] pixel space (normalisation inside the model, RobustBench co
 # is the headline, "ratio": the value as it is). build_model_info writes these fields from the measured headlines;
 # the leaderboard reads a RobustBench file's fields as these headlines, so its rows share the columns with ours.
 ROBUSTBENCH_HEADLINES: dict[str, tuple[str, str, str]] = {
-    "clean_acc": ("clean_error", "clean err", "acc"),
-    "autoattack_acc": ("autoattack_error", "AA err", "acc"),
-    "corruptions_acc": ("corruptions_error", "corruption err", "acc"),
-    "corruptions_mce": ("mce_normalized", "mCE (AlexNet=100)", "ratio"),
+    "clean_acc": (keys.CLEAN_ERROR, "clean err", "acc"),
+    "autoattack_acc": (keys.AUTOATTACK_ERROR, "AA err", "acc"),
+    "corruptions_acc": (keys.CORRUPTIONS_ERROR, "corruption err", "acc"),
+    "corruptions_mce": (keys.MCE_NORMALIZED, "mCE (AlexNet=100)", "ratio"),
 }
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -331,9 +331,10 @@ def _attack_eps(declared: Iterable[Declared]) -> float | None:
 def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is_pgd: bool) -> str:
     parts = [f"{model.get('training', '?')} training, K={model.get('num_classes')}, M={model.get('num_ops')}",
              f"eps in {PIXEL_SPACE}"]
-    if measured.get("autoattack_n"):
-        attack = measured.get("autoattack_attack") or f"AutoAttack ({measured.get('autoattack_version', 'standard')})"
-        parts.append(f"{attack} on {measured['autoattack_n']} test images")
+    if measured.get(keys.AUTOATTACK_N):
+        version = measured.get(keys.AUTOATTACK_VERSION, "standard")
+        attack = measured.get(keys.AUTOATTACK_ATTACK) or f"AutoAttack ({version})"
+        parts.append(f"{attack} on {measured[keys.AUTOATTACK_N]} test images")
     if reported_is_pgd:
         parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
     return "; ".join(parts)
@@ -536,7 +537,8 @@ def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-__all__ = ["CIFAR10_CLASSES", "THREAT_MODELS", "declare", "MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
+__all__ = ["CIFAR10_CLASSES", "THREAT_MODELS", "declare",
+           "MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
            "SCHEMA_VERSION", "UNKNOWN_TEXT", "accuracy_to_error", "build_model_info", "class_names", "number",
            "format_eps", "load_model_info", "load_model_infos", "headline_records", "headline_sources",
            "headline_values", "headlines",

@@ -115,7 +115,8 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         reported = model.reported
     meta.update(overrides)
     meta["key"] = model.key
-    meta["threat_model"] = model.threat_model if model.threat_model != DEFAULT_THREAT_MODEL else meta.get("threat_model", DEFAULT_THREAT_MODEL)
+    default = meta.get("threat_model", DEFAULT_THREAT_MODEL)
+    meta["threat_model"] = model.threat_model if model.threat_model != DEFAULT_THREAT_MODEL else default
     dataset_id = _pick_dataset(cfg, model, meta.get("dataset"))
     return ResolvedModel(model, meta, jsonable(fingerprint), dataset_id, reported)
 
@@ -127,7 +128,8 @@ def load_resolved_model(model: ResolvedModel, model_dir: str):
 
         spec = {"robustbench": model.config.robustbench, "timm": model.config.timm,
                 "pretrained_file": model.config.pretrained_file, "num_classes": model.meta.get("num_classes"),
-                "dataset": model.meta.get("dataset"), "threat_model": model.meta.get("threat_model", DEFAULT_THREAT_MODEL),
+                "dataset": model.meta.get("dataset"),
+                "threat_model": model.meta.get("threat_model", DEFAULT_THREAT_MODEL),
                 "reported": model.config.reported}
         return load_source(resolve_source(spec, model_dir))
     if model.config.zoo:

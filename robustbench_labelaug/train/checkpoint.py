@@ -18,7 +18,14 @@ from timm.utils import CheckpointSaver
 from torch import nn
 
 from ..errors import UserError
-from ..fileio import atomic_replace, atomic_torch_save, fsync_file, jsonable, remove_stale_temp_files
+from ..fileio import (
+    atomic_replace,
+    atomic_torch_save,
+    fsync_file,
+    jsonable,
+    remove_stale_temp_files,
+    set_default_mode,
+)
 from ..models.classifier import ImageClassifier, unwrap_model
 
 CHECKPOINT_VERSION = 1
@@ -178,9 +185,10 @@ def _link_or_copy(src: str, dst: str) -> None:
 
     def fill(tmp: Path) -> None:
         try:
-            os.link(src, tmp)
+            os.link(src, tmp)  # the same file: its mode stays
         except OSError:
             shutil.copyfile(src, tmp)
+            set_default_mode(tmp)
             fsync_file(tmp)
 
-    atomic_replace(dst, fill)
+    atomic_replace(dst, fill, set_mode=False)

@@ -308,9 +308,11 @@ def resolve_source(spec: dict[str, Any], model_dir: str | Path = "./models") -> 
         raise UserError("a model source needs exactly one of 'robustbench: <name>' or 'timm: <name>'")
     if spec.get("robustbench"):
         return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
-                                  str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), model_dir, spec.get("reported"))
+                                  str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), model_dir,
+                                  spec.get("reported"))
     return timm_source(str(spec["timm"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
-                       spec.get("pretrained_file"), str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), spec.get("reported"))
+                       spec.get("pretrained_file"), str(spec.get("threat_model") or DEFAULT_THREAT_MODEL),
+                       spec.get("reported"))
 
 
 def robustbench_reported(reported: dict[str, Any] | None) -> dict[str, Any] | None:
