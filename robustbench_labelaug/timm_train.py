@@ -48,7 +48,7 @@ from torch import nn
 
 from .errors import UserError
 from .results.vocab import precision_of_amp_dtype, torch_dtype
-from .timm_train_cli import HELP, add_arguments, parse  # noqa: F401  (re-exported)
+from .timm_train_cli import HELP, add_arguments, hook_settings, main, parse  # noqa: F401  (re-exported)
 
 TESTED_TIMM_VERSIONS = ("1.0.9",)
 MODULE_NAME = "__rbla_timm_train__"
@@ -70,19 +70,6 @@ __all__ = ["HELP", "TESTED_TIMM_VERSIONS", "add_arguments", "check_script_struct
 
 
 # -- command line: HELP, add_arguments and parse live in timm_train_cli (no torch at import) ---------------
-def main(args: argparse.Namespace) -> int:
-    run_timm_train(args.script, args.script_args, hook_settings(args))
-    return 0
-
-
-def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
-    from .train.args import adv_settings
-
-    checked = adv_settings(args)
-    return {**checked, "num_ops": max(checked["num_ops"], 1), "train_clean": args.adv_train_clean}
-
-
 # -- structure check ----------------------------------------------------------------------------------------------
 def check_script_structure(source: str, path: str = "train.py") -> None:
     """Raise one line if ``source`` lacks what the launcher hooks into: module-level ``main()``,

@@ -4,12 +4,13 @@ starts at once); the run itself is :mod:`robustbench_labelaug.timm_train`."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .train.args import add_adv_arguments
 
 HELP = ("run timm's own train.py, unmodified, with the AdvLabelAug hook at its mixup_fn point, a K+M head, "
         "soft-target cross entropy and K-way validation")
-__all__ = ["HELP", "add_arguments", "main", "parse"]
+__all__ = ["HELP", "add_arguments", "hook_settings", "main", "parse"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,17 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     return args
 
 
-def main(args: argparse.Namespace) -> int:
-    from .timm_train import main as run
+def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
+    from .train.args import adv_settings
 
-    return run(args)
+    checked = adv_settings(args)
+    return {**checked, "num_ops": max(checked["num_ops"], 1), "train_clean": args.adv_train_clean}
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = hook_settings(args)  # bad flags fail before torch is imported
+    from .timm_train import run_timm_train
+
+    run_timm_train(args.script, args.script_args, settings)
+    return 0

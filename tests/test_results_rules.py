@@ -32,7 +32,7 @@ def _entry_points(eps=0.03, delta=0.03, num_ops=1, mode="adv_plus"):
     from robustbench_labelaug.train.args import adv_settings
 
     yield lambda: AdvLabelAug(create_classifier("resnet8_tiny", 10, 1), 10, mode=mode, eps=eps, delta=delta,
-                              num_ops=num_ops, steps=1)
+                              num_ops=num_ops, steps=3)  # alpha = 2.5 * eps / 3 <= 1
     yield lambda: adv_settings(_train_args(adv_mode=mode, adv_eps=eps, la_delta=delta, la_ops=num_ops))
     yield lambda: (check_eps("config", eps), check_delta("config", delta))
 
@@ -63,7 +63,7 @@ def test_delta_rule_is_one_range(delta, ok):
 
 
 def test_adv_plus_needs_num_ops():
-    for call in _entry_points(num_ops=0):
+    for call in list(_entry_points(num_ops=0))[:2]:  # the hook and the training flags
         with pytest.raises(UserError, match="num_ops|--la-ops"):
             call()
     assert "adv_plus needs num_ops >= 1" in rules.label_aug_problem("adv_plus", 0, 0.03)
