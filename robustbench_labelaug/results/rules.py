@@ -100,15 +100,20 @@ def choice_problem(value: Any, choices: tuple[str, ...]) -> str | None:
     return None if value in choices else f"must be one of {', '.join(choices)}, got {value!r}"
 
 
+def adv_plus_problem(mode: str, num_ops: Any, name: str = "num_ops") -> str | None:
+    """THE cross-field rule of the training modes: ``adv_plus`` needs ``num_ops >= 1`` (M extra outputs)."""
+    if mode == ADV_PLUS and (not is_int(num_ops) or num_ops < MIN_NUM_OPS_ADV_PLUS):
+        return f"adv_plus needs {name} >= {MIN_NUM_OPS_ADV_PLUS} (M extra outputs), got {num_ops!r}"
+    return None
+
+
 def label_aug_problem(mode: str, num_ops: Any, delta: Any = 0.0) -> str | None:
-    """The cross-field rule of the training modes: ``adv_plus`` has ``num_ops >= 1`` extra outputs and a delta;
-    the other modes have neither (``num_ops`` 0 and no delta, where a record states them)."""
+    """A model record's (zoo entry's) training fields: :func:`adv_plus_problem`, and ``adv_plus`` states a delta
+    while the other modes state neither extra outputs nor a delta (``num_ops`` 0, no delta)."""
     if mode == ADV_PLUS:
-        if not is_int(num_ops) or num_ops < MIN_NUM_OPS_ADV_PLUS:
-            return f"adv_plus needs num_ops >= {MIN_NUM_OPS_ADV_PLUS} (M extra outputs), got {num_ops!r}"
         if delta is None:
-            return "adv_plus needs a delta (label-augmentation weight) in " + str(DELTA_RANGE)
-        return None
+            return f"adv_plus needs a delta (label-augmentation weight) in {DELTA_RANGE}"
+        return adv_plus_problem(mode, num_ops)
     if num_ops not in (0, None) or delta not in (0, 0.0, None):
         return f"{mode} needs num_ops 0 and no delta (label augmentation is adv_plus only), got {num_ops!r}, {delta!r}"
     return None
@@ -199,16 +204,16 @@ def check_training(owner: str | None = None, *, mode: Any, eps: Any, steps: Any,
     alpha = check_alpha(owner, alpha, n["alpha"])
     delta = check_delta(owner, delta, n["delta"], f"e.g. {n['delta']} 0.03")
     num_ops = check_num_ops(owner, num_ops, n["num_ops"])
-    if mode == ADV_PLUS and num_ops < MIN_NUM_OPS_ADV_PLUS:
-        fail(owner, n["num_ops"], f"must be >= {MIN_NUM_OPS_ADV_PLUS} with adv_plus (M extra outputs), got {num_ops}",
-             f"e.g. {n['num_ops']} 1")
+    problem = adv_plus_problem(mode, num_ops, n["num_ops"])
+    if problem:
+        raise UserError(f"{_prefix(owner)}{problem}: e.g. {n['num_ops']} 1")
     adv_prob = check_probability(owner, adv_prob, n["adv_prob"])
     return {"mode": mode, "eps": eps, "steps": steps, "alpha": default_alpha(eps, steps) if alpha is None else alpha,
             "delta": delta, "num_ops": num_ops, "adv_prob": adv_prob, "attack_mode": attack_mode}
 
 
 __all__ = ["DELTA_RANGE", "EPS_RANGE", "EPS_UNITS", "Interval", "MIN_NUM_OPS", "MIN_NUM_OPS_ADV_PLUS", "MIN_STEPS",
-           "PROBABILITY_RANGE", "TRAINING_FLAGS", "check_alpha", "check_delta", "check_eps", "check_mode",
+           "PROBABILITY_RANGE", "TRAINING_FLAGS", "adv_plus_problem", "check_alpha", "check_delta", "check_eps", "check_mode",
            "check_num_ops", "check_probability", "check_steps", "check_training", "choice_problem",
            "default_alpha", "delta_problem", "eps_problem", "fail", "in_range_problem", "int_problem", "is_int",
            "is_number", "label_aug_problem", "num_ops_problem", "steps_problem", "training_mode"]
