@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 import warnings
 
-from ._lazy import after_import, lazy_exports
+from ._lazy import lazy_exports
 from .errors import UserError
 
 __getattr__ = lazy_exports(__name__, {
@@ -28,7 +28,7 @@ def _quiet_timm_import() -> None:
     warnings.filterwarnings("ignore", message=".*torch.jit.interface.*", category=FutureWarning)
 
 
-def _register_architectures() -> None:
+def _register_architectures(timm_module=None) -> None:
     """resnet8_tiny and the CIFAR architectures (RobustBench's) are timm models once timm is imported."""
     import importlib
 
@@ -37,10 +37,12 @@ def _register_architectures() -> None:
 
 def _make_robustbench_importable() -> None:
     """``from robustbench.utils import load_model`` works after ``import robustbench_labelaug`` (lazy import hooks,
-    see :mod:`robustbench_labelaug.compat`)."""
-    from .compat import install_import_hooks
+    see :mod:`robustbench_labelaug.compat`), and our architectures are timm models once timm is imported (the same
+    one import hook)."""
+    from .compat import after_import, install_import_hooks
 
     install_import_hooks()
+    after_import("timm", f"{__name__}:_register_architectures")
 
 
 def _register_zoo_in_robustbench() -> None:
@@ -55,7 +57,6 @@ def _register_zoo_in_robustbench() -> None:
 
 
 _quiet_timm_import()
-after_import("timm", _register_architectures)
 _make_robustbench_importable()
 _register_zoo_in_robustbench()
 

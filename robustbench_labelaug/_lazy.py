@@ -22,36 +22,3 @@ def lazy_exports(package: str, names: Mapping[str, str]) -> Callable[[str], Any]
 
     return __getattr__
 
-
-def after_import(module: str, callback: Callable[[], None]) -> None:
-    """``callback()`` now if ``module`` is imported already, else right after its first import (a finder on
-    ``sys.meta_path`` that wraps the module's ``exec_module``). Installing the same callback twice is harmless."""
-    import importlib.abc
-    import importlib.machinery
-    import sys
-
-    if module in sys.modules:
-        callback()
-        return
-
-    class _AfterImport(importlib.abc.MetaPathFinder):
-        def find_spec(self, fullname: str, path=None, target=None):
-            if fullname != module:
-                return None
-            sys.meta_path.remove(self)  # once
-            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-            if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-                return spec
-            exec_module = spec.loader.exec_module
-
-            def exec_then_call(mod) -> None:
-                exec_module(mod)
-                callback()
-
-            spec.loader.exec_module = exec_then_call
-            return spec
-
-        key = (module, callback)
-
-    if not any(getattr(f, "key", None) == (module, callback) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport())

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from robustbench_labelaug import load_model
-from robustbench_labelaug.demo import Task, mean_ci, run_tasks, seeds_table
+from robustbench_labelaug.demo import mean_ci, seeds_table
 from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.runner.tasks import Task, run_tasks
 
 from .conftest import run_cli
 
@@ -33,9 +34,18 @@ def test_seeds_table_rows():
     assert [c.strip() for c in header.strip("|").split("|")] == ["model", "clean err", "class SD clean"]
     row = next(line for line in table.splitlines() if line.startswith("| digits_adv"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == f"11.00 ± {mean_ci([10.0, 12.0])[1]:.2f}" and cells[2] == f"5.00 ± {mean_ci([4.0, 6.0])[1]:.2f}"
+    # by hand: n = 2, s = sqrt(2), t_{0.975, 1} = 12.7062: half-width 12.7062 * sqrt(2) / sqrt(2)
+    assert cells[1] == "11.00 ± 12.71" and cells[2] == "5.00 ± 12.71"
     std = next(line for line in table.splitlines() if line.startswith("| digits_std"))
     assert "–" in std  # not measured
+    # seeds.json holds the same numbers, in the shape the docs' seeds table is rendered from
+    from robustbench_labelaug.demo import seeds_summary
+
+    summary = seeds_summary({"digits_adv": [info(10.0, 4.0), info(12.0, 6.0)],
+                             "digits_std": [{"labelaug": {"results": {}}}, {"labelaug": {"results": {}}}]})
+    assert summary["columns"] == ["clean err", "class SD clean"] and summary["seeds"] == 2
+    assert summary["rows"]["digits_adv"][0] == pytest.approx([11.0, 12.7062], abs=1e-4)
+    assert summary["rows"]["digits_std"] == [None, None] and summary["values"]["digits_adv"]["clean_error"] == [10, 12]
 
 
 @pytest.mark.slow
@@ -52,8 +62,17 @@ def test_fast_demo_end_to_end_with_two_seeds(tmp_path):
         assert info["labelaug"]["measured"]["protocols"]  # every robust number names its protocol
     seeds = (out / "seeds.md").read_text()
     assert "over 2 seeds" in seeds and seeds.count("±") >= 3 * 5
+    stored = json.loads((out / "seeds.json").read_text())
+    assert stored["seeds"] == 2 and set(stored["rows"]) == {"digits_std", "digits_adv", "digits_adv_plus"}
     plots = sorted((out / "eval" / "plots").glob("*.png"))
     assert len(plots) >= 2 and all(p.stat().st_size > 10_000 for p in plots)
+    # the page: one offline file, the run's facts once, per model a detail view with per-class n and CIs, figures
+    page = (out / "eval" / "leaderboard.html").read_text()
+    assert page.count("fast mode: yes") == 1 and page.count('class="detail"') == 3
+    assert "95 % Wilson score interval" in page and page.count("data:image/svg+xml;base64,") >= 3
+    info = json.loads((out / "eval" / "model_info" / "digits_adv.json").read_text())
+    counts = info["labelaug"]["results"]["clean"]["classwise"]["clean"]["n"]
+    assert len(counts) == 10 and sum(counts) == info["labelaug"]["results"]["clean"]["num_examples"]
     # the checkpoints are registered: load_model finds them (the fast demo exports under <output>/models)
     model = load_model("digits_adv_plus", model_dir=out / "models")
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10) and not model.training
@@ -105,3 +124,24 @@ def test_jobs_must_be_positive(capsys):
 
     assert main(["demo", "--jobs", "0", "--output", "unused"]) == 2
     assert "--jobs must be >= 1" in capsys.readouterr().err
+
+
+def test_evaluation_tasks_one_per_model_and_evaluator_group():
+    """The runner cuts a config into tasks (what rbla demo and rbla evaluate --jobs run): masking joins the
+    AutoAttack run it reuses, every model's tasks wait for `after(key)` and for the evaluator's first model, and the
+    long-running evaluators start first."""
+    from robustbench_labelaug.runner import load_config
+    from robustbench_labelaug.runner.tasks import evaluate_task, evaluation_tasks
+
+    cfg = load_config("digits")
+    tasks = evaluation_tasks(cfg, "out/eval", ["a", "b"], fast=False, device="cpu", progress=False,
+                             after=lambda key: {f"train {key}"})
+    names = [t.name for t in tasks]
+    assert names == [f"evaluate eval/{k}/{g}" for k in ("a", "b")
+                     for g in ("clean", "pgd40_sound", "pgd40_paper", "autoattack+masking", "corruptions")]
+    by_name = {t.name: t for t in tasks}
+    assert by_name["evaluate eval/a/clean"].after == {"train a"}
+    assert by_name["evaluate eval/b/corruptions"].after == {"train b", "evaluate eval/a/corruptions"}
+    assert [t.priority for t in tasks[:5]] == [1, 1, 1, 0, 1]
+    assert all(t.fn is evaluate_task and t.args[2] in ("a", "b") for t in tasks)
+    assert by_name["evaluate eval/a/autoattack+masking"].args[3] == ["autoattack", "masking"]

@@ -107,8 +107,10 @@ def board(tmp_path: Path) -> Path:
 
 
 def _table_rows(markdown: str) -> list[list[str]]:
+    """The table's rows; the header's titles without their units (``clean err (%)`` -> ``clean err``)."""
     lines = [ln for ln in markdown.splitlines() if ln.startswith("| ")]
-    return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    rows = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    return [[h.removesuffix(" (%)") for h in rows[0]], *rows[1:]] if rows else rows
 
 
 def test_model_info_fields_are_robustbench_modelinfo():
@@ -170,10 +172,12 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     assert adv_b[col["masking checks"]] == "4/4 passed" and adv_b[col["PGD-40 err (paper protocol)"]] == ""
     assert std_rb[col["clean err"]] == "47.08" and std_rb[col["AA err (n)"]] == "90.00"
     assert std[col["AA err (n)"]] == "" and std[col["clean err"]] == "10.00"
+    assert markdown.splitlines()[2].startswith("| rank | model |") and "| clean err (%) |" in markdown  # units
     page = (tmp_path / "board.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
-    positions = [page.index(f"<td>{k}</td>") for k in out["order"]]
+    assert page.startswith("<!DOCTYPE html>") and "<script src" not in page and "<link" not in page  # offline
+    positions = [page.index(f'data-key="{k}"') for k in out["order"]]
     assert positions == sorted(positions)
+    assert 'data-sort="31.2"' in page  # plus's measured clean error is what its cell sorts by
 
 
 def test_leaderboard_sort_option(board: Path):
@@ -251,8 +255,8 @@ def _infos_from(folder: Path) -> list:
 
 
 def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
+    from robustbench_labelaug.data import get_dataset_spec
     from robustbench_labelaug.leaderboard.plots import classwise_array, classwise_figure
-    from robustbench_labelaug.results.model_info import CIFAR10_CLASSES
 
     info = _write(tmp_path, "plus", "adv_plus", _results(31.2, 55.0, 50.0, 30.0, 10, 3))
     infos = [("plus", info)]
@@ -272,7 +276,7 @@ def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
     info_c["dataset"] = "cifar10"
     info_c["labelaug"].pop("class_names")
     fig = classwise_figure([("c", info_c)])
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(CIFAR10_CLASSES)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == get_dataset_spec("cifar10").names_of_classes()
     assert fig.axes[0].get_title() == "class-wise error: clean, cifar10"
 
 
@@ -330,9 +334,6 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
     table.py) gets its column, its label as title (``err`` -> ``acc`` with ``metric="acc"``), in the summary line;
     the headlines are stored in the file, so it renders after the evaluator is gone; older files without stored
     headlines render their stored numbers (no evaluator is asked: reading never imports one)."""
-    import sys
-    import types
-
     from robustbench_labelaug.evaluation import EVALUATORS
     from robustbench_labelaug.evaluation.base import Evaluator, Measured
     from robustbench_labelaug.leaderboard.table import summary_line
@@ -351,10 +352,7 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
         def score(self, arrays, dataset, ctx):
             raise NotImplementedError
 
-    module = types.ModuleType("robustbench_labelaug.evaluation._dummy_for_test")
-    module.DummyEvaluator = DummyEvaluator
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setitem(EVALUATORS, "dummy", "_dummy_for_test:DummyEvaluator")
+    monkeypatch.setitem(EVALUATORS, "dummy", DummyEvaluator)
 
     def dummy(e: float) -> dict:
         return {"evaluator": "dummy", "metrics": {"e": e}, "settings": {}, "classwise": {}, "protocol": None,

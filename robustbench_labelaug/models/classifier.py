@@ -8,10 +8,8 @@ import timm
 import torch
 from torch import nn
 
+from ..data.registry import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 from ..errors import UserError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class InputNormalize(nn.Module):
@@ -55,7 +53,8 @@ class ImageClassifier(nn.Module):
 
 
 class KWayClassifier(nn.Module):
-    """The K-way classifier of a K+M model: its first K logits. This is what attacks and evaluators see."""
+    """The K-way classifier of a K+M model: its first K logits. This is what attacks and evaluators see (and what
+    timm's ``validate`` scores in ``rbla timm-train``; a model returning a tuple gives its first output's)."""
 
     def __init__(self, model: nn.Module, num_classes: int) -> None:
         super().__init__()
@@ -63,7 +62,10 @@ class KWayClassifier(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[:, : self.num_classes]
+        out = self.model(x)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out[:, : self.num_classes]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -72,10 +74,12 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 
-def k_way(model: nn.Module, num_classes: int | None = None) -> nn.Module:
+def k_way(model: nn.Module, num_classes: int | None = None, num_ops: int | None = None) -> nn.Module:
     """The K-way view of ``model``; K defaults to ``model.num_classes``. A model that already outputs K logits
-    (``num_ops == 0``) is returned as is."""
+    (``num_ops == 0``, given or the model's own) is returned as is."""
     model = unwrap_model(model)
+    if num_ops == 0:
+        return model
     if isinstance(model, KWayClassifier):
         return model
     k = num_classes if num_classes is not None else getattr(model, "num_classes", None)
@@ -91,11 +95,13 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
                       extra_head_init: str = "zeros", **kwargs) -> ImageClassifier:
     """``timm.create_model(model_name, num_classes=K+M)`` behind normalisation, taking [0,1] inputs.
 
-    ``model_name`` may carry a pretrained tag (``resnet50.tv_in1k``: torchvision's weights). With ``pretrained``
-    and a K+M head (M > 0) whose K equals the pretrained head's width, the pretrained K-way model is loaded and its
-    head grown to K+M rows: the first K rows are the pretrained classifier's, the M extra rows start at zero
-    (``extra_head_init="zeros"``; ``"mean"``: the mean of the K class rows), so the first K logits equal the
-    pretrained model's, as for the K-way Std/Adv models (timm itself would drop the pretrained head).
+    ``model_name`` may carry a pretrained tag (``resnet50.tv_in1k``: torchvision's weights). The head follows one
+    rule for every mode (:func:`~robustbench_labelaug.models.pretrained.create_with_head_rule`, shared with
+    ``rbla timm-train``): where the pretrained head (of timm's weights, or of a ``pretrained_cfg_overlay`` file) has
+    K rows, it is kept, and with M > 0 grown to K+M rows: the first K rows are the pretrained classifier's, the M
+    extra rows start at zero (``extra_head_init="zeros"``; ``"mean"``: the mean of the K class rows), so the first
+    K logits equal the pretrained model's, as for the K-way Std/Adv models (timm itself would drop the pretrained
+    head); where it has another width, every mode starts a fresh K+M head.
     mean/std default to the network's own pretrained config (ImageNet statistics for ImageNet models)."""
     if not timm.is_model(model_name):
         raise UserError(f"unknown model '{model_name}': use a timm model name (timm.list_models()) "
@@ -112,33 +118,23 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
         if reason is not None:
             raise UserError(f"timm's pretrained weights for '{model_name}' cannot be fetched ({reason}): run where "
                             "the Hugging Face hub is reachable or its cache holds them, or drop --pretrained")
-    grow = pretrained and num_ops > 0 and _pretrained_width(model_name) == num_classes
+    from .pretrained import create_with_head_rule
+
     try:
-        net = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes if grow else
-                                num_classes + num_ops, **kwargs)
+        net, rule = create_with_head_rule(timm.create_model, model_name, num_classes, num_ops, pretrained=pretrained,
+                                          extra_head_init=extra_head_init, **kwargs)
     except (OSError, RuntimeError, ConnectionError) as exc:  # no internet / no cached weights
         if not pretrained:
             raise
         raise UserError(f"could not fetch pretrained weights for '{model_name}' ({type(exc).__name__}): "
                         "this machine needs internet or a filled HF/torch cache; drop --pretrained to start "
                         "from random weights") from None
-    if grow:
-        from .pretrained import extend_head
-
-        extend_head(net, num_classes + num_ops, extra_head_init)
     cfg = getattr(net, "pretrained_cfg", None) or {}
     mean = tuple(mean if mean is not None else cfg.get("mean", IMAGENET_MEAN))
     std = tuple(std if std is not None else cfg.get("std", IMAGENET_STD))
-    return ImageClassifier(net, num_classes, num_ops, mean, std)
-
-
-def _pretrained_width(model_name: str) -> int | None:
-    """Number of classes of ``model_name``'s pretrained head (None if timm does not say)."""
-    try:
-        cfg = timm.models.get_pretrained_cfg(model_name)
-    except RuntimeError:
-        return None
-    return getattr(cfg, "num_classes", None) if cfg is not None else None
+    model = ImageClassifier(net, num_classes, num_ops, mean, std)
+    model.head_rule = rule  # how the head started (one line; rbla train logs it)
+    return model
 
 
 class FlatKWayClassifier(nn.Module):

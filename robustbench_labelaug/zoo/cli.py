@@ -11,12 +11,23 @@ import argparse
 import json
 from pathlib import Path
 
+from ..data.registry import get_dataset_spec
 from ..fileio import file_sha256
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry, load_entries
 
 HELP = "list model-zoo entries and their checkpoints, show one, or export a training checkpoint into the zoo"
 __all__ = ["HELP", "add_arguments", "main"]
+
+
+def _entry_names() -> list[str]:
+    """The packaged entries' names (for --help; the YAML files' stems, so --help stays cheap)."""
+    from .entries import zoo_dir
+
+    try:
+        return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
+    except Exception:  # noqa: BLE001 - --help must not fail on a broken install
+        return ["(see rbla zoo list)"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("show", help="one entry, its checkpoint path and the commands that produce it",
                        formatter_class=fmt)
-    p.add_argument("name", help="zoo model name")
+    p.add_argument("name", help="zoo model name: " + ", ".join(_entry_names()))
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
 
     p = sub.add_parser("export", help="training checkpoint -> <model-dir>/<dataset>/<threat_model>/<name>.pt",
@@ -87,7 +98,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"  checkpoint: {path} ({checkpoint_status(entry, args.model_dir)})")
     print(f"  train:  {entry.recipe}")
     print(f"  export: {entry.export_command(args.model_dir)}")
-    if entry.dataset == "imagenet":
+    if get_dataset_spec(entry.dataset).robustbench is not None:  # registered in RobustBench on import
         print(f"  robustbench: robustbench.utils.load_model('{entry.name}', model_dir='{args.model_dir}', "
               f"dataset='imagenet', threat_model='{entry.threat_model}') after import robustbench_labelaug")
     if entry.reported:

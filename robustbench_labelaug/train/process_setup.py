@@ -1,5 +1,6 @@
-"""The GPU side of a training run (issue 11): starting weights (pretrained tag, local file, sha256), global batch
-size split over processes, data-loader workers, SyncBatchNorm, ``torch.compile`` and per-rank RNG states."""
+"""Per-process set-up of a training run (GPU / DDP; issue 11): starting weights (pretrained tag, local file,
+sha256), global batch size split over processes, data-loader workers, SyncBatchNorm, ``torch.compile`` and
+per-rank RNG states."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from .. import distributed as dist_utils
+from ..data.registry import get_dataset_spec
 from ..distributed import DistInfo
 from ..errors import UserError
 
@@ -18,24 +20,30 @@ MAX_DEFAULT_WORKERS = 16
 
 
 def starting_weights(args: argparse.Namespace) -> dict[str, Any]:
-    """Resolve ``--pretrained``/``--pretrained-tag``/``--pretrained-file`` in place: ``args.model`` becomes the
-    tagged timm name whose weights are loaded (``resnet50.tv_in1k``) and ``args.pretrained_tag`` its tag, so the
-    checkpoint records the starting point. Returns the extra ``create_classifier`` keyword arguments."""
+    """Resolve ``--pretrained``/``--pretrained-tag``/``--pretrained-file`` in place, so the checkpoint records the
+    starting point: from the hub, ``args.model`` becomes the tagged timm name whose weights are loaded
+    (``resnet50`` -> ``resnet50.a1_in1k``, timm's default) and ``args.pretrained_tag`` its tag; from a local
+    ``--pretrained-file``, the weights are the file's (recorded with its sha256 by :func:`record_starting_sha256`),
+    so no tag is made up: ``args.model`` and ``args.pretrained_tag`` stay as given (a tag only if the user named
+    one). Returns the extra ``create_classifier`` keyword arguments."""
     from ..models.pretrained import resolve_pretrained_name, split_tag
 
     if getattr(args, "pretrained_tag", None) or getattr(args, "pretrained_file", None):
         args.pretrained = True
     if not args.pretrained:
         return {}
-    args.model = resolve_pretrained_name(args.model, args.pretrained_tag)
-    args.pretrained_tag = split_tag(args.model)[1]
     if args.pretrained_file:
+        if args.pretrained_tag or split_tag(args.model)[1]:
+            args.model = resolve_pretrained_name(args.model, args.pretrained_tag)  # checks the named tag
+            args.pretrained_tag = split_tag(args.model)[1]
         path = os.path.abspath(os.path.expanduser(args.pretrained_file))
         if not os.path.isfile(path):
             raise UserError(f"--pretrained-file {args.pretrained_file} does not exist: pass a local weights file "
                             "(.pth/.bin/.safetensors) of the --model architecture")
         args.pretrained_file = path
         return {"pretrained_cfg_overlay": {"file": path}}
+    args.model = resolve_pretrained_name(args.model, args.pretrained_tag)
+    args.pretrained_tag = split_tag(args.model)[1]
     return {}
 
 
@@ -47,6 +55,17 @@ def record_starting_sha256(args: argparse.Namespace, model: nn.Module) -> None:
 
     path = pretrained_file(getattr(model, "net", model)) if args.pretrained else None
     args.pretrained_sha256 = file_sha256(path) if path and os.path.isfile(path) else None
+
+
+def starting_point(args: argparse.Namespace) -> str:
+    """Where the weights came from, in words (a file with its sha256, or timm's tagged weights)."""
+    if not getattr(args, "pretrained", False):
+        return "random"
+    sha = getattr(args, "pretrained_sha256", None)
+    digest = f" (sha256 {sha})" if sha else ""
+    if getattr(args, "pretrained_file", None):
+        return f"file {args.pretrained_file}{digest}"
+    return f"timm's {args.model}{digest}"
 
 
 def per_process_batch(batch_size: int, world_size: int) -> int:
@@ -62,7 +81,7 @@ def default_workers(args: argparse.Namespace, device: torch.device) -> int:
     data are in memory, and on CPU the workers would compete with the training threads)."""
     if args.workers is not None:
         return args.workers
-    if device.type != "cuda" or args.dataset == "digits":
+    if device.type != "cuda" or get_dataset_spec(args.dataset).in_memory:
         return 0
     local = int(os.environ.get("LOCAL_WORLD_SIZE") or torch.cuda.device_count() or 1)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
