@@ -37,28 +37,17 @@ def _register_architectures(timm_module=None) -> None:
 
 def _make_robustbench_importable() -> None:
     """``from robustbench.utils import load_model`` works after ``import robustbench_labelaug`` (lazy import hooks,
-    see :mod:`robustbench_labelaug.compat`), and our architectures are timm models once timm is imported (the same
-    one import hook)."""
+    see :mod:`robustbench_labelaug.compat`: the zoo's entries appear in RobustBench's zoo and its ``load_model``
+    checks our checkpoints once robustbench is imported), and our architectures are timm models once timm is
+    imported (the same one import hook)."""
     from .compat import after_import, install_import_hooks
 
     install_import_hooks()
     after_import("timm", f"{__name__}:_register_architectures")
 
 
-def _register_zoo_in_robustbench() -> None:
-    """Our ImageNet zoo entries appear in RobustBench's zoo once it is imported (lazily: robustbench is optional
-    here, and a failure only warns)."""
-    try:
-        from .zoo.robustbench_registry import install_robustbench_hook
-
-        install_robustbench_hook()
-    except Exception as exc:  # noqa: BLE001
-        warnings.warn(f"robustbench_labelaug: zoo entries not registered in RobustBench ({exc})", stacklevel=2)
-
-
 _quiet_timm_import()
 _make_robustbench_importable()
-_register_zoo_in_robustbench()
 
 __all__ = ["AdvLabelAug", "KWayClassifier", "UserError", "__version__", "create_classifier", "k_way",
            "label_aug_targets", "load_model"]
