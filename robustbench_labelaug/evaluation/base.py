@@ -31,6 +31,8 @@ from ..checks import check_choice, check_fields, check_positive_int
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
+from ..results.measured import Measured  # noqa: F401  (re-exported: evaluators declare their headlines with it)
+from ..results.vocab import PRECISIONS, torch_dtype  # noqa: F401  (re-exported)
 from ..scoring import classwise_error, classwise_summary
 from .selection import SELECTIONS, class_interleaved, select_examples  # noqa: F401  (re-exported)
 from .sharing import share_predictions, shared_predictions
@@ -109,12 +111,9 @@ def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, se
             "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 def autocast(device: torch.device, precision: str):
     """``torch.autocast`` on ``device`` for ``bf16``/``fp16`` (forward passes only); a no-op for ``fp32``."""
-    dtype = PRECISIONS[precision]
+    dtype = torch_dtype(precision)
     return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
@@ -132,33 +131,6 @@ def once_per_run(ctx: EvalContext, key: Any, fn, *args):
 
 def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "__", part)
-
-
-@dataclass(frozen=True)
-class Measured:
-    """One headline number of an evaluator's result (RobustBench ``ModelInfo`` style): ``key`` in the
-    model_info's ``labelaug.measured`` block, a human ``label`` (leaderboard summary, demo), the ``value``, its
-    ``unit`` (``"%"`` for errors, ``""`` for counts and settings) and the attack ``protocol`` it was measured
-    under. ``show``: part of the one-line summary; ``stored``: written into ``measured`` (display-only values such
-    as class SD, which ``measured["classwise"]`` already references, are not); ``accumulate``: several results
-    add up (masking checks); ``fallback``: used only when no result gives this key (an attack's clean error when
-    there is no clean evaluator)."""
-
-    key: str
-    label: str
-    value: Any
-    unit: str = "%"
-    protocol: str | None = None
-    show: bool = True
-    stored: bool = True
-    accumulate: bool = False
-    fallback: bool = False
-    precision: str | None = None  # set (by Evaluator.measured) where the forward passes were not fp32
-
-    def text(self) -> str:
-        """``label value`` as the summary line prints it (``[bf16]`` after it where not measured in fp32)."""
-        value = f"{self.value:.2f}" if isinstance(self.value, float) else f"{self.value}"
-        return f"{self.label} {value}" + (f" [{self.precision}]" if self.precision else "")
 
 
 def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
@@ -252,6 +224,12 @@ class Evaluator(ABC):
         if precision in (None, "fp32"):
             return found
         return [m if m.precision else replace(m, precision=precision) for m in found]
+
+    @classmethod
+    def threat_eps(cls, result: Mapping[str, Any]) -> tuple[float | None, int]:
+        """``(eps, rank)``: the threat model's eps where this result defines it (a model_info's ``eps`` is the
+        lowest-ranked result's), else ``(None, 99)``."""
+        return None, 99
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:

@@ -13,6 +13,7 @@ import yaml
 
 from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
 from ..errors import UserError
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, MODES
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
@@ -90,7 +91,7 @@ class ModelConfig:
     training: str | None = None
     delta: float | None = None
     eps: float | None = None
-    threat_model: str = "Linf"
+    threat_model: str = DEFAULT_THREAT_MODEL
     dataset: str | None = None
     description: str | None = None
     paper: Any = None
@@ -197,20 +198,17 @@ def _typed(cls, values: dict[str, Any], where: str, file: Path):
 
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
-THREAT_MODELS = ("Linf", "L2")
 
 
 def _check_model_values(model: ModelConfig, where: str) -> None:
     """The values a config may override for a model (they go into model_info as given)."""
-    from ..hook import MODES
-
     if model.training is not None:
         check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
     if model.delta is not None:
-        check_delta(model.delta, where)
+        check_delta(where, model.delta)
     if model.eps is not None:
         check_eps(where, model.eps, "eps (the training eps)")
-    check_choice(where, "threat_model", model.threat_model, THREAT_MODELS)
+    check_choice(where, "threat_model", model.threat_model, ATTACK_THREAT_MODELS)
     if model.num_classes is not None and model.num_classes < 2:
         raise UserError(f"{where}: num_classes must be >= 2, got {model.num_classes}")
 

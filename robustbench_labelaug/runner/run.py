@@ -144,9 +144,10 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     ``jobs`` > 1: the work runs first as tasks (one per model and evaluator) in that many worker processes with
     one torch thread each (:mod:`.tasks`), then this process reads their results."""
     from .. import distributed as dist_utils
+    from ..evaluation.declare import declare_results
     from ..leaderboard.cli import render
-    from ..leaderboard.model_info import build_model_info
     from ..leaderboard.table import summary_line
+    from ..results.model_info import build_model_info
 
     chosen = cfg.models
     if models:
@@ -194,7 +195,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         skipped = getattr(base, "skipped_files", None)
         if skipped is not None:  # bad_images: skip — what was left out, so the denominator is on record
             extra["skipped_files"] = {"count": len(skipped), "files": [str(f) for f in skipped][:100]}
-        info = build_model_info(model.meta, results, reported=model.reported, extra=extra)
+        info = build_model_info(model.meta, results, reported=model.reported, extra=extra,
+                                declared=declare_results(results))
         path = out / "model_info" / f"{model.key}.json"
         if dist.is_main:
             atomic_write_json(path, info)

@@ -11,11 +11,10 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from ..data.registry import get_dataset_spec
+from ..fileio import file_sha256
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry, load_entries
-from .loading import checkpoint_path, file_sha256, read_sidecar
 
 HELP = "list model-zoo entries and their checkpoints, show one, or export a training checkpoint into the zoo"
 __all__ = ["HELP", "add_arguments", "main"]
@@ -50,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="model name: a zoo entry (checked against it) or a new id")
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
     p.add_argument("--dataset", default=None, help="default: the entry's, else the run's --dataset")
-    p.add_argument("--threat-model", default="Linf", help="Linf or L2")
+    p.add_argument("--threat-model", default=DEFAULT_THREAT_MODEL, help=" or ".join(ATTACK_THREAT_MODELS))
     p.add_argument("--overwrite", action="store_true", help="replace an existing different file")
     p.add_argument("--timm", action="store_true",
                    help="also write <name>.timm.pth: the bare timm network with its K class rows, for "
@@ -59,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def checkpoint_status(entry: ZooEntry, model_dir: str | Path) -> str:
     """missing | sha256 ok | unverified (no sha256 known) | sha256 MISMATCH."""
+    from .loading import checkpoint_path, read_sidecar
+
     path = checkpoint_path(entry, model_dir)
     if not path.is_file():
         return "missing"
@@ -85,6 +86,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from .loading import checkpoint_path
+
     entry = get_entry(args.name)
     path = checkpoint_path(entry, args.model_dir)
     print(f"{entry.name}: {entry.description}")
@@ -110,6 +113,8 @@ def _export(args: argparse.Namespace) -> int:
                                   overwrite=args.overwrite)
     print(f"exported {args.checkpoint} -> {path} (sha256 {sha}, recorded in {path.name}.sha256)")
     if args.timm:
+        import torch
+
         from .export import write_timm_checkpoint
 
         state = torch.load(path, map_location="cpu", weights_only=True)
