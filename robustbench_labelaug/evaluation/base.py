@@ -48,6 +48,7 @@ class EvalContext:
     progress: bool = True
     seed: int = 0
     dataset: str | None = None  # the registered dataset's name (data/registry.py), where known
+    decode: str = "cpu"  # "gpu": folder images decoded on ``device`` (data/device_decode.py, runtime.decode)
     # Shared between evaluators (the runner passes the same dicts to all of them; None: nothing shared).
     # ``predictions``: one model's per-sample results that other evaluators can take (see Evaluator.shared_keys:
     # top-1 predictions per precision, so ReaL and ImageNet-X reuse the clean pass; an AutoAttack run, which the
@@ -361,16 +362,27 @@ class Evaluator(ABC):
     def _open_split(self, dataset: Dataset, split: str, shard: list[int], ctx: EvalContext) -> Iterator:
         """This rank's ``(x, y, index)`` batches of ``split`` on ``ctx.device``. The loader's iterator is created
         here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
-        pinned memory, copied without blocking."""
-        loader = DataLoader(IndexedSubset(self.split_dataset(dataset, split), shard), batch_size=ctx.batch_size,
-                            shuffle=False, num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
-        batches = iter(loader)
+        pinned memory, copied without blocking one batch ahead on a side stream (data/prefetch.py); with
+        ``ctx.decode == "gpu"`` folder images are decoded on the device (data/device_decode.py)."""
+        from ..data.prefetch import move_batch, prefetch
+
+        data = self.split_dataset(dataset, split)
+        found = None
+        if ctx.decode == "gpu":  # workers read bytes; decoding + resize + crop in batches on the device
+            from ..data.device_decode import device_batches
+
+            found = device_batches(data, shard, batch_size=ctx.batch_size, num_workers=ctx.num_workers,
+                                   device=ctx.device)
+        loader, to_device = found or (DataLoader(IndexedSubset(data, shard), batch_size=ctx.batch_size,
+                                                 shuffle=False, num_workers=ctx.num_workers,
+                                                 pin_memory=ctx.device.type == "cuda"), move_batch(ctx.device))
+        batches = prefetch(iter(loader), to_device, ctx.device)  # on CUDA: batch k+1's copy overlaps batch k
         show = ctx.progress and dist_utils.current().is_main
 
         def stream():
             with tqdm(total=len(loader), desc=f"{self.name} {split}", leave=False, disable=not show) as bar:
                 for batch in batches:
-                    yield tuple(t.to(ctx.device, non_blocking=True) for t in batch)
+                    yield batch
                     bar.update()
 
         return stream()
