@@ -25,6 +25,23 @@ if sys.path[:1] != [str(REPO)]:
 TARGET = 0.995
 
 
+def calibrate_bn(model, dataset, device, batch_size: int, n: int = 128) -> None:
+    """BatchNorm running statistics of the randomly initialised network set from ``n`` images (PIL path): its
+    features then spread over many classes, as a trained network's do, instead of one or two."""
+    import torch
+
+    modules = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in modules:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for start in range(0, min(n, len(dataset)), batch_size):
+            idx = range(start, min(start + batch_size, n, len(dataset)))
+            model(torch.stack([dataset[i][0] for i in idx]).to(device))
+    model.eval()
+
+
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
@@ -44,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-bn-calibration", action="store_true",
+                        help="keep the random init's BatchNorm statistics (near-constant predictions)")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -57,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     dev = torch.device(args.device)
     torch.manual_seed(0)
     model = create_classifier(args.model, 1000, 0).to(dev).eval()
-    preds, logits, seconds = {}, {}, {}
+    if not args.no_bn_calibration:
+        calibrate_bn(model, dataset, dev, args.batch_size)
+    preds, seconds = {}, {}
     for decode in ("cpu", "gpu"):
         shared: dict = {}
         ctx = EvalContext(num_classes=1000, device=dev, batch_size=args.batch_size, progress=False, decode=decode,
@@ -85,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             deltas.append((a - b).abs().amax(1).cpu())
     margins, deltas = torch.cat(margins), torch.cat(deltas)
     agreement = float((preds["cpu"] == preds["gpu"]).mean())
-    out = {"n": args.n, "model": f"{args.model} (random init, seed 0)", "device": str(dev),
+    init = "random init, seed 0" + ("" if args.no_bn_calibration else ", BatchNorm statistics from 128 images")
+    out = {"n": args.n, "model": f"{args.model} ({init})", "device": str(dev),
            "input_size": args.input_size, "crop_pct": args.crop_pct, "interpolation": args.interpolation,
            "top1_agreement": agreement, "disagreements": int((preds["cpu"] != preds["gpu"]).sum()),
            "target": TARGET, "met": agreement >= TARGET,
