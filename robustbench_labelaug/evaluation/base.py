@@ -48,7 +48,6 @@ class EvalContext:
     progress: bool = True
     seed: int = 0
     dataset: str | None = None  # the registered dataset's name (data/registry.py), where known
-    decode: str = "cpu"  # "gpu": folder images decoded on ``device`` (data/device_decode.py, runtime.decode)
     # Shared between evaluators (the runner passes the same dicts to all of them; None: nothing shared).
     # ``predictions``: one model's per-sample results that other evaluators can take (see Evaluator.shared_keys:
     # top-1 predictions per precision, so ReaL and ImageNet-X reuse the clean pass; an AutoAttack run, which the
@@ -56,6 +55,7 @@ class EvalContext:
     # ImageNet-C folder), so each is done once per run, not per model (one dict per run).
     predictions: dict | None = field(default=None, repr=False)
     checked: dict | None = field(default=None, repr=False)
+    decode: str = "cpu"  # "gpu": folder images decoded on ``device`` (data/device_decode.py, runtime.decode)
 
     def __post_init__(self) -> None:
         if self.out_dir is not None:
