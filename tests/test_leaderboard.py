@@ -107,8 +107,10 @@ def board(tmp_path: Path) -> Path:
 
 
 def _table_rows(markdown: str) -> list[list[str]]:
+    """The table's rows; the header's titles without their units (``clean err (%)`` -> ``clean err``)."""
     lines = [ln for ln in markdown.splitlines() if ln.startswith("| ")]
-    return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    rows = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    return [[h.removesuffix(" (%)") for h in rows[0]], *rows[1:]] if rows else rows
 
 
 def test_model_info_fields_are_robustbench_modelinfo():
@@ -170,10 +172,12 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     assert adv_b[col["masking checks"]] == "4/4 passed" and adv_b[col["PGD-40 err (paper protocol)"]] == ""
     assert std_rb[col["clean err"]] == "47.08" and std_rb[col["AA err (n)"]] == "90.00"
     assert std[col["AA err (n)"]] == "" and std[col["clean err"]] == "10.00"
+    assert markdown.splitlines()[2].startswith("| rank | model |") and "| clean err (%) |" in markdown  # units
     page = (tmp_path / "board.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
-    positions = [page.index(f"<td>{k}</td>") for k in out["order"]]
+    assert page.startswith("<!DOCTYPE html>") and "<script src" not in page and "<link" not in page  # offline
+    positions = [page.index(f'data-key="{k}"') for k in out["order"]]
     assert positions == sorted(positions)
+    assert 'data-sort="31.2"' in page  # plus's measured clean error is what its cell sorts by
 
 
 def test_leaderboard_sort_option(board: Path):

@@ -103,8 +103,10 @@ class IndexedSubset(Dataset):
 
 
 def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, seed: int = 0) -> dict[str, Any]:
-    """Per-class error (%) and its summary (mean, population SD, worst/best class, bootstrap CIs)."""
-    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(),
+    """Per-class error (%), the number of examples of each class (``n``: what per-class CIs need) and the
+    summary (mean, population SD, worst/best class, bootstrap CIs)."""
+    counts = np.bincount(np.asarray(y_true, dtype=np.int64).ravel(), minlength=num_classes)[:num_classes]
+    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(), "n": counts.tolist(),
             "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
 
 

@@ -71,7 +71,7 @@ from scipy.stats import binomtest
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..attacks import MarginPGD
+from ..attacks import MarginPGD, example_starts
 from ..attacks.gradient_probe import gradient_problem
 from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
@@ -79,7 +79,7 @@ from ..models.classifier import k_way
 from ..scoring import top1_error
 from .autoattack import autoattack_key, predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, Measured, PartArrays, select_examples, to_numpy
-from .pgd import batch_generator, check_full_model, full_model, predict_sound
+from .pgd import check_full_model, full_model, predict_sound
 
 LARGE_EPS_MIN = 0.25
 GRADIENT_PART = "input_gradient"
@@ -167,14 +167,16 @@ def predict_input_gradient(model: nn.Module, batches: Iterator) -> PartArrays:
 
 
 def predict_margin(model: nn.Module, batches: Iterator, *, eps: float, steps: int, seed: int) -> PartArrays:
-    """Per-sample ``index``, ``y_true``, ``y_clean`` and ``y_pred`` of :class:`MarginPGD` (true labels, random
-    start drawn as the CE attack's)."""
+    """Per-sample ``index``, ``y_true``, ``y_clean`` and ``y_pred`` of :class:`MarginPGD` (true labels; each
+    point's random start is the CE attack's, :func:`~robustbench_labelaug.attacks.early_stop_pgd.example_starts`
+    of (seed, its index): per example, so neither the batch size nor the number of ranks changes a point's
+    result)."""
     attack = MarginPGD(model, eps=eps, alpha=None, steps=steps, random_start=True)
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "y_true", "y_clean", "y_pred")}
     for x, y, idx in batches:
         with torch.no_grad():
             clean = model(x).argmax(1)
-        adv = attack(x, y, generator=batch_generator(seed, idx[0], x.device))
+        adv = attack(x, y, start=example_starts(x, eps, seed, idx))
         with torch.no_grad():
             pred = model(adv).argmax(1)
         for key, t in zip(out, to_numpy(idx, y, clean, pred)):

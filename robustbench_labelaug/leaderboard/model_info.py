@@ -502,6 +502,14 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
             if errors is not None and (not isinstance(errors, list)
                                        or not all(e is None or _is_num(e) for e in errors)):
                 return f"'labelaug.results.{entry_id}.classwise.{block_name}.error' must be a list of numbers"
+            counts = block.get("n") if isinstance(block, Mapping) else None
+            if counts is not None and (not isinstance(counts, list) or not all(
+                    isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+                return (f"'labelaug.results.{entry_id}.classwise.{block_name}.n' must be a list of counts "
+                        "(non-negative integers)")
+    title = extra.get("title")
+    if title is not None and not isinstance(title, str):
+        return f"'labelaug.title' must be a string or null, got {title!r}"
     return None
 
 

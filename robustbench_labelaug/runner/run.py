@@ -184,7 +184,7 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     for model in resolved:
         results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
                                  checked=checked)
-        extra = {"config": str(cfg.path), "fast": fast, "fingerprint": model.fingerprint,
+        extra = {"config": str(cfg.path), "title": cfg.title, "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
                  "evaluators": [{"id": e.id, "evaluator": e.name, "dataset": e.dataset or model.dataset_id,
                                  "settings": e.effective_settings(fast, cfg.fast)} for e in cfg.evaluators],
@@ -206,7 +206,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         written.append(path)
         dist_utils.barrier()
     if dist.is_main and leaderboard:
-        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
+        plots = cfg.runtime.plots if plots is None else plots
+        render(out, plots=plots, title=cfg.title, html=True, overwrite=True, page_figures=plots)
     return written
 
 

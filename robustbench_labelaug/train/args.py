@@ -235,7 +235,7 @@ def check_model_and_optim(args: argparse.Namespace) -> None:
         close = timm.list_models(f"{args.model[:4]}*")[:5]
         raise UserError(f"unknown model '{args.model}': use a timm model name (timm.list_models())"
                         + (f", e.g. {', '.join(close)}" if close else ""))
-    if args.pretrained:
+    if args.pretrained and not getattr(args, "pretrained_file", None):  # a local file needs no hub
         from ..models.pretrained import pretrained_unavailable
 
         reason = pretrained_unavailable(args.model)

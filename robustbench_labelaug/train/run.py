@@ -264,7 +264,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                        autocast_dtype=amp_dtype)
     log(f"training {args.model} on {args.dataset} (K={num_classes}, M={num_ops}) on {device} x{info.world_size}: "
         f"{hook}")
-    # what a seed's bit-for-bit reproducibility depends on besides the seed (see README: reproducibility)
+    log(f"{getattr(model, 'head_rule', 'head: as created')}; weights: {process_setup.starting_point(args)}")
+    # what a seed's bit-for-bit reproducibility depends on besides the seed (see docs/reproducibility.md)
     log(f"numerics: torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
         f"{torch.backends.cpu.get_cpu_capability()} CPU kernels")
 

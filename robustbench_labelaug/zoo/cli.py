@@ -21,6 +21,16 @@ HELP = "list model-zoo entries and their checkpoints, show one, or export a trai
 __all__ = ["HELP", "add_arguments", "main"]
 
 
+def _entry_names() -> list[str]:
+    """The packaged entries' names (for --help; the YAML files' stems, so --help stays cheap)."""
+    from .entries import zoo_dir
+
+    try:
+        return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
+    except Exception:  # noqa: BLE001 - --help must not fail on a broken install
+        return ["(see rbla zoo list)"]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -31,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("show", help="one entry, its checkpoint path and the commands that produce it",
                        formatter_class=fmt)
-    p.add_argument("name", help="zoo model name")
+    p.add_argument("name", help="zoo model name: " + ", ".join(_entry_names()))
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
 
     p = sub.add_parser("export", help="training checkpoint -> <model-dir>/<dataset>/<threat_model>/<name>.pt",

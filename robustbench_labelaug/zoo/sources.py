@@ -165,7 +165,7 @@ def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = 
     missing = [p for p in weights if not p.is_file()]
     if missing:
         if hasattr(gdrive, "message"):  # a zoo entry of this package registered in RobustBench
-            raise UserError(gdrive.message)
+            raise UserError(gdrive.message(missing[0]))
         gid = gdrive[0] if isinstance(gdrive, list) else gdrive
         where = f"Google Drive {GDRIVE_URL.format(gid)}" if gid else "the model's authors"
         raise UserError(f"no checkpoint for RobustBench model '{name}' at {missing[0].resolve()}: copy the file "
