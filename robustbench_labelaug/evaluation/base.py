@@ -59,6 +59,7 @@ class EvalContext:
     # ImageNet-C folder), so each is done once per run, not per model (one dict per run).
     predictions: dict | None = field(default=None, repr=False)
     checked: dict | None = field(default=None, repr=False)
+    decode: str = "cpu"  # "gpu": folder images decoded on ``device`` (data/device_decode.py, runtime.decode)
 
     def __post_init__(self) -> None:
         if self.out_dir is not None:
@@ -364,16 +365,27 @@ class Evaluator(ABC):
     def _open_part(self, dataset: Dataset, part: str, shard: list[int], ctx: EvalContext) -> Iterator:
         """This rank's ``(x, y, index)`` batches of ``part`` on ``ctx.device``. The loader's iterator is created
         here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
-        pinned memory, copied without blocking."""
-        loader = DataLoader(IndexedSubset(self.part_dataset(dataset, part), shard), batch_size=ctx.batch_size,
-                            shuffle=False, num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
-        batches = iter(loader)
+        pinned memory, copied without blocking one batch ahead on a side stream (data/prefetch.py); with
+        ``ctx.decode == "gpu"`` folder images are decoded on the device (data/device_decode.py)."""
+        from ..data.prefetch import move_batch, prefetch
+
+        data = self.part_dataset(dataset, part)
+        found = None
+        if ctx.decode == "gpu":  # workers read bytes; decoding + resize + crop in batches on the device
+            from ..data.device_decode import device_batches
+
+            found = device_batches(data, shard, batch_size=ctx.batch_size, num_workers=ctx.num_workers,
+                                   device=ctx.device)
+        loader, to_device = found or (DataLoader(IndexedSubset(data, shard), batch_size=ctx.batch_size,
+                                                 shuffle=False, num_workers=ctx.num_workers,
+                                                 pin_memory=ctx.device.type == "cuda"), move_batch(ctx.device))
+        batches = prefetch(iter(loader), to_device, ctx.device)  # on CUDA: batch k+1's copy overlaps batch k
         show = ctx.progress and dist_utils.current().is_main
 
         def stream():
             with tqdm(total=len(loader), desc=f"{self.name} {part}", leave=False, disable=not show) as bar:
                 for batch in batches:
-                    yield tuple(t.to(ctx.device, non_blocking=True) for t in batch)
+                    yield batch
                     bar.update()
 
         return stream()

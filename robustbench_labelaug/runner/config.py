@@ -17,7 +17,7 @@ from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, MODES
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
-                "channels_last")
+                "channels_last", "decode")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
                 "bad_images")
 MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "pretrained_file", "arch", "num_classes",
@@ -35,7 +35,7 @@ _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
 
 @dataclass
 class RuntimeConfig:
-    batch_size: int = 64
+    batch_size: int | str = 64  # or "auto": found once per model by a short probe on the GPU (runner/feeding.py)
     device: str = "auto"
     num_workers: int = 0
     model_dir: str = "./models"
@@ -44,6 +44,7 @@ class RuntimeConfig:
     progress: bool = True
     plots: bool = True
     channels_last: bool = False  # evaluate models in channels_last memory format (same numbers, faster convs)
+    decode: str = "cpu"  # "gpu": folder JPEGs decoded and resized on the evaluation device (data/device_decode.py)
 
 
 @dataclass
@@ -189,7 +190,7 @@ def _repeated(values: list[str]) -> list[str]:
     return sorted({v for v in values if values.count(v) > 1})
 
 
-NONNEG_INTS = ("batch_size", "num_workers", "seed", "num_classes", "num_ops", "input_size")
+NONNEG_INTS = ("num_workers", "seed", "num_classes", "num_ops", "input_size")
 
 
 def _typed(cls, values: dict[str, Any], where: str, file: Path):
@@ -269,8 +270,10 @@ def load_config(path: str | Path) -> EvalConfig:
     runtime_raw = _mapping(raw.get("runtime"), "runtime", file)
     _check_keys(runtime_raw, RUNTIME_KEYS, "runtime", file)
     runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
-    if runtime.batch_size < 1:
-        raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
+    from .feeding import check_batch_size, check_decode
+
+    runtime.batch_size = check_batch_size(runtime.batch_size, f"config {file}")
+    runtime.decode = check_decode(runtime.decode, f"config {file}")
     if not DEVICE.fullmatch(runtime.device):
         raise UserError(f"config {file}: runtime.device '{runtime.device}' is not known: use auto, cpu, cuda or "
                         "cuda:N")

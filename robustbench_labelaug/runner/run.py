@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import UserError
 from ..fileio import atomic_write_json, jsonable
 from .config import EvalConfig
+from .feeding import resolve_batch_size
 from .models import ResolvedModel, load_resolved_model, resolve_model
 
 
@@ -71,7 +72,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     folder = output / model.key
     _check_model_folder(folder, model, info.is_main)
     dist_utils.barrier()
-    loaded = None
+    loaded, batch_size = None, None
     predictions: dict = {}  # this model's top-1 predictions, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(cfg.evaluators, desc=model.key, leave=False, disable=not (progress and info.is_main))
@@ -104,12 +105,15 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
             loaded = load_resolved_model(model, cfg.runtime.model_dir)
             if cfg.runtime.channels_last:
                 loaded = loaded.to(memory_format=torch.channels_last)
+        if batch_size is None:  # runtime.batch_size auto: probed once per model (runner/feeding.py)
+            batch_size = resolve_batch_size(cfg.runtime.batch_size, loaded, datasets(ds_id), device, model.key,
+                                            show=info.is_main)
         torch.manual_seed(cfg.runtime.seed)
         np.random.seed(cfg.runtime.seed)
         ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
-                          batch_size=cfg.runtime.batch_size, num_workers=cfg.runtime.num_workers,
+                          batch_size=batch_size, num_workers=cfg.runtime.num_workers,
                           progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name,
-                          predictions=predictions, checked=checked)
+                          predictions=predictions, checked=checked, decode=cfg.runtime.decode)
         started = time.perf_counter()
         result = evaluator.run(loaded, datasets(ds_id), ctx).to_dict()
         result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
