@@ -14,7 +14,8 @@ from .errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robustbench_labelaug.demo", "the embedded demo: train, evaluate and rank digits Std/Adv/Adv+"),
     "train": ("robustbench_labelaug.train.cli", "train std / adv (PGD AT) / adv_plus (PGD AT + label aug)"),
-    "timm-train": ("robustbench_labelaug.timm_train", "run timm's own train.py, unmodified, with the hook installed"),
+    "timm-train": ("robustbench_labelaug.timm_train_cli",
+                   "run timm's own train.py, unmodified, with the hook installed"),
     "evaluate": ("robustbench_labelaug.runner.cli", "evaluate models from a config into model_info JSONs"),
     "leaderboard": ("robustbench_labelaug.leaderboard.cli", "render model_info JSONs as a leaderboard"),
     "zoo": ("robustbench_labelaug.zoo.cli", "list model-zoo entries, export checkpoints into the zoo"),

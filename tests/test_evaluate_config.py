@@ -13,7 +13,7 @@ import yaml
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.evaluation.base import Evaluator, class_interleaved
-from robustbench_labelaug.leaderboard.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
+from robustbench_labelaug.results.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
 from robustbench_labelaug.runner import evaluate_config, load_config
 from robustbench_labelaug.zoo import get_entry
 
@@ -197,8 +197,8 @@ evaluators: [{name: clean}]
     (BASE + "runtime: {batch_size: 0}\n", "batch_size must be >= 1"),
     ("models: [\n", "not valid YAML"),
     # model overrides are validated before they reach model_info (issue 9)
-    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: 1.5}"), "delta must lie in [0, 1), got 1.5"),
-    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: -2}"), "delta must lie in [0, 1), got -2"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: 1.5}"), "delta must be a number in [0, 1), got 1.5"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: -2}"), "delta must be a number in [0, 1), got -2"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: -3}"), "eps (the training eps) must be a number"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: abc}"), "'eps' must be a number or null, got 'abc'"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, training: bogus}"), "training 'bogus' is not known"),

@@ -31,6 +31,8 @@ from ..checks import check_choice, check_fields, check_positive_int
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
+from ..results.measured import Measured  # noqa: F401  (re-exported: evaluators declare their headlines with it)
+from ..results.vocab import PRECISIONS, torch_dtype  # noqa: F401  (re-exported)
 from ..scoring import classwise_error, classwise_summary
 from .selection import (  # noqa: F401  (re-exported)
     SELECTIONS,
@@ -64,6 +66,7 @@ class EvalContext:
     # ImageNet-C folder), so each is done once per run, not per model (one dict per run).
     predictions: dict | None = field(default=None, repr=False)
     checked: dict | None = field(default=None, repr=False)
+    decode: str = "cpu"  # "gpu": folder images decoded on ``device`` (data/device_decode.py, runtime.decode)
 
     def __post_init__(self) -> None:
         if self.out_dir is not None:
@@ -140,17 +143,16 @@ class IndexedSubset(Dataset):
 
 
 def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, seed: int = 0) -> dict[str, Any]:
-    """Per-class error (%) and its summary (mean, population SD, worst/best class, bootstrap CIs)."""
-    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(),
+    """Per-class error (%), the number of examples of each class (``n``: what per-class CIs need) and the
+    summary (mean, population SD, worst/best class, bootstrap CIs)."""
+    counts = np.bincount(np.asarray(y_true, dtype=np.int64).ravel(), minlength=num_classes)[:num_classes]
+    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(), "n": counts.tolist(),
             "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
-
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(device: torch.device, precision: str):
     """``torch.autocast`` on ``device`` for ``bf16``/``fp16`` (forward passes only); a no-op for ``fp32``."""
-    dtype = PRECISIONS[precision]
+    dtype = torch_dtype(precision)
     return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
@@ -168,33 +170,6 @@ def once_per_run(ctx: EvalContext, key: Any, fn, *args):
 
 def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "__", part)
-
-
-@dataclass(frozen=True)
-class Measured:
-    """One headline number of an evaluator's result (RobustBench ``ModelInfo`` style): ``key`` in the
-    model_info's ``labelaug.measured`` block, a human ``label`` (leaderboard summary, demo), the ``value``, its
-    ``unit`` (``"%"`` for errors, ``""`` for counts and settings) and the attack ``protocol`` it was measured
-    under. ``show``: part of the one-line summary; ``stored``: written into ``measured`` (display-only values such
-    as class SD, which ``measured["classwise"]`` already references, are not); ``accumulate``: several results
-    add up (masking checks); ``fallback``: used only when no result gives this key (an attack's clean error when
-    there is no clean evaluator)."""
-
-    key: str
-    label: str
-    value: Any
-    unit: str = "%"
-    protocol: str | None = None
-    show: bool = True
-    stored: bool = True
-    accumulate: bool = False
-    fallback: bool = False
-    precision: str | None = None  # set (by Evaluator.measured) where the forward passes were not fp32
-
-    def text(self) -> str:
-        """``label value`` as the summary line prints it (``[bf16]`` after it where not measured in fp32)."""
-        value = f"{self.value:.2f}" if isinstance(self.value, float) else f"{self.value}"
-        return f"{self.label} {value}" + (f" [{self.precision}]" if self.precision else "")
 
 
 def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
@@ -289,6 +264,12 @@ class Evaluator(ABC):
         if precision in (None, "fp32"):
             return found
         return [m if m.precision else replace(m, precision=precision) for m in found]
+
+    @classmethod
+    def threat_eps(cls, result: Mapping[str, Any]) -> tuple[float | None, int]:
+        """``(eps, rank)``: the threat model's eps where this result defines it (a model_info's ``eps`` is the
+        lowest-ranked result's), else ``(None, 99)``."""
+        return None, 99
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
@@ -426,16 +407,27 @@ class Evaluator(ABC):
     def _open_part(self, dataset: Dataset, part: str, shard: list[int], ctx: EvalContext) -> Iterator:
         """This rank's ``(x, y, index)`` batches of ``part`` on ``ctx.device``. The loader's iterator is created
         here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
-        pinned memory, copied without blocking."""
-        loader = DataLoader(IndexedSubset(self.part_dataset(dataset, part), shard), batch_size=ctx.batch_size,
-                            shuffle=False, num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
-        batches = iter(loader)
+        pinned memory, copied without blocking one batch ahead on a side stream (data/prefetch.py); with
+        ``ctx.decode == "gpu"`` folder images are decoded on the device (data/device_decode.py)."""
+        from ..data.prefetch import move_batch, prefetch
+
+        data = self.part_dataset(dataset, part)
+        found = None
+        if ctx.decode == "gpu":  # workers read bytes; decoding + resize + crop in batches on the device
+            from ..data.device_decode import device_batches
+
+            found = device_batches(data, shard, batch_size=ctx.batch_size, num_workers=ctx.num_workers,
+                                   device=ctx.device)
+        loader, to_device = found or (DataLoader(IndexedSubset(data, shard), batch_size=ctx.batch_size,
+                                                 shuffle=False, num_workers=ctx.num_workers,
+                                                 pin_memory=ctx.device.type == "cuda"), move_batch(ctx.device))
+        batches = prefetch(iter(loader), to_device, ctx.device)  # on CUDA: batch k+1's copy overlaps batch k
         show = ctx.progress and dist_utils.current().is_main
 
         def stream():
             with tqdm(total=len(loader), desc=f"{self.name} {part}", leave=False, disable=not show) as bar:
                 for batch in batches:
-                    yield tuple(t.to(ctx.device, non_blocking=True) for t in batch)
+                    yield batch
                     bar.update()
 
         return stream()

@@ -12,9 +12,11 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .config import packaged_configs
+
     parser.add_argument("-c", "--config", required=True, metavar="FILE",
                         help="evaluation config (YAML), or a packaged one by name: "
-                             + (", ".join(packaged_configs()) or "none installed"))
+                             + (", ".join(sorted(packaged_configs())) or "none installed"))
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output folder (default: the config's runtime.output, '-fast' appended with --fast)")
     parser.add_argument("--models", default=None, metavar="A,B", help="evaluate only these models (config names)")

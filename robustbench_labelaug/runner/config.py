@@ -13,10 +13,11 @@ import yaml
 
 from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
 from ..errors import UserError
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, MODES
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
-                "channels_last")
+                "channels_last", "decode")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
                 "bad_images")
 MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "python", "pretrained_file", "arch", "num_classes",
@@ -34,7 +35,7 @@ _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
 
 @dataclass
 class RuntimeConfig:
-    batch_size: int = 64
+    batch_size: int | str = 64  # or "auto": found once per model by a short probe on the GPU (runner/feeding.py)
     device: str = "auto"
     num_workers: int = 0
     model_dir: str = "./models"
@@ -43,6 +44,7 @@ class RuntimeConfig:
     progress: bool = True
     plots: bool = True
     channels_last: bool = False  # evaluate models in channels_last memory format (same numbers, faster convs)
+    decode: str = "cpu"  # "gpu": folder JPEGs decoded and resized on the evaluation device (data/device_decode.py)
 
 
 @dataclass
@@ -91,7 +93,7 @@ class ModelConfig:
     training: str | None = None
     delta: float | None = None
     eps: float | None = None
-    threat_model: str = "Linf"
+    threat_model: str = DEFAULT_THREAT_MODEL
     dataset: str | None = None
     description: str | None = None
     paper: Any = None
@@ -197,7 +199,7 @@ def _repeated(values: list[str]) -> list[str]:
     return sorted({v for v in values if values.count(v) > 1})
 
 
-NONNEG_INTS = ("batch_size", "num_workers", "seed", "num_classes", "num_ops", "input_size")
+NONNEG_INTS = ("num_workers", "seed", "num_classes", "num_ops", "input_size")
 
 
 def _typed(cls, values: dict[str, Any], where: str, file: Path):
@@ -206,20 +208,17 @@ def _typed(cls, values: dict[str, Any], where: str, file: Path):
 
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
-THREAT_MODELS = ("Linf", "L2")
 
 
 def _check_model_values(model: ModelConfig, where: str) -> None:
     """The values a config may override for a model (they go into model_info as given)."""
-    from ..hook import MODES
-
     if model.training is not None:
         check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
     if model.delta is not None:
-        check_delta(model.delta, where)
+        check_delta(where, model.delta)
     if model.eps is not None:
         check_eps(where, model.eps, "eps (the training eps)")
-    check_choice(where, "threat_model", model.threat_model, THREAT_MODELS)
+    check_choice(where, "threat_model", model.threat_model, ATTACK_THREAT_MODELS)
     if model.num_classes is not None and model.num_classes < 2:
         raise UserError(f"{where}: num_classes must be >= 2, got {model.num_classes}")
 
@@ -280,8 +279,10 @@ def load_config(path: str | Path) -> EvalConfig:
     runtime_raw = _mapping(raw.get("runtime"), "runtime", file)
     _check_keys(runtime_raw, RUNTIME_KEYS, "runtime", file)
     runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
-    if runtime.batch_size < 1:
-        raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
+    from .feeding import check_batch_size, check_decode
+
+    runtime.batch_size = check_batch_size(runtime.batch_size, f"config {file}")
+    runtime.decode = check_decode(runtime.decode, f"config {file}")
     if not DEVICE.fullmatch(runtime.device):
         raise UserError(f"config {file}: runtime.device '{runtime.device}' is not known: use auto, cpu, cuda or "
                         "cuda:N")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import jsonable
+from ..results.vocab import ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL
 from .config import EvalConfig, ModelConfig
 
 
@@ -105,7 +106,7 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         meta = {"dataset": entry.get("dataset"), "architecture": entry.get("architecture"),
                 "training": entry.get("training"), "num_classes": entry.get("num_classes"),
                 "num_ops": entry.get("num_ops"), "delta": entry.get("delta"), "eps": entry.get("eps"),
-                "threat_model": entry.get("threat_model", "Linf"), "paper": entry.get("paper"),
+                "threat_model": entry.get("threat_model", DEFAULT_THREAT_MODEL), "paper": entry.get("paper"),
                 "description": entry.get("description") or None,
                 "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
         fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
@@ -134,7 +135,7 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
                 "training": training, "num_classes": k if k is not None else model.num_classes,
                 "num_ops": m if m is not None else model.num_ops,
                 "delta": args.get("la_delta") if training == "adv_plus" else None,
-                "eps": args.get("adv_eps") if training in ("adv", "adv_plus") else None,
+                "eps": args.get("adv_eps") if training in ADVERSARIAL_MODES else None,
                 "threat_model": model.threat_model, "checkpoint": str(path)}
         if meta["architecture"] is None or meta["num_classes"] is None:
             raise UserError(f"model '{model.key}': checkpoint {path} does not record its architecture/K: set "
@@ -145,7 +146,8 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         reported = model.reported
     meta.update(overrides)
     meta["key"] = model.key
-    meta["threat_model"] = model.threat_model if model.threat_model != "Linf" else meta.get("threat_model", "Linf")
+    default = meta.get("threat_model", DEFAULT_THREAT_MODEL)
+    meta["threat_model"] = model.threat_model if model.threat_model != DEFAULT_THREAT_MODEL else default
     dataset_id = _pick_dataset(cfg, model, meta.get("dataset"))
     return ResolvedModel(model, meta, jsonable(fingerprint), dataset_id, reported)
 
@@ -157,7 +159,7 @@ def source_spec(model: ModelConfig, dataset: str | None, threat_model: str | Non
             "checkpoint": model.checkpoint if model.python else None, "num_ops": model.num_ops,
             "pretrained_file": model.pretrained_file,
             "num_classes": model.num_classes if num_classes is None else num_classes,
-            "dataset": dataset, "threat_model": threat_model or "Linf", "reported": model.reported}
+            "dataset": dataset, "threat_model": threat_model or DEFAULT_THREAT_MODEL, "reported": model.reported}
 
 
 def load_resolved_model(model: ResolvedModel, model_dir: str):
@@ -165,14 +167,14 @@ def load_resolved_model(model: ResolvedModel, model_dir: str):
     if model.config.robustbench or model.config.timm or model.config.python:
         from ..zoo.sources import load_source, resolve_source
 
-        spec = source_spec(model.config, model.meta.get("dataset"), model.meta.get("threat_model", "Linf"),
-                           model.meta.get("num_classes"))
+        spec = source_spec(model.config, model.meta.get("dataset"),
+                           model.meta.get("threat_model", DEFAULT_THREAT_MODEL), model.meta.get("num_classes"))
         return load_source(resolve_source(spec, model_dir))
     if model.config.zoo:
         from ..zoo import load_model
 
         return load_model(model.config.zoo, model_dir=model_dir, dataset=model.meta.get("dataset"),
-                          threat_model=model.meta.get("threat_model", "Linf"))
+                          threat_model=model.meta.get("threat_model", DEFAULT_THREAT_MODEL))
     from ..models import create_classifier
     from ..train.checkpoint import load_weights, read_checkpoint
 

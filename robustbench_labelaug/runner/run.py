@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import UserError
 from ..fileio import atomic_write_json, jsonable
 from .config import EvalConfig
+from .feeding import resolve_batch_size
 from .models import MissingCheckpoint, ResolvedModel, load_resolved_model, resolve_model
 
 
@@ -71,7 +72,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     folder = output / model.key
     _check_model_folder(folder, model, info.is_main)
     dist_utils.barrier()
-    loaded = None
+    loaded, batch_size = None, None
     predictions: dict = {}  # this model's top-1 predictions, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(cfg.evaluators, desc=model.key, leave=False, disable=not (progress and info.is_main))
@@ -105,12 +106,15 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
             loaded = load_resolved_model(model, cfg.runtime.model_dir)
             if cfg.runtime.channels_last:
                 loaded = loaded.to(memory_format=torch.channels_last)
+        if batch_size is None:  # runtime.batch_size auto: probed once per model (runner/feeding.py)
+            batch_size = resolve_batch_size(cfg.runtime.batch_size, loaded, datasets(ds_id), device, model.key,
+                                            show=info.is_main)
         torch.manual_seed(cfg.runtime.seed)
         np.random.seed(cfg.runtime.seed)
         ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
-                          batch_size=cfg.runtime.batch_size, num_workers=cfg.runtime.num_workers,
+                          batch_size=batch_size, num_workers=cfg.runtime.num_workers,
                           progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name,
-                          predictions=predictions, checked=checked)
+                          predictions=predictions, checked=checked, decode=cfg.runtime.decode)
         started = time.perf_counter()
         result = evaluator.run(loaded, datasets(ds_id), ctx).to_dict()
         result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
@@ -145,9 +149,10 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     ``jobs`` > 1: the work runs first as tasks (one per model and evaluator) in that many worker processes with
     one torch thread each (:mod:`.tasks`), then this process reads their results."""
     from .. import distributed as dist_utils
+    from ..evaluation.declare import declare_results
     from ..leaderboard.cli import render
-    from ..leaderboard.model_info import build_model_info
     from ..leaderboard.table import summary_line
+    from ..results.model_info import build_model_info
 
     chosen = cfg.models
     if models:
@@ -188,7 +193,7 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     for model in resolved:
         results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
                                  checked=checked)
-        extra = {"config": str(cfg.path), "fast": fast, "fingerprint": model.fingerprint,
+        extra = {"config": str(cfg.path), "title": cfg.title, "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
                  "evaluators": [{"id": e.effective_id(fast, cfg.fast), "evaluator": e.name,
                                  "dataset": e.dataset or model.dataset_id,
@@ -206,7 +211,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         skipped = getattr(base, "skipped_files", None)
         if skipped is not None:  # bad_images: skip — what was left out, so the denominator is on record
             extra["skipped_files"] = {"count": len(skipped), "files": [str(f) for f in skipped][:100]}
-        info = build_model_info(model.meta, results, reported=model.reported, extra=extra)
+        info = build_model_info(model.meta, results, reported=model.reported, extra=extra,
+                                declared=declare_results(results))
         path = out / "model_info" / f"{model.key}.json"
         if dist.is_main:
             atomic_write_json(path, info)
@@ -214,7 +220,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         written.append(path)
         dist_utils.barrier()
     if dist.is_main and leaderboard:
-        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
+        plots = cfg.runtime.plots if plots is None else plots
+        render(out, plots=plots, title=cfg.title, html=True, overwrite=True, page_figures=plots)
     if missing:
         raise _missing_error(missing, [m.key for m in resolved], cfg)
     return written

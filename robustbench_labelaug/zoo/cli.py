@@ -15,14 +15,23 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from ..data.registry import get_dataset_spec
+from ..fileio import file_sha256
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry, load_entries
-from .loading import checkpoint_path, file_sha256, read_sidecar
 
 HELP = "list model-zoo entries and their checkpoints, show one, or export a training checkpoint into the zoo"
 __all__ = ["HELP", "add_arguments", "main"]
+
+
+def _entry_names() -> list[str]:
+    """The packaged entries' names (for --help; the YAML files' stems, so --help stays cheap)."""
+    from .entries import zoo_dir
+
+    try:
+        return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
+    except Exception:  # noqa: BLE001 - --help must not fail on a broken install
+        return ["(see rbla zoo list)"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("show", help="one entry, its checkpoint path and the commands that produce it",
                        formatter_class=fmt)
-    p.add_argument("name", help="zoo model name")
+    p.add_argument("name", help="zoo model name: " + ", ".join(_entry_names()))
     p.add_argument("--zoo", default=None, metavar="DIR", help=zoo_help)
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
 
@@ -50,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="user zoo folder a new name's entry goes to (default: $RBLA_ZOO, else ./model_zoo)")
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
     p.add_argument("--dataset", default=None, help="default: the entry's, else the run's --dataset")
-    p.add_argument("--threat-model", default="Linf", help="Linf or L2")
+    p.add_argument("--threat-model", default=DEFAULT_THREAT_MODEL, help=" or ".join(ATTACK_THREAT_MODELS))
     p.add_argument("--overwrite", action="store_true", help="replace an existing different file")
     p.add_argument("--timm", action="store_true",
                    help="also write <name>.timm.pth: the bare timm network with its K class rows, for "
@@ -59,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def checkpoint_status(entry: ZooEntry, model_dir: str | Path) -> str:
     """missing | sha256 ok | unverified (no sha256 known) | sha256 MISMATCH."""
+    from .loading import checkpoint_path, read_sidecar
+
     path = checkpoint_path(entry, model_dir)
     if not path.is_file():
         return "missing"
@@ -87,6 +98,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from .loading import checkpoint_path
+
     entry = get_entry(args.name)
     path = checkpoint_path(entry, args.model_dir)
     print(f"{entry.name}: {entry.description}")
@@ -118,6 +131,8 @@ def _export(args: argparse.Namespace) -> int:
         print(f"user zoo entry: {entry} (load_model('{args.name}', model_dir='{args.model_dir}') finds it"
               + (f" with --zoo {args.zoo} / RBLA_ZOO" if args.zoo else "") + ")")
     if args.timm:
+        import torch
+
         from .export import write_timm_checkpoint
 
         state = torch.load(path, map_location="cpu", weights_only=True)

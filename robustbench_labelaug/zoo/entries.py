@@ -4,7 +4,7 @@ checked against :data:`FIELDS` and against its own ``rbla train`` recipe.
 Fields (all required unless marked optional):
 
 - ``name``: the model's id, equal to the file name (``<name>.yaml``) and to the recipe's ``--experiment``;
-- ``dataset`` (a registered dataset with a fixed K: ``digits``, ``imagenet``, ...), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
+- ``dataset`` (a registered dataset with a fixed K: ``digits``, ``imagenet``, ...), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in (0, 1], [0,1] pixel units);
 - ``architecture`` (timm model name), ``num_classes`` K, ``num_ops`` M (0 for std/adv, >= 1 for adv_plus);
 - ``training`` (``std`` | ``adv`` | ``adv_plus``), ``delta`` (label-augmentation weight; null unless adv_plus);
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
@@ -12,8 +12,8 @@ Fields (all required unless marked optional):
 - ``checkpoint`` (``<name>.pt``), ``sha256`` (of the published file, or null), ``url`` (optional, or null);
 - ``paper``: ``{title, authors, url?, venue?, note?}`` (optional: null for a user's own model);
 - ``trained_with`` (optional): the training args a checkpoint recorded (user entries written by ``rbla zoo export``);
-- ``reported`` (optional): the paper's numbers, errors in percent (``clean_error``, ``mce``, ``pgd40_error``,
-  ``real_error``, ``autoattack_error``, ``classwise: {clean|real|pgd40: {mean, sd}}``, ``source``, ``note``);
+- ``reported`` (optional): the paper's numbers, errors in percent (``clean_error``, ``mce``, ``pgd_error``,
+  ``real_error``, ``autoattack_error``, ``classwise: {clean|real|pgd|autoattack: {mean, sd}}``, ``source``, ``note``);
   measured numbers never go here (``rbla evaluate`` writes them into model_info files);
 - ``description`` (optional), ``pretrained_fallback`` (optional bool: without a checkpoint, ``load_model`` may
   start from timm's pretrained weights of ``architecture``).
@@ -34,11 +34,17 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..results.keys import REPORTED_CLASSWISE, REPORTED_ERRORS
+from ..results.rules import (
+    choice_problem,
+    delta_problem,
+    eps_problem,
+    int_problem,
+    is_number,
+    label_aug_problem,
+)
+from ..results.vocab import ATTACK_THREAT_MODELS, MODES
 
-THREAT_MODELS = ("Linf", "L2")
-TRAININGS = ("std", "adv", "adv_plus")
-REPORTED_ERRORS = ("clean_error", "mce", "pgd40_error", "real_error", "autoattack_error")
-REPORTED_CLASSWISE = ("clean", "real", "pgd40", "autoattack")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ZOO_PACKAGE = "robustbench_labelaug.model_zoo"
@@ -94,8 +100,7 @@ class ZooEntry:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+_is_number = is_number
 
 
 def _string(v: Any) -> str | None:
@@ -103,7 +108,7 @@ def _string(v: Any) -> str | None:
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
-    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}, got {v!r}"
+    return lambda v: choice_problem(v, choices)
 
 
 def zoo_datasets() -> tuple[str, ...]:
@@ -118,14 +123,7 @@ def _dataset(v: Any) -> str | None:
 
 
 def _integer(minimum: int) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        ok = isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-        return None if ok else f"must be an integer >= {minimum}, got {v!r}"
-    return check
-
-
-def _fraction(v: Any) -> str | None:
-    return None if _is_number(v) and 0 < v < 1 else f"must be a number in (0, 1), got {v!r}"
+    return lambda v: int_problem(v, minimum)
 
 
 def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
@@ -220,13 +218,13 @@ FIELDS: dict[str, Field] = {
     "name": Field(_name),
     "description": Field(_string, required=False),
     "dataset": Field(_dataset),
-    "threat_model": Field(_one_of(THREAT_MODELS)),
-    "eps": Field(_fraction),
+    "threat_model": Field(_one_of(ATTACK_THREAT_MODELS)),
+    "eps": Field(eps_problem),
     "architecture": Field(_string),
     "num_classes": Field(_integer(2)),
     "num_ops": Field(_integer(0)),
-    "delta": Field(_optional(_fraction)),
-    "training": Field(_one_of(TRAININGS)),
+    "delta": Field(_optional(delta_problem)),
+    "training": Field(_one_of(MODES)),
     "preprocessing": Field(_string),
     "mean": Field(_rgb(positive=False)),
     "std": Field(_rgb(positive=True)),
@@ -293,10 +291,9 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     if data["num_classes"] != dataset_num_classes(data["dataset"]):
         fail(f"num_classes {data['num_classes']} but dataset '{data['dataset']}' has "
              f"{dataset_num_classes(data['dataset'])} classes")
-    if training == "adv_plus" and (data["num_ops"] < 1 or data["delta"] is None):
-        fail("training adv_plus needs num_ops >= 1 and a delta in (0, 1)")
-    if training != "adv_plus" and (data["num_ops"] != 0 or data["delta"] is not None):
-        fail(f"training {training} needs num_ops 0 and delta null (label augmentation is adv_plus only)")
+    problem = label_aug_problem(training, data["num_ops"], data["delta"])
+    if problem:
+        fail(f"training {problem}")
 
     args = parse_recipe(data["recipe"], source)
     expected: dict[str, tuple[Any, Any]] = {

@@ -23,10 +23,11 @@ from typing import Any, NamedTuple
 import torch
 
 from ..errors import UserError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, file_sha256
 from ..models.pretrained import same_architecture
-from .entries import NAME_RE, THREAT_MODELS, load_entries
-from .loading import _value, file_sha256, load_state_strict, sidecar_path
+from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
+from .entries import NAME_RE, load_entries
+from .loading import _value, load_state_strict, sidecar_path
 
 ZOO_CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("arch", "num_classes", "num_ops", "mean", "std", "state_dict")

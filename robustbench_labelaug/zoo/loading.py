@@ -8,7 +8,6 @@ The expected sha256 is the entry's ``sha256`` (published files) or, for locally 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
+from ..fileio import file_sha256
 from ..models.classifier import KWayClassifier, create_classifier
 from ..models.pretrained import pretrained_unavailable, same_architecture
 from .entries import ZooEntry, get_entry
@@ -34,14 +34,6 @@ def checkpoint_path(entry: ZooEntry, model_dir: str | Path = "./models", dataset
     dataset = _value(dataset) if dataset is not None else entry.dataset
     threat_model = _value(threat_model) if threat_model is not None else entry.threat_model
     return Path(model_dir) / dataset / threat_model / entry.checkpoint
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sidecar_path(path: str | Path) -> Path:

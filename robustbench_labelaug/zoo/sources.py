@@ -33,8 +33,10 @@ from torch import nn
 
 from ..data.registry import get_dataset_spec
 from ..errors import UserError
+from ..fileio import file_sha256
 from ..registry import Registry
-from .loading import file_sha256
+from ..results import keys
+from ..results.vocab import DEFAULT_THREAT_MODEL
 
 RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
 GDRIVE_URL = "https://drive.google.com/uc?id={}"
@@ -140,7 +142,7 @@ def _torchvision_weights(name: str) -> tuple[Path, str]:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
 
 
-def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = "Linf",
+def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = DEFAULT_THREAT_MODEL,
                        model_dir: str | Path = "./models", reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a RobustBench model without loading it: :class:`UserError` for an unknown name or a missing
     checkpoint (naming the exact path and where to get the file), before RobustBench could start a download."""
@@ -169,7 +171,7 @@ def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = 
     missing = [p for p in weights if not p.is_file()]
     if missing:
         if hasattr(gdrive, "message"):  # a zoo entry of this package registered in RobustBench
-            raise UserError(gdrive.message)
+            raise UserError(gdrive.message(missing[0]))
         gid = gdrive[0] if isinstance(gdrive, list) else gdrive
         where = f"Google Drive {GDRIVE_URL.format(gid)}" if gid else "the model's authors"
         raise UserError(f"no checkpoint for RobustBench model '{name}' at {missing[0].resolve()}: copy the file "
@@ -251,7 +253,7 @@ def _check_complete(model: nn.Module, path: Path) -> None:
 
 
 def timm_source(name: str, num_classes: int, dataset: str, pretrained_file: str | Path | None = None,
-                threat_model: str = "Linf", reported: dict[str, Any] | None = None) -> ModelSource:
+                threat_model: str = DEFAULT_THREAT_MODEL, reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a timm model with K = ``num_classes`` outputs and an optional local checkpoint."""
     import timm
 
@@ -502,13 +504,13 @@ def register_source(key: str, *, load: Callable[[ModelSource], nn.Module]):
 @register_source("robustbench", load=_load_robustbench)
 def _resolve_robustbench(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
     return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
-                              str(spec.get("threat_model") or "Linf"), model_dir, spec.get("reported"))
+                              str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), model_dir, spec.get("reported"))
 
 
 @register_source("timm", load=_load_timm)
 def _resolve_timm(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
     return timm_source(str(spec["timm"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
-                       spec.get("pretrained_file"), str(spec.get("threat_model") or "Linf"), spec.get("reported"))
+                       spec.get("pretrained_file"), str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), spec.get("reported"))
 
 
 @register_source("python", load=_load_python)
@@ -546,7 +548,7 @@ def robustbench_reported(reported: dict[str, Any] | None) -> dict[str, Any] | No
     if not reported:
         return None
     out = dict(reported)
-    for acc, err in (("clean_acc", "clean_error"), ("autoattack_acc", "autoattack_error")):
+    for acc, err in (("clean_acc", keys.CLEAN_ERROR), ("autoattack_acc", keys.AUTOATTACK_ERROR)):
         value = out.pop(acc, None)
         if value in (None, ""):
             continue
