@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .config import load_config, packaged_configs
+from .config import load_config
 from .run import evaluate_config
 
 HELP = "evaluate models (zoo names or checkpoints) from a YAML config into RobustBench model_info JSONs"
