@@ -13,8 +13,8 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
+from ..results.model_info import load_model_infos
 from .html import to_html
-from .model_info import load_model_infos
 from .table import METRICS, SORT_KEYS, build_tables, to_markdown
 
 HELP = "render the model_info JSONs written by rbla evaluate (or RobustBench's) as a leaderboard"
