@@ -96,7 +96,7 @@ def restates(row: Mapping[str, Any], key: str) -> bool:
 # Error rates in % whose keys do not end in ``_error``: the worst class's error, the (unnormalised) mean corruption
 # error. A class SD is the same for errors and accuracies and is never converted.
 ERROR_KEY_PREFIXES = ("worst_class_",)
-ERROR_KEYS = ("mce",)
+ERROR_KEYS = (keys.MCE,)
 
 
 def is_error(h: Measured) -> bool:
