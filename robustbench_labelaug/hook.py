@@ -118,7 +118,7 @@ class AdvLabelAug:
         self.random_start = random_start
         self.autocast_dtype = autocast_dtype
         self.clip_input = bool(clip_input)
-        self.kway = KWayClassifier(self.model, num_classes)
+        self.k_way = KWayClassifier(self.model, num_classes)
         self.attacks = [self._make_pgd(self.eps * (j + 1) / max(self.num_ops, 1)) for j in range(max(self.num_ops, 1))]
         self._width_checked = False
 
@@ -129,7 +129,7 @@ class AdvLabelAug:
 
     def _make_pgd(self, eps: float) -> PGD:
         scale = eps / self.eps
-        model = scaled_attack_model(self.kway, self.autocast_dtype, per_sample=self.attack_mode == "eval")
+        model = scaled_attack_model(self.k_way, self.autocast_dtype, per_sample=self.attack_mode == "eval")
         attack = PGD(model, eps=eps, alpha=self.alpha * scale, steps=self.steps, random_start=self.random_start)
         if self.attack_mode == "train":
             attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)

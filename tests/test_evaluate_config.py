@@ -159,8 +159,9 @@ def test_fast_caps_examples_in_its_own_folder(tmp_path, model_dir):
     path = evaluate_config(cfg, fast=True)[0]
     assert path == tmp_path / "out-fast" / "model_info" / "tiny.json"
     results = json.loads(path.read_text())["labelaug"]["results"]
-    assert results["clean"]["num_examples"] == 16 and results["pgd5"]["num_examples"] == 16
-    assert results["pgd5"]["settings"]["steps"] == 2
+    # the id says what ran: 'pgd5' with --fast's steps: 2 is stored as 'pgd2'
+    assert results["clean"]["num_examples"] == 16 and results["pgd2"]["num_examples"] == 16
+    assert results["pgd2"]["settings"]["steps"] == 2
 
 
 def test_missing_zoo_checkpoint_names_the_fix(tmp_path, capsys):

@@ -10,7 +10,8 @@ Fields (all required unless marked optional):
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
 - ``recipe``: the exact ``rbla train ...`` command that produces the weights;
 - ``checkpoint`` (``<name>.pt``), ``sha256`` (of the published file, or null), ``url`` (optional, or null);
-- ``paper``: ``{title, authors, url?, venue?, note?}``;
+- ``paper``: ``{title, authors, url?, venue?, note?}`` (optional: null for a user's own model);
+- ``trained_with`` (optional): the training args a checkpoint recorded (user entries written by ``rbla zoo export``);
 - ``reported`` (optional): the paper's numbers, errors in percent (``clean_error``, ``mce``, ``pgd_error``,
   ``real_error``, ``autoattack_error``, ``classwise: {clean|real|pgd|autoattack: {mean, sd}}``, ``source``, ``note``);
   measured numbers never go here (``rbla evaluate`` writes them into model_info files);
@@ -25,7 +26,7 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,14 @@ class ZooEntry:
     recipe: str
     checkpoint: str
     sha256: str | None
-    paper: dict[str, Any]
+    paper: dict[str, Any] | None
     url: str | None = None
     reported: dict[str, Any] | None = None
     description: str = ""
     pretrained_fallback: bool = False
+    trained_with: dict[str, Any] | None = None
     source: str = field(default="", compare=False)  # the YAML file it came from
+    origin: str = field(default="packaged", compare=False)  # "packaged" or the user zoo folder
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -230,7 +233,9 @@ FIELDS: dict[str, Field] = {
     "sha256": Field(_optional(_sha256)),
     "url": Field(_optional(_url), required=False),
     "pretrained_fallback": Field(_boolean, required=False),
-    "paper": Field(_paper),
+    "paper": Field(_optional(_paper), required=False),
+    "trained_with": Field(_optional(lambda v: None if isinstance(v, Mapping) else
+                                    f"must be a mapping of training args, got {v!r}"), required=False),
     "reported": Field(_optional(_reported), required=False),
 }
 
@@ -331,7 +336,8 @@ def validate_entry(data: Any, source: str = "entry") -> ZooEntry:
     values["mean"], values["std"] = tuple(map(float, data["mean"])), tuple(map(float, data["std"]))
     values["eps"] = float(data["eps"])
     values["delta"] = None if data["delta"] is None else float(data["delta"])
-    values["paper"] = dict(data["paper"])
+    values["paper"] = dict(data["paper"]) if data.get("paper") else None
+    values["trained_with"] = dict(data["trained_with"]) if data.get("trained_with") else None
     values["description"] = data.get("description") or ""
     return ZooEntry(**values, source=source)
 
@@ -370,13 +376,43 @@ def zoo_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def load_entries() -> dict[str, ZooEntry]:
-    """All entries of the installed zoo, by name (validated once per process)."""
+def packaged_entries() -> dict[str, ZooEntry]:
+    """The entries installed with the package, by name (validated once per process)."""
     entries: dict[str, ZooEntry] = {}
     for path in sorted(zoo_dir().glob("*.yaml")):
         entry = load_entry_file(path)
         entries[entry.name] = entry
     return entries
+
+
+@lru_cache(maxsize=8)
+def _user_entries(dirs: tuple[str, ...], stamps: tuple) -> dict[str, ZooEntry]:
+    packaged = packaged_entries()
+    entries: dict[str, ZooEntry] = {}
+    for folder in map(Path, dirs):
+        for path in sorted(folder.glob("*.yaml")):
+            entry = load_entry_file(path)
+            if entry.name in packaged:
+                raise UserError(f"user zoo entry {path}: '{entry.name}' is a packaged zoo model: rename the entry "
+                                "(file name, name and --experiment) so both can be loaded")
+            if entry.name in entries:
+                raise UserError(f"user zoo entry {path}: '{entry.name}' is also {entries[entry.name].source}: keep "
+                                "one of them")
+            entries[entry.name] = replace(entry, origin=str(folder))
+    return entries
+
+
+def load_entries() -> dict[str, ZooEntry]:
+    """All entries, by name: the packaged zoo and the user zoo folders (``--zoo``, ``RBLA_ZOO`` or
+    ``./model_zoo``, see :mod:`.user`); a user entry with a packaged name is refused."""
+    from .user import user_zoo_dirs
+
+    dirs = user_zoo_dirs()
+    stamps = tuple((str(p), p.stat().st_mtime_ns) for d in dirs for p in sorted(d.glob("*.yaml")))
+    return {**packaged_entries(), **_user_entries(tuple(str(d) for d in dirs), stamps)}
+
+
+load_entries.cache_clear = lambda: (packaged_entries.cache_clear(), _user_entries.cache_clear())  # type: ignore
 
 
 def list_entries() -> list[str]:
@@ -388,5 +424,8 @@ def get_entry(name: str) -> ZooEntry:
     """The entry called ``name``, or a :class:`UserError` listing the names there are."""
     entries = load_entries()
     if name not in entries:
-        raise UserError(f"unknown zoo model '{name}': use one of {', '.join(entries) or '(none installed)'}")
+        from .user import ZOO_ENV
+
+        raise UserError(f"unknown zoo model '{name}': use one of {', '.join(entries) or '(none installed)'} (a "
+                        f"user zoo: ./model_zoo, --zoo DIR or {ZOO_ENV})")
     return entries[name]

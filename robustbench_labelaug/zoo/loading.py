@@ -123,11 +123,17 @@ def read_zoo_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = None,
-               threat_model: Any = "Linf") -> KWayClassifier:
+               threat_model: Any = "Linf", zoo: str | Path | None = None) -> KWayClassifier:
     """The zoo model ``name`` as its K-way classifier (first K logits), in eval mode, taking [0,1] images.
 
     Like ``robustbench.utils.load_model``: the checkpoint is ``<model_dir>/<dataset>/<threat_model>/<name>.pt``;
-    ``dataset`` defaults to the entry's. Loading is strict and weights-only; the sha256 is checked when known."""
+    ``dataset`` defaults to the entry's. Loading is strict and weights-only; the sha256 is checked when known.
+    ``name`` is a packaged entry or one of the user zoo (``zoo``, else ``RBLA_ZOO``, else ``./model_zoo``)."""
+    if zoo is not None:
+        from .user import using_zoo
+
+        with using_zoo(zoo):
+            return load_model(name, model_dir, dataset, threat_model)
     entry = get_entry(name)
     for what, given, own in (("dataset", dataset, entry.dataset), ("threat model", threat_model, entry.threat_model)):
         if given is not None and _value(given) != own:
