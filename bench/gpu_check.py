@@ -271,6 +271,7 @@ def section_pgd_eval(cfg: dict, work: Path) -> dict:
     from robustbench_labelaug import k_way
     from robustbench_labelaug.attacks.pgd import PGD
     from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+    from robustbench_labelaug.results.rules import default_alpha
 
     k = 1000
     dev, model = _eval_model(cfg, k)
@@ -291,7 +292,7 @@ def section_pgd_eval(cfg: dict, work: Path) -> dict:
     out = {"evaluator": f"pgd (EarlyStopPGD, sound, PGD-{cfg['pgd_steps']}, fp32)", "n": n, "batch_size": b,
            "input_size": s, "images_per_s": n / elapsed, "robust_error": result.metrics.get("robust_error"),
            "details": details}
-    attack = PGD(k_way(model, k), eps=0.03, alpha=2.5 * 0.03 / cfg["pgd_steps"], steps=cfg["pgd_steps"])
+    attack = PGD(k_way(model, k), eps=0.03, alpha=default_alpha(0.03, cfg["pgd_steps"]), steps=cfg["pgd_steps"])
     xb, yb = x[:b].to(dev), y[:b].to(dev)
     attack(xb, yb)
     sync(dev)

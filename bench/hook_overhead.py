@@ -19,6 +19,7 @@ import torchattacks
 from timm.loss import SoftTargetCrossEntropy
 
 from robustbench_labelaug import AdvLabelAug, create_classifier, k_way, label_aug_targets
+from robustbench_labelaug.results.rules import default_alpha
 
 
 def hand_pgd(model, x, y, k, eps, alpha, steps):
@@ -59,7 +60,7 @@ def main() -> None:
     opt_a = opt_b = torch.optim.SGD(model_a.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(args.batch_size, 3, args.input_size, args.input_size)
     y = torch.randint(0, k, (args.batch_size,))
-    alpha = 2.5 * args.eps / args.steps
+    alpha = default_alpha(args.eps, args.steps)
     hook = AdvLabelAug(model_a, k, mode="adv_plus", eps=args.eps, steps=args.steps, num_ops=m)
     loss_fn = SoftTargetCrossEntropy()
 

@@ -26,6 +26,7 @@ from robustbench_labelaug.attacks import EarlyStopPGD, example_starts
 from robustbench_labelaug.data import create_dataset
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator
 from robustbench_labelaug.models.tiny_resnet import train_tiny_digits
+from robustbench_labelaug.results.rules import default_alpha
 
 
 class _GivenStart:
@@ -61,7 +62,7 @@ def main() -> None:
     x, y = (t[: args.n_examples] for t in create_dataset("digits", split="test").tensors)
     dataset = TensorDataset(x, y)
     ctx = EvalContext(num_classes=10, batch_size=args.batch_size, progress=False, seed=args.seed)
-    alpha = 2.5 * args.eps / args.steps
+    alpha = default_alpha(args.eps, args.steps)
     evaluator = create_evaluator("pgd", eps=args.eps, steps=args.steps)
     classifier = k_way(model).eval()
     stock = torchattacks.PGD(classifier, eps=args.eps, alpha=alpha, steps=args.steps)

@@ -37,7 +37,7 @@ FAST_EPOCHS = 2
 def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
     """key -> (label, value) of a model_info's numeric headline errors, as its evaluators declare them
     (``Evaluator.headline``: the ones the summary line shows, in %)."""
-    from .leaderboard.model_info import stored_headlines
+    from .results.model_info import stored_headlines
 
     values = stored_headlines(info)
     return {k: (h.label, float(h.value)) for k, h in values.items()
@@ -177,7 +177,7 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_bytes
     from .leaderboard.cli import render
-    from .leaderboard.model_info import load_model_info
+    from .results.model_info import load_model_info
     from .runner import ModelConfig, evaluate_config, load_config
     from .runner.tasks import evaluation_tasks
     from .zoo import export_checkpoint, get_entry

@@ -39,8 +39,8 @@ def _load(path: Path) -> Any:
 
 def demo_leaderboard(root: Path) -> str:
     """The demo's leaderboard table (the leaderboard's own markdown rows, errors in %, units in the headers)."""
-    from .leaderboard.model_info import load_model_infos
     from .leaderboard.table import build_tables
+    from .results.model_info import load_model_infos
 
     infos = load_model_infos(root / "docs" / "data" / "demo")
     (table,) = build_tables(infos)

@@ -19,13 +19,12 @@ from torch import nn
 
 from .attacks.frozen_model import batchnorm_as_affine
 from .attacks.pgd import PGD
-from .checks import check_attack_args, check_delta
 from .errors import UserError
 from .labels import label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
+from .results.rules import check_training
+from .results.vocab import ATTACK_MODES, MODES  # noqa: F401  (re-exported)
 
-MODES = ("std", "adv", "adv_plus")
-ATTACK_MODES = ("eval", "train")
 RANGE_TOLERANCE = 1e-3
 
 
@@ -66,7 +65,8 @@ class AdvLabelAug:
         num_classes: K, the number of real classes.
         mode: ``std`` (clean, one-hot K), ``adv`` (PGD, one-hot K), ``adv_plus`` (PGD, targets
             ``Concat[(1-delta) onehot(y), delta onehot(z_j)]`` over K+M).
-        eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to 2.5*eps/steps.
+        eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to
+            ``results.rules.default_alpha`` (2.5*eps/steps).
         delta: label-augmentation weight of the transformation label.
         num_ops: M. Transformation j (0-based) is PGD at strength eps*(j+1)/M, so M=1 is the paper's single
             "adversarial" operation; with M>1 each sample draws its transformation uniformly.
@@ -98,36 +98,27 @@ class AdvLabelAug:
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  random_start: bool = True, autocast_dtype: torch.dtype | None = None,
                  clip_input: bool = False) -> None:
-        if mode not in MODES:
-            raise UserError(f"unknown adversarial mode '{mode}': use one of {', '.join(MODES)}")
-        if attack_mode not in ATTACK_MODES:
-            raise UserError(f"unknown attack mode '{attack_mode}': use 'eval' or 'train'")
+        checked = check_training(mode=mode, eps=eps, steps=steps, alpha=alpha, delta=delta, num_ops=num_ops,
+                                 adv_prob=adv_prob, attack_mode=attack_mode)
         if num_classes < 1:
             raise UserError(f"num_classes must be >= 1, got {num_classes}")
-        if not 0.0 <= adv_prob <= 1.0:
-            raise UserError(f"adv_prob must lie in [0, 1], got {adv_prob}")
         if (mean is None) != (std is None):
             raise UserError("pass both mean and std (the batch's normalisation) or neither")
-        check_attack_args(eps, steps, alpha)
-        check_delta(delta)
-        if mode == "adv_plus" and num_ops < 1:
-            raise UserError(f"adv_plus needs num_ops (M) >= 1, got {num_ops}: e.g. --la-ops 1")
         self.model = unwrap_model(model)
         self.num_classes = num_classes
         self.mode = mode
-        self.eps, self.steps = float(eps), int(steps)
-        self.alpha = float(alpha) if alpha is not None else 2.5 * self.eps / self.steps
-        self.delta = float(delta)
-        self.num_ops = int(num_ops) if mode == "adv_plus" else 0
+        self.eps, self.steps, self.alpha = checked["eps"], checked["steps"], checked["alpha"]
+        self.delta = checked["delta"]
+        self.num_ops = checked["num_ops"] if mode == "adv_plus" else 0
         self.train_clean = train_clean
-        self.adv_prob = float(adv_prob)
+        self.adv_prob = checked["adv_prob"]
         self.attack_mode = attack_mode
         self.mean = tuple(mean) if mean is not None else None
         self.std = tuple(std) if std is not None else None
         self.random_start = random_start
         self.autocast_dtype = autocast_dtype
         self.clip_input = bool(clip_input)
-        self.kway = KWayClassifier(self.model, num_classes)
+        self.k_way = KWayClassifier(self.model, num_classes)
         self.attacks = [self._make_pgd(self.eps * (j + 1) / max(self.num_ops, 1)) for j in range(max(self.num_ops, 1))]
         self._width_checked = False
 
@@ -138,7 +129,7 @@ class AdvLabelAug:
 
     def _make_pgd(self, eps: float) -> PGD:
         scale = eps / self.eps
-        model = scaled_attack_model(self.kway, self.autocast_dtype, per_sample=self.attack_mode == "eval")
+        model = scaled_attack_model(self.k_way, self.autocast_dtype, per_sample=self.attack_mode == "eval")
         attack = PGD(model, eps=eps, alpha=self.alpha * scale, steps=self.steps, random_start=self.random_start)
         if self.attack_mode == "train":
             attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)

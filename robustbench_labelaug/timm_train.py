@@ -58,10 +58,9 @@ from torch import nn
 
 from .errors import UserError
 from .models.classifier import KWayClassifier
-from .train.args import add_adv_arguments
+from .results.vocab import precision_of_amp_dtype, torch_dtype
+from .timm_train_cli import HELP, add_arguments, hook_settings, main, parse  # noqa: F401  (re-exported)
 
-HELP = ("run timm's own train.py, unmodified, with the AdvLabelAug hook at its mixup_fn point, a K+M head, "
-        "soft-target cross entropy and K-way validation")
 TESTED_TIMM_VERSIONS = ("1.0.9",)
 MODULE_NAME = "__rbla_timm_train__"
 REQUIRED_FUNCTIONS = {"main": (), "train_one_epoch": ("model", "loader", "loss_fn", "args", "mixup_fn"),
@@ -81,51 +80,7 @@ __all__ = ["HELP", "TESTED_TIMM_VERSIONS", "add_arguments", "check_script_struct
            "run_timm_train"]
 
 
-# -- command line -------------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.allow_abbrev = False  # an abbreviated timm flag must never be taken for one of ours
-    parser.usage = "rbla timm-train TRAIN_PY [timm's train.py flags] [--adv-* --la-* flags]"
-    parser.epilog = ("Every flag not listed here goes to TRAIN_PY (see `python TRAIN_PY --help`). --num-classes "
-                     "is K, the number of real classes; the head gets K+M outputs. Example: rbla timm-train "
-                     "train.py --data-dir DIR --model resnet50 --num-classes 1000 --adv-mode adv_plus --adv-eps "
-                     "0.03")
-    parser.add_argument("script", metavar="TRAIN_PY", help="path to timm's train.py (unmodified)")
-    add_adv_arguments(parser.add_argument_group("Adversarial training / label augmentation (the hook)"))
-
-
-def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Our flags; everything else is kept, in order, for the script."""
-    args, rest = parser.parse_known_args(argv)
-    args.script_args = rest
-    return args
-
-
-def main(args: argparse.Namespace) -> int:
-    run_timm_train(args.script, args.script_args, hook_settings(args))
-    return 0
-
-
-def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
-    from .hook import check_attack_args
-    from .labels import check_delta
-
-    mode = args.adv_mode
-    if args.label_aug:
-        if mode == "std":
-            raise UserError("--label-aug needs adversarial training: use --adv-mode adv (or adv_plus)")
-        mode = "adv_plus"
-    check_attack_args(args.adv_eps, args.adv_steps, args.adv_alpha)
-    check_delta(args.la_delta)
-    if mode == "adv_plus" and args.la_ops < 1:
-        raise UserError(f"--la-ops must be >= 1 with adv_plus, got {args.la_ops}")
-    if not 0.0 <= args.adv_prob <= 1.0:
-        raise UserError(f"--adv-prob must lie in [0, 1], got {args.adv_prob}")
-    return {"mode": mode, "eps": args.adv_eps, "steps": args.adv_steps, "alpha": args.adv_alpha,
-            "delta": args.la_delta, "num_ops": max(args.la_ops, 1), "train_clean": args.adv_train_clean,
-            "adv_prob": args.adv_prob, "attack_mode": args.adv_attack_mode}
-
-
+# -- command line: HELP, add_arguments and parse live in timm_train_cli (no torch at import) ---------------
 # -- structure check ----------------------------------------------------------------------------------------------
 def check_script_structure(source: str, path: str = "train.py") -> None:
     """Raise one line if ``source`` lacks what the launcher hooks into: module-level ``main()``,
@@ -220,7 +175,7 @@ class _State:
             raise UserError(PURE_FP16)
         autocast = None
         if getattr(args, "amp", False):
-            autocast = torch.bfloat16 if getattr(args, "amp_dtype", "float16") == "bfloat16" else torch.float16
+            autocast = torch_dtype(precision_of_amp_dtype(getattr(args, "amp_dtype", None)))
         self.hook = AdvLabelAug(self.model, self.num_classes, mean=self.data_config["mean"],
                                 std=self.data_config["std"], autocast_dtype=autocast,
                                 clip_input=float(getattr(args, "reprob", 0.0) or 0.0) > 0, **self.settings)
@@ -548,7 +503,8 @@ def _say(line: str) -> None:
 def starting_weights_record(model: nn.Module, pretrained: bool, file: str | None) -> dict[str, Any]:
     """Where the model's starting weights came from: a file (path and sha256, no tag: a tag would be timm's guess),
     timm's tagged weights (tag and, where the cached file is found, its sha256), or nothing."""
-    from .models.pretrained import file_sha256, pretrained_file
+    from .fileio import file_sha256
+    from .models.pretrained import pretrained_file
 
     if not pretrained:
         return {"source": "random"}

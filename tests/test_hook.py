@@ -36,9 +36,9 @@ def test_adversarial_loss_exceeds_clean_loss(trained_digits_model, batch):
     hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=10)
     x_adv, _ = hook(x, y)
     with torch.no_grad():
-        kway = k_way(model)
-        clean_loss = F.cross_entropy(kway(x), y)
-        adv_loss = F.cross_entropy(kway(x_adv), y)
+        k_way_model = k_way(model)
+        clean_loss = F.cross_entropy(k_way_model(x), y)
+        adv_loss = F.cross_entropy(k_way_model(x_adv), y)
     assert adv_loss > clean_loss + 0.1
 
 

@@ -12,7 +12,7 @@ import pytest
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.leaderboard.cli import render
-from robustbench_labelaug.leaderboard.model_info import (
+from robustbench_labelaug.results.model_info import (
     MODEL_INFO_FIELDS,
     build_model_info,
     load_model_infos,
@@ -146,7 +146,7 @@ def test_unknown_text_uses_robustbench_conventions_not_null(tmp_path: Path):
                          "protocol": None, "details": {}, "num_examples": 10}}
     paper = {"title": "T", "url": "https://example.org/p", "authors": "A. B.", "venue": "ICLR 2099"}
     known = build_model_info({"key": "k", "dataset": "digits", "architecture": "r", "paper": paper}, results,
-                             reported={"pgd40_error": 30.0})
+                             reported={"pgd_error": 30.0})
     assert (known["link"], known["venue"], known["reported"], known["authors"]) == (
         "https://example.org/p", "ICLR 2099", "70.00", "A. B.")
 

@@ -22,6 +22,7 @@ import torch
 from torchattacks.attack import Attack
 
 from ..checks import check_eps, check_steps
+from ..results.rules import default_alpha
 from .pgd import linf_bounds
 
 
@@ -64,7 +65,7 @@ class MarginPGD(Attack):
         alpha = None if alpha is None else check_eps("MarginPGD", alpha, "alpha")
         self.eps = eps
         self.steps = steps
-        self.alpha = 2.5 * eps / steps if alpha is None else alpha
+        self.alpha = default_alpha(eps, steps) if alpha is None else alpha
         self.random_start = random_start
         self.supported_mode = ["default"]
 

@@ -76,6 +76,7 @@ from ..attacks.gradient_probe import gradient_problem
 from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import k_way
+from ..results import keys
 from ..scoring import top1_error
 from .autoattack import autoattack_key, predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, Measured, PartArrays, select_examples, to_numpy
@@ -252,10 +253,10 @@ class MaskingChecks(Evaluator):
         passed = sum(bool(c["passed"]) for c in checks)
         failed = [str(c.get("name")) for c in checks if not c["passed"]]
         text = f"{passed}/{len(checks)} passed" + (f" (failed: {', '.join(failed)})" if failed else "")
-        return [Measured("masking", "masking checks", text, unit="", stored=False),
-                Measured("masking_passed", "masking passed", passed, unit="", show=False, accumulate=True),
-                Measured("masking_failed", "masking failed", len(failed), unit="", show=False, accumulate=True),
-                Measured("masking_failed_checks", "masking failed checks", failed, unit="", show=False,
+        return [Measured(keys.MASKING, "masking checks", text, unit="", stored=False),
+                Measured(keys.MASKING_PASSED, "masking passed", passed, unit="", show=False, accumulate=True),
+                Measured(keys.MASKING_FAILED, "masking failed", len(failed), unit="", show=False, accumulate=True),
+                Measured(keys.MASKING_FAILED_CHECKS, "masking failed checks", failed, unit="", show=False,
                          accumulate=True)]
 
     # -- which attacks --------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write_bytes
+from ..results.model_info import load_model_infos
 from .html import to_html
-from .model_info import load_model_infos
 from .table import METRICS, SORT_KEYS, build_tables, to_markdown
 
 HELP = "render the model_info JSONs written by rbla evaluate (or RobustBench's) as a leaderboard"

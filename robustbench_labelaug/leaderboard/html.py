@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..results.model_info import PIXEL_SPACE, class_names
 from .intervals import wilson_interval
-from .model_info import PIXEL_SPACE, class_names
 from .table import Table, _notes, _tables
 
 TEMPLATE = "leaderboard.html.j2"

@@ -30,17 +30,21 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_write_bytes
+from ..results import keys
+from ..results.model_info import class_names, format_eps
+from ..results.vocab import MODES
 from .intervals import wilson_intervals
-from .model_info import class_names, format_eps
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
-CLASSWISE_PANELS: tuple[tuple[str, str], ...] = (("clean", "clean"), ("real", "ReaL"), ("pgd", "PGD (sound)"),
-                                                 ("pgd_paper", "PGD (paper protocol)"), ("autoattack", "AutoAttack"))
+PGD_ROLES = (keys.PGD, keys.pgd_key("paper"))
+CLASSWISE_PANELS: tuple[tuple[str, str], ...] = ((keys.CLASSWISE_CLEAN, "clean"), (keys.CLASSWISE_REAL, "ReaL"),
+                                                 (PGD_ROLES[0], "PGD (sound)"), (PGD_ROLES[1], "PGD (paper protocol)"),
+                                                 (keys.CLASSWISE_AUTOATTACK, "AutoAttack"))
 BARS_UP_TO_CLASSES = 20
 SMALL_N = 30  # fewer examples than this in some class: the title says "small n"
 FORMATS = ("png", "svg", "pdf")
-TRAINING_ORDER = {"std": 0, "adv": 1, "adv_plus": 2}
+TRAINING_ORDER = {mode: i for i, mode in enumerate(MODES)}
 
 
 def _figure(width: float, height: float):
@@ -141,11 +145,11 @@ def classwise_title(metric: str, infos: ModelInfos) -> str:
     """A panel's title: the metric with its attack, steps and ε (pixel units), and the dataset, e.g.
     ``"PGD-40 (sound), ε = 0.2, digits"``."""
     dataset = _one([info.get("dataset") for _, info in infos])
-    if metric in ("pgd", "pgd_paper"):
+    if metric in PGD_ROLES:
         m = [_measured(info) for _, info in infos]
-        steps = _one([x.get(f"{metric}_steps") for x in m]) or "?"
-        eps = _one([format_eps(float(e)) for x in m if (e := x.get(f"{metric}_eps_pixel")) is not None])
-        protocol = "sound" if metric == "pgd" else "paper protocol"
+        steps = _one([x.get(keys.steps(metric)) for x in m]) or "?"
+        eps = _one([format_eps(float(e)) for x in m if (e := x.get(keys.eps_pixel(metric))) is not None])
+        protocol = "sound" if metric == keys.PGD else "paper protocol"
         text = f"PGD-{steps} ({protocol})" + (f", ε = {eps}" if eps else "")
     else:
         text = dict(CLASSWISE_PANELS).get(metric, metric)

@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
-from ..evaluation.base import Measured
-from .model_info import (
+from ..results import keys
+from ..results.measured import Measured
+from ..results.model_info import (
     PIXEL_SPACE,
-    THREAT_MODELS,
     dataset_of,
     headline_sources,
     number,
     stored_headlines,
     threat_model_of,
 )
+from ..results.vocab import DEFAULT_THREAT_MODEL, THREAT_MODELS
 
 Cell = str
 
@@ -67,10 +68,9 @@ def _with_paper(measured: Any, paper: Any) -> str:
 # The paper's numbers (``labelaug.reported``, this package's names) sit beside the headline of the same key; these
 # sit beside the first of the listed headlines the row has (the paper's PGD number beside the run that follows the
 # paper's protocol, when there is one). Class-wise reported blocks: ``classwise.<name>.sd`` beside these keys.
-REPORTED_BESIDE: dict[str, tuple[str, ...]] = {"pgd_error": ("pgd_paper_error", "pgd_error")}
+REPORTED_BESIDE: dict[str, tuple[str, ...]] = {keys.PGD_ERROR: (keys.PGD_PAPER_ERROR, keys.PGD_ERROR)}
 REPORTED_CLASSWISE_SD: dict[str, tuple[str, ...]] = {
-    "clean": ("class_sd_clean",), "pgd40": ("class_sd_pgd_paper", "class_sd_pgd"),
-    "pgd": ("class_sd_pgd_paper", "class_sd_pgd")}
+    keys.PGD: (keys.class_sd(keys.pgd_key("paper")), keys.class_sd(keys.PGD))}
 
 
 def is_column(h: Measured) -> bool:
@@ -96,7 +96,7 @@ def restates(row: Mapping[str, Any], key: str) -> bool:
 # Error rates in % whose keys do not end in ``_error``: the worst class's error, the (unnormalised) mean corruption
 # error. A class SD is the same for errors and accuracies and is never converted.
 ERROR_KEY_PREFIXES = ("worst_class_",)
-ERROR_KEYS = ("mce",)
+ERROR_KEYS = (keys.MCE,)
 
 
 def is_error(h: Measured) -> bool:
@@ -131,9 +131,7 @@ def row_values(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
     (headline key -> the paper's number)."""
     extra = info.get("labelaug") or {}
     heads = stored_headlines(info)
-    records = (extra.get("measured") or {}).get("headlines")
-    sources = {**headline_sources(extra.get("results") or {}),
-               **{r["key"]: r["source"] for r in records or [] if r.get("source") is not None}}
+    sources = headline_sources(info)
     clean_acc = number(info.get("clean_acc"))
     return {
         "model": key,
@@ -153,7 +151,7 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
     footnote, ``external`` / ``unreliable``, and the accuracy its leaderboard sorts by."""
     external = number(info.get("external"))
     best = external if external is not None else base.get("aa_acc")
-    threat = threat_model_of(info) or ("Linf" if base.get("aa_acc") is not None else None)
+    threat = threat_model_of(info) or (DEFAULT_THREAT_MODEL if base.get("aa_acc") is not None else None)
     sort_acc = best
     if sort_acc is None and (threat or "").startswith("corruptions"):
         sort_acc = number(info.get("corruptions_acc"))
@@ -331,7 +329,8 @@ def by_headline(key: str) -> Callable[[Mapping[str, Any]], tuple]:
 
 
 # ``rbla leaderboard --sort`` names -> the headline key they sort by
-SORT_HEADLINES = {"clean": "clean_error", "pgd": "pgd_error", "mce": "mce", "sd": "class_sd_pgd"}
+PAPER_EPS_KEY = keys.eps_pixel(keys.pgd_key("paper"))
+SORT_HEADLINES = {"clean": keys.CLEAN_ERROR, "pgd": keys.PGD_ERROR, "mce": keys.MCE, "sd": keys.class_sd(keys.PGD)}
 SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     "robustbench": sort_key,
     **{name: by_headline(key) for name, key in SORT_HEADLINES.items()},
@@ -400,7 +399,7 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
 def _group_of(info: Mapping[str, Any]) -> tuple[str, str]:
     threat = threat_model_of(info)
     if threat is None and info.get("autoattack_acc") not in (None, ""):
-        threat = "Linf"  # RobustBench's default threat model
+        threat = DEFAULT_THREAT_MODEL  # RobustBench's default threat model
     return dataset_of(info), threat or ""
 
 
@@ -432,7 +431,7 @@ def _notes(infos: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "err") 
                  "[0,1]; 'paper protocol': the authors' evaluation code reproduced, for comparison with their "
                  "numbers. 'X (paper) / Y': the paper's number, then the measured one.")
     paper_eps = sorted({f"{float(e):.4g}" for _, i in infos
-                        if (e := ((i.get("labelaug") or {}).get("measured") or {}).get("pgd_paper_eps_pixel"))})
+                        if (e := ((i.get("labelaug") or {}).get("measured") or {}).get(PAPER_EPS_KEY))})
     if paper_eps:
         notes.append(f"The paper protocol's eps is in normalised units; in pixel space it is {', '.join(paper_eps)} "
                      "(the largest channel's eps * std).")

@@ -136,3 +136,15 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
     model.head_rule = rule  # how the head started (one line; rbla train logs it)
     return model
 
+
+class FlatKWayClassifier(nn.Module):
+    """The first K logits of an ImageClassifier, its ``normalize``/``net`` held directly (state-dict keys as in the
+    exported checkpoint)."""
+
+    def __init__(self, classifier: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.normalize, self.net = classifier.normalize, classifier.net
+        self.num_classes, self.num_ops = num_classes, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))[:, : self.num_classes]

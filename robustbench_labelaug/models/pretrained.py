@@ -117,16 +117,6 @@ def pretrained_file(net) -> str | None:
     return None
 
 
-def file_sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def extend_head(net, num_outputs: int, extra_init: str = "zeros") -> None:
     """Grow ``net``'s K-way linear classifier to ``num_outputs`` rows in place: the first K rows (weights and bias)
     are the K-way head's, the extra rows are zeros (``extra_init="zeros"``: the extra logits start at 0 and the

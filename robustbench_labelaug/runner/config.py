@@ -13,15 +13,16 @@ import yaml
 
 from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
 from ..errors import UserError
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, MODES
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
                 "channels_last", "decode")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
                 "bad_images")
-MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "pretrained_file", "arch", "num_classes",
+MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "python", "pretrained_file", "arch", "num_classes",
               "num_ops", "training", "delta", "eps", "threat_model", "dataset", "description", "paper", "reported")
-MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm")
+MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm", "python")
 EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
 FAST_KEYS = ("n_examples",)
 _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
@@ -83,6 +84,7 @@ class ModelConfig:
     zoo: str | None = None
     checkpoint: str | None = None
     robustbench: str | None = None      # a RobustBench model name (loaded by robustbench.utils.load_model)
+    python: str | None = None           # a user's factory: path/to/file.py:factory or module:callable
     timm: str | None = None             # any timm model (optional local pretrained_file)
     pretrained_file: str | None = None
     arch: str | None = None
@@ -91,7 +93,7 @@ class ModelConfig:
     training: str | None = None
     delta: float | None = None
     eps: float | None = None
-    threat_model: str = "Linf"
+    threat_model: str = DEFAULT_THREAT_MODEL
     dataset: str | None = None
     description: str | None = None
     paper: Any = None
@@ -105,6 +107,14 @@ class EvaluatorConfig:
     dataset: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     fast: dict[str, Any] = field(default_factory=dict)
+
+    def effective_id(self, fast: bool, fast_caps: Mapping[str, Any]) -> str:
+        """The id under which the result is stored and shown, saying what ran: a step count in the id
+        (``pgd40_sound``) follows the effective ``steps`` (``--fast``: ``pgd10_sound``)."""
+        steps = self.effective_settings(fast, fast_caps).get("steps")
+        if not fast or not is_int(steps):
+            return self.id
+        return re.sub(r"(?i)(pgd[-_]?)(\d+)", lambda m: f"{m.group(1)}{steps}", self.id)
 
     def effective_settings(self, fast: bool, fast_caps: Mapping[str, Any]) -> dict[str, Any]:
         settings = dict(self.settings)
@@ -198,20 +208,17 @@ def _typed(cls, values: dict[str, Any], where: str, file: Path):
 
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
-THREAT_MODELS = ("Linf", "L2")
 
 
 def _check_model_values(model: ModelConfig, where: str) -> None:
     """The values a config may override for a model (they go into model_info as given)."""
-    from ..hook import MODES
-
     if model.training is not None:
         check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
     if model.delta is not None:
-        check_delta(model.delta, where)
+        check_delta(where, model.delta)
     if model.eps is not None:
         check_eps(where, model.eps, "eps (the training eps)")
-    check_choice(where, "threat_model", model.threat_model, THREAT_MODELS)
+    check_choice(where, "threat_model", model.threat_model, ATTACK_THREAT_MODELS)
     if model.num_classes is not None and model.num_classes < 2:
         raise UserError(f"{where}: num_classes must be >= 2, got {model.num_classes}")
 
@@ -307,13 +314,16 @@ def load_config(path: str | Path) -> EvalConfig:
 
     models: list[ModelConfig] = []
     for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
-        given = [k for k in MODEL_SOURCES if m.get(k)]
+        given = [k for k in MODEL_SOURCES if m.get(k) and not (k == "checkpoint" and m.get("python"))]
         if len(given) != 1:
             raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name), 'checkpoint' "
-                            "(a path), 'robustbench' (a RobustBench model name) or 'timm' (a timm model name)")
+                            "(a path), 'robustbench' (a RobustBench model name), 'timm' (a timm model name) or "
+                            "'python' (path/to/file.py:factory, with 'checkpoint' for its state dict)")
         if m.get("pretrained_file") and not m.get("timm"):
             raise UserError(f"config {file}: models[{i}]: 'pretrained_file' goes with 'timm: <name>'")
         key = str(m.pop("name", None) or m.get("zoo") or m.get("robustbench") or m.get("timm")
+                  or (re.sub(r"[^A-Za-z0-9_.+-]", "_", str(m["python"]).rpartition(":")[2]) if m.get("python")
+                      else None)
                   or Path(str(m["checkpoint"])).stem.split(".")[0])
         _check_id(key, "name", f"models[{i}]", file)
         model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)

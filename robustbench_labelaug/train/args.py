@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from ..hook import ATTACK_MODES, MODES
+from ..results.rules import TRAINING_FLAGS, check_training, training_mode
+from ..results.vocab import AMP_DTYPES, ATTACK_MODES, DEFAULT_AMP_DTYPE, MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Misc")
     group.add_argument("--seed", type=int, default=42, metavar="S", help="random seed (rank r uses seed + r)")
     group.add_argument("--amp", action="store_true", help="mixed precision (autocast) for training and attack")
-    group.add_argument("--amp-dtype", default="bfloat16", choices=("float16", "bfloat16"),
+    group.add_argument("--amp-dtype", default=DEFAULT_AMP_DTYPE, choices=AMP_DTYPES,
                        help="autocast dtype (CPU always uses bfloat16); with float16 the attack loss is scaled "
                             "and training uses a GradScaler")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (None: cuda if available)")
@@ -181,25 +182,25 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     return set(values)
 
 
+def adv_settings(args: argparse.Namespace) -> dict:
+    """The ``--adv-*`` / ``--la-*`` flags checked by the one training rule (``results.rules.check_training``), as
+    ``AdvLabelAug`` keyword arguments (``rbla train`` and ``rbla timm-train`` alike)."""
+    mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
+    checked = check_training(mode=mode, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
+                             delta=args.la_delta, num_ops=args.la_ops, adv_prob=args.adv_prob,
+                             attack_mode=args.adv_attack_mode, names=TRAINING_FLAGS)
+    return {**checked, "alpha": args.adv_alpha}
+
+
 def validate_args(args: argparse.Namespace) -> None:
     """Catch impossible settings before anything is built or written."""
-    from ..checks import check_attack_args, check_delta
-
-    if args.label_aug:
-        if args.adv_mode == "std":
-            raise UserError("--label-aug needs adversarial training: use --adv-mode adv (or adv_plus)")
-        args.adv_mode = "adv_plus"
-    check_attack_args(args.adv_eps, args.adv_steps, args.adv_alpha)
-    check_delta(args.la_delta)
-    if args.adv_mode == "adv_plus" and args.la_ops < 1:
-        raise UserError(f"--la-ops must be >= 1 with adv_plus, got {args.la_ops}")
+    args.adv_mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
+    adv_settings(args)
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.lr <= 0:
         raise UserError(f"--lr must be > 0, got {args.lr}")
-    if not 0.0 <= args.adv_prob <= 1.0:
-        raise UserError(f"--adv-prob must lie in [0, 1], got {args.adv_prob}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must be >= 0, got {args.workers}")
     if args.color_jitter < 0:

@@ -50,7 +50,8 @@ def starting_weights(args: argparse.Namespace) -> dict[str, Any]:
 def record_starting_sha256(args: argparse.Namespace, model: nn.Module) -> None:
     """``args.pretrained_sha256``: sha256 of the weights file the run started from (None without --pretrained or
     when timm's file cannot be located)."""
-    from ..models.pretrained import file_sha256, pretrained_file
+    from ..fileio import file_sha256
+    from ..models.pretrained import pretrained_file
 
     path = pretrained_file(getattr(model, "net", model)) if args.pretrained else None
     args.pretrained_sha256 = file_sha256(path) if path and os.path.isfile(path) else None

@@ -31,6 +31,7 @@ from ..evaluation import EvalContext, create_evaluator
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
+from ..results.vocab import BF16, precision_of_amp_dtype, torch_dtype
 from . import process_setup
 from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
 from .checkpoint import (
@@ -234,7 +235,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     amp_dtype = None
     scaler = None
     if args.amp:
-        amp_dtype = torch.bfloat16 if device.type == "cpu" or args.amp_dtype == "bfloat16" else torch.float16
+        precision = BF16 if device.type == "cpu" else precision_of_amp_dtype(args.amp_dtype)  # CPU: bf16 only
+        amp_dtype = torch_dtype(precision)
         if amp_dtype == torch.float16:
             scaler = torch.amp.GradScaler(device.type)
 

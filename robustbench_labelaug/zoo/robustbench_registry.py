@@ -36,14 +36,14 @@ import sys
 import warnings
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..compat import RB_MODELS_MODULE, RB_UTILS_MODULE
 from ..data.registry import get_dataset_spec
 from ..errors import UserError
-from .entries import ZooEntry, load_entries
+
+if TYPE_CHECKING:
+    from .entries import ZooEntry
 
 _registered: set[str] = set()
 _warned = False
@@ -155,24 +155,12 @@ def build_for_robustbench(entry: ZooEntry):
     """The module RobustBench loads the checkpoint into (random weights until then). RobustBench prefixes
     ``model.`` on ImageNet checkpoints only, so other datasets (CIFAR) get the K-way view with the checkpoint's own
     ``normalize.*``/``net.*`` keys at the top level."""
+    from ..models.classifier import FlatKWayClassifier
     from .loading import build_model
 
     model = build_model(entry)
     facts = get_dataset_spec(entry.dataset).robustbench
     return model if facts is not None and facts.prefixed else FlatKWayClassifier(model.model, entry.num_classes)
-
-
-class FlatKWayClassifier(torch.nn.Module):
-    """The first K logits of an ImageClassifier, its ``normalize``/``net`` held directly (state-dict keys as in the
-    exported checkpoint)."""
-
-    def __init__(self, classifier: torch.nn.Module, num_classes: int) -> None:
-        super().__init__()
-        self.normalize, self.net = classifier.normalize, classifier.net
-        self.num_classes, self.num_ops = num_classes, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalize(x))[:, : self.num_classes]
 
 
 def robustbench_entry(entry: ZooEntry) -> dict[str, Any]:
@@ -194,6 +182,8 @@ def register_robustbench(model_dicts: MutableMapping | None = None) -> list[str]
     datasets = {d.value: d for d in BenchmarkDataset}
     threats = {t.value: t for t in ThreatModel}
     names = []
+    from .entries import load_entries
+
     for entry in load_entries().values():
         if entry.dataset not in datasets or entry.threat_model not in threats:
             continue  # e.g. digits: not a RobustBench dataset
@@ -245,3 +235,11 @@ def install_robustbench_hook() -> None:
     from ..compat import install_import_hooks
 
     install_import_hooks()
+
+
+def __getattr__(name: str):  # FlatKWayClassifier moved to models.classifier (torch is imported only when used)
+    if name == "FlatKWayClassifier":
+        from ..models.classifier import FlatKWayClassifier
+
+        return FlatKWayClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
