@@ -100,6 +100,9 @@ def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
     from .labels import check_delta
 
     mode = args.adv_mode
+    if mode == "trades":
+        raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
+                        "mixup_fn: use rbla train --adv-mode trades")
     if args.label_aug:
         if mode == "std":
             raise UserError("--label-aug needs adversarial training: use --adv-mode adv (or adv_plus)")
