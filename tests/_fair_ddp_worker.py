@@ -48,7 +48,7 @@ def main(rank: int, world: int, init_file: str, out_dir: str) -> None:
         train_one_epoch(0, ddp, [(x, y)], opt, None, None, torch.device("cpu"), progress=False, trades=trades,
                         class_stats=stats)
         torch.save({"acc": acc, "eps": eps, "clean_correct": clean.correct, "clean_total": clean.total,
-                    "weights": {k: v.clone() for k, v in net.state_dict().items()}, "local_total": stats.total},
+                    "weights": {k: v.detach().clone() for k, v in net.named_parameters()}, "local_total": stats.total},
                    f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -206,7 +206,7 @@ def test_two_gloo_processes_agree_on_statistics_and_weights(tmp_path):
     train = create_dataset("digits", split="train")
     _, holdout, _ = carve_validation(train, train, 0.05, seed=0)
     assert float(a["clean_total"].sum()) == len(holdout) and torch.equal(a["clean_correct"], b["clean_correct"])
-    for key, value in a["weights"].items():  # DDP averaged the TRADES gradients of both ranks' batches
+    for key, value in a["weights"].items():  # DDP averaged the TRADES gradients of both ranks' batches (BN buffers: rank-local until run.py syncs them)
         assert torch.equal(value, b["weights"][key]), key
     assert float(a["local_total"].sum()) == 8  # the training counts of one rank before the all-reduce
 

@@ -32,7 +32,8 @@ ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 CLASSWISE_PANELS: tuple[tuple[str, str], ...] = (("clean", "clean"), ("real", "ReaL"), ("pgd", "PGD (sound)"),
                                                  ("pgd_paper", "PGD (paper protocol)"))
 BARS_UP_TO_CLASSES = 20
-TRAINING_ORDER = {"std": 0, "adv": 1, "adv_plus": 2}
+TRAINING_ORDER = {"std": 0, "adv": 1, "adv_plus": 2, "trades": 3, "adv_cfa": 4, "adv_plus_cfa": 5, "trades_cfa": 6,
+                  "adv_frl": 7, "adv_plus_frl": 8, "trades_frl": 9}
 
 
 def _figure(width: float, height: float):

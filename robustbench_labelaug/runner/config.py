@@ -202,10 +202,11 @@ THREAT_MODELS = ("Linf", "L2")
 
 def _check_model_values(model: ModelConfig, where: str) -> None:
     """The values a config may override for a model (they go into model_info as given)."""
-    from ..hook import MODES
+    from ..train.args import TRAINING_LABELS
 
     if model.training is not None:
-        check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
+        check_choice(where, "training", model.training, TRAINING_LABELS,
+                     "the training mode the weights were made with")
     if model.delta is not None:
         check_delta(model.delta, where)
     if model.eps is not None:

@@ -18,6 +18,18 @@ TRAIN_MODES = (*MODES, "trades")
 FAIR_POLICIES = ("none", "cfa", "frl")
 
 
+def training_label(adv_mode: str | None, fair: str | None = "none") -> str | None:
+    """The method a run trained, as zoo entries and model_info name it: the mode (``std``, ``adv``, ``adv_plus``,
+    ``trades``), with ``_<policy>`` appended under a fairness policy (``adv_cfa``, ``adv_plus_cfa``, ``trades_frl``)."""
+    if adv_mode is None:
+        return None
+    return adv_mode if fair in (None, "none") else f"{adv_mode}_{fair}"
+
+
+# every training label (zoo ``training``, eval config ``training``, model_info)
+TRAINING_LABELS = (*TRAIN_MODES, *(f"{m}_{f}" for f in FAIR_POLICIES[1:] for m in TRAIN_MODES if m != "std"))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", default="", metavar="FILE",
                         help="YAML file whose keys (flag names with underscores) set the defaults")

@@ -6,7 +6,8 @@ Fields (all required unless marked optional):
 - ``name``: the model's id, equal to the file name (``<name>.yaml``) and to the recipe's ``--experiment``;
 - ``dataset`` (a registered dataset with a fixed K: ``digits``, ``imagenet``, ...), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
 - ``architecture`` (timm model name), ``num_classes`` K, ``num_ops`` M (0 for std/adv, >= 1 for adv_plus);
-- ``training`` (``std`` | ``adv`` | ``adv_plus``), ``delta`` (label-augmentation weight; null unless adv_plus);
+- ``training`` (``std`` | ``adv`` | ``adv_plus`` | ``trades``, with ``_cfa`` / ``_frl`` for a run under that
+  ``--fair`` policy, e.g. ``adv_plus_cfa``), ``delta`` (label-augmentation weight; null unless adv_plus);
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
 - ``recipe``: the exact ``rbla train ...`` command that produces the weights;
 - ``checkpoint`` (``<name>.pt``), ``sha256`` (of the published file, or null), ``url`` (optional, or null);
@@ -35,7 +36,8 @@ import yaml
 from ..errors import UserError
 
 THREAT_MODELS = ("Linf", "L2")
-TRAININGS = ("std", "adv", "adv_plus")
+TRAININGS = ("std", "adv", "adv_plus", "trades", "adv_cfa", "adv_plus_cfa", "trades_cfa", "adv_frl", "adv_plus_frl",
+             "trades_frl")  # = train.args.TRAINING_LABELS (asserted in tests/test_fair.py)
 REPORTED_ERRORS = ("clean_error", "mce", "pgd40_error", "real_error", "autoattack_error")
 REPORTED_CLASSWISE = ("clean", "real", "pgd40", "autoattack")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -270,6 +272,8 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     """Cross-field checks: file name, checkpoint name, K/M/delta vs training, the recipe vs the entry."""
     import timm
 
+    from ..train.args import training_label
+
     from ..data import dataset_num_classes
     from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
 
@@ -288,9 +292,10 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     if data["num_classes"] != dataset_num_classes(data["dataset"]):
         fail(f"num_classes {data['num_classes']} but dataset '{data['dataset']}' has "
              f"{dataset_num_classes(data['dataset'])} classes")
-    if training == "adv_plus" and (data["num_ops"] < 1 or data["delta"] is None):
+    plus = training.startswith("adv_plus")
+    if plus and (data["num_ops"] < 1 or data["delta"] is None):
         fail("training adv_plus needs num_ops >= 1 and a delta in (0, 1)")
-    if training != "adv_plus" and (data["num_ops"] != 0 or data["delta"] is not None):
+    if not plus and (data["num_ops"] != 0 or data["delta"] is not None):
         fail(f"training {training} needs num_ops 0 and delta null (label augmentation is adv_plus only)")
 
     args = parse_recipe(data["recipe"], source)
@@ -298,13 +303,13 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         "--experiment": (args.experiment, name),
         "--dataset": (args.dataset, data["dataset"]),
         "--model": (args.model, data["architecture"]),
-        "--adv-mode": ("adv_plus" if args.label_aug else args.adv_mode, training),
+        "--adv-mode/--fair": (training_label("adv_plus" if args.label_aug else args.adv_mode, args.fair), training),
     }
     if args.num_classes is not None:
         expected["--num-classes"] = (args.num_classes, data["num_classes"])
     if training != "std":
         expected["--adv-eps"] = (args.adv_eps, data["eps"])
-    if training == "adv_plus":
+    if plus:
         expected["--la-delta"] = (args.la_delta, data["delta"])
         expected["--la-ops"] = (args.la_ops, data["num_ops"])
     for flag, (got, want) in expected.items():
