@@ -266,3 +266,40 @@ def test_timm_launcher_refuses_trades():
     args = parse(parser, ["train.py", "--adv-mode", "trades"])
     with pytest.raises(UserError, match="use rbla train --adv-mode trades"):
         hook_settings(args)
+
+
+# -- curves, labels, demo methods -----------------------------------------------------------------------------------
+
+
+def test_leaderboard_plots_draws_per_class_training_curves(tmp_path):
+    from .conftest import run_cli_inprocess
+
+    run = tmp_path / "run"
+    run.mkdir()
+    header = ["epoch", "train_loss", *[f"train_robust_top1_c{k}" for k in range(3)], "train_robust_top1_worst",
+              *[f"eval_holdout_pgd_top1_c{k}" for k in range(3)], "eval_holdout_pgd_top1_worst"]
+    rows = [[0, 2.0, 10, 20, 30, 10, 5, 6, 7, 5], [1, 1.5, 20, 30, 40, 20, 8, 9, 10, 8]]
+    (run / "summary.csv").write_text("\n".join(",".join(map(str, r)) for r in [header, *rows]) + "\n")
+    result = run_cli_inprocess("leaderboard", "--plots", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    png = run / "plots" / "training_curves.png"
+    assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_training_labels_are_the_zoo_trainings():
+    from robustbench_labelaug.train.args import TRAINING_LABELS, training_label
+    from robustbench_labelaug.zoo.entries import TRAININGS
+
+    assert set(TRAININGS) == set(TRAINING_LABELS)
+    assert training_label("adv_plus", "cfa") == "adv_plus_cfa" and training_label("trades", "none") == "trades"
+
+
+def test_demo_methods():
+    from robustbench_labelaug.demo import demo_models
+    from robustbench_labelaug.zoo import get_entry
+
+    assert demo_models(None) == ("digits_std", "digits_adv", "digits_adv_plus")
+    every = demo_models("std,adv,adv_plus,trades,cfa,adv_plus_cfa,frl")
+    assert len(every) == 7 and all(get_entry(name).dataset == "digits" for name in every)
+    with pytest.raises(UserError, match="unknown method"):
+        demo_models("adv,mart")

@@ -61,5 +61,16 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | Non
 
 
 def main(args: argparse.Namespace) -> int:
+    from .training_curves import plot_training_folder, training_runs
+
+    if training_runs(args.dir) and not list(Path(args.dir).glob("**/*.json")):  # rbla train run folder(s)
+        if not args.plots:
+            print(f"{args.dir} holds training runs, not model_info JSONs: pass --plots to draw their per-class "
+                  "training curves, or point rbla leaderboard at an rbla evaluate output folder")
+            return 2
+        paths = plot_training_folder(args.dir)
+        print("wrote " + (", ".join(str(p) for p in paths) if paths else "nothing (no per-class columns in "
+                                                                          "summary.csv)"))
+        return 0
     render(args.dir, sort=args.sort, html=args.html, plots=args.plots, title=args.title, metric=args.metric)
     return 0
