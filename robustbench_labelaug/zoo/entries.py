@@ -272,10 +272,9 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     """Cross-field checks: file name, checkpoint name, K/M/delta vs training, the recipe vs the entry."""
     import timm
 
-    from ..train.args import training_label
-
     from ..data import dataset_num_classes
     from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
+    from ..train.args import training_label
 
     def fail(problem: str) -> None:
         raise UserError(f"zoo entry {source}: {problem}")
