@@ -65,9 +65,10 @@ def main(args: argparse.Namespace) -> int:
 
     if training_runs(args.dir) and not list(Path(args.dir).glob("**/*.json")):  # rbla train run folder(s)
         if not args.plots:
-            print(f"{args.dir} holds training runs, not model_info JSONs: pass --plots to draw their per-class "
-                  "training curves, or point rbla leaderboard at an rbla evaluate output folder")
-            return 2
+            from ..errors import UserError
+
+            raise UserError(f"{args.dir} holds rbla train runs, not model_info JSONs: pass --plots to draw their "
+                            "per-class training curves, or give an rbla evaluate output folder")
         paths = plot_training_folder(args.dir)
         print("wrote " + (", ".join(str(p) for p in paths) if paths else "nothing (no per-class columns in "
                                                                           "summary.csv)"))
