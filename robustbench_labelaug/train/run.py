@@ -379,7 +379,12 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                 saver.save_averaged("fawa", epoch, policy.averaged_state())
         log(f"epoch {epoch + 1}/{num_epochs}  loss {train_metrics['loss']:.4f}  clean top1 {eval_metrics['top1']:.2f}"
             + (f"  PGD-{args.val_pgd_steps} top1 {eval_metrics['pgd_top1']:.2f}" if "pgd_top1" in eval_metrics
-               else "") + f"  lr {lr:.3g}  ({train_metrics['time_s']:.1f} s)")
+               else "")
+            + (f"  worst-class train robust {train_metrics['robust_top1_worst']:.1f}"
+               if "robust_top1_worst" in train_metrics else "")
+            + (f"  worst-class val PGD {eval_metrics['holdout_pgd_top1_worst']:.1f}"
+               if "holdout_pgd_top1_worst" in eval_metrics else "")
+            + f"  lr {lr:.3g}  ({train_metrics['time_s']:.1f} s)")
         dist_utils.barrier()
     return TrainResult(out_dir, last, num_epochs - start_epoch, metrics)
 
