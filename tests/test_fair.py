@@ -239,6 +239,13 @@ def test_cfa_run_resumed_from_an_epoch_checkpoint_is_bit_identical(tmp_path):
     for col in ("train_robust_top1_c0", "train_robust_top1_worst", "train_eps_factor_c9", "eval_holdout_top1_c3",
                 "eval_holdout_pgd_top1_worst"):
         assert col in header
+    import csv
+
+    rows = list(csv.DictReader((full.output_dir / "summary.csv").open()))
+    factors = [[float(r[f"train_eps_factor_c{k}"]) for k in range(10)] for r in rows]
+    assert factors[0] == [1.0] * 10 and factors[1] != [1.0] * 10  # CCM from epoch `begin` = 1
+    robust = [float(rows[0][f"train_robust_top1_c{k}"]) / 100 for k in range(10)]
+    assert factors[1] == pytest.approx([0.5 + a for a in robust])  # (lambda_1 + A_c), A_c of epoch 0
     args_yaml = (full.output_dir / "args.yaml").read_text()
     assert "val_split_record" in args_yaml and "of_split: train" in args_yaml
 
