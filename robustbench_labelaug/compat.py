@@ -7,10 +7,12 @@ aliases the module names and puts :class:`LegacyAutoAttack` in place of ``robust
 Nothing else of robustbench is changed.
 
 ``import robustbench_labelaug`` calls :func:`install_import_hooks`, so that a plain
-``from robustbench.utils import load_model`` works afterwards: a finder on ``sys.meta_path`` answers
-``import autoattack`` / ``autoattack.<sub>`` with the already-installed ``pyautoattack`` modules (imported only
-then: lazy), and puts the adapter in place as soon as ``robustbench.eval`` is imported. Installing twice does
-nothing (idempotent).
+``from robustbench.utils import load_model`` works afterwards: the one finder of this package on ``sys.meta_path``
+answers ``import autoattack`` / ``autoattack.<sub>`` with the already-installed ``pyautoattack`` modules (imported
+only then: lazy), and runs what :func:`after_import` asked for right after a robustbench module executes: the
+adapter as soon as ``robustbench.eval`` is imported, the zoo's registration in RobustBench
+(:mod:`robustbench_labelaug.zoo.robustbench_registry`) as soon as ``robustbench.model_zoo.models`` is.
+Installing twice does nothing (idempotent). This module imports no torch.
 """
 
 from __future__ import annotations
@@ -21,12 +23,20 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from .registry import resolve
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 ALIAS, TARGET = "autoattack", "pyautoattack"
 RB_EVAL_MODULE = "robustbench.eval"
+RB_MODELS_MODULE = "robustbench.model_zoo.models"
+# module -> what runs right after it executes (functions or lazy "module:function" references, given the module)
+_AFTER_IMPORT: dict[str, list[Callable[[types.ModuleType], None] | str]] = {}
 
 
 def _alias_autoattack() -> None:
@@ -56,7 +66,7 @@ class _AliasLoader(importlib.abc.Loader):
 
 
 class _RobustbenchImportHooks(importlib.abc.MetaPathFinder):
-    """``autoattack*`` -> ``pyautoattack*``; the AutoAttack adapter right after ``robustbench.eval`` executes."""
+    """``autoattack*`` -> ``pyautoattack*``; the :func:`after_import` callbacks right after a module executes."""
 
     def find_spec(self, fullname: str, path=None, target=None):
         if fullname == ALIAS or fullname.startswith(ALIAS + "."):
@@ -65,28 +75,48 @@ class _RobustbenchImportHooks(importlib.abc.MetaPathFinder):
                 return None
             return importlib.machinery.ModuleSpec(fullname, _AliasLoader(real),
                                                   is_package=fullname == ALIAS)
-        if fullname == RB_EVAL_MODULE:
+        if fullname in _AFTER_IMPORT:
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
             if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
                 return spec
             exec_module = spec.loader.exec_module
 
-            def exec_then_patch(module) -> None:
-                exec_module(module)
-                module.AutoAttack = LegacyAutoAttack
+            def exec_then_run(module) -> None:
+                exec_module(module)  # the module is in sys.modules already
+                _run_after(fullname, module)
 
-            spec.loader.exec_module = exec_then_patch
+            spec.loader.exec_module = exec_then_run
             return spec
         return None
 
 
+def _run_after(name: str, module: types.ModuleType) -> None:
+    for fn in _AFTER_IMPORT.get(name, []):
+        resolve(fn)(module)
+
+
+def after_import(module: str, fn: Callable[[types.ModuleType], None] | str) -> None:
+    """Run ``fn(module object)`` right after ``module`` is imported (at once when it is imported already);
+    ``fn`` may be a lazy ``"package.module:function"``. The same ``fn`` twice is kept once."""
+    todo = _AFTER_IMPORT.setdefault(module, [])
+    if fn not in todo:
+        todo.append(fn)
+    if module in sys.modules:
+        resolve(fn)(sys.modules[module])
+
+
+def _put_adapter(rb_eval: types.ModuleType) -> None:
+    rb_eval.AutoAttack = LegacyAutoAttack
+
+
 def install_import_hooks() -> None:
-    """Make ``import robustbench`` work from now on (idempotent, imports nothing until robustbench is imported).
-    If robustbench.eval is already imported, the adapter is put in place at once."""
+    """Make ``import robustbench`` work from now on (idempotent, imports nothing until robustbench is imported),
+    with the AutoAttack adapter and this package's zoo entries in RobustBench's zoo; where robustbench is
+    already imported, both happen at once."""
     if not any(isinstance(f, _RobustbenchImportHooks) for f in sys.meta_path):
         sys.meta_path.insert(0, _RobustbenchImportHooks())
-    if RB_EVAL_MODULE in sys.modules:
-        sys.modules[RB_EVAL_MODULE].AutoAttack = LegacyAutoAttack
+    after_import(RB_EVAL_MODULE, _put_adapter)
+    after_import(RB_MODELS_MODULE, "robustbench_labelaug.zoo.robustbench_registry:register_after_import")
 
 
 class LegacyAutoAttack:

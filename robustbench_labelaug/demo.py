@@ -4,31 +4,29 @@ Trains ``digits_std``, ``digits_adv`` and ``digits_adv_plus`` with their zoo rec
 digits), exports them into the zoo's checkpoint layout so ``load_model("digits_adv_plus")`` works afterwards,
 evaluates them with the packaged ``digits`` config (clean and class-wise error, PGD-40 in the sound and the paper
 protocol, PGD-40 + AutoAttack (AutoAttack only on the points PGD-40 leaves), generated-corruption mCE,
-gradient-masking checks), and writes the model_info JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and splits.
+gradient-masking checks), and writes the model_info JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and evaluation parts.
 ``--seeds N`` repeats training with N seeds and reports means with 95 % confidence intervals.
 
-The work runs as tasks (one per training run and per model and evaluator) in ``--jobs`` worker processes with one
-torch thread each: most of it is small-batch attack code (AutoAttack's FAB-T and Square, the masking sweeps) that a
-second thread barely speeds up, so two processes on two cores do almost twice the work of one. Every task uses one
-thread wherever it runs, so the numbers do not depend on ``--jobs`` or the machine's core count. A task's output
-goes to ``<output>/logs/<task>.log``; an evaluator's first model runs before its other models (shared caches, e.g.
-the generated corruptions, are written once).
+The work runs on the runner's tasks (:mod:`robustbench_labelaug.runner.tasks`): one per training run, then the
+runner's own evaluation tasks (one per model and evaluator, each after the model's training), in ``--jobs`` worker
+processes with one torch thread each, so the numbers do not depend on ``--jobs`` or the machine's core count. A
+task's output goes to ``<output>/logs/<task>.log``. The runner's ``evaluate_config`` then reads the cached results
+and writes the model_info files, as ``rbla evaluate`` does.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import math
-import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .runner.tasks import TASK_THREADS, Task, default_jobs, run_tasks, task_output
+
+__all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks", "seeds_table"]
 
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
@@ -46,10 +44,6 @@ def demo_models(methods: str | None) -> tuple[str, ...]:
         raise UserError(f"--methods {methods!r}: unknown method(s) {bad}: use a comma list of {', '.join(METHODS)}")
     return tuple(dict.fromkeys(METHODS[m] for m in names))
 FAST_EPOCHS = 2
-TASK_THREADS = 1  # torch threads per task, wherever it runs (the numbers then do not depend on --jobs)
-# Scheduling hint: these evaluators' tasks take longest (AutoAttack's fixed FAB-T / Square cost, the masking
-# sweeps), so they start first among the tasks that are ready.
-LONG_EVALUATORS = ("autoattack", "masking")
 
 
 def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
@@ -128,153 +122,12 @@ def train_or_resume(args) -> Path:
     return train(args).checkpoint
 
 
-# -- tasks -------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Task:
-    """One unit of the demo's work: ``fn(*args)`` (a module-level function, so a worker process can run it),
-    after the tasks named in ``after``; ``done(result)`` runs in the main process when it has finished."""
-
-    name: str
-    fn: Callable[..., Any]
-    args: tuple
-    after: set[str] = field(default_factory=set)
-    done: Callable[[Any], None] | None = None
-    priority: int = 0  # lower starts first among the tasks that are ready
-
-
-def _run_in_worker(threads: int, fn: Callable[..., Any], args: tuple) -> Any:
-    """``fn(*args)`` with ``threads`` torch threads (set here, after the task's modules were imported)."""
-    import torch
-
-    torch.set_num_threads(threads)
-    return fn(*args)
-
-
-def _init_worker() -> None:
-    import warnings
-
-    for category in (FutureWarning, DeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
-    warnings.filterwarnings("ignore", category=UserWarning, module="pkg_resources")
-
-
-@contextlib.contextmanager
-def _task_output(log: str | None):
-    """A task's stdout and stderr into its log file (in a worker process), else left as they are."""
-    if log is None:
-        yield
-        return
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
-        yield
-
-
 def _train_task(name: str, seed_index: int, out: str, fast: bool, progress: bool, device: str | None,
                 log: str | None) -> tuple[str, float]:
     started = time.perf_counter()
-    with _task_output(log):
+    with task_output(log):
         checkpoint = train_or_resume(_train_args(name, seed_index, Path(out), fast, progress, device))
     return str(checkpoint), time.perf_counter() - started
-
-
-def _evaluate_task(cfg, output: str, key: str, evaluator_ids: Sequence[str], fast: bool, device: str | None,
-                   progress: bool, log: str | None) -> float:
-    """The config's evaluators ``evaluator_ids`` on model ``key``, cached in ``output`` as ``rbla evaluate`` caches
-    them (the final :func:`~robustbench_labelaug.runner.evaluate_config` then only reads them)."""
-    from . import distributed as dist_utils
-    from .runner.models import resolve_model
-    from .runner.run import _Datasets, check_num_classes, evaluate_model
-
-    started = time.perf_counter()
-    with _task_output(log):
-        cfg = copy.deepcopy(cfg)
-        cfg.models = [m for m in cfg.models if m.key == key]
-        cfg.evaluators = [e for e in cfg.evaluators if e.id in evaluator_ids]
-        model = resolve_model(cfg, cfg.models[0])
-        check_num_classes(cfg, [model])
-        requested = device or cfg.runtime.device
-        _, dev = dist_utils.init_distributed(None if requested in ("auto", "cuda") else requested)
-        evaluate_model(cfg, model, Path(output), _Datasets(cfg), fast=fast, device=dev, progress=progress)
-    return time.perf_counter() - started
-
-
-def default_jobs(device: str | None) -> int:
-    import torch
-
-    if device not in ("cpu",) and torch.cuda.is_available():
-        return 1
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def run_tasks(tasks: Sequence[Task], jobs: int, progress: bool = True) -> None:
-    """Run the tasks, ``jobs`` at a time in worker processes (spawned, ``TASK_THREADS`` torch threads each), each
-    once the tasks it comes after have finished; among the ready ones the lowest ``priority`` (then the earliest
-    listed) starts first. With ``jobs`` 1 they run here, in dependency order. A failed task stops the others and
-    its error is raised here."""
-    from tqdm import tqdm
-
-    names = {t.name for t in tasks}
-    pending = [t for t in tasks]
-    finished: set[str] = set()
-    bar = tqdm(total=len(tasks), desc="demo tasks", unit="task", leave=False, disable=not progress)
-
-    def ready() -> list[Task]:
-        return sorted((t for t in pending if (t.after & names) <= finished),
-                      key=lambda t: (t.priority, tasks.index(t)))
-
-    def complete(task: Task, result: Any) -> None:
-        finished.add(task.name)
-        bar.update(1)
-        if task.done is not None:
-            task.done(result)
-
-    pool = None
-    if jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        try:
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker)
-        except (OSError, NotImplementedError, ImportError) as exc:  # e.g. no semaphores in a sandbox
-            print(f"  worker processes are not available here ({exc}): running the tasks in this process")
-    if pool is None:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(TASK_THREADS)
-        try:
-            while pending:
-                task = ready()[0]
-                pending.remove(task)
-                complete(task, task.fn(*task.args))
-        finally:
-            torch.set_num_threads(threads)
-            bar.close()
-        return
-
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    running: dict[Any, Task] = {}
-    try:
-        while pending or running:
-            for task in ready()[:jobs - len(running)]:
-                pending.remove(task)
-                running[pool.submit(_run_in_worker, TASK_THREADS, task.fn, task.args)] = task
-            if not running:
-                raise RuntimeError(f"demo tasks wait for each other: {[t.name for t in pending]}")
-            for future in wait(running, return_when=FIRST_COMPLETED)[0]:
-                complete(running.pop(future), future.result())
-    except BaseException:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):  # stop the other tasks now
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        bar.close()
-    pool.shutdown()
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float]:
@@ -328,11 +181,11 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .evaluation import evaluator_class
     from .fileio import atomic_write_bytes
     from .leaderboard.cli import render
     from .leaderboard.model_info import load_model_info
     from .runner import ModelConfig, evaluate_config, load_config
+    from .runner.tasks import evaluation_tasks
     from .zoo import export_checkpoint, get_entry
 
     if args.seeds < 1:
@@ -391,44 +244,21 @@ def main(args: argparse.Namespace) -> int:
                                worker_log(f"train_{experiment}")),
                               done=trained(name, seed_index, experiment), priority=-1))
 
+    def evaluated(key: str, label: str, seconds: float) -> None:
+        print(f"  {key}: {label} evaluated ({seconds:.0f} s)", flush=True)
+
     def evaluations(config, output: Path, keys: list[str]) -> None:
-        """One task per model and evaluator (an evaluator that reuses an earlier one's per-sample results, e.g.
-        masking the AutoAttack run, joins that one's task), after the model's training (its run is named like
-        the key)."""
-        groups: list[list] = []
-        for entry in config.evaluators:
-            reuses = evaluator_class(entry.name).reuses
-            host = next((g for g in groups if any(e.name in reuses for e in g)), None)
-            if host is None:
-                groups.append([entry])
-            else:
-                host.append(entry)
-        first: dict[str, str] = {}
-        for key in keys:
-            for group in groups:
-                ids = [e.id for e in group]
-                label = "+".join(ids)
-                task_name = f"evaluate {output.name}/{key}/{label}"
-                after = {f"train {key}"}
-                if label in first:  # the evaluator's first model fills the shared caches
-                    after.add(first[label])
-                first.setdefault(label, task_name)
-
-                def done(seconds: float, key=key, label=label) -> None:
-                    print(f"  {key}: {label} evaluated ({seconds:.0f} s)", flush=True)
-
-                long = any(e.name in LONG_EVALUATORS for e in group)
-                tasks.append(Task(task_name, _evaluate_task,
-                                  (config, str(output), key, ids, args.fast, args.device, task_progress,
-                                   worker_log(f"{output.name}_{key}_{label}")),
-                                  after=after, done=done, priority=0 if long else 1))
+        """The runner's evaluation tasks, each after the model's training (its run is named like the key)."""
+        tasks.extend(evaluation_tasks(config, output, keys, fast=args.fast, device=args.device,
+                                      progress=task_progress, log_dir=logs if jobs > 1 else None,
+                                      after=lambda key: {f"train {key}"}, done=evaluated))
 
     evaluations(cfg, eval_dir, list(models))
     if args.seeds > 1:
         evaluations(seed_cfg, out / "eval_seeds", [m.key for m in seed_cfg.models])
     if jobs > 1 and tasks:
         print(f"  ({len(tasks)} tasks; each one's output is in {logs}/)")
-    run_tasks(tasks, jobs, progress)
+    run_tasks(tasks, jobs, progress, desc="demo tasks")
 
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .models.classifier import KWayClassifier
 from .train.args import add_adv_arguments
 
 HELP = ("run timm's own train.py, unmodified, with the AdvLabelAug hook at its mixup_fn point, a K+M head, "
@@ -159,21 +160,6 @@ def _is_main_call(stmt: ast.stmt) -> bool:
 
 
 # -- the run -------------------------------------------------------------------------------------------------------
-class FirstK(nn.Module):
-    """The first K logits of a K+M model (timm's ``validate`` scores what this returns)."""
-
-    def __init__(self, model: nn.Module, num_classes: int) -> None:
-        super().__init__()
-        self.model = model
-        self.num_classes = num_classes
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        return out[:, : self.num_classes]
-
-
 class HookedLoader:
     """A training loader whose batches go through the hook (timm's prefetch loader: normalised, on the device)."""
 
@@ -348,7 +334,7 @@ def _wrap_validate(real: Callable, state: _State) -> Callable:
         if state.num_classes is None:
             raise UserError("the script validates a model it did not create with timm's create_model: rbla "
                             f"timm-train needs timm {', '.join(TESTED_TIMM_VERSIONS)}'s train.py")
-        bound.arguments["model"] = FirstK(bound.arguments["model"], state.num_classes)
+        bound.arguments["model"] = KWayClassifier(bound.arguments["model"], state.num_classes)
         state.calls["validate"] += 1
         return real(*bound.args, **bound.kwargs)
 

@@ -1,8 +1,8 @@
 """Evaluation worker launched by tests/test_eval_framework.py (directly, or under torchrun): runs evaluators on
 the digits test set with a saved resnet8_tiny state dict and writes rank 0's results as JSON.
 
-Every split a rank computes is appended to ``--split-log`` as ``<evaluator> <split> <rank>`` (so a test can tell
-which splits were recomputed); ``--delay`` sleeps after each split so a test can kill the run mid-way."""
+Every part a rank computes is appended to ``--part-log`` as ``<evaluator> <part> <rank>`` (so a test can tell
+which parts were recomputed); ``--delay`` sleeps after each part so a test can kill the run mid-way."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--cache", required=True)
     p.add_argument("--result", required=True)
-    p.add_argument("--split-log", required=True)
+    p.add_argument("--part-log", required=True)
     p.add_argument("--evaluators", default="clean,corruptions")
     p.add_argument("--n-examples", type=int, default=48)
     p.add_argument("--corruptions", default="gaussian_noise,pixelate")
@@ -35,7 +35,7 @@ def main() -> None:
     from robustbench_labelaug.evaluation import EvalContext, create_evaluator
 
     info, device = distributed.init_distributed("cpu")
-    Path(args.split_log).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.part_log).parent.mkdir(parents=True, exist_ok=True)
     model = create_classifier("resnet8_tiny", 10, 1)
     model.load_state_dict(torch.load(args.state_dict, weights_only=True))
     dataset = create_dataset("digits", split="test")
@@ -47,10 +47,10 @@ def main() -> None:
         evaluator = create_evaluator(name, **settings)
         predict = evaluator.predict
 
-        def logged(model_k, batches, split, ctx, _predict=predict, _name=name):
-            arrays = _predict(model_k, batches, split, ctx)
-            with open(args.split_log, "a") as f:
-                f.write(f"{_name} {split} {info.rank}\n")
+        def logged(model_k, batches, part, ctx, _predict=predict, _name=name):
+            arrays = _predict(model_k, batches, part, ctx)
+            with open(args.part_log, "a") as f:
+                f.write(f"{_name} {part} {info.rank}\n")
             time.sleep(args.delay)
             return arrays
 

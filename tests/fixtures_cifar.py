@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robustbench_labelaug.data.cifar import CIFAR10_CLASSES
+from robustbench_labelaug.data.registry import CIFAR10_CLASSES
 
 C_TOTAL = 50_000  # RobustBench: 10 000 images x 5 severities per corruption file
 

@@ -8,12 +8,12 @@ import torch
 
 from robustbench_labelaug.data import create_dataset, dataset_num_classes
 from robustbench_labelaug.data.cifar import (
-    CIFAR10_CLASSES,
     CIFAR_SPECS,
     check_cifar_c,
     cifar_c_split,
     robustbench_cifar_subset,
 )
+from robustbench_labelaug.data.registry import CIFAR10_CLASSES
 from robustbench_labelaug.errors import UserError
 
 from .fixtures_cifar import write_cifar10, write_cifar100, write_cifar_c
@@ -140,22 +140,20 @@ def test_cifar_c_split_matches_the_npy_layout(cifar_c):
 
 
 def test_corruptions_evaluator_uses_cifar_c(cifar_c, monkeypatch, tmp_path):
-    """The evaluator's ImageNet-C hooks swapped for the CIFAR-C ones (same signatures): E per corruption x severity,
-    mCE and the class-wise block agree with predictions computed by hand on the npy images."""
-    import robustbench_labelaug.evaluation.corruptions as ev_corr
+    """The dataset registry names cifar10's corruption layout (cifar_c), so the evaluator reads the npy files: E per
+    corruption x severity, mCE and the class-wise block agree with predictions computed by hand on the npy images."""
     from robustbench_labelaug.evaluation import EvalContext, create_evaluator
     from robustbench_labelaug.models import create_classifier
 
     root, test, written = cifar_c
-    monkeypatch.setattr(ev_corr, "check_imagenet_c", check_cifar_c)
-    monkeypatch.setattr(ev_corr, "imagenet_c_split", cifar_c_split)
-    monkeypatch.setattr(ev_corr, "imagenet_c_transform", lambda clean, crop_pct: None)
     ds = create_dataset("cifar10", root, "test")
     torch.manual_seed(0)
     model = create_classifier("resnet8_tiny", 10).eval()
     ev = create_evaluator("corruptions", data_dir=str(root), corruptions=["gaussian_noise", "fog"],
                           severities=[1, 5], n_examples=12)
-    result = ev.run(model, ds, EvalContext(num_classes=10, out_dir=tmp_path, batch_size=5, progress=False))
+    result = ev.run(model, ds, EvalContext(num_classes=10, out_dir=tmp_path, batch_size=5, progress=False,
+                                           dataset="cifar10"))
+    assert result.details["source"] == "cifar_c" and "mce_normalized" not in result.metrics
     idx = ev.example_indices(ds)
     with torch.no_grad():
         for c in ("gaussian_noise", "fog"):

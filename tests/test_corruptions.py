@@ -116,7 +116,7 @@ def test_imagenet_c_subset_of_classes_keeps_indices(tmp_path, imagenet_c):
     names = [imagenet_wnids()[3], *WNIDS]  # class index = position here: WNIDS get 1, 2, 3
     clean = create_dataset("folder", tmp_path / "imagenet", "val", input_size=32, class_names=names)
     evaluator = create_evaluator("corruptions", data_dir=str(root), corruptions="gaussian_noise", severities=2)
-    split = evaluator.split_dataset(clean, "gaussian_noise/2")
+    split = evaluator.part_dataset(clean, "gaussian_noise/2")
     assert [split[i][1] for i in range(6)] == [1, 1, 2, 2, 3, 3]
     result = evaluator.run(CodeModel(4), clean, ctx(num_classes=4))
     assert "mce_alexnet" not in result.metrics  # not a 1000-class model

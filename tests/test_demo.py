@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from robustbench_labelaug import load_model
-from robustbench_labelaug.demo import Task, mean_ci, run_tasks, seeds_table
+from robustbench_labelaug.demo import mean_ci, seeds_table
 from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.runner.tasks import Task, run_tasks
 
 from .conftest import run_cli
 
@@ -33,7 +34,8 @@ def test_seeds_table_rows():
     assert [c.strip() for c in header.strip("|").split("|")] == ["model", "clean err", "class SD clean"]
     row = next(line for line in table.splitlines() if line.startswith("| digits_adv"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == f"11.00 ± {mean_ci([10.0, 12.0])[1]:.2f}" and cells[2] == f"5.00 ± {mean_ci([4.0, 6.0])[1]:.2f}"
+    # by hand: n = 2, s = sqrt(2), t_{0.975, 1} = 12.7062: half-width 12.7062 * sqrt(2) / sqrt(2)
+    assert cells[1] == "11.00 ± 12.71" and cells[2] == "5.00 ± 12.71"
     std = next(line for line in table.splitlines() if line.startswith("| digits_std"))
     assert "–" in std  # not measured
 
@@ -105,3 +107,24 @@ def test_jobs_must_be_positive(capsys):
 
     assert main(["demo", "--jobs", "0", "--output", "unused"]) == 2
     assert "--jobs must be >= 1" in capsys.readouterr().err
+
+
+def test_evaluation_tasks_one_per_model_and_evaluator_group():
+    """The runner cuts a config into tasks (what rbla demo and rbla evaluate --jobs run): masking joins the
+    AutoAttack run it reuses, every model's tasks wait for `after(key)` and for the evaluator's first model, and the
+    long-running evaluators start first."""
+    from robustbench_labelaug.runner import load_config
+    from robustbench_labelaug.runner.tasks import evaluate_task, evaluation_tasks
+
+    cfg = load_config("digits")
+    tasks = evaluation_tasks(cfg, "out/eval", ["a", "b"], fast=False, device="cpu", progress=False,
+                             after=lambda key: {f"train {key}"})
+    names = [t.name for t in tasks]
+    assert names == [f"evaluate eval/{k}/{g}" for k in ("a", "b")
+                     for g in ("clean", "pgd40_sound", "pgd40_paper", "autoattack+masking", "corruptions")]
+    by_name = {t.name: t for t in tasks}
+    assert by_name["evaluate eval/a/clean"].after == {"train a"}
+    assert by_name["evaluate eval/b/corruptions"].after == {"train b", "evaluate eval/a/corruptions"}
+    assert [t.priority for t in tasks[:5]] == [1, 1, 1, 0, 1]
+    assert all(t.fn is evaluate_task and t.args[2] in ("a", "b") for t in tasks)
+    assert by_name["evaluate eval/a/autoattack+masking"].args[3] == ["autoattack", "masking"]

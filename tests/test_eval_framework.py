@@ -1,5 +1,5 @@
 """The evaluator framework (evaluation/base.py) in real processes: a run killed with SIGKILL resumes without
-recomputing finished splits and ends with the uninterrupted run's result; a 2-process torchrun (gloo, CPU)
+recomputing finished parts and ends with the uninterrupted run's result; a 2-process torchrun (gloo, CPU)
 gives the single process's per-sample predictions, metrics and generated corruptions; bad input is refused
 before anything is written."""
 
@@ -39,7 +39,7 @@ def state_dict(tmp_path_factory, trained_digits_model) -> Path:
 
 def worker_args(tmp: Path, state_dict: Path, **kw) -> list[str]:
     args = {"state-dict": state_dict, "out": tmp / "out", "cache": tmp / "cache", "result": tmp / "result.json",
-            "split-log": tmp / "log.txt", "corruptions": CORRUPTIONS, "severities": SEVERITIES, **kw}
+            "part-log": tmp / "log.txt", "corruptions": CORRUPTIONS, "severities": SEVERITIES, **kw}
     return [str(WORKER)] + [f"--{k}={v}" for k, v in args.items()]
 
 
@@ -60,17 +60,17 @@ def run_in_process(model: nn.Module, dataset, out: Path, cache: Path, evaluators
     return results
 
 
-def split_files(out: Path) -> dict[str, os.stat_result]:
+def part_files(out: Path) -> dict[str, os.stat_result]:
     return {str(p.relative_to(out)): p.stat() for p in sorted(out.rglob("*.npz"))}
 
 
-def logged_splits(log: Path) -> list[str]:
+def logged_parts(log: Path) -> list[str]:
     return log.read_text().split("\n")[:-1] if log.exists() else []
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_without_recomputing(tmp_path, state_dict, trained_digits_model, digits_test):
-    """SIGKILL after two of six corruption splits are cached; the re-run computes only the other four."""
+    """SIGKILL after two of six corruption parts are cached; the re-run computes only the other four."""
     args = worker_args(tmp_path, state_dict, evaluators="corruptions", severities="1,2,3", delay=1.0)
     out = tmp_path / "out" / "corruptions"
     proc = subprocess.Popen([sys.executable, *args], env=worker_env(), stdout=subprocess.PIPE,
@@ -79,7 +79,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, state_dict, trained_di
         deadline = time.monotonic() + 90
         while len(list(out.glob("*.npz"))) < 2:
             assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "the worker wrote no split in 90 s"
+            assert time.monotonic() < deadline, "the worker wrote no part in 90 s"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -87,8 +87,8 @@ def test_killed_run_resumes_without_recomputing(tmp_path, state_dict, trained_di
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "result.json").exists()
-    before = split_files(tmp_path / "out")
-    done = logged_splits(tmp_path / "log.txt")
+    before = part_files(tmp_path / "out")
+    done = logged_parts(tmp_path / "log.txt")
     assert 2 <= len(before) < 6 and len(done) >= len(before)
 
     (tmp_path / "log.txt").unlink()
@@ -96,11 +96,11 @@ def test_killed_run_resumes_without_recomputing(tmp_path, state_dict, trained_di
     resumed = subprocess.run([sys.executable, *args], env=worker_env(), capture_output=True, text=True,
                              timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    recomputed = logged_splits(tmp_path / "log.txt")
+    recomputed = logged_parts(tmp_path / "log.txt")
     finished = {f"corruptions {name[len('corruptions/'):-4].replace('__', '/')} 0" for name in before}
     assert len(recomputed) == 6 - len(before) and not finished & set(recomputed)
-    after = split_files(tmp_path / "out")
-    for name, st in before.items():  # finished splits were neither rewritten nor replaced
+    after = part_files(tmp_path / "out")
+    for name, st in before.items():  # finished parts were neither rewritten nor replaced
         assert (after[name].st_ino, after[name].st_mtime_ns) == (st.st_ino, st.st_mtime_ns), name
     assert len(after) == 6
 
@@ -114,7 +114,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, state_dict, trained_di
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tmp_path, state_dict, trained_digits_model, digits_test):
     """Clean and (generated) corruption evaluation under torchrun --nproc_per_node 2 (gloo): the same per-sample
-    predictions, metrics and corrupted images as one process; each rank computed half of every split."""
+    predictions, metrics and corrupted images as one process; each rank computed half of every part."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -128,9 +128,9 @@ def test_torchrun_two_processes_match_one(tmp_path, state_dict, trained_digits_m
     reference = run_in_process(trained_digits_model, digits_test, single / "out", single / "cache", n=47)
     assert json.loads((ddp / "result.json").read_text()) == reference
 
-    log = logged_splits(ddp / "log.txt")
-    assert sorted(log) == sorted(f"{e} {s} {r}" for e, splits in (("clean", ["all"]), ("corruptions", [
-        f"{c}/{v}" for c in CORRUPTIONS.split(",") for v in SEVERITIES.split(",")])) for s in splits for r in (0, 1))
+    log = logged_parts(ddp / "log.txt")
+    assert sorted(log) == sorted(f"{e} {s} {r}" for e, parts in (("clean", ["all"]), ("corruptions", [
+        f"{c}/{v}" for c in CORRUPTIONS.split(",") for v in SEVERITIES.split(",")])) for s in parts for r in (0, 1))
     files = sorted(p.relative_to(single / "out") for p in (single / "out").rglob("*.npz"))
     assert len(files) == 5
     for rel in files:
@@ -140,7 +140,7 @@ def test_torchrun_two_processes_match_one(tmp_path, state_dict, trained_digits_m
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f"{rel}: {key}")
             assert a["index"].tolist() == class_interleaved(digits_test.targets, 47)
     # each rank generated and cached only its own share (no images passed between ranks): two shard files per
-    # split whose rows are exactly the rank's evaluated images, together the single process's shard
+    # part whose rows are exactly the rank's evaluated images, together the single process's shard
     single_files = sorted((single / "cache").rglob("shard-0-of-1.npz"))
     assert len(single_files) == 4 and not list((single / "cache").rglob("shard-*-of-2.npz"))
     chosen = class_interleaved(digits_test.targets, 47)
@@ -198,7 +198,7 @@ def test_folder_not_matching_layout_is_refused_before_work(tmp_path):
     assert model.calls == 0 and not (tmp_path / "out").exists()
 
 
-def test_changed_settings_do_not_mix_with_cached_splits(tmp_path, digits_test):
+def test_changed_settings_do_not_mix_with_cached_parts(tmp_path, digits_test):
     model = Constant(10)
     ctx = EvalContext(num_classes=10, out_dir=tmp_path / "out", progress=False)
     create_evaluator("clean", n_examples=8).run(model, digits_test, ctx)

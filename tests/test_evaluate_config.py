@@ -334,7 +334,7 @@ def test_digits_config_matches_the_zoo_entries():
 
 def test_robustbench_subset_keeps_its_order_names_and_labels(tmp_path):
     from robustbench_labelaug.data import create_dataset, imagenet_wnids
-    from robustbench_labelaug.data.subsets import robustbench_image_ids, robustbench_subset
+    from robustbench_labelaug.data.subsets import robustbench_image_ids, robustbench_imagenet_subset
 
     from .fixtures_imagenet import make_imagenet_folder
 
@@ -343,13 +343,13 @@ def test_robustbench_subset_keeps_its_order_names_and_labels(tmp_path):
     first = rb_ids[:5]
     make_imagenet_folder(tmp_path, val_file_ids=[int(i[-13:-5]) for i in first], size=16)
     folder = create_dataset("imagenet", tmp_path, "val", input_size=16)
-    subset = robustbench_subset(folder, "rb", first)
+    subset = robustbench_imagenet_subset(folder, "rb", first)
     assert [subset.filename(i) for i in range(len(subset))] == [i.split("/")[1] for i in first]
     wnid_index = {w: k for k, w in enumerate(imagenet_wnids())}
     assert subset.targets == [wnid_index[i.split("/")[0]] for i in first]
     assert subset[0][1] == subset.targets[0]
     with pytest.raises(UserError, match="lacks 4995 of RobustBench's 5000 test images"):
-        robustbench_subset(folder, "rb")
+        robustbench_imagenet_subset(folder, "rb")
 
 
 def test_imagenet_pipeline_real_imagenet_x_corruptions_and_plots(tmp_path):
@@ -391,3 +391,27 @@ def test_imagenet_pipeline_real_imagenet_x_corruptions_and_plots(tmp_path):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     markdown = render(tmp_path / "out", quiet=True)["markdown"]
     assert "ReaL err" in markdown and "| tiny1k | std |" in markdown
+
+
+@pytest.mark.slow
+def test_jobs_run_the_runners_tasks_in_workers_with_the_same_results(tmp_path, model_dir):
+    """``rbla evaluate --jobs 2``: one task per model and evaluator in worker processes (their output in logs/),
+    then the same model_info as one process writes."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = evaluate_config(load_config(_config(tmp_path / "one", model_dir)))[0]
+    assert run_cli_main(["evaluate", "-c", str(_config(tmp_path / "two", model_dir)), "--jobs", "2"]) == 0
+    two = tmp_path / "two" / "out" / "model_info" / "tiny.json"
+    first, second = (json.loads(p.read_text())["labelaug"]["results"] for p in (one, two))
+    assert set(first) == set(second) == {"clean", "pgd5"}
+    for key in first:
+        assert second[key]["metrics"] == first[key]["metrics"]
+        assert second[key]["classwise"] == first[key]["classwise"]
+    assert sorted(p.name for p in (tmp_path / "two" / "out" / "logs").glob("*.log")) == [
+        "out_tiny_clean.log", "out_tiny_pgd5.log"]
+
+
+def run_cli_main(argv: list[str]) -> int:
+    from robustbench_labelaug.cli import main
+
+    return main(argv)

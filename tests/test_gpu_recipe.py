@@ -22,7 +22,7 @@ from torch import nn
 from robustbench_labelaug import AdvLabelAug, UserError, create_classifier
 from robustbench_labelaug.distributed import DistInfo, init_distributed, launch_env
 from robustbench_labelaug.models.pretrained import resolve_pretrained_name, same_architecture
-from robustbench_labelaug.train import parse_args, read_checkpoint, recipe, train
+from robustbench_labelaug.train import parse_args, process_setup, read_checkpoint, train
 from robustbench_labelaug.train.engine import train_one_epoch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,22 +123,22 @@ def test_training_transform_has_no_color_jitter_unless_asked():
 
 # -- 4. global batch, SyncBN ----------------------------------------------------------------------------------------
 def test_batch_size_is_global_and_must_split_over_processes():
-    assert recipe.per_process_batch(64, 1) == 64 and recipe.per_process_batch(64, 8) == 8
+    assert process_setup.per_process_batch(64, 1) == 64 and process_setup.per_process_batch(64, 8) == 8
     with pytest.raises(UserError, match="global batch but does not split over 3 processes"):
-        recipe.per_process_batch(64, 3)
+        process_setup.per_process_batch(64, 3)
     assert "GLOBAL batch size" in _help()
 
 
 def test_sync_bn_converts_under_several_cuda_processes_and_refuses_cpu():
     args = argparse.Namespace(sync_bn=True)
     model = create_classifier("resnet8_tiny", 10, 0)
-    converted = recipe.apply_sync_bn(model, args, DistInfo(0, 2, 0), torch.device("cuda", 0))
+    converted = process_setup.apply_sync_bn(model, args, DistInfo(0, 2, 0), torch.device("cuda", 0))
     assert any(isinstance(m, nn.SyncBatchNorm) for m in converted.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) and not isinstance(m, nn.SyncBatchNorm)
                    for m in converted.modules())
-    assert recipe.apply_sync_bn(model, args, DistInfo(), torch.device("cpu")) is model  # one process: nothing
+    assert process_setup.apply_sync_bn(model, args, DistInfo(), torch.device("cpu")) is model  # one process: nothing
     with pytest.raises(UserError, match="--sync-bn needs CUDA"):
-        recipe.apply_sync_bn(model, args, DistInfo(0, 2, 0), torch.device("cpu"))
+        process_setup.apply_sync_bn(model, args, DistInfo(0, 2, 0), torch.device("cpu"))
 
 
 def _help() -> str:
@@ -152,11 +152,11 @@ def test_default_workers(monkeypatch):
     args = argparse.Namespace(workers=None, dataset="imagenet")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)), raising=False)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
-    assert recipe.default_workers(args, torch.device("cuda", 0)) == 8
+    assert process_setup.default_workers(args, torch.device("cuda", 0)) == 8
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
-    assert recipe.default_workers(args, torch.device("cuda", 0)) == recipe.MAX_DEFAULT_WORKERS
-    assert recipe.default_workers(args, torch.device("cpu")) == 0
-    assert recipe.default_workers(argparse.Namespace(workers=3, dataset="imagenet"), torch.device("cpu")) == 3
+    assert process_setup.default_workers(args, torch.device("cuda", 0)) == process_setup.MAX_DEFAULT_WORKERS
+    assert process_setup.default_workers(args, torch.device("cpu")) == 0
+    assert process_setup.default_workers(argparse.Namespace(workers=3, dataset="imagenet"), torch.device("cpu")) == 3
     assert parse_args([]).workers is None
 
 

@@ -251,7 +251,7 @@ def _infos_from(folder: Path) -> list:
 
 
 def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
-    from robustbench_labelaug.leaderboard.model_info import CIFAR10_CLASSES
+    from robustbench_labelaug.data import get_dataset_spec
     from robustbench_labelaug.leaderboard.plots import classwise_array, classwise_figure
 
     info = _write(tmp_path, "plus", "adv_plus", _results(31.2, 55.0, 50.0, 30.0, 10, 3))
@@ -272,7 +272,7 @@ def test_classwise_figure_titles_mean_sd_and_class_names(tmp_path: Path):
     info_c["dataset"] = "cifar10"
     info_c["labelaug"].pop("class_names")
     fig = classwise_figure([("c", info_c)])
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(CIFAR10_CLASSES)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == get_dataset_spec("cifar10").names_of_classes()
     assert fig.axes[0].get_title() == "class-wise error: clean, cifar10"
 
 
@@ -330,9 +330,6 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
     table.py) gets its column, its label as title (``err`` -> ``acc`` with ``metric="acc"``), in the summary line;
     the headlines are stored in the file, so it renders after the evaluator is gone; older files without stored
     headlines are declared afresh from their results."""
-    import sys
-    import types
-
     from robustbench_labelaug.evaluation import EVALUATORS
     from robustbench_labelaug.evaluation.base import Evaluator, Measured
     from robustbench_labelaug.leaderboard.table import summary_line
@@ -351,10 +348,7 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
         def score(self, arrays, dataset, ctx):
             raise NotImplementedError
 
-    module = types.ModuleType("robustbench_labelaug.evaluation._dummy_for_test")
-    module.DummyEvaluator = DummyEvaluator
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setitem(EVALUATORS, "dummy", "_dummy_for_test:DummyEvaluator")
+    monkeypatch.setitem(EVALUATORS, "dummy", DummyEvaluator)
 
     def dummy(e: float) -> dict:
         return {"evaluator": "dummy", "metrics": {"e": e}, "settings": {}, "classwise": {}, "protocol": None,

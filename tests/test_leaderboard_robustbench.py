@@ -13,7 +13,6 @@ from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.leaderboard.cli import render
 from robustbench_labelaug.leaderboard.model_info import (
-    CIFAR10_CLASSES,
     MODEL_INFO_FIELDS,
     build_model_info,
     load_model_infos,
@@ -57,7 +56,7 @@ def rb_folder(tmp_path: Path) -> Path:
 
 
 def _ours(folder: Path, key: str, clean_error: float, aa_error: float, dataset: str = "imagenet",
-          mce_normalized: float | None = None) -> dict:
+          mce_normalized: float | None = None, num_classes: int = 1000) -> dict:
     results = {"clean": {"evaluator": "clean", "metrics": {"error": clean_error}, "settings": {}, "classwise": {},
                          "protocol": None, "details": {}, "num_examples": 500},
                "autoattack": {"evaluator": "autoattack", "metrics": {"robust_error": aa_error},
@@ -69,7 +68,7 @@ def _ours(folder: Path, key: str, clean_error: float, aa_error: float, dataset: 
                                   "settings": {}, "classwise": {}, "protocol": None,
                                   "details": {"E": {"fog": [60.0, 65.0, 70.0, 75.0, 80.0]}}, "num_examples": 500}
     info = build_model_info({"key": key, "dataset": dataset, "architecture": "resnet50", "training": "adv_plus",
-                             "num_classes": 1000, "num_ops": 1, "delta": 0.03, "eps": 4 / 255}, results)
+                             "num_classes": num_classes, "num_ops": 1, "delta": 0.03, "eps": 4 / 255}, results)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{key}.json").write_text(json.dumps(info))
     return info
@@ -185,7 +184,10 @@ def test_wrong_type_in_labelaug_block_is_one_line_exit_2(tmp_path: Path, capsys,
 
 
 def test_class_names_written_when_known(tmp_path: Path):
-    assert _ours(tmp_path, "c", 10.0, 50.0, dataset="cifar10")["labelaug"]["class_names"] == list(CIFAR10_CLASSES)
+    from robustbench_labelaug.data import get_dataset_spec
+
+    cifar10 = get_dataset_spec("cifar10").names_of_classes()  # the registry's, the one definition
+    assert _ours(tmp_path, "c", 10.0, 50.0, dataset="cifar10", num_classes=10)["labelaug"]["class_names"] == cifar10
     names = _ours(tmp_path, "i", 10.0, 50.0)["labelaug"]["class_names"]
     assert len(names) == 1000 and names[0] == "tench" and names[1] == "goldfish"
     assert _ours(tmp_path, "u", 10.0, 50.0, dataset="folder")["labelaug"]["class_names"] is None

@@ -1,4 +1,5 @@
-"""Every registry entry, the way timm's test_models.py walks list_models(): evaluators, attacks and datasets.
+"""Every registry entry, the way timm's test_models.py walks list_models(): evaluators, attacks, datasets (with
+their class names on the leaderboard) and zoo model sources, all kept by the one Registry of registry.py.
 
 For each entry: its key is its own name; a bad setting raises UserError (one line); a tiny run works (an
 evaluator's result is JSON-serialisable and a second run comes from the cache without predicting anything)."""
@@ -7,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,9 +19,12 @@ from torch.utils.data import Subset
 
 from robustbench_labelaug.attacks import ATTACKS
 from robustbench_labelaug.data import create_dataset, get_dataset_spec, list_datasets
+from robustbench_labelaug.data.registry import DATASETS, class_names, register_dataset
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.evaluation import EVALUATORS, EvalContext, create_evaluator, evaluator_class
 from robustbench_labelaug.evaluation.base import Evaluator, Measured
+from robustbench_labelaug.registry import Registry
+from robustbench_labelaug.zoo.sources import MODEL_SOURCES, SourceKind, load_source, resolve_source
 
 from .fixtures_imagenet import make_imagenet_folder
 
@@ -137,10 +144,11 @@ def test_dataset_key_is_its_name_and_it_loads(name, imagenet_root, tmp_path):
     spec = get_dataset_spec(name)
     assert spec.name == name and spec.eval_split in spec.splits
     data_dir = imagenet_root if spec.needs_data_dir else None
-    if name in ("cifar10", "cifar100"):  # torchvision's files, generated
-        from .fixtures_cifar import write_cifar10, write_cifar100
+    from .fixtures_cifar import write_cifar10, write_cifar100
 
-        (write_cifar10 if name == "cifar10" else write_cifar100)(tmp_path)
+    writers = {"cifar10": write_cifar10, "cifar100": write_cifar100}  # torchvision's files, generated
+    if name in writers:
+        writers[name](tmp_path)
         data_dir = tmp_path
     k = spec.count_classes(data_dir)
     names = spec.names_of_classes(data_dir)
@@ -170,20 +178,159 @@ def test_unknown_dataset_names_the_registered_ones():
         get_dataset_spec("cifar7")
 
 
-def test_registering_a_dataset_is_one_decorator(monkeypatch):
+def test_registering_a_dataset_is_one_decorator():
     """What CONTRIBUTING.md tells a contributor to write: one decorated factory is enough for every module."""
-    from robustbench_labelaug.data import registry
-
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    registry.list_datasets()
-
-    @registry.register_dataset("toy", num_classes=2, mean=(0.5,) * 3, std=(0.5,) * 3, input_size=8,
-                               splits={"train": (), "test": ("val",)})
+    @register_dataset("toy", num_classes=2, mean=(0.5,) * 3, std=(0.5,) * 3, input_size=8,
+                      splits={"train": (), "test": ("val",)})
     def create_toy(split, data_dir=None, **options):
         return torch.utils.data.TensorDataset(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]))
 
-    assert "toy" in list_datasets() and get_dataset_spec("toy").resolve_split("val") == "test"
-    assert len(create_dataset("toy", split="val")) == 4
-    from robustbench_labelaug.data import dataset_num_classes
+    try:
+        assert "toy" in list_datasets() and get_dataset_spec("toy").resolve_split("val") == "test"
+        assert len(create_dataset("toy", split="val")) == 4
+        from robustbench_labelaug.data import dataset_num_classes
 
-    assert dataset_num_classes("toy") == 2
+        assert dataset_num_classes("toy") == 2
+    finally:
+        DATASETS.unregister("toy")
+
+
+# -- class names: the registry's, on the leaderboard ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_dataset_class_names_reach_the_leaderboard(name, tmp_path):
+    """Every registered dataset's class names (where the registry knows them without a folder) are what a
+    model_info built for a model on it carries and what the leaderboard's class-wise figure labels its classes."""
+    from robustbench_labelaug.leaderboard.model_info import build_model_info
+    from robustbench_labelaug.leaderboard.plots import names_of_classes
+
+    spec = get_dataset_spec(name)
+    expected = spec.names_of_classes()
+    k = spec.fixed_num_classes
+    if k is None or expected is None:  # a generic folder / CIFAR-100: names come from the data, not the registry
+        assert class_names(name) is None
+        return
+    assert len(expected) == k and class_names(name) == expected
+    info = build_model_info({"key": "m", "dataset": name, "architecture": "a", "training": "std", "num_classes": k,
+                             "num_ops": 0}, {})
+    assert info["labelaug"]["class_names"] == expected
+    info["labelaug"].pop("class_names")  # an older file without them: the registry again
+    assert names_of_classes(info, k) == expected
+
+
+def test_a_new_dataset_registered_once_gets_class_names_on_the_leaderboard(tmp_path):
+    """One register_dataset call (a lazy factory that is never imported) and a model evaluated on it shows up on the
+    leaderboard with the dataset's class names on its class-wise figure."""
+    from robustbench_labelaug.leaderboard.cli import render
+    from robustbench_labelaug.leaderboard.model_info import build_model_info, load_model_infos
+    from robustbench_labelaug.leaderboard.plots import classwise_figure
+
+    names = ("apple", "banana", "cherry")
+    register_dataset("fruit3", factory="no_such_module:create", num_classes=3, mean=(0.5,) * 3, std=(0.5,) * 3,
+                     input_size=16, splits={"test": ()}, class_names=names)
+    try:
+        errors = [10.0, 20.0, 60.0]
+        summary = {"mean": 30.0, "sd": float(np.std(errors)), "worst_error": 60.0, "worst_class": 2,
+                   "best_error": 10.0, "best_class": 0}
+        results = {"clean": {"evaluator": "clean", "metrics": {"error": 30.0}, "settings": {},
+                             "classwise": {"clean": {"error": errors, "summary": summary}}, "protocol": None,
+                             "details": {}, "num_examples": 30}}
+        info = build_model_info({"key": "fruity", "dataset": "fruit3", "architecture": "resnet8_tiny",
+                                 "training": "std", "num_classes": 3, "num_ops": 0}, results)
+        (tmp_path / "model_info").mkdir()
+        (tmp_path / "model_info" / "fruity.json").write_text(json.dumps(info))
+        board = render(tmp_path, quiet=True)
+        assert board["order"] == ["fruity"] and "| fruity |" in board["markdown"]
+        infos = load_model_infos(tmp_path)
+        assert infos[0][1]["labelaug"]["class_names"] == list(names)
+        fig = classwise_figure(infos)
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(names)
+    finally:
+        DATASETS.unregister("fruit3")
+
+
+def test_dataset_metadata_is_read_without_torch():
+    """The registry (names, K, class names) and the label files import no torch: the leaderboard needs none."""
+    code = (
+        "import sys, types\n"
+        "from pathlib import Path\n"
+        "import importlib.util as u\n"
+        # the bare package (its __init__ is lazy in the final layout; here only the data registry is under test)
+        "root = Path(u.find_spec('robustbench_labelaug').origin).parent\n"
+        "pkg = types.ModuleType('robustbench_labelaug'); pkg.__path__ = [str(root)]\n"
+        "sys.modules['robustbench_labelaug'] = pkg\n"
+        "from robustbench_labelaug.data.registry import class_names, list_datasets, get_dataset_spec\n"
+        "assert [n for n in list_datasets()][:5] == ['digits', 'folder', 'imagenet', 'cifar10', 'cifar100']\n"
+        "assert class_names('imagenet')[:2] == ['tench', 'goldfish'] and len(class_names('cifar10')) == 10\n"
+        "assert get_dataset_spec('cifar100').count_classes() == 100\n"
+        "bad = sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_imagenet_names_are_timms():
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    assert class_names("imagenet") == [info.index_to_description(i).split(",")[0] for i in range(1000)]
+
+
+# -- zoo model sources ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", MODEL_SOURCES.names())
+def test_model_source_key_is_its_name_and_refuses_bad_names(key, tmp_path):
+    kind = MODEL_SOURCES.get(key)
+    assert isinstance(kind, SourceKind) and kind.key == key and callable(kind.resolve) and callable(kind.load)
+    with pytest.raises(UserError) as info:
+        resolve_source({key: "no_such_model_xyz", "num_classes": 10, "dataset": "cifar10"}, tmp_path)
+    assert len(str(info.value).splitlines()) == 1 and "no_such_model_xyz" in str(info.value)
+
+
+def test_timm_source_resolves_and_loads():
+    model = load_source(resolve_source({"timm": "resnet8_tiny", "num_classes": 10, "dataset": "digits"}))
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_a_model_entry_names_exactly_one_source():
+    with pytest.raises(UserError, match="exactly one of 'robustbench: <name>' or 'timm: <name>'"):
+        resolve_source({"robustbench": "a", "timm": "b"})
+
+
+# -- the mechanism --------------------------------------------------------------------------------------------------
+
+
+def test_every_registry_is_the_one_mechanism():
+    from robustbench_labelaug.attacks import ATTACKS
+    from robustbench_labelaug.data.registry import CORRUPTION_FOLDERS
+
+    for registry in (DATASETS, EVALUATORS, ATTACKS, MODEL_SOURCES, CORRUPTION_FOLDERS):
+        assert isinstance(registry, Registry) and len(registry) > 0
+        with pytest.raises(UserError, match=f"unknown {registry.kind} 'nope': use one of"):
+            registry.get("nope")
+
+
+@pytest.mark.parametrize("name", CORRUPTION_FOLDERS_NAMES := ["imagenet_c", "cifar_c"])
+def test_corruption_folder_layouts_resolve(name):
+    from robustbench_labelaug.data.registry import CORRUPTION_FOLDERS
+
+    assert sorted(CORRUPTION_FOLDERS.names()) == sorted(CORRUPTION_FOLDERS_NAMES)
+    layout = CORRUPTION_FOLDERS.get(name)
+    assert layout.name == name and callable(layout.function("check")) and callable(layout.function("split"))
+
+
+def test_registry_decorator_and_lazy_entries():
+    reg: Registry = Registry("widget")
+    reg.register("json", "json:dumps")
+
+    @reg.register("mine")
+    def mine():
+        return 1
+
+    assert reg.names() == ["json", "mine"] and reg.raw("json") == "json:dumps" and reg.get("json") is json.dumps
+    assert reg.get("mine") is mine and "mine" in reg
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.register("mine", print)

@@ -1,16 +1,30 @@
 """Datasets yielding (image in [0,1], label), one registry for all of them (:mod:`.registry`): the embedded
-``digits`` default and ImageNet-layout folders (``folder``, ``imagenet``)."""
+``digits`` default, ImageNet-layout folders (``folder``, ``imagenet``) and CIFAR-10/100.
+
+The registry and the label files (:mod:`.registry`, :mod:`.imagenet_labels`) import no torch; the dataset
+modules are imported on first use (module ``__getattr__``), so ``from robustbench_labelaug.data.registry import
+class_names`` stays light."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from torch.utils.data import Dataset
+from .registry import DatasetSpec, class_names, get_dataset_spec, list_datasets, register_dataset
 
-from .digits import DigitsDataset
-from .folder import ImageFolderDataset, folder_transform, imagenet_wnids
-from .registry import DatasetSpec, get_dataset_spec, list_datasets, register_dataset
+if TYPE_CHECKING:  # pragma: no cover
+    from torch.utils.data import Dataset
+
+_LAZY = {"DigitsDataset": "digits", "ImageFolderDataset": "folder", "folder_transform": "folder",
+         "imagenet_wnids": "imagenet_labels"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create_dataset(name: str = "digits", data_dir: str | Path | None = None, split: str | None = "train", *,
@@ -33,5 +47,6 @@ def dataset_num_classes(name: str, data_dir: str | Path | None = None) -> int:
     return get_dataset_spec(name).count_classes(data_dir)
 
 
-__all__ = ["DatasetSpec", "DigitsDataset", "ImageFolderDataset", "create_dataset", "dataset_num_classes",
-           "folder_transform", "get_dataset_spec", "imagenet_wnids", "list_datasets", "register_dataset"]
+__all__ = ["DatasetSpec", "DigitsDataset", "ImageFolderDataset", "class_names", "create_dataset",
+           "dataset_num_classes", "folder_transform", "get_dataset_spec", "imagenet_wnids", "list_datasets",
+           "register_dataset"]

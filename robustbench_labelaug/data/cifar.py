@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,44 +37,37 @@ from torchvision import datasets as tv_datasets
 from torchvision import transforms as T
 
 from ..errors import UserError
+from .registry import get_dataset_spec
 from .subsets import NamedSubset
 
-CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                                    "truck")
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # training-set statistics, for models trained here (timm-style heads)
-CIFAR10_STD = (0.2471, 0.2435, 0.2616)
-CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
-CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 CIFAR_C_IMAGES_PER_SEVERITY = 10_000  # RobustBench's n_total_cifar
 CIFAR_C_LAYOUT = "<data_dir>/{folder}/<corruption>.npy (uint8 N x 32 x 32 x 3, 10 000 images per severity 1-5) + labels.npy"
 
 
 @dataclass(frozen=True)
 class CifarSpec:
-    """What a dataset registry needs to know about one CIFAR variant (one line to register it)."""
+    """Where torchvision and RobustBench keep one CIFAR variant's files (K, class names, normalisation and the
+    rest are the dataset registry's: :func:`~robustbench_labelaug.data.registry.get_dataset_spec`)."""
 
     name: str
-    num_classes: int
     torchvision_class: str            # attribute of torchvision.datasets
     base_folder: str                  # torchvision's folder under data_dir
     c_folder: str                     # RobustBench's corruption folder under data_dir
-    train_mean: tuple[float, ...]     # statistics for models trained here; RobustBench models: normalisation inside
-    train_std: tuple[float, ...]
-    eval_mean: tuple[float, ...] = (0.0, 0.0, 0.0)  # inputs are [0,1]: the model normalises (RobustBench convention)
-    eval_std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    input_size: int = 32
-    splits: tuple[str, ...] = ("train", "test")
-    needs_data_dir: bool = True
-    corruptions: str = "cifar_c"      # how corruptions are found: check_cifar_c / cifar_c_split (generated without a dir)
-    class_names: tuple[str, ...] | None = None  # None: read from the meta file (CIFAR-100's 100 fine labels)
-    extra: dict[str, Any] = field(default_factory=dict)
+    c_loader: str                     # RobustBench's loader of that folder (robustbench.data.<c_loader>)
+
+    @property
+    def num_classes(self) -> int:
+        return get_dataset_spec(self.name).count_classes()
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        names = get_dataset_spec(self.name).class_names
+        return names if isinstance(names, tuple) else None  # CIFAR-100: read from its meta file
 
 
 CIFAR_SPECS: dict[str, CifarSpec] = {
-    "cifar10": CifarSpec("cifar10", 10, "CIFAR10", "cifar-10-batches-py", "CIFAR-10-C", CIFAR10_MEAN, CIFAR10_STD,
-                         class_names=CIFAR10_CLASSES),
-    "cifar100": CifarSpec("cifar100", 100, "CIFAR100", "cifar-100-python", "CIFAR-100-C", CIFAR100_MEAN,
-                          CIFAR100_STD),
+    "cifar10": CifarSpec("cifar10", "CIFAR10", "cifar-10-batches-py", "CIFAR-10-C", "load_cifar10c"),
+    "cifar100": CifarSpec("cifar100", "CIFAR100", "cifar-100-python", "CIFAR-100-C", "load_cifar100c"),
 }
 
 
@@ -91,12 +84,9 @@ def cifar_transform(is_training: bool):
     return T.ToTensor()
 
 
-def _split_is_train(split: str) -> bool:
-    if split in ("train", "training"):
-        return True
-    if split in ("test", "val", "validation", "eval"):
-        return False
-    raise UserError(f"CIFAR has the splits train and test, got '{split}': use split: test (or train)")
+def _split_is_train(name: str, split: str) -> bool:
+    """Whether ``split`` (a split of dataset ``name`` or a synonym the registry lists) is the training split."""
+    return get_dataset_spec(name).resolve_split(split) == "train"
 
 
 def _lenient(cls: type) -> type:
@@ -114,7 +104,7 @@ def expected_files(name: str, data_dir: str | Path, split: str | None = None) ->
     spec = cifar_spec(name)
     cls = getattr(tv_datasets, spec.torchvision_class)
     lists = cls.train_list + cls.test_list if split is None else (
-        cls.train_list if _split_is_train(split) else cls.test_list)
+        cls.train_list if _split_is_train(name, split) else cls.test_list)
     folder = Path(data_dir).expanduser() / spec.base_folder
     return [folder / f for f, _ in lists] + [folder / cls.meta["filename"]]
 
@@ -145,7 +135,7 @@ class CifarDataset(Dataset):
     def __init__(self, name: str, data_dir: str | Path, split: str = "test", *, is_training: bool = False,
                  download: bool = False, transform=None, check_md5: bool = True) -> None:
         spec = cifar_spec(name)
-        train = _split_is_train(split)
+        train = _split_is_train(name, split)
         root = Path(data_dir).expanduser()
         cls = getattr(tv_datasets, spec.torchvision_class)
         if download:
@@ -322,7 +312,7 @@ def cifar_c_split(root: str | Path, corruption: str, severity: int, clean: Datas
     import_robustbench()
     from robustbench import data as rb_data
 
-    loader = rb_data.load_cifar10c if spec.name == "cifar10" else rb_data.load_cifar100c
+    loader = getattr(rb_data, spec.c_loader)
     n = max((int(i) for i in indices), default=-1) + 1
     try:
         x, y = loader(n, severity=int(severity), data_dir=str(folder.parent), shuffle=False, corruptions=[corruption])
@@ -332,36 +322,22 @@ def cifar_c_split(root: str | Path, corruption: str, severity: int, clean: Datas
     return CifarCSplit(x, y)
 
 
-def cifar_c_available(data_dir: str | Path | None, name: str) -> bool:
-    """Whether ``data_dir`` holds the -C folder of ``name`` (else the evaluator generates corruptions)."""
-    if not data_dir:
-        return False
-    spec = cifar_spec(name)
-    root = Path(data_dir).expanduser()
-    return (root / spec.c_folder).is_dir() or (root.name == spec.c_folder and root.is_dir())
+def create_cifar10(split: str, data_dir: str | Path | None, **options: Any) -> CifarDataset:
+    """The registry's factory of ``cifar10`` (models trained here use its training-set mean/std)."""
+    return create_cifar_dataset("cifar10", data_dir, split, **options)
 
 
-def _register(spec: CifarSpec) -> None:
-    """One registry entry per CIFAR variant (models trained here use ``train_mean``/``train_std``)."""
-    from .registry import register_dataset
-
-    def factory(split: str, data_dir: str | Path | None, **options: Any) -> CifarDataset:
-        return create_cifar_dataset(spec.name, data_dir, split, **options)
-
-    register_dataset(spec.name, num_classes=spec.num_classes, mean=spec.train_mean, std=spec.train_std,
-                     input_size=spec.input_size, splits={"train": (), "test": ("val", "validation")},
-                     eval_split="test", needs_data_dir=spec.needs_data_dir,
-                     class_names=spec.class_names,  # CIFAR-100: None (read from its meta file by the dataset)
-                     corruptions="cifar_c", subsets=("robustbench",),
-                     data_keys=("data_dir", "split", "subset"),
-                     description=f"the folder holding {spec.base_folder}/, torchvision's format")(factory)
+def create_cifar100(split: str, data_dir: str | Path | None, **options: Any) -> CifarDataset:
+    """The registry's factory of ``cifar100``."""
+    return create_cifar_dataset("cifar100", data_dir, split, **options)
 
 
-for _spec in CIFAR_SPECS.values():
-    _register(_spec)
+def robustbench_cifar_subset_of(dataset: CifarDataset, ds_id: str) -> NamedCifarSubset:
+    """The registry's ``robustbench`` subset of a CIFAR test split (:func:`robustbench_cifar_subset`)."""
+    return robustbench_cifar_subset(dataset)
 
 
-__all__ = ["CIFAR10_CLASSES", "CIFAR_C_IMAGES_PER_SEVERITY", "CIFAR_SPECS", "CifarCSplit", "CifarDataset",
-           "CifarSpec", "NamedCifarSubset", "check_cifar_c", "cifar_c_available", "cifar_c_split", "cifar_spec",
-           "cifar_transform", "create_cifar_dataset", "expected_files", "resolve_cifar_c_root",
-           "robustbench_cifar_subset"]
+__all__ = ["CIFAR_C_IMAGES_PER_SEVERITY", "CIFAR_SPECS", "CifarCSplit", "CifarDataset", "CifarSpec",
+           "NamedCifarSubset", "check_cifar_c", "cifar_c_split", "cifar_spec", "cifar_transform", "create_cifar10",
+           "create_cifar100", "create_cifar_dataset", "expected_files", "resolve_cifar_c_root",
+           "robustbench_cifar_subset", "robustbench_cifar_subset_of"]

@@ -98,12 +98,12 @@ def select_corruptions(corruptions: Sequence[str] | str | None = None,
     return names, sevs
 
 
-def split_name(corruption: str, severity: int) -> str:
+def part_name(corruption: str, severity: int) -> str:
     return f"{corruption}/{severity}"
 
 
-def parse_split(split: str) -> tuple[str, int]:
-    corruption, severity = split.rsplit("/", 1)
+def parse_part(part: str) -> tuple[str, int]:
+    corruption, severity = part.rsplit("/", 1)
     return corruption, int(severity)
 
 
@@ -349,7 +349,7 @@ class CorruptionGenerator:
         shard, images, labels = self._shard  # type: ignore[misc]
         out = np.empty_like(images)
         info = dist_utils.current()
-        for p in tqdm(range(len(shard)), desc=f"corrupting {split_name(corruption, severity)}", leave=False,
+        for p in tqdm(range(len(shard)), desc=f"corrupting {part_name(corruption, severity)}", leave=False,
                       disable=not (self.progress and info.is_main)):
             out[p] = corrupt_image(images[p], corruption, severity, image_seed(self.seed, corruption, severity,
                                                                                shard[p]), self.min_size)
@@ -422,5 +422,5 @@ class CorruptionGenerator:
 
 __all__ = ["CORRUPTIONS", "IMAGENET_C_LAYOUT", "MIN_CORRUPTION_SIZE", "SEVERITIES", "AlignedDataset",
            "CorruptionGenerator", "GeneratedCorruptions", "check_imagenet_c", "corrupt_image", "corruption_names",
-           "default_cache_dir", "image_seed", "imagenet_c_split", "imagenet_c_transform", "parse_split",
-           "resolve_imagenet_c_root", "select_corruptions", "split_name"]
+           "default_cache_dir", "image_seed", "imagenet_c_split", "imagenet_c_transform", "parse_part",
+           "resolve_imagenet_c_root", "select_corruptions", "part_name"]

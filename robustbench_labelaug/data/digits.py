@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from .registry import register_dataset
+from .registry import DIGITS_CLASSES
 
-DIGITS_NUM_CLASSES = 10
+DIGITS_NUM_CLASSES = len(DIGITS_CLASSES)
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
 
@@ -50,10 +50,6 @@ class DigitsDataset(TensorDataset):
         return f"digits_{self.split}_{index:04d}.png"
 
 
-@register_dataset("digits", num_classes=DIGITS_NUM_CLASSES, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=32,
-                  splits={"train": (), "test": ("val", "validation")}, eval_split="test",
-                  class_names=tuple(str(d) for d in range(DIGITS_NUM_CLASSES)), corruptions="generated",
-                  data_keys=("split",), description="embedded scikit-learn digits (1 437 train / 360 test, 32x32)")
 def create_digits(split: str, data_dir=None, **options) -> DigitsDataset:
     """The embedded digits (``data_dir`` and the image options are ignored: the images are 32x32)."""
     return DigitsDataset(split)

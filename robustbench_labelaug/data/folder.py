@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image
@@ -13,7 +12,8 @@ from timm.data import ImageDataset, create_transform
 from timm.data.readers.img_extensions import get_img_extensions
 
 from ..errors import UserError
-from .registry import register_dataset
+from .imagenet_labels import imagenet_wnids
+from .registry import FOLDER_SPLITS
 
 IMAGE_EXTENSIONS = tuple(get_img_extensions())
 BAD_IMAGE_POLICIES = ("error", "skip")
@@ -67,14 +67,6 @@ def find_bad_images(paths: Sequence[str | Path]) -> list[str]:
     return bad
 
 
-@lru_cache(maxsize=1)
-def imagenet_wnids() -> tuple[str, ...]:
-    """The 1 000 ImageNet-1k WordNet ids in class-index order (timm's copy)."""
-    from timm.data import ImageNetInfo
-
-    return tuple(ImageNetInfo().label_names())
-
-
 def class_folders(root: str | Path) -> list[str]:
     """Sorted names of the sub-folders of ``root`` (the classes), or a clear error."""
     root = Path(root)
@@ -90,7 +82,7 @@ def class_folders(root: str | Path) -> list[str]:
 def split_folder(data_dir: str | Path, split: str) -> Path:
     """``<data_dir>/train`` or ``<data_dir>/val`` (timm's synonyms accepted), or a clear error."""
     data_dir = Path(data_dir)
-    synonyms = {"train": ("train", "training"), "val": ("val", "validation", "valid", "eval", "evaluation", "test")}
+    synonyms = {key: (key, *aliases) for key, aliases in FOLDER_SPLITS.items()}
     key = "train" if split in synonyms["train"] else "val"
     for name in synonyms[key]:
         if (data_dir / name).is_dir():
@@ -101,11 +93,9 @@ def split_folder(data_dir: str | Path, split: str) -> Path:
     raise UserError(f"data dir {data_dir} has no {key}/ folder: expected {data_dir}/{key}/<class>/<image>")
 
 
-def make_class_map(class_names: Sequence[str] | str | None, root: str | Path) -> dict[str, int]:
-    """Class-name -> index. ``"imagenet"`` uses the canonical 1 000-class order (so a folder holding a subset
-    of classes keeps the right indices); a list fixes the order; ``None`` sorts the folder's classes."""
-    if class_names == "imagenet":
-        return {wnid: i for i, wnid in enumerate(imagenet_wnids())}
+def make_class_map(class_names: Sequence[str] | None, root: str | Path) -> dict[str, int]:
+    """Class-name -> index: a list fixes the order (ImageNet's 1 000 wnids keep a folder holding a subset of its
+    classes at the right indices); ``None`` sorts the folder's classes."""
     names = list(class_names) if class_names is not None else class_folders(root)
     return {name: i for i, name in enumerate(names)}
 
@@ -203,21 +193,14 @@ def folder_transform(input_size: int | tuple[int, int, int], is_training: bool, 
                             crop_pct=crop_pct, interpolation=interpolation, **extra)
 
 
-def count_images(root: str | Path) -> int:
-    n = 0
-    for _, _, files in os.walk(root):
-        n += sum(f.lower().endswith(IMAGE_EXTENSIONS) for f in files)
-    return n
-
-
 # -- registered datasets ------------------------------------------------------------------------------------------
 
-FOLDER_SPLITS = {"train": ("training",), "val": ("validation", "valid", "eval", "evaluation", "test")}
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def _folder_classes(data_dir: str | Path | None) -> list[str]:
-    """The class folders of ``<data_dir>/train`` (else of the validation folder), sorted."""
+def folder_classes(data_dir: str | Path | None) -> list[str] | None:
+    """The class folders of ``<data_dir>/train`` (else of the validation folder), sorted (None without a folder)."""
+    if not data_dir:
+        return None
     root = Path(data_dir) / "train" if (Path(data_dir) / "train").is_dir() else split_folder(data_dir, "val")
     return class_folders(root)
 
@@ -232,19 +215,16 @@ def _create_folder(split: str, data_dir: str | Path, *, class_names: Sequence[st
                               bad_images=bad_images)
 
 
-@register_dataset("folder", num_classes=lambda data_dir: len(_folder_classes(data_dir)), mean=IMAGENET_MEAN,
-                  std=IMAGENET_STD, input_size=224, splits=FOLDER_SPLITS, eval_split="val", needs_data_dir=True,
-                  class_names=_folder_classes, corruptions="generated",
-                  description="a folder with train/ and val/ class folders: <data_dir>/{train,val}/<class>/<image>")
+def count_folder_classes(data_dir: str | Path) -> int:
+    """K of a generic folder: its number of class folders."""
+    return len(folder_classes(data_dir))
+
+
 def create_folder(split: str, data_dir: str | Path, class_names: Sequence[str] | str | None = None,
                   **options) -> ImageFolderDataset:
-    return _create_folder(split, data_dir, class_names=class_names or _folder_classes(data_dir), **options)
+    return _create_folder(split, data_dir, class_names=class_names or folder_classes(data_dir), **options)
 
 
-@register_dataset("imagenet", num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224,
-                  splits=FOLDER_SPLITS, eval_split="val", needs_data_dir=True,
-                  class_names=lambda data_dir: imagenet_wnids(), corruptions="folder", subsets=("robustbench",),
-                  description="a folder with train/ and val/ class folders, classes in ImageNet-1k order")
 def create_imagenet(split: str, data_dir: str | Path, class_names: Sequence[str] | str | None = None,
                     **options) -> ImageFolderDataset:
-    return _create_folder(split, data_dir, class_names=class_names or "imagenet", **options)
+    return _create_folder(split, data_dir, class_names=class_names or imagenet_wnids(), **options)

@@ -1,69 +1,120 @@
-"""The dataset registry, like timm's ``register_model``: every dataset name of the package comes from here.
+"""The dataset registry: everything the package knows about a dataset, in one place, readable without torch.
 
-A dataset is one factory function decorated with :func:`register_dataset`, which records what the rest of the
-package needs to know about it (:class:`DatasetSpec`): K, the normalisation a model trained on it uses, the
-default input size, its splits (with accepted synonyms), whether it needs ``data_dir``, its class names, how its
-corruptions are found, named subsets, and which config keys the data depends on. ``rbla train --dataset``,
-the evaluation configs' ``datasets`` block and the model zoo's ``dataset`` field all ask this registry.
+Every dataset is one :class:`DatasetSpec` in :data:`DATASETS` (the package's one
+:class:`~robustbench_labelaug.registry.Registry` mechanism): K, its class names, the normalisation a model trained
+on it uses, the default input size, its splits (with accepted synonyms), whether it needs ``data_dir``, how its
+corruptions are found, its named subsets, which config keys its data depends on, and how RobustBench treats it.
+``rbla train --dataset``, the evaluation configs' ``datasets`` block, the model zoo's ``dataset`` field, the
+corruptions evaluator and the leaderboard (class names) all ask this registry; no other module compares a dataset
+name with a string.
 
-Adding a dataset: write ``data/<name>.py`` with a decorated factory and add its module to
-:data:`DATASET_MODULES` (one line); see CONTRIBUTING.md. ``factory(split, data_dir, **options)`` gets the
-canonical split name, the folder (or None) and the options ``is_training``, ``input_size``, ``crop_pct``,
-``interpolation``, ``class_names``; it returns a ``Dataset`` of ``(image in [0,1] CxHxW, label)``, ideally with
-``targets`` (labels without loading images) and ``filename(i)``.
+This module imports no torch: the factories (and anything else that needs torch) are referenced lazily as
+``"package.module:function"`` and imported only when a dataset is created, so the leaderboard reads K and the
+class names without torch. Adding a dataset is one :func:`register_dataset` call, either here with a lazy
+factory (the built-in ones below) or as a decorator on the factory in its own module (then list the module in
+:data:`DATASET_MODULES`); see CONTRIBUTING.md. ``factory(split, data_dir, **options)`` gets the canonical split
+name, the folder (or None) and the options ``is_training``, ``input_size``, ``crop_pct``, ``interpolation``,
+``class_names``, ``download``, ``bad_images``, ``color_jitter``; it returns a ``Dataset`` of ``(image in [0,1]
+CxHxW, label)``, ideally with ``targets`` (labels without loading images) and ``filename(i)``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch.utils.data import Dataset
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+from ..registry import Registry, resolve
+from .imagenet_labels import IMAGENET_NUM_CLASSES
 
-# Modules whose import registers the built-in datasets (imported on the first registry lookup).
-DATASET_MODULES: tuple[str, ...] = (
-    "robustbench_labelaug.data.digits",
-    "robustbench_labelaug.data.folder",
-    "robustbench_labelaug.data.cifar",
-)
-CORRUPTION_SOURCES = ("generated", "folder", "cifar_c")  # cifar_c: RobustBench's <data_dir>/CIFAR-10-C/*.npy
+if TYPE_CHECKING:  # pragma: no cover
+    from torch.utils.data import Dataset
+
+# Modules whose import registers further datasets with the decorator (the built-in ones are declared below).
+DATASET_MODULES: tuple[str, ...] = ()
 DATA_KEYS = ("data_dir", "split", "input_size", "crop_pct", "interpolation", "subset")
+GENERATED = "generated"  # corruptions made with imagecorruptions from the clean images (cached)
 
-_REGISTRY: dict[str, DatasetSpec] = {}
-_loaded = False
+DIGITS_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
+CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                    "truck")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+FOLDER_SPLITS = {"train": ("training",), "val": ("validation", "valid", "eval", "evaluation", "test")}
+
+
+@dataclass(frozen=True)
+class CorruptionFolder:
+    """A layout of pre-computed corrupted copies of a dataset's test images (ImageNet-C, CIFAR-10-C), given to
+    the corruptions evaluator as its ``data_dir``. Each function may be a lazy ``"module:function"``.
+
+    ``check(root, corruptions, severities, clean, indices) -> root``: refuse a bad folder before any work, return
+    the resolved root. ``split(root, corruption, severity, clean, indices, transform) -> Dataset`` indexed like the
+    clean one. ``transform(clean, crop_pct)``: the image transform (None: images as stored). ``normalized_k``: K
+    of the models for which the AlexNet-normalised mCE (Hendrycks & Dietterich) is reported (None: never)."""
+
+    name: str
+    check: Callable[..., Any] | str
+    split: Callable[..., Any] | str
+    transform: Callable[..., Any] | str | None = None
+    normalized_k: int | None = None
+
+    def function(self, which: str) -> Callable[..., Any] | None:
+        ref = getattr(self, which)
+        return None if ref is None else resolve(ref)
+
+
+CORRUPTION_FOLDERS: Registry[CorruptionFolder] = Registry("corruption folder layout")
+CORRUPTION_FOLDERS.register("imagenet_c", CorruptionFolder(
+    "imagenet_c", check="robustbench_labelaug.data.corruptions:check_imagenet_c",
+    split="robustbench_labelaug.data.corruptions:imagenet_c_split",
+    transform="robustbench_labelaug.data.corruptions:imagenet_c_transform", normalized_k=IMAGENET_NUM_CLASSES))
+CORRUPTION_FOLDERS.register("cifar_c", CorruptionFolder(  # RobustBench's <data_dir>/CIFAR-10-C/*.npy
+    "cifar_c", check="robustbench_labelaug.data.cifar:check_cifar_c",
+    split="robustbench_labelaug.data.cifar:cifar_c_split"))
+
+
+@dataclass(frozen=True)
+class RobustBenchFacts:
+    """How RobustBench treats a dataset of the same name: ``prefixed``: its checkpoints' keys start with
+    ``model.`` (RobustBench wraps ImageNet models only); ``standard_from_torchvision``: its ``Standard*`` models
+    load torchvision's pretrained weights."""
+
+    prefixed: bool = False
+    standard_from_torchvision: bool = False
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     """What the package knows about one dataset (see the module docstring).
 
-    ``num_classes``: K, or a function of ``data_dir`` counting the classes of a folder. ``splits``: canonical
-    split name -> accepted synonyms; ``eval_split`` is evaluated by default. ``class_names``: the classes in index
-    order (a tuple, a function of ``data_dir``, or None: the sorted class folders). ``corruptions``: ``"generated"``
-    (imagecorruptions, deterministic and cached), ``"folder"`` (an ImageNet-C folder given to the corruptions
-    evaluator as ``data_dir``; generated without one), ``"cifar_c"`` (RobustBench's CIFAR-10-C/100-C npy layout
-    under the corruptions evaluator's ``data_dir``; generated without one) or a function ``(dataset, indices, corruption, severity) ->
-    Dataset``. ``subsets``: named subsets of :mod:`~robustbench_labelaug.data.subsets` it supports.
-    ``data_keys``: the evaluation-config keys its data depends on (part of every result's fingerprint)."""
+    ``factory``: the function creating a split (or its lazy ``"module:function"``). ``num_classes``: K, or a
+    function of ``data_dir`` counting the classes of a folder. ``splits``: canonical split name -> accepted
+    synonyms; ``eval_split`` is evaluated by default. ``class_names``: the classes in index order as people name
+    them (a tuple, a function of ``data_dir``, or None: unknown). ``corruptions``: ``"generated"``
+    (imagecorruptions, deterministic and cached), a :data:`CORRUPTION_FOLDERS` layout name (``"imagenet_c"``,
+    ``"cifar_c"``: read from the corruptions evaluator's ``data_dir``, generated without one) or a function
+    ``(dataset, indices, corruption, severity) -> Dataset``. ``subsets``: subset name -> function
+    ``(dataset, dataset id) -> Dataset``. ``data_keys``: the evaluation-config keys its data depends on (part of
+    every result's fingerprint). ``in_memory``: the data are held in memory (no loader workers by default).
+    ``robustbench``: how RobustBench treats it (None: not a RobustBench dataset)."""
 
     name: str
-    factory: Callable[..., Dataset]
-    num_classes: int | Callable[[str | Path | None], int]
+    factory: Callable[..., Dataset] | str
+    num_classes: int | Callable[[str | Path | None], int] | str
     mean: tuple[float, ...]
     std: tuple[float, ...]
     input_size: int
     splits: Mapping[str, tuple[str, ...]]
     eval_split: str
     needs_data_dir: bool = False
-    class_names: tuple[str, ...] | Callable[[str | Path | None], Sequence[str]] | None = None
-    corruptions: str | Callable[..., Dataset] = "generated"
-    subsets: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | Callable[[str | Path | None], Sequence[str]] | str | None = None
+    corruptions: str | Callable[..., Dataset] = GENERATED
+    subsets: Mapping[str, Callable[..., Any] | str] = field(default_factory=dict)
     data_keys: tuple[str, ...] = DATA_KEYS
+    in_memory: bool = False
+    robustbench: RobustBenchFacts | None = None
     description: str = ""
 
     def resolve_split(self, split: str | None) -> str:
@@ -79,16 +130,44 @@ class DatasetSpec:
         if self.needs_data_dir and not data_dir:
             raise UserError(f"dataset '{self.name}' needs {flag} ({self.description or 'the folder of its files'})")
 
+    @property
+    def fixed_num_classes(self) -> int | None:
+        """K when it does not depend on the folder, else None."""
+        return self.num_classes if isinstance(self.num_classes, int) else None
+
     def count_classes(self, data_dir: str | Path | None = None) -> int:
         """K of this dataset (counted in ``data_dir`` for a generic folder)."""
-        if callable(self.num_classes):
-            self.check_data_dir(data_dir)
-            return int(self.num_classes(data_dir))
-        return int(self.num_classes)
+        if self.fixed_num_classes is not None:
+            return self.fixed_num_classes
+        self.check_data_dir(data_dir)
+        return int(resolve(self.num_classes)(data_dir))
 
     def names_of_classes(self, data_dir: str | Path | None = None) -> list[str] | None:
-        names = self.class_names(data_dir) if callable(self.class_names) else self.class_names
-        return None if names is None else list(names)
+        """The class names in index order (None where unknown, or where they come from a folder not given)."""
+        names = self.class_names
+        if names is None or isinstance(names, tuple):
+            return None if names is None else list(names)
+        found = resolve(names)(data_dir)  # a function of the folder (None where it needs one not given)
+        return None if found is None else [str(n) for n in found]
+
+    def corruption_folder(self) -> CorruptionFolder | None:
+        """The pre-computed corruption layout of this dataset (None: generated or its own function)."""
+        if isinstance(self.corruptions, str) and self.corruptions in CORRUPTION_FOLDERS:
+            return CORRUPTION_FOLDERS.get(self.corruptions)
+        return None
+
+    def corruption_function(self) -> Callable[..., Dataset] | None:
+        """The dataset's own corruptions ``(dataset, indices, corruption, severity) -> Dataset`` (None: none)."""
+        if callable(self.corruptions) or (isinstance(self.corruptions, str) and ":" in self.corruptions):
+            return resolve(self.corruptions)
+        return None
+
+    def make_subset(self, subset: str, dataset: Dataset, ds_id: str) -> Dataset:
+        """The named subset of ``dataset`` (one of :attr:`subsets`)."""
+        if subset not in self.subsets:
+            raise UserError(f"dataset '{ds_id}' ({self.name}) has no subset '{subset}': "
+                            + (f"use one of {', '.join(self.subsets)}" if self.subsets else "drop 'subset'"))
+        return resolve(self.subsets[subset])(dataset, ds_id)
 
     def create(self, split: str | None = None, data_dir: str | Path | None = None, **options: Any) -> Dataset:
         """The dataset's ``split`` (see :func:`~robustbench_labelaug.data.create_dataset` for ``options``)."""
@@ -96,20 +175,29 @@ class DatasetSpec:
         options.setdefault("input_size", self.input_size)
         if options["input_size"] is None:
             options["input_size"] = self.input_size
-        return self.factory(self.resolve_split(split), data_dir, **options)
+        return resolve(self.factory)(self.resolve_split(split), data_dir, **options)
 
 
-def register_dataset(name: str, *, num_classes: int | Callable[[Any], int], mean: Sequence[float],
+DATASETS: Registry[DatasetSpec] = Registry("dataset", modules=DATASET_MODULES)
+
+
+def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str, mean: Sequence[float],
                      std: Sequence[float], input_size: int, splits: Mapping[str, Sequence[str]],
                      eval_split: str | None = None, needs_data_dir: bool = False,
-                     class_names: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
-                     corruptions: str | Callable[..., Dataset] = "generated", subsets: Sequence[str] = (),
-                     data_keys: Sequence[str] = DATA_KEYS, description: str = ""):
-    """Decorator registering ``factory(split, data_dir, **options) -> Dataset`` under ``name``."""
+                     class_names: Sequence[str] | Callable[[Any], Sequence[str]] | str | None = None,
+                     corruptions: str | Callable[..., Dataset] = GENERATED,
+                     subsets: Mapping[str, Callable[..., Any] | str] | None = None,
+                     data_keys: Sequence[str] = DATA_KEYS, in_memory: bool = False,
+                     robustbench: RobustBenchFacts | None = None, description: str = "",
+                     factory: Callable[..., Dataset] | str | None = None):
+    """Register dataset ``name``: with ``factory`` (a function or a lazy ``"module:function"``) at once, else as
+    a decorator on ``factory(split, data_dir, **options) -> Dataset``."""
+    if isinstance(corruptions, str) and corruptions != GENERATED and ":" not in corruptions \
+            and corruptions not in CORRUPTION_FOLDERS:
+        raise ValueError(f"dataset '{name}': corruptions must be '{GENERATED}', one of "
+                         f"{CORRUPTION_FOLDERS.names()}, a function or a 'module:function'")
     if not isinstance(corruptions, str) and not callable(corruptions):
-        raise TypeError(f"dataset '{name}': corruptions must be one of {CORRUPTION_SOURCES} or a callable")
-    if isinstance(corruptions, str) and corruptions not in CORRUPTION_SOURCES:
-        raise ValueError(f"dataset '{name}': corruptions must be one of {CORRUPTION_SOURCES} or a callable")
+        raise TypeError(f"dataset '{name}': corruptions must be '{GENERATED}', a layout name or a function")
     unknown = sorted(set(data_keys) - set(DATA_KEYS))
     if unknown:
         raise ValueError(f"dataset '{name}': unknown data_keys {unknown}: use some of {DATA_KEYS}")
@@ -118,40 +206,81 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int], mean
     if eval_split not in split_map:
         raise ValueError(f"dataset '{name}': eval_split '{eval_split}' is not among its splits {list(split_map)}")
 
-    def decorate(factory: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
-            raise ValueError(f"dataset '{name}' is registered twice")
-        _REGISTRY[name] = DatasetSpec(
-            name=name, factory=factory, num_classes=num_classes, mean=tuple(mean), std=tuple(std),
+    def decorate(fn: Callable[..., Dataset] | str) -> Callable[..., Dataset] | str:
+        spec = DatasetSpec(
+            name=name, factory=fn, num_classes=num_classes, mean=tuple(mean), std=tuple(std),
             input_size=int(input_size), splits=split_map, eval_split=eval_split, needs_data_dir=needs_data_dir,
             class_names=tuple(class_names) if isinstance(class_names, (list, tuple)) else class_names,
-            corruptions=corruptions, subsets=tuple(subsets), data_keys=tuple(data_keys), description=description)
-        return factory
+            corruptions=corruptions, subsets=dict(subsets or {}), data_keys=tuple(data_keys), in_memory=in_memory,
+            robustbench=robustbench, description=description)
+        held = DATASETS._entries.get(name)
+        if held is not None and held.factory is not fn:
+            raise ValueError(f"dataset '{name}' is registered twice")
+        DATASETS.register(name, spec)
+        return fn
 
-    return decorate
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in DATASET_MODULES:
-            importlib.import_module(module)
+    return decorate if factory is None else decorate(factory)
 
 
 def list_datasets() -> list[str]:
     """The registered dataset names, in registration order."""
-    _load_builtin()
-    return list(_REGISTRY)
+    return DATASETS.names()
 
 
 def get_dataset_spec(name: str | None) -> DatasetSpec:
     """The :class:`DatasetSpec` of ``name`` (timm's empty name means ``folder``); :class:`UserError` if unknown."""
-    _load_builtin()
-    name = name or "folder"
-    if name not in _REGISTRY:
-        raise UserError(f"unknown dataset '{name}': use one of {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    return DATASETS.get(name or "folder")
 
 
-__all__ = ["DATASET_MODULES", "DatasetSpec", "get_dataset_spec", "list_datasets", "register_dataset"]
+def class_names(dataset: str | None, data_dir: str | Path | None = None,
+                num_classes: int | None = None) -> list[str] | None:
+    """The class names of a registered dataset in index order, None where unknown (an unregistered name, a folder
+    not given, or names whose count differs from ``num_classes``). Imports no torch for a fixed list."""
+    if not dataset or dataset not in DATASETS:
+        return None
+    names = get_dataset_spec(dataset).names_of_classes(data_dir)
+    if names is None or (num_classes is not None and len(names) != int(num_classes)):
+        return None
+    return names
+
+
+# -- the built-in datasets -----------------------------------------------------------------------------------------
+
+_DATA = "robustbench_labelaug.data"
+_CIFAR_SUBSET = f"{_DATA}.cifar:robustbench_cifar_subset_of"
+_CIFAR_KEYS = ("data_dir", "split", "subset")
+
+register_dataset("digits", factory=f"{_DATA}.digits:create_digits", num_classes=len(DIGITS_CLASSES),
+                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=32,
+                 splits={"train": (), "test": ("val", "validation")}, eval_split="test", class_names=DIGITS_CLASSES,
+                 data_keys=("split",), in_memory=True,
+                 description="embedded scikit-learn digits (1 437 train / 360 test, 32x32)")
+register_dataset("folder", factory=f"{_DATA}.folder:create_folder", num_classes=f"{_DATA}.folder:count_folder_classes",
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224, splits=FOLDER_SPLITS, eval_split="val",
+                 needs_data_dir=True, class_names=f"{_DATA}.folder:folder_classes",
+                 description="a folder with train/ and val/ class folders: <data_dir>/{train,val}/<class>/<image>")
+register_dataset("imagenet", factory=f"{_DATA}.folder:create_imagenet", num_classes=IMAGENET_NUM_CLASSES,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224, splits=FOLDER_SPLITS, eval_split="val",
+                 needs_data_dir=True, class_names=f"{_DATA}.imagenet_labels:imagenet_class_names",
+                 corruptions="imagenet_c",
+                 subsets={"robustbench": f"{_DATA}.subsets:robustbench_imagenet_subset"},
+                 robustbench=RobustBenchFacts(prefixed=True, standard_from_torchvision=True),
+                 description="a folder with train/ and val/ class folders, classes in ImageNet-1k order")
+register_dataset("cifar10", factory=f"{_DATA}.cifar:create_cifar10", num_classes=10,
+                 mean=(0.4914, 0.4822, 0.4465), std=(0.2471, 0.2435, 0.2616), input_size=32,
+                 splits={"train": (), "test": ("val", "validation")}, eval_split="test", needs_data_dir=True,
+                 class_names=CIFAR10_CLASSES, corruptions="cifar_c", subsets={"robustbench": _CIFAR_SUBSET},
+                 data_keys=_CIFAR_KEYS, robustbench=RobustBenchFacts(),
+                 description="the folder holding cifar-10-batches-py/, torchvision's format")
+register_dataset("cifar100", factory=f"{_DATA}.cifar:create_cifar100", num_classes=100,
+                 mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), input_size=32,
+                 splits={"train": (), "test": ("val", "validation")}, eval_split="test", needs_data_dir=True,
+                 class_names=None,  # read from its meta file by the dataset
+                 corruptions="cifar_c", subsets={"robustbench": _CIFAR_SUBSET},
+                 data_keys=_CIFAR_KEYS, robustbench=RobustBenchFacts(),
+                 description="the folder holding cifar-100-python/, torchvision's format")
+
+
+__all__ = ["CIFAR10_CLASSES", "CORRUPTION_FOLDERS", "DATASETS", "DATASET_MODULES", "DIGITS_CLASSES",
+           "CorruptionFolder", "DatasetSpec", "RobustBenchFacts", "class_names", "get_dataset_spec",
+           "list_datasets", "register_dataset"]

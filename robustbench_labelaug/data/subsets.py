@@ -1,5 +1,6 @@
 """Named subsets of a dataset that keep the file names and labels evaluators read: RobustBench's 5 000 ImageNet
-test images."""
+test images. A dataset names its subsets in the registry (``register_dataset(subsets={name: function})``;
+:meth:`~robustbench_labelaug.data.registry.DatasetSpec.make_subset`)."""
 
 from __future__ import annotations
 
@@ -31,16 +32,6 @@ def robustbench_image_ids() -> list[str]:
     return [line.strip() for line in ids_file.read_text().splitlines() if line.strip()]
 
 
-def robustbench_subset(dataset, ds_id: str, image_ids: list[str] | None = None):
-    """RobustBench's evaluation points: for CIFAR its first test points in its order (:mod:`.cifar`), for
-    ImageNet its test image ids (:func:`robustbench_imagenet_subset`)."""
-    if getattr(dataset, "dataset_name", None) in ("cifar10", "cifar100"):
-        from .cifar import robustbench_cifar_subset
-
-        return robustbench_cifar_subset(dataset)
-    return robustbench_imagenet_subset(dataset, ds_id, image_ids)
-
-
 def robustbench_imagenet_subset(dataset, ds_id: str, image_ids: list[str] | None = None) -> NamedSubset:
     """RobustBench's ImageNet test images (:func:`robustbench_image_ids`, in its order, which mixes the classes,
     so the first n cover many classes; ``image_ids`` replaces the list) out of a validation folder."""
@@ -51,16 +42,3 @@ def robustbench_imagenet_subset(dataset, ds_id: str, image_ids: list[str] | None
         raise UserError(f"dataset '{ds_id}' lacks {len(missing)} of RobustBench's {len(wanted)} test images (e.g. "
                         f"{missing[0]}): point data_dir at the full ImageNet validation set, or drop 'subset'")
     return NamedSubset(dataset, [position[w.split("/")[-1]] for w in wanted])
-
-
-
-
-# name -> function(dataset, dataset id) -> subset; a dataset lists the names it supports (register_dataset(subsets=))
-SUBSETS = {"robustbench": robustbench_subset}
-
-
-def make_subset(name: str, dataset, ds_id: str):
-    """The named subset of ``dataset`` (see :data:`SUBSETS`)."""
-    if name not in SUBSETS:
-        raise UserError(f"dataset '{ds_id}': unknown subset '{name}': use one of {', '.join(SUBSETS)}")
-    return SUBSETS[name](dataset, ds_id)

@@ -41,7 +41,7 @@ from .base import (
     EvalResult,
     Evaluator,
     Measured,
-    SplitArrays,
+    PartArrays,
     attack_classwise_key,
     classwise_block,
     to_numpy,
@@ -126,7 +126,7 @@ class _AttackState:
 def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, version: str, seed: int,
                        batch_size: int, device: torch.device, max_index: int | None = None,
                        pgd_steps: int | None = None, state_path: Path | None = None,
-                       progress: bool = False) -> SplitArrays:
+                       progress: bool = False) -> PartArrays:
     """Per-sample ``index``, ``y_true``, ``y_clean``, ``y_pred`` (prediction on the adversarial example; the
     clean one where nothing broke the point), ``linf`` and ``broken_by`` for this rank's examples (only those
     with index < ``max_index`` when given).
@@ -182,7 +182,7 @@ def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, versi
     index, y_true, y_clean, y_pred, linf, broken_by = to_numpy(index, y, y_clean, state.y_pred, state.linf,
                                                                state.broken_by)
     if state_path is not None:
-        state_path.unlink(missing_ok=True)  # the caller caches the finished split
+        state_path.unlink(missing_ok=True)  # the caller caches the finished part
     return {"index": index, "y_true": y_true, "y_clean": y_clean, "y_pred": y_pred, "linf": linf,
             "broken_by": broken_by}
 
@@ -200,6 +200,7 @@ class AutoAttackEvaluator(Evaluator):
     not RobustBench's protocol (keep it off where a number is compared with RobustBench's)."""
 
     name = "autoattack"
+    long_running = True  # fixed FAB-T / Square cost
 
     eps: float = 0.03
     version: str = "standard"
@@ -238,7 +239,7 @@ class AutoAttackEvaluator(Evaluator):
         super().check_model(model, dataset, ctx)
         require_input_gradient(model, dataset[0][0].unsqueeze(0).to(ctx.device), self.name)
 
-    def shared_keys(self, split: str) -> list[tuple]:
+    def shared_keys(self, part: str) -> list[tuple]:
         """Its per-point results, offered to (and, where they cover its points, taken from) the other evaluators
         of the model that run the same AutoAttack: the masking checks (:mod:`.masking`)."""
         return [autoattack_key(self.eps, self.version, int(self.settings["seed"]),
@@ -248,16 +249,16 @@ class AutoAttackEvaluator(Evaluator):
     def attack_label(self) -> str:
         return (f"PGD-{UNION_PGD_STEPS} + " if self.pgd_first else "") + f"AutoAttack ({self.version})"
 
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         info = dist_utils.current()
-        path = self.cache_path(ctx, split)
+        path = self.cache_path(ctx, part)
         state = None if path is None else path.with_name(f"{path.stem}.rank{info.rank}.unfinished.npz")
         return predict_autoattack(model, batches, eps=self.eps, version=self.version,
                                   seed=int(self.settings["seed"]), batch_size=ctx.batch_size, device=ctx.device,
                                   pgd_steps=UNION_PGD_STEPS if self.pgd_first else None, state_path=state,
                                   progress=ctx.progress and info.is_main)
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
         y_true, y_pred = a["y_true"], a["y_pred"]
         n = int(len(a["index"]))

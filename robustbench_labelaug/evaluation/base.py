@@ -1,10 +1,10 @@
-"""The evaluator interface: predict per split (resumable, sharded under torchrun), then score with pure functions.
+"""The evaluator interface: predict per part (resumable, sharded under torchrun), then score with pure functions.
 
 An evaluator runs a K-way classifier (inputs in [0,1], normalisation inside the model) over a dataset. Its work is
-cut into *splits* (``"all"``, or e.g. ``"gaussian_noise/3"``); each split yields per-sample arrays
-(``index``, ``y_true``, ``y_pred``, ...) that are written atomically to ``<out_dir>/<evaluator>/<split>.npz`` as soon
-as the split is done, so a re-run with the same output folder skips finished splits. ``score`` then turns all
-splits' arrays into an :class:`EvalResult` with :mod:`robustbench_labelaug.scoring`.
+cut into *parts* (``"all"``, or e.g. ``"gaussian_noise/3"``); each part yields per-sample arrays
+(``index``, ``y_true``, ``y_pred``, ...) that are written atomically to ``<out_dir>/<evaluator>/<part>.npz`` as soon
+as the part is done, so a re-run with the same output folder skips finished parts. ``score`` then turns all
+parts' arrays into an :class:`EvalResult` with :mod:`robustbench_labelaug.scoring`.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .. import distributed as dist_utils
-from ..checks import check_fields, check_positive_int
+from ..checks import check_choice, check_fields, check_positive_int
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
 from ..scoring import classwise_error, classwise_summary
+from .selection import SELECTIONS, class_interleaved, select_examples  # noqa: F401  (re-exported)
+from .sharing import share_predictions, shared_predictions
 
-SplitArrays = dict[str, np.ndarray]
+PartArrays = dict[str, np.ndarray]
 
 
 @dataclass
@@ -41,7 +43,7 @@ class EvalContext:
     """Where and how an evaluator runs."""
 
     num_classes: int
-    out_dir: Path | None = None  # split cache; None: nothing written
+    out_dir: Path | None = None  # part cache; None: nothing written
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 64
     num_workers: int = 0
@@ -126,8 +128,8 @@ def once_per_run(ctx: EvalContext, key: Any, fn, *args):
     return result
 
 
-def _safe(split: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "__", split)
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "__", part)
 
 
 @dataclass(frozen=True)
@@ -175,38 +177,59 @@ class Evaluator(ABC):
     """One evaluation. Subclasses are dataclasses: each field is a setting, declared once with its type and
     default (checked against the annotation on construction, then by :meth:`validate`). They set ``name``,
     implement :meth:`predict`, :meth:`score` and :meth:`headline`, and may override :meth:`prepare` (per-run
-    set-up before any split is predicted), :meth:`splits` / :meth:`split_dataset` (e.g. one split per corruption
+    set-up before any part is predicted), :meth:`parts` / :meth:`part_dataset` (e.g. one part per corruption
     and severity). :meth:`run` is the same for every evaluator.
 
     ``settings`` (the fields' JSON-able values; a field with ``metadata={"fingerprint": False}`` is left out) are
-    stored with every cached split: a cache made with other settings is refused rather than mixed in."""
+    stored with every cached part: a cache made with other settings is refused rather than mixed in."""
 
     name: ClassVar[str]
     source_key: ClassVar[str | None] = None  # measured[source_key] = the config id of the result that gave it
-    # True: split "all" holds top-1 predictions of the clean images (index, y_true, y_pred), shared through
+    # True: part "all" holds top-1 predictions of the clean images (index, y_true, y_pred), shared through
     # ctx.predictions with the other such evaluators of the same model (clean, ReaL, ImageNet-X); see shared_keys
     shares_predictions: ClassVar[bool] = False
     # evaluators whose per-sample results this one can take instead of computing them (shared_keys): a runner
-    # that splits work per evaluator (rbla demo) keeps these together
+    # that divides the work per evaluator (rbla demo, rbla evaluate --jobs) keeps these together
     reuses: ClassVar[tuple[str, ...]] = ()
+    # a scheduling hint for runners that divide the work (rbla demo, rbla evaluate --jobs): these start first
+    long_running: ClassVar[bool] = False
+    # Optional settings, declared here with the value an evaluator without that setting has; an evaluator that
+    # has one declares it again as a field (e.g. ``selection: str = "robustbench"``), with its own default.
+    selection: ClassVar[str] = "class_balanced"  # how n_examples are chosen (evaluation/selection.py)
+    precision: ClassVar[str] = "fp32"           # the forward passes' precision (fp32 / bf16 / fp16)
+    seed: ClassVar[int | None] = None           # None: the run's seed (resolved in prepare)
     n_examples: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, self.name)
         self.n_examples = check_positive_int(self.name, "n_examples", self.n_examples, allow_none=True)
+        for f in fields(self):  # a field declaring its choices: metadata={"choices": (...)}
+            if "choices" in f.metadata:
+                check_choice(self.name, f.name, getattr(self, f.name), tuple(f.metadata["choices"]))
         self.validate()
-        self.settings: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)
-                                         if f.metadata.get("fingerprint", True)}
+        self.settings: dict[str, Any] = self.fingerprinted(
+            {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("fingerprint", True)})
+        self.resolve()
 
     # -- to override -------------------------------------------------------------------------------------------
     def validate(self) -> None:
         """Check (and normalise) the settings' values; raise :class:`UserError` naming the bad one."""
         return None
 
+    def fingerprinted(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The settings the results depend on (stored with every cached part, in the result); default: every
+        field without ``metadata={"fingerprint": False}``. Override where that depends on other settings."""
+        return settings
+
+    def resolve(self) -> None:
+        """After the settings are recorded: values derived from them that are not settings themselves (e.g. a
+        default step size); runs on construction."""
+        return None
+
     def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         """Per-run set-up before anything is predicted (e.g. refuse a bad folder, read the model's M). The
         default resolves a ``seed`` setting left as None to the run's seed (part of the cache fingerprint)."""
-        if "seed" in self.settings and getattr(self, "seed", None) is None:
+        if "seed" in self.settings and self.seed is None:
             self.settings["seed"] = ctx.seed
 
     def finish(self) -> None:
@@ -233,20 +256,20 @@ class Evaluator(ABC):
         """Role in ``measured["classwise"]`` -> key in ``result["classwise"]`` (e.g. ``{"pgd": "pgd"}``)."""
         return {}
 
-    def splits(self, dataset: Dataset) -> list[str]:
+    def parts(self, dataset: Dataset) -> list[str]:
         return ["all"]
 
-    def split_dataset(self, dataset: Dataset, split: str) -> Dataset:
+    def part_dataset(self, dataset: Dataset, part: str) -> Dataset:
         return dataset
 
     @abstractmethod
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
-        """Per-sample arrays for this rank's share of ``split``. ``batches`` yields ``(x, y, index)`` on
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
+        """Per-sample arrays for this rank's share of ``part``. ``batches`` yields ``(x, y, index)`` on
         ``ctx.device``; the result must hold ``index`` plus whatever :meth:`score` needs."""
 
     @abstractmethod
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        """Metrics from every split's arrays (each sorted by ``index``)."""
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        """Metrics from every part's arrays (each sorted by ``index``)."""
 
     # -- the template --------------------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -276,12 +299,12 @@ class Evaluator(ABC):
     def example_indices(self, dataset: Dataset) -> list[int]:
         """The examples evaluated, in dataset order: all of them, or ``n_examples`` chosen by ``selection``
         (see :func:`select_examples`)."""
-        return select_examples(dataset, self.n_examples, getattr(self, "selection", "class_balanced"))
+        return select_examples(dataset, self.n_examples, self.selection)
 
-    def cache_path(self, ctx: EvalContext, split: str) -> Path | None:
-        return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(split)}.npz"
+    def cache_path(self, ctx: EvalContext, part: str) -> Path | None:
+        return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(part)}.npz"
 
-    def load_split(self, path: Path | None) -> SplitArrays | None:
+    def load_part(self, path: Path | None) -> PartArrays | None:
         if path is None or not path.exists():
             return None
         with np.load(path, allow_pickle=False) as z:
@@ -292,14 +315,14 @@ class Evaluator(ABC):
                             "folder, or delete that folder to recompute")
         return arrays
 
-    def save_split(self, path: Path, arrays: SplitArrays) -> None:
+    def save_part(self, path: Path, arrays: PartArrays) -> None:
         buf = io.BytesIO()
         np.savez(buf, __fingerprint__=np.array(self.fingerprint()), **arrays)
         atomic_write_bytes(path, buf.getvalue())
 
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every split not cached in ``ctx.out_dir`` is
-        computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all splits are
+        """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every part not cached in ``ctx.out_dir`` is
+        computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all parts are
         scored. Evaluators do not override it."""
         self.prepare(model, dataset, ctx)
         try:
@@ -312,43 +335,43 @@ class Evaluator(ABC):
         model_k = self.classifier(model, ctx)
         self.check_model(model_k, dataset, ctx)
         indices = self.example_indices(dataset)
-        splits = self.splits(dataset)
-        arrays: dict[str, SplitArrays] = {}
+        parts = self.parts(dataset)
+        arrays: dict[str, PartArrays] = {}
         todo, reused = [], set()
-        for split in splits:
-            path = self.cache_path(ctx, split)
-            cached = dist_utils.main_decides(self.load_split, path)  # rank 0 decides: no shared filesystem needed
+        for part in parts:
+            path = self.cache_path(ctx, part)
+            cached = dist_utils.main_decides(self.load_part, path)  # rank 0 decides: no shared filesystem needed
             if cached is None:
-                cached = self._shared_predictions(ctx, dataset, split, indices)
+                cached = shared_predictions(self, ctx, dataset, part, indices)
                 if cached is not None:
-                    reused.add(split)
+                    reused.add(part)
                     if path is not None and info.is_main:
-                        self.save_split(path, cached)
+                        self.save_part(path, cached)
             if cached is None:
-                todo.append(split)
+                todo.append(part)
             else:
-                arrays[split] = cached
-        shard = indices[info.rank::info.world_size]
-        upcoming = self._open_split(dataset, todo[0], shard, ctx) if todo else None
-        for k, split in enumerate(todo):
+                arrays[part] = cached
+        shard = [indices[i] for i in dist_utils.shard_indices(len(indices), info)]
+        upcoming = self._open_part(dataset, todo[0], shard, ctx) if todo else None
+        for k, part in enumerate(todo):
             batches, upcoming = upcoming, None
             if k + 1 < len(todo) and ctx.num_workers > 0:
-                # look ahead: the next split's loader workers start (and prefetch) while this split is predicted
-                upcoming = self._open_split(dataset, todo[k + 1], shard, ctx)
+                # look ahead: the next part's loader workers start (and prefetch) while this part is predicted
+                upcoming = self._open_part(dataset, todo[k + 1], shard, ctx)
             with autocast(ctx.device, self.precision_name):
-                local = self.predict(model_k, batches, split, ctx)
+                local = self.predict(model_k, batches, part, ctx)
             merged = _merge(dist_utils.gather_objects(local))
-            path = self.cache_path(ctx, split)
+            path = self.cache_path(ctx, part)
             if path is not None and info.is_main:
-                self.save_split(path, merged)
+                self.save_part(path, merged)
             dist_utils.barrier()
-            arrays[split] = merged
+            arrays[part] = merged
             if upcoming is None and k + 1 < len(todo):
-                upcoming = self._open_split(dataset, todo[k + 1], shard, ctx)
-        arrays = {split: arrays[split] for split in splits}
-        for split, a in arrays.items():
-            if split not in reused:
-                self._share_predictions(ctx, dataset, split, a)
+                upcoming = self._open_part(dataset, todo[k + 1], shard, ctx)
+        arrays = {part: arrays[part] for part in parts}
+        for part, a in arrays.items():
+            if part not in reused:
+                share_predictions(self, ctx, dataset, part, a)
         result = self.score(arrays, dataset, ctx)
         result.settings = jsonable({**self.settings, **result.settings})
         return result
@@ -356,19 +379,19 @@ class Evaluator(ABC):
     @property
     def precision_name(self) -> str:
         """The forward passes' precision: the ``precision`` setting where the evaluator has one, else fp32."""
-        return getattr(self, "precision", "fp32")
+        return self.precision
 
-    def _open_split(self, dataset: Dataset, split: str, shard: list[int], ctx: EvalContext) -> Iterator:
-        """This rank's ``(x, y, index)`` batches of ``split`` on ``ctx.device``. The loader's iterator is created
+    def _open_part(self, dataset: Dataset, part: str, shard: list[int], ctx: EvalContext) -> Iterator:
+        """This rank's ``(x, y, index)`` batches of ``part`` on ``ctx.device``. The loader's iterator is created
         here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
         pinned memory, copied without blocking."""
-        loader = DataLoader(IndexedSubset(self.split_dataset(dataset, split), shard), batch_size=ctx.batch_size,
+        loader = DataLoader(IndexedSubset(self.part_dataset(dataset, part), shard), batch_size=ctx.batch_size,
                             shuffle=False, num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
         batches = iter(loader)
         show = ctx.progress and dist_utils.current().is_main
 
         def stream():
-            with tqdm(total=len(loader), desc=f"{self.name} {split}", leave=False, disable=not show) as bar:
+            with tqdm(total=len(loader), desc=f"{self.name} {part}", leave=False, disable=not show) as bar:
                 for batch in batches:
                     yield tuple(t.to(ctx.device, non_blocking=True) for t in batch)
                     bar.update()
@@ -376,85 +399,25 @@ class Evaluator(ABC):
         return stream()
 
     # -- per-sample results shared between the evaluators of one model (ctx.predictions) ---------------------------
-    def shared_keys(self, split: str) -> list[tuple]:
-        """What ``split``'s arrays are, as keys of ``ctx.predictions``: the first is where this evaluator's arrays
+    def shared_keys(self, part: str) -> list[tuple]:
+        """What ``part``'s arrays are, as keys of ``ctx.predictions``: the first is where this evaluator's arrays
         are offered to the others, the rest are what it also accepts from them. Default: with
-        ``shares_predictions``, split ``all`` is the top-1 predictions at this precision; otherwise nothing."""
-        return [("top1", self.precision_name)] if self.shares_predictions and split == "all" else []
+        ``shares_predictions``, part ``all`` is the top-1 predictions at this precision; otherwise nothing."""
+        return [("top1", self.precision_name)] if self.shares_predictions and part == "all" else []
 
-    def split_indices(self, split: str, indices: list[int]) -> list[int]:
-        """The examples ``split`` holds (default: all of :meth:`example_indices`)."""
+    def part_indices(self, part: str, indices: list[int]) -> list[int]:
+        """The examples ``part`` holds (default: all of :meth:`example_indices`)."""
         return indices
 
-    def _shared_predictions(self, ctx: EvalContext, dataset: Dataset, split: str,
-                            indices: list[int]) -> SplitArrays | None:
-        """Another evaluator's arrays for ``split`` (same model, same images, a key of :meth:`shared_keys`),
-        restricted to this split's examples; None where none cover them."""
-        if ctx.predictions is None:
-            return None
-        wanted = np.asarray(sorted(self.split_indices(split, indices)), dtype=np.int64)
-        for key in self.shared_keys(split):
-            held = ctx.predictions.get((key, id(dataset)))
-            if held is None or held[0] is not dataset:
-                continue
-            stored = held[1]
-            pos = np.searchsorted(stored["index"], wanted)
-            if len(wanted) and (pos[-1] >= len(stored["index"]) or not np.array_equal(stored["index"][pos], wanted)):
-                continue
-            return {k: v[pos] for k, v in stored.items()}
-        return None
-
-    def offered_key(self, split: str, arrays: SplitArrays) -> tuple | None:
-        """The key under which ``split``'s arrays are offered to the other evaluators (default: the first of
+    def offered_key(self, part: str, arrays: PartArrays) -> tuple | None:
+        """The key under which ``part``'s arrays are offered to the other evaluators (default: the first of
         :meth:`shared_keys`; None: not offered)."""
-        keys = self.shared_keys(split)
+        keys = self.shared_keys(part)
         return keys[0] if keys else None
 
-    def _share_predictions(self, ctx: EvalContext, dataset: Dataset, split: str, arrays: SplitArrays) -> None:
-        key = self.offered_key(split, arrays) if ctx.predictions is not None else None
-        if key is None:
-            return
-        slot = (key, id(dataset))
-        held = ctx.predictions.get(slot)
-        if held is None or len(held[1]["index"]) < len(arrays["index"]):
-            ctx.predictions[slot] = (dataset, arrays)
 
 
-SELECTIONS = ("class_balanced", "robustbench")
-
-
-def select_examples(dataset: Dataset, n: int | None, selection: str = "class_balanced") -> list[int]:
-    """The indices of ``n`` examples of ``dataset`` (all when ``n`` is None or too large), sorted.
-
-    ``class_balanced``: taken round-robin over the classes (the first of each class, then the second, ...) when
-    the dataset exposes ``targets``, so a subset of a class-sorted folder still covers every class (the class-wise
-    numbers need every class); otherwise the first ``n``. ``robustbench``: the first ``n`` in dataset order,
-    RobustBench's own choice: its first n test points, or, on a dataset with ``subset: robustbench``, the first n
-    of its ImageNet id list. For both, the examples chosen for a smaller ``n`` are among those chosen for a
-    larger one."""
-    if selection not in SELECTIONS:
-        raise UserError(f"selection '{selection}' is not known: use one of {', '.join(SELECTIONS)}")
-    if n is None or n >= len(dataset):
-        return list(range(len(dataset)))
-    targets = getattr(dataset, "targets", None)
-    if targets is None or selection == "robustbench":
-        return list(range(n))
-    return class_interleaved(np.asarray(targets), n)
-
-
-def class_interleaved(labels: np.ndarray, n: int) -> list[int]:
-    """``n`` indices taken round-robin over classes (by rank within class, then class), returned sorted."""
-    labels = np.asarray(labels).ravel()
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
-    rank_in_class = np.empty(len(labels), dtype=np.int64)
-    rank_in_class[order] = np.arange(len(labels)) - starts
-    chosen = np.lexsort((labels, rank_in_class))[:n]
-    return sorted(int(i) for i in chosen)
-
-
-def _merge(parts: list[SplitArrays]) -> SplitArrays:
+def _merge(parts: list[PartArrays]) -> PartArrays:
     """Concatenate ranks' arrays and sort them by ``index``."""
     merged = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
     order = np.argsort(merged["index"], kind="stable")

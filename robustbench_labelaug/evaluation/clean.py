@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..checks import check_choice
 from ..scoring import top1_error
 from .base import (
     PRECISIONS,
@@ -19,7 +18,7 @@ from .base import (
     EvalResult,
     Evaluator,
     Measured,
-    SplitArrays,
+    PartArrays,
     classwise_block,
     classwise_sd,
     to_numpy,
@@ -27,7 +26,7 @@ from .base import (
 
 
 @torch.no_grad()
-def predict_labels(model: nn.Module, batches: Iterator) -> SplitArrays:
+def predict_labels(model: nn.Module, batches: Iterator) -> PartArrays:
     """``index``, ``y_true``, ``y_pred`` (top-1 of the K-way classifier) for every batch."""
     out: dict[str, list[np.ndarray]] = {"index": [], "y_true": [], "y_pred": []}
     for x, y, idx in batches:
@@ -45,13 +44,9 @@ class LabelEvaluator(Evaluator):
     speed on GPUs; part of the cache fingerprint, named in the result's settings and next to every headline
     number). Attacks stay fp32."""
 
-    precision: str = "fp32"
+    precision: str = field(default="fp32", metadata={"choices": tuple(PRECISIONS)})
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice(self.name, "precision", self.precision, tuple(PRECISIONS))
-
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         return predict_labels(model, batches)
 
 
@@ -74,7 +69,7 @@ class CleanEvaluator(LabelEvaluator):
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
         return {"clean": "clean"}
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
         return EvalResult(
             evaluator=self.name,

@@ -1,6 +1,6 @@
 """Common corruptions: top-1 error per corruption x severity E_{c,s}, corruption errors CE_c and mCE.
 
-One split per corruption and severity (``"gaussian_noise/3"``), each cached and resumed as a unit. The images
+One part per corruption and severity (``"gaussian_noise/3"``), each cached and resumed as a unit. The images
 come from an ImageNet-C folder (``data_dir``) or are generated with imagecorruptions and cached
 (:mod:`robustbench_labelaug.data.corruptions`). ``mce`` is the unnormalised mean over corruptions of the mean over
 severities (the paper's); on ImageNet-C with a 1000-class model the AlexNet-normalised mCE of Hendrycks &
@@ -21,18 +21,15 @@ from ..checks import check_min_size
 from ..data.corruptions import (
     MIN_CORRUPTION_SIZE,
     CorruptionGenerator,
-    check_imagenet_c,
-    imagenet_c_split,
-    imagenet_c_transform,
-    parse_split,
+    parse_part,
+    part_name,
     select_corruptions,
-    split_name,
 )
+from ..data.registry import CORRUPTION_FOLDERS, CorruptionFolder, get_dataset_spec
 from ..errors import UserError
 from ..scoring import corruption_errors, top1_error
-from .base import EvalContext, EvalResult, Measured, SplitArrays, classwise_block, once_per_run
+from .base import EvalContext, EvalResult, Measured, PartArrays, classwise_block, once_per_run
 from .clean import LabelEvaluator
-from .imagenet_val import IMAGENET_NUM_CLASSES
 
 
 @dataclass
@@ -65,18 +62,20 @@ class CorruptionEvaluator(LabelEvaluator):
             raise UserError(f"corruptions: crop_pct={self.crop_pct} must be in (0, 1] (or null for the clean "
                             "transform)")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def fingerprinted(self, settings: dict[str, Any]) -> dict[str, Any]:
         # what the images depend on: the ImageNet-C folder, or the generator's seed and size
         drop = ("seed", "min_size") if self.data_dir else ("data_dir", "crop_pct")
-        self.settings = {k: v for k, v in self.settings.items() if k not in drop}
+        settings = {k: v for k, v in settings.items() if k not in drop}
         if self.data_dir:
-            self.settings["data_dir"] = str(self.data_dir)
+            settings["data_dir"] = str(self.data_dir)
+        return settings
+
+    def resolve(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser() if self.data_dir else None
         self._generator: CorruptionGenerator | None = None
         self._source = None  # a dataset's own corruptions (registry), else generated
         self._transform = None
-        self._folder_split = imagenet_c_split  # cifar_c_split for a dataset whose corruptions are "cifar_c"
+        self._folder: CorruptionFolder | None = None  # the dataset's corruption layout read from data_dir
         self._progress = True
 
     @classmethod
@@ -88,15 +87,16 @@ class CorruptionEvaluator(LabelEvaluator):
                 Measured("corruptions_error", "corruption err", sum(cells) / len(cells) if cells else None,
                          show=False)]
 
-    # -- splits ------------------------------------------------------------------------------------------------
-    def splits(self, dataset: Dataset) -> list[str]:
-        return [split_name(c, s) for c in self.corruptions for s in self.severities]
+    # -- parts ------------------------------------------------------------------------------------------------
+    def parts(self, dataset: Dataset) -> list[str]:
+        return [part_name(c, s) for c in self.corruptions for s in self.severities]
 
-    def split_dataset(self, dataset: Dataset, split: str) -> Dataset:
-        corruption, severity = parse_split(split)
+    def part_dataset(self, dataset: Dataset, part: str) -> Dataset:
+        corruption, severity = parse_part(part)
         indices = self.example_indices(dataset)
         if self.data_dir is not None:
-            return self._folder_split(self.data_dir, corruption, severity, dataset, indices, self._transform)
+            split_fn = (self._folder or CORRUPTION_FOLDERS.get("imagenet_c")).function("split")
+            return split_fn(self.data_dir, corruption, severity, dataset, indices, self._transform)
         if self._source is not None:
             return self._source(dataset, indices, corruption, severity)
         if self._generator is None:
@@ -107,51 +107,46 @@ class CorruptionEvaluator(LabelEvaluator):
     # -- the run -----------------------------------------------------------------------------------------------
     def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         super().prepare(model, dataset, ctx)
-        # Refuse a bad ImageNet-C folder before predicting anything (nothing is written).
-        kind = None
-        if ctx.dataset is not None:
-            from ..data import get_dataset_spec
-
-            kind = get_dataset_spec(ctx.dataset).corruptions
+        # Refuse a bad ImageNet-C / CIFAR-C folder before predicting anything (nothing is written).
+        spec = get_dataset_spec(ctx.dataset) if ctx.dataset is not None else None
         if self.data_dir is not None:
-            # checked by rank 0 only, once per run (the runner's ctx.checked), not again for every model
-            check, self._folder_split = check_imagenet_c, imagenet_c_split
-            if kind == "cifar_c":  # RobustBench's CIFAR-10-C / CIFAR-100-C npy files
-                from ..data.cifar import check_cifar_c, cifar_c_split
-
-                check, self._folder_split = check_cifar_c, cifar_c_split
+            # the dataset's layout (the registry's; ImageNet-C where the dataset is not named), checked by rank 0
+            # only, once per run (the runner's ctx.checked), not again for every model
+            self._folder = (spec.corruption_folder() if spec is not None else None) \
+                or CORRUPTION_FOLDERS.get("imagenet_c")
+            check = self._folder.function("check")
             indices = self.example_indices(dataset)
-            key = (check.__name__, str(self.data_dir), tuple(self.corruptions), tuple(self.severities),
+            key = (self._folder.name, str(self.data_dir), tuple(self.corruptions), tuple(self.severities),
                    id(dataset), tuple(indices))
             self.data_dir = once_per_run(ctx, key, check, self.data_dir, self.corruptions, self.severities,
                                          dataset, indices)
-            self._transform = None if kind == "cifar_c" else imagenet_c_transform(dataset, self.crop_pct)
-        elif callable(kind):  # the dataset's own registered corruptions
-            self._source = kind
+            transform = self._folder.function("transform")
+            self._transform = None if transform is None else transform(dataset, self.crop_pct)
+        elif spec is not None and spec.corruption_function() is not None:  # the dataset's own corruptions
+            self._source = spec.corruption_function()
             self.settings["source"] = f"dataset '{ctx.dataset}' (its registered corruptions)"
         self._progress, self._generator = ctx.progress, None
 
     def finish(self) -> None:
         self._generator = None  # frees the clean images held for generation
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        table = {c: [top1_error(arrays[split_name(c, s)]["y_true"], arrays[split_name(c, s)]["y_pred"])
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+        table = {c: [top1_error(arrays[part_name(c, s)]["y_true"], arrays[part_name(c, s)]["y_pred"])
                      for s in self.severities] for c in self.corruptions}
-        cifar_c = self.data_dir is not None and self._folder_split is not imagenet_c_split
-        imagenet_c = self.data_dir is not None and not cifar_c and ctx.num_classes == IMAGENET_NUM_CLASSES
-        ce = corruption_errors(table, severities=self.severities, normalize="alexnet" if imagenet_c else None)
+        folder = self._folder if self.data_dir is not None else None
+        normalized = folder is not None and folder.normalized_k == ctx.num_classes  # AlexNet-normalised mCE
+        ce = corruption_errors(table, severities=self.severities, normalize="alexnet" if normalized else None)
         cells = [v for row in table.values() for v in row]
         metrics = {"mce": ce["mce"], "mean_corruption_error": float(np.mean(cells))}
-        if imagenet_c:
+        if normalized:
             metrics["mce_alexnet"] = metrics["mce_normalized"] = ce["mce_normalized"]
         y_true = np.concatenate([a["y_true"] for a in arrays.values()])
         y_pred = np.concatenate([a["y_pred"] for a in arrays.values()])
         details: dict[str, Any] = {
             "E": ce["E"], "CE": ce["CE"], "corruptions": ce["corruptions"], "severities": ce["severities"],
-            "source": ("cifar_c" if cifar_c else "imagenet_c") if self.data_dir is not None
-            else "generated (imagecorruptions)",
+            "source": folder.name if folder is not None else "generated (imagecorruptions)",
         }
-        if imagenet_c:
+        if normalized:
             details.update(CE_normalized=ce["CE_normalized"], reference=ce["reference"])
         if self.data_dir is not None:
             details["data_dir"] = str(self.data_dir)

@@ -10,11 +10,10 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..data.imagenet_labels import IMAGENET_NUM_CLASSES
 from ..errors import UserError
 from .base import EvalContext
 from .clean import LabelEvaluator
-
-IMAGENET_NUM_CLASSES = 1000
 
 
 def dataset_filenames(dataset: Dataset, indices: Sequence[int], evaluator: str) -> list[str]:

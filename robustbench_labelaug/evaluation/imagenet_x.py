@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from ..errors import UserError
 from ..scoring import IMAGENET_X_FACTORS, imagenet_x_scores
-from .base import EvalContext, EvalResult, Measured, SplitArrays
+from .base import EvalContext, EvalResult, Measured, PartArrays
 from .imagenet_val import ImageNetValEvaluator, dataset_filenames
 
 
@@ -44,7 +44,7 @@ class ImageNetXEvaluator(ImageNetValEvaluator):
     def check_files(self, filenames: list[str], targets: np.ndarray | None) -> None:
         self._scores(filenames, [0] * len(filenames), targets)
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
         filenames = dataset_filenames(dataset, a["index"], self.name)
         scores = self._scores(filenames, a["y_pred"], a["y_true"])

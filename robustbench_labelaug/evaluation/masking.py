@@ -3,7 +3,7 @@
 
 Every attack here is the sound one (:class:`~robustbench_labelaug.attacks.EarlyStopPGD`, pixel space, true
 labels, cross entropy, ``alpha = 2.5 * eps / steps``) unless named otherwise; robust accuracies are in percent and
-each attack configuration is one cached split. The checks, each reported with its numbers in ``details["checks"]``:
+each attack configuration is one cached part. The checks, each reported with its numbers in ``details["checks"]``:
 
 ``gradient_reaches_input``
     the K-way logits have a gradient w.r.t. the input at all (probed on the first example). A model with
@@ -75,13 +75,14 @@ from ..attacks import MarginPGD
 from ..attacks.gradient_probe import gradient_problem
 from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
+from ..models.classifier import k_way
 from ..scoring import top1_error
 from .autoattack import autoattack_key, predict_autoattack
-from .base import EvalContext, EvalResult, Evaluator, Measured, SplitArrays, select_examples, to_numpy
-from .pgd import batch_generator, check_full_model, full_model, k_way_view, predict_sound
+from .base import EvalContext, EvalResult, Evaluator, Measured, PartArrays, select_examples, to_numpy
+from .pgd import batch_generator, check_full_model, full_model, predict_sound
 
 LARGE_EPS_MIN = 0.25
-GRADIENT_SPLIT = "input_gradient"
+GRADIENT_PART = "input_gradient"
 
 
 def masking_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -94,7 +95,7 @@ def masking_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(c) for c in checks if isinstance(c, Mapping) and "passed" in c]
 
 
-def _split(kind: str, eps: float, steps: int | None = None) -> str:
+def _part(kind: str, eps: float, steps: int | None = None) -> str:
     return f"{kind}/eps={eps!r}" + ("" if steps is None else f"/steps={steps}")
 
 
@@ -147,7 +148,7 @@ def _only(batches: Iterator, keep: torch.Tensor | None) -> Iterator:
         yield x, y, idx
 
 
-def predict_input_gradient(model: nn.Module, batches: Iterator) -> SplitArrays:
+def predict_input_gradient(model: nn.Module, batches: Iterator) -> PartArrays:
     """Per-sample ``index``, ``y_true``, ``y_clean`` and ``grad_l1``: the L1 norm of the gradient of the cross
     entropy w.r.t. the input (0 where no gradient reaches it)."""
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "y_true", "y_clean", "grad_l1")}
@@ -165,7 +166,7 @@ def predict_input_gradient(model: nn.Module, batches: Iterator) -> SplitArrays:
     return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
 
 
-def predict_margin(model: nn.Module, batches: Iterator, *, eps: float, steps: int, seed: int) -> SplitArrays:
+def predict_margin(model: nn.Module, batches: Iterator, *, eps: float, steps: int, seed: int) -> PartArrays:
     """Per-sample ``index``, ``y_true``, ``y_clean`` and ``y_pred`` of :class:`MarginPGD` (true labels, random
     start drawn as the CE attack's)."""
     attack = MarginPGD(model, eps=eps, alpha=None, steps=steps, random_start=True)
@@ -196,6 +197,7 @@ class MaskingChecks(Evaluator):
 
     name = "masking"
     reuses = ("autoattack",)
+    long_running = True  # the eps / steps sweeps
 
     n_examples: int | None = 500
     eps: float = 0.03
@@ -258,36 +260,36 @@ class MaskingChecks(Evaluator):
     def _specs(self) -> dict[str, tuple[str, float, int | None]]:
         if self._gradient_problem is not None:  # no attack can run: only the failed probe is reported
             return {}
-        specs: dict[str, tuple[str, float, int | None]] = {GRADIENT_SPLIT: ("input_gradient", 0.0, None)}
+        specs: dict[str, tuple[str, float, int | None]] = {GRADIENT_PART: ("input_gradient", 0.0, None)}
         pairs = {(e, self.steps) for e in self.eps_sweep} | {(self.eps, s) for s in self.steps_sweep}
-        specs.update({_split("pgd", e, s): ("pgd", e, s) for e, s in sorted(pairs | {(self.eps, self.steps)})})
+        specs.update({_part("pgd", e, s): ("pgd", e, s) for e, s in sorted(pairs | {(self.eps, self.steps)})})
         if self.margin_attack and self._num_classes >= 3:
-            specs[_split("margin_pgd", self.eps, self.steps)] = ("margin_pgd", self.eps, self.steps)
+            specs[_part("margin_pgd", self.eps, self.steps)] = ("margin_pgd", self.eps, self.steps)
         if self._num_ops > 0:
-            specs[_split("full_head", self.eps, self.steps)] = ("full_head", self.eps, self.steps)
+            specs[_part("full_head", self.eps, self.steps)] = ("full_head", self.eps, self.steps)
         if self.autoattack:
-            specs[_split("autoattack", self.eps)] = ("autoattack", self.eps, None)
+            specs[_part("autoattack", self.eps)] = ("autoattack", self.eps, None)
         return specs
 
-    def splits(self, dataset: Dataset) -> list[str]:
+    def parts(self, dataset: Dataset) -> list[str]:
         return list(self._specs())
 
-    def shared_keys(self, split: str) -> list[tuple]:
+    def shared_keys(self, part: str) -> list[tuple]:
         """Its standalone AutoAttack run is offered to the ``autoattack`` evaluator of the same model; it takes
         that evaluator's per-point results on its points instead of attacking again: a standalone run, or the
         union "PGD-``steps`` + AutoAttack" (``pgd_first``), which :meth:`score` then compares with PGD only where
         that is meaningful."""
-        if self._specs().get(split, ("",))[0] != "autoattack":
+        if self._specs().get(part, ("",))[0] != "autoattack":
             return []
         seed = int(self.settings["seed"])
         return [autoattack_key(self.eps, "standard", seed, 0), autoattack_key(self.eps, "standard", seed, self.steps)]
 
-    def offered_key(self, split: str, arrays: SplitArrays) -> tuple | None:
-        keys = self.shared_keys(split)  # its split may hold a union taken over (cached) from an earlier run
+    def offered_key(self, part: str, arrays: PartArrays) -> tuple | None:
+        keys = self.shared_keys(part)  # its part may hold a union taken over (cached) from an earlier run
         return None if not keys else keys[1] if np.any(arrays.get("broken_by", np.zeros(0)) == 0) else keys[0]
 
-    def split_indices(self, split: str, indices: list[int]) -> list[int]:
-        if self._specs().get(split, ("",))[0] == "autoattack" and self._autoattack_index is not None:
+    def part_indices(self, part: str, indices: list[int]) -> list[int]:
+        if self._specs().get(part, ("",))[0] == "autoattack" and self._autoattack_index is not None:
             return sorted(set(indices) & set(self._autoattack_index.tolist()))
         return indices
 
@@ -299,19 +301,19 @@ class MaskingChecks(Evaluator):
 
     def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         super().prepare(model, dataset, ctx)
-        # M decides whether the full-head attack runs, i.e. which splits there are
+        # M decides whether the full-head attack runs, i.e. which parts there are
         full = full_model(model, ctx, self.name)
         self._num_ops, self._num_classes = check_full_model(full, dataset, ctx, self.name), ctx.num_classes
-        self._gradient_problem = gradient_problem(k_way_view(full, ctx.num_classes, self._num_ops),
+        self._gradient_problem = gradient_problem(k_way(full, ctx.num_classes, self._num_ops).eval(),
                                                   dataset[0][0].unsqueeze(0).to(ctx.device))
         self._autoattack_index = None if self.autoattack_n is None else torch.as_tensor(select_examples(
             dataset, min(self.autoattack_n, self.n_examples or self.autoattack_n), "class_balanced"))
 
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
-        kind, eps, steps = self._specs()[split]
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
+        kind, eps, steps = self._specs()[part]
         seed = int(self.settings["seed"])
         k = ctx.num_classes
-        k_model = k_way_view(model, k, self._num_ops)
+        k_model = k_way(model, k, self._num_ops).eval()
         if kind == "input_gradient":
             return predict_input_gradient(k_model, batches)
         if kind == "autoattack":  # the first autoattack_n of the chosen examples
@@ -325,29 +327,29 @@ class MaskingChecks(Evaluator):
         return predict_sound(k_model, batches, eps=eps, alpha=None, steps=steps, random_start=True, seed=seed)
 
     # -- the checks ---------------------------------------------------------------------------------------------
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         if self._gradient_problem is not None:
             return self._no_gradient_result()
 
-        def correct(split: str, index: np.ndarray | None = None) -> np.ndarray:
-            a = arrays[split]
+        def correct(part: str, index: np.ndarray | None = None) -> np.ndarray:
+            a = arrays[part]
             keep = slice(None) if index is None else np.isin(a["index"], index)
             return np.asarray(a["y_true"][keep] == a["y_pred"][keep])
 
-        def accuracy(split: str, index: np.ndarray | None = None) -> float:
-            a = arrays[split]
+        def accuracy(part: str, index: np.ndarray | None = None) -> float:
+            a = arrays[part]
             keep = slice(None) if index is None else np.isin(a["index"], index)
             return 100.0 - top1_error(a["y_true"][keep], a["y_pred"][keep])
 
         tol, conf = self.tolerance, self.confidence
         checks: list[dict[str, Any]] = [{"name": "gradient_reaches_input", "passed": True, "problem": None}]
         skipped: dict[str, str] = {}
-        grad = arrays[GRADIENT_SPLIT]
+        grad = arrays[GRADIENT_PART]
         zero = 100.0 * float(np.mean(grad["grad_l1"] == 0)) if len(grad["index"]) else 0.0
         checks.append({"name": "input_gradient_nonzero", "passed": zero <= tol, "zero_gradient_percent": zero,
                        "median_gradient_l1": float(np.median(grad["grad_l1"])) if len(grad["index"]) else None,
                        "tolerance": tol})
-        eps_acc = [accuracy(_split("pgd", e, self.steps)) for e in self.eps_sweep]
+        eps_acc = [accuracy(_part("pgd", e, self.steps)) for e in self.eps_sweep]
         rise = max_rise(eps_acc)
         checks.append({"name": "eps_sweep_monotone", "passed": rise <= tol, "eps": self.eps_sweep,
                        "steps": self.steps, "robust_accuracy": eps_acc, "max_rise": rise, "tolerance": tol})
@@ -358,30 +360,30 @@ class MaskingChecks(Evaluator):
         else:
             skipped["large_eps_near_zero"] = (f"the eps sweep stops at {self.eps_sweep[-1]} < {LARGE_EPS_MIN}: "
                                               "add 0.5 to eps_sweep")
-        steps_acc = [accuracy(_split("pgd", self.eps, s)) for s in self.steps_sweep]
+        steps_acc = [accuracy(_part("pgd", self.eps, s)) for s in self.steps_sweep]
         rise = max_rise(steps_acc)
         checks.append({"name": "steps_sweep_monotone", "passed": rise <= tol, "eps": self.eps,
                        "steps": self.steps_sweep, "robust_accuracy": steps_acc, "max_rise": rise,
                        "tolerance": tol})
-        pgd_split = _split("pgd", self.eps, self.steps)
-        margin_split = _split("margin_pgd", self.eps, self.steps)
-        if margin_split in arrays:
-            checks.append(_gap_check("ce_attack_not_weaker_than_margin_attack", correct(pgd_split),
-                                     correct(margin_split), tol, conf, eps=self.eps, steps=self.steps,
-                                     ce_robust_accuracy=accuracy(pgd_split),
-                                     margin_robust_accuracy=accuracy(margin_split)))
+        pgd_part = _part("pgd", self.eps, self.steps)
+        margin_part = _part("margin_pgd", self.eps, self.steps)
+        if margin_part in arrays:
+            checks.append(_gap_check("ce_attack_not_weaker_than_margin_attack", correct(pgd_part),
+                                     correct(margin_part), tol, conf, eps=self.eps, steps=self.steps,
+                                     ce_robust_accuracy=accuracy(pgd_part),
+                                     margin_robust_accuracy=accuracy(margin_part)))
         else:
             skipped["ce_attack_not_weaker_than_margin_attack"] = (
                 "margin_attack is off (margin_attack: false)" if not self.margin_attack
                 else f"the margin (DLR) loss needs K >= 3 classes, the data has {ctx.num_classes}")
-        aa_split = _split("autoattack", self.eps)
-        if aa_split in arrays:
-            aa_index = arrays[aa_split]["index"]
-            aa_acc, pgd_acc = accuracy(aa_split), accuracy(pgd_split, aa_index)
+        aa_part = _part("autoattack", self.eps)
+        if aa_part in arrays:
+            aa_index = arrays[aa_part]["index"]
+            aa_acc, pgd_acc = accuracy(aa_part), accuracy(pgd_part, aa_index)
             numbers = {"eps": self.eps, "pgd_robust_accuracy": pgd_acc, "autoattack_robust_accuracy": aa_acc}
             # taken from an autoattack evaluator with pgd_first: AutoAttack only attacked what PGD left, so it is
             # never weaker than PGD by construction; the gap check then measures what AutoAttack adds to PGD
-            union = bool(np.any(arrays[aa_split].get("broken_by", np.zeros(0)) == 0))
+            union = bool(np.any(arrays[aa_part].get("broken_by", np.zeros(0)) == 0))
             if union:
                 numbers["autoattack"] = f"PGD-{self.steps} + AutoAttack (the autoattack evaluator's pgd_first run)"
                 skipped["autoattack_not_weaker_than_pgd"] = (
@@ -390,22 +392,22 @@ class MaskingChecks(Evaluator):
             else:
                 checks.append({"name": "autoattack_not_weaker_than_pgd", "passed": aa_acc <= pgd_acc + tol,
                                "n": int(len(aa_index)), **numbers, "tolerance": tol})
-            checks.append(_gap_check("pgd_close_to_autoattack", correct(pgd_split, aa_index), correct(aa_split),
+            checks.append(_gap_check("pgd_close_to_autoattack", correct(pgd_part, aa_index), correct(aa_part),
                                      self.gap_tolerance, conf, **numbers))
         else:
             skipped["autoattack_not_weaker_than_pgd"] = skipped["pgd_close_to_autoattack"] = \
                 "autoattack is off (autoattack: false)"
-        full_split = _split("full_head", self.eps, self.steps)
-        if full_split in arrays:
-            kway_acc, full_acc = accuracy(pgd_split), accuracy(full_split)
-            checks.append({"name": "k_way_attack_not_weaker_than_full_head", "passed": kway_acc <= full_acc + tol,
-                           "eps": self.eps, "steps": self.steps, "k_way_robust_accuracy": kway_acc,
+        full_part = _part("full_head", self.eps, self.steps)
+        if full_part in arrays:
+            k_way_acc, full_acc = accuracy(pgd_part), accuracy(full_part)
+            checks.append({"name": "k_way_attack_not_weaker_than_full_head", "passed": k_way_acc <= full_acc + tol,
+                           "eps": self.eps, "steps": self.steps, "k_way_robust_accuracy": k_way_acc,
                            "full_head_robust_accuracy": full_acc, "num_ops": self._num_ops, "tolerance": tol})
         else:
             skipped["k_way_attack_not_weaker_than_full_head"] = "the model has no transformation logits (M = 0)"
-        n = int(len(arrays[pgd_split]["index"]))
-        return self._result(checks, skipped, 100.0 - accuracy(pgd_split),
-                            {"split_accuracy": {s: accuracy(s) for s in arrays if s != GRADIENT_SPLIT}}, n)
+        n = int(len(arrays[pgd_part]["index"]))
+        return self._result(checks, skipped, 100.0 - accuracy(pgd_part),
+                            {"split_accuracy": {s: accuracy(s) for s in arrays if s != GRADIENT_PART}}, n)
 
     def _no_gradient_result(self) -> EvalResult:
         checks = [{"name": "gradient_reaches_input", "passed": False,

@@ -39,7 +39,7 @@ from .base import (
     EvalResult,
     Evaluator,
     Measured,
-    SplitArrays,
+    PartArrays,
     attack_classwise_key,
     classwise_block,
     classwise_sd,
@@ -75,11 +75,6 @@ def check_full_model(model: nn.Module, dataset: Dataset, ctx: EvalContext, evalu
     return width - ctx.num_classes
 
 
-def k_way_view(model: nn.Module, num_classes: int, num_ops: int) -> nn.Module:
-    """The first K logits of ``model`` (``model`` itself when M = 0), in eval mode."""
-    return (model if num_ops == 0 else KWayClassifier(model, num_classes)).eval()
-
-
 def split_normalization(model: nn.Module) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
     """``(normalize, net, mean, std)``: an ``ImageClassifier``'s normalisation and inner network; for any other
     model the identity, the model itself, mean 0 and std 1."""
@@ -101,7 +96,7 @@ def pgd_protocol(result: Mapping[str, Any]) -> str:
     return str(result.get("protocol") or result.get("settings", {}).get("protocol") or "sound")
 
 
-def _stack(out: dict[str, list[np.ndarray]]) -> SplitArrays:
+def _stack(out: dict[str, list[np.ndarray]]) -> PartArrays:
     return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
 
 
@@ -112,7 +107,7 @@ def linf_and_range(adv: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tenso
 
 
 def predict_sound(model: nn.Module, batches: Iterator, *, eps: float, alpha: float | None, steps: int,
-                  random_start: bool, seed: int, pred_classes: int | None = None) -> SplitArrays:
+                  random_start: bool, seed: int, pred_classes: int | None = None) -> PartArrays:
     """Per-sample arrays of :class:`EarlyStopPGD` on ``model`` with the true labels."""
     attack = EarlyStopPGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
                           pred_classes=pred_classes)
@@ -128,7 +123,7 @@ def predict_sound(model: nn.Module, batches: Iterator, *, eps: float, alpha: flo
 
 
 def predict_paper(model: nn.Module, batches: Iterator, num_classes: int, *, eps: float, alpha: float,
-                  steps: int, random_start: bool, seed: int) -> SplitArrays:
+                  steps: int, random_start: bool, seed: int) -> PartArrays:
     """Per-sample arrays of :class:`PaperPGD` on the normalised input of ``model`` (all K+M logits)."""
     normalize, net, mean, std = split_normalization(model)
     attack = PaperPGD(net, eps=eps, alpha=alpha, steps=steps, random_start=random_start)
@@ -181,8 +176,8 @@ class PGDEvaluator(Evaluator):
                             f"{self.alpha if self.alpha is not None else PAPER_ALPHA} and eps={self.eps}: raise eps "
                             "or set alpha")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()  # settings keep alpha as given (None: the protocol's default)
+    def resolve(self) -> None:
+        # the settings keep alpha as given (None: the protocol's default)
         if self.alpha is None:
             self.alpha = PAPER_ALPHA if self.protocol == "paper" else 2.5 * self.eps / self.steps
         self._eps_pixel: list[float] = [self.eps]
@@ -234,7 +229,7 @@ class PGDEvaluator(Evaluator):
         require_input_gradient(model, dataset[0][0].unsqueeze(0).to(ctx.device), self.name)
 
     # -- predict / score ---------------------------------------------------------------------------------------
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         seed = int(self.settings["seed"])
         if self.protocol == "paper":
             return predict_paper(model, batches, ctx.num_classes, eps=self.eps, alpha=self.alpha,
@@ -259,7 +254,7 @@ class PGDEvaluator(Evaluator):
                 "loss": "cross entropy over the K class logits", "prediction": "first K logits; broken if any "
                 "iterate fools the classifier"}
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
         y_true, y_pred, y_clean = a["y_true"], a["y_pred"], a["y_clean"]
         n = int(len(a["index"]))

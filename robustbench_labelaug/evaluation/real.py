@@ -19,7 +19,7 @@ from ..scoring import (
     top1_error,
     val_image_ids,
 )
-from .base import EvalContext, EvalResult, Measured, SplitArrays
+from .base import EvalContext, EvalResult, Measured, PartArrays
 from .imagenet_val import ImageNetValEvaluator, dataset_filenames
 
 
@@ -43,7 +43,7 @@ class RealEvaluator(ImageNetValEvaluator):
         if targets is not None:
             check_official_labels(filenames, targets)
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]
         filenames = dataset_filenames(dataset, a["index"], self.name)
         check_official_labels(filenames, a["y_true"])

@@ -351,28 +351,16 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
     return info
 
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
-
 def class_names(model: Mapping[str, Any]) -> list[str] | None:
     """The model's class names in class-index order when known: ``model["class_names"]`` (e.g. a folder
-    dataset's), else by dataset: digits ``"0"``-``"9"``, CIFAR-10's ten names, ImageNet's (timm's
-    ``ImageNetInfo`` descriptions; a subset keeps the ImageNet indices); None otherwise."""
+    dataset's), else its registered dataset's (the dataset registry's, read without torch; None where the
+    registry has none, or where their number differs from the model's K)."""
+    from ..data.registry import class_names as registered_class_names
+
     names = model.get("class_names")
-    k = model.get("num_classes")
     if names:
         return [str(n) for n in names]
-    dataset = str(model.get("dataset") or "").lower()
-    if dataset == "digits":
-        return [str(i) for i in range(10)]
-    if dataset == "cifar10":
-        return list(CIFAR10_CLASSES)
-    if dataset == "imagenet" and (k is None or k == 1000):
-        from timm.data import ImageNetInfo
-
-        info = ImageNetInfo()
-        return [info.index_to_description(i).split(",")[0] for i in range(info.num_classes())]
-    return None
+    return registered_class_names(str(model.get("dataset") or "").lower() or None, num_classes=model.get("num_classes"))
 
 
 def _attack_eps(results: Mapping[str, Mapping[str, Any]]) -> float | None:
@@ -596,7 +584,7 @@ def load_model_infos(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-__all__ = ["CIFAR10_CLASSES", "MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
+__all__ = ["MODEL_INFO_FIELDS", "PIXEL_SPACE", "REQUIRED_FIELDS", "ROBUSTBENCH_EXTRA_FIELDS",
            "SCHEMA_VERSION", "UNKNOWN_TEXT", "accuracy_to_error", "build_model_info", "class_names", "number",
            "format_eps", "load_model_info", "load_model_infos", "headline_records", "headline_sources",
            "headline_values", "headlines",

@@ -74,5 +74,3 @@ def resnet18_cifar(pretrained: bool = False, **kwargs) -> nn.Module:
     net.maxpool = nn.Identity()
     return _with_cfg(net, k)
 
-
-CIFAR_ARCHITECTURES = ("preactresnet18_cifar", "wideresnet28_10_cifar", "resnet18_cifar")

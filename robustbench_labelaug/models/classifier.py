@@ -8,10 +8,8 @@ import timm
 import torch
 from torch import nn
 
+from ..data.registry import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 from ..errors import UserError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class InputNormalize(nn.Module):
@@ -55,7 +53,8 @@ class ImageClassifier(nn.Module):
 
 
 class KWayClassifier(nn.Module):
-    """The K-way classifier of a K+M model: its first K logits. This is what attacks and evaluators see."""
+    """The K-way classifier of a K+M model: its first K logits. This is what attacks and evaluators see (and what
+    timm's ``validate`` scores in ``rbla timm-train``; a model returning a tuple gives its first output's)."""
 
     def __init__(self, model: nn.Module, num_classes: int) -> None:
         super().__init__()
@@ -63,7 +62,10 @@ class KWayClassifier(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[:, : self.num_classes]
+        out = self.model(x)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out[:, : self.num_classes]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -72,10 +74,12 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 
-def k_way(model: nn.Module, num_classes: int | None = None) -> nn.Module:
+def k_way(model: nn.Module, num_classes: int | None = None, num_ops: int | None = None) -> nn.Module:
     """The K-way view of ``model``; K defaults to ``model.num_classes``. A model that already outputs K logits
-    (``num_ops == 0``) is returned as is."""
+    (``num_ops == 0``, given or the model's own) is returned as is."""
     model = unwrap_model(model)
+    if num_ops == 0:
+        return model
     if isinstance(model, KWayClassifier):
         return model
     k = num_classes if num_classes is not None else getattr(model, "num_classes", None)

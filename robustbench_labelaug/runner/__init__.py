@@ -28,7 +28,7 @@ Output (``runtime.output`` or ``--output``)::
 
     model_info/<model>.json               RobustBench ModelInfo + "labelaug" block (written atomically, rank 0)
     <model>/model.json                    which checkpoint the folder's results belong to
-    <model>/cache/<id>/<evaluator>/*.npz  finished splits (an interrupted run resumes from here)
+    <model>/cache/<id>/<evaluator>/*.npz  finished parts (an interrupted run resumes from here)
     <model>/results/<id>.json             finished evaluator results (a re-run reuses them; nothing is loaded)
     leaderboard.md, plots/*.png
 

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true",
                         help="quick run: each evaluator's 'fast' settings and the config's fast.n_examples cap")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the config's)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="worker processes that evaluate side by side, one task per model and evaluator, one "
+                             "torch thread each (default 1: everything in this process)")
     parser.add_argument("--no-plots", action="store_true", help="do not draw the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -28,5 +31,6 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
-                    progress=False if args.no_progress else None, plots=False if args.no_plots else None)
+                    progress=False if args.no_progress else None, plots=False if args.no_plots else None,
+                    jobs=args.jobs)
     return 0

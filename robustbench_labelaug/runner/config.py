@@ -258,7 +258,6 @@ def resolve_config_path(path: str | Path) -> Path:
 def load_config(path: str | Path) -> EvalConfig:
     """Read and validate an evaluation config (see the module docstring); nothing is built or written."""
     from ..data import get_dataset_spec, list_datasets
-    from ..data.subsets import SUBSETS
     from ..evaluation import EVALUATORS
 
     file = resolve_config_path(path)
@@ -290,8 +289,9 @@ def load_config(path: str | Path) -> EvalConfig:
         spec = ds.dataset_spec
         if ds.subset is not None and ds.subset not in spec.subsets:
             with_subset = [n for n in list_datasets() if get_dataset_spec(n).subsets]
+            subsets = dict.fromkeys(s for n in with_subset for s in get_dataset_spec(n).subsets)
             raise UserError(f"{where}: subset '{ds.subset}' is not known for '{ds.name}': use subset: "
-                            f"{' / '.join(SUBSETS)} with name: {' / '.join(with_subset)}, or drop it")
+                            f"{' / '.join(subsets)} with name: {' / '.join(with_subset)}, or drop it")
         if spec.needs_data_dir and not ds.data_dir:
             raise UserError(f"{where} ('{ds.name}') needs data_dir (a folder with val/ class folders)")
         try:

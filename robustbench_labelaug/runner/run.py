@@ -26,8 +26,8 @@ def _read_json(path: Path) -> Any:
         raise UserError(f"{path} is damaged (not valid JSON): delete it to recompute") from None
 
 
-class _Datasets:
-    """Datasets built once per run, on first use."""
+class DatasetCache:
+    """The config's datasets, each built once per run, on first use (``cache(ds_id)``)."""
 
     def __init__(self, cfg: EvalConfig) -> None:
         self.cfg, self.built = cfg, {}
@@ -35,13 +35,12 @@ class _Datasets:
     def __call__(self, ds_id: str):
         if ds_id not in self.built:
             from ..data import create_dataset
-            from ..data.subsets import make_subset
 
             d = self.cfg.datasets[ds_id]
             ds = create_dataset(d.name, d.data_dir, d.resolved_split, input_size=d.input_size,
                                 crop_pct=d.crop_pct, interpolation=d.interpolation, download=d.download,
                                 bad_images=d.bad_images)
-            self.built[ds_id] = make_subset(d.subset, ds, ds_id) if d.subset else ds
+            self.built[ds_id] = d.dataset_spec.make_subset(d.subset, ds, ds_id) if d.subset else ds
         return self.built[ds_id]
 
 
@@ -56,7 +55,7 @@ def _check_model_folder(folder: Path, model: ResolvedModel, is_main: bool) -> No
         atomic_write_json(marker, {"model": model.key, "fingerprint": model.fingerprint, "meta": model.meta})
 
 
-def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets: _Datasets, *, fast: bool,
+def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets: DatasetCache, *, fast: bool,
                    device, progress: bool, checked: dict | None = None) -> dict[str, dict[str, Any]]:
     """Every evaluator's EvalResult dict for one model (reused from ``results/`` where finished). The evaluators
     share the model's top-1 predictions (clean, ReaL and ImageNet-X run one forward pass) and ``checked``, the
@@ -95,7 +94,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         cache_dir = folder / "cache" / entry.id
         marker = cache_dir / "fingerprint.json"
         if marker.exists() and _read_json(marker).get("fingerprint") != fingerprint:
-            raise UserError(f"{cache_dir} holds splits computed with other settings or data than '{entry.id}' has "
+            raise UserError(f"{cache_dir} holds parts computed with other settings or data than '{entry.id}' has "
                             f"now: use another --output, or delete {cache_dir} to recompute")
         if info.is_main and not marker.exists():
             atomic_write_json(marker, {"fingerprint": fingerprint, "evaluator": entry.name, "settings": settings,
@@ -139,9 +138,11 @@ def check_num_classes(cfg: EvalConfig, models: list[ResolvedModel]) -> None:
 
 def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: list[str] | None = None,
                     fast: bool = False, device: str | None = None, progress: bool | None = None,
-                    plots: bool | None = None, leaderboard: bool = True) -> list[Path]:
+                    plots: bool | None = None, leaderboard: bool = True, jobs: int = 1) -> list[Path]:
     """Evaluate the config's models (or the named subset); returns the model_info paths written. With
-    ``leaderboard`` the output folder's leaderboard (and, with ``plots``, the figures) is rendered and printed."""
+    ``leaderboard`` the output folder's leaderboard (and, with ``plots``, the figures) is rendered and printed.
+    ``jobs`` > 1: the work runs first as tasks (one per model and evaluator) in that many worker processes with
+    one torch thread each (:mod:`.tasks`), then this process reads their results."""
     from .. import distributed as dist_utils
     from ..leaderboard.cli import render
     from ..leaderboard.model_info import build_model_info
@@ -164,7 +165,16 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     dist, dev = dist_utils.init_distributed(None if requested in ("auto", "cuda") else requested)
     if requested.startswith("cuda") and dev.type != "cuda":
         raise UserError(f"device '{requested}' was asked for but CUDA is not available: use device cpu or auto")
-    datasets = _Datasets(cfg)
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {jobs}")
+    if jobs > 1:
+        if dist.distributed:
+            raise UserError("--jobs N runs worker processes on one machine: under torchrun/srun leave it at 1")
+        from .tasks import evaluation_tasks, run_tasks
+
+        run_tasks(evaluation_tasks(cfg, out, [m.key for m in resolved], fast=fast, device=device, progress=False,
+                                   log_dir=out / "logs"), jobs, progress=progress, desc="evaluation tasks")
+    datasets = DatasetCache(cfg)
     checked: dict = {}  # data checks passed in this run (see evaluation.base.once_per_run)
     written = []
     for model in resolved:

@@ -33,7 +33,7 @@ from ..fair.validation import classwise_validation
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
-from . import recipe
+from . import process_setup
 from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
 from .checkpoint import (
     RunCheckpointSaver,
@@ -145,7 +145,7 @@ def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Na
              device: torch.device, progress: bool) -> dict[str, float]:
     """Clean loss, top-1 and top-5 accuracy of the K-way classifier, like timm's ``validate()`` (and PGD robust
     accuracy with ``--val-pgd-steps``)."""
-    batch = recipe.per_process_batch(args.batch_size, dist_utils.current().world_size)
+    batch = process_setup.per_process_batch(args.batch_size, dist_utils.current().world_size)
     ctx = EvalContext(num_classes=num_classes, device=device, batch_size=batch, progress=progress,
                       num_workers=args.workers)
     clean = ValidationEvaluator().run(model, val_ds, ctx).metrics
@@ -239,9 +239,9 @@ def train(args: argparse.Namespace) -> TrainResult:
 
 def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: dict[str, Any] | None,
            overrides: dict[str, tuple[Any, Any]]) -> TrainResult:
-    create_kwargs = recipe.starting_weights(args)
-    batch_size = recipe.per_process_batch(args.batch_size, info.world_size)
-    args.workers = recipe.default_workers(args, device)
+    create_kwargs = process_setup.starting_weights(args)
+    batch_size = process_setup.per_process_batch(args.batch_size, info.world_size)
+    args.workers = process_setup.default_workers(args, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     progress = info.is_main and not args.no_progress
@@ -266,8 +266,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
 
     seed_everything(args.seed + info.rank)
     model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained, **create_kwargs)
-    recipe.record_starting_sha256(args, model)
-    model = recipe.apply_sync_bn(model, args, info, device)
+    process_setup.record_starting_sha256(args, model)
+    model = process_setup.apply_sync_bn(model, args, info, device)
     model.to(device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -295,15 +295,15 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         if scaler is not None and "scaler" in resume_state:
             scaler.load_state_dict(resume_state["scaler"])
         start_epoch = int(resume_state["epoch"]) + 1
-        recipe.restore_rng(resume_state, info, log)
+        process_setup.restore_rng(resume_state, info, log)
         log(f"resumed from {args.resume} (epoch {start_epoch - 1} done)")
     scheduler.step(start_epoch)
 
     train_model = model
     if info.distributed:
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_model = recipe.maybe_compile(train_model, args.compile)
-    attack_model = recipe.maybe_compile(model, args.compile)  # the hook attacks the module itself, not DDP
+    train_model = process_setup.maybe_compile(train_model, args.compile)
+    attack_model = process_setup.maybe_compile(model, args.compile)  # the hook attacks the module itself, not DDP
     trades = hook = None
     if args.adv_mode == "trades":
         trades = TradesLoss(attack_model, num_classes, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
@@ -357,13 +357,13 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                                 ) from None
             raise UserError(f"{exc}; training stopped and no checkpoint was written yet: start again with a lower "
                             f"--lr (e.g. --lr {lower}) and another --experiment") from None
-        recipe.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere: what the checkpoint holds
+        process_setup.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere: what the checkpoint holds
         eval_metrics = validate(model, val_ds, num_classes, args, device, progress)
         epoch_stats = fair_epoch_stats(model, class_stats, holdout_ds, num_classes, args, device, batch_size)
         train_metrics.update(epoch_summary(policy, epoch_stats, epoch, trades is not None, args))
         eval_metrics.update(holdout_summary(epoch_stats))
         policy.end_epoch(epoch, epoch_stats, model.state_dict())
-        rng_ranks = recipe.gather_rng_states()  # every rank's, so a resume restores each rank's own
+        rng_ranks = process_setup.gather_rng_states()  # every rank's, so a resume restores each rank's own
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step(epoch + 1)
         metrics = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in train_metrics.items()},

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..evaluation.base import EvalContext, EvalResult, SplitArrays, to_numpy
+from ..evaluation.base import EvalContext, EvalResult, PartArrays, to_numpy
 from ..evaluation.clean import CleanEvaluator
 
 
@@ -21,7 +21,7 @@ class ValidationEvaluator(CleanEvaluator):
     name = "train_validation"
 
     @torch.no_grad()
-    def predict(self, model: nn.Module, batches: Iterator, split: str, ctx: EvalContext) -> SplitArrays:
+    def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         out: dict[str, list[np.ndarray]] = {"index": [], "y_true": [], "y_pred": [], "loss": [], "top5": []}
         for x, y, idx in batches:
             logits = model(x).float()
@@ -32,7 +32,7 @@ class ValidationEvaluator(CleanEvaluator):
                 out[key].append(t)
         return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
 
-    def score(self, arrays: dict[str, SplitArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
+    def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         result = super().score(arrays, dataset, ctx)
         a = arrays["all"]
         result.metrics["loss"] = float(np.mean(a["loss"]))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.registry import get_dataset_spec
 from .entries import ZooEntry, get_entry, load_entries
 from .loading import checkpoint_path, file_sha256, read_sidecar
 
@@ -84,7 +85,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"  checkpoint: {path} ({checkpoint_status(entry, args.model_dir)})")
     print(f"  train:  {entry.recipe}")
     print(f"  export: {entry.export_command(args.model_dir)}")
-    if entry.dataset == "imagenet":
+    if get_dataset_spec(entry.dataset).robustbench is not None:  # registered in RobustBench on import
         print(f"  robustbench: robustbench.utils.load_model('{entry.name}', model_dir='{args.model_dir}', "
               f"dataset='imagenet', threat_model='{entry.threat_model}') after import robustbench_labelaug")
     if entry.reported:

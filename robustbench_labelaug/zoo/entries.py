@@ -109,7 +109,7 @@ def zoo_datasets() -> tuple[str, ...]:
     """The registered datasets a zoo entry may name: those with a fixed K (not a generic folder)."""
     from ..data import get_dataset_spec, list_datasets
 
-    return tuple(n for n in list_datasets() if not callable(get_dataset_spec(n).num_classes))
+    return tuple(n for n in list_datasets() if get_dataset_spec(n).fixed_num_classes is not None)
 
 
 def _dataset(v: Any) -> str | None:

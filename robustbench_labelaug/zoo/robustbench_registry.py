@@ -22,8 +22,6 @@ and works without robustbench.
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import importlib.machinery
 import sys
 import warnings
 from collections.abc import MutableMapping
@@ -32,10 +30,11 @@ from typing import Any
 
 import torch
 
+from ..compat import RB_MODELS_MODULE
+from ..data.registry import get_dataset_spec
 from ..errors import UserError
 from .entries import ZooEntry, load_entries
 
-RB_MODELS_MODULE = "robustbench.model_zoo.models"
 _registered: set[str] = set()
 _warned = False
 
@@ -90,7 +89,8 @@ def build_for_robustbench(entry: ZooEntry):
     from .loading import build_model
 
     model = build_model(entry)
-    return model if entry.dataset == "imagenet" else FlatKWayClassifier(model.model, entry.num_classes)
+    facts = get_dataset_spec(entry.dataset).robustbench
+    return model if facts is not None and facts.prefixed else FlatKWayClassifier(model.model, entry.num_classes)
 
 
 class FlatKWayClassifier(torch.nn.Module):
@@ -150,28 +150,15 @@ def _register_safely() -> None:
             warnings.warn(f"robustbench_labelaug: zoo entries not registered in RobustBench ({exc})", stacklevel=2)
 
 
-class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Runs the registration right after ``robustbench.model_zoo.models`` executes."""
-
-    def find_spec(self, fullname: str, path=None, target=None):
-        if fullname != RB_MODELS_MODULE:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_register(module) -> None:
-            exec_module(module)  # the module is in sys.modules already
-            _register_safely()
-
-        spec.loader.exec_module = exec_then_register
-        return spec
+def register_after_import(module=None) -> None:
+    """What the package's import hook (:func:`robustbench_labelaug.compat.install_import_hooks`) runs right after
+    ``robustbench.model_zoo.models`` executes: the registration, never breaking RobustBench's import."""
+    _register_safely()
 
 
 def install_robustbench_hook() -> None:
-    """Register now if RobustBench's zoo is already imported, else as soon as it is."""
-    if RB_MODELS_MODULE in sys.modules:
-        _register_safely()
-    elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterOnImport())
+    """Register now if RobustBench's zoo is already imported, else as soon as it is (the one import hook of
+    :mod:`robustbench_labelaug.compat`)."""
+    from ..compat import install_import_hooks
+
+    install_import_hooks()

@@ -24,18 +24,20 @@ package (its ``model_info/`` folder is not in the wheel): configs carry them in 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from ..data.registry import get_dataset_spec
 from ..errors import UserError
+from ..registry import Registry
 from .loading import file_sha256
 
 RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
 GDRIVE_URL = "https://drive.google.com/uc?id={}"
-RB_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000}
 # RobustBench's preprocessing names -> (input size, crop_pct, interpolation) in create_dataset's terms.
 RB_PREPROCESSING = {
     None: {"input_size": 32, "crop_pct": 1.0, "interpolation": "bilinear"},
@@ -114,6 +116,14 @@ def _check_names(name: str, dataset: str, threat_model: str) -> dict[str, Any]:
     return models[name]
 
 
+def _robustbench_facts(dataset: str):
+    """How RobustBench treats ``dataset`` (the dataset registry's :class:`RobustBenchFacts`)."""
+    from ..data.registry import DATASETS, RobustBenchFacts
+
+    spec = DATASETS.get(dataset) if dataset in DATASETS else None
+    return spec.robustbench if spec is not None and spec.robustbench is not None else RobustBenchFacts()
+
+
 def _torchvision_weights(name: str) -> tuple[Path, str]:
     """Where torchvision keeps the weights RobustBench's ImageNet ``Standard`` models download, and their URL."""
     import torch
@@ -141,7 +151,8 @@ def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = 
     folder = Path(model_dir).expanduser() / dataset / tm
     page = RB_LEADERBOARD_URL.format(dataset=dataset, threat_model=threat_model)
     gdrive = entry.get("gdrive_id")
-    if dataset == "imagenet" and "Standard" in name:
+    facts = _robustbench_facts(dataset)
+    if facts.standard_from_torchvision and "Standard" in name:
         path, url = _torchvision_weights(name)
         if not path.is_file():
             raise UserError(f"RobustBench model '{name}' uses torchvision's pretrained weights, not found at {path}: "
@@ -166,7 +177,7 @@ def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = 
 
     return ModelSource(
         kind="robustbench", name=name, dataset=dataset, threat_model=threat_model,
-        num_classes=RB_NUM_CLASSES[dataset], weights=weights, preprocessing=prep,
+        num_classes=get_dataset_spec(dataset).count_classes(), weights=weights, preprocessing=prep,
         transform=PREPROCESSINGS.get(prep) if isinstance(prep, str) or prep is None else entry.get("preprocessing"),
         input=dict(RB_PREPROCESSING.get(prep, {})), reported=robustbench_reported(reported),
         extra={"page": page, "model_dir": str(Path(model_dir).expanduser())})
@@ -286,13 +297,47 @@ def _load_timm(source: ModelSource) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Both
+# The registry of source kinds
 # ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of model source: the config key naming it, ``resolve(spec, model_dir) -> ModelSource`` (no
+    loading) and ``load(ModelSource) -> nn.Module``."""
+
+    key: str
+    resolve: Callable[[dict[str, Any], str | Path], ModelSource]
+    load: Callable[[ModelSource], nn.Module]
+
+
+MODEL_SOURCES: Registry[SourceKind] = Registry("model source")
+
+
+def register_source(key: str, *, load: Callable[[ModelSource], nn.Module]):
+    """Decorator registering ``resolve(spec, model_dir) -> ModelSource`` for config entries ``<key>: <name>``."""
+    def decorate(resolve: Callable[[dict[str, Any], str | Path], ModelSource]):
+        MODEL_SOURCES.register(key, SourceKind(key, resolve, load))
+        return resolve
+
+    return decorate
+
+
+@register_source("robustbench", load=_load_robustbench)
+def _resolve_robustbench(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
+    return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
+                              str(spec.get("threat_model") or "Linf"), model_dir, spec.get("reported"))
+
+
+@register_source("timm", load=_load_timm)
+def _resolve_timm(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
+    return timm_source(str(spec["timm"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
+                       spec.get("pretrained_file"), str(spec.get("threat_model") or "Linf"), spec.get("reported"))
 
 
 def load_source(source: ModelSource) -> nn.Module:
     """The K-way classifier in eval mode, on [0,1] inputs; ``num_classes``/``num_ops``/``normalization`` set."""
-    model = _load_robustbench(source) if source.kind == "robustbench" else _load_timm(source)
+    model = MODEL_SOURCES.get(source.kind).load(source)
     model.eval()
     model.num_classes, model.num_ops = source.num_classes, 0
     model.normalization = normalization_of(model)
@@ -301,14 +346,11 @@ def load_source(source: ModelSource) -> nn.Module:
 
 def resolve_source(spec: dict[str, Any], model_dir: str | Path = "./models") -> ModelSource:
     """A config's model entry (``robustbench: <name>`` + dataset/threat_model, or ``timm: <name>`` + num_classes,
-    dataset, optional pretrained_file) as a :class:`ModelSource`."""
-    if bool(spec.get("robustbench")) == bool(spec.get("timm")):
-        raise UserError("a model source needs exactly one of 'robustbench: <name>' or 'timm: <name>'")
-    if spec.get("robustbench"):
-        return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
-                                  str(spec.get("threat_model") or "Linf"), model_dir, spec.get("reported"))
-    return timm_source(str(spec["timm"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
-                       spec.get("pretrained_file"), str(spec.get("threat_model") or "Linf"), spec.get("reported"))
+    dataset, optional pretrained_file; one key of :data:`MODEL_SOURCES`) as a :class:`ModelSource`."""
+    kinds = [k for k in MODEL_SOURCES.names() if spec.get(k)]
+    if len(kinds) != 1:
+        raise UserError("a model source needs exactly one of " + " or ".join(f"'{k}: <name>'" for k in MODEL_SOURCES))
+    return MODEL_SOURCES.get(kinds[0]).resolve(spec, model_dir)
 
 
 def robustbench_reported(reported: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -332,5 +374,5 @@ def robustbench_reported(reported: dict[str, Any] | None) -> dict[str, Any] | No
     return out
 
 
-__all__ = ["ModelSource", "RB_PREPROCESSING", "load_source", "normalization_of", "resolve_source",
-           "robustbench_models", "robustbench_reported", "robustbench_source", "timm_source"]
+__all__ = ["MODEL_SOURCES", "ModelSource", "SourceKind", "RB_PREPROCESSING", "load_source", "normalization_of", "resolve_source",
+           "robustbench_models", "robustbench_reported", "register_source", "robustbench_source", "timm_source"]

@@ -1,5 +1,6 @@
-"""The GPU side of a training run (issue 11): starting weights (pretrained tag, local file, sha256), global batch
-size split over processes, data-loader workers, SyncBatchNorm, ``torch.compile`` and per-rank RNG states."""
+"""Per-process set-up of a training run (GPU / DDP; issue 11): starting weights (pretrained tag, local file,
+sha256), global batch size split over processes, data-loader workers, SyncBatchNorm, ``torch.compile`` and
+per-rank RNG states."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from .. import distributed as dist_utils
+from ..data.registry import get_dataset_spec
 from ..distributed import DistInfo
 from ..errors import UserError
 
@@ -61,7 +63,7 @@ def default_workers(args: argparse.Namespace, device: torch.device) -> int:
     data are in memory, and on CPU the workers would compete with the training threads)."""
     if args.workers is not None:
         return args.workers
-    if device.type != "cuda" or args.dataset == "digits":
+    if device.type != "cuda" or get_dataset_spec(args.dataset).in_memory:
         return 0
     local = int(os.environ.get("LOCAL_WORLD_SIZE") or torch.cuda.device_count() or 1)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
