@@ -310,3 +310,28 @@ def test_demo_methods():
     assert len(every) == 7 and all(get_entry(name).dataset == "digits" for name in every)
     with pytest.raises(UserError, match="unknown method"):
         demo_models("adv,mart")
+
+
+def test_a_fawa_checkpoint_exports_under_its_policy_entry(tmp_path):
+    """fawa.pth.tar of an `--adv-mode adv --fair cfa` run exports as digits_adv_cfa (training label adv_cfa), and
+    is refused as digits_adv (the plain method)."""
+    import argparse
+
+    from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
+    from robustbench_labelaug.zoo import export_checkpoint, load_model
+
+    model = create_classifier("resnet8_tiny", 10, 0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    args = argparse.Namespace(model="resnet8_tiny", dataset="digits", adv_mode="adv", fair="cfa", adv_eps=0.2,
+                              la_delta=0.03, la_ops=1)
+    saver = RunCheckpointSaver(model, opt, torch.optim.lr_scheduler.StepLR(opt, 1), args,
+                               checkpoint_dir=str(tmp_path), max_history=1)
+    averaged = {k: v + 1 if k.endswith("fc.weight") else v for k, v in model.state_dict().items()}
+    path = saver.save_averaged("fawa", 0, averaged)
+    export_checkpoint(path, "digits_adv_cfa", tmp_path / "models")
+    loaded = load_model("digits_adv_cfa", model_dir=tmp_path / "models")
+    weight = loaded.state_dict()
+    key = next(k for k in weight if k.endswith("fc.weight"))
+    assert torch.equal(weight[key], averaged[key.removeprefix("model.")])
+    with pytest.raises(UserError, match="adv_cfa"):
+        export_checkpoint(path, "digits_adv", tmp_path / "other")
