@@ -12,6 +12,17 @@ Sections (a failing one is printed and the next one runs; the exit status is 1 i
     eval_amp    clean-evaluation images/s of the same model through the ``clean`` evaluator (TensorDataset on the
                 host, batches copied to the device) in fp32 and with the opt-in ``precision: bf16`` autocast, and
                 how many of the predictions agree
+    decode      clean evaluation of a generated JPEG folder (``--decode-n`` images, ImageNet-like sizes, 224²):
+                ``runtime.decode: cpu`` (PIL in ``--decode-workers`` loader workers) vs ``gpu`` (bytes in the
+                workers, nvJPEG decode + resize + crop on the device) vs the model's bf16 forward-only throughput
+                on images already on the device, side by side; the P7 ratio (device decoding / forward-only,
+                target >= 0.8), the CPU path's ratio, top-1 agreement and pixel differences of the two paths, and
+                the ImageNet-C (75 x 50 000 images) and validation (50 000) time per model computed from them
+    autoattack  images/s of the ``autoattack`` evaluator vs ``pyautoattack.AutoAttack`` called directly on the
+                same images and model (target: ratio <= 1.05), and the time per 1 000 images on a model whose
+                points survive every attack (``SurvivorModel``: the same network, but on ``--aa-survive``
+                of the points the logits are a fixed margin for the clean label with a zero input gradient, so
+                APGD-CE, APGD-T, FAB-T and Square all run their full budgets on them, as on a robust model)
     ddp         one training step through the hook under DistributedDataParallel, world size 1 (NCCL on CUDA,
                 gloo on CPU; env:// init on localhost)
     e2e         ``rbla train`` -> ``rbla zoo export`` -> ``rbla evaluate`` (every evaluator) on a generated
@@ -47,7 +58,10 @@ if sys.path[:1] != [str(REPO)]:  # first: a `tests` package from site-packages m
 FROZEN_LIMIT = (10 * 2 + 3) / 3  # PGD-10 with frozen weights: 10 x (forward + input backward) + 1 training step
 NAIVE_LIMIT = 11.0  # 10 attack passes + 1 training pass, each costing a full training step
 P4_FACTOR = 0.9
-SECTIONS = ("env", "throughput", "pgd_eval", "eval_amp", "ddp", "e2e")
+SECTIONS = ("env", "throughput", "pgd_eval", "eval_amp", "decode", "autoattack", "ddp", "e2e")
+P7_FACTOR = 0.8  # device-decoded clean evaluation >= 0.8 x the bf16 forward-only throughput
+AA_RATIO_MAX = 1.05  # the autoattack evaluator's time / pyautoattack's own, on the same images and model
+IMAGENET_C_IMAGES = 75 * 50_000
 OPTIONAL_PACKAGES = {  # import name -> distribution name
     "torch": "torch", "torchvision": "torchvision", "timm": "timm", "numpy": "numpy", "scipy": "scipy",
     "matplotlib": "matplotlib", "tqdm": "tqdm", "yaml": "pyyaml", "safetensors": "safetensors", "PIL": "pillow",
@@ -77,8 +91,15 @@ def settings(args: argparse.Namespace) -> dict:
         "pgd_n": 4 if small else 256, "pgd_batch": 4 if small else 128, "pgd_steps": 5 if small else 40,
         "fp32": True, "e2e_model": "resnet8_tiny" if small else "resnet50", "e2e_size": 32 if small else 64,
         "e2e_adv_steps": 2, "e2e_workers": 0 if small else 4,
+        "decode_n": 16 if small else 4096, "decode_batch": 4 if small else 256,
+        "decode_workers": 0 if small else min(16, os.cpu_count() or 1),
+        "aa_n": 4 if small else 256, "aa_survive_n": 4 if small else 128, "aa_batch": 4 if small else 128,
+        "aa_survive": 0.9, "aa_model": "resnet8_tiny" if small else "resnet50",
     }
-    for key in ("model", "input_size", "batch_size", "steps", "warmup"):
+    if args.model is not None:
+        cfg["aa_model"] = args.model
+    for key in ("model", "input_size", "batch_size", "steps", "warmup", "decode_n", "decode_workers", "aa_n",
+                "aa_survive_n", "aa_survive"):
         value = getattr(args, key)
         if value is not None:
             cfg[key] = value
@@ -250,6 +271,7 @@ def section_pgd_eval(cfg: dict, work: Path) -> dict:
     from robustbench_labelaug import k_way
     from robustbench_labelaug.attacks.pgd import PGD
     from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+    from robustbench_labelaug.results.rules import default_alpha
 
     k = 1000
     dev, model = _eval_model(cfg, k)
@@ -270,7 +292,7 @@ def section_pgd_eval(cfg: dict, work: Path) -> dict:
     out = {"evaluator": f"pgd (EarlyStopPGD, sound, PGD-{cfg['pgd_steps']}, fp32)", "n": n, "batch_size": b,
            "input_size": s, "images_per_s": n / elapsed, "robust_error": result.metrics.get("robust_error"),
            "details": details}
-    attack = PGD(k_way(model, k), eps=0.03, alpha=2.5 * 0.03 / cfg["pgd_steps"], steps=cfg["pgd_steps"])
+    attack = PGD(k_way(model, k), eps=0.03, alpha=default_alpha(0.03, cfg["pgd_steps"]), steps=cfg["pgd_steps"])
     xb, yb = x[:b].to(dev), y[:b].to(dev)
     attack(xb, yb)
     sync(dev)
@@ -315,6 +337,219 @@ def section_eval_amp(cfg: dict, work: Path) -> dict:
     log(f"  clean evaluator: fp32 {out['fp32']['images_per_s']:.1f} img/s, {precision} "
         f"{out[precision]['images_per_s']:.1f} img/s ({out['speedup']:.2f}x); top-1 agreement "
         f"{100 * out['agreement']:.1f} %")
+    return out
+
+
+def _timed(dev, fn) -> tuple[float, object]:
+    sync(dev)
+    start = time.perf_counter()
+    out = fn()
+    sync(dev)
+    return time.perf_counter() - start, out
+
+
+def section_decode(cfg: dict, work: Path) -> dict:
+    """Clean evaluation of a generated JPEG folder: CPU decoding vs device decoding vs forward-only (P7)."""
+    import torch
+
+    from robustbench_labelaug.data import create_dataset, imagenet_wnids
+    from robustbench_labelaug.data.device_decode import device_batches
+    from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+    from tests.fixtures_jpeg import IMAGENET_SIZES, make_jpeg_folder
+
+    k, s, n, b = 1000, cfg["input_size"], cfg["decode_n"], cfg["decode_batch"]
+    workers = cfg["decode_workers"]
+    sizes = ((60, 45), (45, 60), (50, 50), (64, 48)) if cfg["small"] else IMAGENET_SIZES
+    root = work / f"decode_jpegs_{n}"
+    started = time.perf_counter()
+    if not (root / "val").is_dir():
+        make_jpeg_folder(root, imagenet_wnids()[:10], n, sizes=sizes)
+    generated_s = time.perf_counter() - started
+    dataset = create_dataset("imagenet", root, "val", input_size=s)
+    dev, model = _eval_model(cfg, k)
+    model = model.to(memory_format=torch.channels_last)
+    precision = "bf16" if amp_dtype_for(dev) == "bfloat16" else "fp16"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    out: dict = {"model": cfg["model"], "n": n, "batch_size": b, "input_size": s, "precision": precision,
+                 "channels_last": True, "cpu_decode_workers": workers, "jpeg_sizes": [list(x) for x in sizes],
+                 "generate_s": round(generated_s, 1)}
+
+    x_dev = torch.rand(b, 3, s, s, device=dev).contiguous(memory_format=torch.channels_last)
+
+    def forward_only(batches: int) -> None:
+        with torch.no_grad(), torch.autocast(dev.type, dtype=dtype):
+            for _ in range(batches):
+                model(x_dev)
+
+    def clean(decode: str, n_examples: int | None = None):
+        shared: dict = {}
+        ctx = EvalContext(num_classes=k, device=dev, batch_size=b, num_workers=workers, progress=False,
+                          decode=decode, predictions=shared)
+        result = create_evaluator("clean", precision=precision, n_examples=n_examples).run(model, dataset, ctx)
+        (held,) = shared.values()
+        return result, held[1]["y_pred"]
+
+    forward_only(2)  # warm-up: cuDNN autotuning
+    for decode in ("cpu", "gpu"):
+        clean(decode, n_examples=b)
+    batches = max(1, n // b)
+    elapsed, _ = _timed(dev, lambda: forward_only(batches))
+    out["forward_only_images_per_s"] = batches * b / elapsed
+    preds = {}
+    for decode in ("cpu", "gpu"):
+        elapsed, (result, preds[decode]) = _timed(dev, lambda decode=decode: clean(decode))
+        out[f"{decode}_decode"] = {"images_per_s": n / elapsed, "seconds": round(elapsed, 2),
+                                   "error": result.metrics["error"]}
+    forward = out["forward_only_images_per_s"]
+    for decode in ("cpu", "gpu"):
+        out[f"{decode}_decode"]["ratio_to_forward_only"] = round(out[f"{decode}_decode"]["images_per_s"] / forward, 3)
+    out["top1_agreement"] = float((preds["cpu"] == preds["gpu"]).mean())
+    # pixels: the device path's first batch against the PIL path's images
+    loader, decoder = device_batches(dataset, list(range(min(n, b))), batch_size=b, num_workers=0, device=dev)
+    x_gpu, _, idx = decoder(next(iter(loader)))
+    ref = torch.stack([dataset[int(i)][0] for i in idx.cpu()]).to(dev)
+    diff = (x_gpu.float() - ref).abs() * 255
+    out["pixels"] = {"max_abs_diff_levels": round(float(diff.max()), 3),
+                     "mean_abs_diff_levels": round(float(diff.mean()), 4),
+                     "share_differing": round(float((diff > 0.5).float().mean()), 5), "images": int(len(idx))}
+    gpu_ips, cpu_ips = out["gpu_decode"]["images_per_s"], out["cpu_decode"]["images_per_s"]
+    out["p7"] = {"ratio": round(gpu_ips / forward, 3), "target": P7_FACTOR, "met": gpu_ips >= P7_FACTOR * forward}
+    out["per_model"] = {f"{decode}_decode": {"imagenet_c_hours": round(IMAGENET_C_IMAGES / ips / 3600, 3),
+                                             "val_50000_seconds": round(50_000 / ips, 1)}
+                        for decode, ips in (("gpu", gpu_ips), ("cpu", cpu_ips))}
+    log(f"  {n} JPEGs at {s}², batch {b}, {precision} + channels_last: forward only {forward:.0f} img/s; clean "
+        f"evaluator with CPU decoding ({workers} workers) {cpu_ips:.0f} img/s ({cpu_ips / forward:.2f}x), with "
+        f"device decoding {gpu_ips:.0f} img/s ({gpu_ips / forward:.2f}x)")
+    log(f"  P7: {gpu_ips / forward:.2f} >= {P7_FACTOR} -> {'MET' if out['p7']['met'] else 'NOT MET'}; top-1 "
+        f"agreement CPU vs device decoding {100 * out['top1_agreement']:.2f} %; pixels: max "
+        f"{out['pixels']['max_abs_diff_levels']} grey levels, {100 * out['pixels']['share_differing']:.3f} % differ")
+    log(f"  ImageNet-C (75 x 50 000) per model: {out['per_model']['gpu_decode']['imagenet_c_hours']:.2f} h with "
+        f"device decoding, {out['per_model']['cpu_decode']['imagenet_c_hours']:.2f} h with CPU decoding")
+    return out
+
+
+def _survivor_model(model, x, y, share: float, margin: float = 10.0):
+    """``model`` wrapped so that the first ``share`` of the points of ``x`` (labels ``y``) survive every attack:
+    an input within the L-inf ball (checked on 8x8 average-pooled images, which move by at most eps) of one of
+    those clean points gets a fixed margin for its label plus ``0 * model(x)``: the network still runs (each query
+    costs what it costs on the real model) and its graph reaches the input, but the gradient is zero, so APGD-CE,
+    APGD-T and FAB-T find nothing and Square spends all its queries, as on the robust points of a robust model.
+    The other points get the network's own logits."""
+    import torch
+    from torch import nn
+
+    held = max(1, int(round(share * len(x)))) if share > 0 else 0
+
+    class Survivor(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.register_buffer("keys", nn.functional.adaptive_avg_pool2d(x[:held], 8).flatten(1))
+            self.register_buffer("labels", y[:held].clone())
+
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            logits = self.model(inp)
+            if held == 0:
+                return logits
+            keys = nn.functional.adaptive_avg_pool2d(inp.detach().float(), 8).flatten(1)
+            dist = torch.cdist(keys, self.keys.to(keys.dtype), p=float("inf"))
+            near, which = dist.min(dim=1)
+            hit = near <= 0.0315  # eps 0.03 plus rounding
+            fixed = nn.functional.one_hot(self.labels[which], logits.shape[1]).to(logits.dtype) * margin
+            return torch.where(hit[:, None], fixed + 0 * logits, logits)
+
+    return Survivor().to(x.device).eval(), held
+
+
+SMALL_AA_BUDGETS = {"apgd": {"n_iter": 5}, "apgd_targeted": {"n_iter": 5, "n_target_classes": 2},
+                    "fab": {"n_iter": 5, "n_target_classes": 2}, "square": {"n_queries": 40}}
+
+
+@contextlib.contextmanager
+def _aa_budgets(small: bool):
+    """--small only: pyautoattack's attacks with tiny budgets (Square's 5000 queries take minutes on a CPU even
+    for a tiny net); the GPU run keeps the standard version's budgets."""
+    import pyautoattack
+
+    if not small:
+        yield
+        return
+    original = pyautoattack.AutoAttack.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        for attack, values in SMALL_AA_BUDGETS.items():
+            for key, value in values.items():
+                setattr(getattr(self, attack), key, value)
+
+    pyautoattack.AutoAttack.__init__ = init
+    try:
+        yield
+    finally:
+        pyautoattack.AutoAttack.__init__ = original
+
+
+def section_autoattack(cfg: dict, work: Path) -> dict:
+    with _aa_budgets(cfg["small"]):
+        return _section_autoattack(cfg, work)
+
+
+def _section_autoattack(cfg: dict, work: Path) -> dict:
+    """The autoattack evaluator's images/s against pyautoattack called directly; time per 1 000 images on points
+    that survive every attack."""
+    import pyautoattack
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from robustbench_labelaug import k_way
+    from robustbench_labelaug.evaluation import EvalContext, create_evaluator
+
+    k, s, b, eps = 1000, cfg["input_size"], cfg["aa_batch"], 0.03
+    dev, model = _eval_model({**cfg, "model": cfg["aa_model"]}, k)  # --small: a tiny net (Square: 5000 queries)
+    kway = k_way(model, k).eval()
+    n = max(cfg["aa_n"], cfg["aa_survive_n"])
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 3, s, s, generator=gen)
+    with torch.no_grad():  # label every point with the model's prediction: every point is attacked
+        y = torch.cat([kway(x[i:i + b].to(dev)).argmax(1).cpu() for i in range(0, n, b)])
+    out: dict = {"model": cfg["aa_model"], "input_size": s, "batch_size": b, "eps": eps, "version": "standard",
+                 "budgets": SMALL_AA_BUDGETS if cfg["small"] else "standard"}
+
+    def evaluator_run(net, count: int):
+        ctx = EvalContext(num_classes=k, device=dev, batch_size=b, progress=False)
+        ev = create_evaluator("autoattack", eps=eps, version="standard", seed=0)
+        return ev.run(net, TensorDataset(x[:count], y[:count]), ctx)
+
+    def direct_run(net, count: int):
+        adversary = pyautoattack.AutoAttack(net, norm="Linf", eps=eps, version="standard", device=dev, seed=0)
+        x_adv, y_adv = adversary.run_standard_evaluation(x[:count].to(dev), y[:count].to(dev), batch_size=b)
+        return float((y_adv.cpu() != y[:count]).float().mean())
+
+    na = cfg["aa_n"]
+    evaluator_run(kway, min(na, b))  # warm-up (cuDNN autotuning)
+    t_direct, direct_err = _timed(dev, lambda: direct_run(kway, na))
+    t_eval, result = _timed(dev, lambda: evaluator_run(kway, na))
+    out["wrapper"] = {"n": na, "evaluator_images_per_s": na / t_eval, "direct_images_per_s": na / t_direct,
+                      "evaluator_s": round(t_eval, 2), "direct_s": round(t_direct, 2),
+                      "time_ratio": round(t_eval / t_direct, 3), "target": AA_RATIO_MAX,
+                      "met": t_eval / t_direct <= AA_RATIO_MAX,
+                      "evaluator_robust_error": result.metrics.get("robust_error"),
+                      "direct_robust_error": round(100 * direct_err, 2)}
+    log(f"  autoattack evaluator {na / t_eval:.1f} img/s vs pyautoattack directly {na / t_direct:.1f} img/s on "
+        f"{na} images: time ratio {t_eval / t_direct:.3f} (target <= {AA_RATIO_MAX}) -> "
+        f"{'MET' if out['wrapper']['met'] else 'NOT MET'}; robust error {result.metrics.get('robust_error')} vs "
+        f"{100 * direct_err:.2f} %")
+    ns = cfg["aa_survive_n"]
+    survivor, held = _survivor_model(kway, x[:ns].to(dev), y[:ns].to(dev), cfg["aa_survive"])
+    t_surv, result = _timed(dev, lambda: evaluator_run(survivor, ns))
+    broken_by = result.details.get("broken_by_attack")
+    out["survivors"] = {"n": ns, "held_points": held, "share": cfg["aa_survive"], "seconds": round(t_surv, 1),
+                        "images_per_s": ns / t_surv, "seconds_per_1000_images": round(1000 * t_surv / ns, 1),
+                        "robust_error": result.metrics.get("robust_error"), "broken_by": broken_by,
+                        "hours_for_5000": round(5000 * t_surv / ns / 3600, 2)}
+    log(f"  survivor model ({held} of {ns} points survive by construction): {t_surv:.1f} s, "
+        f"{1000 * t_surv / ns:.0f} s per 1 000 images (RobustBench's 5 000: {out['survivors']['hours_for_5000']:.2f}"
+        f" h), robust error {result.metrics.get('robust_error')} %")
     return out
 
 
@@ -456,7 +691,8 @@ def section_e2e(cfg: dict, work: Path) -> dict:
 
 
 RUNNERS = {"env": section_env, "throughput": section_throughput, "pgd_eval": section_pgd_eval,
-           "eval_amp": section_eval_amp, "ddp": section_ddp, "e2e": section_e2e}
+           "eval_amp": section_eval_amp, "decode": section_decode, "autoattack": section_autoattack,
+           "ddp": section_ddp, "e2e": section_e2e}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -470,6 +706,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="timed training steps per measurement")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps before each measurement")
     parser.add_argument("--no-fp32", action="store_true", help="skip the fp32 throughput rows")
+    parser.add_argument("--decode-n", type=int, default=None, help="decode: JPEGs generated (default 4096)")
+    parser.add_argument("--decode-workers", type=int, default=None,
+                        help="decode: loader workers of both paths (default min(16, CPU count))")
+    parser.add_argument("--aa-n", type=int, default=None, help="autoattack: images of the wrapper ratio (256)")
+    parser.add_argument("--aa-survive-n", type=int, default=None,
+                        help="autoattack: images on the survivor model (128)")
+    parser.add_argument("--aa-survive", type=float, default=None,
+                        help="autoattack: share of points the survivor model holds (0.9)")
     parser.add_argument("--workdir", default=None, help="where e2e writes (default: a temporary folder)")
     parser.add_argument("--out", default=None, help="also write the JSON summary to this file")
     args = parser.parse_args(argv)
@@ -507,6 +751,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["failed"] = [n for n, e in summary["sections"].items() if e["status"] != "ok"]
     p4 = summary["sections"].get("throughput", {}).get("result", {}).get("p4")
     summary["p4_met"] = None if p4 is None else p4["met"]
+    p7 = summary["sections"].get("decode", {}).get("result", {}).get("p7")
+    summary["p7_met"] = None if p7 is None else p7["met"]
     text = json.dumps(summary, indent=2, default=str)
     log("== summary ==")
     log(text)

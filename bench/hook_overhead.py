@@ -19,6 +19,7 @@ import torchattacks
 from timm.loss import SoftTargetCrossEntropy
 
 from robustbench_labelaug import AdvLabelAug, create_classifier, k_way, label_aug_targets
+from robustbench_labelaug.results.rules import default_alpha
 
 
 def hand_pgd(model, x, y, k, eps, alpha, steps):
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.03)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write the numbers as JSON (docs/data/bench/hook_overhead.json is what the docs' "
+                             "benchmark table is rendered from: python -m robustbench_labelaug.docs_render)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,7 +60,7 @@ def main() -> None:
     opt_a = opt_b = torch.optim.SGD(model_a.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(args.batch_size, 3, args.input_size, args.input_size)
     y = torch.randint(0, k, (args.batch_size,))
-    alpha = 2.5 * args.eps / args.steps
+    alpha = default_alpha(args.eps, args.steps)
     hook = AdvLabelAug(model_a, k, mode="adv_plus", eps=args.eps, steps=args.steps, num_ops=m)
     loss_fn = SoftTargetCrossEntropy()
 
@@ -116,6 +120,20 @@ def main() -> None:
     for label, (ta, tb, ratio) in results.items():
         print(f"{label:22s} {ta * 1e3:8.1f} ms   hand-written {tb * 1e3:8.1f} ms   median ratio {ratio:.3f}")
     print(f"target: train-step ratio <= 1.05 -> {'met' if results['train step'][2] <= 1.05 else 'NOT met'}")
+    if args.json:
+        import json
+        from datetime import datetime, timezone
+
+        record = {"script": "bench/hook_overhead.py",
+                  "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+                  "settings": {"model": args.model, "batch_size": args.batch_size, "input_size": args.input_size,
+                               "steps": args.steps, "repeats": args.repeats,
+                               "torch_threads": torch.get_num_threads()},
+                  "results": {label: {"ms": ta * 1e3, "hand_written_ms": tb * 1e3, "median_ratio": ratio}
+                              for label, (ta, tb, ratio) in results.items()},
+                  "target": {"train_step_ratio_at_most": 1.05, "met": results["train step"][2] <= 1.05}}
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":

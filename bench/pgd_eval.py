@@ -26,6 +26,7 @@ from robustbench_labelaug.attacks import EarlyStopPGD, example_starts
 from robustbench_labelaug.data import create_dataset
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator
 from robustbench_labelaug.models.tiny_resnet import train_tiny_digits
+from robustbench_labelaug.results.rules import default_alpha
 
 
 class _GivenStart:
@@ -50,6 +51,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write the numbers as JSON (docs/data/bench/pgd_eval_eps<eps>.json are what the "
+                             "docs' benchmark table is rendered from: python -m robustbench_labelaug.docs_render)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -58,7 +62,7 @@ def main() -> None:
     x, y = (t[: args.n_examples] for t in create_dataset("digits", split="test").tensors)
     dataset = TensorDataset(x, y)
     ctx = EvalContext(num_classes=10, batch_size=args.batch_size, progress=False, seed=args.seed)
-    alpha = 2.5 * args.eps / args.steps
+    alpha = default_alpha(args.eps, args.steps)
     evaluator = create_evaluator("pgd", eps=args.eps, steps=args.steps)
     classifier = k_way(model).eval()
     stock = torchattacks.PGD(classifier, eps=args.eps, alpha=alpha, steps=args.steps)
@@ -122,6 +126,20 @@ def main() -> None:
           f"(work bound {bound:.2f}x)")
     print(f"target: >= 3x faster at equal or lower robust accuracy -> "
           f"{'met' if statistics.median(ratios) >= 3 and not_higher else 'NOT met'}")
+    if args.json:
+        import json
+        from datetime import datetime, timezone
+
+        record = {"script": "bench/pgd_eval.py", "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+                  "settings": {"eps": args.eps, "steps": args.steps, "n": len(y), "batch_size": args.batch_size,
+                               "repeats": args.repeats, "torch_threads": torch.get_num_threads()},
+                  "robust_accuracy": {"evaluator": acc_ours, "torchattacks": acc_stock},
+                  "median_seconds": {"evaluator": statistics.median(t_ours),
+                                     "torchattacks": statistics.median(t_stock)},
+                  "speed_ratio": statistics.median(ratios), "work_bound": bound,
+                  "target": {"speed_ratio_at_least": 3.0, "met": statistics.median(ratios) >= 3 and not_higher}}
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """robustbench-labelaug: label-augmented adversarial training (Adv+) and class-wise robustness evaluation.
 
-Data flow: ``data`` -> ``labels`` & ``hook`` -> ``train`` -> ``zoo`` -> ``evaluation`` -> ``leaderboard``.
+Data flow: ``data`` -> ``labels`` & ``hook`` -> ``train`` -> ``zoo`` -> ``evaluation`` -> ``results`` ->
+``leaderboard``.
+
+Importing the package is cheap (no torch, no timm): the names below are imported on first use. It installs
+RobustBench's import hooks (:mod:`.compat`: ``from robustbench.utils import load_model`` works afterwards; the zoo's
+entries appear in RobustBench's zoo once that is imported), which themselves import nothing heavy.
 """
 
 from __future__ import annotations
@@ -9,38 +14,41 @@ __version__ = "0.1.0"
 
 import warnings
 
-with warnings.catch_warnings():  # timm 1.0.9 (pinned by robustbench) calls torch.jit.interface, deprecated
-    warnings.filterwarnings("ignore", message=".*torch.jit.interface.*", category=FutureWarning)
-    import timm  # noqa: F401
-
+from ._lazy import lazy_exports
 from .errors import UserError
-from .hook import AdvLabelAug
-from .labels import label_aug_targets
-from .models import KWayClassifier, create_classifier, k_way
-from .zoo import load_model
+
+__getattr__ = lazy_exports(__name__, {
+    "AdvLabelAug": ".hook", "label_aug_targets": ".labels", "KWayClassifier": ".models",
+    "create_classifier": ".models", "k_way": ".models", "load_model": ".zoo",
+    "benchmark": ".api", "Report": ".api",  # compare: the subpackage .compare, callable as compare(a, b)
+})
+
+
+def _quiet_timm_import() -> None:
+    """timm 1.0.9 (pinned by robustbench) calls torch.jit.interface, deprecated: silence that when timm loads."""
+    warnings.filterwarnings("ignore", message=".*torch.jit.interface.*", category=FutureWarning)
+
+
+def _register_architectures(timm_module=None) -> None:
+    """resnet8_tiny and the CIFAR architectures (RobustBench's) are timm models once timm is imported."""
+    import importlib
+
+    importlib.import_module(f"{__name__}.models")
 
 
 def _make_robustbench_importable() -> None:
     """``from robustbench.utils import load_model`` works after ``import robustbench_labelaug`` (lazy import hooks,
-    see :mod:`robustbench_labelaug.compat`)."""
-    from .compat import install_import_hooks
+    see :mod:`robustbench_labelaug.compat`: the zoo's entries appear in RobustBench's zoo and its ``load_model``
+    checks our checkpoints once robustbench is imported), and our architectures are timm models once timm is
+    imported (the same one import hook)."""
+    from .compat import after_import, install_import_hooks
 
     install_import_hooks()
+    after_import("timm", f"{__name__}:_register_architectures")
 
 
-def _register_zoo_in_robustbench() -> None:
-    """Our ImageNet zoo entries appear in RobustBench's zoo once it is imported (lazily: robustbench is optional
-    here, and a failure only warns)."""
-    try:
-        from .zoo.robustbench_registry import install_robustbench_hook
-
-        install_robustbench_hook()
-    except Exception as exc:  # noqa: BLE001
-        warnings.warn(f"robustbench_labelaug: zoo entries not registered in RobustBench ({exc})", stacklevel=2)
-
-
+_quiet_timm_import()
 _make_robustbench_importable()
-_register_zoo_in_robustbench()
 
-__all__ = ["AdvLabelAug", "KWayClassifier", "UserError", "__version__", "create_classifier", "k_way",
-           "label_aug_targets", "load_model"]
+__all__ = ["AdvLabelAug", "KWayClassifier", "Report", "UserError", "__version__", "benchmark", "compare",
+           "create_classifier", "k_way", "label_aug_targets", "load_model"]

@@ -1,12 +1,13 @@
-"""Every argument check of the package, in one place: each raises :class:`~robustbench_labelaug.errors.UserError`
-with one line naming the problem and the fix, and returns the value in its checked type.
+"""Every argument check of the package, in one place (value ranges and cross-field rules are defined in
+:mod:`robustbench_labelaug.results.rules` and re-exported here): each raises
+:class:`~robustbench_labelaug.errors.UserError` with one line naming the problem and the fix, and returns the value in its checked type.
 
 ``owner`` (an evaluator name, ``"config x.yaml: models[0]"``, ...) prefixes the message so the user can tell where
-the bad value came from. The training hook, the evaluators, the config loader and ``rbla train`` all use these."""
+the bad value came from; every check takes ``(owner, value, ...)`` in that order. The training hook, the evaluators,
+the config loader and ``rbla train`` all use these."""
 
 from __future__ import annotations
 
-import math
 import types
 import typing
 from collections.abc import Sequence
@@ -14,41 +15,24 @@ from pathlib import Path
 from typing import Any, Union
 
 from .errors import UserError
+from .results.rules import (  # noqa: F401  (the value rules, defined once there, under the names used here)
+    check_alpha,
+    check_delta,
+    check_eps,
+    check_mode,
+    check_num_ops,
+    check_probability,
+    check_steps,
+    check_training,
+    is_int,
+    is_number,
+)
 
 MIN_CORRUPTION_SIZE = 32  # imagecorruptions' smallest image side
 
 
-def check(condition: bool, message: str) -> None:
-    """Raise :class:`UserError` with ``message`` unless ``condition`` holds."""
-    if not condition:
-        raise UserError(message)
-
-
 def _prefix(owner: str | None) -> str:
     return f"{owner}: " if owner else ""
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float (``bool`` is not a number here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_eps(owner: str | None, eps: Any, what: str = "eps") -> float:
-    """An L-inf radius (or step size) in (0, 1], [0,1] pixel units."""
-    if not is_number(eps) or not 0.0 < float(eps) <= 1.0:
-        raise UserError(f"{_prefix(owner)}{what} must be a number in (0, 1] ([0,1] pixel units, e.g. 0.03 or "
-                        f"0.0313725 for 8/255), got {eps!r}")
-    return float(eps)
-
-
-def check_steps(owner: str | None, steps: Any, what: str = "steps") -> int:
-    if not is_int(steps) or steps < 1:
-        raise UserError(f"{_prefix(owner)}{what} must be an integer >= 1, got {steps!r}")
-    return int(steps)
 
 
 def check_seed(owner: str | None, seed: Any) -> int | None:
@@ -81,26 +65,7 @@ def check_choice(owner: str | None, name: str, value: Any, choices: Sequence[str
     return value
 
 
-def check_delta(delta: Any, owner: str | None = None) -> float:
-    """The label-augmentation weight delta, in [0, 1)."""
-    if not is_number(delta) or not 0.0 <= delta < 1.0:
-        raise UserError(f"{_prefix(owner)}label-augmentation delta must lie in [0, 1), got {delta!r}: pass e.g. "
-                        "--la-delta 0.03")
-    return float(delta)
-
-
-def check_attack_args(eps: Any, steps: Any, alpha: Any = None) -> None:
-    """The training attack's epsilon, step count and step size (``rbla train`` flag names in the fix)."""
-    if not is_number(eps) or not 0.0 < eps <= 1.0:
-        raise UserError(f"eps must lie in (0, 1] (pixel units of [0,1] images), got {eps}: e.g. --adv-eps 0.03 "
-                        "(8/255 = 0.0314)")
-    if not is_number(steps) or int(steps) != steps or steps < 1:
-        raise UserError(f"attack steps must be an integer >= 1, got {steps}: e.g. --adv-steps 10")
-    if alpha is not None and (not is_number(alpha) or not 0.0 < alpha <= 1.0):
-        raise UserError(f"attack step size must lie in (0, 1], got {alpha}: omit it for 2.5*eps/steps")
-
-
-def check_min_size(min_size: Any, owner: str | None = None) -> int:
+def check_min_size(owner: str | None, min_size: Any) -> int:
     """The side images are upsampled to before corrupting (imagecorruptions needs >= 32)."""
     if not is_int(min_size) or min_size < MIN_CORRUPTION_SIZE:
         raise UserError(f"{_prefix(owner)}min_size={min_size!r} is below {MIN_CORRUPTION_SIZE}, the smallest image "
@@ -139,12 +104,11 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
         args = typing.get_args(hint)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
                 return check_type(value, arg, where)
-            except UserError as exc:
-                errors.append(exc)
+            except UserError:
+                pass
         raise UserError(f"{where} must be {_type_name(hint)}, got {value!r}")
     if hint is type(None):
         if value is None:
@@ -203,6 +167,6 @@ def build_typed(cls: type, values: dict[str, Any], where: str, nonneg_ints: Sequ
     return obj
 
 
-__all__ = ["MIN_CORRUPTION_SIZE", "build_typed", "check", "check_attack_args", "check_choice", "check_delta",
-           "check_eps", "check_fields", "check_min_size", "check_nonneg", "check_positive_int", "check_seed",
-           "check_steps", "check_type", "is_int", "is_number"]
+__all__ = ["MIN_CORRUPTION_SIZE", "build_typed", "check_alpha", "check_choice", "check_delta", "check_eps",
+           "check_fields", "check_min_size", "check_mode", "check_nonneg", "check_num_ops", "check_positive_int",
+           "check_probability", "check_seed", "check_steps", "check_training", "check_type", "is_int", "is_number"]

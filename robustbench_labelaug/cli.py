@@ -14,10 +14,12 @@ from .errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robustbench_labelaug.demo", "the embedded demo: train, evaluate and rank digits Std/Adv/Adv+"),
     "train": ("robustbench_labelaug.train.cli", "train std / adv (PGD AT) / adv_plus (PGD AT + label aug)"),
-    "timm-train": ("robustbench_labelaug.timm_train", "run timm's own train.py, unmodified, with the hook installed"),
+    "timm-train": ("robustbench_labelaug.timm_train_cli",
+                   "run timm's own train.py, unmodified, with the hook installed"),
     "evaluate": ("robustbench_labelaug.runner.cli", "evaluate models from a config into model_info JSONs"),
     "leaderboard": ("robustbench_labelaug.leaderboard.cli", "render model_info JSONs as a leaderboard"),
     "zoo": ("robustbench_labelaug.zoo.cli", "list model-zoo entries, export checkpoints into the zoo"),
+    "compare": ("robustbench_labelaug.compare.cli", "compare two evaluated models per class: paired CIs, tests, verdict"),
 }
 
 
@@ -64,6 +66,11 @@ def command_parser(name: str):
     return module, parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line (``warning: <message>``), not Python's file:line plus source line."""
+    return f"warning: {' '.join(str(message).split())}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rbla {_version()}")
         return 0
     command = top.parse_args(argv[:1]).command
+    saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         module, parser = command_parser(command)
         args = module.parse(parser, argv[1:]) if hasattr(module, "parse") else parser.parse_args(argv[1:])
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rbla {command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = saved_format
 
 
 if __name__ == "__main__":

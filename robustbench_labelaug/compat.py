@@ -11,7 +11,8 @@ Nothing else of robustbench is changed.
 answers ``import autoattack`` / ``autoattack.<sub>`` with the already-installed ``pyautoattack`` modules (imported
 only then: lazy), and runs what :func:`after_import` asked for right after a robustbench module executes: the
 adapter as soon as ``robustbench.eval`` is imported, the zoo's registration in RobustBench
-(:mod:`robustbench_labelaug.zoo.robustbench_registry`) as soon as ``robustbench.model_zoo.models`` is.
+(:mod:`robustbench_labelaug.zoo.robustbench_registry`) as soon as ``robustbench.model_zoo.models`` is, and its
+check of RobustBench's ``load_model`` for missing zoo checkpoints as soon as ``robustbench.utils`` is.
 Installing twice does nothing (idempotent). This module imports no torch.
 """
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 ALIAS, TARGET = "autoattack", "pyautoattack"
 RB_EVAL_MODULE = "robustbench.eval"
 RB_MODELS_MODULE = "robustbench.model_zoo.models"
+RB_UTILS_MODULE = "robustbench.utils"
 # module -> what runs right after it executes (functions or lazy "module:function" references, given the module)
 _AFTER_IMPORT: dict[str, list[Callable[[types.ModuleType], None] | str]] = {}
 
@@ -117,6 +119,7 @@ def install_import_hooks() -> None:
         sys.meta_path.insert(0, _RobustbenchImportHooks())
     after_import(RB_EVAL_MODULE, _put_adapter)
     after_import(RB_MODELS_MODULE, "robustbench_labelaug.zoo.robustbench_registry:register_after_import")
+    after_import(RB_UTILS_MODULE, "robustbench_labelaug.zoo.robustbench_registry:wrap_after_import")
 
 
 class LegacyAutoAttack:

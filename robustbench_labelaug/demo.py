@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 from .errors import UserError
 from .runner.tasks import TASK_THREADS, Task, default_jobs, run_tasks, task_output
 
-__all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks", "seeds_table"]
+__all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks", "seeds_summary", "seeds_table"]
 
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
@@ -49,7 +50,7 @@ FAST_EPOCHS = 2
 def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
     """key -> (label, value) of a model_info's numeric headline errors, as its evaluators declare them
     (``Evaluator.headline``: the ones the summary line shows, in %)."""
-    from .leaderboard.model_info import stored_headlines
+    from .results.model_info import stored_headlines
 
     values = stored_headlines(info)
     return {k: (h.label, float(h.value)) for k, h in values.items()
@@ -142,8 +143,9 @@ def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float]:
     return mean, float(t.ppf((1 + level) / 2, n - 1) * sd / math.sqrt(n))
 
 
-def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
-    """Markdown: mean ± 95 % CI over seeds of the headline errors, one row per training mode."""
+def seeds_summary(infos: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Mean and 95 % CI half-width over seeds of every headline error, per model: what ``seeds.md`` shows and
+    ``seeds.json`` stores (the docs' seeds table is rendered from a copy of it: docs/data/demo_seeds.json)."""
     n = min(len(v) for v in infos.values())
     per_run = {name: [seed_metrics(info) for info in runs] for name, runs in infos.items()}
     columns: dict[str, str] = {}  # key -> label, in the order the evaluators declare them
@@ -151,19 +153,27 @@ def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
         for metrics in runs:
             for key, (label, _) in metrics.items():
                 columns.setdefault(key, label)
-    header = ["model", *columns.values()]
-    lines = [f"Mean ± 95 % CI (t-distribution) over {n} seeds; errors in %.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows: dict[str, list[list[float] | None]] = {}
+    values: dict[str, dict[str, list[float]]] = {}
     for name, runs in per_run.items():
-        cells = [name]
+        rows[name], values[name] = [], {}
         for key in columns:
-            values = [m[key][1] for m in runs if key in m]
-            if not values:
-                cells.append("–")
-                continue
-            mean, half = mean_ci(values)
-            cells.append(f"{mean:.2f} ± {half:.2f}")
-        lines.append("| " + " | ".join(cells) + " |")
+            found = [m[key][1] for m in runs if key in m]
+            values[name][key] = found
+            rows[name].append(list(mean_ci(found)) if found else None)
+    return {"statistic": f"mean ± 95 % CI (t-distribution) over {n} seeds, errors in %", "seeds": n,
+            "keys": list(columns), "columns": list(columns.values()), "rows": rows, "values": values}
+
+
+def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
+    """Markdown: mean ± 95 % CI over seeds of the headline errors, one row per training mode."""
+    summary = seeds_summary(infos)
+    header = ["model", *summary["columns"]]
+    lines = [f"Mean ± 95 % CI (t-distribution) over {summary['seeds']} seeds; errors in %.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, cells in summary["rows"].items():
+        lines.append("| " + " | ".join([name, *("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)])
+                     + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -183,7 +193,7 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_bytes
     from .leaderboard.cli import render
-    from .leaderboard.model_info import load_model_info
+    from .results.model_info import load_model_info
     from .runner import ModelConfig, evaluate_config, load_config
     from .runner.tasks import evaluation_tasks
     from .zoo import export_checkpoint, get_entry
@@ -272,11 +282,13 @@ def main(args: argparse.Namespace) -> int:
                 seed_infos[name].append(load_model_info(out / "eval_seeds" / "model_info" / f"{name}_seed{s}.json"))
 
     print("3/3 leaderboard and plots")
-    board = render(eval_dir, html=eval_dir / "leaderboard.html", plots=True, title=cfg.title, quiet=True)
+    board = render(eval_dir, html=eval_dir / "leaderboard.html", plots=True, title=cfg.title, quiet=True,
+                   overwrite=True)
     print(board["markdown"])
     if args.seeds > 1:
         table = seeds_table(seed_infos)
         atomic_write_bytes(out / "seeds.md", table.encode())
+        atomic_write_bytes(out / "seeds.json", json.dumps(seeds_summary(seed_infos), indent=1).encode())
         print(table)
     if {"digits_adv", "digits_adv_plus"} <= set(models):
         print("Adv+ vs Adv, as measured here (seed 0; the paper reports Adv+ better on robust error and class-wise "

@@ -1,24 +1,23 @@
 """Atomic file writes (temporary file in the same folder, then ``os.replace``): a reader never sees half a file.
 
-Atomically written files get the mode a plain ``open()`` would give them (0666 less the umask, not ``mkstemp``'s
-0600), the folder is fsynced after the rename, and a folder that cannot be written is one :class:`UserError`.
-:class:`RunLock` keeps two processes from writing the same run folder."""
+Atomically written files (:func:`atomic_replace`, the one temp-file-then-rename every writer uses) get the mode a
+plain ``open()`` would give them (0666 less the umask), the folder is fsynced after the rename, and a folder that
+cannot be written is one :class:`UserError`. :class:`RunLock` keeps two processes from writing the same run folder."""
 
 from __future__ import annotations
 
 import errno
 import io
 import json
+import math
 import os
 import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
 
 from .errors import UserError
 
@@ -75,28 +74,82 @@ def check_writable_dir(folder: str | Path) -> Path:
     return folder
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (mode 0666 less the umask; the folder is fsynced)."""
+def _temp_name(path: Path) -> Path:
+    """A temp name beside ``path``, unique to this call (``.<name>.<random>.tmp``, what
+    :func:`remove_stale_temp_files` removes)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def atomic_replace(path: str | Path, fill: Callable[[Path], None], set_mode: bool = True) -> None:
+    """THE atomic write: ``fill(tmp)`` creates a temp file beside ``path`` (the caller writes it fully and
+    fsyncs it), which is then given mode 0666 less the umask (unless ``set_mode`` is False: a hard link keeps its
+    file's mode) and renamed onto ``path``; the folder is fsynced.
+    Whatever goes wrong, the temp file is removed and ``path`` is untouched; an unwritable folder is one
+    :class:`UserError`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         if exc.errno in NOT_WRITABLE:
             raise not_writable(path, exc) from None
         raise
+    tmp = _temp_name(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~current_umask())
-            os.fsync(f.fileno())
+        try:
+            fill(tmp)
+        except OSError as exc:
+            if exc.errno in NOT_WRITABLE and not tmp.exists():
+                raise not_writable(path, exc) from None
+            raise
+        if set_mode:
+            set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def set_default_mode(path: str | Path) -> None:
+    """The mode a plain ``open()`` gives a new file: 0666 less the umask."""
+    os.chmod(path, 0o666 & ~current_umask())
+
+
+def fsync_file(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (mode 0666 less the umask; the folder is fsynced)."""
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_replace(path, fill)
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (read in 1 MiB blocks): ``sha256`` for checkpoints and weights, ``md5``
+    for the dataset archives that publish MD5 sums."""
+    import hashlib
+
+    digest = hashlib.new(algorithm, usedforsecurity=False) if algorithm == "md5" else hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -124,13 +177,11 @@ def jsonable(obj: Any) -> Any:
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
+    if type(obj).__module__.split(".")[0] == "numpy" and hasattr(obj, "tolist"):  # arrays and numpy scalars
+        return jsonable(obj.tolist())  # (numpy itself is not imported here: the leaderboard starts without it)
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, float) and not np.isfinite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
 
@@ -141,6 +192,8 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` atomically."""
+    import torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())

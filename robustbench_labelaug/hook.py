@@ -19,13 +19,12 @@ from torch import nn
 
 from .attacks.frozen_model import batchnorm_as_affine
 from .attacks.pgd import PGD
-from .checks import check_attack_args, check_delta
 from .errors import UserError
 from .labels import label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
+from .results.rules import check_training
+from .results.vocab import ATTACK_MODES, MODES  # noqa: F401  (re-exported)
 
-MODES = ("std", "adv", "adv_plus")
-ATTACK_MODES = ("eval", "train")
 RANGE_TOLERANCE = 1e-3
 
 
@@ -66,7 +65,8 @@ class AdvLabelAug:
         num_classes: K, the number of real classes.
         mode: ``std`` (clean, one-hot K), ``adv`` (PGD, one-hot K), ``adv_plus`` (PGD, targets
             ``Concat[(1-delta) onehot(y), delta onehot(z_j)]`` over K+M).
-        eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to 2.5*eps/steps.
+        eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to
+            ``results.rules.default_alpha`` (2.5*eps/steps).
         delta: label-augmentation weight of the transformation label.
         num_ops: M. Transformation j (0-based) is PGD at strength eps*(j+1)/M, so M=1 is the paper's single
             "adversarial" operation; with M>1 each sample draws its transformation uniformly.
@@ -79,9 +79,10 @@ class AdvLabelAug:
         mean, std: the normalisation the incoming batch already carries (timm's loaders); None means the batch
             is in [0,1] and the model normalises inside.
         autocast_dtype: run the attack's forward/backward passes under ``torch.autocast`` with this dtype. With
-            ``torch.float16`` the attack loss is scaled (by a power of two per step, chosen from the logits'
-            gradient) so that small gradients do not underflow to zero in the fp16 backward; the sign step is
-            invariant to the scale. bfloat16 has float32's range and needs no scaling.
+            ``torch.float16`` the attack loss is scaled (by a power of two per sample and step, chosen from that
+            sample's logit gradient; per batch with ``attack_mode="train"``, where BatchNorm couples the samples)
+            so that small gradients do not underflow to zero in the fp16 backward; the sign step is invariant to
+            the scale, so every sample moves as in float32. bfloat16 has float32's range and needs no scaling.
         clip_input: accept batches whose pixels leave [0,1] (timm's random erasing, ``--reprob``, draws its noise
             patches in normalised space): the attack runs on the image clipped to [0,1] and its perturbation
             (within eps) is added to the batch as it came, so the erased patches keep timm's noise. Off: such a
@@ -112,36 +113,27 @@ class AdvLabelAug:
                  random_start: bool = True, autocast_dtype: torch.dtype | None = None,
                  clip_input: bool = False, class_eps: torch.Tensor | Sequence[float] | None = None,
                  class_weight: torch.Tensor | Sequence[float] | None = None) -> None:
-        if mode not in MODES:
-            raise UserError(f"unknown adversarial mode '{mode}': use one of {', '.join(MODES)}")
-        if attack_mode not in ATTACK_MODES:
-            raise UserError(f"unknown attack mode '{attack_mode}': use 'eval' or 'train'")
+        checked = check_training(mode=mode, eps=eps, steps=steps, alpha=alpha, delta=delta, num_ops=num_ops,
+                                 adv_prob=adv_prob, attack_mode=attack_mode)
         if num_classes < 1:
             raise UserError(f"num_classes must be >= 1, got {num_classes}")
-        if not 0.0 <= adv_prob <= 1.0:
-            raise UserError(f"adv_prob must lie in [0, 1], got {adv_prob}")
         if (mean is None) != (std is None):
             raise UserError("pass both mean and std (the batch's normalisation) or neither")
-        check_attack_args(eps, steps, alpha)
-        check_delta(delta)
-        if mode == "adv_plus" and num_ops < 1:
-            raise UserError(f"adv_plus needs num_ops (M) >= 1, got {num_ops}: e.g. --la-ops 1")
         self.model = unwrap_model(model)
         self.num_classes = num_classes
         self.mode = mode
-        self.eps, self.steps = float(eps), int(steps)
-        self.alpha = float(alpha) if alpha is not None else 2.5 * self.eps / self.steps
-        self.delta = float(delta)
-        self.num_ops = int(num_ops) if mode == "adv_plus" else 0
+        self.eps, self.steps, self.alpha = checked["eps"], checked["steps"], checked["alpha"]
+        self.delta = checked["delta"]
+        self.num_ops = checked["num_ops"] if mode == "adv_plus" else 0
         self.train_clean = train_clean
-        self.adv_prob = float(adv_prob)
+        self.adv_prob = checked["adv_prob"]
         self.attack_mode = attack_mode
         self.mean = tuple(mean) if mean is not None else None
         self.std = tuple(std) if std is not None else None
         self.random_start = random_start
         self.autocast_dtype = autocast_dtype
         self.clip_input = bool(clip_input)
-        self.kway = KWayClassifier(self.model, num_classes)
+        self.k_way = KWayClassifier(self.model, num_classes)
         self.attacks = [self._make_pgd(self.eps * (j + 1) / max(self.num_ops, 1)) for j in range(max(self.num_ops, 1))]
         self._width_checked = False
         self.class_eps: torch.Tensor | None = None
@@ -171,8 +163,8 @@ class AdvLabelAug:
 
     def _make_pgd(self, eps: float) -> PGD:
         scale = eps / self.eps
-        attack = PGD(scaled_attack_model(self.kway, self.autocast_dtype), eps=eps, alpha=self.alpha * scale, steps=self.steps,
-                                  random_start=self.random_start)
+        model = scaled_attack_model(self.k_way, self.autocast_dtype, per_sample=self.attack_mode == "eval")
+        attack = PGD(model, eps=eps, alpha=self.alpha * scale, steps=self.steps, random_start=self.random_start)
         if self.attack_mode == "train":
             attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)
         if self.mean is not None:
@@ -314,35 +306,53 @@ def _preserved_state(model: nn.Module, freeze: bool):
 FP16_GRAD_TARGET = 1.0  # the largest |d loss / d logit| after scaling: far from fp16's overflow and underflow
 
 
+def _power_of_two_scale(peak: torch.Tensor) -> torch.Tensor:
+    """2**floor(log2(FP16_GRAD_TARGET / peak)) where ``peak`` is finite and > 0, else 1."""
+    ok = torch.isfinite(peak) & (peak > 0)
+    safe = torch.where(ok, peak, torch.ones_like(peak))
+    return torch.where(ok, torch.exp2(torch.floor(torch.log2(FP16_GRAD_TARGET / safe))), torch.ones_like(peak))
+
+
 class _ScaleGradient(torch.autograd.Function):
     """Identity forward; backward multiplies the (float32) logits' gradient by a power of two that brings its
-    largest entry to about ``FP16_GRAD_TARGET``, before it is cast to float16 for the network's backward pass."""
+    largest entry to about ``FP16_GRAD_TARGET``, before it is cast to float16 for the network's backward pass.
+
+    ``per_sample``: one power of two per sample (row), from that row's largest entry. A confident sample's
+    logit gradient can be 1e-8 while an unsure one's in the same batch is 0.1: one scale for the batch leaves the
+    confident one's gradient below float16's range. Each sample's input gradient depends on its own logits only
+    when the samples do not interact (BatchNorm frozen: the hook's ``attack_mode="eval"``), so there a positive
+    per-row scale keeps every sample's sign step equal to float32's. With batch statistics (``attack_mode=
+    "train"``) samples interact and one scale per batch is used."""
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, per_sample: bool = True) -> torch.Tensor:
+        ctx.per_sample = bool(per_sample) and logits.dim() > 1
         return logits.view_as(logits)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        peak = grad.detach().abs().amax()
-        if not torch.isfinite(peak) or peak == 0:
-            return grad
-        scale = torch.exp2(torch.floor(torch.log2(FP16_GRAD_TARGET / peak)))
-        return grad * scale
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        g = grad.detach().abs()
+        if ctx.per_sample:
+            scale = _power_of_two_scale(g.flatten(1).amax(1)).view(-1, *[1] * (grad.dim() - 1))
+        else:
+            scale = _power_of_two_scale(g.amax())
+        return grad * scale, None
 
 
 class _ScaledLossModel(nn.Module):
     """``model``'s logits in float32 with :class:`_ScaleGradient` on them: a loss on these logits is scaled before
     the float16 backward (the attack's gradient keeps its sign and is no longer flushed to zero)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, per_sample: bool = True) -> None:
         super().__init__()
         self.model = model
+        self.per_sample = per_sample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _ScaleGradient.apply(self.model(x).float())
+        return _ScaleGradient.apply(self.model(x).float(), self.per_sample)
 
 
-def scaled_attack_model(model: nn.Module, autocast_dtype: torch.dtype | None) -> nn.Module:
-    """The model the attack differentiates: ``model`` itself, or under float16 autocast the loss-scaled view."""
-    return _ScaledLossModel(model) if autocast_dtype == torch.float16 else model
+def scaled_attack_model(model: nn.Module, autocast_dtype: torch.dtype | None, per_sample: bool = True) -> nn.Module:
+    """The model the attack differentiates: ``model`` itself, or under float16 autocast the loss-scaled view
+    (``per_sample``: one scale per sample; pass False when the samples interact, e.g. BatchNorm in train mode)."""
+    return _ScaledLossModel(model, per_sample) if autocast_dtype == torch.float16 else model

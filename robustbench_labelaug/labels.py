@@ -15,7 +15,7 @@ def label_aug_targets(y: torch.Tensor, num_classes: int, op: torch.Tensor | int 
 
     ``op=None`` (a clean sample) gives ``[onehot(y), 0]``; ``num_ops=0`` gives plain one-hot K-way targets.
     Every row sums to 1."""
-    check_delta(delta)
+    check_delta(None, delta)
     if num_ops < 0:
         raise UserError(f"num_ops (M) must be >= 0, got {num_ops}")
     y = y.long()

@@ -24,6 +24,16 @@ How (no line of the script is edited; everything is undone when it returns):
 - Random erasing (``--reprob``) is kept: the hook attacks the image clipped to [0,1] and adds the perturbation to
   the erased batch (``AdvLabelAug(clip_input=True)``).
 
+- The head follows the rule ``rbla train`` follows (:func:`~robustbench_labelaug.models.pretrained.
+  create_with_head_rule`, one line printed at start): where the pretrained head (timm's weights, a
+  ``--pretrained-path`` file or a ``pretrained_cfg_overlay`` file) has K rows, every mode keeps it and Adv+ adds
+  M zero rows; where it has another width, every mode starts a fresh K+M head. So both doors start from the same
+  weights on the same seed and flags. The weights' origin (a file with its sha256, or timm's tag) is recorded in
+  the checkpoint's ``args`` (``rbla_pretrained_*``).
+- Once at start (right after the script parses its flags) the launcher prints where the run departs from the
+  paper's recipe (``rbla train``'s defaults), with the flag that aligns each point, and refuses, with one line,
+  what cannot work (a pure float16 model). timm's flags keep timm's meaning.
+
 Tested with timm 1.0.9 (robustbench 1.1.1's pin) and its ``train.py`` at tag v1.0.9, on CPU (``--device cpu``),
 with and without ``--no-prefetcher``. A script whose structure differs is refused with one line naming what is
 missing.
@@ -48,10 +58,9 @@ from torch import nn
 
 from .errors import UserError
 from .models.classifier import KWayClassifier
-from .train.args import add_adv_arguments
+from .results.vocab import precision_of_amp_dtype, torch_dtype
+from .timm_train_cli import HELP, add_arguments, hook_settings, main, parse  # noqa: F401  (re-exported)
 
-HELP = ("run timm's own train.py, unmodified, with the AdvLabelAug hook at its mixup_fn point, a K+M head, "
-        "soft-target cross entropy and K-way validation")
 TESTED_TIMM_VERSIONS = ("1.0.9",)
 MODULE_NAME = "__rbla_timm_train__"
 REQUIRED_FUNCTIONS = {"main": (), "train_one_epoch": ("model", "loader", "loss_fn", "args", "mixup_fn"),
@@ -71,61 +80,14 @@ __all__ = ["HELP", "TESTED_TIMM_VERSIONS", "add_arguments", "check_script_struct
            "run_timm_train"]
 
 
-# -- command line -------------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.allow_abbrev = False  # an abbreviated timm flag must never be taken for one of ours
-    parser.usage = "rbla timm-train TRAIN_PY [timm's train.py flags] [--adv-* --la-* flags]"
-    parser.epilog = ("Every flag not listed here goes to TRAIN_PY (see `python TRAIN_PY --help`). --num-classes "
-                     "is K, the number of real classes; the head gets K+M outputs. Example: rbla timm-train "
-                     "train.py --data-dir DIR --model resnet50 --num-classes 1000 --adv-mode adv_plus --adv-eps "
-                     "0.03")
-    parser.add_argument("script", metavar="TRAIN_PY", help="path to timm's train.py (unmodified)")
-    add_adv_arguments(parser.add_argument_group("Adversarial training / label augmentation (the hook)"))
-
-
-def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Our flags; everything else is kept, in order, for the script."""
-    args, rest = parser.parse_known_args(argv)
-    args.script_args = rest
-    return args
-
-
-def main(args: argparse.Namespace) -> int:
-    run_timm_train(args.script, args.script_args, hook_settings(args))
-    return 0
-
-
-def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
-    from .hook import check_attack_args
-    from .labels import check_delta
-
-    mode = args.adv_mode
-    if mode == "trades":
-        raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
-                        "mixup_fn: use rbla train --adv-mode trades")
-    if args.label_aug:
-        if mode == "std":
-            raise UserError("--label-aug needs adversarial training: use --adv-mode adv (or adv_plus)")
-        mode = "adv_plus"
-    check_attack_args(args.adv_eps, args.adv_steps, args.adv_alpha)
-    check_delta(args.la_delta)
-    if mode == "adv_plus" and args.la_ops < 1:
-        raise UserError(f"--la-ops must be >= 1 with adv_plus, got {args.la_ops}")
-    if not 0.0 <= args.adv_prob <= 1.0:
-        raise UserError(f"--adv-prob must lie in [0, 1], got {args.adv_prob}")
-    return {"mode": mode, "eps": args.adv_eps, "steps": args.adv_steps, "alpha": args.adv_alpha,
-            "delta": args.la_delta, "num_ops": max(args.la_ops, 1), "train_clean": args.adv_train_clean,
-            "adv_prob": args.adv_prob, "attack_mode": args.adv_attack_mode}
-
-
+# -- command line: HELP, add_arguments and parse live in timm_train_cli (no torch at import) ---------------
 # -- structure check ----------------------------------------------------------------------------------------------
 def check_script_structure(source: str, path: str = "train.py") -> None:
     """Raise one line if ``source`` lacks what the launcher hooks into: module-level ``main()``,
     ``train_one_epoch(model, loader, ..., loss_fn, args, ..., mixup_fn)``, ``validate(model, ...)`` and an
     ``if __name__ == "__main__":`` block that only calls ``main()``."""
     hint = (f"rbla timm-train is tested with timm {', '.join(TESTED_TIMM_VERSIONS)}'s train.py (use that one, or "
-            "put the hook in by hand: README, 'Inside timm's own train.py')")
+            "put the hook in by hand: docs/timm-launcher.md, 'To edit train.py by hand')")
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
@@ -187,6 +149,9 @@ class _State:
     num_classes: int | None = None
     data_config: dict[str, Any] | None = None
     hook: Any = None
+    head_rule: str | None = None
+    pretrained: dict[str, Any] = field(default_factory=dict)  # where the starting weights came from
+    reported: bool = False  # the recipe's departures were printed
     calls: dict[str, int] = field(default_factory=lambda: {"train_one_epoch": 0, "validate": 0})
 
     @property
@@ -204,9 +169,13 @@ class _State:
         if self.data_config is None:
             raise UserError("the script never called timm's resolve_data_config, so the loader's mean/std are "
                             f"unknown: rbla timm-train needs timm {', '.join(TESTED_TIMM_VERSIONS)}'s train.py")
+        report_recipe(args, self)
+        dtypes = {p.dtype for p in self.model.parameters()}
+        if torch.float16 in dtypes:
+            raise UserError(PURE_FP16)
         autocast = None
         if getattr(args, "amp", False):
-            autocast = torch.bfloat16 if getattr(args, "amp_dtype", "float16") == "bfloat16" else torch.float16
+            autocast = torch_dtype(precision_of_amp_dtype(getattr(args, "amp_dtype", None)))
         self.hook = AdvLabelAug(self.model, self.num_classes, mean=self.data_config["mean"],
                                 std=self.data_config["std"], autocast_dtype=autocast,
                                 clip_input=float(getattr(args, "reprob", 0.0) or 0.0) > 0, **self.settings)
@@ -262,21 +231,35 @@ def _timm_patches(state: _State) -> contextlib.ExitStack:
     real_resolve = timm.data.resolve_data_config
 
     def create_model(*args: Any, **kwargs: Any) -> nn.Module:
+        from .models.pretrained import create_with_head_rule
+
         if state.model is not None:  # only the trained model gets the wide head
             return real_create_model(*args, **kwargs)
-        k = kwargs.get("num_classes")
+        k = kwargs.pop("num_classes", None)
         if k is None:
             raise UserError("pass --num-classes K, the number of real classes (the launcher gives the head K+M "
                             "outputs)")
         if int(k) < 1:
             raise UserError(f"--num-classes must be >= 1, got {k}")
-        kwargs["num_classes"] = int(k) + state.num_ops
-        model = real_create_model(*args, **kwargs)
-        width = getattr(model, "num_classes", kwargs["num_classes"])
-        if width != kwargs["num_classes"]:
-            raise UserError(f"timm built '{args[0] if args else kwargs.get('model_name')}' with {width} outputs, "
-                            f"not K+M = {kwargs['num_classes']}: use a model whose head follows num_classes")
+        name = args[0] if args else kwargs.pop("model_name")
+        pretrained = bool(kwargs.pop("pretrained", False))
+        file = (kwargs.get("pretrained_cfg_overlay") or {}).get("file")
+        if file and not pretrained:
+            raise UserError(f"the weights file {file} (--pretrained-path, or a pretrained_cfg_overlay file) is loaded "
+                            "only with --pretrained: add --pretrained, or drop the file")
+        if file and not Path(file).is_file():
+            raise UserError(f"--pretrained-path {file} does not exist: pass a local weights file "
+                            "(.pth/.bin/.safetensors) of the --model architecture")
+        num_outputs = int(k) + state.num_ops
+        model, state.head_rule = create_with_head_rule(real_create_model, name, int(k), state.num_ops,
+                                                       pretrained=pretrained, **kwargs)
+        width = getattr(model, "num_classes", num_outputs)
+        if width != num_outputs:
+            raise UserError(f"timm built '{name}' with {width} outputs, not K+M = {num_outputs}: use a model whose "
+                            "head follows num_classes")
         state.model, state.num_classes = model, int(k)
+        state.pretrained = starting_weights_record(model, pretrained, file)
+        _say(f"{state.head_rule}; weights: {describe_weights(state.pretrained)}")
         return model
 
     def resolve_data_config(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -303,6 +286,8 @@ def _wrap_train_one_epoch(real: Callable, state: _State) -> Callable:
         bound = signature.bind(*args, **kwargs)
         script_args = bound.arguments["args"]
         hook = state.make_hook(script_args)
+        for key, value in state.pretrained.items():  # saved with timm's checkpoints (CheckpointSaver keeps args)
+            setattr(script_args, f"rbla_pretrained_{key}", value)
         if bound.arguments.get("mixup_fn") is not None:
             raise UserError(REFUSED[("timm.data", "Mixup")])
         if getattr(script_args, "prefetcher", False):
@@ -341,6 +326,208 @@ def _wrap_validate(real: Callable, state: _State) -> Callable:
     return validate
 
 
+def _wrap_parse_args(real: Callable, state: _State) -> Callable:
+    def _parse_args(*args: Any, **kwargs: Any):
+        result = real(*args, **kwargs)
+        parsed = result[0] if isinstance(result, tuple) else result
+        if isinstance(parsed, argparse.Namespace):
+            report_recipe(parsed, state)
+        return result
+
+    return _parse_args
+
+
+# -- the paper's recipe: where a run departs from it, and what cannot work ---------------------------------------
+PURE_FP16 = ("a float16 model (--model-dtype float16) trains pure float16 weights: neither the attack nor timm's "
+             "step gets loss scaling, so small gradients vanish: keep float32 weights and use --amp --amp-dtype "
+             "bfloat16 (the recipe) or --amp --amp-dtype float16 (the hook then scales the attack loss per sample)")
+RECIPE_DESTS = ("lr", "min_lr", "warmup_epochs", "weight_decay", "epochs", "momentum", "opt", "sched", "batch_size",
+                "color_jitter", "amp_dtype")
+TORCHVISION_TAG = "tv_in1k"  # the paper's "default (ImageNet) weights" of a ResNet-50: torchvision's
+
+
+def _recipe() -> argparse.Namespace:
+    """The paper's recipe: ``rbla train``'s defaults (its one home), min-lr = lr x 1e-4."""
+    from .train.args import add_arguments
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    recipe = argparse.Namespace(**{dest: parser.get_default(dest) for dest in RECIPE_DESTS})
+    recipe.min_lr = recipe.lr * 1e-4 if recipe.min_lr is None else recipe.min_lr
+    return recipe
+
+
+def _world_size() -> int:
+    from .distributed import launch_env
+
+    try:
+        return max(1, int(launch_env().world_size))
+    except Exception:  # noqa: BLE001 - a partial launcher environment: timm itself will say
+        return 1
+
+
+def _timm_lr(args: argparse.Namespace, global_batch: int) -> float:
+    """The lr timm's train.py uses: --lr, else --lr-base scaled by the global batch (as its main() does)."""
+    if getattr(args, "lr", None):
+        return float(args.lr)
+    ratio = global_batch / float(getattr(args, "lr_base_size", 256) or 256)
+    scale = getattr(args, "lr_base_scale", "") or ("sqrt" if any(o in str(getattr(args, "opt", "sgd")).lower()
+                                                                  for o in ("ada", "lamb")) else "linear")
+    return float(getattr(args, "lr_base", 0.1)) * (ratio ** 0.5 if scale == "sqrt" else ratio)
+
+
+def _g(value: float) -> str:
+    return f"{value:g}"
+
+
+def _pretrained_names(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
+    """(architecture, the tag timm loads, the torchvision tag when timm has one for this architecture)."""
+    import timm
+
+    from .models.pretrained import split_tag
+
+    arch, tag = split_tag(args.model)
+    try:
+        cfg = timm.models.get_pretrained_cfg(args.model)
+        tag = tag or getattr(cfg, "tag", None)
+    except RuntimeError:
+        pass
+    tv = TORCHVISION_TAG if timm.list_pretrained(f"{arch}.{TORCHVISION_TAG}") else None
+    return arch, tag, tv
+
+
+def _has_file(args: argparse.Namespace) -> bool:
+    overlay = (getattr(args, "model_kwargs", None) or {}).get("pretrained_cfg_overlay") or {}
+    return bool(getattr(args, "pretrained_path", None) or (isinstance(overlay, dict) and overlay.get("file")))
+
+
+def recipe_departures(args: argparse.Namespace, world_size: int = 1) -> list[str]:
+    """Where a timm train.py run with ``args`` departs from the paper's recipe (``rbla train``'s defaults), one
+    ``what: here vs recipe -> aligning flag`` per point. Flags the script does not have are not judged."""
+    r, out = _recipe(), []
+
+    def has(name: str) -> bool:
+        return hasattr(args, name)
+
+    def point(what: str, here: str, recipe: str, align: str) -> None:
+        out.append(f"{what}: {here} here, {recipe} in the recipe -> {align}")
+
+    if has("model") and has("pretrained"):
+        if not args.pretrained:
+            point("weights", "random initialisation", "pretrained ImageNet weights",
+                  f"--pretrained --model {args.model.split('.')[0]}.{TORCHVISION_TAG}")
+        elif not _has_file(args):
+            arch, tag, tv = _pretrained_names(args)
+            if tv and tag != tv:
+                untagged = "." not in args.model
+                point("weights", f"{arch}.{tag}" + (f" (timm's default for untagged {arch})" if untagged else ""),
+                      f"torchvision's ({arch}.{tv})", f"--model {arch}.{tv}")
+    dtype = str(getattr(args, "model_dtype", None) or "float32").replace("torch.", "")
+    if dtype in ("bfloat16", "bf16"):
+        point("weights dtype", "bfloat16 (--model-dtype)", "float32 weights under autocast",
+              "drop --model-dtype; add --amp --amp-dtype bfloat16")
+    if has("color_jitter") and float(args.color_jitter or 0) != r.color_jitter and not getattr(args, "no_aug", False):
+        point("ColorJitter", f"--color-jitter {_g(args.color_jitter)} (timm's default 0.4)", "off",
+              "--color-jitter 0")
+    if has("train_interpolation") and args.train_interpolation != "bilinear":
+        point("train interpolation", f"{args.train_interpolation}", "bilinear", "--train-interpolation bilinear")
+    if getattr(args, "aa", None):
+        point("AutoAugment", f"--aa {args.aa}", "none (RandomResizedCrop + flip)", "drop --aa")
+    if float(getattr(args, "reprob", 0) or 0) > 0:
+        point("random erasing", f"--reprob {_g(args.reprob)}", "none", "--reprob 0")
+    if getattr(args, "amp", False) and str(getattr(args, "amp_dtype", "float16")) != r.amp_dtype:
+        point("autocast dtype", f"{args.amp_dtype} (timm's --amp-dtype default)", r.amp_dtype,
+              f"--amp-dtype {r.amp_dtype}")
+    global_batch = None
+    if has("batch_size"):
+        accum = max(1, int(getattr(args, "grad_accum_steps", 1) or 1))
+        global_batch = int(args.batch_size) * world_size * accum
+        if global_batch != r.batch_size:
+            per = world_size * accum
+            align = (f"-b {r.batch_size // per}" if r.batch_size % per == 0 else
+                     f"a -b with -b x {world_size} process(es) x {accum} accumulation = {r.batch_size}")
+            point("batch", f"-b {args.batch_size} per process x {world_size} process(es)"
+                  + (f" x {accum} accumulation steps" if accum > 1 else "") + f" = {global_batch} per step",
+                  f"{r.batch_size} per step (rbla train's -b is this global batch)", align)
+    if has("lr") and global_batch is not None:
+        lr = _timm_lr(args, global_batch)
+        if abs(lr - r.lr) > 1e-12:
+            how = "" if getattr(args, "lr", None) else " (timm: --lr-base x global batch / 256)"
+            point("lr", f"{_g(lr)}{how}", _g(r.lr), f"--lr {_g(r.lr)}")
+    for dest, flag, note in (("min_lr", "--min-lr", " (lr x 1e-4)"), ("warmup_epochs", "--warmup-epochs", ""),
+                             ("weight_decay", "--weight-decay", " (rbla train's; the paper does not say)"),
+                             ("epochs", "--epochs", ""), ("momentum", "--momentum", "")):
+        if has(dest) and getattr(args, dest) is not None and abs(float(getattr(args, dest)) - float(getattr(r, dest))) > 1e-12:
+            point(dest.replace("_", " "), f"{flag} {_g(float(getattr(args, dest)))}", _g(float(getattr(r, dest))) + note,
+                  f"{flag} {_g(float(getattr(r, dest)))}")
+    for dest, flag in (("opt", "--opt"), ("sched", "--sched")):
+        if has(dest) and str(getattr(args, dest)).lower() != str(getattr(r, dest)).lower():
+            point(dest, f"{flag} {getattr(args, dest)}", str(getattr(r, dest)), f"{flag} {getattr(r, dest)}")
+    return out
+
+
+def recipe_refusal(args: argparse.Namespace) -> str | None:
+    """One line for what cannot work with the hook, or None."""
+    dtype = str(getattr(args, "model_dtype", None) or "").replace("torch.", "")
+    if dtype in ("float16", "fp16", "half"):
+        return PURE_FP16
+    return None
+
+
+def report_recipe(args: argparse.Namespace, state: _State) -> None:
+    """Once per run: refuse what cannot work, then print the departures from the paper's recipe."""
+    if state.reported:
+        return
+    state.reported = True
+    refusal = recipe_refusal(args)
+    if refusal:
+        raise UserError(refusal)
+    points = recipe_departures(args, _world_size())
+    if not points:
+        _say("the run follows the paper's recipe (rbla train's defaults) on every point the launcher checks")
+        return
+    _say(f"this run departs from the paper's recipe (rbla train's defaults) on {len(points)} point(s); timm's flags "
+         "keep timm's meaning, the flag after -> aligns each (docs/timm-launcher-parity.md):")
+    for p in points:
+        _say(f"  {p}")
+
+
+def _say(line: str) -> None:
+    """A start-up line, on the first process only."""
+    import os
+
+    if os.environ.get("RANK", "0") in ("", "0") and os.environ.get("SLURM_PROCID", "0") in ("", "0"):
+        print(f"rbla timm-train: {line}", file=sys.stderr, flush=True)
+
+
+def starting_weights_record(model: nn.Module, pretrained: bool, file: str | None) -> dict[str, Any]:
+    """Where the model's starting weights came from: a file (path and sha256, no tag: a tag would be timm's guess),
+    timm's tagged weights (tag and, where the cached file is found, its sha256), or nothing."""
+    from .fileio import file_sha256
+    from .models.pretrained import pretrained_file
+
+    if not pretrained:
+        return {"source": "random"}
+    if file:
+        path = str(Path(file).resolve())
+        return {"source": "file", "file": path, "sha256": file_sha256(path), "tag": None}
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    path = pretrained_file(model)
+    arch = str(cfg.get("architecture") or "")
+    tag = cfg.get("tag")
+    return {"source": "timm", "tag": f"{arch}.{tag}" if arch and tag else tag, "file": path,
+            "sha256": file_sha256(path) if path and Path(path).is_file() else None}
+
+
+def describe_weights(record: dict[str, Any]) -> str:
+    if record.get("source") == "file":
+        return f"file {record['file']} (sha256 {record['sha256']})"
+    if record.get("source") == "timm":
+        digest = f" (sha256 {record['sha256']})" if record.get("sha256") else ""
+        return f"timm's {record.get('tag')}{digest}"
+    return "random"
+
+
 def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]) -> dict[str, int]:
     """Run ``script`` (timm's train.py) with command-line ``argv`` and the hook built from ``settings``
     (:class:`AdvLabelAug` keyword arguments). Returns how often the hooked functions ran."""
@@ -366,6 +553,8 @@ def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]
         if g.get("create_model") is not timm.models.create_model:
             raise UserError(f"{path} does not import create_model from timm at module level, so the head cannot be "
                             f"widened: rbla timm-train needs timm {', '.join(TESTED_TIMM_VERSIONS)}'s train.py")
+        if callable(g.get("_parse_args")):  # timm's train.py parses its flags there: report right after
+            g["_parse_args"] = _wrap_parse_args(g["_parse_args"], state)
         g["train_one_epoch"] = _wrap_train_one_epoch(g["train_one_epoch"], state)
         g["validate"] = _wrap_validate(g["validate"], state)
         g["main"]()

@@ -38,6 +38,14 @@ def test_seeds_table_rows():
     assert cells[1] == "11.00 ± 12.71" and cells[2] == "5.00 ± 12.71"
     std = next(line for line in table.splitlines() if line.startswith("| digits_std"))
     assert "–" in std  # not measured
+    # seeds.json holds the same numbers, in the shape the docs' seeds table is rendered from
+    from robustbench_labelaug.demo import seeds_summary
+
+    summary = seeds_summary({"digits_adv": [info(10.0, 4.0), info(12.0, 6.0)],
+                             "digits_std": [{"labelaug": {"results": {}}}, {"labelaug": {"results": {}}}]})
+    assert summary["columns"] == ["clean err", "class SD clean"] and summary["seeds"] == 2
+    assert summary["rows"]["digits_adv"][0] == pytest.approx([11.0, 12.7062], abs=1e-4)
+    assert summary["rows"]["digits_std"] == [None, None] and summary["values"]["digits_adv"]["clean_error"] == [10, 12]
 
 
 @pytest.mark.slow
@@ -54,8 +62,17 @@ def test_fast_demo_end_to_end_with_two_seeds(tmp_path):
         assert info["labelaug"]["measured"]["protocols"]  # every robust number names its protocol
     seeds = (out / "seeds.md").read_text()
     assert "over 2 seeds" in seeds and seeds.count("±") >= 3 * 5
+    stored = json.loads((out / "seeds.json").read_text())
+    assert stored["seeds"] == 2 and set(stored["rows"]) == {"digits_std", "digits_adv", "digits_adv_plus"}
     plots = sorted((out / "eval" / "plots").glob("*.png"))
     assert len(plots) >= 2 and all(p.stat().st_size > 10_000 for p in plots)
+    # the page: one offline file, the run's facts once, per model a detail view with per-class n and CIs, figures
+    page = (out / "eval" / "leaderboard.html").read_text()
+    assert page.count("fast mode: yes") == 1 and page.count('class="detail"') == 3
+    assert "95 % Wilson score interval" in page and page.count("data:image/svg+xml;base64,") >= 3
+    info = json.loads((out / "eval" / "model_info" / "digits_adv.json").read_text())
+    counts = info["labelaug"]["results"]["clean"]["classwise"]["clean"]["n"]
+    assert len(counts) == 10 and sum(counts) == info["labelaug"]["results"]["clean"]["num_examples"]
     # the checkpoints are registered: load_model finds them (the fast demo exports under <output>/models)
     model = load_model("digits_adv_plus", model_dir=out / "models")
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10) and not model.training

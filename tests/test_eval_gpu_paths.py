@@ -154,7 +154,7 @@ def test_the_runner_runs_one_forward_pass_for_clean_real_and_imagenet_x(tmp_path
 
 
 def test_imagenet_c_folder_is_checked_once_per_run_not_per_model(tmp_path, monkeypatch):
-    from robustbench_labelaug.evaluation import corruptions as corruption_eval
+    from robustbench_labelaug.data import corruptions as corruption_data  # the registry's check lives here
     from robustbench_labelaug.runner import evaluate_config, load_config
 
     wnids = imagenet_wnids()[:2]
@@ -165,8 +165,8 @@ def test_imagenet_c_folder_is_checked_once_per_run_not_per_model(tmp_path, monke
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (32, 32), (official_label(im.image_id), 9, 9)).save(path, format="JPEG")
     checks = []
-    original = corruption_eval.check_imagenet_c
-    monkeypatch.setattr(corruption_eval, "check_imagenet_c",
+    original = corruption_data.check_imagenet_c
+    monkeypatch.setattr(corruption_data, "check_imagenet_c",
                         lambda *args: checks.append(args[0]) or original(*args))
     models = []
     for seed in (0, 1):
@@ -203,7 +203,7 @@ def test_imagenet_c_folder_is_checked_once_per_run_not_per_model(tmp_path, monke
 @pytest.mark.parametrize("workers", [0, 1])
 def test_next_split_loader_starts_while_this_split_is_predicted(tmp_path, digits_test, monkeypatch, workers):
     events = []
-    open_split, predict = Evaluator._open_split, evaluator_class("corruptions").predict
+    open_split, predict = Evaluator._open_part, evaluator_class("corruptions").predict
 
     def logged_open(self, dataset, split, shard, c):
         events.append(("open", split))
@@ -213,7 +213,7 @@ def test_next_split_loader_starts_while_this_split_is_predicted(tmp_path, digits
         events.append(("predict", split))
         return predict(self, model, batches, split, c)
 
-    monkeypatch.setattr(Evaluator, "_open_split", logged_open)
+    monkeypatch.setattr(Evaluator, "_open_part", logged_open)
     monkeypatch.setattr(evaluator_class("corruptions"), "predict", logged_predict)
     settings = {"n_examples": 20, "corruptions": "fog", "severities": [1, 2, 3], "cache_dir": str(tmp_path / "c")}
     result = create_evaluator("corruptions", **settings).run(DtypeProbe(), digits_test,
@@ -293,7 +293,7 @@ def test_evaluation_loaders_pin_memory_on_cuda(digits_test, monkeypatch, device,
 
     monkeypatch.setattr(base, "DataLoader", Recorder)
     evaluator = create_evaluator("clean")
-    evaluator._open_split(digits_test, "all", [0, 1, 2], EvalContext(num_classes=10, device=device, num_workers=3))
+    evaluator._open_part(digits_test, "all", [0, 1, 2], EvalContext(num_classes=10, device=device, num_workers=3))
     assert made == [{"batch_size": 64, "shuffle": False, "num_workers": 3, "pin_memory": pinned}]
 
 

@@ -13,7 +13,7 @@ import yaml
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.evaluation.base import Evaluator, class_interleaved
-from robustbench_labelaug.leaderboard.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
+from robustbench_labelaug.results.model_info import MODEL_INFO_FIELDS, format_eps, validate_model_info
 from robustbench_labelaug.runner import evaluate_config, load_config
 from robustbench_labelaug.zoo import get_entry
 
@@ -159,8 +159,9 @@ def test_fast_caps_examples_in_its_own_folder(tmp_path, model_dir):
     path = evaluate_config(cfg, fast=True)[0]
     assert path == tmp_path / "out-fast" / "model_info" / "tiny.json"
     results = json.loads(path.read_text())["labelaug"]["results"]
-    assert results["clean"]["num_examples"] == 16 and results["pgd5"]["num_examples"] == 16
-    assert results["pgd5"]["settings"]["steps"] == 2
+    # the id says what ran: 'pgd5' with --fast's steps: 2 is stored as 'pgd2'
+    assert results["clean"]["num_examples"] == 16 and results["pgd2"]["num_examples"] == 16
+    assert results["pgd2"]["settings"]["steps"] == 2
 
 
 def test_missing_zoo_checkpoint_names_the_fix(tmp_path, capsys):
@@ -196,8 +197,8 @@ evaluators: [{name: clean}]
     (BASE + "runtime: {batch_size: 0}\n", "batch_size must be >= 1"),
     ("models: [\n", "not valid YAML"),
     # model overrides are validated before they reach model_info (issue 9)
-    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: 1.5}"), "delta must lie in [0, 1), got 1.5"),
-    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: -2}"), "delta must lie in [0, 1), got -2"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: 1.5}"), "delta must be a number in [0, 1), got 1.5"),
+    (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, delta: -2}"), "delta must be a number in [0, 1), got -2"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: -3}"), "eps (the training eps) must be a number"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, eps: abc}"), "'eps' must be a number or null, got 'abc'"),
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, training: bogus}"), "training 'bogus' is not known"),

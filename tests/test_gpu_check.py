@@ -34,7 +34,8 @@ def test_cpu_dry_run_passes_every_section(tmp_path):
     summary = json.loads(out.read_text())
     assert summary["settings"]["small"] and summary["settings"]["device"] == "cpu"
     assert summary["failed"] == []
-    assert list(summary["sections"]) == ["env", "throughput", "pgd_eval", "eval_amp", "ddp", "e2e"]
+    assert list(summary["sections"]) == ["env", "throughput", "pgd_eval", "eval_amp", "decode", "autoattack", "ddp",
+                                         "e2e"]
     sections = {k: v["result"] for k, v in summary["sections"].items()}
     assert sections["env"]["amp_dtype"] == "bfloat16"
     assert "torchattacks" in sections["env"]["versions"]
@@ -51,6 +52,20 @@ def test_cpu_dry_run_passes_every_section(tmp_path):
     assert amp["fp32"]["images_per_s"] > 0 and amp["bf16"]["images_per_s"] > 0
     assert amp["speedup"] == pytest.approx(amp["bf16"]["images_per_s"] / amp["fp32"]["images_per_s"], rel=1e-2)
     assert 0 <= amp["agreement"] <= 1
+    decode = sections["decode"]  # issue 21: CPU decoding vs device decoding (here on the CPU) vs forward only
+    assert decode["top1_agreement"] == 1.0 and decode["pixels"]["max_abs_diff_levels"] <= 2
+    assert decode["p7"]["ratio"] == pytest.approx(decode["gpu_decode"]["images_per_s"]
+                                                  / decode["forward_only_images_per_s"], rel=1e-2)
+    assert decode["p7"]["met"] == (decode["p7"]["ratio"] >= 0.8) == summary["p7_met"]
+    assert decode["per_model"]["gpu_decode"]["imagenet_c_hours"] == pytest.approx(
+        75 * 50_000 / decode["gpu_decode"]["images_per_s"] / 3600, rel=1e-2)
+    aa = sections["autoattack"]
+    assert aa["wrapper"]["evaluator_robust_error"] == aa["wrapper"]["direct_robust_error"]
+    assert aa["wrapper"]["time_ratio"] == pytest.approx(aa["wrapper"]["evaluator_s"] / aa["wrapper"]["direct_s"],
+                                                        rel=0.1, abs=0.05)
+    survivors = aa["survivors"]  # every held point survives every attack
+    assert survivors["robust_error"] == pytest.approx(100 * (1 - survivors["held_points"] / survivors["n"]), abs=1e-6)
+    assert "P7:" in proc.stdout and "survivor model" in proc.stdout
     assert sections["ddp"]["backend"] == "gloo" and sections["ddp"]["weights_updated"]
     assert set(sections["e2e"]["evaluators"]) == {"clean", "clean_amp", "pgd_sound", "pgd_paper", "autoattack", "corruptions",
                                                   "real", "imagenet_x", "masking"}
@@ -80,3 +95,21 @@ def test_a_failing_section_is_reported_and_the_rest_run(tmp_path, monkeypatch, c
     assert summary["sections"]["env"]["error"] == "RuntimeError: no such package"
     assert summary["sections"]["ddp"] == {"status": "ok", "result": {"ok": 1}, "seconds": pytest.approx(0, abs=1)}
     assert "FAILED: RuntimeError: no such package" in capsys.readouterr().out
+
+
+def test_the_survivor_model_holds_its_points_with_a_zero_gradient_and_passes_the_rest():
+    import torch
+
+    gc = _module()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 5))
+    x = torch.rand(4, 3, 16, 16)
+    y = torch.tensor([3, 1, 4, 0])
+    survivor, held = gc._survivor_model(net, x, y, share=0.5)
+    assert held == 2
+    moved = (x + 0.03 * torch.sign(torch.randn_like(x))).clamp(0, 1).requires_grad_(True)
+    out = survivor(moved)
+    assert out[:2].argmax(1).tolist() == [3, 1]  # held: the label, within eps
+    torch.testing.assert_close(out[2:], net(moved)[2:])  # the others: the network's own logits
+    (grad,) = torch.autograd.grad(out[:2].sum(), moved)
+    assert grad.abs().sum() == 0  # a graph, but no gradient to follow

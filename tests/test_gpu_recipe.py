@@ -86,6 +86,19 @@ def test_pretrained_tag_resolution_and_tagged_architectures():
     assert not same_architecture("resnet50.a1_in1k", "resnet50.tv_in1k") and not same_architecture("resnet18", "resnet50")
 
 
+def test_weights_from_a_file_record_no_made_up_tag(tmp_path, pretrained_file):
+    """--pretrained-file without a tag: the weights are the file's (recorded with its sha256), so args.model stays
+    untagged and no tag is recorded (timm's default tag, resnet50 -> a1_in1k, would be a guess)."""
+    args = parse_args(["--model", "resnet50", "--pretrained-file", str(pretrained_file)])
+    assert process_setup.starting_weights(args) == {"pretrained_cfg_overlay": {"file": str(pretrained_file)}}
+    assert args.pretrained and args.model == "resnet50" and args.pretrained_tag is None
+    args.pretrained_sha256 = "abc"
+    assert process_setup.starting_point(args) == f"file {pretrained_file} (sha256 abc)"
+    hub = parse_args(["--model", "resnet50", "--pretrained-tag", "tv_in1k"])
+    process_setup.starting_weights(hub)
+    assert hub.model == "resnet50.tv_in1k" and hub.pretrained_tag == "tv_in1k"
+
+
 @pytest.mark.slow
 def test_train_records_tag_and_sha256_and_export_loads_the_tagged_architecture(tmp_path, pretrained_file):
     from robustbench_labelaug.zoo import export_checkpoint
@@ -216,7 +229,7 @@ def test_fp16_attack_gradient_is_scaled_not_flushed(monkeypatch):
     torch.testing.assert_close((reference - x).abs().amax(), torch.tensor(0.03))
     scaled = attack(torch.float16)
     assert torch.equal(torch.sign(scaled - x), torch.sign(reference - x))
-    monkeypatch.setattr(hook_module, "scaled_attack_model", lambda model, dtype: model)  # the unscaled attack
+    monkeypatch.setattr(hook_module, "scaled_attack_model", lambda model, dtype, **_: model)  # the unscaled attack
     unscaled = attack(torch.float16)
     assert torch.equal(unscaled, x)  # its float16 gradient underflowed to 0: sign(0) = 0, no step
 

@@ -36,9 +36,9 @@ def test_adversarial_loss_exceeds_clean_loss(trained_digits_model, batch):
     hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=10)
     x_adv, _ = hook(x, y)
     with torch.no_grad():
-        kway = k_way(model)
-        clean_loss = F.cross_entropy(kway(x), y)
-        adv_loss = F.cross_entropy(kway(x_adv), y)
+        k_way_model = k_way(model)
+        clean_loss = F.cross_entropy(k_way_model(x), y)
+        adv_loss = F.cross_entropy(k_way_model(x_adv), y)
     assert adv_loss > clean_loss + 0.1
 
 
@@ -144,3 +144,34 @@ def test_bad_batches(model, batch):
     wrong_head = create_classifier("resnet8_tiny", 10, 0)
     with pytest.raises(UserError, match="K\\+M=11"):
         AdvLabelAug(wrong_head, 10, eps=0.03, steps=1)(x, y)
+
+
+def test_fp16_attack_moves_every_sample_of_a_mixed_batch_like_fp32(monkeypatch):
+    """A 2-class linear net with bias (16, 0): the label-0 samples are confident (d loss / d logit ~ 1e-8), the
+    label-1 ones are wrong (~0.1). With one loss scale per batch the confident samples' float16 gradient underflows
+    and PGD never moves them; scaled per sample, float16 moves all 8 exactly as float32 does."""
+    import robustbench_labelaug.hook as hook_module
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    with torch.no_grad():
+        net[1].weight.uniform_(-0.01, 0.01)
+        net[1].bias.copy_(torch.tensor([16.0, 0.0]))
+    x, y = torch.rand(8, 3, 4, 4) * 0.6 + 0.2, torch.tensor([0] * 4 + [1] * 4)
+
+    def moved(dtype):
+        hook = AdvLabelAug(net, 2, mode="adv", eps=0.03, steps=2, random_start=False, autocast_dtype=dtype)
+        return hook(x, y)[0] - x
+
+    reference = moved(None)  # float32: every sample moves by eps
+    torch.testing.assert_close(reference.flatten(1).abs().amax(1), torch.full((8,), 0.03))
+    fp16 = moved(torch.float16)
+    assert torch.equal(torch.sign(fp16), torch.sign(reference))
+    torch.testing.assert_close(fp16, reference)
+
+    # what the per-batch scale did: only the unsure half moved
+    real = hook_module._ScaleGradient.forward
+    monkeypatch.setattr(hook_module._ScaleGradient, "forward",
+                        staticmethod(lambda ctx, logits, per_sample=True: real(ctx, logits, False)))
+    per_batch = moved(torch.float16).flatten(1).abs().amax(1)
+    assert (per_batch[4:] > 0).all() and (per_batch[:4] == 0).any()

@@ -12,7 +12,7 @@ import pytest
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.leaderboard.cli import render
-from robustbench_labelaug.leaderboard.model_info import (
+from robustbench_labelaug.results.model_info import (
     MODEL_INFO_FIELDS,
     build_model_info,
     format_eps,
@@ -96,8 +96,8 @@ def board(tmp_path: Path) -> Path:
     _write(tmp_path, "adv_b", "adv", _results(30.0, 60.0, 57.0, None, 10, 2))
     _write(tmp_path, "plus", "adv_plus",
            _results(31.2, 55.0, 50.0, 30.0, 10, 3, corruptions=True, imagenet_x=True, masking_failed=1),
-           reported={"clean_error": 26.70, "mce": 66.43, "pgd40_error": 32.70,
-                     "classwise": {"clean": {"mean": 26.69, "sd": 16.76}, "pgd40": {"mean": 32.70, "sd": 15.33}}})
+           reported={"clean_error": 26.70, "mce": 66.43, "pgd_error": 32.70,
+                     "classwise": {"clean": {"mean": 26.69, "sd": 16.76}, "pgd": {"mean": 32.70, "sd": 15.33}}})
     plain = {"link": "https://arxiv.org/abs/2007.08489", "name": "Do Adversarially Robust ImageNet Models Transfer "
              "Better?", "authors": "Hadi Salman et al.", "additional_data": False, "number_forward_passes": 1,
              "dataset": "digits", "venue": "NeurIPS 2020", "architecture": "ResNet-18", "eps": "4/255",
@@ -107,8 +107,10 @@ def board(tmp_path: Path) -> Path:
 
 
 def _table_rows(markdown: str) -> list[list[str]]:
+    """The table's rows; the header's titles without their units (``clean err (%)`` -> ``clean err``)."""
     lines = [ln for ln in markdown.splitlines() if ln.startswith("| ")]
-    return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    rows = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    return [[h.removesuffix(" (%)") for h in rows[0]], *rows[1:]] if rows else rows
 
 
 def test_model_info_fields_are_robustbench_modelinfo():
@@ -130,7 +132,7 @@ def test_build_model_info_keeps_paper_and_measured_apart():
     results = _results(31.2, 55.0, 50.0, 30.0, 10, 3)
     info = build_model_info({"key": "plus", "dataset": "imagenet", "architecture": "resnet50",
                              "training": "adv_plus", "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.03},
-                            results, reported={"clean_error": 26.70, "pgd40_error": 32.70})
+                            results, reported={"clean_error": 26.70, "pgd_error": 32.70})
     validate_model_info(info)
     assert info["clean_acc"] == "68.80" and info["autoattack_acc"] == "45.00" and info["eps"] == "0.03"
     # RobustBench's 'reported' is the paper's robust accuracy (its PGD-40 here, said so in the footnote)
@@ -170,10 +172,12 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     assert adv_b[col["masking checks"]] == "4/4 passed" and adv_b[col["PGD-40 err (paper protocol)"]] == ""
     assert std_rb[col["clean err"]] == "47.08" and std_rb[col["AA err (n)"]] == "90.00"
     assert std[col["AA err (n)"]] == "" and std[col["clean err"]] == "10.00"
+    assert markdown.splitlines()[2].startswith("| rank | model |") and "| clean err (%) |" in markdown  # units
     page = (tmp_path / "board.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
-    positions = [page.index(f"<td>{k}</td>") for k in out["order"]]
+    assert page.startswith("<!DOCTYPE html>") and "<script src" not in page and "<link" not in page  # offline
+    positions = [page.index(f'data-key="{k}"') for k in out["order"]]
     assert positions == sorted(positions)
+    assert 'data-sort="31.2"' in page  # plus's measured clean error is what its cell sorts by
 
 
 def test_leaderboard_sort_option(board: Path):
@@ -245,7 +249,7 @@ def test_cli_leaderboard_prints_table(board: Path, capsys):
 
 
 def _infos_from(folder: Path) -> list:
-    from robustbench_labelaug.leaderboard.model_info import load_model_infos
+    from robustbench_labelaug.results.model_info import load_model_infos
 
     return load_model_infos(folder)
 
@@ -329,7 +333,7 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
     """The table's columns are the headlines the evaluators declare: an evaluator registered here (not known to
     table.py) gets its column, its label as title (``err`` -> ``acc`` with ``metric="acc"``), in the summary line;
     the headlines are stored in the file, so it renders after the evaluator is gone; older files without stored
-    headlines are declared afresh from their results."""
+    headlines render their stored numbers (no evaluator is asked: reading never imports one)."""
     from robustbench_labelaug.evaluation import EVALUATORS
     from robustbench_labelaug.evaluation.base import Evaluator, Measured
     from robustbench_labelaug.leaderboard.table import summary_line
@@ -369,15 +373,15 @@ def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):
     assert by_model["a"]["dummy err"] == "12.50" and by_model["b"]["dummy err"] == "30.00"
     assert "dummy n" not in by_model["a"]  # a count, not a headline number
     assert cells("acc")["a"]["dummy acc"] == "87.50"
-    # an older file (no stored headlines): declared afresh from its results
+    # an older file (no stored headlines): its stored numbers, labelled from their keys
     old = json.loads((tmp_path / "model_info" / "a.json").read_text())
     del old["labelaug"]["measured"]["headlines"]
     (tmp_path / "model_info" / "a.json").write_text(json.dumps(old))
     assert cells()["a"]["dummy err"] == "12.50"
-    # the stored headlines render without the evaluator that declared them
+    # both render without the evaluator that declared them
     monkeypatch.delitem(EVALUATORS, "dummy")
     by_model = cells()
-    assert by_model["b"]["dummy err"] == "30.00" and by_model["a"]["dummy err"] == ""
+    assert by_model["b"]["dummy err"] == "30.00" and by_model["a"]["dummy err"] == "12.50"
 
 
 def test_column_titles_name_what_differs_between_rows():

@@ -12,7 +12,7 @@ import pytest
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
 from robustbench_labelaug.leaderboard.cli import render
-from robustbench_labelaug.leaderboard.model_info import (
+from robustbench_labelaug.results.model_info import (
     MODEL_INFO_FIELDS,
     build_model_info,
     load_model_infos,
@@ -41,7 +41,7 @@ def _sections(markdown: str) -> dict[str, list[dict[str, str]]]:
         elif line.startswith("| "):
             cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
             if header is None:
-                header = cells
+                header = [c.removesuffix(" (%)") for c in cells]
                 out[group] = []
             else:
                 out[group].append(dict(zip(header, cells)))
@@ -110,7 +110,7 @@ def test_order_and_columns_follow_robustbench(rb_folder: Path, tmp_path: Path):
     assert "- Xiao2020Enhancing: Uses Linf = 0.031 ≈ 7.9/255 instead of 8/255.; 7.40% robust" in out["markdown"]
     page = (tmp_path / "board.html").read_text()
     assert '<a href="https://arxiv.org/abs/2402.02263">MixedNUTS' in page and 'href="None"' not in page
-    assert '<span class="note">It uses an ensemble of networks.' in page and "<br>7.40%" not in page
+    assert '<p class="note">It uses an ensemble of networks.' in page and "<br>7.40%" not in page
 
 
 def test_metric_err_shows_errors(rb_folder: Path):
@@ -146,7 +146,7 @@ def test_unknown_text_uses_robustbench_conventions_not_null(tmp_path: Path):
                          "protocol": None, "details": {}, "num_examples": 10}}
     paper = {"title": "T", "url": "https://example.org/p", "authors": "A. B.", "venue": "ICLR 2099"}
     known = build_model_info({"key": "k", "dataset": "digits", "architecture": "r", "paper": paper}, results,
-                             reported={"pgd40_error": 30.0})
+                             reported={"pgd_error": 30.0})
     assert (known["link"], known["venue"], known["reported"], known["authors"]) == (
         "https://example.org/p", "ICLR 2099", "70.00", "A. B.")
 

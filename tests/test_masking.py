@@ -329,3 +329,21 @@ def test_large_eps_check_skipped_without_large_eps(mlp, test64, one_thread):
                          autoattack=False, n_examples=8).run(mlp, test64, EvalContext(**CTX))
     assert "large_eps_near_zero" in r.details["skipped"]
     assert set(checks_of(r)) == {"eps_sweep_monotone", "steps_sweep_monotone"} | NEW_CHECKS
+
+
+def test_margin_attack_per_point_results_do_not_depend_on_batch_size(adv_mlp, test64, one_thread):
+    """The margin attack's random starts are drawn per example (as the PGD evaluator's): the same points in
+    batches of 8 and of 64 give identical per-point results, starts included."""
+    x, y = test64.tensors
+    idx = torch.arange(len(y)) + 1000  # dataset indices, not positions in the batch
+
+    def run(batch_size):
+        batches = [(x[i:i + batch_size], y[i:i + batch_size], idx[i:i + batch_size])
+                   for i in range(0, len(y), batch_size)]
+        return masking.predict_margin(adv_mlp, iter(batches), eps=0.1, steps=3, seed=7)
+
+    small, large = run(8), run(64)
+    assert set(small) == {"index", "y_true", "y_clean", "y_pred"}
+    for key in small:
+        np.testing.assert_array_equal(small[key], large[key])
+    assert (large["y_pred"] != large["y_clean"]).any()  # the attack moved some points: the test can see starts

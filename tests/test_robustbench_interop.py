@@ -52,26 +52,68 @@ def test_without_the_hooks_robustbench_does_not_import():
 
 
 def test_missing_checkpoint_names_the_model_dir_given(tmp_path, monkeypatch):
+    """robustbench.load_model on a zoo entry without its file: one UserError naming the file under the model_dir
+    given, before RobustBench's loader runs (no download, no folder created), whichever way load_model is reached."""
     from robustbench_labelaug.compat import import_robustbench
 
     import_robustbench()
     import gdown
-    from robustbench.utils import download_gdrive_new
-
-    from robustbench_labelaug.zoo.entries import load_entries
-    from robustbench_labelaug.zoo.robustbench_registry import MissingCheckpoint
+    import robustbench
+    import robustbench.eval
+    import robustbench.utils
 
     monkeypatch.setattr(gdown, "download", lambda *a, **k: pytest.fail("RobustBench tried to download"))
-    entry = load_entries()["resnet50_adv"]
-    target = tmp_path / "my models" / "imagenet" / "Linf" / "resnet50_adv.pt"
-    with pytest.raises(UserError) as err:
-        download_gdrive_new(MissingCheckpoint(entry), target)  # what robustbench.utils.load_model calls
-    message = str(err.value)
-    assert f"no checkpoint at {target}:" in message
-    assert f"--model-dir {tmp_path / 'my models'}`" in message and "<model_dir>" not in message
-    # formatted outside RobustBench's loader, the path is unknown and said so
-    with pytest.raises(UserError, match="<model_dir>/imagenet/Linf/"):
-        f"{MissingCheckpoint(entry)}"
+    model_dir = tmp_path / "my models"
+    target = model_dir / "imagenet" / "Linf" / "resnet50_adv.pt"
+    for load_model in (robustbench.load_model, robustbench.utils.load_model, robustbench.eval.load_model):
+        for args, kwargs in ((("resnet50_adv",), {"model_dir": str(model_dir), "dataset": "imagenet",
+                                                   "threat_model": "Linf"}),
+                             (("resnet50_adv", model_dir, "imagenet", "Linf"), {})):
+            with pytest.raises(UserError) as err:
+                load_model(*args, **kwargs)
+            message = str(err.value)
+            assert f"no checkpoint at {target}:" in message
+            assert f"--model-dir {model_dir}`" in message and "<model_dir>" not in message
+    assert not model_dir.exists()  # refused before RobustBench made its folders
+    # RobustBench's own models are not touched: an unknown name is still RobustBench's KeyError
+    with pytest.raises(KeyError):
+        robustbench.load_model("no_such_model", model_dir=str(model_dir), dataset="imagenet", threat_model="Linf")
+
+
+def test_robustbench_load_model_still_has_the_shape_the_check_needs(tmp_path, monkeypatch):
+    """Guard: the missing-checkpoint check wraps robustbench.utils.load_model by its public parameters. When
+    RobustBench changes them this test fails and names what changed (the check would otherwise be skipped with
+    a warning and a missing zoo checkpoint would reach RobustBench's Google-Drive downloader)."""
+    from robustbench_labelaug.compat import import_robustbench
+    from robustbench_labelaug.zoo import robustbench_registry as registry
+
+    import_robustbench()
+    import gdown
+    import robustbench
+    import robustbench.eval
+    import robustbench.utils
+
+    real = robustbench.utils.load_model.__wrapped__
+    problem = registry.load_model_shape_problem(real)
+    assert problem is None, problem
+    for home in (robustbench, robustbench.utils, robustbench.eval):
+        assert getattr(home.load_model, "__rbla_checked__", False), (
+            f"{home.__name__}.load_model is not the checked wrapper: RobustBench binds load_model differently now; "
+            "update RB_LOAD_MODEL_HOMES in robustbench_labelaug/zoo/robustbench_registry.py")
+    # the folder layout the check assumes is RobustBench's: <model_dir>/<dataset>/<threat>/<name>.pt
+    assert registry.zoo_checkpoint_path("m", "imagenet", "corruptions_3d", None, "x") == \
+        Path("m") / "imagenet" / "corruptions" / "x.pt"
+    # ... and RobustBench's own loader, unwrapped, looks for the file exactly there (it would download it there)
+    asked = []
+    monkeypatch.setattr(gdown, "download", lambda *a, **k: asked.append(Path(k.get("output"))))
+    with pytest.raises(Exception):  # noqa: B017 - nothing was downloaded: its torch.load fails
+        real("resnet50_adv", model_dir=str(tmp_path), dataset="imagenet", threat_model="Linf")
+    assert asked == [registry.zoo_checkpoint_path(tmp_path, "imagenet", "Linf", None, "resnet50_adv")], (
+        "robustbench.utils.load_model looks for zoo checkpoints elsewhere now: update zoo_checkpoint_path in "
+        "robustbench_labelaug/zoo/robustbench_registry.py")
+    # a changed signature is named
+    assert "no parameter model_dir" in registry.load_model_shape_problem(lambda model_name, dataset, threat_model,
+                                                                          norm=None: None)
 
 
 def test_input_normalize_is_robustbench_image_normalizer_state_for_state():

@@ -119,10 +119,10 @@ def test_robustbench_model_evaluated_by_the_evaluators(wong_dir, cifar_test, tmp
             "num_ops": 0, "threat_model": "Linf"}
     info = build_model_info(meta, {"clean": clean.to_dict()}, extra={"class_names": cifar_test.classes})
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    monkeypatch.setattr(plots, "_save", lambda fig, path, *formats: figures.append(fig) or path)
     plots.plot_classwise([("Wong2020Fast", info)], tmp_path / "classwise.png")
-    labels = [t.get_text() for t in figures[0].axes[0].get_xticklabels()]
-    assert labels == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    labels = [t.get_text() for t in figures[0].axes[0].get_xticklabels()]  # "airplane\nn=2": name, then n
+    assert [label.split("\n")[0] for label in labels] == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def test_missing_checkpoint_names_the_path_without_downloading(tmp_path):

@@ -8,6 +8,7 @@ checks run on it too."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 import subprocess
@@ -180,3 +181,168 @@ def test_launcher_flags_are_split_from_timms(tmp_path):
     assert args.script == "train.py" and args.adv_eps == 0.1 and args.la_ops == 2 and args.adv_mode == "adv"
     assert args.script_args == ["--model", "resnet50", "--amp", "--input-size", "3", "224", "224"]
     assert module.hook_settings(args)["num_ops"] == 2
+
+
+# -- both doors start from the same weights (issue 17) ------------------------------------------------------------
+TINY_PRETRAINED = "test_efficientnet"  # a timm architecture with a pretrained config (1000 classes), ~0.1M weights
+
+
+class _Stop(Exception):
+    """Raised by the spy once the hook is built: the run's initial weights are known, no step has been taken."""
+
+
+@pytest.fixture(scope="module")
+def parity_data(tmp_path_factory):
+    """5 classes in the layout both doors read: train/, val/ and validation/ (timm's default split name)."""
+    root = tmp_path_factory.mktemp("parity")
+    make_imagenet_folder(root, imagenet_wnids()[:K], per_class=2, train_per_class=4)
+    (root / "validation").symlink_to(root / "val", target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def head_files(tmp_path_factory):
+    """Local 'pretrained' files of TINY_PRETRAINED: one whose head has K rows, one with 1000 (non-zero biases)."""
+    out = {}
+    for width in (K, 1000):
+        torch.manual_seed(width)
+        net = timm.create_model(TINY_PRETRAINED, num_classes=width)
+        with torch.no_grad():
+            net.get_classifier().bias.normal_()
+        out[width] = tmp_path_factory.mktemp("weights") / f"head{width}.pth"
+        torch.save(net.state_dict(), out[width])
+    return out
+
+
+def _initial_weights(monkeypatch, run) -> dict[str, torch.Tensor]:
+    """The weights of the model the hook is built on, before the first training step (the run is then stopped)."""
+    seen = {}
+
+    def init(self, model, *args, **kwargs):
+        seen.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        raise _Stop
+
+    with monkeypatch.context() as m:
+        m.setattr(AdvLabelAug, "__init__", init)
+        with pytest.raises(_Stop):
+            run()
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["std", "adv", "adv_plus"])
+@pytest.mark.parametrize("width", [K, 1000], ids=["head-K", "head-1000"])
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_both_doors_start_from_the_same_weights(script, workers, mode, width, parity_data, head_files, tmp_path,
+                                                monkeypatch, capsys):
+    """rbla train --pretrained-file F and rbla timm-train --pretrained --pretrained-path F, same seed and flags:
+    identical initial state dicts, head included. A K-row pretrained head is kept in every mode (Adv+: plus M
+    zero rows); a 1000-row head gives every mode the same fresh head."""
+    from robustbench_labelaug.cli import main as rbla
+
+    file = head_files[width]
+    common = ["--model", TINY_PRETRAINED, "--seed", "0", "--adv-mode", mode, "--epochs", "1"]
+    ours = _initial_weights(monkeypatch, lambda: rbla([
+        "train", "--dataset", "folder", "--data-dir", str(parity_data), "--pretrained-file", str(file),
+        "--device", "cpu", "--output", str(tmp_path / "train"), "--no-progress", *common]))
+    theirs = _initial_weights(monkeypatch, lambda: cli_main([
+        "timm-train", str(script), "--data-dir", str(parity_data), "--pretrained", "--pretrained-path", str(file),
+        "--num-classes", str(K), "--input-size", "3", "32", "32", "--device", "cpu", "--output",
+        str(tmp_path / "timm"), *workers, *common]))
+    net = {k[len("net."):]: v for k, v in ours.items() if k.startswith("net.")}
+    assert net.keys() == theirs.keys()
+    for key in net:
+        assert torch.equal(net[key], theirs[key]), key
+
+    m = M if mode == "adv_plus" else 0
+    head, pretrained = theirs["classifier.weight"], torch.load(file, weights_only=True)["classifier.weight"]
+    assert head.shape[0] == K + m
+    if width == K:  # kept: the pretrained rows, then zeros
+        assert torch.equal(head[:K], pretrained) and not head[K:].any()
+    else:
+        assert not torch.equal(head[:K], pretrained[:K])
+    err = capsys.readouterr().err
+    rule = [line for line in err.splitlines() if line.startswith("rbla timm-train: head: ")]
+    assert len(rule) == 1 and ("every mode keeps it" if width == K else "fresh random") in rule[0]
+    assert f"sha256 {hashlib.sha256(file.read_bytes()).hexdigest()}" in rule[0]
+
+
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_the_fresh_head_is_the_same_in_every_mode(script, workers, parity_data, head_files, tmp_path, monkeypatch):
+    """Std and Adv+ under a 1000-row pretrained head: the same body, the same first K rows of a fresh head."""
+    def run(mode):
+        return _initial_weights(monkeypatch, lambda: cli_main([
+            "timm-train", str(script), "--data-dir", str(parity_data), "--model", TINY_PRETRAINED, "--pretrained",
+            "--pretrained-path", str(head_files[1000]), "--num-classes", str(K), "--input-size", "3", "32", "32",
+            "--device", "cpu", "--output", str(tmp_path / mode), "--seed", "0", "--adv-mode", mode, *workers]))
+
+    std, plus = run("std"), run("adv_plus")
+    body = [k for k in std if not k.startswith("classifier.")]
+    assert all(torch.equal(std[k], plus[k]) for k in body)
+    reference = timm.create_model(TINY_PRETRAINED, num_classes=1000)
+    reference.load_state_dict(torch.load(head_files[1000], weights_only=True))
+    assert torch.equal(std["conv_stem.weight"], reference.state_dict()["conv_stem.weight"])  # the body is pretrained
+
+
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_launcher_prints_the_recipe_departures_once_and_refuses_pure_fp16(script, workers, data_root, tmp_path,
+                                                                          monkeypatch, capsys):
+    _initial_weights(monkeypatch, lambda: _run(script, data_root, tmp_path / "a", *workers, "--val-split",
+                                               "validation", "--amp", "--amp-dtype", "float16"))
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rbla timm-train: ")]
+    assert sum("departs from the paper's recipe" in line for line in err) == 1
+    points = "\n".join(err)
+    for expected in ("ColorJitter: --color-jitter 0.4", "-> --color-jitter 0", "autocast dtype: float16",
+                     "-> --amp-dtype bfloat16", "batch: -b 16 per process x 1 process(es) = 16 per step",
+                     "-> -b 64", "weights: random initialisation"):
+        assert expected in points, expected
+    if script == REAL:  # train.py's own defaults
+        for expected in ("-> --weight-decay 0.0001", "-> --min-lr 1e-06", "-> --train-interpolation bilinear"):
+            assert expected in points, expected
+
+    # what cannot work is refused with one line, before any output
+    out = tmp_path / "fp16"
+    if script == SHAPED:  # timm 1.0.9's train.py has no --model-dtype (timm >= 1.0.15 has)
+        assert _run(script, data_root, out, *workers, "--val-split", "validation", "--model-dtype", "float16") == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(errors) == 1 and "float16 model" in errors[0] and "--amp --amp-dtype bfloat16" in errors[0]
+        assert not out.exists()
+
+
+def test_recipe_command_in_the_docs_has_no_departures():
+    """docs/timm-launcher-parity.md's command, parsed by a train.py-shaped parser, departs on no point."""
+    import argparse
+    import re
+    import shlex
+
+    from robustbench_labelaug.timm_train import recipe_departures
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "timm-launcher-parity.md").read_text()
+    block = re.search(r"```bash\n(rbla timm-train train\.py.*?)```", text, re.S).group(1)
+    argv = shlex.split(block.replace("\\\n", " "), comments=True)[3:]
+    p = argparse.ArgumentParser()
+    for flag in ("--data-dir", "--model", "--experiment", "--amp-dtype", "--train-interpolation", "--opt", "--sched",
+                 "--adv-mode"):
+        p.add_argument(flag)
+    for flag in ("--num-classes", "--epochs", "-b", "--warmup-epochs", "--adv-steps", "--la-ops"):
+        p.add_argument(flag, type=int)
+    for flag in ("--lr", "--min-lr", "--weight-decay", "--momentum", "--color-jitter", "--adv-eps", "--la-delta"):
+        p.add_argument(flag, type=float)
+    for flag in ("--pretrained", "--amp", "--channels-last"):
+        p.add_argument(flag, action="store_true")
+    args = p.parse_args(argv)
+    assert args.model == "resnet50.tv_in1k" and args.pretrained
+    assert recipe_departures(args, world_size=1) == []
+
+
+@pytest.mark.parametrize("flags, pattern", [
+    (["--pretrained-path", "{file}"], "is loaded only with --pretrained"),
+    (["--pretrained", "--pretrained-path", "{missing}"], "does not exist"),
+])
+def test_launcher_refuses_a_weights_file_it_would_not_load(flags, pattern, parity_data, head_files, tmp_path, capsys):
+    argv = [f.format(file=head_files[K], missing=tmp_path / "nope.pth") for f in flags]
+    out = tmp_path / "out"
+    assert cli_main(["timm-train", str(SHAPED), "--data-dir", str(parity_data), "--model", TINY_PRETRAINED,
+                     "--num-classes", str(K), "--output", str(out), *argv]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and pattern in errors[0], errors
+    assert not out.exists()

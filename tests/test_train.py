@@ -166,10 +166,10 @@ def _assert_clean_failure(result, pattern: str):
 
 @pytest.mark.parametrize("flags,pattern", [
     (["--model", "resnet_does_not_exist"], "unknown model"),
-    (["--adv-eps", "0"], "eps must lie in (0, 1]"),
-    (["--adv-eps", "8"], "eps must lie in (0, 1]"),
+    (["--adv-eps", "0"], "--adv-eps must be a number in (0, 1]"),
+    (["--adv-eps", "8"], "--adv-eps must be a number in (0, 1]"),
     (["--adv-steps", "0"], "steps must be an integer >= 1"),
-    (["--la-delta", "1.2"], "delta must lie in [0, 1)"),
+    (["--la-delta", "1.2"], "--la-delta must be a number in [0, 1)"),
     (["--dataset", "folder", "--data-dir", "/nonexistent/imagenet"], "does not exist"),
     (["--adv-mode", "std", "--label-aug"], "--label-aug needs adversarial training"),
 ])
@@ -223,9 +223,7 @@ def test_cli_help_lists_timm_flags():
 
 
 def test_pretrained_offline_fails_fast(tmp_path):
-    start = time.time()
     result = run_cli("train", "--model", "resnet18", "--pretrained", "--epochs", "1", "--output", str(tmp_path), *FAST,
                      env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
     _assert_clean_failure(result, "pretrained weights for 'resnet18")
     assert "cannot be fetched (HF_HUB_OFFLINE is set)" in result.stderr
-    assert time.time() - start < 60

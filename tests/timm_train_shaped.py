@@ -2,7 +2,9 @@
 """A small training script shaped like timm's train.py, for testing ``rbla timm-train`` offline.
 
 Written for this project (not a copy of timm's script); it keeps the structure the launcher relies on: module-level
-imports of ``create_model``/``resolve_data_config``/``Mixup``/``SoftTargetCrossEntropy`` from timm, a ``main()``
+imports of ``create_model``/``resolve_data_config``/``Mixup``/``SoftTargetCrossEntropy`` from timm, a module-level
+``_parse_args()``, ``--pretrained``/``--pretrained-path`` passed to ``create_model`` as train.py passes them (the
+file as a ``pretrained_cfg_overlay`` that forces head adaptation), ``--model-dtype`` (timm >= 1.0.15), a ``main()``
 that sets up ``mixup_fn``/``collate_fn`` from ``mixup_active``, picks the loss from the same flags, builds timm
 loaders (prefetcher unless ``--no-prefetcher``), and calls ``train_one_epoch(..., mixup_fn=...)`` (whose
 ``mixup_fn(input, target)`` line runs only without the prefetcher) and ``validate(model, ...)`` every epoch.
@@ -35,6 +37,12 @@ parser.add_argument("--train-split", default="train")
 parser.add_argument("--val-split", default="validation")
 parser.add_argument("--model", default="resnet8_tiny")
 parser.add_argument("--num-classes", type=int, default=None)
+parser.add_argument("--pretrained", action="store_true")
+parser.add_argument("--pretrained-path", default=None)
+parser.add_argument("--model-dtype", default=None)
+parser.add_argument("--color-jitter", type=float, default=0.4)
+parser.add_argument("--amp", action="store_true")
+parser.add_argument("--amp-dtype", default="float16")
 parser.add_argument("--input-size", type=int, nargs=3, default=None)
 parser.add_argument("-b", "--batch-size", type=int, default=16)
 parser.add_argument("--epochs", type=int, default=1)
@@ -57,13 +65,23 @@ parser.add_argument("--output", default="./output/train")
 parser.add_argument("--experiment", default="shaped")
 
 
-def main():
+def _parse_args():
     args = parser.parse_args()
+    return args, json.dumps(vars(args))
+
+
+def main():
+    args, _ = _parse_args()
     args.prefetcher = not args.no_prefetcher
     device = torch.device(args.device)
     utils.random_seed(args.seed, 0)
 
-    model = create_model(args.model, num_classes=args.num_classes)
+    factory_kwargs = {}
+    if args.pretrained_path:  # as train.py: the file replaces the hub, and the head is adapted
+        factory_kwargs["pretrained_cfg_overlay"] = dict(file=args.pretrained_path, num_classes=-1)
+    model = create_model(args.model, pretrained=args.pretrained, num_classes=args.num_classes, **factory_kwargs)
+    if args.model_dtype:
+        model.to(dtype=getattr(torch, args.model_dtype))
     if args.num_classes is None:
         args.num_classes = model.num_classes
     data_config = resolve_data_config(vars(args), model=model)
@@ -93,7 +111,7 @@ def main():
                   use_prefetcher=args.prefetcher,
                   interpolation=data_config["interpolation"])
     loader_train = create_loader(dataset_train, batch_size=args.batch_size, is_training=True, re_prob=args.reprob,
-                                 re_mode=args.remode,
+                                 re_mode=args.remode, color_jitter=args.color_jitter,
                                  collate_fn=collate_fn, **common)
     loader_eval = create_loader(dataset_eval, batch_size=args.batch_size, is_training=False,
                                 crop_pct=data_config["crop_pct"], **common)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torchattacks.attack import Attack
 
 from ..checks import check_eps, check_steps
+from ..results.rules import default_alpha
 from .frozen_model import batchnorm_as_affine, cudnn_autotune
 
 Start = torch.Generator | torch.Tensor | None  # random starts of a batch: drawn from a generator, or given
@@ -99,7 +100,7 @@ class EarlyStopPGD(Attack):
         alpha = None if alpha is None else check_eps("EarlyStopPGD", alpha, "alpha")
         self.eps = eps
         self.steps = steps
-        self.alpha = 2.5 * eps / steps if alpha is None else alpha
+        self.alpha = default_alpha(eps, steps) if alpha is None else alpha
         self.random_start = random_start
         self.pred_classes = pred_classes
         self.supported_mode = ["default"]

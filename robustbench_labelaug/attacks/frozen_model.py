@@ -5,7 +5,7 @@ An attack on a model in eval mode differentiates through BatchNorm with *fixed* 
 affine map ``x * scale + shift`` (``scale = weight / sqrt(running_var + eps)``, ``shift = bias - running_mean *
 scale``). PyTorch still runs its general ``native_batch_norm`` forward and backward there; on a GPU under bf16
 autocast with channels_last that backward plus the dtype/layout copies around it took ~50 % of a ResNet-50 PGD
-step (measured on an H200, see README "GPU check"). ``batchnorm_as_affine`` swaps each BatchNorm's forward for one
+step (measured on an H200, see docs/gpu.md). ``batchnorm_as_affine`` swaps each BatchNorm's forward for one
 fused ``addcmul`` in the input's dtype for the duration of a ``with`` block; outputs and input gradients are those
 of eval-mode BatchNorm up to float rounding (tested), and nothing about the model changes afterwards.
 

@@ -22,6 +22,7 @@ import torch
 from torchattacks.attack import Attack
 
 from ..checks import check_eps, check_steps
+from ..results.rules import default_alpha
 from .pgd import linf_bounds
 
 
@@ -64,20 +65,24 @@ class MarginPGD(Attack):
         alpha = None if alpha is None else check_eps("MarginPGD", alpha, "alpha")
         self.eps = eps
         self.steps = steps
-        self.alpha = 2.5 * eps / steps if alpha is None else alpha
+        self.alpha = default_alpha(eps, steps) if alpha is None else alpha
         self.random_start = random_start
         self.supported_mode = ["default"]
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """The first misclassified iterate, else the last; ``generator`` draws the random start (default:
-        torch's global RNG)."""
+                generator: torch.Generator | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
+        """The first misclassified iterate, else the last; ``generator`` draws the random start for the batch
+        (default: torch's global RNG), or ``start`` is the start perturbation itself, shaped like ``images``
+        (e.g. :func:`~robustbench_labelaug.attacks.early_stop_pgd.example_starts`: drawn per example, so a point's
+        result does not depend on its batch)."""
         images = images.detach().to(self.device)
         labels = labels.detach().to(self.device)
         lower, upper = linf_bounds(images, self.eps)
         adv = images.clone()
         if self.random_start:
-            adv.add_(torch.empty_like(adv).uniform_(-self.eps, self.eps, generator=generator)).clamp_(0.0, 1.0)
+            noise = (start.to(adv) if start is not None
+                     else torch.empty_like(adv).uniform_(-self.eps, self.eps, generator=generator))
+            adv.add_(noise).clamp_(0.0, 1.0)
         best = adv.clone()
         fooled = torch.zeros(len(labels), dtype=torch.bool, device=adv.device)
         for _ in range(self.steps):

@@ -23,7 +23,6 @@ with padding 4 and horizontal flip.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from torchvision import datasets as tv_datasets
 from torchvision import transforms as T
 
 from ..errors import UserError
+from ..fileio import file_digest
 from .registry import get_dataset_spec
 from .subsets import NamedSubset
 
@@ -109,20 +109,12 @@ def expected_files(name: str, data_dir: str | Path, split: str | None = None) ->
     return [folder / f for f, _ in lists] + [folder / cls.meta["filename"]]
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _warn_if_unofficial(name: str, data_dir: Path, split: str) -> None:
     cls = getattr(tv_datasets, cifar_spec(name).torchvision_class)
     sums = dict(cls.train_list + cls.test_list)
     sums[cls.meta["filename"]] = cls.meta["md5"]
     for path in expected_files(name, data_dir, split):
-        if _md5(path) != sums[path.name]:
+        if file_digest(path, "md5") != sums[path.name]:
             warnings.warn(f"{path} is not the official {name} file (md5 differs): results are not comparable with "
                           "RobustBench's", stacklevel=3)
             return

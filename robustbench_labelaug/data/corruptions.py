@@ -301,7 +301,7 @@ class CorruptionGenerator:
     def __init__(self, dataset: Dataset, indices: Sequence[int], *, seed: int = 0,
                  min_size: int = MIN_CORRUPTION_SIZE, cache_dir: str | Path | None = None,
                  progress: bool = True) -> None:
-        min_size = check_min_size(min_size)
+        min_size = check_min_size(None, min_size)
         self.dataset, self.indices = dataset, [int(i) for i in indices]
         self.seed, self.min_size = int(seed), int(min_size)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()

@@ -17,11 +17,13 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..packages import package_folder
+
+if TYPE_CHECKING:
+    import numpy as np
 
 IMAGENET_NUM_CLASSES = 1000
 NUM_VAL_IMAGES = 50_000
@@ -67,6 +69,8 @@ def imagenet_class_names(data_dir: str | Path | None = None) -> list[str]:
 
 def _val_image_ids(filenames: Sequence[str | os.PathLike]) -> np.ndarray:
     """Official val image numbers (1-based) of ``filenames``; 0 where a name is not an official val name."""
+    import numpy as np
+
     ids = np.zeros(len(filenames), dtype=np.int64)
     for i, name in enumerate(filenames):
         m = _VAL_NAME.match(os.path.basename(os.fspath(name)))
@@ -78,6 +82,8 @@ def _val_image_ids(filenames: Sequence[str | os.PathLike]) -> np.ndarray:
 def val_image_ids(filenames: Sequence[str | os.PathLike]) -> np.ndarray:
     """The official ImageNet-1k validation image number (1..50000) of each file name (basename or path, any
     image extension), or :class:`UserError` naming the first name that is not an official one."""
+    import numpy as np
+
     ids = _val_image_ids(filenames)
     bad = np.flatnonzero(ids == 0)
     if bad.size:
@@ -101,6 +107,8 @@ def imagenet_x_annotation_dir() -> Path:
 @lru_cache(maxsize=1)
 def official_label_table() -> np.ndarray:
     """Image number -> official ImageNet-1k class index (index 0 unused: -1)."""
+    import numpy as np
+
     labels = np.full(NUM_VAL_IMAGES + 1, -1, dtype=np.int64)
     with open(imagenet_x_annotation_dir() / "filename_label.csv", newline="") as f:
         for row in csv.DictReader(f):
@@ -112,6 +120,8 @@ def official_label_table() -> np.ndarray:
 @lru_cache(maxsize=1)
 def real_label_table() -> tuple[np.ndarray, np.ndarray]:
     """timm's ReaL labels as (sorted keys ``image_number * 1000 + label``, set size per image number)."""
+    import numpy as np
+
     path = _timm_info("imagenet_real_labels.json")
     sets = json.loads(path.read_text())
     if len(sets) != NUM_VAL_IMAGES:
@@ -128,6 +138,8 @@ def real_label_table() -> tuple[np.ndarray, np.ndarray]:
 @lru_cache(maxsize=4)
 def imagenet_x_table(which_factor: str, filter_prototypes: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(image number -> row, class per row, factor matrix (rows, 16) bool) from ``imagenet_x.load_annotations``."""
+    import numpy as np
+
     try:
         import imagenet_x
     except ImportError:

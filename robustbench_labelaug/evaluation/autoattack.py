@@ -34,6 +34,7 @@ from ..checks import check_eps, check_seed
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
 from ..packages import package_version
+from ..results import keys
 from ..scoring import top1_error
 from .base import (
     SELECTIONS,
@@ -223,13 +224,18 @@ class AutoAttackEvaluator(Evaluator):
         attack = result.get("settings", {}).get("attack") or f"AutoAttack ({version})"
         union = attack.split(" + ")[0] + " + " if " + " in attack else ""  # "PGD-40 + " for pgd_first
         n = result.get("num_examples")
-        return [Measured("autoattack_error", f"{union}AA err (n={n})", result["metrics"].get("robust_error"),
+        return [Measured(keys.AUTOATTACK_ERROR, f"{union}AA err (n={n})", result["metrics"].get("robust_error"),
                          protocol=attack if union else f"AutoAttack {version}"),
-                Measured("autoattack_attack", "AA attack", attack, unit="", show=False),
-                Measured("autoattack_n", "AA n", n, unit="", show=False),
-                Measured("autoattack_version", "AA version", version, unit="", show=False),
-                Measured("clean_error", "clean err", result["metrics"].get("clean_error"), fallback=True),
-                Measured("clean_n", "clean n", n, unit="", show=False, fallback=True)]
+                Measured(keys.AUTOATTACK_ATTACK, "AA attack", attack, unit="", show=False),
+                Measured(keys.AUTOATTACK_N, "AA n", n, unit="", show=False),
+                Measured(keys.AUTOATTACK_VERSION, "AA version", version, unit="", show=False),
+                Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get("clean_error"), fallback=True),
+                Measured(keys.CLEAN_N, "clean n", n, unit="", show=False, fallback=True)]
+
+    @classmethod
+    def threat_eps(cls, result: Mapping[str, Any]) -> tuple[float | None, int]:
+        eps = (result.get("settings") or {}).get("eps")
+        return (None, 99) if eps is None else (float(eps), 0)  # AutoAttack's eps defines the threat model
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:

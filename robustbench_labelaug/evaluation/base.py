@@ -31,8 +31,16 @@ from ..checks import check_choice, check_fields, check_positive_int
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
+from ..results.measured import Measured  # noqa: F401  (re-exported: evaluators declare their headlines with it)
+from ..results.vocab import PRECISIONS, torch_dtype  # noqa: F401  (re-exported)
 from ..scoring import classwise_error, classwise_summary
-from .selection import SELECTIONS, class_interleaved, select_examples  # noqa: F401  (re-exported)
+from .selection import (  # noqa: F401  (re-exported)
+    SELECTIONS,
+    class_interleaved,
+    select_examples,
+    uncovered_classes,
+    warn_uncovered_classes,
+)
 from .sharing import share_predictions, shared_predictions
 
 PartArrays = dict[str, np.ndarray]
@@ -40,9 +48,10 @@ PartArrays = dict[str, np.ndarray]
 
 @dataclass
 class EvalContext:
-    """Where and how an evaluator runs."""
+    """Where and how an evaluator runs. ``num_classes`` (K) may be left out where the data tells it: the
+    registered ``dataset`` (data/registry.py), else the dataset's ``classes`` (see :meth:`resolve_num_classes`)."""
 
-    num_classes: int
+    num_classes: int | None = None
     out_dir: Path | None = None  # part cache; None: nothing written
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 64
@@ -57,11 +66,32 @@ class EvalContext:
     # ImageNet-C folder), so each is done once per run, not per model (one dict per run).
     predictions: dict | None = field(default=None, repr=False)
     checked: dict | None = field(default=None, repr=False)
+    decode: str = "cpu"  # "gpu": folder images decoded on ``device`` (data/device_decode.py, runtime.decode)
 
     def __post_init__(self) -> None:
         if self.out_dir is not None:
             self.out_dir = Path(self.out_dir)
         self.device = torch.device(self.device)
+
+    def resolve_num_classes(self, dataset: Dataset) -> int:
+        """K: as given, else the registered dataset's (``self.dataset``), else ``len(dataset.classes)``;
+        :class:`UserError` when nothing tells it. Sets ``num_classes``."""
+        if self.num_classes is None:
+            k = None
+            if self.dataset is not None:
+                from ..data import get_dataset_spec
+
+                spec = get_dataset_spec(self.dataset)
+                if not callable(spec.num_classes):
+                    k = int(spec.num_classes)
+            base = getattr(dataset, "dataset", dataset)  # a subset's dataset
+            if k is None and getattr(base, "classes", None):
+                k = len(base.classes)
+            if k is None:
+                raise UserError("EvalContext: the number of classes K is not known for this dataset: pass "
+                                "EvalContext(num_classes=K) or dataset=<registered name>")
+            self.num_classes = k
+        return int(self.num_classes)
 
 
 @dataclass
@@ -69,8 +99,11 @@ class EvalResult:
     """One evaluator's result, JSON-serialisable. Errors are in percent.
 
     ``metrics``: headline numbers (e.g. ``error``, ``robust_error``, ``mce``); ``classwise``: per-class errors and
-    their summary, keyed by what was measured (``clean``, ``pgd40``, ...); ``protocol``: the attack protocol
-    (``sound`` or ``paper``) where one applies; ``details``: evaluator-specific tables."""
+    their summary, keyed by what was measured (``clean``, ``pgd``, ``autoattack``, ...); ``protocol``: the attack
+    protocol (``sound`` or ``paper``) where one applies; ``details``: evaluator-specific tables.
+
+    It reads like its stored form: ``result["metrics"]`` and ``result.get("settings")`` work on the object as on
+    :meth:`to_dict`'s dict, so :meth:`Evaluator.headline` takes either."""
 
     evaluator: str
     metrics: dict[str, float]
@@ -82,6 +115,14 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(asdict(self))
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in {f.name for f in fields(self)} else default
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -102,17 +143,16 @@ class IndexedSubset(Dataset):
 
 
 def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, seed: int = 0) -> dict[str, Any]:
-    """Per-class error (%) and its summary (mean, population SD, worst/best class, bootstrap CIs)."""
-    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(),
+    """Per-class error (%), the number of examples of each class (``n``: what per-class CIs need) and the
+    summary (mean, population SD, worst/best class, bootstrap CIs)."""
+    counts = np.bincount(np.asarray(y_true, dtype=np.int64).ravel(), minlength=num_classes)[:num_classes]
+    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(), "n": counts.tolist(),
             "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
-
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(device: torch.device, precision: str):
     """``torch.autocast`` on ``device`` for ``bf16``/``fp16`` (forward passes only); a no-op for ``fp32``."""
-    dtype = PRECISIONS[precision]
+    dtype = torch_dtype(precision)
     return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
@@ -130,33 +170,6 @@ def once_per_run(ctx: EvalContext, key: Any, fn, *args):
 
 def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "__", part)
-
-
-@dataclass(frozen=True)
-class Measured:
-    """One headline number of an evaluator's result (RobustBench ``ModelInfo`` style): ``key`` in the
-    model_info's ``labelaug.measured`` block, a human ``label`` (leaderboard summary, demo), the ``value``, its
-    ``unit`` (``"%"`` for errors, ``""`` for counts and settings) and the attack ``protocol`` it was measured
-    under. ``show``: part of the one-line summary; ``stored``: written into ``measured`` (display-only values such
-    as class SD, which ``measured["classwise"]`` already references, are not); ``accumulate``: several results
-    add up (masking checks); ``fallback``: used only when no result gives this key (an attack's clean error when
-    there is no clean evaluator)."""
-
-    key: str
-    label: str
-    value: Any
-    unit: str = "%"
-    protocol: str | None = None
-    show: bool = True
-    stored: bool = True
-    accumulate: bool = False
-    fallback: bool = False
-    precision: str | None = None  # set (by Evaluator.measured) where the forward passes were not fp32
-
-    def text(self) -> str:
-        """``label value`` as the summary line prints it (``[bf16]`` after it where not measured in fp32)."""
-        value = f"{self.value:.2f}" if isinstance(self.value, float) else f"{self.value}"
-        return f"{self.label} {value}" + (f" [{self.precision}]" if self.precision else "")
 
 
 def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
@@ -237,12 +250,13 @@ class Evaluator(ABC):
         return None
 
     @classmethod
-    def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        """The headline numbers of one of this evaluator's results (an :meth:`EvalResult.to_dict`, as stored)."""
+    def headline(cls, result: Mapping[str, Any] | EvalResult) -> list[Measured]:
+        """The headline numbers of one of this evaluator's results: the :class:`EvalResult` itself or its
+        :meth:`EvalResult.to_dict` (as stored); both read alike (``result["metrics"]``, ``result.get(...)``)."""
         return []
 
     @classmethod
-    def measured(cls, result: Mapping[str, Any]) -> list[Measured]:
+    def measured(cls, result: Mapping[str, Any] | EvalResult) -> list[Measured]:
         """:meth:`headline`, each record naming the result's precision where it was not fp32 (what every
         renderer reads)."""
         precision = (result.get("settings") or {}).get("precision")
@@ -250,6 +264,12 @@ class Evaluator(ABC):
         if precision in (None, "fp32"):
             return found
         return [m if m.precision else replace(m, precision=precision) for m in found]
+
+    @classmethod
+    def threat_eps(cls, result: Mapping[str, Any]) -> tuple[float | None, int]:
+        """``(eps, rank)``: the threat model's eps where this result defines it (a model_info's ``eps`` is the
+        lowest-ranked result's), else ``(None, 99)``."""
+        return None, 99
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
@@ -324,6 +344,7 @@ class Evaluator(ABC):
         """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every part not cached in ``ctx.out_dir`` is
         computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all parts are
         scored. Evaluators do not override it."""
+        ctx.resolve_num_classes(dataset)
         self.prepare(model, dataset, ctx)
         try:
             return self._run(model, dataset, ctx)
@@ -335,6 +356,8 @@ class Evaluator(ABC):
         model_k = self.classifier(model, ctx)
         self.check_model(model_k, dataset, ctx)
         indices = self.example_indices(dataset)
+        if info.is_main:
+            warn_uncovered_classes(self, dataset, indices, ctx.num_classes)
         parts = self.parts(dataset)
         arrays: dict[str, PartArrays] = {}
         todo, reused = [], set()
@@ -384,16 +407,27 @@ class Evaluator(ABC):
     def _open_part(self, dataset: Dataset, part: str, shard: list[int], ctx: EvalContext) -> Iterator:
         """This rank's ``(x, y, index)`` batches of ``part`` on ``ctx.device``. The loader's iterator is created
         here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
-        pinned memory, copied without blocking."""
-        loader = DataLoader(IndexedSubset(self.part_dataset(dataset, part), shard), batch_size=ctx.batch_size,
-                            shuffle=False, num_workers=ctx.num_workers, pin_memory=ctx.device.type == "cuda")
-        batches = iter(loader)
+        pinned memory, copied without blocking one batch ahead on a side stream (data/prefetch.py); with
+        ``ctx.decode == "gpu"`` folder images are decoded on the device (data/device_decode.py)."""
+        from ..data.prefetch import move_batch, prefetch
+
+        data = self.part_dataset(dataset, part)
+        found = None
+        if ctx.decode == "gpu":  # workers read bytes; decoding + resize + crop in batches on the device
+            from ..data.device_decode import device_batches
+
+            found = device_batches(data, shard, batch_size=ctx.batch_size, num_workers=ctx.num_workers,
+                                   device=ctx.device)
+        loader, to_device = found or (DataLoader(IndexedSubset(data, shard), batch_size=ctx.batch_size,
+                                                 shuffle=False, num_workers=ctx.num_workers,
+                                                 pin_memory=ctx.device.type == "cuda"), move_batch(ctx.device))
+        batches = prefetch(iter(loader), to_device, ctx.device)  # on CUDA: batch k+1's copy overlaps batch k
         show = ctx.progress and dist_utils.current().is_main
 
         def stream():
             with tqdm(total=len(loader), desc=f"{self.name} {part}", leave=False, disable=not show) as bar:
                 for batch in batches:
-                    yield tuple(t.to(ctx.device, non_blocking=True) for t in batch)
+                    yield batch
                     bar.update()
 
         return stream()

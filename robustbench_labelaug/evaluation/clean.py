@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..results import keys
 from ..scoring import top1_error
 from .base import (
     PRECISIONS,
@@ -59,15 +60,16 @@ class CleanEvaluator(LabelEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        return [Measured("clean_error", "clean err", result["metrics"].get("error")),
-                Measured("clean_n", "clean n", result.get("num_examples"), unit="", show=False),
-                Measured("class_sd_clean", "class SD clean", classwise_sd(result, "clean"), stored=False),
-                Measured("worst_class_clean", "worst class clean", classwise_sd(result, "clean", "worst_error"),
+        clean = keys.CLASSWISE_CLEAN
+        return [Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get("error")),
+                Measured(keys.CLEAN_N, "clean n", result.get("num_examples"), unit="", show=False),
+                Measured(keys.class_sd(clean), "class SD clean", classwise_sd(result, clean), stored=False),
+                Measured(keys.worst_class(clean), "worst class clean", classwise_sd(result, clean, "worst_error"),
                          show=False, stored=False)]
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
-        return {"clean": "clean"}
+        return {keys.CLASSWISE_CLEAN: keys.CLASSWISE_CLEAN}
 
     def score(self, arrays: dict[str, PartArrays], dataset: Dataset, ctx: EvalContext) -> EvalResult:
         a = arrays["all"]

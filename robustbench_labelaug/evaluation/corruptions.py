@@ -27,6 +27,7 @@ from ..data.corruptions import (
 )
 from ..data.registry import CORRUPTION_FOLDERS, CorruptionFolder, get_dataset_spec
 from ..errors import UserError
+from ..results import keys
 from ..scoring import corruption_errors, top1_error
 from .base import EvalContext, EvalResult, Measured, PartArrays, classwise_block, once_per_run
 from .clean import LabelEvaluator
@@ -57,7 +58,7 @@ class CorruptionEvaluator(LabelEvaluator):
 
     def validate(self) -> None:
         self.corruptions, self.severities = select_corruptions(self.corruptions, self.severities)
-        self.min_size = check_min_size(self.min_size, self.name)
+        self.min_size = check_min_size(self.name, self.min_size)
         if self.crop_pct is not None and not 0 < float(self.crop_pct) <= 1:
             raise UserError(f"corruptions: crop_pct={self.crop_pct} must be in (0, 1] (or null for the clean "
                             "transform)")
@@ -82,9 +83,9 @@ class CorruptionEvaluator(LabelEvaluator):
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
         metrics, table = result.get("metrics", {}), result.get("details", {}).get("E") or {}
         cells = [v for row in table.values() for v in row if v is not None]
-        return [Measured("mce", "mCE", metrics.get("mce")),
-                Measured("mce_normalized", "mCE (AlexNet=100)", metrics.get("mce_normalized"), show=False),
-                Measured("corruptions_error", "corruption err", sum(cells) / len(cells) if cells else None,
+        return [Measured(keys.MCE, "mCE", metrics.get("mce")),
+                Measured(keys.MCE_NORMALIZED, "mCE (AlexNet=100)", metrics.get("mce_normalized"), show=False),
+                Measured(keys.CORRUPTIONS_ERROR, "corruption err", sum(cells) / len(cells) if cells else None,
                          show=False)]
 
     # -- parts ------------------------------------------------------------------------------------------------

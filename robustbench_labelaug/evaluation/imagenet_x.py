@@ -11,6 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import UserError
+from ..results import keys
 from ..scoring import IMAGENET_X_FACTORS, imagenet_x_scores
 from .base import EvalContext, EvalResult, Measured, PartArrays
 from .imagenet_val import ImageNetValEvaluator, dataset_filenames
@@ -35,7 +36,7 @@ class ImageNetXEvaluator(ImageNetValEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        return [Measured("imagenet_x_error", "ImageNet-X err", result.get("metrics", {}).get("error"), show=False)]
+        return [Measured(keys.IMAGENET_X_ERROR, "ImageNet-X err", result.get("metrics", {}).get("error"), show=False)]
 
     def _scores(self, filenames: list[str], preds, labels=None) -> dict[str, Any]:
         return imagenet_x_scores(filenames, preds, labels, which_factor=self.which_factor,

@@ -71,15 +71,16 @@ from scipy.stats import binomtest
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..attacks import MarginPGD
+from ..attacks import MarginPGD, example_starts
 from ..attacks.gradient_probe import gradient_problem
 from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import k_way
+from ..results import keys
 from ..scoring import top1_error
 from .autoattack import autoattack_key, predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, Measured, PartArrays, select_examples, to_numpy
-from .pgd import batch_generator, check_full_model, full_model, predict_sound
+from .pgd import check_full_model, full_model, predict_sound
 
 LARGE_EPS_MIN = 0.25
 GRADIENT_PART = "input_gradient"
@@ -167,14 +168,16 @@ def predict_input_gradient(model: nn.Module, batches: Iterator) -> PartArrays:
 
 
 def predict_margin(model: nn.Module, batches: Iterator, *, eps: float, steps: int, seed: int) -> PartArrays:
-    """Per-sample ``index``, ``y_true``, ``y_clean`` and ``y_pred`` of :class:`MarginPGD` (true labels, random
-    start drawn as the CE attack's)."""
+    """Per-sample ``index``, ``y_true``, ``y_clean`` and ``y_pred`` of :class:`MarginPGD` (true labels; each
+    point's random start is the CE attack's, :func:`~robustbench_labelaug.attacks.early_stop_pgd.example_starts`
+    of (seed, its index): per example, so neither the batch size nor the number of ranks changes a point's
+    result)."""
     attack = MarginPGD(model, eps=eps, alpha=None, steps=steps, random_start=True)
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "y_true", "y_clean", "y_pred")}
     for x, y, idx in batches:
         with torch.no_grad():
             clean = model(x).argmax(1)
-        adv = attack(x, y, generator=batch_generator(seed, idx[0], x.device))
+        adv = attack(x, y, start=example_starts(x, eps, seed, idx))
         with torch.no_grad():
             pred = model(adv).argmax(1)
         for key, t in zip(out, to_numpy(idx, y, clean, pred)):
@@ -250,10 +253,10 @@ class MaskingChecks(Evaluator):
         passed = sum(bool(c["passed"]) for c in checks)
         failed = [str(c.get("name")) for c in checks if not c["passed"]]
         text = f"{passed}/{len(checks)} passed" + (f" (failed: {', '.join(failed)})" if failed else "")
-        return [Measured("masking", "masking checks", text, unit="", stored=False),
-                Measured("masking_passed", "masking passed", passed, unit="", show=False, accumulate=True),
-                Measured("masking_failed", "masking failed", len(failed), unit="", show=False, accumulate=True),
-                Measured("masking_failed_checks", "masking failed checks", failed, unit="", show=False,
+        return [Measured(keys.MASKING, "masking checks", text, unit="", stored=False),
+                Measured(keys.MASKING_PASSED, "masking passed", passed, unit="", show=False, accumulate=True),
+                Measured(keys.MASKING_FAILED, "masking failed", len(failed), unit="", show=False, accumulate=True),
+                Measured(keys.MASKING_FAILED_CHECKS, "masking failed checks", failed, unit="", show=False,
                          accumulate=True)]
 
     # -- which attacks --------------------------------------------------------------------------------------------

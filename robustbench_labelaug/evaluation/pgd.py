@@ -33,6 +33,8 @@ from ..attacks.gradient_probe import require_input_gradient
 from ..checks import check_eps, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
+from ..results import keys
+from ..results.rules import default_alpha
 from ..scoring import top1_error
 from .base import (
     EvalContext,
@@ -179,7 +181,7 @@ class PGDEvaluator(Evaluator):
     def resolve(self) -> None:
         # the settings keep alpha as given (None: the protocol's default)
         if self.alpha is None:
-            self.alpha = PAPER_ALPHA if self.protocol == "paper" else 2.5 * self.eps / self.steps
+            self.alpha = PAPER_ALPHA if self.protocol == "paper" else default_alpha(self.eps, self.steps)
         self._eps_pixel: list[float] = [self.eps]
 
     def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
@@ -193,27 +195,33 @@ class PGDEvaluator(Evaluator):
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
         settings, protocol = result.get("settings", {}), pgd_protocol(result)
-        prefix = "pgd" if protocol == "sound" else f"pgd_{protocol}"
+        prefix = keys.pgd_key(protocol)
         steps = settings.get("steps")
         words = "sound" if protocol == "sound" else f"{protocol} protocol"
         key = attack_classwise_key(result, "pgd")
-        return [Measured(f"{prefix}_error", f"PGD-{steps} err ({words})", result["metrics"].get("robust_error"),
+        return [Measured(keys.error(prefix), f"PGD-{steps} err ({words})", result["metrics"].get("robust_error"),
                          protocol=f"PGD-{steps if steps is not None else '?'} ({protocol})"),
-                Measured(f"{prefix}_steps", "PGD steps", steps, unit="", show=False),
-                Measured(f"{prefix}_n", "PGD n", result.get("num_examples"), unit="", show=False),
-                Measured(f"{prefix}_eps_pixel", "PGD eps (pixels)", settings.get("eps_pixel", settings.get("eps")),
+                Measured(keys.steps(prefix), "PGD steps", steps, unit="", show=False),
+                Measured(keys.count(prefix), "PGD n", result.get("num_examples"), unit="", show=False),
+                Measured(keys.eps_pixel(prefix), "PGD eps (pixels)", settings.get("eps_pixel", settings.get("eps")),
                          unit="", show=False),
-                Measured(f"class_sd_{prefix}", f"class SD PGD-{steps} ({words})", classwise_sd(result, key),
+                Measured(keys.class_sd(prefix), f"class SD PGD-{steps} ({words})", classwise_sd(result, key),
                          show=protocol == "sound", stored=False),
-                Measured(f"worst_class_{prefix}", f"worst class PGD-{steps} ({words})",
+                Measured(keys.worst_class(prefix), f"worst class PGD-{steps} ({words})",
                          classwise_sd(result, key, "worst_error"), show=protocol == "sound", stored=False),
-                Measured("clean_error", "clean err", result["metrics"].get("clean_error"), fallback=True),
-                Measured("clean_n", "clean n", result.get("num_examples"), unit="", show=False, fallback=True)]
+                Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get("clean_error"), fallback=True),
+                Measured(keys.CLEAN_N, "clean n", result.get("num_examples"), unit="", show=False, fallback=True)]
+
+    @classmethod
+    def threat_eps(cls, result: Mapping[str, Any]) -> tuple[float | None, int]:
+        eps = (result.get("settings") or {}).get("eps")
+        sound = pgd_protocol(result) == "sound"  # the paper protocol's eps is in normalised units
+        return (float(eps), 1) if sound and eps is not None else (None, 99)
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
         protocol = pgd_protocol(result)
-        return {"pgd" if protocol == "sound" else f"pgd_{protocol}": attack_classwise_key(result, "pgd")}
+        return {keys.pgd_key(protocol): attack_classwise_key(result, keys.PGD)}
 
     # -- the model the attack sees ---------------------------------------------------------------------------
     def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:

@@ -11,6 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import UserError
+from ..results import keys
 from ..scoring import (
     check_official_labels,
     real_classwise_error,
@@ -32,7 +33,7 @@ class RealEvaluator(ImageNetValEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        return [Measured("real_error", "ReaL err", result.get("metrics", {}).get("real_error"))]
+        return [Measured(keys.REAL_ERROR, "ReaL err", result.get("metrics", {}).get("real_error"))]
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:

@@ -42,4 +42,39 @@ def class_interleaved(labels: np.ndarray, n: int) -> list[int]:
     return sorted(int(i) for i in chosen)
 
 
-__all__ = ["SELECTIONS", "class_interleaved", "select_examples"]
+
+
+def uncovered_classes(dataset: Dataset, indices: list[int], num_classes: int) -> list[int] | None:
+    """The classes (of ``dataset.targets``) with examples in the dataset but none among ``indices``; None where
+    the dataset does not expose ``targets``."""
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        return None
+    labels = np.asarray(targets).ravel()
+    present = set(np.unique(labels).tolist())
+    chosen = set(np.unique(labels[np.asarray(indices, dtype=np.int64)]).tolist()) if len(indices) else set()
+    return sorted(int(c) for c in present - chosen if 0 <= c < num_classes)
+
+
+def warn_uncovered_classes(evaluator, dataset: Dataset, indices: list[int], num_classes: int) -> None:
+    """One warning line where the chosen examples leave classes of the data without any (their class-wise error
+    is then NaN), naming a selection that covers every class."""
+    import warnings
+
+    missing = uncovered_classes(dataset, indices, num_classes)
+    if not missing:
+        return
+    selection = getattr(evaluator, "selection", "class_balanced")
+    shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+    n = len(indices)
+    if selection != "class_balanced":
+        fix = (f"selection: class_balanced (round-robin over the classes) covers every class with n_examples >= "
+               f"{num_classes}")
+    else:
+        fix = f"n_examples >= {num_classes} covers every class"
+    warnings.warn(f"{evaluator.name}: the {n} examples of selection '{selection}' leave {len(missing)} of "
+                  f"{num_classes} classes without any (classes {shown}: their class-wise error is NaN); {fix}",
+                  UserWarning, stacklevel=2)
+
+
+__all__ = ["SELECTIONS", "class_interleaved", "select_examples", "uncovered_classes", "warn_uncovered_classes"]

@@ -7,11 +7,16 @@
   named); with K <= 20 classes, grouped bars per class are drawn instead. Titles name the attack, its ε and the
   dataset ("PGD-40 (sound), ε = 0.2, digits"); each model's mean over classes is a dashed line and its legend
   entry gives mean and SD. Classes are named (``labelaug.class_names``, else the dataset's: digits, CIFAR-10,
-  ImageNet), else numbered.
+  ImageNet), else numbered. Bars carry 95 % Wilson intervals (:mod:`.intervals`) where the per-class n is stored,
+  and the tick labels give each class's n; a fast run and a small n (under ``SMALL_N`` examples in some class) are
+  said in the title.
 - ``corruption_errors.png`` (Figure 2): one panel per corruption, error over severity, one line per model, and a
   bottom panel with each model's corruption error (CE, mean over severities) per corruption and its mCE.
 - ``imagenet_x_error.png`` / ``imagenet_x_error_ratio.png`` (Figures 3-4): error and error ratio per ImageNet-X
   factor, grouped bars per model (ratio 1 = as hard as the average image).
+
+Every figure can also be written as SVG or PDF (``formats``; ``rbla leaderboard --plots --plot-format svg,pdf``),
+and :func:`figure_bytes` gives one as bytes (the HTML page embeds SVGs as data URIs).
 """
 
 from __future__ import annotations
@@ -25,15 +30,21 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_write_bytes
-from .model_info import class_names, format_eps
+from ..results import keys
+from ..results.model_info import class_names, format_eps
+from ..results.vocab import TRAINING_LABELS
+from .intervals import wilson_intervals
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
-CLASSWISE_PANELS: tuple[tuple[str, str], ...] = (("clean", "clean"), ("real", "ReaL"), ("pgd", "PGD (sound)"),
-                                                 ("pgd_paper", "PGD (paper protocol)"))
+PGD_ROLES = (keys.PGD, keys.pgd_key("paper"))
+CLASSWISE_PANELS: tuple[tuple[str, str], ...] = ((keys.CLASSWISE_CLEAN, "clean"), (keys.CLASSWISE_REAL, "ReaL"),
+                                                 (PGD_ROLES[0], "PGD (sound)"), (PGD_ROLES[1], "PGD (paper protocol)"),
+                                                 (keys.CLASSWISE_AUTOATTACK, "AutoAttack"))
 BARS_UP_TO_CLASSES = 20
-TRAINING_ORDER = {"std": 0, "adv": 1, "adv_plus": 2, "trades": 3, "adv_cfa": 4, "adv_plus_cfa": 5, "trades_cfa": 6,
-                  "adv_frl": 7, "adv_plus_frl": 8, "trades_frl": 9}
+SMALL_N = 30  # fewer examples than this in some class: the title says "small n"
+FORMATS = ("png", "svg", "pdf")
+TRAINING_ORDER = {mode: i for i, mode in enumerate(TRAINING_LABELS)}  # std, adv, adv_plus, trades, *_cfa, *_frl
 
 
 def _figure(width: float, height: float):
@@ -42,11 +53,26 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _save(fig, path: Path) -> Path:
+def figure_bytes(fig, fmt: str = "png") -> bytes:
+    """A figure as PNG, SVG or PDF bytes (SVG with text as text: smaller, searchable; no date, so the same figure
+    gives the same bytes)."""
+    import matplotlib
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    metadata = {"Date": None} if fmt in ("svg", "pdf") else None
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rbla"}):
+        fig.savefig(buf, format=fmt, metadata=metadata)
+    return buf.getvalue()
+
+
+def _save(fig, path: Path, formats: Sequence[str] = ("png",)) -> Path:
+    """Write ``path`` (a .png name) in each format; returns the first path written."""
+    written = []
+    for fmt in formats:
+        target = path.with_suffix(f".{fmt}")
+        atomic_write_bytes(target, figure_bytes(fig, fmt))
+        written.append(target)
+    return written[0]
 
 
 def _colors(infos: ModelInfos) -> dict[str, str]:
@@ -69,6 +95,36 @@ def classwise_array(info: Mapping[str, Any], metric: str) -> np.ndarray | None:
     return None if errors is None else np.asarray([np.nan if e is None else e for e in errors], dtype=float)
 
 
+def classwise_counts(info: Mapping[str, Any], metric: str) -> np.ndarray | None:
+    """The number of examples of each class behind :func:`classwise_array` (``n`` in the stored class-wise block),
+    or None where the result predates it."""
+    block = _block(info)
+    ref = (block.get("measured") or {}).get("classwise", {}).get(metric)
+    if not ref:
+        return None
+    result = (block.get("results") or {}).get(ref.get("source"), {})
+    counts = (result.get("classwise") or {}).get(ref.get("key"), {}).get("n")
+    return None if counts is None else np.asarray(counts, dtype=int)
+
+
+def is_fast(info: Mapping[str, Any]) -> bool:
+    """Whether the model was evaluated in fast mode (``rbla evaluate --fast``, ``rbla demo --fast``)."""
+    return bool(_block(info).get("fast"))
+
+
+def caveats(infos: ModelInfos, counts: Sequence[np.ndarray | None] = ()) -> str:
+    """What a figure's title must say about its numbers: ``"fast mode"``, ``"small n: 12 per class"``."""
+    notes = []
+    if any(is_fast(info) for _, info in infos):
+        notes.append("fast mode")
+    known = [c for c in counts if c is not None and c.size]
+    if known:
+        smallest = int(min(c.min() for c in known))
+        if smallest < SMALL_N:
+            notes.append(f"small n: {smallest} per class")
+    return "; ".join(notes)
+
+
 def _reference_index(infos: ModelInfos) -> int:
     for i, (_, info) in enumerate(infos):
         if _block(info).get("training") == "std":
@@ -89,11 +145,11 @@ def classwise_title(metric: str, infos: ModelInfos) -> str:
     """A panel's title: the metric with its attack, steps and ε (pixel units), and the dataset, e.g.
     ``"PGD-40 (sound), ε = 0.2, digits"``."""
     dataset = _one([info.get("dataset") for _, info in infos])
-    if metric in ("pgd", "pgd_paper"):
+    if metric in PGD_ROLES:
         m = [_measured(info) for _, info in infos]
-        steps = _one([x.get(f"{metric}_steps") for x in m]) or "?"
-        eps = _one([format_eps(float(e)) for x in m if (e := x.get(f"{metric}_eps_pixel")) is not None])
-        protocol = "sound" if metric == "pgd" else "paper protocol"
+        steps = _one([x.get(keys.steps(metric)) for x in m]) or "?"
+        eps = _one([format_eps(float(e)) for x in m if (e := x.get(keys.eps_pixel(metric))) is not None])
+        protocol = "sound" if metric == keys.PGD else "paper protocol"
         text = f"PGD-{steps} ({protocol})" + (f", ε = {eps}" if eps else "")
     else:
         text = dict(CLASSWISE_PANELS).get(metric, metric)
@@ -108,9 +164,9 @@ def names_of_classes(info: Mapping[str, Any], k: int) -> list[str] | None:
     return list(names) if names and len(names) == k else None
 
 
-def plot_classwise(infos: ModelInfos, path: Path) -> Path | None:
+def plot_classwise(infos: ModelInfos, path: Path, formats: Sequence[str] = ("png",)) -> Path | None:
     fig = classwise_figure(infos)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else _save(fig, path, formats)
 
 
 def classwise_figure(infos: ModelInfos):
@@ -131,17 +187,29 @@ def classwise_figure(infos: ModelInfos):
     for ax, (metric, series) in zip(axes, panels):
         k = max(a.size for _, a in series)
         names = next((n for key, a in series if a.size == k and (n := names_of_classes(by_key[key], k))), None)
+        counts = {name: classwise_counts(by_key[name], metric) for name, _ in series}
         if k <= BARS_UP_TO_CLASSES:
             width = 0.8 / len(series)
             for j, (name, errors) in enumerate(series):
                 x = np.arange(errors.size) + (j - (len(series) - 1) / 2) * width
-                ax.bar(x, errors, width=width, label=_mean_sd_label(name, errors), color=color[name])
+                n = counts[name]
+                yerr = None
+                if n is not None and n.size == errors.size:
+                    cis = wilson_intervals(errors.tolist(), n.tolist())
+                    yerr = np.array([[e - ci[0] if ci else 0.0 for e, ci in zip(errors, cis)],
+                                     [ci[1] - e if ci else 0.0 for e, ci in zip(errors, cis)]])
+                    yerr = np.nan_to_num(np.clip(yerr, 0, None))
+                ax.bar(x, errors, width=width, label=_mean_sd_label(name, errors), color=color[name],
+                       yerr=yerr, error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": "0.25"})
             ax.set_xticks(np.arange(k))
-            if names:
-                long = max(len(n) for n in names) > 3
-                ax.set_xticklabels(names, rotation=45 if long else 0, ha="right" if long else "center",
-                                   fontsize="small")
-            ax.set_xlabel("class")
+            labels = list(names) if names else [str(i) for i in range(k)]
+            known = [c for c in counts.values() if c is not None and c.size == k]
+            if known and all(np.array_equal(known[0], c) for c in known):
+                labels = [f"{label}\nn={int(c)}" for label, c in zip(labels, known[0])]
+            long = max(len(n.split("\n")[0]) for n in labels) > 3
+            ax.set_xticklabels(labels, rotation=45 if long else 0, ha="right" if long else "center",
+                               fontsize="small" if not known else "x-small")
+            ax.set_xlabel("class" + (" (n: examples per class; bars: 95 % Wilson CI)" if known else ""))
         else:
             ref_name = ref_key if ref_key in dict(series) else series[0][0]
             ref = dict(series)[ref_name]
@@ -158,7 +226,9 @@ def classwise_figure(infos: ModelInfos):
         for name, errors in series:  # each model's mean over classes
             if np.isfinite(errors).any():
                 ax.axhline(float(np.nanmean(errors)), color=color[name], lw=0.8, ls="--")
-        ax.set_title(f"class-wise error: {classwise_title(metric, [(n, by_key[n]) for n, _ in series])}",
+        members = [(n, by_key[n]) for n, _ in series]
+        note = caveats(members, list(counts.values()))
+        ax.set_title(f"class-wise error: {classwise_title(metric, members)}" + (f"\n[{note}]" if note else ""),
                      fontsize="medium")
         ax.set_ylabel("error (%)")
         ax.set_ylim(0, 105)
@@ -191,9 +261,9 @@ def _corruption_table(info: Mapping[str, Any]) -> tuple[list[str], list[int], di
     return names, severities, table
 
 
-def plot_corruptions(infos: ModelInfos, path: Path) -> Path | None:
+def plot_corruptions(infos: ModelInfos, path: Path, formats: Sequence[str] = ("png",)) -> Path | None:
     fig = corruptions_figure(infos)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else _save(fig, path, formats)
 
 
 def corruptions_figure(infos: ModelInfos):
@@ -220,6 +290,9 @@ def corruptions_figure(infos: ModelInfos):
         ax.grid(alpha=0.3)
     _legend(fig, axes[0])
     _plot_ce(fig.add_subplot(grid[rows, :]), names, tables, color)
+    note = caveats([(k, i) for k, i in infos if k in dict(tables)])
+    if note:
+        fig.suptitle(f"[{note}]", fontsize="small")
     return fig
 
 
@@ -259,7 +332,7 @@ def _imagenet_x_factors(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]
     return details.get("factors") or None
 
 
-def plot_imagenet_x(infos: ModelInfos, out_dir: Path) -> list[Path]:
+def plot_imagenet_x(infos: ModelInfos, out_dir: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
     tables = [(key, f) for key, info in infos if (f := _imagenet_x_factors(info)) is not None]
     if not tables:
         return []
@@ -283,20 +356,33 @@ def plot_imagenet_x(infos: ModelInfos, out_dir: Path) -> list[Path]:
         ax.set_title(f"ImageNet-X {ylabel} per factor")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize="small")
-        written.append(_save(fig, out_dir / filename))
+        written.append(_save(fig, out_dir / filename, formats))
     return written
 
 
-def write_plots(infos: ModelInfos, out_dir: str | Path) -> list[Path]:
-    """Every figure the measured results allow, as PNGs in ``out_dir``; returns the paths written. Models are
-    drawn in training order (std, adv, adv_plus, others), each in the same colour in every figure."""
+def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    from ..errors import UserError
+
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise UserError(f"unknown plot format {', '.join(bad) or '(none)'}: use some of {', '.join(FORMATS)}, "
+                        "e.g. --plot-format png,svg")
+    return tuple(dict.fromkeys(formats))
+
+
+def write_plots(infos: ModelInfos, out_dir: str | Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Every figure the measured results allow, in ``out_dir``, in each of ``formats`` (png, svg, pdf); returns
+    the paths written (every format's file). Models are drawn in training order (std, adv, adv_plus, others),
+    each in the same colour in every figure."""
     out_dir = Path(out_dir)
+    formats = check_formats(formats)
     infos = sorted(infos, key=lambda ki: TRAINING_ORDER.get(_block(ki[1]).get("training"), len(TRAINING_ORDER)))
-    written = [p for p in (plot_classwise(infos, out_dir / "classwise_errors.png"),
-                           plot_corruptions(infos, out_dir / "corruption_errors.png")) if p is not None]
-    written += plot_imagenet_x(infos, out_dir)
-    return written
+    firsts = [p for p in (plot_classwise(infos, out_dir / "classwise_errors.png", formats),
+                          plot_corruptions(infos, out_dir / "corruption_errors.png", formats)) if p is not None]
+    firsts += plot_imagenet_x(infos, out_dir, formats)
+    return [p.with_suffix(f".{fmt}") for p in firsts for fmt in formats]
 
 
-__all__ = ["classwise_array", "classwise_figure", "classwise_title", "corruptions_figure", "corruption_ce", "names_of_classes", "plot_classwise",
-           "plot_corruptions", "plot_imagenet_x", "write_plots"]
+__all__ = ["FORMATS", "SMALL_N", "caveats", "check_formats", "classwise_array", "classwise_counts",
+           "classwise_figure", "classwise_title", "corruption_ce", "corruptions_figure", "figure_bytes", "is_fast",
+           "names_of_classes", "plot_classwise", "plot_corruptions", "plot_imagenet_x", "write_plots"]

@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
-from ..evaluation.base import Measured
-from .model_info import (
+from ..results import keys
+from ..results.measured import Measured
+from ..results.model_info import (
     PIXEL_SPACE,
-    THREAT_MODELS,
     dataset_of,
     headline_sources,
     number,
     stored_headlines,
     threat_model_of,
 )
+from ..results.vocab import DEFAULT_THREAT_MODEL, THREAT_MODELS
 
 Cell = str
 
@@ -45,6 +46,8 @@ class Column:
     title: str
     cell: Callable[[Mapping[str, Any]], Cell]
     link: Callable[[Mapping[str, Any]], str | None] | None = None  # the cell links there (HTML, markdown)
+    unit: str = ""  # shown in the header: "clean err (%)"
+    value: Callable[[Mapping[str, Any]], Any] | None = None  # the cell's number, what the HTML page sorts by
 
 
 METRICS = ("err", "acc")
@@ -65,10 +68,9 @@ def _with_paper(measured: Any, paper: Any) -> str:
 # The paper's numbers (``labelaug.reported``, this package's names) sit beside the headline of the same key; these
 # sit beside the first of the listed headlines the row has (the paper's PGD number beside the run that follows the
 # paper's protocol, when there is one). Class-wise reported blocks: ``classwise.<name>.sd`` beside these keys.
-REPORTED_BESIDE: dict[str, tuple[str, ...]] = {"pgd_error": ("pgd_paper_error", "pgd_error")}
+REPORTED_BESIDE: dict[str, tuple[str, ...]] = {keys.PGD_ERROR: (keys.PGD_PAPER_ERROR, keys.PGD_ERROR)}
 REPORTED_CLASSWISE_SD: dict[str, tuple[str, ...]] = {
-    "clean": ("class_sd_clean",), "pgd40": ("class_sd_pgd_paper", "class_sd_pgd"),
-    "pgd": ("class_sd_pgd_paper", "class_sd_pgd")}
+    keys.PGD: (keys.class_sd(keys.pgd_key("paper")), keys.class_sd(keys.PGD))}
 
 
 def is_column(h: Measured) -> bool:
@@ -91,9 +93,17 @@ def restates(row: Mapping[str, Any], key: str) -> bool:
                and same(other.value, h.value) for j, other in row["headlines"].items())
 
 
+# Error rates in % whose keys do not end in ``_error``: the worst class's error, the (unnormalised) mean corruption
+# error. A class SD is the same for errors and accuracies and is never converted.
+ERROR_KEY_PREFIXES = ("worst_class_",)
+ERROR_KEYS = (keys.MCE,)
+
+
 def is_error(h: Measured) -> bool:
-    """An error rate in % (``*_error`` keys, the model_info convention): shown as 100 - value with ``metric="acc"``."""
-    return h.unit == "%" and h.key.endswith("_error")
+    """An error rate in % (``*_error`` keys, the model_info convention; ``worst_class_*``; ``mce``): shown as
+    100 - value with ``metric="acc"``."""
+    return h.unit == "%" and (h.key.endswith("_error") or h.key.startswith(ERROR_KEY_PREFIXES)
+                              or h.key in ERROR_KEYS)
 
 
 def _paper_values(extra: Mapping[str, Any], heads: Mapping[str, Measured]) -> dict[str, Any]:
@@ -121,9 +131,7 @@ def row_values(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
     (headline key -> the paper's number)."""
     extra = info.get("labelaug") or {}
     heads = stored_headlines(info)
-    records = (extra.get("measured") or {}).get("headlines")
-    sources = {**headline_sources(extra.get("results") or {}),
-               **{r["key"]: r["source"] for r in records or [] if r.get("source") is not None}}
+    sources = headline_sources(info)
     clean_acc = number(info.get("clean_acc"))
     return {
         "model": key,
@@ -143,7 +151,7 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
     footnote, ``external`` / ``unreliable``, and the accuracy its leaderboard sorts by."""
     external = number(info.get("external"))
     best = external if external is not None else base.get("aa_acc")
-    threat = threat_model_of(info) or ("Linf" if base.get("aa_acc") is not None else None)
+    threat = threat_model_of(info) or (DEFAULT_THREAT_MODEL if base.get("aa_acc") is not None else None)
     sort_acc = best
     if sort_acc is None and (threat or "").startswith("corruptions"):
         sort_acc = number(info.get("corruptions_acc"))
@@ -211,6 +219,8 @@ def _own_words(label: str, title: str) -> str:
 
 
 def _acc_label(label: str) -> str:
+    if label.startswith("mCE"):
+        return "mean corruption acc" + label[3:]
     words = label.split()
     return " ".join("acc" if w == "err" else w for w in words) if "err" in words else f"{label} acc"
 
@@ -257,8 +267,21 @@ def headline_columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> 
             own = _own_words(h.label, title) if differ and h is not None and not v.get("published") else ""
             return _cell(h, v["reported"].get(k), convert, own)
 
-        cols.append(Column(k, _acc_label(title) if acc and error else title, cell))
+        def value(v: Mapping[str, Any], k=k, convert=convert) -> Any:
+            h = v["headlines"].get(k)
+            if h is None or isinstance(h.value, bool) or not isinstance(h.value, (int, float)):
+                return None if h is None or h.value is None else _masking_fraction(h.value)
+            return convert(h.value) if h.unit == "%" else h.value
+
+        unit = (declared or published)[0].unit
+        cols.append(Column(k, _acc_label(title) if acc and error else title, cell, unit=unit, value=value))
     return cols
+
+
+def _masking_fraction(value: Any) -> float | None:
+    """``"3/4 passed ..."`` -> 0.75 (a count-of-passes cell sorts by its share); anything else: None."""
+    m = re.match(r"\s*(\d+)/(\d+)\b", str(value))
+    return int(m.group(1)) / int(m.group(2)) if m and int(m.group(2)) else None
 
 
 def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Column]:
@@ -269,7 +292,7 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
     unit = "acc" if acc else "err"
     any_external = any(v.get("external") is not None for v in rows)
     return [
-        Column("rank", "rank", lambda v: str(v["rank"])),
+        Column("rank", "rank", lambda v: str(v["rank"]), value=lambda v: v["rank"]),
         Column("model", "model", lambda v: v["model"]),
         Column("paper", "paper", lambda v: v["paper"], link=lambda v: v["link"]),
         Column("training", "training", lambda v: v["training"]),
@@ -279,7 +302,9 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
         *headline_columns(rows, metric),
         Column("best", f"best known robust {unit}",
                lambda v: _num(None if v["best"] is None else (100.0 - v["best"] if acc else v["best"]))
-               if any_external else ""),
+               if any_external else "", unit="%",
+               value=lambda v: None if v["best"] is None or not any_external else
+               (100.0 - v["best"] if acc else v["best"])),
         Column("unreliable", "AA potentially unreliable",
                lambda v: {True: "☑", False: "×"}.get(v["unreliable"], "")),
     ]
@@ -304,7 +329,8 @@ def by_headline(key: str) -> Callable[[Mapping[str, Any]], tuple]:
 
 
 # ``rbla leaderboard --sort`` names -> the headline key they sort by
-SORT_HEADLINES = {"clean": "clean_error", "pgd": "pgd_error", "mce": "mce", "sd": "class_sd_pgd"}
+PAPER_EPS_KEY = keys.eps_pixel(keys.pgd_key("paper"))
+SORT_HEADLINES = {"clean": keys.CLEAN_ERROR, "pgd": keys.PGD_ERROR, "mce": keys.MCE, "sd": keys.class_sd(keys.PGD)}
 SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     "robustbench": sort_key,
     **{name: by_headline(key) for name, key in SORT_HEADLINES.items()},
@@ -325,6 +351,14 @@ class Table:
     links: list[list[str | None]] = field(default_factory=list)  # per cell: the URL it links to, or None
     footnotes: list[tuple[str, str]] = field(default_factory=list)  # (model key, footnote as plain text)
     group: str = ""  # "<dataset>, <threat model>" of its models
+    units: list[str] = field(default_factory=list)  # per column: its unit ("%") or ""
+    values: list[list[Any]] = field(default_factory=list)  # per cell: its number (None: sort by the text)
+    column_keys: list[str] = field(default_factory=list)  # per column: its key (headline key for measured ones)
+
+    def titles(self) -> list[str]:
+        """The headers with their units: ``clean err (%)``."""
+        units = self.units or [""] * len(self.header)
+        return [f"{h} ({u})" if u else h for h, u in zip(self.header, units)]
 
 
 def all_row_values(infos: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
@@ -356,13 +390,16 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
         cols = [c for c in cols if c.key not in DESCRIPTIVE or len({c.cell(v) for v in values}) > 1]
     return Table([c.title for c in cols], [[c.cell(v) for c in cols] for v in values], [v["model"] for v in values],
                  links=[[c.link(v) if c.link else None for c in cols] for v in values],
-                 footnotes=[(v["model"], v["footnote"]) for v in values if v["footnote"]])
+                 footnotes=[(v["model"], v["footnote"]) for v in values if v["footnote"]],
+                 units=[c.unit for c in cols], values=[[c.value(v) if c.value else None for c in cols]
+                                                       for v in values],
+                 column_keys=[c.key for c in cols])
 
 
 def _group_of(info: Mapping[str, Any]) -> tuple[str, str]:
     threat = threat_model_of(info)
     if threat is None and info.get("autoattack_acc") not in (None, ""):
-        threat = "Linf"  # RobustBench's default threat model
+        threat = DEFAULT_THREAT_MODEL  # RobustBench's default threat model
     return dataset_of(info), threat or ""
 
 
@@ -394,12 +431,17 @@ def _notes(infos: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "err") 
                  "[0,1]; 'paper protocol': the authors' evaluation code reproduced, for comparison with their "
                  "numbers. 'X (paper) / Y': the paper's number, then the measured one.")
     paper_eps = sorted({f"{float(e):.4g}" for _, i in infos
-                        if (e := ((i.get("labelaug") or {}).get("measured") or {}).get("pgd_paper_eps_pixel"))})
+                        if (e := ((i.get("labelaug") or {}).get("measured") or {}).get(PAPER_EPS_KEY))})
     if paper_eps:
         notes.append(f"The paper protocol's eps is in normalised units; in pixel space it is {', '.join(paper_eps)} "
                      "(the largest channel's eps * std).")
-    notes.append("mCE is the unnormalised mean corruption error (the paper's); class SD is the population SD of "
-                 "the per-class errors; worst class is the highest per-class error.")
+    if metric == "acc":
+        notes.append("mean corruption acc is 100 - the unnormalised mean corruption error (the paper's mCE); class "
+                     "SD is the population SD of the per-class errors (the same for accuracies); worst class is "
+                     "the lowest per-class accuracy.")
+    else:
+        notes.append("mCE is the unnormalised mean corruption error (the paper's); class SD is the population SD "
+                     "of the per-class errors; worst class is the highest per-class error.")
     return notes
 
 
@@ -423,7 +465,7 @@ def to_markdown(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mappi
         if len(tables) > 1:
             lines += [f"## {t.group or 'other'}", ""]
         links = t.links or [[None] * len(t.header) for _ in t.rows]
-        lines += ["| " + " | ".join(t.header) + " |",
+        lines += ["| " + " | ".join(t.titles()) + " |",
                   "|" + "|".join("---" if h in ("model", "paper", "training", "architecture", "venue") else "---:"
                                  for h in t.header) + "|"]
         lines += ["| " + " | ".join(cell(c, u) for c, u in zip(row, row_links)) + " |"
@@ -438,49 +480,10 @@ def to_markdown(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mappi
 
 def to_html(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mapping[str, Any]]] = (),
             title: str = "Leaderboard", metric: str = "err") -> str:
-    """A self-contained HTML page (inline CSS, no scripts); links only to http(s) URLs; each model's footnote sits
-    under its paper's name, as on RobustBench's site."""
-    tables = _tables(table)
-    parts = []
-    for t in tables:
-        notes = dict(t.footnotes)
-        col = {h: i for i, h in enumerate(t.header)}
-        links = t.links or [[None] * len(t.header) for _ in t.rows]
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
-        body = []
-        for key, row, row_links in zip(t.keys, t.rows, links):
-            cells = []
-            for i, (text, link) in enumerate(zip(row, row_links)):
-                inner = html.escape(text)
-                if link and text:
-                    inner = f'<a href="{html.escape(link, quote=True)}">{inner}</a>'
-                where = col.get("paper", col.get("model"))
-                if i == where and notes.get(key):
-                    inner += f'<br><span class="note">{html.escape(notes[key])}</span>'
-                cells.append(f"<td>{inner}</td>")
-            body.append("<tr>" + "".join(cells) + "</tr>")
-        heading = f"<h2>{html.escape(t.group or 'other')}</h2>\n" if len(tables) > 1 else ""
-        parts.append(f"{heading}<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
-                     + "\n</tbody>\n</table>")
-    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in _notes(infos, metric))
-    tables_html = "\n".join(parts)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; }}
-th {{ background: #f0f0f0; }}
-td {{ font-variant-numeric: tabular-nums; }}
-.note {{ font-size: smaller; color: #555; }}
-tr:nth-child(even) {{ background: #fafafa; }}
-</style></head>
-<body>
-<h1>{html.escape(title)}</h1>
-{tables_html}
-<ul>{notes_html}</ul>
-</body></html>
-"""
+    """The self-contained HTML page: see :mod:`.html` (kept here for callers of the old name)."""
+    from .html import to_html as render_html
+
+    return render_html(table, infos, title=title, metric=metric)
 
 
 def summary_line(key: str, info: Mapping[str, Any]) -> str:

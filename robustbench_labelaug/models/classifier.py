@@ -95,11 +95,13 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
                       extra_head_init: str = "zeros", **kwargs) -> ImageClassifier:
     """``timm.create_model(model_name, num_classes=K+M)`` behind normalisation, taking [0,1] inputs.
 
-    ``model_name`` may carry a pretrained tag (``resnet50.tv_in1k``: torchvision's weights). With ``pretrained``
-    and a K+M head (M > 0) whose K equals the pretrained head's width, the pretrained K-way model is loaded and its
-    head grown to K+M rows: the first K rows are the pretrained classifier's, the M extra rows start at zero
-    (``extra_head_init="zeros"``; ``"mean"``: the mean of the K class rows), so the first K logits equal the
-    pretrained model's, as for the K-way Std/Adv models (timm itself would drop the pretrained head).
+    ``model_name`` may carry a pretrained tag (``resnet50.tv_in1k``: torchvision's weights). The head follows one
+    rule for every mode (:func:`~robustbench_labelaug.models.pretrained.create_with_head_rule`, shared with
+    ``rbla timm-train``): where the pretrained head (of timm's weights, or of a ``pretrained_cfg_overlay`` file) has
+    K rows, it is kept, and with M > 0 grown to K+M rows: the first K rows are the pretrained classifier's, the M
+    extra rows start at zero (``extra_head_init="zeros"``; ``"mean"``: the mean of the K class rows), so the first
+    K logits equal the pretrained model's, as for the K-way Std/Adv models (timm itself would drop the pretrained
+    head); where it has another width, every mode starts a fresh K+M head.
     mean/std default to the network's own pretrained config (ImageNet statistics for ImageNet models)."""
     if not timm.is_model(model_name):
         raise UserError(f"unknown model '{model_name}': use a timm model name (timm.list_models()) "
@@ -116,30 +118,33 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
         if reason is not None:
             raise UserError(f"timm's pretrained weights for '{model_name}' cannot be fetched ({reason}): run where "
                             "the Hugging Face hub is reachable or its cache holds them, or drop --pretrained")
-    grow = pretrained and num_ops > 0 and _pretrained_width(model_name) == num_classes
+    from .pretrained import create_with_head_rule
+
     try:
-        net = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes if grow else
-                                num_classes + num_ops, **kwargs)
+        net, rule = create_with_head_rule(timm.create_model, model_name, num_classes, num_ops, pretrained=pretrained,
+                                          extra_head_init=extra_head_init, **kwargs)
     except (OSError, RuntimeError, ConnectionError) as exc:  # no internet / no cached weights
         if not pretrained:
             raise
         raise UserError(f"could not fetch pretrained weights for '{model_name}' ({type(exc).__name__}): "
                         "this machine needs internet or a filled HF/torch cache; drop --pretrained to start "
                         "from random weights") from None
-    if grow:
-        from .pretrained import extend_head
-
-        extend_head(net, num_classes + num_ops, extra_head_init)
     cfg = getattr(net, "pretrained_cfg", None) or {}
     mean = tuple(mean if mean is not None else cfg.get("mean", IMAGENET_MEAN))
     std = tuple(std if std is not None else cfg.get("std", IMAGENET_STD))
-    return ImageClassifier(net, num_classes, num_ops, mean, std)
+    model = ImageClassifier(net, num_classes, num_ops, mean, std)
+    model.head_rule = rule  # how the head started (one line; rbla train logs it)
+    return model
 
 
-def _pretrained_width(model_name: str) -> int | None:
-    """Number of classes of ``model_name``'s pretrained head (None if timm does not say)."""
-    try:
-        cfg = timm.models.get_pretrained_cfg(model_name)
-    except RuntimeError:
-        return None
-    return getattr(cfg, "num_classes", None) if cfg is not None else None
+class FlatKWayClassifier(nn.Module):
+    """The first K logits of an ImageClassifier, its ``normalize``/``net`` held directly (state-dict keys as in the
+    exported checkpoint)."""
+
+    def __init__(self, classifier: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.normalize, self.net = classifier.normalize, classifier.net
+        self.num_classes, self.num_ops = num_classes, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))[:, : self.num_classes]

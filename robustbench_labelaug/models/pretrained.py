@@ -117,16 +117,6 @@ def pretrained_file(net) -> str | None:
     return None
 
 
-def file_sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def extend_head(net, num_outputs: int, extra_init: str = "zeros") -> None:
     """Grow ``net``'s K-way linear classifier to ``num_outputs`` rows in place: the first K rows (weights and bias)
     are the K-way head's, the extra rows are zeros (``extra_init="zeros"``: the extra logits start at 0 and the
@@ -153,3 +143,72 @@ def extend_head(net, num_outputs: int, extra_init: str = "zeros") -> None:
         if new.bias is not None:
             new.bias[:k] = bias if bias is not None else 0.0
             new.bias[k:] = 0.0 if extra_init == "zeros" or bias is None else bias.mean()
+
+
+# -- one head rule for every door (rbla train, rbla timm-train) and every mode -----------------------------------------
+def pretrained_head_width(model_name: str, file: str | None = None) -> int | None:
+    """Rows of the pretrained classifier ``model_name`` would start from: those of the classifier weight in
+    ``file`` when a local file is given (read as timm reads it), else timm's pretrained config's ``num_classes``.
+    None when it cannot be told (no pretrained config, no classifier in the file)."""
+    import timm
+
+    try:
+        cfg = timm.models.get_pretrained_cfg(model_name)
+    except RuntimeError:
+        cfg = None
+    if file is None:
+        return getattr(cfg, "num_classes", None) if cfg is not None else None
+    from timm.models import load_state_dict
+
+    from ..errors import UserError
+
+    classifier = getattr(cfg, "classifier", None) if cfg is not None else None
+    if isinstance(classifier, (tuple, list)):
+        classifier = classifier[0] if classifier else None
+    try:
+        state = load_state_dict(str(file))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"pretrained weights file {file} cannot be read ({type(exc).__name__}: {exc}): pass a "
+                        ".pth/.bin/.safetensors state dict of the model") from None
+    weight = state.get(f"{classifier}.weight") if classifier else None
+    return int(weight.shape[0]) if weight is not None and weight.dim() >= 1 else None
+
+
+def head_rule(pretrained: bool, width: int | None, num_classes: int, num_ops: int) -> str:
+    """The one line that says how the run's head starts (the same rule for std, adv and adv_plus)."""
+    if not pretrained:
+        return f"head: no pretrained weights: a random {num_classes + num_ops}-output head (K={num_classes}, M={num_ops})"
+    if width == num_classes:
+        extra = f"; adv_plus adds M={num_ops} zero row(s)" if num_ops else ""
+        return (f"head: the pretrained head has K={num_classes} rows: every mode keeps it{extra} "
+                f"({num_classes + num_ops} outputs)")
+    has = f"{width} rows" if width is not None else "no known width"
+    return (f"head: the pretrained head has {has}, not K={num_classes}: every mode starts a fresh random "
+            f"{num_classes + num_ops}-output head on the pretrained body")
+
+
+def create_with_head_rule(create, model_name: str, num_classes: int, num_ops: int = 0, *, pretrained: bool = False,
+                          extra_head_init: str = "zeros", **kwargs):
+    """``create(model_name, pretrained=..., num_classes=..., **kwargs)`` (timm's ``create_model``) under the head
+    rule: with pretrained weights whose head has K rows, every mode keeps that head (a K-way model is created and
+    loaded strictly; adv_plus then grows it by M rows, zeros by default, see :func:`extend_head`); with a head of
+    another width (or none), every mode gets a fresh K+M head (timm's head adaptation is forced, also when K+M
+    happens to equal the pretrained width). A ``pretrained_cfg_overlay`` ``file`` is read to learn its head's
+    width. Returns ``(model, rule)``, ``rule`` the one line :func:`head_rule` says."""
+    overlay = dict(kwargs.pop("pretrained_cfg_overlay", None) or {})
+    checkpoint_path = kwargs.pop("checkpoint_path", None)
+    width = pretrained_head_width(model_name, overlay.get("file")) if pretrained else None
+    keep = pretrained and width == num_classes
+    if pretrained:
+        overlay["num_classes"] = num_classes if keep else -1  # -1: timm drops the pretrained head (adaptation)
+    if overlay:
+        kwargs["pretrained_cfg_overlay"] = overlay
+    net = create(model_name, pretrained=pretrained, num_classes=num_classes if keep else num_classes + num_ops,
+                 **kwargs)
+    if keep and num_ops:
+        extend_head(net, num_classes + num_ops, extra_head_init)
+    if checkpoint_path:  # timm's initial checkpoint goes into the model as it will be trained
+        from timm.models import load_checkpoint
+
+        load_checkpoint(net, checkpoint_path)
+    return net, head_rule(pretrained, width, num_classes, num_ops)

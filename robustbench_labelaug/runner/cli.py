@@ -12,8 +12,11 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .config import packaged_configs
+
     parser.add_argument("-c", "--config", required=True, metavar="FILE",
-                        help="evaluation config (YAML), or a packaged one by name: digits, paper_imagenet")
+                        help="evaluation config (YAML), or a packaged one by name: "
+                             + (", ".join(sorted(packaged_configs())) or "none installed"))
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output folder (default: the config's runtime.output, '-fast' appended with --fast)")
     parser.add_argument("--models", default=None, metavar="A,B", help="evaluate only these models (config names)")
@@ -25,12 +28,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "torch thread each (default 1: everything in this process)")
     parser.add_argument("--no-plots", action="store_true", help="do not draw the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--zoo", default=None, metavar="DIR",
+                        help="user zoo folder for zoo names (default: $RBLA_ZOO, else ./model_zoo where it exists)")
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
-                    progress=False if args.no_progress else None, plots=False if args.no_plots else None,
-                    jobs=args.jobs)
+    import os
+    from pathlib import Path
+
+    from ..zoo.user import ZOO_ENV, using_zoo
+
+    saved = os.environ.get(ZOO_ENV)
+    if args.zoo:  # also for --jobs worker processes
+        os.environ[ZOO_ENV] = str(Path(args.zoo).expanduser().resolve())
+    try:
+        with using_zoo(args.zoo):
+            cfg = load_config(args.config)
+            models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+            evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
+                            progress=False if args.no_progress else None, plots=False if args.no_plots else None,
+                            jobs=args.jobs)
+    finally:
+        if args.zoo:
+            if saved is None:
+                os.environ.pop(ZOO_ENV, None)
+            else:
+                os.environ[ZOO_ENV] = saved
     return 0

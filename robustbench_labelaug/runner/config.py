@@ -13,15 +13,16 @@ import yaml
 
 from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
 from ..errors import UserError
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, TRAINING_LABELS
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
-                "channels_last")
+                "channels_last", "decode")
 DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
                 "bad_images")
-MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "pretrained_file", "arch", "num_classes",
+MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "python", "pretrained_file", "arch", "num_classes",
               "num_ops", "training", "delta", "eps", "threat_model", "dataset", "description", "paper", "reported")
-MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm")
+MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm", "python")
 EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
 FAST_KEYS = ("n_examples",)
 _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
@@ -34,7 +35,7 @@ _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
 
 @dataclass
 class RuntimeConfig:
-    batch_size: int = 64
+    batch_size: int | str = 64  # or "auto": found once per model by a short probe on the GPU (runner/feeding.py)
     device: str = "auto"
     num_workers: int = 0
     model_dir: str = "./models"
@@ -43,6 +44,7 @@ class RuntimeConfig:
     progress: bool = True
     plots: bool = True
     channels_last: bool = False  # evaluate models in channels_last memory format (same numbers, faster convs)
+    decode: str = "cpu"  # "gpu": folder JPEGs decoded and resized on the evaluation device (data/device_decode.py)
 
 
 @dataclass
@@ -82,6 +84,7 @@ class ModelConfig:
     zoo: str | None = None
     checkpoint: str | None = None
     robustbench: str | None = None      # a RobustBench model name (loaded by robustbench.utils.load_model)
+    python: str | None = None           # a user's factory: path/to/file.py:factory or module:callable
     timm: str | None = None             # any timm model (optional local pretrained_file)
     pretrained_file: str | None = None
     arch: str | None = None
@@ -90,7 +93,7 @@ class ModelConfig:
     training: str | None = None
     delta: float | None = None
     eps: float | None = None
-    threat_model: str = "Linf"
+    threat_model: str = DEFAULT_THREAT_MODEL
     dataset: str | None = None
     description: str | None = None
     paper: Any = None
@@ -104,6 +107,14 @@ class EvaluatorConfig:
     dataset: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     fast: dict[str, Any] = field(default_factory=dict)
+
+    def effective_id(self, fast: bool, fast_caps: Mapping[str, Any]) -> str:
+        """The id under which the result is stored and shown, saying what ran: a step count in the id
+        (``pgd40_sound``) follows the effective ``steps`` (``--fast``: ``pgd10_sound``)."""
+        steps = self.effective_settings(fast, fast_caps).get("steps")
+        if not fast or not is_int(steps):
+            return self.id
+        return re.sub(r"(?i)(pgd[-_]?)(\d+)", lambda m: f"{m.group(1)}{steps}", self.id)
 
     def effective_settings(self, fast: bool, fast_caps: Mapping[str, Any]) -> dict[str, Any]:
         settings = dict(self.settings)
@@ -188,7 +199,7 @@ def _repeated(values: list[str]) -> list[str]:
     return sorted({v for v in values if values.count(v) > 1})
 
 
-NONNEG_INTS = ("batch_size", "num_workers", "seed", "num_classes", "num_ops", "input_size")
+NONNEG_INTS = ("num_workers", "seed", "num_classes", "num_ops", "input_size")
 
 
 def _typed(cls, values: dict[str, Any], where: str, file: Path):
@@ -197,21 +208,18 @@ def _typed(cls, values: dict[str, Any], where: str, file: Path):
 
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
-THREAT_MODELS = ("Linf", "L2")
 
 
 def _check_model_values(model: ModelConfig, where: str) -> None:
     """The values a config may override for a model (they go into model_info as given)."""
-    from ..train.args import TRAINING_LABELS
-
     if model.training is not None:
         check_choice(where, "training", model.training, TRAINING_LABELS,
                      "the training mode the weights were made with")
     if model.delta is not None:
-        check_delta(model.delta, where)
+        check_delta(where, model.delta)
     if model.eps is not None:
         check_eps(where, model.eps, "eps (the training eps)")
-    check_choice(where, "threat_model", model.threat_model, THREAT_MODELS)
+    check_choice(where, "threat_model", model.threat_model, ATTACK_THREAT_MODELS)
     if model.num_classes is not None and model.num_classes < 2:
         raise UserError(f"{where}: num_classes must be >= 2, got {model.num_classes}")
 
@@ -272,8 +280,10 @@ def load_config(path: str | Path) -> EvalConfig:
     runtime_raw = _mapping(raw.get("runtime"), "runtime", file)
     _check_keys(runtime_raw, RUNTIME_KEYS, "runtime", file)
     runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
-    if runtime.batch_size < 1:
-        raise UserError(f"config {file}: runtime.batch_size must be >= 1, got {runtime.batch_size}")
+    from .feeding import check_batch_size, check_decode
+
+    runtime.batch_size = check_batch_size(runtime.batch_size, f"config {file}")
+    runtime.decode = check_decode(runtime.decode, f"config {file}")
     if not DEVICE.fullmatch(runtime.device):
         raise UserError(f"config {file}: runtime.device '{runtime.device}' is not known: use auto, cpu, cuda or "
                         "cuda:N")
@@ -305,13 +315,16 @@ def load_config(path: str | Path) -> EvalConfig:
 
     models: list[ModelConfig] = []
     for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
-        given = [k for k in MODEL_SOURCES if m.get(k)]
+        given = [k for k in MODEL_SOURCES if m.get(k) and not (k == "checkpoint" and m.get("python"))]
         if len(given) != 1:
             raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name), 'checkpoint' "
-                            "(a path), 'robustbench' (a RobustBench model name) or 'timm' (a timm model name)")
+                            "(a path), 'robustbench' (a RobustBench model name), 'timm' (a timm model name) or "
+                            "'python' (path/to/file.py:factory, with 'checkpoint' for its state dict)")
         if m.get("pretrained_file") and not m.get("timm"):
             raise UserError(f"config {file}: models[{i}]: 'pretrained_file' goes with 'timm: <name>'")
         key = str(m.pop("name", None) or m.get("zoo") or m.get("robustbench") or m.get("timm")
+                  or (re.sub(r"[^A-Za-z0-9_.+-]", "_", str(m["python"]).rpartition(":")[2]) if m.get("python")
+                      else None)
                   or Path(str(m["checkpoint"])).stem.split(".")[0])
         _check_id(key, "name", f"models[{i}]", file)
         model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)

@@ -10,7 +10,16 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import jsonable
+from ..results.vocab import ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL
 from .config import EvalConfig, ModelConfig
+
+
+class MissingCheckpoint(UserError):
+    """A zoo model's checkpoint is not there yet; ``how``: the commands that make it."""
+
+    def __init__(self, message: str, how: str) -> None:
+        super().__init__(message)
+        self.how = how
 
 
 @dataclass
@@ -44,10 +53,24 @@ def zoo_fingerprint(name: str, entry: Mapping[str, Any], model_dir: str) -> dict
     if not path.is_file():
         if entry.get("pretrained_fallback"):
             return {"zoo": name, "weights": f"timm pretrained {entry.get('architecture')}"}
-        raise UserError(f"no checkpoint for zoo model '{name}' at {path}: `rbla zoo show {name}` prints the "
-                        "commands that train and export it (or set runtime.model_dir)")
+        zoo_entry_ = get_entry(name)
+        how = (f"download {zoo_entry_.url} to {path}" if zoo_entry_.url else
+               f"`{zoo_entry_.recipe}` then `{zoo_entry_.export_command(model_dir)}`")
+        raise MissingCheckpoint(f"no checkpoint for zoo model '{name}' at {path}: `rbla zoo show {name}` prints the "
+                                "commands that train and export it (or set runtime.model_dir)", how)
     sha = entry.get("sha256") or read_sidecar(path) or file_sha256(path)
     return {"zoo": name, "sha256": sha}
+
+
+def zoo_provenance(name: str, model_dir: str) -> dict[str, Any]:
+    """The training args a zoo model's checkpoint recorded and, for a packaged entry, where they depart from its
+    recipe (warned about in one line)."""
+    from ..zoo import get_entry
+    from ..zoo.user import checkpoint_provenance, warn_departures
+
+    found = checkpoint_provenance(get_entry(name), model_dir)
+    warn_departures(name, found.get("recipe_departures") or {}, "rbla evaluate")
+    return found
 
 
 def _pick_dataset(cfg: EvalConfig, model: ModelConfig, dataset_name: str | None) -> str:
@@ -66,13 +89,14 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
     """Metadata of a zoo entry or checkpoint, config values overriding (a checkpoint's K and M must agree)."""
     overrides = {k: getattr(model, k) for k in ("training", "delta", "eps", "description", "paper")
                  if getattr(model, k) is not None}
-    if model.robustbench or model.timm:
+    if model.robustbench or model.timm or model.python:
         from ..zoo.sources import resolve_source
 
         dataset_id = _pick_dataset(cfg, model, None)
-        spec = {"robustbench": model.robustbench, "timm": model.timm, "pretrained_file": model.pretrained_file,
-                "num_classes": model.num_classes, "dataset": cfg.datasets[dataset_id].name,
-                "threat_model": model.threat_model, "reported": model.reported}
+        spec = source_spec(model, cfg.datasets[dataset_id].name, model.threat_model)
+        if model.python and spec["num_classes"] is None:  # K from the dataset registry
+            d = cfg.datasets[dataset_id]
+            spec["num_classes"] = d.dataset_spec.count_classes(d.data_dir)
         source = resolve_source(spec, cfg.runtime.model_dir)
         meta = {**source.meta(), "source": source.kind}
         fingerprint = source.fingerprint()
@@ -82,11 +106,19 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         meta = {"dataset": entry.get("dataset"), "architecture": entry.get("architecture"),
                 "training": entry.get("training"), "num_classes": entry.get("num_classes"),
                 "num_ops": entry.get("num_ops"), "delta": entry.get("delta"), "eps": entry.get("eps"),
-                "threat_model": entry.get("threat_model", "Linf"), "paper": entry.get("paper"),
+                "threat_model": entry.get("threat_model", DEFAULT_THREAT_MODEL), "paper": entry.get("paper"),
                 "description": entry.get("description") or None,
                 "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
         fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
         reported = model.reported if model.reported is not None else entry.get("reported")
+        meta.update(zoo_provenance(model.zoo, cfg.runtime.model_dir))
+        if meta.get("recipe_departures"):  # not the paper's recipe: no paper authorship, no reported numbers
+            from ..zoo.user import departures_text
+
+            meta["paper"] = None
+            meta["description"] = (f"{meta.get('description') or model.zoo} — not trained by the zoo recipe "
+                                   f"({departures_text(meta['recipe_departures'])})")
+            reported = model.reported
     else:
         from ..train.checkpoint import read_checkpoint
 
@@ -106,7 +138,7 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
                 "training": training, "num_classes": k if k is not None else model.num_classes,
                 "num_ops": m if m is not None else model.num_ops,
                 "delta": args.get("la_delta") if mode == "adv_plus" else None,
-                "eps": args.get("adv_eps") if mode in ("adv", "adv_plus", "trades") else None,
+                "eps": args.get("adv_eps") if mode in (*ADVERSARIAL_MODES, "trades") else None,
                 "threat_model": model.threat_model, "checkpoint": str(path)}
         if meta["architecture"] is None or meta["num_classes"] is None:
             raise UserError(f"model '{model.key}': checkpoint {path} does not record its architecture/K: set "
@@ -117,26 +149,35 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         reported = model.reported
     meta.update(overrides)
     meta["key"] = model.key
-    meta["threat_model"] = model.threat_model if model.threat_model != "Linf" else meta.get("threat_model", "Linf")
+    default = meta.get("threat_model", DEFAULT_THREAT_MODEL)
+    meta["threat_model"] = model.threat_model if model.threat_model != DEFAULT_THREAT_MODEL else default
     dataset_id = _pick_dataset(cfg, model, meta.get("dataset"))
     return ResolvedModel(model, meta, jsonable(fingerprint), dataset_id, reported)
 
 
+def source_spec(model: ModelConfig, dataset: str | None, threat_model: str | None,
+                num_classes: int | None = None) -> dict[str, Any]:
+    """What :func:`~robustbench_labelaug.zoo.sources.resolve_source` takes for a robustbench/timm/python model."""
+    return {"robustbench": model.robustbench, "timm": model.timm, "python": model.python,
+            "checkpoint": model.checkpoint if model.python else None, "num_ops": model.num_ops,
+            "pretrained_file": model.pretrained_file,
+            "num_classes": model.num_classes if num_classes is None else num_classes,
+            "dataset": dataset, "threat_model": threat_model or DEFAULT_THREAT_MODEL, "reported": model.reported}
+
+
 def load_resolved_model(model: ResolvedModel, model_dir: str):
     """The model in eval mode: through the zoo, or built from its checkpoint (strict load)."""
-    if model.config.robustbench or model.config.timm:
+    if model.config.robustbench or model.config.timm or model.config.python:
         from ..zoo.sources import load_source, resolve_source
 
-        spec = {"robustbench": model.config.robustbench, "timm": model.config.timm,
-                "pretrained_file": model.config.pretrained_file, "num_classes": model.meta.get("num_classes"),
-                "dataset": model.meta.get("dataset"), "threat_model": model.meta.get("threat_model", "Linf"),
-                "reported": model.config.reported}
+        spec = source_spec(model.config, model.meta.get("dataset"),
+                           model.meta.get("threat_model", DEFAULT_THREAT_MODEL), model.meta.get("num_classes"))
         return load_source(resolve_source(spec, model_dir))
     if model.config.zoo:
         from ..zoo import load_model
 
         return load_model(model.config.zoo, model_dir=model_dir, dataset=model.meta.get("dataset"),
-                          threat_model=model.meta.get("threat_model", "Linf"))
+                          threat_model=model.meta.get("threat_model", DEFAULT_THREAT_MODEL))
     from ..models import create_classifier
     from ..train.checkpoint import load_weights, read_checkpoint
 

@@ -12,7 +12,8 @@ from typing import Any
 from ..errors import UserError
 from ..fileio import atomic_write_json, jsonable
 from .config import EvalConfig
-from .models import ResolvedModel, load_resolved_model, resolve_model
+from .feeding import resolve_batch_size
+from .models import MissingCheckpoint, ResolvedModel, load_resolved_model, resolve_model
 
 
 def _digest(obj: Any) -> str:
@@ -71,30 +72,31 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     folder = output / model.key
     _check_model_folder(folder, model, info.is_main)
     dist_utils.barrier()
-    loaded = None
+    loaded, batch_size = None, None
     predictions: dict = {}  # this model's top-1 predictions, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(cfg.evaluators, desc=model.key, leave=False, disable=not (progress and info.is_main))
     for entry in bar:
-        bar.set_postfix_str(entry.id)
+        rid = entry.effective_id(fast, cfg.fast)  # says what ran (--fast: pgd10_sound, not pgd40_sound)
+        bar.set_postfix_str(rid)
         ds_id = entry.dataset or model.dataset_id
         settings = entry.effective_settings(fast, cfg.fast)
         fingerprint = _digest({"evaluator": entry.name, "settings": settings,
                                "dataset": cfg.datasets[ds_id].spec(), "num_classes": model.meta["num_classes"],
                                "seed": cfg.runtime.seed})
-        result_path = folder / "results" / f"{entry.id}.json"
+        result_path = folder / "results" / f"{rid}.json"
         if result_path.exists():
             stored = _read_json(result_path)
             if stored.get("fingerprint") != fingerprint:
-                raise UserError(f"{result_path} was computed with other settings or data than '{entry.id}' has "
-                                f"now: use another --output, or delete it (and {folder / 'cache' / entry.id}) to "
+                raise UserError(f"{result_path} was computed with other settings or data than '{rid}' has "
+                                f"now: use another --output, or delete it (and {folder / 'cache' / rid}) to "
                                 "recompute")
-            results[entry.id] = stored["result"]
+            results[rid] = stored["result"]
             continue
-        cache_dir = folder / "cache" / entry.id
+        cache_dir = folder / "cache" / rid
         marker = cache_dir / "fingerprint.json"
         if marker.exists() and _read_json(marker).get("fingerprint") != fingerprint:
-            raise UserError(f"{cache_dir} holds parts computed with other settings or data than '{entry.id}' has "
+            raise UserError(f"{cache_dir} holds parts computed with other settings or data than '{rid}' has "
                             f"now: use another --output, or delete {cache_dir} to recompute")
         if info.is_main and not marker.exists():
             atomic_write_json(marker, {"fingerprint": fingerprint, "evaluator": entry.name, "settings": settings,
@@ -104,20 +106,23 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
             loaded = load_resolved_model(model, cfg.runtime.model_dir)
             if cfg.runtime.channels_last:
                 loaded = loaded.to(memory_format=torch.channels_last)
+        if batch_size is None:  # runtime.batch_size auto: probed once per model (runner/feeding.py)
+            batch_size = resolve_batch_size(cfg.runtime.batch_size, loaded, datasets(ds_id), device, model.key,
+                                            show=info.is_main)
         torch.manual_seed(cfg.runtime.seed)
         np.random.seed(cfg.runtime.seed)
         ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
-                          batch_size=cfg.runtime.batch_size, num_workers=cfg.runtime.num_workers,
+                          batch_size=batch_size, num_workers=cfg.runtime.num_workers,
                           progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name,
-                          predictions=predictions, checked=checked)
+                          predictions=predictions, checked=checked, decode=cfg.runtime.decode)
         started = time.perf_counter()
         result = evaluator.run(loaded, datasets(ds_id), ctx).to_dict()
         result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
         if info.is_main:
-            atomic_write_json(result_path, {"fingerprint": fingerprint, "id": entry.id, "dataset": ds_id,
+            atomic_write_json(result_path, {"fingerprint": fingerprint, "id": rid, "dataset": ds_id,
                                             "result": result})
         dist_utils.barrier()
-        results[entry.id] = result
+        results[rid] = result
     return results
 
 
@@ -144,9 +149,10 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     ``jobs`` > 1: the work runs first as tasks (one per model and evaluator) in that many worker processes with
     one torch thread each (:mod:`.tasks`), then this process reads their results."""
     from .. import distributed as dist_utils
+    from ..evaluation.declare import declare_results
     from ..leaderboard.cli import render
-    from ..leaderboard.model_info import build_model_info
     from ..leaderboard.table import summary_line
+    from ..results.model_info import build_model_info
 
     chosen = cfg.models
     if models:
@@ -158,7 +164,14 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         chosen = [known[k] for k in models]
     out = Path(output) if output else Path(cfg.runtime.output + ("-fast" if fast else ""))
     progress = cfg.runtime.progress if progress is None else progress
-    resolved = [resolve_model(cfg, m) for m in chosen]
+    resolved, missing = [], []
+    for m in chosen:  # models without a checkpoint are listed at the end; the others are evaluated
+        try:
+            resolved.append(resolve_model(cfg, m))
+        except MissingCheckpoint as exc:
+            missing.append((m.key, exc))
+    if missing and not resolved:
+        raise _missing_error(missing, [], cfg)
     check_num_classes(cfg, resolved)
 
     requested = device or cfg.runtime.device
@@ -180,12 +193,16 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     for model in resolved:
         results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
                                  checked=checked)
-        extra = {"config": str(cfg.path), "fast": fast, "fingerprint": model.fingerprint,
+        extra = {"config": str(cfg.path), "title": cfg.title, "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
-                 "evaluators": [{"id": e.id, "evaluator": e.name, "dataset": e.dataset or model.dataset_id,
+                 "evaluators": [{"id": e.effective_id(fast, cfg.fast), "evaluator": e.name,
+                                 "dataset": e.dataset or model.dataset_id,
                                  "settings": e.effective_settings(fast, cfg.fast)} for e in cfg.evaluators],
                  "datasets": {k: d.spec() for k, d in cfg.datasets.items()},
                  "preprocessing": model.meta.get("preprocessing"), "zoo": model.meta.get("zoo")}
+        for key in ("trained_with", "recipe_departures"):  # the training args actually used (zoo models)
+            if model.meta.get(key) is not None:
+                extra[key] = model.meta[key]
         ds = datasets(model.dataset_id)
         base = getattr(ds, "dataset", ds)  # a subset's dataset
         names = getattr(base, "classes", None)
@@ -194,7 +211,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         skipped = getattr(base, "skipped_files", None)
         if skipped is not None:  # bad_images: skip — what was left out, so the denominator is on record
             extra["skipped_files"] = {"count": len(skipped), "files": [str(f) for f in skipped][:100]}
-        info = build_model_info(model.meta, results, reported=model.reported, extra=extra)
+        info = build_model_info(model.meta, results, reported=model.reported, extra=extra,
+                                declared=declare_results(results))
         path = out / "model_info" / f"{model.key}.json"
         if dist.is_main:
             atomic_write_json(path, info)
@@ -202,7 +220,24 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         written.append(path)
         dist_utils.barrier()
     if dist.is_main and leaderboard:
-        render(out, plots=cfg.runtime.plots if plots is None else plots, title=cfg.title)
+        plots = cfg.runtime.plots if plots is None else plots
+        render(out, plots=plots, title=cfg.title, html=True, overwrite=True, page_figures=plots)
+    if missing:
+        raise _missing_error(missing, [m.key for m in resolved], cfg)
     return written
+
+
+def _missing_error(missing: list[tuple[str, Exception]], done: list[str], cfg: EvalConfig) -> UserError:
+    """Print what makes each missing model (one line each); the UserError to end with (one line)."""
+    import sys
+
+    for key, exc in missing:
+        how = getattr(exc, "how", None)
+        print(f"missing: {key}: {exc}" + (f"; make it: {how}" if how else ""), file=sys.stderr, flush=True)
+    names = ", ".join(k for k, _ in missing)
+    present = f"evaluated {', '.join(done)}; " if done else ""
+    keep = f" or evaluate only those present with --models {','.join(done)}" if done else ""
+    return UserError(f"{present}{len(missing)} of {len(missing) + len(done)} models of {cfg.path.name} have no "
+                     f"checkpoint ({names}): make them with the commands listed above{keep}")
 
 

@@ -1,7 +1,9 @@
 """Training: timm-style flags (``args``), the epoch loop (``engine``), checkpoints and the run (``run.train``)."""
 
-from .args import parse_args
-from .checkpoint import RunCheckpointSaver, read_checkpoint
+from .._lazy import lazy_exports
+
+__getattr__ = lazy_exports(__name__, {"parse_args": ".args", "RunCheckpointSaver": ".checkpoint",
+                                      "read_checkpoint": ".checkpoint"})
 
 __all__ = ["RunCheckpointSaver", "parse_args", "read_checkpoint", "train"]
 

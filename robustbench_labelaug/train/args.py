@@ -11,23 +11,19 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from ..hook import ATTACK_MODES, MODES
+from ..results.rules import TRAINING_FLAGS, check_training, training_mode
 
-# rbla train's --adv-mode: the hook's modes plus TRADES (a loss, not a batch transform: not in rbla timm-train)
-TRAIN_MODES = (*MODES, "trades")
-FAIR_POLICIES = ("none", "cfa", "frl")
-
-
-def training_label(adv_mode: str | None, fair: str | None = "none") -> str | None:
-    """The method a run trained, as zoo entries and model_info name it: the mode (``std``, ``adv``, ``adv_plus``,
-    ``trades``), with ``_<policy>`` appended under a fairness policy (``adv_cfa``, ``adv_plus_cfa``, ``trades_frl``)."""
-    if adv_mode is None:
-        return None
-    return adv_mode if fair in (None, "none") else f"{adv_mode}_{fair}"
-
-
-# every training label (zoo ``training``, eval config ``training``, model_info)
-TRAINING_LABELS = (*TRAIN_MODES, *(f"{m}_{f}" for f in FAIR_POLICIES[1:] for m in TRAIN_MODES if m != "std"))
+# rbla train's --adv-mode (the hook's modes plus TRADES), --fair, and the training labels: results/vocab.py
+from ..results.vocab import (  # noqa: E402,F401
+    AMP_DTYPES,
+    ATTACK_MODES,
+    DEFAULT_AMP_DTYPE,
+    FAIR_POLICIES,
+    MODES,
+    TRAIN_MODES,
+    TRAINING_LABELS,
+    training_label,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Misc")
     group.add_argument("--seed", type=int, default=42, metavar="S", help="random seed (rank r uses seed + r)")
     group.add_argument("--amp", action="store_true", help="mixed precision (autocast) for training and attack")
-    group.add_argument("--amp-dtype", default="bfloat16", choices=("float16", "bfloat16"),
+    group.add_argument("--amp-dtype", default=DEFAULT_AMP_DTYPE, choices=AMP_DTYPES,
                        help="autocast dtype (CPU always uses bfloat16); with float16 the attack loss is scaled "
                             "and training uses a GradScaler")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (None: cuda if available)")
@@ -229,25 +225,29 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     return set(values)
 
 
+def adv_settings(args: argparse.Namespace, allow_trades: bool = True) -> dict:
+    """The ``--adv-*`` / ``--la-*`` flags checked by the one training rule (``results.rules.check_training``), as
+    ``AdvLabelAug`` keyword arguments (``rbla train`` and ``rbla timm-train`` alike)."""
+    mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
+    if mode == "trades" and not allow_trades:
+        raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
+                        "mixup_fn: use rbla train --adv-mode trades")
+    # TRADES' KL attack takes the same eps/steps/alpha rules as PGD training (checked as adv)
+    checked = check_training(mode="adv" if mode == "trades" else mode, eps=args.adv_eps, steps=args.adv_steps,
+                             alpha=args.adv_alpha, delta=args.la_delta, num_ops=args.la_ops, adv_prob=args.adv_prob,
+                             attack_mode=args.adv_attack_mode, names=TRAINING_FLAGS)
+    return {**checked, "mode": mode, "alpha": args.adv_alpha}
+
+
 def validate_args(args: argparse.Namespace) -> None:
     """Catch impossible settings before anything is built or written."""
-    from ..checks import check_attack_args, check_delta
-
-    if args.label_aug:
-        if args.adv_mode == "std":
-            raise UserError("--label-aug needs adversarial training: use --adv-mode adv (or adv_plus)")
-        args.adv_mode = "adv_plus"
-    check_attack_args(args.adv_eps, args.adv_steps, args.adv_alpha)
-    check_delta(args.la_delta)
-    if args.adv_mode == "adv_plus" and args.la_ops < 1:
-        raise UserError(f"--la-ops must be >= 1 with adv_plus, got {args.la_ops}")
+    args.adv_mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
+    adv_settings(args)
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.lr <= 0:
         raise UserError(f"--lr must be > 0, got {args.lr}")
-    if not 0.0 <= args.adv_prob <= 1.0:
-        raise UserError(f"--adv-prob must lie in [0, 1], got {args.adv_prob}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must be >= 0, got {args.workers}")
     if args.color_jitter < 0:
@@ -312,7 +312,7 @@ def check_model_and_optim(args: argparse.Namespace) -> None:
         close = timm.list_models(f"{args.model[:4]}*")[:5]
         raise UserError(f"unknown model '{args.model}': use a timm model name (timm.list_models())"
                         + (f", e.g. {', '.join(close)}" if close else ""))
-    if args.pretrained:
+    if args.pretrained and not getattr(args, "pretrained_file", None):  # a local file needs no hub
         from ..models.pretrained import pretrained_unavailable
 
         reason = pretrained_unavailable(args.model)

@@ -8,7 +8,6 @@ import os
 import pickle
 import random
 import shutil
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,14 @@ from timm.utils import CheckpointSaver
 from torch import nn
 
 from ..errors import UserError
-from ..fileio import atomic_torch_save, current_umask, fsync_dir, jsonable, remove_stale_temp_files
+from ..fileio import (
+    atomic_replace,
+    atomic_torch_save,
+    fsync_file,
+    jsonable,
+    remove_stale_temp_files,
+    set_default_mode,
+)
 from ..models.classifier import ImageClassifier, unwrap_model
 
 CHECKPOINT_VERSION = 1
@@ -186,24 +192,15 @@ def remove_stale_temp_checkpoints(folder: str | Path) -> list[Path]:
 
 
 def _link_or_copy(src: str, dst: str) -> None:
-    """``dst`` becomes a hard link to (or, where links fail, an fsynced copy of) ``src``, atomically, through a
-    temp name unique to this call."""
-    folder, name = os.path.split(dst)
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
+    """``dst`` becomes a hard link to (or, where links fail, an fsynced copy of) ``src``, atomically
+    (:func:`~robustbench_labelaug.fileio.atomic_replace`)."""
+
+    def fill(tmp: Path) -> None:
         try:
-            os.link(src, tmp)
+            os.link(src, tmp)  # the same file: its mode stays
         except OSError:
             shutil.copyfile(src, tmp)
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fchmod(fd, 0o666 & ~current_umask())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(folder or ".")
+            set_default_mode(tmp)
+            fsync_file(tmp)
+
+    atomic_replace(dst, fill, set_mode=False)

@@ -20,34 +20,52 @@ MAX_DEFAULT_WORKERS = 16
 
 
 def starting_weights(args: argparse.Namespace) -> dict[str, Any]:
-    """Resolve ``--pretrained``/``--pretrained-tag``/``--pretrained-file`` in place: ``args.model`` becomes the
-    tagged timm name whose weights are loaded (``resnet50.tv_in1k``) and ``args.pretrained_tag`` its tag, so the
-    checkpoint records the starting point. Returns the extra ``create_classifier`` keyword arguments."""
+    """Resolve ``--pretrained``/``--pretrained-tag``/``--pretrained-file`` in place, so the checkpoint records the
+    starting point: from the hub, ``args.model`` becomes the tagged timm name whose weights are loaded
+    (``resnet50`` -> ``resnet50.a1_in1k``, timm's default) and ``args.pretrained_tag`` its tag; from a local
+    ``--pretrained-file``, the weights are the file's (recorded with its sha256 by :func:`record_starting_sha256`),
+    so no tag is made up: ``args.model`` and ``args.pretrained_tag`` stay as given (a tag only if the user named
+    one). Returns the extra ``create_classifier`` keyword arguments."""
     from ..models.pretrained import resolve_pretrained_name, split_tag
 
     if getattr(args, "pretrained_tag", None) or getattr(args, "pretrained_file", None):
         args.pretrained = True
     if not args.pretrained:
         return {}
-    args.model = resolve_pretrained_name(args.model, args.pretrained_tag)
-    args.pretrained_tag = split_tag(args.model)[1]
     if args.pretrained_file:
+        if args.pretrained_tag or split_tag(args.model)[1]:
+            args.model = resolve_pretrained_name(args.model, args.pretrained_tag)  # checks the named tag
+            args.pretrained_tag = split_tag(args.model)[1]
         path = os.path.abspath(os.path.expanduser(args.pretrained_file))
         if not os.path.isfile(path):
             raise UserError(f"--pretrained-file {args.pretrained_file} does not exist: pass a local weights file "
                             "(.pth/.bin/.safetensors) of the --model architecture")
         args.pretrained_file = path
         return {"pretrained_cfg_overlay": {"file": path}}
+    args.model = resolve_pretrained_name(args.model, args.pretrained_tag)
+    args.pretrained_tag = split_tag(args.model)[1]
     return {}
 
 
 def record_starting_sha256(args: argparse.Namespace, model: nn.Module) -> None:
     """``args.pretrained_sha256``: sha256 of the weights file the run started from (None without --pretrained or
     when timm's file cannot be located)."""
-    from ..models.pretrained import file_sha256, pretrained_file
+    from ..fileio import file_sha256
+    from ..models.pretrained import pretrained_file
 
     path = pretrained_file(getattr(model, "net", model)) if args.pretrained else None
     args.pretrained_sha256 = file_sha256(path) if path and os.path.isfile(path) else None
+
+
+def starting_point(args: argparse.Namespace) -> str:
+    """Where the weights came from, in words (a file with its sha256, or timm's tagged weights)."""
+    if not getattr(args, "pretrained", False):
+        return "random"
+    sha = getattr(args, "pretrained_sha256", None)
+    digest = f" (sha256 {sha})" if sha else ""
+    if getattr(args, "pretrained_file", None):
+        return f"file {args.pretrained_file}{digest}"
+    return f"timm's {args.model}{digest}"
 
 
 def per_process_batch(batch_size: int, world_size: int) -> int:

@@ -33,6 +33,7 @@ from ..fair.validation import classwise_validation
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
+from ..results.vocab import BF16, precision_of_amp_dtype, torch_dtype
 from . import process_setup
 from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
 from .checkpoint import (
@@ -280,7 +281,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     amp_dtype = None
     scaler = None
     if args.amp:
-        amp_dtype = torch.bfloat16 if device.type == "cpu" or args.amp_dtype == "bfloat16" else torch.float16
+        precision = BF16 if device.type == "cpu" else precision_of_amp_dtype(args.amp_dtype)  # CPU: bf16 only
+        amp_dtype = torch_dtype(precision)
         if amp_dtype == torch.float16:
             scaler = torch.amp.GradScaler(device.type)
 
@@ -319,7 +321,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     log(f"training {args.model} on {args.dataset} (K={num_classes}, M={num_ops}) on {device} x{info.world_size}: "
         f"{trades or hook}" + (f", --fair {args.fair}" if args.fair != "none" else "")
         + (f", validation split {len(holdout_ds)} images held out of the training set" if holdout_ds else ""))
-    # what a seed's bit-for-bit reproducibility depends on besides the seed (see README: reproducibility)
+    log(f"{getattr(model, 'head_rule', 'head: as created')}; weights: {process_setup.starting_point(args)}")
+    # what a seed's bit-for-bit reproducibility depends on besides the seed (see docs/reproducibility.md)
     log(f"numerics: torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
         f"{torch.backends.cpu.get_cpu_capability()} CPU kernels")
 

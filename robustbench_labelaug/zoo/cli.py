@@ -3,6 +3,10 @@
     rbla zoo list [--model-dir ./models] [--json]
     rbla zoo show digits_adv_plus
     rbla zoo export --checkpoint output/train/digits_adv_plus/last.pth.tar --name digits_adv_plus --model-dir ./models
+    rbla zoo export --checkpoint output/train/my_run/last.pth.tar --name my_advplus    # -> ./model_zoo/my_advplus.yaml
+
+Every action takes ``--zoo DIR``: a user zoo folder beside the packaged entries (default: ``RBLA_ZOO``, else
+``./model_zoo`` where it exists).
 """
 
 from __future__ import annotations
@@ -11,36 +15,51 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from ..data.registry import get_dataset_spec
+from ..fileio import file_sha256
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry, load_entries
-from .loading import checkpoint_path, file_sha256, read_sidecar
 
 HELP = "list model-zoo entries and their checkpoints, show one, or export a training checkpoint into the zoo"
 __all__ = ["HELP", "add_arguments", "main"]
+
+
+def _entry_names() -> list[str]:
+    """The packaged entries' names (for --help; the YAML files' stems, so --help stays cheap)."""
+    from .entries import zoo_dir
+
+    try:
+        return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
+    except Exception:  # noqa: BLE001 - --help must not fail on a broken install
+        return ["(see rbla zoo list)"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
+    zoo_help = "user zoo folder (default: $RBLA_ZOO, else ./model_zoo where it exists)"
     p = sub.add_parser("list", help="all entries (validated) and the state of their checkpoints", formatter_class=fmt)
+    p.add_argument("--zoo", default=None, metavar="DIR", help=zoo_help)
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
     p.add_argument("--json", action="store_true", help="print the entries as JSON")
 
     p = sub.add_parser("show", help="one entry, its checkpoint path and the commands that produce it",
                        formatter_class=fmt)
-    p.add_argument("name", help="zoo model name")
+    p.add_argument("name", help="zoo model name: " + ", ".join(_entry_names()))
+    p.add_argument("--zoo", default=None, metavar="DIR", help=zoo_help)
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
 
     p = sub.add_parser("export", help="training checkpoint -> <model-dir>/<dataset>/<threat_model>/<name>.pt",
                        formatter_class=fmt)
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="a run's last.pth.tar (or checkpoint-N)")
-    p.add_argument("--name", required=True, help="model name: a zoo entry (checked against it) or a new id")
+    p.add_argument("--name", required=True, help="model name: a packaged zoo entry (checked against it) or a new id "
+                   "(its entry is written to the user zoo)")
+    p.add_argument("--zoo", default=None, metavar="DIR",
+                   help="user zoo folder a new name's entry goes to (default: $RBLA_ZOO, else ./model_zoo)")
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
     p.add_argument("--dataset", default=None, help="default: the entry's, else the run's --dataset")
-    p.add_argument("--threat-model", default="Linf", help="Linf or L2")
+    p.add_argument("--threat-model", default=DEFAULT_THREAT_MODEL, help=" or ".join(ATTACK_THREAT_MODELS))
     p.add_argument("--overwrite", action="store_true", help="replace an existing different file")
     p.add_argument("--timm", action="store_true",
                    help="also write <name>.timm.pth: the bare timm network with its K class rows, for "
@@ -49,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def checkpoint_status(entry: ZooEntry, model_dir: str | Path) -> str:
     """missing | sha256 ok | unverified (no sha256 known) | sha256 MISMATCH."""
+    from .loading import checkpoint_path, read_sidecar
+
     path = checkpoint_path(entry, model_dir)
     if not path.is_file():
         return "missing"
@@ -63,10 +84,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: e.to_dict() for name, e in entries.items()}, indent=2))
         return 0
-    header = ("name", "dataset", "training", "architecture", "K+M", "eps", "delta", "checkpoint")
+    user = any(e.origin != "packaged" for e in entries.values())  # a "zoo" column only beside a user zoo
+    header = ("name", "dataset", "training", "architecture", "K+M", "eps", "delta", "checkpoint") + \
+        (("zoo",) if user else ())
     rows = [header] + [(e.name, e.dataset, e.training, e.architecture, f"{e.num_classes}+{e.num_ops}", f"{e.eps:g}",
                         "-" if e.delta is None else f"{e.delta:g}", checkpoint_status(e, args.model_dir))
-                       for e in entries.values()]
+                       + ((e.origin,) if user else ()) for e in entries.values()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
@@ -75,13 +98,17 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from .loading import checkpoint_path
+
     entry = get_entry(args.name)
     path = checkpoint_path(entry, args.model_dir)
     print(f"{entry.name}: {entry.description}")
     for key in ("dataset", "threat_model", "eps", "architecture", "num_classes", "num_ops", "delta", "training",
                 "preprocessing", "sha256", "url"):
         print(f"  {key}: {getattr(entry, key)}")
-    print(f"  entry file: {entry.source}")
+    print(f"  entry file: {entry.source}" + ("" if entry.origin == "packaged" else " (user zoo)"))
+    if entry.trained_with:
+        print(f"  trained with: {json.dumps(entry.trained_with)}")
     print(f"  checkpoint: {path} ({checkpoint_status(entry, args.model_dir)})")
     print(f"  train:  {entry.recipe}")
     print(f"  export: {entry.export_command(args.model_dir)}")
@@ -96,10 +123,16 @@ def _show(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .export import export_checkpoint
 
-    path, sha = export_checkpoint(args.checkpoint, args.name, args.model_dir, args.dataset, args.threat_model,
-                                  overwrite=args.overwrite)
+    exported = export_checkpoint(args.checkpoint, args.name, args.model_dir, args.dataset, args.threat_model,
+                                 overwrite=args.overwrite, zoo=args.zoo)
+    path, sha, entry = exported.path, exported.sha256, exported.entry
     print(f"exported {args.checkpoint} -> {path} (sha256 {sha}, recorded in {path.name}.sha256)")
+    if entry is not None:
+        print(f"user zoo entry: {entry} (load_model('{args.name}', model_dir='{args.model_dir}') finds it"
+              + (f" with --zoo {args.zoo} / RBLA_ZOO" if args.zoo else "") + ")")
     if args.timm:
+        import torch
+
         from .export import write_timm_checkpoint
 
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -111,4 +144,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    return {"list": _list, "show": _show, "export": _export}[args.action](args)
+    from .user import using_zoo
+
+    if getattr(args, "zoo", None) and args.action == "export":
+        Path(args.zoo).expanduser().mkdir(parents=True, exist_ok=True)
+    with using_zoo(getattr(args, "zoo", None)):
+        return {"list": _list, "show": _show, "export": _export}[args.action](args)

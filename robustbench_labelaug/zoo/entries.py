@@ -4,16 +4,17 @@ checked against :data:`FIELDS` and against its own ``rbla train`` recipe.
 Fields (all required unless marked optional):
 
 - ``name``: the model's id, equal to the file name (``<name>.yaml``) and to the recipe's ``--experiment``;
-- ``dataset`` (a registered dataset with a fixed K: ``digits``, ``imagenet``, ...), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in [0,1] pixel units);
+- ``dataset`` (a registered dataset with a fixed K: ``digits``, ``imagenet``, ...), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in (0, 1], [0,1] pixel units);
 - ``architecture`` (timm model name), ``num_classes`` K, ``num_ops`` M (0 for std/adv, >= 1 for adv_plus);
 - ``training`` (``std`` | ``adv`` | ``adv_plus`` | ``trades``, with ``_cfa`` / ``_frl`` for a run under that
   ``--fair`` policy, e.g. ``adv_plus_cfa``), ``delta`` (label-augmentation weight; null unless adv_plus);
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
 - ``recipe``: the exact ``rbla train ...`` command that produces the weights;
 - ``checkpoint`` (``<name>.pt``), ``sha256`` (of the published file, or null), ``url`` (optional, or null);
-- ``paper``: ``{title, authors, url?, venue?, note?}``;
-- ``reported`` (optional): the paper's numbers, errors in percent (``clean_error``, ``mce``, ``pgd40_error``,
-  ``real_error``, ``autoattack_error``, ``classwise: {clean|real|pgd40: {mean, sd}}``, ``source``, ``note``);
+- ``paper``: ``{title, authors, url?, venue?, note?}`` (optional: null for a user's own model);
+- ``trained_with`` (optional): the training args a checkpoint recorded (user entries written by ``rbla zoo export``);
+- ``reported`` (optional): the paper's numbers, errors in percent (``clean_error``, ``mce``, ``pgd_error``,
+  ``real_error``, ``autoattack_error``, ``classwise: {clean|real|pgd|autoattack: {mean, sd}}``, ``source``, ``note``);
   measured numbers never go here (``rbla evaluate`` writes them into model_info files);
 - ``description`` (optional), ``pretrained_fallback`` (optional bool: without a checkpoint, ``load_model`` may
   start from timm's pretrained weights of ``architecture``).
@@ -26,7 +27,7 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,17 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..results.keys import REPORTED_CLASSWISE, REPORTED_ERRORS
+from ..results.rules import (
+    choice_problem,
+    delta_problem,
+    eps_problem,
+    int_problem,
+    is_number,
+    label_aug_problem,
+)
+from ..results.vocab import ATTACK_THREAT_MODELS, TRAINING_LABELS, training_label
 
-THREAT_MODELS = ("Linf", "L2")
-TRAININGS = ("std", "adv", "adv_plus", "trades", "adv_cfa", "adv_plus_cfa", "trades_cfa", "adv_frl", "adv_plus_frl",
-             "trades_frl")  # = train.args.TRAINING_LABELS (asserted in tests/test_fair.py)
-REPORTED_ERRORS = ("clean_error", "mce", "pgd40_error", "real_error", "autoattack_error")
-REPORTED_CLASSWISE = ("clean", "real", "pgd40", "autoattack")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ZOO_PACKAGE = "robustbench_labelaug.model_zoo"
@@ -64,12 +70,14 @@ class ZooEntry:
     recipe: str
     checkpoint: str
     sha256: str | None
-    paper: dict[str, Any]
+    paper: dict[str, Any] | None
     url: str | None = None
     reported: dict[str, Any] | None = None
     description: str = ""
     pretrained_fallback: bool = False
+    trained_with: dict[str, Any] | None = None
     source: str = field(default="", compare=False)  # the YAML file it came from
+    origin: str = field(default="packaged", compare=False)  # "packaged" or the user zoo folder
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -93,8 +101,7 @@ class ZooEntry:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+_is_number = is_number
 
 
 def _string(v: Any) -> str | None:
@@ -102,7 +109,7 @@ def _string(v: Any) -> str | None:
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
-    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}, got {v!r}"
+    return lambda v: choice_problem(v, choices)
 
 
 def zoo_datasets() -> tuple[str, ...]:
@@ -117,14 +124,7 @@ def _dataset(v: Any) -> str | None:
 
 
 def _integer(minimum: int) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        ok = isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-        return None if ok else f"must be an integer >= {minimum}, got {v!r}"
-    return check
-
-
-def _fraction(v: Any) -> str | None:
-    return None if _is_number(v) and 0 < v < 1 else f"must be a number in (0, 1), got {v!r}"
+    return lambda v: int_problem(v, minimum)
 
 
 def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
@@ -219,13 +219,13 @@ FIELDS: dict[str, Field] = {
     "name": Field(_name),
     "description": Field(_string, required=False),
     "dataset": Field(_dataset),
-    "threat_model": Field(_one_of(THREAT_MODELS)),
-    "eps": Field(_fraction),
+    "threat_model": Field(_one_of(ATTACK_THREAT_MODELS)),
+    "eps": Field(eps_problem),
     "architecture": Field(_string),
     "num_classes": Field(_integer(2)),
     "num_ops": Field(_integer(0)),
-    "delta": Field(_optional(_fraction)),
-    "training": Field(_one_of(TRAININGS)),
+    "delta": Field(_optional(delta_problem)),
+    "training": Field(_one_of(TRAINING_LABELS)),
     "preprocessing": Field(_string),
     "mean": Field(_rgb(positive=False)),
     "std": Field(_rgb(positive=True)),
@@ -234,7 +234,9 @@ FIELDS: dict[str, Field] = {
     "sha256": Field(_optional(_sha256)),
     "url": Field(_optional(_url), required=False),
     "pretrained_fallback": Field(_boolean, required=False),
-    "paper": Field(_paper),
+    "paper": Field(_optional(_paper), required=False),
+    "trained_with": Field(_optional(lambda v: None if isinstance(v, Mapping) else
+                                    f"must be a mapping of training args, got {v!r}"), required=False),
     "reported": Field(_optional(_reported), required=False),
 }
 
@@ -274,8 +276,6 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
 
     from ..data import dataset_num_classes
     from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
-    from ..train.args import training_label
-
     def fail(problem: str) -> None:
         raise UserError(f"zoo entry {source}: {problem}")
 
@@ -291,11 +291,9 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     if data["num_classes"] != dataset_num_classes(data["dataset"]):
         fail(f"num_classes {data['num_classes']} but dataset '{data['dataset']}' has "
              f"{dataset_num_classes(data['dataset'])} classes")
-    plus = training.startswith("adv_plus")
-    if plus and (data["num_ops"] < 1 or data["delta"] is None):
-        fail("training adv_plus needs num_ops >= 1 and a delta in (0, 1)")
-    if not plus and (data["num_ops"] != 0 or data["delta"] is not None):
-        fail(f"training {training} needs num_ops 0 and delta null (label augmentation is adv_plus only)")
+    problem = label_aug_problem(training.removesuffix("_cfa").removesuffix("_frl"), data["num_ops"], data["delta"])
+    if problem:
+        fail(f"training {problem}")
 
     args = parse_recipe(data["recipe"], source)
     expected: dict[str, tuple[Any, Any]] = {
@@ -308,7 +306,7 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         expected["--num-classes"] = (args.num_classes, data["num_classes"])
     if training != "std":
         expected["--adv-eps"] = (args.adv_eps, data["eps"])
-    if plus:
+    if training.startswith("adv_plus"):
         expected["--la-delta"] = (args.la_delta, data["delta"])
         expected["--la-ops"] = (args.la_ops, data["num_ops"])
     for flag, (got, want) in expected.items():
@@ -338,7 +336,8 @@ def validate_entry(data: Any, source: str = "entry") -> ZooEntry:
     values["mean"], values["std"] = tuple(map(float, data["mean"])), tuple(map(float, data["std"]))
     values["eps"] = float(data["eps"])
     values["delta"] = None if data["delta"] is None else float(data["delta"])
-    values["paper"] = dict(data["paper"])
+    values["paper"] = dict(data["paper"]) if data.get("paper") else None
+    values["trained_with"] = dict(data["trained_with"]) if data.get("trained_with") else None
     values["description"] = data.get("description") or ""
     return ZooEntry(**values, source=source)
 
@@ -377,13 +376,43 @@ def zoo_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def load_entries() -> dict[str, ZooEntry]:
-    """All entries of the installed zoo, by name (validated once per process)."""
+def packaged_entries() -> dict[str, ZooEntry]:
+    """The entries installed with the package, by name (validated once per process)."""
     entries: dict[str, ZooEntry] = {}
     for path in sorted(zoo_dir().glob("*.yaml")):
         entry = load_entry_file(path)
         entries[entry.name] = entry
     return entries
+
+
+@lru_cache(maxsize=8)
+def _user_entries(dirs: tuple[str, ...], stamps: tuple) -> dict[str, ZooEntry]:
+    packaged = packaged_entries()
+    entries: dict[str, ZooEntry] = {}
+    for folder in map(Path, dirs):
+        for path in sorted(folder.glob("*.yaml")):
+            entry = load_entry_file(path)
+            if entry.name in packaged:
+                raise UserError(f"user zoo entry {path}: '{entry.name}' is a packaged zoo model: rename the entry "
+                                "(file name, name and --experiment) so both can be loaded")
+            if entry.name in entries:
+                raise UserError(f"user zoo entry {path}: '{entry.name}' is also {entries[entry.name].source}: keep "
+                                "one of them")
+            entries[entry.name] = replace(entry, origin=str(folder))
+    return entries
+
+
+def load_entries() -> dict[str, ZooEntry]:
+    """All entries, by name: the packaged zoo and the user zoo folders (``--zoo``, ``RBLA_ZOO`` or
+    ``./model_zoo``, see :mod:`.user`); a user entry with a packaged name is refused."""
+    from .user import user_zoo_dirs
+
+    dirs = user_zoo_dirs()
+    stamps = tuple((str(p), p.stat().st_mtime_ns) for d in dirs for p in sorted(d.glob("*.yaml")))
+    return {**packaged_entries(), **_user_entries(tuple(str(d) for d in dirs), stamps)}
+
+
+load_entries.cache_clear = lambda: (packaged_entries.cache_clear(), _user_entries.cache_clear())  # type: ignore
 
 
 def list_entries() -> list[str]:
@@ -395,5 +424,8 @@ def get_entry(name: str) -> ZooEntry:
     """The entry called ``name``, or a :class:`UserError` listing the names there are."""
     entries = load_entries()
     if name not in entries:
-        raise UserError(f"unknown zoo model '{name}': use one of {', '.join(entries) or '(none installed)'}")
+        from .user import ZOO_ENV
+
+        raise UserError(f"unknown zoo model '{name}': use one of {', '.join(entries) or '(none installed)'} (a "
+                        f"user zoo: ./model_zoo, --zoo DIR or {ZOO_ENV})")
     return entries[name]

@@ -23,18 +23,33 @@ from typing import Any, NamedTuple
 import torch
 
 from ..errors import UserError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, file_sha256
 from ..models.pretrained import same_architecture
-from .entries import NAME_RE, THREAT_MODELS, load_entries
-from .loading import _value, file_sha256, load_state_strict, sidecar_path
+from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
+from .entries import NAME_RE, load_entries
+from .loading import _value, load_state_strict, sidecar_path
 
 ZOO_CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("arch", "num_classes", "num_ops", "mean", "std", "state_dict")
 
 
-class Exported(NamedTuple):
+class _Written(NamedTuple):
     path: Path
     sha256: str
+
+
+class Exported(_Written):
+    """``(path, sha256)``, plus ``entry`` (the user zoo entry written for a name that is not packaged, else None)
+    and ``departures`` (flags where the run departs from the packaged entry's recipe, else None)."""
+
+    entry: Path | None = None
+    departures: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, path: Path, sha256: str, entry: Path | None, departures: dict[str, Any] | None) -> Exported:
+        out = cls(path, sha256)
+        out.entry, out.departures = entry, departures
+        return out
 
 
 def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path) -> None:
@@ -141,12 +156,29 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
     return path
 
 
+def _write_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path,
+                 zoo: str | Path | None) -> Path | None:
+    from .user import export_zoo_dir, user_entry, write_user_entry
+
+    folder = export_zoo_dir(zoo)
+    if folder is None:
+        return None
+    path = write_user_entry(user_entry(state, name, dataset, threat_model, src), folder, overwrite=True)
+    load_entries.cache_clear()
+    return path
+
+
 def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path = "./models", dataset: Any = None,
-                      threat_model: Any = "Linf", *, overwrite: bool = False) -> Exported:
+                      threat_model: Any = "Linf", *, overwrite: bool = False, zoo: str | Path | None = None
+                      ) -> Exported:
     """Write ``<model_dir>/<dataset>/<threat_model>/<name>.pt`` and ``<name>.pt.sha256`` atomically.
 
     ``dataset`` defaults to the zoo entry's (when ``name`` is one) or the run's ``--dataset``. An existing
-    different file is kept unless ``overwrite``; an identical one is left as is. Returns path and sha256."""
+    different file is kept unless ``overwrite``; an identical one is left as is. A ``name`` that is no packaged
+    entry also gets a user zoo entry ``<zoo>/<name>.yaml`` (``zoo``: default the user zoo, ``./model_zoo``; see
+    :mod:`.user`) so ``load_model(name)`` finds it. Exporting under a packaged name checks the run against the
+    entry and warns in one line where its training args depart from the entry's recipe. Returns path, sha256,
+    the user entry written and the departures."""
     from ..models.classifier import create_classifier
     from ..train.checkpoint import read_checkpoint
 
@@ -157,7 +189,11 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     absent = [k for k in REQUIRED_KEYS if k not in state]
     if absent:
         raise UserError(f"checkpoint {src} lacks {absent}: export a checkpoint written by rbla train")
+    from .entries import packaged_entries
+    from .user import recipe_departures, warn_departures
+
     entries = load_entries()
+    packaged = packaged_entries()
     args = state.get("args") or {}
     if dataset is None:
         dataset = entries[name].dataset if name in entries else args.get("dataset")
@@ -166,8 +202,12 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     dataset, threat_model = _value(dataset), _value(threat_model)
     if threat_model not in THREAT_MODELS:
         raise UserError(f"--threat-model {threat_model!r} is not one of {', '.join(THREAT_MODELS)}")
+    departures = None
     if name in entries:
         _check_against_entry(state, name, dataset, threat_model, src)
+        if name in packaged and args:
+            departures = recipe_departures(entries[name].recipe, args, entries[name].source)
+            warn_departures(name, departures, "rbla zoo export")
 
     # the weights must rebuild the model exactly (strict), or the zoo file would be useless
     model = create_classifier(state["arch"], int(state["num_classes"]), int(state["num_ops"]),
@@ -184,12 +224,15 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     if path.is_file():
         if file_sha256(path) == digest:
             atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
-            return Exported(path, digest)
+            entry_path = _write_entry(state, name, dataset, threat_model, src, zoo) if name not in packaged else None
+            return Exported.of(path, digest, entry_path, departures)
         if not overwrite:
             raise UserError(f"{path} already exists with different weights: pass --overwrite to replace it, or "
                             "choose another --name/--model-dir")
+    # a user's own model: its entry in the user zoo, from the recorded args
+    entry_path = _write_entry(state, name, dataset, threat_model, src, zoo) if name not in packaged else None
     # the new sidecar first, then the checkpoint: a kill in between leaves either no checkpoint or the old one
     # under a sidecar it does not match (refused when loaded), never a checkpoint that loads unchecked
     atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
     atomic_write_bytes(path, data)
-    return Exported(path, digest)
+    return Exported.of(path, digest, entry_path, departures)

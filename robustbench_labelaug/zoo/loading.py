@@ -8,7 +8,6 @@ The expected sha256 is the entry's ``sha256`` (published files) or, for locally 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
+from ..fileio import file_sha256
 from ..models.classifier import KWayClassifier, create_classifier
 from ..models.pretrained import pretrained_unavailable, same_architecture
 from .entries import ZooEntry, get_entry
@@ -34,14 +34,6 @@ def checkpoint_path(entry: ZooEntry, model_dir: str | Path = "./models", dataset
     dataset = _value(dataset) if dataset is not None else entry.dataset
     threat_model = _value(threat_model) if threat_model is not None else entry.threat_model
     return Path(model_dir) / dataset / threat_model / entry.checkpoint
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -131,11 +123,17 @@ def read_zoo_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = None,
-               threat_model: Any = "Linf") -> KWayClassifier:
+               threat_model: Any = "Linf", zoo: str | Path | None = None) -> KWayClassifier:
     """The zoo model ``name`` as its K-way classifier (first K logits), in eval mode, taking [0,1] images.
 
     Like ``robustbench.utils.load_model``: the checkpoint is ``<model_dir>/<dataset>/<threat_model>/<name>.pt``;
-    ``dataset`` defaults to the entry's. Loading is strict and weights-only; the sha256 is checked when known."""
+    ``dataset`` defaults to the entry's. Loading is strict and weights-only; the sha256 is checked when known.
+    ``name`` is a packaged entry or one of the user zoo (``zoo``, else ``RBLA_ZOO``, else ``./model_zoo``)."""
+    if zoo is not None:
+        from .user import using_zoo
+
+        with using_zoo(zoo):
+            return load_model(name, model_dir, dataset, threat_model)
     entry = get_entry(name)
     for what, given, own in (("dataset", dataset, entry.dataset), ("threat model", threat_model, entry.threat_model)):
         if given is not None and _value(given) != own:

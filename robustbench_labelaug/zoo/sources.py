@@ -33,8 +33,10 @@ from torch import nn
 
 from ..data.registry import get_dataset_spec
 from ..errors import UserError
+from ..fileio import file_sha256
 from ..registry import Registry
-from .loading import file_sha256
+from ..results import keys
+from ..results.vocab import DEFAULT_THREAT_MODEL
 
 RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
 GDRIVE_URL = "https://drive.google.com/uc?id={}"
@@ -65,15 +67,19 @@ class ModelSource:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> dict[str, Any]:
-        """The sha256 of every weights file (what a result cache is keyed by)."""
+        """The sha256 of every weights file (what a result cache is keyed by); for ``python:`` also the code's."""
         sums = [file_sha256(p) for p in self.weights]
-        return {self.kind: self.name, "dataset": self.dataset, "threat_model": self.threat_model,
-                "sha256": sums[0] if len(sums) == 1 else sums or None}
+        out = {self.kind: self.name, "dataset": self.dataset, "threat_model": self.threat_model,
+               "sha256": sums[0] if len(sums) == 1 else sums or None}
+        if self.kind == "python":
+            out["code_sha256"] = self.extra.get("code_sha256")
+        return out
 
     def meta(self) -> dict[str, Any]:
         """Metadata for model_info (architecture, K, M = 0, ...)."""
         return {"dataset": self.dataset, "architecture": self.extra.get("architecture", self.name),
-                "training": None, "num_classes": self.num_classes, "num_ops": 0, "delta": None, "eps": None,
+                "training": None, "num_classes": self.num_classes, "num_ops": int(self.extra.get("num_ops") or 0),
+                "delta": None, "eps": None,
                 "threat_model": self.threat_model, "preprocessing": self.preprocessing,
                 "source": f"{self.kind}: {self.name}", "checkpoint": str(self.weights[0]) if self.weights else None}
 
@@ -136,7 +142,7 @@ def _torchvision_weights(name: str) -> tuple[Path, str]:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
 
 
-def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = "Linf",
+def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = DEFAULT_THREAT_MODEL,
                        model_dir: str | Path = "./models", reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a RobustBench model without loading it: :class:`UserError` for an unknown name or a missing
     checkpoint (naming the exact path and where to get the file), before RobustBench could start a download."""
@@ -165,7 +171,7 @@ def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = 
     missing = [p for p in weights if not p.is_file()]
     if missing:
         if hasattr(gdrive, "message"):  # a zoo entry of this package registered in RobustBench
-            raise UserError(gdrive.message)
+            raise UserError(gdrive.message(missing[0]))
         gid = gdrive[0] if isinstance(gdrive, list) else gdrive
         where = f"Google Drive {GDRIVE_URL.format(gid)}" if gid else "the model's authors"
         raise UserError(f"no checkpoint for RobustBench model '{name}' at {missing[0].resolve()}: copy the file "
@@ -247,7 +253,7 @@ def _check_complete(model: nn.Module, path: Path) -> None:
 
 
 def timm_source(name: str, num_classes: int, dataset: str, pretrained_file: str | Path | None = None,
-                threat_model: str = "Linf", reported: dict[str, Any] | None = None) -> ModelSource:
+                threat_model: str = DEFAULT_THREAT_MODEL, reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a timm model with K = ``num_classes`` outputs and an optional local checkpoint."""
     import timm
 
@@ -297,6 +303,178 @@ def _load_timm(source: ModelSource) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# A user's own code: python: path/to/file.py:factory or module:callable (+ checkpoint: its state dict)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def split_python_ref(ref: str) -> tuple[str, str, bool]:
+    """``(file or module, callable name, is_file)`` of ``path/to/file.py:factory`` or ``package.module:callable``;
+    :class:`UserError` for anything else."""
+    text = str(ref).strip()
+    target, sep, attr = text.rpartition(":")
+    if not sep or not target or not attr.isidentifier():
+        raise UserError(f"python: {text!r} is not a reference: use path/to/file.py:factory or module:callable (the "
+                        "callable returns the nn.Module)")
+    is_file = target.endswith(".py") or "/" in target or "\\" in target
+    if not is_file and not all(part.isidentifier() for part in target.split(".")):
+        raise UserError(f"python: {target!r} is neither a .py file nor a module name: use path/to/file.py:factory "
+                        "or module:callable")
+    return target, attr, is_file
+
+
+def python_source(ref: str, num_classes: int, dataset: str, checkpoint: str | Path | None = None,
+                  threat_model: str = "Linf", num_ops: int | None = None,
+                  reported: dict[str, Any] | None = None) -> ModelSource:
+    """Resolve a user's model factory without calling it: the file (or module) and the checkpoint must exist."""
+    import importlib.util
+
+    target, attr, is_file = split_python_ref(ref)
+    code: Path | None = None
+    if is_file:
+        code = Path(target).expanduser()
+        if not code.is_file():
+            raise UserError(f"python: file {code} does not exist: give the path of the .py file that defines "
+                            f"{attr}() (relative to the working directory)")
+    else:
+        try:
+            spec = importlib.util.find_spec(target)
+        except (ImportError, ValueError) as exc:
+            spec = None
+            why = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+        else:
+            why = ""
+        if spec is None:
+            raise UserError(f"python: module '{target}' cannot be found{why}: install it, or add its folder to "
+                            "PYTHONPATH, or use path/to/file.py:factory")
+        code = Path(spec.origin) if spec.origin and Path(spec.origin).is_file() else None
+    weights = []
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise UserError(f"checkpoint {path} of python model '{ref}' does not exist: give the path of its state "
+                            "dict (.pt/.pth)")
+        weights = [path]
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+        raise UserError(f"python model '{ref}' needs num_classes (K) or a dataset with a known K, got "
+                        f"{num_classes!r}")
+    return ModelSource(kind="python", name=str(ref), dataset=dataset, threat_model=threat_model,
+                       num_classes=num_classes, weights=weights, reported=robustbench_reported(reported),
+                       extra={"code": None if code is None else str(code), "num_ops": int(num_ops or 0),
+                              "code_sha256": None if code is None else file_sha256(code)})
+
+
+def _import_callable(ref: str):
+    import importlib
+    import importlib.util
+    import sys
+
+    target, attr, is_file = split_python_ref(ref)
+    if is_file:
+        path = Path(target).expanduser().resolve()
+        name = f"rbla_user_{abs(hash(str(path)))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UserError(f"python: {path} cannot be loaded as a Python file: check the path")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        where = str(path)
+    else:
+        module, where = None, target
+    try:
+        if module is None:
+            module = importlib.import_module(target)
+        else:
+            spec.loader.exec_module(module)
+    except UserError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's code fails in its own ways
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise UserError(f"python: importing {where} failed ({type(exc).__name__}: "
+                        f"{(str(exc).splitlines() or [''])[0][:150]}): fix that file") from None
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        found = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                       and getattr(v, "__module__", None) == module.__name__)
+        what = "has no" if fn is None else "has a non-callable"
+        raise UserError(f"python: {where} {what} '{attr}' (its functions and classes: {', '.join(found) or 'none'}): "
+                        "name the callable that returns the model")
+    return fn
+
+
+def unwrap_state_dict(state: Any, path: Path) -> dict[str, Any]:
+    """The weights of a checkpoint: a plain state dict, or RobustBench's / a training script's layout (under
+    ``state_dict``, ``model`` or ``last``)."""
+    import torch
+
+    for key in ("state_dict", "model", "last", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"checkpoint {path} holds no state dict (a mapping of tensor names to tensors, possibly "
+                        "under 'state_dict'): save it with torch.save(model.state_dict(), path)")
+    return state
+
+
+def fit_state_dict(model: nn.Module, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with a ``module.`` prefix (DataParallel/DDP) removed and RobustBench's ``model.`` prefix added or
+    removed where that makes its keys those of ``model``."""
+    wanted = set(model.state_dict())
+
+    def strip(d: dict[str, Any], prefix: str) -> dict[str, Any]:
+        return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in d.items()}
+
+    candidates = [state, strip(state, "module.")]
+    candidates += [strip(c, "model.") for c in candidates] + [{f"model.{k}": v for k, v in c.items()}
+                                                             for c in candidates]
+    return max(candidates, key=lambda c: len(wanted & set(c)) - len(set(c) - wanted))
+
+
+def _load_python(source: ModelSource) -> nn.Module:
+    import torch
+
+    from ..models.classifier import KWayClassifier
+
+    fn = _import_callable(source.name)
+    try:
+        model = fn()
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise UserError(f"python: {source.name}() failed ({type(exc).__name__}: "
+                        f"{(str(exc).splitlines() or [''])[0][:150]}): it must build the model with no arguments") \
+            from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"python: {source.name}() returned a {type(model).__name__}, not a torch.nn.Module: return "
+                        "the model")
+    if source.weights:
+        path = source.weights[0]
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"checkpoint {path} cannot be read as weights ({type(exc).__name__}): use a file saved "
+                            "with torch.save(model.state_dict(), path)") from None
+        fitted = fit_state_dict(model, unwrap_state_dict(state, path))
+        wanted = set(model.state_dict())
+        missing, unexpected = sorted(wanted - set(fitted)), sorted(set(fitted) - wanted)
+        if missing or unexpected:
+            raise UserError(f"checkpoint {path} does not fit {source.name}() ({len(missing)} missing keys, e.g. "
+                            f"{(missing or ['-'])[0]}; {len(unexpected)} unexpected, e.g. {(unexpected or ['-'])[0]}, "
+                            "after removing 'module.' and matching RobustBench's 'model.'): pass the checkpoint of "
+                            "this architecture")
+        try:
+            model.load_state_dict(fitted, strict=True)
+        except RuntimeError as exc:
+            msg = " ".join(str(exc).split())
+            raise UserError(f"checkpoint {path} does not fit {source.name}() ({msg[:200]}): pass the checkpoint "
+                            "of this architecture") from None
+    model.eval()
+    num_ops = int(source.extra.get("num_ops") or 0)
+    return KWayClassifier(model, source.num_classes).eval() if num_ops else model
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The registry of source kinds
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -326,27 +504,37 @@ def register_source(key: str, *, load: Callable[[ModelSource], nn.Module]):
 @register_source("robustbench", load=_load_robustbench)
 def _resolve_robustbench(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
     return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
-                              str(spec.get("threat_model") or "Linf"), model_dir, spec.get("reported"))
+                              str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), model_dir, spec.get("reported"))
 
 
 @register_source("timm", load=_load_timm)
 def _resolve_timm(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
     return timm_source(str(spec["timm"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
-                       spec.get("pretrained_file"), str(spec.get("threat_model") or "Linf"), spec.get("reported"))
+                       spec.get("pretrained_file"), str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), spec.get("reported"))
+
+
+@register_source("python", load=_load_python)
+def _resolve_python(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
+    return python_source(str(spec["python"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
+                         spec.get("checkpoint"), str(spec.get("threat_model") or "Linf"), spec.get("num_ops"),
+                         spec.get("reported"))
 
 
 def load_source(source: ModelSource) -> nn.Module:
     """The K-way classifier in eval mode, on [0,1] inputs; ``num_classes``/``num_ops``/``normalization`` set."""
     model = MODEL_SOURCES.get(source.kind).load(source)
     model.eval()
+    if source.kind == "python":
+        model.normalization = None  # inside the user's module, as it is
+        return model
     model.num_classes, model.num_ops = source.num_classes, 0
     model.normalization = normalization_of(model)
     return model
 
 
 def resolve_source(spec: dict[str, Any], model_dir: str | Path = "./models") -> ModelSource:
-    """A config's model entry (``robustbench: <name>`` + dataset/threat_model, or ``timm: <name>`` + num_classes,
-    dataset, optional pretrained_file; one key of :data:`MODEL_SOURCES`) as a :class:`ModelSource`."""
+    """A config's model entry (``robustbench: <name>`` + dataset/threat_model, ``timm: <name>`` + num_classes,
+    dataset, optional pretrained_file, or ``python: file.py:factory`` + num_classes, optional checkpoint; one key of :data:`MODEL_SOURCES`) as a :class:`ModelSource`."""
     kinds = [k for k in MODEL_SOURCES.names() if spec.get(k)]
     if len(kinds) != 1:
         raise UserError("a model source needs exactly one of " + " or ".join(f"'{k}: <name>'" for k in MODEL_SOURCES))
@@ -360,7 +548,7 @@ def robustbench_reported(reported: dict[str, Any] | None) -> dict[str, Any] | No
     if not reported:
         return None
     out = dict(reported)
-    for acc, err in (("clean_acc", "clean_error"), ("autoattack_acc", "autoattack_error")):
+    for acc, err in (("clean_acc", keys.CLEAN_ERROR), ("autoattack_acc", keys.AUTOATTACK_ERROR)):
         value = out.pop(acc, None)
         if value in (None, ""):
             continue
@@ -374,5 +562,6 @@ def robustbench_reported(reported: dict[str, Any] | None) -> dict[str, Any] | No
     return out
 
 
-__all__ = ["MODEL_SOURCES", "ModelSource", "SourceKind", "RB_PREPROCESSING", "load_source", "normalization_of", "resolve_source",
-           "robustbench_models", "robustbench_reported", "register_source", "robustbench_source", "timm_source"]
+__all__ = ["MODEL_SOURCES", "ModelSource", "RB_PREPROCESSING", "SourceKind", "fit_state_dict", "load_source",
+           "normalization_of", "python_source", "register_source", "resolve_source", "robustbench_models",
+           "robustbench_reported", "robustbench_source", "split_python_ref", "timm_source", "unwrap_state_dict"]

@@ -1,0 +1,312 @@
+"""``benchmark(model, dataset=...)``: any ``nn.Module`` evaluated class by class in one call, RobustBench-style.
+
+    from robustbench_labelaug import benchmark
+    report = benchmark(my_model, dataset="digits", n_examples=120, evaluators=("clean", "pgd"))
+    report.headline                  # {"clean_error": 3.3, "pgd_error": 48.3, ...}
+    report.to_frame()                # one row per class: class name, n, error and 95 % CI per evaluator
+    report.per_example               # predictions and wrong/broken flags, indexed by dataset index
+    report.to_model_info("my_model.json")
+
+The model takes images in [0,1] (normalisation inside the model, as RobustBench's models). A model with K+M outputs
+(label augmentation) is evaluated on its first K logits when ``num_classes=K`` is given (or read from the dataset).
+Parameters keep RobustBench's ``benchmark()`` names where they overlap; ``device`` may be a string.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+# eps of each dataset's threat model, in [0,1] pixel units: RobustBench's leaderboards (CIFAR-10/100 L-inf 8/255,
+# ImageNet L-inf 4/255) and, for the embedded digits, the package's own digits threat model (the zoo entries' eps)
+DEFAULT_EPS: dict[tuple[str, str], float] = {
+    ("cifar10", "Linf"): 8 / 255, ("cifar100", "Linf"): 8 / 255, ("imagenet", "Linf"): 4 / 255,
+    ("digits", "Linf"): 0.2,
+}
+ATTACKS = ("pgd", "autoattack", "masking")  # evaluators that take eps
+
+
+def default_eps(dataset: str, threat_model: str) -> float:
+    """The threat model's eps for ``dataset`` (:data:`DEFAULT_EPS`); :class:`UserError` where none is known."""
+    if threat_model != "Linf":
+        raise UserError(f"threat_model '{threat_model}': the evaluators attack in L-inf only: use "
+                        "threat_model='Linf'")
+    if (dataset, threat_model) not in DEFAULT_EPS:
+        raise UserError(f"no default eps for dataset '{dataset}' ({threat_model}): pass eps=... (in [0,1] pixel "
+                        "units, e.g. 8/255)")
+    return DEFAULT_EPS[(dataset, threat_model)]
+
+
+def wilson_interval(wrong: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of an error rate (percent); (nan, nan) when n = 0 (scipy's ``binomtest``)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(wrong), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return 100.0 * float(ci.low), 100.0 * float(ci.high)
+
+
+@dataclass
+class Report:
+    """What :func:`benchmark` measured: ``results`` (evaluator id -> EvalResult dict, as stored by ``rbla
+    evaluate``), ``arrays`` (id -> the per-example arrays), ``class_names``, and the model's metadata."""
+
+    model_name: str
+    results: dict[str, dict[str, Any]]
+    arrays: dict[str, dict[str, np.ndarray]]
+    class_names: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None  # the evaluation folder with to_disk=True
+
+    @property
+    def headline(self) -> dict[str, Any]:
+        """The evaluators' headline numbers (``Evaluator.headline``), key -> value, errors in percent."""
+        from .leaderboard.model_info import headline_values
+
+        return {k: m.value for k, m in headline_values(self.results).items()}
+
+    def to_frame(self, level: float = 0.95):
+        """A pandas DataFrame, one row per class: ``class`` (index), ``name``, ``n`` (examples of the class in
+        the largest evaluation) and per evaluator id ``<id>_n``, ``<id>_error`` (%), ``<id>_ci_low``,
+        ``<id>_ci_high`` (Wilson score interval at ``level``)."""
+        import pandas as pd
+
+        k = len(self.class_names)
+        frame = pd.DataFrame({"name": self.class_names}, index=pd.RangeIndex(k, name="class"))
+        counts = []
+        for rid, a in self.arrays.items():
+            y, wrong = a["y_true"].astype(np.int64), a["y_pred"] != a["y_true"]
+            n = np.bincount(y, minlength=k)[:k]
+            w = np.bincount(y, weights=wrong, minlength=k)[:k]
+            cis = [wilson_interval(int(w[c]), int(n[c]), level) for c in range(k)]
+            frame[f"{rid}_n"] = n
+            frame[f"{rid}_error"] = np.where(n > 0, 100.0 * w / np.maximum(n, 1), np.nan)
+            frame[f"{rid}_ci_low"] = [c[0] for c in cis]
+            frame[f"{rid}_ci_high"] = [c[1] for c in cis]
+            counts.append(n)
+        frame.insert(1, "n", np.max(counts, axis=0) if counts else 0)
+        return frame
+
+    @property
+    def per_example(self):
+        """A pandas DataFrame indexed by dataset index: ``y_true`` and per evaluator id ``<id>_pred`` (the
+        scored prediction), ``<id>_wrong`` and, for attacks, ``<id>_broken`` (the attack fooled a point the model
+        classified correctly); rows an evaluator did not run on hold NaN / <NA>."""
+        import pandas as pd
+
+        cols = []
+        for rid, a in self.arrays.items():
+            idx = pd.Index(a["index"].astype(np.int64), name="index")
+            part = {"y_true": a["y_true"], f"{rid}_pred": a["y_pred"], f"{rid}_wrong": a["y_pred"] != a["y_true"]}
+            if "broken" in a:
+                part[f"{rid}_broken"] = a["broken"].astype(bool)
+            elif "broken_by" in a:
+                part[f"{rid}_broken"] = a["broken_by"] >= 0
+            cols.append(pd.DataFrame(part, index=idx))
+        if not cols:
+            return pd.DataFrame()
+        out = cols[0]
+        for c in cols[1:]:
+            out = out.combine_first(c) if "y_true" in out else out.join(c, how="outer")
+        ordered = ["y_true"] + [c for f in cols for c in f.columns if c != "y_true"]
+        return out[list(dict.fromkeys(ordered))].convert_dtypes()
+
+    def model_info(self) -> dict[str, Any]:
+        """The model_info dict (RobustBench's schema + the ``labelaug`` block), as ``rbla evaluate`` writes it."""
+        from .leaderboard.model_info import build_model_info
+
+        return build_model_info({**self.meta, "key": self.model_name, "class_names": self.class_names},
+                                self.results, extra={"class_names": self.class_names, "source": "benchmark()"})
+
+    def to_model_info(self, path: str | Path) -> Path:
+        """Write :meth:`model_info` to ``path`` (atomically); ``rbla leaderboard`` reads it."""
+        from .fileio import atomic_write_json
+
+        path = Path(path)
+        atomic_write_json(path, self.model_info())
+        return path
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in self.headline.items() if isinstance(v, float))
+        return f"Report({self.model_name}: {shown})"
+
+
+def state_dict_digest(model) -> str:
+    """sha256 of the model's state dict (names, dtypes, shapes and values): what identifies its weights."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        t = value.detach().cpu().contiguous()
+        digest.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.view(-1).view(torch_uint8()).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def torch_uint8():
+    import torch
+
+    return torch.uint8
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{path} is damaged (not valid JSON): delete it to recompute") from None
+
+
+def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | None,
+                     selection: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(id, evaluator name, settings)`` from names or ``(name, settings)`` pairs."""
+    from .evaluation import EVALUATORS
+
+    out = []
+    for item in evaluators:
+        name, settings = (item, {}) if isinstance(item, str) else (item[0], dict(item[1]))
+        if name not in EVALUATORS:
+            raise UserError(f"unknown evaluator '{name}': use some of {', '.join(EVALUATORS)}")
+        if name in ATTACKS:
+            settings.setdefault("eps", eps)
+        if name in ("clean", "pgd", "autoattack") and n_examples is not None:
+            settings.setdefault("n_examples", n_examples)
+        if name == "autoattack":
+            settings.setdefault("selection", selection)
+        rid = settings.pop("id", None) or name
+        if any(r == rid for r, _, _ in out):
+            raise UserError(f"evaluator id '{rid}' appears twice: pass ('{name}', {{'id': 'other', ...}})")
+        out.append((rid, name, settings))
+    return out
+
+
+def _device(device: Any):
+    import torch
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"device {device!r} is not a device: use 'cpu', 'cuda', 'cuda:1' or a torch.device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device '{device}' was asked for but CUDA is not available: use device='cpu'")
+    return dev
+
+
+def _k_way_model(model, dataset, k: int, device):
+    """``model`` itself when it outputs K logits, its first K logits when it outputs more (a K+M head)."""
+    import torch
+
+    from .models.classifier import KWayClassifier, unwrap_model
+
+    inner = unwrap_model(model).to(device)
+    was_training = inner.training
+    inner.eval()
+    with torch.no_grad():
+        width = inner(dataset[0][0].unsqueeze(0).to(device)).shape[-1]
+    inner.train(was_training)
+    if width < k:
+        raise UserError(f"the model outputs {width} logits but the dataset has K={k} classes: pass the model of "
+                        "this dataset, or num_classes=K")
+    return inner if width == k else KWayClassifier(inner, k)
+
+
+def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps: float | None = None,
+              n_examples: int | None = None, data_dir: str | Path | None = None, batch_size: int = 64,
+              device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
+              num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
+              output: str | Path = "./output/benchmark", split: str | None = None,
+              selection: str = "class_balanced", seed: int = 0, progress: bool = False) -> Report:
+    """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
+
+    ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
+    ``split`` (default: the one evaluated) read from ``data_dir`` (default ``./data`` where the dataset needs a
+    folder); K and the class names come from the dataset registry. ``eps`` (pixel units) defaults to the
+    threat model's (:data:`DEFAULT_EPS`). ``n_examples`` (None: all) are chosen by ``selection``
+    (``class_balanced``: round-robin over the classes; ``robustbench``: the first n). ``evaluators``: names
+    (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
+    ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
+    first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
+    is one). ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
+    compare`` reads) and write ``<output>/model_info/<model_name>.json``."""
+    import torch
+
+    from .compare.files import load_evaluated
+    from .data import create_dataset, get_dataset_spec
+    from .fileio import atomic_write_json
+    from .runner.config import DatasetConfig
+    from .runner.run import _digest
+
+    spec = get_dataset_spec(dataset)
+    if data_dir is None and spec.needs_data_dir:
+        data_dir = "./data"  # RobustBench's default
+    k = spec.count_classes(data_dir)
+    if num_classes is not None and num_classes != k:
+        raise UserError(f"num_classes={num_classes} but dataset '{dataset}' has K={k} classes: pass num_classes="
+                        f"{k} (the model's first {k} logits are evaluated) or leave it out")
+    eps = default_eps(dataset, threat_model) if eps is None else float(eps)
+    if threat_model != "Linf":
+        default_eps(dataset, threat_model)  # refuses L2
+    dev = _device(device)
+    ds_config = DatasetConfig(id=dataset, name=dataset, data_dir=None if data_dir is None else str(data_dir),
+                              split=split)
+    ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
+    names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
+        [str(c) for c in range(k)]
+    model_name = model_name or type(model).__name__
+    from .evaluation import EvalContext, create_evaluator
+
+    specs = _evaluator_specs(evaluators, eps, n_examples, selection)
+    built = [(rid, name, settings, create_evaluator(name, **settings)) for rid, name, settings in specs]
+    meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
+            "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
+            "class_names": names}
+    out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
+    folder = out_root / model_name
+    weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
+    marker = folder / "model.json"
+    if marker.is_file() and load_json(marker).get("fingerprint") != weights:
+        raise UserError(f"{folder} holds results of other weights for '{model_name}': pass another model_name or "
+                        f"output, or delete {folder} to recompute")
+    try:
+        k_model = _k_way_model(model, ds, k, dev)
+        atomic_write_json(marker, {"model": model_name, "meta": meta, "fingerprint": weights})
+        predictions: dict = {}
+        for rid, name, settings, evaluator in built:
+            fingerprint = _digest({"evaluator": name, "settings": settings, "dataset": ds_config.spec(),
+                                   "num_classes": k, "seed": seed})
+            cache = folder / "cache" / rid
+            atomic_write_json(cache / "fingerprint.json", {"fingerprint": fingerprint, "evaluator": name,
+                                                           "settings": settings, "dataset": ds_config.spec()})
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            ctx = EvalContext(out_dir=cache, device=dev, batch_size=batch_size, progress=progress, seed=seed,
+                              dataset=dataset, predictions=predictions)
+            result = evaluator.run(k_model, ds, ctx).to_dict()
+            atomic_write_json(folder / "results" / f"{rid}.json", {"fingerprint": fingerprint, "id": rid,
+                                                                   "dataset": dataset, "result": result})
+        evaluated = load_evaluated(folder)
+        ids = [rid for rid, *_ in built]
+        arrays = {rid: a for rid in ids if (a := evaluated.arrays(rid)) is not None}
+        report = Report(model_name, {rid: evaluated.results[rid] for rid in ids}, arrays, names, meta,
+                        folder if to_disk else None)
+        if to_disk:
+            report.to_model_info(out_root / "model_info" / f"{model_name}.json")
+        return report
+    finally:
+        if not to_disk:
+            shutil.rmtree(out_root, ignore_errors=True)
+
+
+__all__ = ["DEFAULT_EPS", "Report", "benchmark", "default_eps", "wilson_interval"]

@@ -1,0 +1,266 @@
+"""A user's own zoo beside the packaged one, and honest provenance for exported checkpoints.
+
+User zoo folders (entries ``<name>.yaml`` in the packaged entries' schema; checkpoints stay in RobustBench's
+``<model_dir>/<dataset>/<threat_model>/<name>.pt`` layout), in this order of precedence:
+
+1. ``--zoo DIR`` (``rbla zoo``, ``rbla evaluate``) or ``load_model(..., zoo=DIR)``: :func:`set_user_zoo`;
+2. ``RBLA_ZOO`` (several folders separated by ``os.pathsep``);
+3. ``./model_zoo`` in the working directory, where it exists (and is not the packaged folder itself).
+
+``rbla zoo export --name NAME`` with a name that is not a packaged entry writes ``<user zoo>/<NAME>.yaml`` from the
+checkpoint's recorded training args (``trained_with``) and the ``rbla train`` command that reproduces them
+(``recipe``); it carries no paper. A user entry may not reuse a packaged name.
+
+Provenance: :func:`recipe_departures` compares the args a checkpoint was trained with against an entry's recipe.
+Where they depart, export and evaluation warn in one line, model_info records the args actually used and the
+departures, and the paper's title and authors are not attached (the weights are not the paper's recipe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import shlex
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+ZOO_ENV = "RBLA_ZOO"
+LOCAL_ZOO = "model_zoo"
+_override: list[Path] | None = None
+# args that do not change what is trained (where and how the run was executed), left out of departures
+NOT_RECIPE = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides", "device",
+                        "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile",
+                        "pretrained_sha256", "skip_bad_images"})
+
+
+def set_user_zoo(dirs: str | Path | list[str | Path] | None) -> None:
+    """Use ``dirs`` as the user zoo (``--zoo DIR``); None: back to ``RBLA_ZOO`` / ``./model_zoo``."""
+    global _override
+    if dirs is None:
+        _override = None
+    else:
+        items = [dirs] if isinstance(dirs, (str, Path)) else list(dirs)
+        _override = [Path(d).expanduser() for d in items]
+
+
+@contextlib.contextmanager
+def using_zoo(dirs: str | Path | list[str | Path] | None):
+    """:func:`set_user_zoo` for the duration of a ``with`` block (None: leave it as it is)."""
+    global _override
+    saved = _override
+    if dirs is not None:
+        set_user_zoo(dirs)
+    try:
+        yield
+    finally:
+        _override = saved
+
+
+def checkpoint_provenance(entry, model_dir: str | Path) -> dict[str, Any]:
+    """What an entry's checkpoint was trained with: ``trained_with`` (the args it recorded, else the user
+    entry's) and, for a packaged entry, ``recipe_departures`` from its recipe (empty: trained by the recipe)."""
+    import torch
+
+    from .loading import checkpoint_path
+
+    path = checkpoint_path(entry, model_dir)
+    args = None
+    if path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            args = state.get("args") if isinstance(state, dict) else None
+        except Exception:  # noqa: BLE001 - loading reports a damaged file with its own message
+            args = None
+    out: dict[str, Any] = {"trained_with": trained_with(args) if args else entry.trained_with}
+    if entry.origin == "packaged" and args:
+        out["recipe_departures"] = recipe_departures(entry.recipe, args, entry.source)
+    return out
+
+
+def user_zoo_dirs(existing_only: bool = True) -> list[Path]:
+    """The user zoo folders, by precedence (see the module docstring)."""
+    from .entries import zoo_dir
+
+    if _override is not None:
+        dirs = list(_override)
+    elif os.environ.get(ZOO_ENV):
+        dirs = [Path(p).expanduser() for p in os.environ[ZOO_ENV].split(os.pathsep) if p]
+    else:
+        dirs = [Path.cwd() / LOCAL_ZOO]
+    try:
+        packaged = zoo_dir().resolve()
+    except UserError:
+        packaged = None
+    out = []
+    for d in dirs:
+        if existing_only and not d.is_dir():
+            if _override is not None or os.environ.get(ZOO_ENV):
+                raise UserError(f"user zoo {d} (from {'--zoo' if _override is not None else ZOO_ENV}) is not a "
+                                "folder: create it (rbla zoo export --zoo DIR creates it) or fix the path")
+            continue
+        if packaged is not None and d.resolve() == packaged:
+            continue
+        out.append(d)
+    return out
+
+
+def export_zoo_dir(zoo: str | Path | None = None) -> Path | None:
+    """Where ``rbla zoo export`` writes a new entry: ``zoo``, else the first user zoo folder (created); None (with
+    a one-line warning) where ``./model_zoo`` is the packaged folder itself (working in a source checkout)."""
+    if zoo is not None:
+        return Path(zoo).expanduser()
+    dirs = user_zoo_dirs(existing_only=False)
+    if not dirs:
+        warnings.warn(f"{Path.cwd() / LOCAL_ZOO} is this package's own zoo (a source checkout): no user zoo entry "
+                      f"written; pass --zoo DIR (or set {ZOO_ENV}) so load_model finds the exported model by name",
+                      UserWarning, stacklevel=3)
+        return None
+    return dirs[0]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def recipe_args(recipe: str, source: str = "entry") -> dict[str, Any]:
+    from .entries import parse_recipe
+
+    return vars(parse_recipe(recipe, source))
+
+
+def recipe_departures(recipe: str, used: dict[str, Any], source: str = "entry") -> dict[str, list[Any]]:
+    """``{flag: [recipe value, value used]}`` for every training flag where the args a checkpoint recorded
+    (``used``) differ from the entry's ``rbla train`` recipe (run-control flags such as --output are ignored;
+    label-augmentation flags only count for adv_plus runs)."""
+    wanted = recipe_args(recipe, source)
+    mode = "adv_plus" if wanted.get("label_aug") else wanted.get("adv_mode")
+    out: dict[str, list[Any]] = {}
+    for key, want in wanted.items():
+        if key in NOT_RECIPE or key not in used:
+            continue
+        got = used[key]
+        if key in ("la_delta", "la_ops") and mode != "adv_plus":
+            continue
+        if key == "adv_mode" and used.get("label_aug") and got == "adv":
+            got = "adv_plus"
+        if key in ("adv_eps", "adv_steps", "adv_alpha", "adv_prob", "adv_train_clean", "adv_attack_mode") \
+                and mode == "std":
+            continue
+        if not _same(want, got):
+            out["--" + key.replace("_", "-")] = [want, got]
+    return out
+
+
+def departures_text(departures: dict[str, list[Any]]) -> str:
+    return ", ".join(f"{flag} {got} (recipe: {want})" for flag, (want, got) in departures.items())
+
+
+def warn_departures(name: str, departures: dict[str, list[Any]], where: str) -> None:
+    """One warning line naming the flags where a checkpoint departs from its entry's recipe."""
+    if departures:
+        warnings.warn(f"{where}: '{name}' was not trained by its zoo recipe: {departures_text(departures)}; "
+                      "recorded in model_info, without the paper's authorship", UserWarning, stacklevel=3)
+
+
+def trained_with(args: dict[str, Any]) -> dict[str, Any]:
+    """The training args that define what was trained (run-control flags left out), JSON-able."""
+    from ..fileio import jsonable
+
+    return jsonable({k: v for k, v in sorted(args.items()) if k not in NOT_RECIPE})
+
+
+def recipe_from_args(args: dict[str, Any], name: str) -> str:
+    """The ``rbla train`` command that reproduces a run from its recorded args (``--experiment`` = ``name``)."""
+    from ..train.args import add_arguments
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    words = ["rbla", "train"]
+    mode = "adv_plus" if args.get("label_aug") else args.get("adv_mode")
+    shown = {"dataset", "model", "epochs", "lr", "batch_size", "seed", "adv_mode"}  # always written out
+    shown |= {"adv_eps", "adv_steps"} if mode in ("adv", "adv_plus") else set()
+    shown |= {"la_delta", "la_ops"} if mode == "adv_plus" else set()
+    for action in parser._actions:
+        dest = action.dest
+        if dest in NOT_RECIPE or dest not in args or not action.option_strings:
+            continue
+        value, default = args[dest], action.default
+        if value is None or (_same(value, default) and dest not in shown):
+            continue
+        flag = max(action.option_strings, key=len)
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            if bool(value) != bool(default):
+                words.append(flag)
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        words += [flag, *(f"{v:g}" if isinstance(v, float) else str(v) for v in values)]
+    words += ["--experiment", name]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, source: Path) -> dict[str, Any]:
+    """A user zoo entry (the packaged schema) describing an exported checkpoint by its recorded args."""
+    args = dict(state.get("args") or {})
+    training = "adv_plus" if args.get("label_aug") else args.get("adv_mode") or \
+        ("adv_plus" if int(state["num_ops"]) > 0 else "std")
+    if training == "adv_plus" and int(state["num_ops"]) < 1:
+        training = "adv"
+    eps = args.get("adv_eps") if training != "std" else None
+    epochs, seed = args.get("epochs"), args.get("seed")
+    return {
+        "name": name,
+        "description": f"exported by rbla zoo export from {source} ({training}, {args.get('model') or state['arch']}, "
+                       f"{epochs} epochs, seed {seed})",
+        "dataset": dataset, "threat_model": threat_model,
+        "eps": float(eps) if eps else _threat_eps(dataset, threat_model),
+        "architecture": str(state["arch"]), "num_classes": int(state["num_classes"]),
+        "num_ops": int(state["num_ops"]),
+        "delta": float(args.get("la_delta", 0.03)) if training == "adv_plus" else None,
+        "training": training, "preprocessing": "none" if dataset != "imagenet" else "Res256Crop224",
+        "mean": [float(v) for v in state["mean"]], "std": [float(v) for v in state["std"]],
+        "recipe": recipe_from_args({**args, "dataset": dataset}, name),
+        "checkpoint": f"{name}.pt", "sha256": None, "url": None,
+        "paper": None,
+        "trained_with": trained_with(args),
+    }
+
+
+def _threat_eps(dataset: str, threat_model: str) -> float:
+    """A std model's entry eps: its dataset's threat model (see ``api.DEFAULT_EPS``), else RobustBench's 8/255."""
+    from ..api import DEFAULT_EPS
+
+    return float(DEFAULT_EPS.get((dataset, threat_model), 8 / 255))
+
+
+def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Path:
+    """Validate and write ``<folder>/<name>.yaml`` atomically (an existing different entry only with
+    ``overwrite``)."""
+    import yaml
+
+    from ..fileio import atomic_write_bytes
+    from .entries import validate_entry
+
+    path = folder / f"{entry['name']}.yaml"
+    validate_entry(entry, str(path))
+    text = ("# written by rbla zoo export: the checkpoint's recorded training args (trained_with) and the rbla train\n"
+            "# command that reproduces them (recipe); no paper is attached to a user's own model\n"
+            + yaml.safe_dump(entry, sort_keys=False))
+    if path.is_file() and path.read_text() != text and not overwrite:
+        raise UserError(f"user zoo entry {path} already exists with other contents: pass --overwrite to replace "
+                        "it, or choose another --name")
+    atomic_write_bytes(path, text.encode())
+    return path
+
+
+__all__ = ["LOCAL_ZOO", "ZOO_ENV", "departures_text", "export_zoo_dir", "recipe_departures", "recipe_from_args",
+           "set_user_zoo", "trained_with", "user_entry", "user_zoo_dirs", "warn_departures", "write_user_entry"]
