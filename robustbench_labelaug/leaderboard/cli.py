@@ -111,6 +111,18 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | boo
 
 
 def main(args: argparse.Namespace) -> int:
+    from .training_curves import plot_training_folder, training_runs
+
+    if training_runs(args.dir) and not list(Path(args.dir).glob("**/*.json")):  # rbla train run folder(s)
+        if not args.plots:
+            from ..errors import UserError
+
+            raise UserError(f"{args.dir} holds rbla train runs, not model_info JSONs: pass --plots to draw their "
+                            "per-class training curves, or give an rbla evaluate output folder")
+        paths = plot_training_folder(args.dir)
+        print("wrote " + (", ".join(str(p) for p in paths) if paths else "nothing (no per-class columns in "
+                                                                          "summary.csv)"))
+        return 0
     formats = [f.strip() for f in str(args.plot_format).split(",") if f.strip()]
     render(args.dir, sort=args.sort, html=args.html, plots=args.plots, title=args.title, metric=args.metric,
            overwrite=args.force, plot_formats=formats)

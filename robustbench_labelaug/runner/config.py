@@ -13,7 +13,7 @@ import yaml
 
 from ..checks import build_typed, check_choice, check_delta, check_eps, check_positive_int, is_int
 from ..errors import UserError
-from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, MODES
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, TRAINING_LABELS
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
@@ -213,7 +213,8 @@ DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 def _check_model_values(model: ModelConfig, where: str) -> None:
     """The values a config may override for a model (they go into model_info as given)."""
     if model.training is not None:
-        check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
+        check_choice(where, "training", model.training, TRAINING_LABELS,
+                     "the training mode the weights were made with")
     if model.delta is not None:
         check_delta(where, model.delta)
     if model.eps is not None:
