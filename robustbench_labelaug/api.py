@@ -70,9 +70,9 @@ class Report:
     @property
     def headline(self) -> dict[str, Any]:
         """The evaluators' headline numbers (``Evaluator.headline``), key -> value, errors in percent."""
-        from .leaderboard.model_info import headline_values
+        from .results.model_info import declare, headline_values
 
-        return {k: m.value for k, m in headline_values(self.results).items()}
+        return {k: m.value for k, m in headline_values(declare(self.results)).items()}
 
     def to_frame(self, level: float = 0.95):
         """A pandas DataFrame, one row per class: ``class`` (index), ``name``, ``n`` (examples of the class in
@@ -122,7 +122,7 @@ class Report:
 
     def model_info(self) -> dict[str, Any]:
         """The model_info dict (RobustBench's schema + the ``labelaug`` block), as ``rbla evaluate`` writes it."""
-        from .leaderboard.model_info import build_model_info
+        from .results.model_info import build_model_info
 
         return build_model_info({**self.meta, "key": self.model_name, "class_names": self.class_names},
                                 self.results, extra={"class_names": self.class_names, "source": "benchmark()"})

@@ -31,6 +31,19 @@ __all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks
 
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
+# --methods: the paper's three (the default) and the methods Adv+ is compared with (issue 20), by zoo entry
+METHODS = {"std": "digits_std", "adv": "digits_adv", "adv_plus": "digits_adv_plus", "trades": "digits_trades",
+           "cfa": "digits_adv_cfa", "adv_plus_cfa": "digits_adv_plus_cfa", "frl": "digits_frl"}
+DEFAULT_METHODS = "std,adv,adv_plus"
+
+
+def demo_models(methods: str | None) -> tuple[str, ...]:
+    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped)."""
+    names = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
+    bad = [m for m in names if m not in METHODS]
+    if bad or not names:
+        raise UserError(f"--methods {methods!r}: unknown method(s) {bad}: use a comma list of {', '.join(METHODS)}")
+    return tuple(dict.fromkeys(METHODS[m] for m in names))
 FAST_EPOCHS = 2
 
 
@@ -53,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default; <output>/models with --fast, so a smoke run never replaces them)")
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="train every model with N seeds and report means with 95%% CIs")
+    parser.add_argument("--methods", default=DEFAULT_METHODS, metavar="LIST",
+                        help=f"methods to train and evaluate, comma separated, from {', '.join(METHODS)} (default "
+                             f"{DEFAULT_METHODS}: the paper's three; e.g. --methods {','.join(METHODS)})")
     parser.add_argument("--fast", action="store_true",
                         help=f"smoke run: {FAST_EPOCHS} epochs per model, the config's fast evaluation settings")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -184,6 +200,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    models = demo_models(getattr(args, "methods", None))
     jobs = default_jobs(args.device) if getattr(args, "jobs", None) is None else args.jobs
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
@@ -210,6 +227,7 @@ def main(args: argparse.Namespace) -> int:
     eval_dir = out / "eval"
     cfg = load_config("digits")
     cfg.runtime.model_dir = str(model_dir)
+    cfg.models = [ModelConfig(key=name, zoo=name) for name in models]
     seed_cfg = copy.deepcopy(cfg)
     seed_cfg.models = []
     tasks: list[Task] = []
@@ -224,7 +242,7 @@ def main(args: argparse.Namespace) -> int:
         return done
 
     for seed_index in range(args.seeds):
-        for name in DEMO_MODELS:
+        for name in models:
             train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
             experiment = train_args.experiment
             if seed_index > 0:  # evaluated into eval_seeds/ under the run's name
@@ -250,7 +268,7 @@ def main(args: argparse.Namespace) -> int:
                                       progress=task_progress, log_dir=logs if jobs > 1 else None,
                                       after=lambda key: {f"train {key}"}, done=evaluated))
 
-    evaluations(cfg, eval_dir, list(DEMO_MODELS))
+    evaluations(cfg, eval_dir, list(models))
     if args.seeds > 1:
         evaluations(seed_cfg, out / "eval_seeds", [m.key for m in seed_cfg.models])
     if jobs > 1 and tasks:
@@ -260,12 +278,12 @@ def main(args: argparse.Namespace) -> int:
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,
                     leaderboard=False)
-    seed_infos = {name: [load_model_info(eval_dir / "model_info" / f"{name}.json")] for name in DEMO_MODELS}
+    seed_infos = {name: [load_model_info(eval_dir / "model_info" / f"{name}.json")] for name in models}
     if args.seeds > 1:
         evaluate_config(seed_cfg, output=out / "eval_seeds", fast=args.fast, device=args.device, progress=progress,
                         plots=False, leaderboard=False)
         for s in range(1, args.seeds):
-            for name in DEMO_MODELS:
+            for name in models:
                 seed_infos[name].append(load_model_info(out / "eval_seeds" / "model_info" / f"{name}_seed{s}.json"))
 
     print("3/3 leaderboard and plots")
@@ -277,8 +295,10 @@ def main(args: argparse.Namespace) -> int:
         atomic_write_bytes(out / "seeds.md", table.encode())
         atomic_write_bytes(out / "seeds.json", json.dumps(seeds_summary(seed_infos), indent=1).encode())
         print(table)
-    print("Adv+ vs Adv, as measured here (seed 0; the paper reports Adv+ better on robust error and class-wise SD):")
-    print("\n".join(adv_plus_vs_adv({name: runs[0] for name, runs in seed_infos.items()})))
+    if {"digits_adv", "digits_adv_plus"} <= set(models):
+        print("Adv+ vs Adv, as measured here (seed 0; the paper reports Adv+ better on robust error and class-wise "
+              "SD):")
+        print("\n".join(adv_plus_vs_adv({name: runs[0] for name, runs in seed_infos.items()})))
     print(f"\nwrote {eval_dir / 'leaderboard.md'}, {eval_dir / 'leaderboard.html'}, plots in {eval_dir / 'plots'}")
     print(f"load_model('digits_adv_plus', model_dir='{model_dir}') now returns the trained K-way classifier")
     print(f"wall time {time.perf_counter() - started:.0f} s")

@@ -89,8 +89,22 @@ class AdvLabelAug:
             (within eps) is added to the batch as it came, so the erased patches keep timm's noise. Off: such a
             batch is refused with a message naming random erasing.
 
+        class_eps: (K,) per-class radius, or None (every sample at ``eps``). Each sample is attacked at the radius
+            of its true class (transformation j of Adv+ at ``class_eps[y]*(j+1)/M``); the step size stays ``alpha``
+            (as in CFA's code). A class_eps whose entries all equal ``eps`` gives exactly the batches of
+            ``class_eps=None``. Set between epochs with :meth:`set_class_params` (``robustbench_labelaug.fair``).
+        class_weight: (K,) per-class loss weight, or None (all 1). A sample's soft target is multiplied by the
+            weight of its true class: soft-target cross entropy ``-sum_k t_k log p_k`` is linear in ``t``, so
+            the target ``w*t`` gives the loss ``w*CE(t)`` and timm's ``SoftTargetCrossEntropy`` (its batch mean)
+            becomes ``mean_i w_{y_i} CE_i`` with no change to the training loop or timm's ``train.py``.
+            (Targets then no longer sum to 1; anything reading them as probabilities must divide by the sum.)
+
     The model's train/eval mode and its parameters' ``requires_grad`` flags are the same after a call as
     before (parameters are frozen during the attack, which saves their gradient buffers).
+
+    After each call ``adv_rows`` is the slice of the returned batch that holds adversarial examples (None when
+    the batch went through clean), so a training loop can score them (per-class training robust accuracy)
+    from the logits it computes anyway.
     """
 
     def __init__(self, model: nn.Module, num_classes: int, mode: str = "adv_plus", eps: float = 0.03,
@@ -98,7 +112,8 @@ class AdvLabelAug:
                  train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = "eval",
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  random_start: bool = True, autocast_dtype: torch.dtype | None = None,
-                 clip_input: bool = False) -> None:
+                 clip_input: bool = False, class_eps: torch.Tensor | Sequence[float] | None = None,
+                 class_weight: torch.Tensor | Sequence[float] | None = None) -> None:
         checked = check_training(mode=mode, eps=eps, steps=steps, alpha=alpha, delta=delta, num_ops=num_ops,
                                  adv_prob=adv_prob, attack_mode=attack_mode)
         if num_classes < 1:
@@ -122,6 +137,25 @@ class AdvLabelAug:
         self.k_way = KWayClassifier(self.model, num_classes)
         self.attacks = [self._make_pgd(self.eps * (j + 1) / max(self.num_ops, 1)) for j in range(max(self.num_ops, 1))]
         self._width_checked = False
+        self.class_eps: torch.Tensor | None = None
+        self.class_weight: torch.Tensor | None = None
+        self.adv_rows: slice | None = None
+        self.set_class_params(class_eps=class_eps, class_weight=class_weight)
+
+    # -- class-wise radius and loss weight (CFA, FRL: robustbench_labelaug.fair) ----------------------------------
+    def set_class_params(self, class_eps: torch.Tensor | Sequence[float] | None = None,
+                         class_weight: torch.Tensor | Sequence[float] | None = None) -> None:
+        """Set the per-class radius and loss weight (each (K,) or None: uniform). Stored in float64 on the CPU, so
+        a radius computed as ``factor * eps`` with factor 1 is exactly ``eps``."""
+        self.class_eps = _class_tensor(class_eps, self.num_classes, "class_eps", positive=True)
+        self.class_weight = _class_tensor(class_weight, self.num_classes, "class_weight", positive=False)
+
+    def _sample_eps(self, y: torch.Tensor, op: int):
+        """The radius of each sample of ``y`` for transformation ``op`` (None: the attack's own, uniform)."""
+        if self.class_eps is None:
+            return None
+        eps = self.class_eps[y.cpu()] * ((op + 1) / max(self.num_ops, 1))
+        return eps
 
     @property
     def num_outputs(self) -> int:
@@ -139,10 +173,15 @@ class AdvLabelAug:
         return attack
 
     def targets(self, y: torch.Tensor, op: torch.Tensor | int | None) -> torch.Tensor:
-        """Soft targets for class labels ``y`` and transformation ``op`` (None: clean)."""
+        """Soft targets for class labels ``y`` and transformation ``op`` (None: clean), each row multiplied by
+        its class's ``class_weight`` when one is set (see the class docstring: ``w*t`` gives ``w*CE``)."""
         if self.mode == "adv_plus":
-            return label_aug_targets(y, self.num_classes, op, self.num_ops, self.delta)
-        return label_aug_targets(y, self.num_classes, None, 0)
+            soft = label_aug_targets(y, self.num_classes, op, self.num_ops, self.delta)
+        else:
+            soft = label_aug_targets(y, self.num_classes, None, 0)
+        if self.class_weight is not None:
+            soft = soft * self.class_weight.to(device=soft.device, dtype=soft.dtype)[y][:, None]
+        return soft
 
     def _pixels(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is None:
@@ -186,7 +225,8 @@ class AdvLabelAug:
                     continue
                 attack.set_device(x.device)
                 xs, ys = (x, y) if idx is None else (x[idx], y[idx])
-                adv = attack(xs, ys).to(x.dtype)
+                eps = self._sample_eps(ys, j)
+                adv = (attack(xs, ys) if eps is None else attack(xs, ys, eps=eps)).to(x.dtype)
                 if idx is None:
                     x_adv = adv
                 else:
@@ -204,6 +244,7 @@ class AdvLabelAug:
             check_pixel_range(pixels, normalised=self.mean is not None)
         if not self._width_checked:  # every mode: a K+M head in std mode would not fit the K-wide targets
             self._check_width(input)
+        self.adv_rows = None
         if self.mode == "std":
             return input, self.targets(target, None)
         if self.adv_prob < 1.0 and float(torch.rand(())) >= self.adv_prob:
@@ -214,15 +255,32 @@ class AdvLabelAug:
             x_adv, ops = self.attack(clipped, target)
             x_adv = input + (x_adv - clipped)
         soft = self.targets(target, ops)
+        n = input.shape[0]
         if self.train_clean:
+            self.adv_rows = slice(n, 2 * n)
             return torch.cat([input, x_adv]), torch.cat([self.targets(target, None), soft])
+        self.adv_rows = slice(0, n)
         return x_adv, soft
 
     def __repr__(self) -> str:
         return (f"AdvLabelAug(mode={self.mode}, K={self.num_classes}, M={self.num_ops}, eps={self.eps}, "
                 f"steps={self.steps}, alpha={self.alpha:.5f}, delta={self.delta}, train_clean={self.train_clean}, "
                 f"adv_prob={self.adv_prob}, attack_mode={self.attack_mode}, "
-                f"normalised_input={self.mean is not None}, clip_input={self.clip_input})")
+                f"normalised_input={self.mean is not None}, clip_input={self.clip_input}"
+                + (", class_eps" if self.class_eps is not None else "")
+                + (", class_weight" if self.class_weight is not None else "") + ")")
+
+
+def _class_tensor(values, num_classes: int, name: str, positive: bool) -> torch.Tensor | None:
+    """A (K,) float64 CPU tensor of finite values (> 0 when ``positive``, else >= 0), or None."""
+    if values is None:
+        return None
+    t = torch.as_tensor(values).detach().to(device="cpu", dtype=torch.float64).flatten().clone()
+    if t.numel() != num_classes:
+        raise UserError(f"{name} has {t.numel()} entries but K={num_classes}: give one value per class")
+    if not bool(torch.isfinite(t).all()) or bool((t <= 0).any() if positive else (t < 0).any()):
+        raise UserError(f"{name} must hold finite values {'> 0' if positive else '>= 0'}, got {t.tolist()}")
+    return t
 
 
 def _device_of(model: nn.Module) -> torch.device | None:

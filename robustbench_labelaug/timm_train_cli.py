@@ -35,7 +35,7 @@ def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
     from .train.args import adv_settings
 
-    checked = adv_settings(args)
+    checked = adv_settings(args, allow_trades=False)  # TRADES is a loss: rbla train only
     return {**checked, "num_ops": max(checked["num_ops"], 1), "train_clean": args.adv_train_clean}
 
 

@@ -37,7 +37,10 @@ from .conftest import REPO
 DIGITS_EPS = get_entry("digits_adv_plus").eps  # the digits threat model, as the zoo entries set it
 
 NAMES = {"resnet50_std", "resnet50_adv", "resnet50_adv_plus", "digits_std", "digits_adv", "digits_adv_plus",
-         "cifar10_preactresnet18_std", "cifar10_preactresnet18_adv", "cifar10_preactresnet18_adv_plus"}
+         "cifar10_preactresnet18_std", "cifar10_preactresnet18_adv", "cifar10_preactresnet18_adv_plus",
+         # the methods Adv+ is compared with (issue 20; docs/methods.md)
+         "digits_trades", "digits_adv_cfa", "digits_adv_plus_cfa", "digits_frl", "cifar10_preactresnet18_trades",
+         "cifar10_preactresnet18_trades_cfa", "cifar10_preactresnet18_trades_frl"}
 # /work/shared/paper.md, Tables 1-2 (errors %): clean, mCE, PGD-40, class-wise (mean, sd) clean / ReaL / PGD-40
 PAPER = {"std": (20.87, 58.06, 94.06, (20.87, 15.65), (19.43, 12.78), (94.06, 4.71)),
          "adv": (32.18, 71.41, 70.32, (32.17, 17.78), (29.00, 15.24), (70.32, 15.77)),
@@ -73,8 +76,12 @@ def test_every_entry_validates_and_matches_the_paper():
     assert set(entries) == NAMES
     for name, entry in entries.items():
         assert entry.checkpoint == f"{name}.pt" and entry.threat_model == "Linf"
-        assert (entry.num_ops, entry.delta) == ((1, 0.03) if entry.training == "adv_plus" else (0, None))
-        assert f"--experiment {name}" in entry.recipe and f"--adv-mode {entry.training}" in entry.recipe
+        plus = entry.training.startswith("adv_plus")
+        assert (entry.num_ops, entry.delta) == ((1, 0.03) if plus else (0, None))
+        mode = entry.training.removesuffix("_cfa").removesuffix("_frl")  # the --fair policy is the suffix
+        assert f"--experiment {name}" in entry.recipe and f"--adv-mode {mode} " in entry.recipe
+        if mode != entry.training:
+            assert f"--fair {entry.training[len(mode) + 1:]} " in entry.recipe
         if entry.dataset == "imagenet":
             assert (entry.architecture, entry.num_classes, entry.eps) == ("resnet50.tv_in1k", 1000, 0.03)
             assert entry.preprocessing == "Res256Crop224" and "--pretrained" in entry.recipe

@@ -112,6 +112,16 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | boo
 
 
 def main(args: argparse.Namespace) -> int:
+    from .training_curves import plot_training_folder, training_runs
+
+    if training_runs(args.dir) and not list(Path(args.dir).glob("**/*.json")):  # rbla train run folder(s)
+        if not args.plots:
+            raise UserError(f"{args.dir} holds rbla train runs, not model_info JSONs: pass --plots to draw their "
+                            "per-class training curves, or give an rbla evaluate output folder")
+        paths = plot_training_folder(args.dir)
+        print("wrote " + (", ".join(str(p) for p in paths) if paths else "nothing (no per-class columns in "
+                                                                          "summary.csv)"))
+        return 0
     if args.html and Path(args.html).is_dir():
         raise UserError(f"--html {args.html} is a folder: pass the HTML file to write, e.g. --html "
                         f"{Path(args.html) / 'leaderboard.html'} (or --html alone for DIR/leaderboard.html)")

@@ -32,7 +32,7 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 from ..results import keys
 from ..results.model_info import class_names, format_eps
-from ..results.vocab import MODES
+from ..results.vocab import TRAINING_LABELS
 from .intervals import wilson_intervals
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
@@ -44,7 +44,7 @@ CLASSWISE_PANELS: tuple[tuple[str, str], ...] = ((keys.CLASSWISE_CLEAN, "clean")
 BARS_UP_TO_CLASSES = 20
 SMALL_N = 30  # fewer examples than this in some class: the title says "small n"
 FORMATS = ("png", "svg", "pdf")
-TRAINING_ORDER = {mode: i for i, mode in enumerate(MODES)}
+TRAINING_ORDER = {mode: i for i, mode in enumerate(TRAINING_LABELS)}  # std, adv, adv_plus, trades, *_cfa, *_frl
 
 
 def _figure(width: float, height: float):

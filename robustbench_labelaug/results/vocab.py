@@ -17,6 +17,21 @@ MODES = (STD, ADV, ADV_PLUS)
 ADVERSARIAL_MODES = (ADV, ADV_PLUS)
 LABEL_AUG_MODES = (ADV_PLUS,)  # modes whose model has K + M outputs and soft targets
 ATTACK_MODES = ("eval", "train")  # the model's mode while the training attack runs
+TRADES = "trades"  # a loss, not a batch transform: rbla train only (the hook and rbla timm-train refuse it)
+TRAIN_MODES = (*MODES, TRADES)  # rbla train's --adv-mode
+FAIR_POLICIES = ("none", "cfa", "frl")  # rbla train's --fair (robustbench_labelaug.fair)
+
+
+def training_label(mode: str | None, fair: str | None = "none") -> str | None:
+    """The method a run trained, as zoo entries and model_info name it: the mode, with ``_<policy>`` appended
+    under a fairness policy (``adv_cfa``, ``adv_plus_cfa``, ``trades_frl``)."""
+    if mode is None:
+        return None
+    return mode if fair in (None, "none") else f"{mode}_{fair}"
+
+
+# every training label: a zoo entry's / eval config's / model_info's ``training``
+TRAINING_LABELS = (*TRAIN_MODES, *(training_label(m, f) for f in FAIR_POLICIES[1:] for m in TRAIN_MODES if m != STD))
 
 # -- threat models ----------------------------------------------------------------------------------------------
 ATTACK_THREAT_MODELS = ("Linf", "L2")  # what a zoo entry, an export or an eval config's model names

@@ -19,7 +19,7 @@ from ..checks import (
     is_int,
 )
 from ..errors import UserError
-from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, MODES
+from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, TRAINING_LABELS
 from ..yamlio import load_yaml
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
@@ -241,7 +241,8 @@ def check_device(device: str, where: str) -> str:
 def _check_model_values(model: ModelConfig, where: str) -> None:
     """The values a config may override for a model (they go into model_info as given)."""
     if model.training is not None:
-        check_choice(where, "training", model.training, MODES, "the training mode the weights were made with")
+        check_choice(where, "training", model.training, TRAINING_LABELS,
+                     "the training mode the weights were made with")
     if model.delta is not None:
         check_delta(where, model.delta)
     if model.eps is not None:

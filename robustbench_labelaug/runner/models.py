@@ -139,12 +139,15 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
             if given is not None and found is not None and given != found:
                 raise UserError(f"model '{model.key}': the config says {name}={given} but checkpoint {path} has "
                                 f"{found}: drop it from the config or fix it")
-        training = args.get("adv_mode")
+        from ..train.args import training_label
+
+        mode = args.get("adv_mode")
+        training = training_label(mode, args.get("fair", "none"))
         meta = {"dataset": args.get("dataset"), "architecture": model.arch or state.get("arch"),
                 "training": training, "num_classes": k if k is not None else model.num_classes,
                 "num_ops": m if m is not None else model.num_ops,
-                "delta": args.get("la_delta") if training == "adv_plus" else None,
-                "eps": args.get("adv_eps") if training in ADVERSARIAL_MODES else None,
+                "delta": args.get("la_delta") if mode == "adv_plus" else None,
+                "eps": args.get("adv_eps") if mode in (*ADVERSARIAL_MODES, "trades") else None,
                 "threat_model": model.threat_model, "checkpoint": str(path)}
         if state.get("class_names"):  # compared with the data's classes before evaluating (runner/guards.py)
             meta["class_names"] = [str(n) for n in state["class_names"]]

@@ -10,7 +10,18 @@ from typing import Any
 
 from ..errors import UserError
 from ..results.rules import TRAINING_FLAGS, check_training, training_mode
-from ..results.vocab import AMP_DTYPES, ATTACK_MODES, DEFAULT_AMP_DTYPE, MODES
+
+# rbla train's --adv-mode (the hook's modes plus TRADES), --fair, and the training labels: results/vocab.py
+from ..results.vocab import (  # noqa: E402,F401
+    AMP_DTYPES,
+    ATTACK_MODES,
+    DEFAULT_AMP_DTYPE,
+    FAIR_POLICIES,
+    MODES,
+    TRAIN_MODES,
+    TRAINING_LABELS,
+    training_label,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = add_adv_arguments(parser.add_argument_group("Adversarial training / label augmentation"))
     group.add_argument("--val-pgd-steps", type=int, default=0, metavar="N",
                        help="also report PGD-N robust accuracy on the validation split each epoch (0: off)")
+    add_fair_arguments(parser)
 
     add_recipe_arguments(parser)
 
@@ -82,10 +94,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def add_adv_arguments(group):
-    """The plugin's flags (shared by ``rbla train`` and ``rbla timm-train``)."""
-    group.add_argument("--adv-mode", default="adv_plus", choices=MODES,
-                       help="std: clean; adv: PGD AT (Madry); adv_plus: PGD AT + label augmentation")
+def add_fair_arguments(parser: argparse.ArgumentParser) -> None:
+    """TRADES and the class-wise-fair policies (issue 20; docs/methods.md)."""
+    group = parser.add_argument_group("TRADES and class-wise fairness (CFA, FRL)")
+    group.add_argument("--trades-beta", type=float, default=6.0, metavar="B",
+                       help="TRADES trade-off beta (--adv-mode trades; the KL attack uses --adv-eps/-steps/-alpha)")
+    group.add_argument("--fair", default="none", choices=FAIR_POLICIES,
+                       help="class-wise policy: none; cfa (CCM class-wise eps, CCR class-wise beta with trades, "
+                            "FAWA weight averaging); frl (FRL reweight/remargin from the validation split)")
+    group.add_argument("--val-split", type=float, default=None, metavar="F",
+                       help="hold out this share of every class of the training set as a validation split (seeded "
+                            "by --seed; recorded in args.yaml). None: 0.1 with --fair cfa/frl, else none")
+    group.add_argument("--fair-val-steps", type=int, default=10, metavar="N",
+                       help="PGD steps of the validation split's class-wise robust accuracy (at --adv-eps)")
+    group.add_argument("--cfa-begin", type=int, default=10, metavar="E", help="CFA: first epoch of class-wise eps")
+    group.add_argument("--cfa-lambda1", type=float, default=0.5, help="CFA CCM: eps_c = (lambda1 + A_c) * eps")
+    group.add_argument("--cfa-lambda2", type=float, default=0.5, help="CFA CCR: beta_c = (lambda2 + A_c) * beta")
+    group.add_argument("--cfa-parts", default="ccm,ccr,fawa", metavar="LIST",
+                       help="CFA parts to use, comma separated: ccm, ccr (trades only), fawa")
+    group.add_argument("--fawa-decay", type=float, default=0.88, help="CFA FAWA: EMA decay")
+    group.add_argument("--fawa-threshold", type=float, default=0.24,
+                       help="CFA FAWA: worst-class validation robust accuracy an epoch needs to enter the average")
+    group.add_argument("--frl-mode", default="rwrm", choices=("rw", "rm", "rwrm"),
+                       help="FRL: reweight, remargin or both")
+    group.add_argument("--frl-bound", type=float, default=0.07, help="FRL fairness bounds tau0 = tau1")
+    group.add_argument("--frl-rate1", type=float, default=0.05, help="FRL reweight multiplier rate")
+    group.add_argument("--frl-rate2", type=float, default=0.2, help="FRL remargin multiplier rate")
+    group.add_argument("--frl-lim", type=float, default=0.5, help="FRL: bound on the sum of the multipliers")
+
+
+def add_adv_arguments(group, modes: tuple[str, ...] = TRAIN_MODES):
+    """The plugin's flags (shared by ``rbla train`` and ``rbla timm-train``; the launcher passes the hook's
+    modes, without ``trades``)."""
+    group.add_argument("--adv-mode", default="adv_plus", choices=modes,
+                       help="std: clean; adv: PGD AT (Madry); adv_plus: PGD AT + label augmentation"
+                            + ("; trades: TRADES (rbla train only)" if "trades" in modes else ""))
     group.add_argument("--label-aug", action="store_true", help="turn --adv-mode adv into adv_plus")
     group.add_argument("--adv-eps", type=float, default=0.03, help="L-inf epsilon in [0,1] pixel units")
     group.add_argument("--adv-steps", type=int, default=10, help="PGD steps")
@@ -180,14 +223,18 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     return set(values)
 
 
-def adv_settings(args: argparse.Namespace) -> dict:
+def adv_settings(args: argparse.Namespace, allow_trades: bool = True) -> dict:
     """The ``--adv-*`` / ``--la-*`` flags checked by the one training rule (``results.rules.check_training``), as
     ``AdvLabelAug`` keyword arguments (``rbla train`` and ``rbla timm-train`` alike)."""
     mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
-    checked = check_training(mode=mode, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
-                             delta=args.la_delta, num_ops=args.la_ops, adv_prob=args.adv_prob,
+    if mode == "trades" and not allow_trades:
+        raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
+                        "mixup_fn: use rbla train --adv-mode trades")
+    # TRADES' KL attack takes the same eps/steps/alpha rules as PGD training (checked as adv)
+    checked = check_training(mode="adv" if mode == "trades" else mode, eps=args.adv_eps, steps=args.adv_steps,
+                             alpha=args.adv_alpha, delta=args.la_delta, num_ops=args.la_ops, adv_prob=args.adv_prob,
                              attack_mode=args.adv_attack_mode, names=TRAINING_FLAGS)
-    return {**checked, "alpha": args.adv_alpha}
+    return {**checked, "mode": mode, "alpha": args.adv_alpha}
 
 
 def validate_args(args: argparse.Namespace) -> None:
@@ -206,8 +253,37 @@ def validate_args(args: argparse.Namespace) -> None:
     if args.checkpoint_hist < 1:
         raise UserError(f"--checkpoint-hist must be >= 1, got {args.checkpoint_hist}")
     args.input_size = input_size(args.input_size)
+    check_fair_args(args)
     check_run_args(args)
     check_model_and_optim(args)
+
+
+def check_fair_args(args: argparse.Namespace) -> None:
+    """TRADES / policy flags; resolves ``--val-split`` None to its default (0.1 with a policy, else 0)."""
+    fair = getattr(args, "fair", "none")
+    if getattr(args, "val_split", None) is None:
+        args.val_split = 0.1 if fair != "none" else 0.0
+    if not 0.0 <= args.val_split < 1.0:
+        raise UserError(f"--val-split must lie in [0, 1), got {args.val_split}")
+    if fair == "frl" and args.val_split == 0:
+        raise UserError("--fair frl needs a validation split: pass --val-split F (e.g. 0.1) or leave it out")
+    if fair != "none" and args.adv_mode == "std":
+        raise UserError(f"--fair {fair} needs adversarial training: use --adv-mode adv, adv_plus or trades")
+    if args.trades_beta < 0:
+        raise UserError(f"--trades-beta must be >= 0, got {args.trades_beta}")
+    if args.fair_val_steps < 0:
+        raise UserError(f"--fair-val-steps must be >= 0, got {args.fair_val_steps}")
+    from ..fair import CFA_PARTS
+
+    parts = [p for p in str(args.cfa_parts).split(",") if p]
+    bad = sorted(set(parts) - set(CFA_PARTS))
+    if bad:
+        raise UserError(f"--cfa-parts {args.cfa_parts}: unknown part(s) {bad}: use a comma list of ccm, ccr, fawa")
+    if fair == "cfa" and "fawa" in parts and args.val_split == 0:
+        raise UserError("--fair cfa with FAWA needs a validation split: pass --val-split F (e.g. 0.1), or "
+                        "--cfa-parts ccm,ccr")
+    if args.adv_mode == "trades" and args.amp and args.amp_dtype == "float16":
+        raise UserError("--adv-mode trades has no float16 attack-loss scaling: use --amp-dtype bfloat16")
 
 
 def input_size(value) -> int | list[int] | None:

@@ -154,6 +154,7 @@ class RunCheckpointSaver(CheckpointSaver):
         self.last_metrics: dict[str, float] = {}
         self.rng_ranks: list[dict[str, Any]] | None = None  # every rank's RNG states, rank order (DDP resume)
         self.class_names: list[str] | None = None  # the training data's classes, in index order (recorded)
+        self.extra_state: dict[str, Any] = {}  # more resume state (the fairness policy's: "fair")
 
     def save_checkpoint(self, epoch: int, metric: float | None = None):
         last = os.path.join(self.checkpoint_dir, "last" + self.extension)
@@ -168,7 +169,15 @@ class RunCheckpointSaver(CheckpointSaver):
             _link_or_copy(last, os.path.join(self.checkpoint_dir, "model_best" + self.extension))
         return self.best_metric, self.best_epoch
 
-    def _save(self, save_path: str, epoch: int, metric: float | None = None) -> None:
+    def save_averaged(self, name: str, epoch: int, state_dict: dict[str, torch.Tensor]) -> str:
+        """Write ``<name>.pth.tar``: the checkpoint of ``epoch`` with an averaged model's weights (CFA's FAWA), so
+        ``rbla zoo export`` / ``rbla evaluate`` take it like ``last.pth.tar``."""
+        path = os.path.join(self.checkpoint_dir, name + self.extension)
+        self._save(path, epoch, None, state_dict=state_dict, averaged=name)
+        return path
+
+    def _save(self, save_path: str, epoch: int, metric: float | None = None,
+              state_dict: dict[str, torch.Tensor] | None = None, averaged: str | None = None) -> None:
         model: ImageClassifier = unwrap_model(self.model)
         state = {
             "version": CHECKPOINT_VERSION,
@@ -178,7 +187,7 @@ class RunCheckpointSaver(CheckpointSaver):
             "num_ops": model.num_ops,
             "mean": model.normalize.mean.flatten().tolist(),
             "std": model.normalize.std.flatten().tolist(),
-            "state_dict": model.state_dict(),
+            "state_dict": model.state_dict() if state_dict is None else state_dict,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "args": jsonable(vars(self.args)),
@@ -190,14 +199,17 @@ class RunCheckpointSaver(CheckpointSaver):
             state["rng_ranks"] = self.rng_ranks
         if self.class_names:
             state["class_names"] = list(self.class_names)
+        state.update(self.extra_state)
+        if averaged is not None:
+            state["averaged"] = averaged
         if self.amp_scaler is not None:
             state["scaler"] = self.amp_scaler.state_dict()
         atomic_torch_save(state, save_path)
 
 
 # files this saver writes; their ``.<name>.*.tmp`` leftovers of a killed write are removed at start-up
-WRITTEN_NAMES = ["last" + EXTENSION, "checkpoint-*" + EXTENSION, "model_best" + EXTENSION, "args.yaml",
-                 "summary.csv"]
+WRITTEN_NAMES = ["last" + EXTENSION, "checkpoint-*" + EXTENSION, "model_best" + EXTENSION, "fawa" + EXTENSION,
+                 "args.yaml", "summary.csv"]
 
 
 def remove_stale_temp_checkpoints(folder: str | Path) -> list[Path]:

@@ -25,9 +25,14 @@ def train_one_epoch(epoch: int, model: nn.Module, loader: Iterable, optimizer: t
                     loss_fn: nn.Module, hook: BatchHook | None, device: torch.device, *,
                     autocast_dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
                     channels_last: bool = False, progress: bool = True, log_interval: int = 0,
-                    log: Callable[[str], None] = print) -> dict[str, float]:
+                    log: Callable[[str], None] = print, trades=None, class_stats=None) -> dict[str, float]:
     """Train one epoch; ``hook(input, target)`` sits where timm applies ``mixup_fn``. Stops on a non-finite loss
-    before the optimizer step (nothing is updated with it)."""
+    before the optimizer step (nothing is updated with it).
+
+    ``trades`` (a :class:`robustbench_labelaug.fair.trades.TradesLoss`) replaces hook and ``loss_fn``: TRADES needs
+    the natural logits too. ``class_stats`` (a :class:`robustbench_labelaug.fair.stats.ClassCounts`) counts, per
+    class, the adversarial training examples the model classified correctly, from the logits of the training
+    forward pass (no extra pass): the hook's ``adv_rows``, or TRADES' adversarial logits."""
     model.train()
     losses = AverageMeter()
     start = time.perf_counter()
@@ -36,15 +41,23 @@ def train_one_epoch(epoch: int, model: nn.Module, loader: Iterable, optimizer: t
         input, target = input.to(device, non_blocking=True), target.to(device, non_blocking=True)
         if channels_last:  # before the hook, so the attack's forward/backward passes use the layout too
             input = input.contiguous(memory_format=torch.channels_last)
-        if hook is not None:
-            input, target = hook(input, target)
-        if channels_last:
-            input = input.contiguous(memory_format=torch.channels_last)
+        labels = target
         autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
                     else contextlib.nullcontext())
-        with autocast:
-            output = model(input)
-            loss = loss_fn(output, target)
+        if trades is not None:
+            loss, adv_logits = trades(model, input, target, autocast=autocast)
+        else:
+            if hook is not None:
+                input, target = hook(input, target)
+            if channels_last:
+                input = input.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                output = model(input)
+                loss = loss_fn(output, target)
+            rows = getattr(hook, "adv_rows", None)
+            adv_logits = output[rows].detach() if rows is not None else None
+        if class_stats is not None and adv_logits is not None:
+            class_stats.update(adv_logits[:, :class_stats.num_classes].argmax(1), labels)
         if not dist_utils.all_finite(loss):  # every rank stops at the same step
             where = "" if torch.isfinite(loss) else f"{loss.item()} "
             raise NonFiniteLoss(f"loss became {where or 'non-finite on another rank '}at epoch {epoch}, step {step}")

@@ -29,6 +29,8 @@ from .. import distributed as dist_utils
 from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
+from ..fair import ClassCounts, EpochStats, TradesLoss, create_policy
+from ..fair.validation import classwise_validation
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
@@ -93,9 +95,52 @@ def build_datasets(args: argparse.Namespace):
     bad = "skip" if getattr(args, "skip_bad_images", False) else "error"
     train_ds = create_dataset(args.dataset, args.data_dir, "train", is_training=True, input_size=size,
                               bad_images=bad, color_jitter=getattr(args, "color_jitter", 0.0))
+    class_names = getattr(train_ds, "class_to_idx", None) and list(train_ds.class_to_idx)
     val_ds = create_dataset(args.dataset, args.data_dir, "val", input_size=size, bad_images=bad,
-                            class_names=getattr(train_ds, "class_to_idx", None) and list(train_ds.class_to_idx))
+                            class_names=class_names)
     return train_ds, val_ds
+
+
+def carve_holdout(args: argparse.Namespace, train_ds):
+    """With ``--val-split F``: (training subset, held-out validation subset of the training split, loaded without
+    augmentation) and the split's record in ``args.val_split_record``; else (train_ds, None)."""
+    if not getattr(args, "val_split", 0):
+        return train_ds, None
+    from ..data.holdout import carve_validation
+
+    size = args.input_size or 224
+    bad = "skip" if getattr(args, "skip_bad_images", False) else "error"
+    eval_view = create_dataset(args.dataset, args.data_dir, "train", is_training=False, input_size=size,
+                               bad_images=bad, class_names=getattr(train_ds, "class_to_idx", None)
+                               and list(train_ds.class_to_idx))
+    train_sub, holdout, record = carve_validation(train_ds, eval_view, args.val_split, args.seed)
+    args.val_split_record = record
+    return train_sub, holdout
+
+
+def policy_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of the ``--fair`` policy from the flags."""
+    if args.fair == "cfa":
+        return {"begin": args.cfa_begin, "lambda_1": args.cfa_lambda1, "lambda_2": args.cfa_lambda2,
+                "parts": tuple(p for p in args.cfa_parts.split(",") if p), "fawa_decay": args.fawa_decay,
+                "fawa_threshold": args.fawa_threshold}
+    if args.fair == "frl":
+        return {"mode": args.frl_mode, "bound0": args.frl_bound, "bound1": args.frl_bound, "rate1": args.frl_rate1,
+                "rate2": args.frl_rate2, "lim": args.frl_lim}
+    return {}
+
+
+PER_CLASS_COLUMNS_MAX_K = 100  # above this many classes summary.csv gets only the worst class and the mean
+
+
+def classwise_columns(prefix: str, acc: torch.Tensor) -> dict[str, float]:
+    """``{prefix}_c<k>`` (K <= 100) plus ``{prefix}_worst`` and ``{prefix}_mean``, in % (NaN: no sample)."""
+    pct = (100.0 * acc).tolist()
+    out = {f"{prefix}_c{k}": v for k, v in enumerate(pct)} if len(pct) <= PER_CLASS_COLUMNS_MAX_K else {}
+    seen = acc[~torch.isnan(acc)]
+    out[f"{prefix}_worst"] = 100.0 * float(seen.min()) if seen.numel() else float("nan")
+    out[f"{prefix}_mean"] = 100.0 * float(seen.mean()) if seen.numel() else float("nan")
+    return out
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any],
@@ -221,6 +266,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     log = tqdm.write if info.is_main else (lambda *_: None)
 
     train_ds, val_ds = build_datasets(args)
+    train_ds, holdout_ds = carve_holdout(args, train_ds)
     num_classes = dataset_num_classes(args.dataset, args.data_dir)
     if args.num_classes is not None and args.num_classes != num_classes:
         raise UserError(f"--num-classes {args.num_classes} but dataset '{args.dataset}' has {num_classes} classes: "
@@ -277,12 +323,21 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_model = process_setup.maybe_compile(train_model, args.compile)
     attack_model = process_setup.maybe_compile(model, args.compile)  # the hook attacks the module itself, not DDP
-    hook = AdvLabelAug(attack_model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
-                       alpha=args.adv_alpha, delta=args.la_delta, num_ops=max(args.la_ops, 1),
-                       train_clean=args.adv_train_clean, adv_prob=args.adv_prob, attack_mode=args.adv_attack_mode,
-                       autocast_dtype=amp_dtype)
+    trades = hook = None
+    if args.adv_mode == "trades":
+        trades = TradesLoss(attack_model, num_classes, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
+                            beta=args.trades_beta, autocast_dtype=amp_dtype)
+    else:
+        hook = AdvLabelAug(attack_model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
+                           alpha=args.adv_alpha, delta=args.la_delta, num_ops=max(args.la_ops, 1),
+                           train_clean=args.adv_train_clean, adv_prob=args.adv_prob,
+                           attack_mode=args.adv_attack_mode, autocast_dtype=amp_dtype)
+    policy = create_policy(args.fair, num_classes, args.adv_eps, args.trades_beta, **policy_options(args))
+    if resume_state is not None and resume_state.get("fair") is not None:
+        policy.load_state_dict(resume_state["fair"])
     log(f"training {args.model} on {args.dataset} (K={num_classes}, M={num_ops}) on {device} x{info.world_size}: "
-        f"{hook}")
+        f"{trades or hook}" + (f", --fair {args.fair}" if args.fair != "none" else "")
+        + (f", validation split {len(holdout_ds)} images held out of the training set" if holdout_ds else ""))
     log(f"{getattr(model, 'head_rule', 'head: as created')}; weights: {process_setup.starting_point(args)}")
     # what a seed's bit-for-bit reproducibility depends on besides the seed (see docs/reproducibility.md)
     log(f"numerics: torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
@@ -308,11 +363,14 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, num_epochs):
         sampler.set_epoch(epoch)
+        policy.apply(trades or hook, epoch)
+        class_stats = ClassCounts(num_classes) if args.adv_mode != "std" else None
         try:
             train_metrics = train_one_epoch(epoch, train_model, loader, optimizer, loss_fn, hook, device,
                                             autocast_dtype=amp_dtype, scaler=scaler,
                                             channels_last=args.channels_last, progress=progress,
-                                            log_interval=args.log_interval if info.is_main else 0, log=log)
+                                            log_interval=args.log_interval if info.is_main else 0, log=log,
+                                            trades=trades, class_stats=class_stats)
         except NonFiniteLoss as exc:
             lower = f"{args.lr / 10:g}"
             if last.exists():
@@ -323,6 +381,10 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                             f"--lr (e.g. --lr {lower}) and another --experiment") from None
         process_setup.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere: what the checkpoint holds
         eval_metrics = validate(model, val_ds, num_classes, args, device, progress)
+        epoch_stats = fair_epoch_stats(model, class_stats, holdout_ds, num_classes, args, device, batch_size)
+        train_metrics.update(epoch_summary(policy, epoch_stats, epoch, trades is not None, args))
+        eval_metrics.update(holdout_summary(epoch_stats))
+        policy.end_epoch(epoch, epoch_stats, model.state_dict())
         rng_ranks = process_setup.gather_rng_states()  # every rank's, so a resume restores each rank's own
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step(epoch + 1)
@@ -333,9 +395,60 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                            write_header=not (out_dir / "summary.csv").exists())
             saver.last_metrics = metrics
             saver.rng_ranks = rng_ranks
+            saver.extra_state = {"fair": policy.state_dict()} if args.fair != "none" else {}
             saver.save_checkpoint(epoch, metric=eval_metrics["top1"])
+            if policy.averaged_state() is not None:  # CFA's FAWA model, beside the plain one
+                saver.save_averaged("fawa", epoch, policy.averaged_state())
         log(f"epoch {epoch + 1}/{num_epochs}  loss {train_metrics['loss']:.4f}  clean top1 {eval_metrics['top1']:.2f}"
             + (f"  PGD-{args.val_pgd_steps} top1 {eval_metrics['pgd_top1']:.2f}" if "pgd_top1" in eval_metrics
-               else "") + f"  lr {lr:.3g}  ({train_metrics['time_s']:.1f} s)")
+               else "")
+            + (f"  worst-class train robust {train_metrics['robust_top1_worst']:.1f}"
+               if "robust_top1_worst" in train_metrics else "")
+            + (f"  worst-class val PGD {eval_metrics['holdout_pgd_top1_worst']:.1f}"
+               if "holdout_pgd_top1_worst" in eval_metrics else "")
+            + f"  lr {lr:.3g}  ({train_metrics['time_s']:.1f} s)")
         dist_utils.barrier()
     return TrainResult(out_dir, last, num_epochs - start_epoch, metrics)
+
+
+def fair_epoch_stats(model, class_stats: ClassCounts | None, holdout_ds, num_classes: int,
+                     args: argparse.Namespace, device, batch_size: int) -> EpochStats:
+    """The epoch's per-class statistics, identical on every rank: the training batches' robust accuracy
+    (all-reduced counts) and, with a validation split, its class-wise clean and PGD accuracy."""
+    stats = EpochStats()
+    if class_stats is not None:
+        stats.train_robust = class_stats.all_reduce().accuracy()
+    if holdout_ds is not None and args.adv_mode != "std":
+        clean, robust = classwise_validation(model, holdout_ds, num_classes, args.adv_eps, args.fair_val_steps,
+                                             device, batch_size=max(batch_size, 1))
+        stats.val_clean, stats.val_counts = clean.accuracy(), clean.total
+        stats.val_robust = robust.accuracy() if args.fair_val_steps > 0 else None
+    return stats
+
+
+def epoch_summary(policy, stats: EpochStats, epoch: int, trades: bool, args: argparse.Namespace) -> dict[str, float]:
+    """``summary.csv`` columns of the training side: per-class robust accuracy of the training batches' adversarial
+    examples (``train_robust_top1_c<k>``, ``_worst``, ``_mean``) and, with a policy, the class-wise epsilon
+    factors it trained this epoch with (``train_eps_factor_c<k>``)."""
+    out: dict[str, float] = {}
+    if stats.train_robust is not None:
+        out.update(classwise_columns("robust_top1", stats.train_robust))
+    if args.fair != "none":
+        params = policy.class_params(epoch, trades)
+        eps = params.get("class_eps")
+        factors = (eps / args.adv_eps).tolist() if eps is not None else [1.0] * policy.num_classes
+        if len(factors) <= PER_CLASS_COLUMNS_MAX_K:
+            out.update({f"eps_factor_c{k}": f for k, f in enumerate(factors)})
+        out.update(policy.summary())
+    return out
+
+
+def holdout_summary(stats: EpochStats) -> dict[str, float]:
+    """``summary.csv`` columns of the validation split (``eval_holdout_top1_c<k>``, ``eval_holdout_pgd_top1_c<k>``,
+    worst and mean)."""
+    out: dict[str, float] = {}
+    if stats.val_clean is not None:
+        out.update(classwise_columns("holdout_top1", stats.val_clean))
+    if stats.val_robust is not None:
+        out.update(classwise_columns("holdout_pgd_top1", stats.val_robust))
+    return out

@@ -6,7 +6,8 @@ Fields (all required unless marked optional):
 - ``name``: the model's id, equal to the file name (``<name>.yaml``) and to the recipe's ``--experiment``;
 - ``dataset`` (a registered dataset with a fixed K: ``digits``, ``imagenet``, ...), ``threat_model`` (``Linf`` | ``L2``), ``eps`` (in (0, 1], [0,1] pixel units);
 - ``architecture`` (timm model name), ``num_classes`` K, ``num_ops`` M (0 for std/adv, >= 1 for adv_plus);
-- ``training`` (``std`` | ``adv`` | ``adv_plus``), ``delta`` (label-augmentation weight; null unless adv_plus);
+- ``training`` (``std`` | ``adv`` | ``adv_plus`` | ``trades``, with ``_cfa`` / ``_frl`` for a run under that
+  ``--fair`` policy, e.g. ``adv_plus_cfa``), ``delta`` (label-augmentation weight; null unless adv_plus);
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
 - ``recipe``: the exact ``rbla train ...`` command that produces the weights;
 - ``checkpoint`` (``<name>.pt``), ``sha256`` (of the published file, or null), ``url`` (optional, or null);
@@ -41,7 +42,7 @@ from ..results.rules import (
     is_number,
     label_aug_problem,
 )
-from ..results.vocab import ATTACK_THREAT_MODELS, MODES
+from ..results.vocab import ATTACK_THREAT_MODELS, TRAINING_LABELS, training_label
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -222,7 +223,7 @@ FIELDS: dict[str, Field] = {
     "num_classes": Field(_integer(2)),
     "num_ops": Field(_integer(0)),
     "delta": Field(_optional(delta_problem)),
-    "training": Field(_one_of(MODES)),
+    "training": Field(_one_of(TRAINING_LABELS)),
     "preprocessing": Field(_string),
     "mean": Field(_rgb(positive=False)),
     "std": Field(_rgb(positive=True)),
@@ -273,7 +274,6 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
 
     from ..data import dataset_num_classes
     from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
-
     def fail(problem: str) -> None:
         raise UserError(f"zoo entry {source}: {problem}")
 
@@ -289,7 +289,7 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     if data["num_classes"] != dataset_num_classes(data["dataset"]):
         fail(f"num_classes {data['num_classes']} but dataset '{data['dataset']}' has "
              f"{dataset_num_classes(data['dataset'])} classes")
-    problem = label_aug_problem(training, data["num_ops"], data["delta"])
+    problem = label_aug_problem(training.removesuffix("_cfa").removesuffix("_frl"), data["num_ops"], data["delta"])
     if problem:
         fail(f"training {problem}")
 
@@ -298,13 +298,13 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         "--experiment": (args.experiment, name),
         "--dataset": (args.dataset, data["dataset"]),
         "--model": (args.model, data["architecture"]),
-        "--adv-mode": ("adv_plus" if args.label_aug else args.adv_mode, training),
+        "--adv-mode/--fair": (training_label("adv_plus" if args.label_aug else args.adv_mode, args.fair), training),
     }
     if args.num_classes is not None:
         expected["--num-classes"] = (args.num_classes, data["num_classes"])
     if training != "std":
         expected["--adv-eps"] = (args.adv_eps, data["eps"])
-    if training == "adv_plus":
+    if training.startswith("adv_plus"):
         expected["--la-delta"] = (args.la_delta, data["delta"])
         expected["--la-ops"] = (args.la_ops, data["num_ops"])
     for flag, (got, want) in expected.items():

@@ -55,8 +55,10 @@ class Exported(_Written):
 def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path) -> None:
     """A checkpoint exported under a zoo name must be that entry's model."""
     entry = load_entries()[name]
+    from ..train.args import training_label
+
     args = state.get("args") or {}
-    training = args.get("adv_mode")
+    training = training_label(args.get("adv_mode"), args.get("fair", "none"))  # e.g. adv_cfa under --fair cfa
     checks: list[tuple[str, Any, Any]] = [
         ("dataset", dataset, entry.dataset), ("threat model", threat_model, entry.threat_model),
         ("architecture", entry.architecture if same_architecture(state["arch"], entry.architecture) else
@@ -64,10 +66,10 @@ def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_
         ("num_ops", state["num_ops"], entry.num_ops),
     ]
     if training is not None:
-        checks.append(("training (--adv-mode)", training, entry.training))
+        checks.append(("training (--adv-mode/--fair)", training, entry.training))
         if entry.training != "std" and args.get("adv_eps") is not None:
             checks.append(("--adv-eps", args["adv_eps"], entry.eps))
-        if entry.training == "adv_plus" and args.get("la_delta") is not None:
+        if entry.training.startswith("adv_plus") and args.get("la_delta") is not None:
             checks.append(("--la-delta", args["la_delta"], entry.delta))
     for what, got, want in checks:
         same = math.isclose(got, want) if isinstance(got, float) or isinstance(want, float) else got == want
