@@ -23,10 +23,11 @@ def test_mean_ci_matches_hand_computation():
 
 
 def test_seeds_table_rows():
-    def info(clean, sd):  # a clean evaluator's stored result: its declared headline gives the columns
-        result = {"evaluator": "clean", "metrics": {"error": clean}, "num_examples": 10,
-                  "classwise": {"clean": {"summary": {"sd": sd}}}}
-        return {"labelaug": {"results": {"clean": result}}}
+    def info(clean, sd):  # a model_info as the runner stores it: its stored headlines give the columns
+        records = [{"key": "clean_error", "label": "clean err", "value": clean, "unit": "%", "source": "clean"},
+                   {"key": "class_sd_clean", "label": "class SD clean", "value": sd, "unit": "%",
+                    "source": "clean"}]
+        return {"labelaug": {"measured": {"headlines": records}}}
 
     table = seeds_table({"digits_adv": [info(10.0, 4.0), info(12.0, 6.0)],
                          "digits_std": [{"labelaug": {"results": {}}}, {"labelaug": {"results": {}}}]})
