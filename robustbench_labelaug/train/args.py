@@ -258,11 +258,18 @@ def validate_args(args: argparse.Namespace) -> None:
     check_model_and_optim(args)
 
 
-def check_fair_args(args: argparse.Namespace) -> None:
-    """TRADES / policy flags; resolves ``--val-split`` None to its default (0.1 with a policy, else 0)."""
-    fair = getattr(args, "fair", "none")
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Flags whose default depends on others, resolved as training records them (``--val-split`` None: 0.1 with
+    a policy, else 0), so a recipe parsed from text compares equal to the args a run stored."""
     if getattr(args, "val_split", None) is None:
-        args.val_split = 0.1 if fair != "none" else 0.0
+        args.val_split = 0.1 if getattr(args, "fair", "none") != "none" else 0.0
+    return args
+
+
+def check_fair_args(args: argparse.Namespace) -> None:
+    """TRADES / policy flags; resolves ``--val-split`` None to its default (:func:`resolve_defaults`)."""
+    fair = getattr(args, "fair", "none")
+    resolve_defaults(args)
     if not 0.0 <= args.val_split < 1.0:
         raise UserError(f"--val-split must lie in [0, 1), got {args.val_split}")
     if fair == "frl" and args.val_split == 0:

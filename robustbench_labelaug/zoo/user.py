@@ -133,9 +133,10 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def recipe_args(recipe: str, source: str = "entry") -> dict[str, Any]:
+    from ..train.args import resolve_defaults
     from .entries import parse_recipe
 
-    return vars(parse_recipe(recipe, source))
+    return vars(resolve_defaults(parse_recipe(recipe, source)))
 
 
 def recipe_departures(recipe: str, used: dict[str, Any], source: str = "entry") -> dict[str, list[Any]]:
