@@ -81,8 +81,15 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
     return out
 
 
-def class_names_of(dataset) -> list[str] | None:
-    """The dataset's class names in index order (recorded in checkpoints and compared at evaluation), or None."""
+def class_names_of(dataset, name: str | None = None, data_dir=None) -> list[str] | None:
+    """The dataset's class names in index order (recorded in checkpoints and compared at evaluation), or None.
+    Where the registry declares them for ``name`` they are the registry's, the very list ``rbla evaluate``
+    compares with (ImageNet's WordNet names, not its wnid folders); else the dataset's own."""
+    from ..data.registry import class_names as registry_class_names
+
+    declared = registry_class_names(name, data_dir, num_classes=len(getattr(dataset, "classes", []) or []) or None)
+    if declared:
+        return [str(n) for n in declared]
     mapping = getattr(dataset, "class_to_idx", None)
     if isinstance(mapping, dict) and mapping:
         return [str(n) for n, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
@@ -351,7 +358,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     saver = RunCheckpointSaver(model, optimizer, scheduler, args, amp_scaler=scaler, checkpoint_dir=str(out_dir),
                                max_history=args.checkpoint_hist) if info.is_main else None
     if saver is not None:
-        saver.class_names = class_names_of(train_ds)
+        saver.class_names = class_names_of(train_ds, args.dataset, args.data_dir)
     loss_fn = SoftTargetCrossEntropy()
     last = out_dir / "last.pth.tar"
     if info.is_main:

@@ -143,7 +143,13 @@ def recipe_departures(recipe: str, used: dict[str, Any], source: str = "entry") 
     """``{flag: [recipe value, value used]}`` for every training flag where the args a checkpoint recorded
     (``used``) differ from the entry's ``rbla train`` recipe (run-control flags such as --output are ignored;
     label-augmentation flags only count for adv_plus runs)."""
+    import argparse
+
+    from ..train.args import resolve_defaults
+
     wanted = recipe_args(recipe, source)
+    if "val_split" in used:  # both sides with their dependent defaults resolved as training resolves them
+        used = vars(resolve_defaults(argparse.Namespace(**used)))
     mode = "adv_plus" if wanted.get("label_aug") else wanted.get("adv_mode")
     out: dict[str, list[Any]] = {}
     for key, want in wanted.items():
