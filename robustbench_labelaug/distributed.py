@@ -59,7 +59,20 @@ def init_distributed(device: str | None = None) -> tuple[DistInfo, torch.device]
     if info.distributed and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", init_method="env://",
                                 rank=info.rank, world_size=info.world_size)
+        _STARTED.append(True)
     return info, dev
+
+
+_STARTED: list[bool] = []  # whether init_distributed started this process's group (then close_distributed ends it)
+
+
+def close_distributed() -> None:
+    """End the process group :func:`init_distributed` started (a no-op otherwise). Leaving it to interpreter exit
+    lets gloo's threads be torn down while joinable, which aborts a rank now and then ("terminate called without
+    an active exception", exit -6) after all the work is done."""
+    if _STARTED and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _STARTED.clear()
 
 
 def current() -> DistInfo:

@@ -218,6 +218,7 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     finally:
         if lock is not None:
             lock.release()
+        dist_utils.close_distributed()
     if dist.is_main and leaderboard:
         plots = cfg.runtime.plots if plots is None else plots
         render(out, plots=plots, title=cfg.title, html=True, overwrite=True, page_figures=plots)

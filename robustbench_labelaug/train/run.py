@@ -260,6 +260,7 @@ def train(args: argparse.Namespace) -> TrainResult:
     finally:
         if lock is not None:
             lock.release()
+        dist_utils.close_distributed()
 
 
 def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: dict[str, Any] | None,
