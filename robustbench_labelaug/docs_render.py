@@ -9,6 +9,8 @@ and is replaced by the render of NAME (one of :data:`BLOCKS`) from the committed
 
 - ``demo-leaderboard``: the demo's leaderboard table, rendered by the leaderboard itself from the model_info JSONs
   ``rbla demo`` wrote (``docs/data/demo/model_info/*.json``: copy ``rbla_demo/eval/model_info/*.json`` there);
+- ``methods-leaderboard``: the same from ``rbla demo --methods std,adv,adv_plus,trades,cfa,adv_plus_cfa,frl``
+  (``docs/data/methods/model_info/*.json``);
 - ``demo-seeds``: the demo's mean ± 95 % CI over seeds (``docs/data/demo_seeds.json``: a copy of the
   ``rbla_demo/seeds.json`` that ``rbla demo --seeds N`` writes);
 - ``bench``: ``bench/hook_overhead.py --json`` and ``bench/pgd_eval.py --json`` (``docs/data/bench/*.json``);
@@ -39,12 +41,21 @@ def _load(path: Path) -> Any:
 
 def demo_leaderboard(root: Path) -> str:
     """The demo's leaderboard table (the leaderboard's own markdown rows, errors in %, units in the headers)."""
+    return _leaderboard(root / "docs" / "data" / "demo")
+
+
+def methods_leaderboard(root: Path) -> str:
+    """``rbla demo --methods ...``'s leaderboard (all seven methods, one seed), rendered the same way."""
+    return _leaderboard(root / "docs" / "data" / "methods")
+
+
+def _leaderboard(folder: Path) -> str:
     from .leaderboard.table import build_tables
     from .results.model_info import load_model_infos
 
-    infos = load_model_infos(root / "docs" / "data" / "demo")
+    infos = load_model_infos(folder)
     (table,) = build_tables(infos)
-    align = ["---" if h in ("model", "training", "architecture") else "---:" for h in table.header]
+    align = ["---" if h in ("model", "paper", "training", "architecture") else "---:" for h in table.header]
     lines = ["| " + " | ".join(table.titles()) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"
@@ -160,7 +171,8 @@ def gpu(root: Path) -> str:  # noqa: C901 - one table, row by row
 
 
 IMAGENET_TRAIN_IMAGES = 10 * 1_281_167
-BLOCKS: dict[str, Callable[[Path], str]] = {"demo-leaderboard": demo_leaderboard, "demo-seeds": demo_seeds,
+BLOCKS: dict[str, Callable[[Path], str]] = {"demo-leaderboard": demo_leaderboard,
+                                            "methods-leaderboard": methods_leaderboard, "demo-seeds": demo_seeds,
                                             "bench": bench, "gpu": gpu}
 
 
