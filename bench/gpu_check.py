@@ -530,7 +530,7 @@ def _section_autoattack(cfg: dict, work: Path) -> dict:
     t_direct, direct_err = _timed(dev, lambda: direct_run(kway, na))
     t_eval, result = _timed(dev, lambda: evaluator_run(kway, na))
     out["wrapper"] = {"n": na, "evaluator_images_per_s": na / t_eval, "direct_images_per_s": na / t_direct,
-                      "evaluator_s": round(t_eval, 2), "direct_s": round(t_direct, 2),
+                      "evaluator_s": round(t_eval, 4), "direct_s": round(t_direct, 4),
                       "time_ratio": round(t_eval / t_direct, 3), "target": AA_RATIO_MAX,
                       "met": t_eval / t_direct <= AA_RATIO_MAX,
                       "evaluator_robust_error": result.metrics.get("robust_error"),
