@@ -59,6 +59,8 @@ from torch import nn
 from .errors import UserError
 from .models.classifier import KWayClassifier
 from .results.vocab import precision_of_amp_dtype, torch_dtype
+from .timm_fair import CountingSoftTargetCrossEntropy, FairSettings, TimmClassWise
+from .timm_fair import say as _say
 from .timm_train_cli import HELP, add_arguments, hook_settings, main, parse  # noqa: F401  (re-exported)
 
 TESTED_TIMM_VERSIONS = ("1.0.9",)
@@ -152,6 +154,8 @@ class _State:
     head_rule: str | None = None
     pretrained: dict[str, Any] = field(default_factory=dict)  # where the starting weights came from
     reported: bool = False  # the recipe's departures were printed
+    classwise: TimmClassWise = field(default_factory=lambda: TimmClassWise(FairSettings()))
+    script_args: argparse.Namespace | None = None  # the script's parsed flags (from its _parse_args)
     calls: dict[str, int] = field(default_factory=lambda: {"train_one_epoch": 0, "validate": 0})
 
     @property
@@ -229,6 +233,7 @@ def _timm_patches(state: _State) -> contextlib.ExitStack:
 
     real_create_model = timm.models.create_model
     real_resolve = timm.data.resolve_data_config
+    real_create_dataset = timm.data.create_dataset
 
     def create_model(*args: Any, **kwargs: Any) -> nn.Module:
         from .models.pretrained import create_with_head_rule
@@ -268,7 +273,11 @@ def _timm_patches(state: _State) -> contextlib.ExitStack:
             state.data_config = config
         return config
 
+    def create_dataset(*args: Any, **kwargs: Any):
+        return state.classwise.create_dataset(real_create_dataset, state.script_args, *args, **kwargs)
+
     stack = contextlib.ExitStack()
+    stack.enter_context(_patched(timm.data, "create_dataset", create_dataset))
     stack.enter_context(_patched(timm.models, "create_model", create_model))
     stack.enter_context(_patched(timm, "create_model", create_model))
     stack.enter_context(_patched(timm.data, "resolve_data_config", resolve_data_config))
@@ -278,8 +287,6 @@ def _timm_patches(state: _State) -> contextlib.ExitStack:
 
 
 def _wrap_train_one_epoch(real: Callable, state: _State) -> Callable:
-    from timm.loss import SoftTargetCrossEntropy
-
     signature = inspect.signature(real)
 
     def train_one_epoch(*args: Any, **kwargs: Any):
@@ -288,21 +295,45 @@ def _wrap_train_one_epoch(real: Callable, state: _State) -> Callable:
         hook = state.make_hook(script_args)
         for key, value in state.pretrained.items():  # saved with timm's checkpoints (CheckpointSaver keeps args)
             setattr(script_args, f"rbla_pretrained_{key}", value)
+        script_args.rbla_hook = hook_record(hook, state.data_config)  # what rbla zoo export rebuilds the model from
         if bound.arguments.get("mixup_fn") is not None:
             raise UserError(REFUSED[("timm.data", "Mixup")])
+        classwise = state.classwise
+        epoch = int(bound.arguments["epoch"]) if "epoch" in bound.arguments else state.calls["train_one_epoch"]
+        classwise.begin_epoch(epoch, hook, script_args, state.data_config)
+
+        def counted(input: torch.Tensor, target: torch.Tensor):  # the hook, remembering what to score
+            out, soft = hook(input, target)
+            classwise.after_hook(hook, target, out)
+            return out, soft
+
         if getattr(script_args, "prefetcher", False):
-            bound.arguments["loader"] = HookedLoader(bound.arguments["loader"], hook)
+            bound.arguments["loader"] = HookedLoader(bound.arguments["loader"], counted)
         else:
-            bound.arguments["mixup_fn"] = hook
-        bound.arguments["loss_fn"] = SoftTargetCrossEntropy()
+            bound.arguments["mixup_fn"] = counted
+        bound.arguments["loss_fn"] = CountingSoftTargetCrossEntropy(classwise)
         if "device" in signature.parameters and "device" not in bound.arguments and state.model is not None:
             # timm 1.0.9's main() calls train_one_epoch without device=, so its default 'cuda' breaks
             # --no-prefetcher on other devices: pass the model's own device
             bound.arguments["device"] = _device_of(state.model)
         state.calls["train_one_epoch"] += 1
-        return real(*bound.args, **bound.kwargs)
+        metrics = real(*bound.args, **bound.kwargs)
+        classwise.end_epoch(epoch, bound.arguments["model"], script_args, metrics, state.data_config,
+                            bound.arguments.get("output_dir"))
+        return metrics
 
     return train_one_epoch
+
+
+def hook_record(hook, data_config: dict[str, Any]) -> dict[str, Any]:
+    """The hook's settings and the loader's normalisation, saved in the script's ``args`` (so in every checkpoint):
+    ``rbla zoo export`` rebuilds the K+M classifier (normalisation inside) from them."""
+    return {"mode": hook.mode, "num_classes": int(hook.num_classes), "num_ops": int(hook.num_ops),
+            "eps": float(hook.eps), "steps": int(hook.steps), "alpha": float(hook.alpha), "delta": float(hook.delta),
+            "adv_prob": float(hook.adv_prob), "attack_mode": hook.attack_mode, "train_clean": bool(hook.train_clean),
+            "mean": [float(v) for v in data_config["mean"]], "std": [float(v) for v in data_config["std"]],
+            "input_size": [int(v) for v in data_config["input_size"]],
+            "interpolation": str(data_config.get("interpolation")), "crop_pct": float(data_config["crop_pct"])}
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -321,7 +352,10 @@ def _wrap_validate(real: Callable, state: _State) -> Callable:
                             f"timm-train needs timm {', '.join(TESTED_TIMM_VERSIONS)}'s train.py")
         bound.arguments["model"] = KWayClassifier(bound.arguments["model"], state.num_classes)
         state.calls["validate"] += 1
-        return real(*bound.args, **bound.kwargs)
+        metrics = real(*bound.args, **bound.kwargs)
+        if isinstance(metrics, dict):  # the validation split's class-wise columns (the EMA's metrics get them too)
+            metrics.update(state.classwise.eval_columns)
+        return metrics
 
     return validate
 
@@ -331,7 +365,9 @@ def _wrap_parse_args(real: Callable, state: _State) -> Callable:
         result = real(*args, **kwargs)
         parsed = result[0] if isinstance(result, tuple) else result
         if isinstance(parsed, argparse.Namespace):
+            state.script_args = parsed
             report_recipe(parsed, state)
+            state.classwise.check_resume(parsed)
         return result
 
     return _parse_args
@@ -492,14 +528,6 @@ def report_recipe(args: argparse.Namespace, state: _State) -> None:
         _say(f"  {p}")
 
 
-def _say(line: str) -> None:
-    """A start-up line, on the first process only."""
-    import os
-
-    if os.environ.get("RANK", "0") in ("", "0") and os.environ.get("SLURM_PROCID", "0") in ("", "0"):
-        print(f"rbla timm-train: {line}", file=sys.stderr, flush=True)
-
-
 def starting_weights_record(model: nn.Module, pretrained: bool, file: str | None) -> dict[str, Any]:
     """Where the model's starting weights came from: a file (path and sha256, no tag: a tag would be timm's guess),
     timm's tagged weights (tag and, where the cached file is found, its sha256), or nothing."""
@@ -528,9 +556,11 @@ def describe_weights(record: dict[str, Any]) -> str:
     return "random"
 
 
-def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]) -> dict[str, int]:
-    """Run ``script`` (timm's train.py) with command-line ``argv`` and the hook built from ``settings``
-    (:class:`AdvLabelAug` keyword arguments). Returns how often the hooked functions ran."""
+def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any],
+                   fair: FairSettings | None = None) -> dict[str, int]:
+    """Run ``script`` (timm's train.py) with command-line ``argv``, the hook built from ``settings``
+    (:class:`AdvLabelAug` keyword arguments) and the class-wise ``fair`` settings (policy, validation split; see
+    :mod:`robustbench_labelaug.timm_fair`). Returns how often the hooked functions ran."""
     import timm
     import timm.models
 
@@ -543,7 +573,7 @@ def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]
     if timm.__version__ not in TESTED_TIMM_VERSIONS:
         print(f"rbla timm-train: warning: tested with timm {', '.join(TESTED_TIMM_VERSIONS)}, this is timm "
               f"{timm.__version__}", file=sys.stderr)
-    state = _State(settings=dict(settings))
+    state = _State(settings=dict(settings), classwise=TimmClassWise(fair or FairSettings()))
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = str(path.resolve())
     with _script_environment(path.resolve(), list(argv)), _timm_patches(state):

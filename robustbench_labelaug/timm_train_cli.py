@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .train.args import add_adv_arguments
+from .train.args import add_adv_arguments, add_fair_arguments
 
 HELP = ("run timm's own train.py, unmodified, with the AdvLabelAug hook at its mixup_fn point, a K+M head, "
         "soft-target cross entropy and K-way validation")
-__all__ = ["HELP", "add_arguments", "hook_settings", "main", "parse"]
+VAL_SPLIT_FLAG = "--fair-val-split"  # rbla train's --val-split: timm's own --val-split names its validation split
+__all__ = ["HELP", "VAL_SPLIT_FLAG", "add_arguments", "check_class_wise", "hook_settings", "main", "parse"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "0.03")
     parser.add_argument("script", metavar="TRAIN_PY", help="path to timm's train.py (unmodified)")
     add_adv_arguments(parser.add_argument_group("Adversarial training / label augmentation (the hook)"))
+    add_fair_arguments(parser, trades=False, val_split_flag=VAL_SPLIT_FLAG)
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -39,9 +41,20 @@ def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {**checked, "num_ops": max(checked["num_ops"], 1), "train_clean": args.adv_train_clean}
 
 
+def check_class_wise(args: argparse.Namespace) -> None:
+    """The ``--fair`` / ``--fair-val-split`` flags, by ``rbla train``'s rule (one line for a bad one)."""
+    from .train.args import check_fair_args
+
+    args.val_split_flag = VAL_SPLIT_FLAG
+    check_fair_args(args)
+
+
 def main(args: argparse.Namespace) -> int:
-    settings = hook_settings(args)  # bad flags fail before torch is imported
+    settings = hook_settings(args)  # bad flags fail before anything is run
+    args.adv_mode = settings["mode"]
+    check_class_wise(args)
+    from .timm_fair import FairSettings
     from .timm_train import run_timm_train
 
-    run_timm_train(args.script, args.script_args, settings)
+    run_timm_train(args.script, args.script_args, settings, FairSettings.from_args(args))
     return 0

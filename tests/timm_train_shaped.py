@@ -27,6 +27,7 @@ from timm.data import (
 )
 from timm.loss import BinaryCrossEntropy, JsdCrossEntropy, LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.models import create_model
+from timm.models import resume_checkpoint as resume_checkpoint
 from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 
@@ -63,6 +64,7 @@ parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("-j", "--workers", type=int, default=0)
 parser.add_argument("--output", default="./output/train")
 parser.add_argument("--experiment", default="shaped")
+parser.add_argument("--resume", default="")
 
 
 def _parse_args():
@@ -89,8 +91,13 @@ def main():
     optimizer = create_optimizer_v2(model, opt="sgd", lr=args.lr, momentum=0.9)
     scheduler, num_epochs = create_scheduler_v2(optimizer, sched="cosine", num_epochs=args.epochs,
                                                   warmup_epochs=args.warmup_epochs)
+    start_epoch = 0
+    if args.resume:  # as train.py: weights and optimizer from the checkpoint, continue after its epoch
+        start_epoch = resume_checkpoint(model, args.resume, optimizer=optimizer) or 0
+        scheduler.step(start_epoch)
 
-    dataset_train = create_dataset(args.dataset, root=args.data_dir, split=args.train_split, is_training=True)
+    dataset_train = create_dataset(args.dataset, root=args.data_dir, split=args.train_split, is_training=True,
+                                   seed=args.seed)
     dataset_eval = create_dataset(args.dataset, root=args.data_dir, split=args.val_split)
 
     collate_fn = None
@@ -130,19 +137,20 @@ def main():
     saver = utils.CheckpointSaver(model=model, optimizer=optimizer, args=args, checkpoint_dir=output_dir,
                                   recovery_dir=output_dir, max_history=1)
     results = []
-    for epoch in range(num_epochs):
-        train_metrics = train_one_epoch(epoch, model, loader_train, optimizer, train_loss_fn, args, device=device,
-                                        mixup_fn=mixup_fn)
+    for epoch in range(start_epoch, num_epochs):
+        train_metrics = train_one_epoch(epoch, model, loader_train, optimizer, train_loss_fn, args, saver=saver,
+                                        output_dir=output_dir, mixup_fn=mixup_fn)
         eval_metrics = validate(model, loader_eval, validate_loss_fn, args, device=device)
         utils.update_summary(epoch, train_metrics, eval_metrics, filename=os.path.join(output_dir, "summary.csv"),
-                             lr=optimizer.param_groups[0]["lr"], write_header=epoch == 0)
+                             lr=optimizer.param_groups[0]["lr"], write_header=epoch == start_epoch)
         saver.save_checkpoint(epoch, metric=eval_metrics["top1"])
         scheduler.step(epoch + 1)
         results.append({"epoch": epoch, "train": train_metrics, "validation": eval_metrics})
     print(f"--result\n{json.dumps(results)}")
 
 
-def train_one_epoch(epoch, model, loader, optimizer, loss_fn, args, device=torch.device("cuda"), mixup_fn=None):
+def train_one_epoch(epoch, model, loader, optimizer, loss_fn, args, device=torch.device("cuda"), saver=None,
+                    output_dir=None, mixup_fn=None):
     losses = utils.AverageMeter()
     model.train()
     for input, target in loader:

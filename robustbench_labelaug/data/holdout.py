@@ -13,8 +13,13 @@ from ..errors import UserError
 
 
 def dataset_labels(ds: Dataset) -> np.ndarray:
-    """Integer labels of every sample (``ds.targets`` when the dataset has them, else by reading each sample)."""
+    """Integer labels of every sample: ``ds.targets`` when the dataset has them, the (path, label) list of timm's
+    ``ImageDataset`` reader (folder and tar readers), else by reading each sample."""
     targets = getattr(ds, "targets", None)
+    if targets is None:
+        samples = getattr(getattr(ds, "reader", None), "samples", None)
+        if samples is not None:
+            targets = [label for _, label in samples]
     if targets is None:
         targets = [int(ds[i][1]) for i in range(len(ds))]
     return np.asarray([int(t) for t in targets], dtype=np.int64)
@@ -39,6 +44,15 @@ def holdout_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.
     return train_idx, val_idx
 
 
+def holdout_record(labels: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, fraction: float, seed: int
+                   ) -> dict[str, Any]:
+    """What a run records of its validation split (both training doors write the same keys)."""
+    per_class = {int(c): int((labels[val_idx] == c).sum()) for c in np.unique(labels)}
+    return {"fraction": float(fraction), "seed": int(seed), "of_split": "train", "size": int(len(val_idx)),
+            "train_size": int(len(train_idx)), "per_class": per_class,
+            "first_indices": [int(i) for i in val_idx[:10]]}
+
+
 def carve_validation(train_ds: Dataset, eval_view: Dataset, fraction: float, seed: int
                      ) -> tuple[Subset, Subset, dict[str, Any]]:
     """Split the training set: (training subset of ``train_ds``, validation subset of ``eval_view``, record).
@@ -47,10 +61,7 @@ def carve_validation(train_ds: Dataset, eval_view: Dataset, fraction: float, see
         raise UserError("the training split changed between two reads (different sample counts): check the folder")
     labels = dataset_labels(train_ds)
     train_idx, val_idx = holdout_indices(labels, fraction, seed)
-    per_class = {int(c): int((labels[val_idx] == c).sum()) for c in np.unique(labels)}
-    record = {"fraction": float(fraction), "seed": int(seed), "of_split": "train", "size": int(len(val_idx)),
-              "train_size": int(len(train_idx)), "per_class": per_class,
-              "first_indices": [int(i) for i in val_idx[:10]]}
+    record = holdout_record(labels, train_idx, val_idx, fraction, seed)
     train_sub, val_sub = Subset(train_ds, train_idx.tolist()), Subset(eval_view, val_idx.tolist())
     train_sub.targets = labels[train_idx].tolist()
     val_sub.targets = labels[val_idx].tolist()

@@ -94,17 +94,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def add_fair_arguments(parser: argparse.ArgumentParser) -> None:
-    """TRADES and the class-wise-fair policies (issue 20; docs/methods.md)."""
-    group = parser.add_argument_group("TRADES and class-wise fairness (CFA, FRL)")
-    group.add_argument("--trades-beta", type=float, default=6.0, metavar="B",
-                       help="TRADES trade-off beta (--adv-mode trades; the KL attack uses --adv-eps/-steps/-alpha)")
+def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
+                       val_split_flag: str = "--val-split") -> None:
+    """TRADES and the class-wise-fair policies (issue 20; docs/methods.md). ``rbla timm-train`` passes
+    ``trades=False`` (TRADES is a loss: rbla train only) and ``val_split_flag="--fair-val-split"`` (timm's
+    ``--val-split`` names its validation split); the value lands in ``args.val_split`` either way."""
+    group = parser.add_argument_group("TRADES and class-wise fairness (CFA, FRL)" if trades
+                                      else "Class-wise fairness (CFA, FRL)")
+    if trades:
+        group.add_argument("--trades-beta", type=float, default=6.0, metavar="B",
+                           help="TRADES trade-off beta (--adv-mode trades; the KL attack uses --adv-eps/-steps/-alpha)")
     group.add_argument("--fair", default="none", choices=FAIR_POLICIES,
-                       help="class-wise policy: none; cfa (CCM class-wise eps, CCR class-wise beta with trades, "
-                            "FAWA weight averaging); frl (FRL reweight/remargin from the validation split)")
-    group.add_argument("--val-split", type=float, default=None, metavar="F",
+                       help="class-wise policy: none; cfa (CCM class-wise eps, "
+                            + ("CCR class-wise beta with trades, " if trades else "")
+                            + "FAWA weight averaging); frl (FRL reweight/remargin from the validation split)")
+    group.add_argument(val_split_flag, dest="val_split", type=float, default=None, metavar="F",
                        help="hold out this share of every class of the training set as a validation split (seeded "
-                            "by --seed; recorded in args.yaml). None: 0.1 with --fair cfa/frl, else none")
+                            "by --seed; recorded in "
+                            + ("args.yaml" if trades else "the checkpoints' args") + "). None: 0.1 with --fair "
+                            "cfa/frl, else none" + ("" if trades else " (rbla train's --val-split: timm's "
+                                                                     "--val-split names its validation split)"))
     group.add_argument("--fair-val-steps", type=int, default=10, metavar="N",
                        help="PGD steps of the validation split's class-wise robust accuracy (at --adv-eps)")
     group.add_argument("--cfa-begin", type=int, default=10, metavar="E", help="CFA: first epoch of class-wise eps")
@@ -270,13 +279,14 @@ def check_fair_args(args: argparse.Namespace) -> None:
     """TRADES / policy flags; resolves ``--val-split`` None to its default (:func:`resolve_defaults`)."""
     fair = getattr(args, "fair", "none")
     resolve_defaults(args)
+    flag = getattr(args, "val_split_flag", "--val-split")  # rbla timm-train: --fair-val-split
     if not 0.0 <= args.val_split < 1.0:
-        raise UserError(f"--val-split must lie in [0, 1), got {args.val_split}")
+        raise UserError(f"{flag} must lie in [0, 1), got {args.val_split}")
     if fair == "frl" and args.val_split == 0:
-        raise UserError("--fair frl needs a validation split: pass --val-split F (e.g. 0.1) or leave it out")
+        raise UserError(f"--fair frl needs a validation split: pass {flag} F (e.g. 0.1) or leave it out")
     if fair != "none" and args.adv_mode == "std":
         raise UserError(f"--fair {fair} needs adversarial training: use --adv-mode adv, adv_plus or trades")
-    if args.trades_beta < 0:
+    if getattr(args, "trades_beta", 6.0) < 0:
         raise UserError(f"--trades-beta must be >= 0, got {args.trades_beta}")
     if args.fair_val_steps < 0:
         raise UserError(f"--fair-val-steps must be >= 0, got {args.fair_val_steps}")
@@ -287,9 +297,9 @@ def check_fair_args(args: argparse.Namespace) -> None:
     if bad:
         raise UserError(f"--cfa-parts {args.cfa_parts}: unknown part(s) {bad}: use a comma list of ccm, ccr, fawa")
     if fair == "cfa" and "fawa" in parts and args.val_split == 0:
-        raise UserError("--fair cfa with FAWA needs a validation split: pass --val-split F (e.g. 0.1), or "
+        raise UserError(f"--fair cfa with FAWA needs a validation split: pass {flag} F (e.g. 0.1), or "
                         "--cfa-parts ccm,ccr")
-    if args.adv_mode == "trades" and args.amp and args.amp_dtype == "float16":
+    if args.adv_mode == "trades" and getattr(args, "amp", False) and args.amp_dtype == "float16":
         raise UserError("--adv-mode trades has no float16 attack-loss scaling: use --amp-dtype bfloat16")
 
 

@@ -4,6 +4,7 @@ scheduler, scaler, epoch, args, K, M and the RNG states), and readable with ``to
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import random
@@ -83,7 +84,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"checkpoint {path} is not a torch checkpoint ({what}): pass the .pth.tar/.pt file that "
                         "rbla train or rbla zoo export wrote")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals([argparse.Namespace]):  # timm's train.py pickles its args
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc).strip()
         if "Weights only load failed" not in text:  # a damaged pickle stream, not a refused object
@@ -98,7 +100,65 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
                         "truncated; re-download or re-export it") from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise UserError(f"checkpoint {path} has no 'state_dict': expected a file written by rbla train / rbla zoo")
+    if isinstance(state.get("args"), argparse.Namespace):  # timm's train.py (rbla timm-train)
+        return from_timm_train(state, path)
     return state
+
+
+# the rbla train flag each AdvLabelAug setting of an rbla timm-train run corresponds to
+_HOOK_FLAGS = {"mode": "adv_mode", "eps": "adv_eps", "steps": "adv_steps", "alpha": "adv_alpha", "delta": "la_delta",
+               "num_ops": "la_ops", "adv_prob": "adv_prob", "attack_mode": "adv_attack_mode",
+               "train_clean": "adv_train_clean"}
+_TIMM_FLAGS = ("model", "epochs", "lr", "batch_size", "seed", "weight_decay", "momentum", "opt", "sched",
+               "min_lr", "warmup_epochs", "color_jitter", "amp", "amp_dtype", "dataset")
+
+
+def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """A checkpoint of timm's ``train.py`` run through ``rbla timm-train`` (``last.pth.tar``, ``fawa.pth.tar``, ...) in
+    ``rbla train``'s layout: the bare timm network under ``net.*`` behind the loader's normalisation
+    (``normalize.*``), K and M from the hook's record, and ``args`` in ``rbla train``'s names (plus
+    ``trainer: rbla timm-train`` and timm's other flags under ``timm_args``), so ``rbla zoo export`` and
+    ``rbla evaluate`` take it like an ``rbla train`` checkpoint."""
+    timm_args = dict(vars(state["args"]))
+    hook = timm_args.get("rbla_hook")
+    if not isinstance(hook, dict):
+        raise UserError(f"checkpoint {path} was written by timm's train.py without rbla timm-train (its args carry no "
+                        "rbla_hook record), so K, M and the normalisation are unknown: train with rbla timm-train, or "
+                        "load it as a timm: source in an evaluation config")
+    net = strip_module_prefix(state["state_dict"])
+    channels = len(hook["mean"])
+    weights = {"normalize.mean": torch.tensor(hook["mean"], dtype=torch.float32).view(1, channels, 1, 1),
+               "normalize.std": torch.tensor(hook["std"], dtype=torch.float32).view(1, channels, 1, 1),
+               **{f"net.{k}": v for k, v in net.items()}}
+    args: dict[str, Any] = {dest: timm_args.get(dest) for dest in _TIMM_FLAGS if dest in timm_args}
+    args["dataset"] = args.get("dataset") or None  # timm's '' (a folder) records no dataset: export asks for it
+    args.update({flag: hook[key] for key, flag in _HOOK_FLAGS.items() if key in hook})
+    fair = timm_args.get("rbla_fair") or {}
+    if not args.get("amp"):
+        args.pop("amp_dtype", None)  # timm's float16 default means nothing without --amp
+    if fair:
+        from ..fair.epoch import policy_flags
+
+        args["fair"] = fair.get("policy", "none")
+        args.update(policy_flags(args["fair"], fair.get("options") or {}))
+        args["val_split"] = fair.get("val_split")
+        args["fair_val_steps"] = fair.get("val_steps")
+    if timm_args.get("rbla_val_split_record") is not None:
+        args["val_split_record"] = timm_args["rbla_val_split_record"]
+    for key, value in timm_args.items():
+        if key.startswith("rbla_pretrained_"):
+            args[key.replace("rbla_", "", 1)] = value
+    args["trainer"] = "rbla timm-train"
+    args["timm_args"] = {k: v for k, v in timm_args.items()
+                         if not k.startswith("rbla_") and k not in args and isinstance(v, (str, int, float, bool,
+                                                                                           type(None)))}
+    out = {"arch": timm_args.get("model") or state.get("arch"), "num_classes": int(hook["num_classes"]),
+           "num_ops": int(hook["num_ops"]), "mean": list(hook["mean"]), "std": list(hook["std"]),
+           "state_dict": weights, "epoch": state.get("epoch"), "args": args,
+           "metrics": {"eval_top1": state["metric"]} if state.get("metric") is not None else {}}
+    if state.get("rbla_averaged"):
+        out["averaged"] = state["rbla_averaged"]
+    return out
 
 
 def check_head(state: dict[str, Any], num_classes: int, num_ops: int, path: str | Path, fix: str) -> None:

@@ -29,8 +29,8 @@ from .. import distributed as dist_utils
 from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
-from ..fair import ClassCounts, EpochStats, TradesLoss, create_policy
-from ..fair.validation import classwise_validation
+from ..fair import ClassCounts, TradesLoss, create_policy
+from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, policy_options
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
@@ -123,31 +123,6 @@ def carve_holdout(args: argparse.Namespace, train_ds):
     train_sub, holdout, record = carve_validation(train_ds, eval_view, args.val_split, args.seed)
     args.val_split_record = record
     return train_sub, holdout
-
-
-def policy_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of the ``--fair`` policy from the flags."""
-    if args.fair == "cfa":
-        return {"begin": args.cfa_begin, "lambda_1": args.cfa_lambda1, "lambda_2": args.cfa_lambda2,
-                "parts": tuple(p for p in args.cfa_parts.split(",") if p), "fawa_decay": args.fawa_decay,
-                "fawa_threshold": args.fawa_threshold}
-    if args.fair == "frl":
-        return {"mode": args.frl_mode, "bound0": args.frl_bound, "bound1": args.frl_bound, "rate1": args.frl_rate1,
-                "rate2": args.frl_rate2, "lim": args.frl_lim}
-    return {}
-
-
-PER_CLASS_COLUMNS_MAX_K = 100  # above this many classes summary.csv gets only the worst class and the mean
-
-
-def classwise_columns(prefix: str, acc: torch.Tensor) -> dict[str, float]:
-    """``{prefix}_c<k>`` (K <= 100) plus ``{prefix}_worst`` and ``{prefix}_mean``, in % (NaN: no sample)."""
-    pct = (100.0 * acc).tolist()
-    out = {f"{prefix}_c{k}": v for k, v in enumerate(pct)} if len(pct) <= PER_CLASS_COLUMNS_MAX_K else {}
-    seen = acc[~torch.isnan(acc)]
-    out[f"{prefix}_worst"] = 100.0 * float(seen.min()) if seen.numel() else float("nan")
-    out[f"{prefix}_mean"] = 100.0 * float(seen.mean()) if seen.numel() else float("nan")
-    return out
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any],
@@ -389,8 +364,9 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                             f"--lr (e.g. --lr {lower}) and another --experiment") from None
         process_setup.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere: what the checkpoint holds
         eval_metrics = validate(model, val_ds, num_classes, args, device, progress)
-        epoch_stats = fair_epoch_stats(model, class_stats, holdout_ds, num_classes, args, device, batch_size)
-        train_metrics.update(epoch_summary(policy, epoch_stats, epoch, trades is not None, args))
+        epoch_stats = fair_epoch_stats(model, class_stats, holdout_ds if args.adv_mode != "std" else None,
+                                       num_classes, args.adv_eps, args.fair_val_steps, device, batch_size)
+        train_metrics.update(epoch_summary(policy, epoch_stats, epoch, trades is not None, args.adv_eps))
         eval_metrics.update(holdout_summary(epoch_stats))
         policy.end_epoch(epoch, epoch_stats, model.state_dict())
         rng_ranks = process_setup.gather_rng_states()  # every rank's, so a resume restores each rank's own
@@ -417,46 +393,3 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
             + f"  lr {lr:.3g}  ({train_metrics['time_s']:.1f} s)")
         dist_utils.barrier()
     return TrainResult(out_dir, last, num_epochs - start_epoch, metrics)
-
-
-def fair_epoch_stats(model, class_stats: ClassCounts | None, holdout_ds, num_classes: int,
-                     args: argparse.Namespace, device, batch_size: int) -> EpochStats:
-    """The epoch's per-class statistics, identical on every rank: the training batches' robust accuracy
-    (all-reduced counts) and, with a validation split, its class-wise clean and PGD accuracy."""
-    stats = EpochStats()
-    if class_stats is not None:
-        stats.train_robust = class_stats.all_reduce().accuracy()
-    if holdout_ds is not None and args.adv_mode != "std":
-        clean, robust = classwise_validation(model, holdout_ds, num_classes, args.adv_eps, args.fair_val_steps,
-                                             device, batch_size=max(batch_size, 1))
-        stats.val_clean, stats.val_counts = clean.accuracy(), clean.total
-        stats.val_robust = robust.accuracy() if args.fair_val_steps > 0 else None
-    return stats
-
-
-def epoch_summary(policy, stats: EpochStats, epoch: int, trades: bool, args: argparse.Namespace) -> dict[str, float]:
-    """``summary.csv`` columns of the training side: per-class robust accuracy of the training batches' adversarial
-    examples (``train_robust_top1_c<k>``, ``_worst``, ``_mean``) and, with a policy, the class-wise epsilon
-    factors it trained this epoch with (``train_eps_factor_c<k>``)."""
-    out: dict[str, float] = {}
-    if stats.train_robust is not None:
-        out.update(classwise_columns("robust_top1", stats.train_robust))
-    if args.fair != "none":
-        params = policy.class_params(epoch, trades)
-        eps = params.get("class_eps")
-        factors = (eps / args.adv_eps).tolist() if eps is not None else [1.0] * policy.num_classes
-        if len(factors) <= PER_CLASS_COLUMNS_MAX_K:
-            out.update({f"eps_factor_c{k}": f for k, f in enumerate(factors)})
-        out.update(policy.summary())
-    return out
-
-
-def holdout_summary(stats: EpochStats) -> dict[str, float]:
-    """``summary.csv`` columns of the validation split (``eval_holdout_top1_c<k>``, ``eval_holdout_pgd_top1_c<k>``,
-    worst and mean)."""
-    out: dict[str, float] = {}
-    if stats.val_clean is not None:
-        out.update(classwise_columns("holdout_top1", stats.val_clean))
-    if stats.val_robust is not None:
-        out.update(classwise_columns("holdout_pgd_top1", stats.val_robust))
-    return out

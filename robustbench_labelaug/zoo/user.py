@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..results.vocab import training_label
 
 ZOO_ENV = "RBLA_ZOO"
 LOCAL_ZOO = "model_zoo"
@@ -222,7 +223,9 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
         ("adv_plus" if int(state["num_ops"]) > 0 else "std")
     if training == "adv_plus" and int(state["num_ops"]) < 1:
         training = "adv"
-    eps = args.get("adv_eps") if training != "std" else None
+    mode = training
+    training = training_label(mode, args.get("fair", "none"))  # e.g. adv_plus_cfa under --fair cfa
+    eps = args.get("adv_eps") if mode != "std" else None
     epochs, seed = args.get("epochs"), args.get("seed")
     return {
         "name": name,
@@ -232,7 +235,7 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
         "eps": float(eps) if eps else _threat_eps(dataset, threat_model),
         "architecture": str(state["arch"]), "num_classes": int(state["num_classes"]),
         "num_ops": int(state["num_ops"]),
-        "delta": float(args.get("la_delta", 0.03)) if training == "adv_plus" else None,
+        "delta": float(args.get("la_delta", 0.03)) if mode == "adv_plus" else None,
         "training": training, "preprocessing": "none" if dataset != "imagenet" else "Res256Crop224",
         "mean": [float(v) for v in state["mean"]], "std": [float(v) for v in state["std"]],
         "recipe": recipe_from_args({**args, "dataset": dataset}, name),

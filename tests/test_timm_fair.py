@@ -1,0 +1,199 @@
+"""``rbla timm-train --fair {cfa,frl}``: the class-wise policies, the per-class training curves and the held-out
+validation split inside timm's ``train.py`` (``tests/timm_train_shaped.py`` offline; timm's real script too when
+``RBLA_TIMM_TRAIN_PY`` names one), with the numbers checked against the policies' formulas, a resume, the export
+into the zoo, and the same validation split as ``rbla train``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+import pytest
+import timm
+import torch
+
+from robustbench_labelaug import AdvLabelAug
+from robustbench_labelaug.cli import main as cli_main
+from robustbench_labelaug.fair.frl import frl_violations, project_multipliers, remargin_factor
+from robustbench_labelaug.timm_fair import (
+    STATE_KEY,
+    CountingSoftTargetCrossEntropy,
+    FairSettings,
+    TimmClassWise,
+)
+
+from .test_timm_integration import K, SCRIPTS, data_root, parity_data, root_log_handlers  # noqa: F401  (fixtures)
+
+SPLIT = "0.25"  # 2 of each class's 8 training images held out
+
+
+def _run(script, root, out, *extra, epochs=2, experiment="run"):
+    return cli_main(["timm-train", str(script), "--data-dir", str(root), "--model", "resnet8_tiny",
+                     "--num-classes", str(K), "--input-size", "3", "32", "32", "-b", "8", "--epochs", str(epochs),
+                     "--warmup-epochs", "0", "--device", "cpu", "--output", str(out), "--experiment", experiment,
+                     "--val-split", "validation", "--seed", "0", "--adv-mode", "adv_plus", "--adv-eps", "0.05",
+                     "--adv-steps", "2", *extra])
+
+
+def _summary(folder):
+    return list(csv.DictReader((folder / "summary.csv").open()))
+
+
+def _checkpoint(path):
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _column(row, prefix):
+    return [float(row[f"{prefix}_c{k}"]) for k in range(K)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_cfa_in_timm_train_follows_the_formula_and_writes_fawa(script, workers, data_root, tmp_path):
+    rc = _run(script, data_root, tmp_path, *workers, "--fair", "cfa", "--cfa-begin", "1", "--fawa-threshold", "0",
+              "--fair-val-split", SPLIT)
+    assert rc == 0
+    run = tmp_path / "run"
+    rows = _summary(run)
+    assert len(rows) == 2
+    # epoch 0 (before --cfa-begin 1) trains at eps; epoch 1 at (0.5 + A_c) eps, A_c = epoch 0's training robust
+    # accuracy of class c, read back from the training curves timm's summary.csv now carries
+    assert _column(rows[0], "train_eps_factor") == [1.0] * K
+    expected = [0.5 + a / 100 for a in _column(rows[0], "train_robust_top1")]
+    assert _column(rows[1], "train_eps_factor") == pytest.approx(expected, abs=1e-12)
+    for row in rows:  # the validation split's class-wise columns, in the names rbla train writes
+        assert all(0 <= v <= 100 for v in _column(row, "eval_holdout_top1") + _column(row, "eval_holdout_pgd_top1"))
+        assert float(row["eval_holdout_pgd_top1_worst"]) == min(_column(row, "eval_holdout_pgd_top1"))
+    assert [float(r["train_fawa_updates"]) for r in rows] == [0.0, 1.0]  # threshold 0: every epoch enters
+
+    # the policy's state and the split's record travel in timm's checkpoints (its args)
+    last = _checkpoint(run / "last.pth.tar")
+    state = getattr(last["args"], STATE_KEY)
+    assert state["policy"] == "cfa" and state["epoch"] == 1
+    assert (100 * state["state"]["train_robust"]).tolist() == pytest.approx(_column(rows[1], "train_robust_top1"))
+    record = last["args"].rbla_val_split_record
+    assert record["per_class"] == {c: 2 for c in range(K)} and record["train_size"] == 6 * K
+
+    # FAWA: two gated epochs -> avg = 0.88 * w0 + 0.12 * w1 (first epoch copies), exported and loaded as a zoo model
+    fawa = _checkpoint(run / "fawa.pth.tar")
+    assert fawa["rbla_averaged"] == "fawa" and fawa["epoch"] == 1
+    assert set(fawa["state_dict"]) == set(last["state_dict"])
+    assert not torch.equal(fawa["state_dict"]["fc.weight"], last["state_dict"]["fc.weight"])
+    from robustbench_labelaug.train.checkpoint import read_checkpoint
+    from robustbench_labelaug.zoo.loading import load_state_strict
+
+    converted = read_checkpoint(run / "fawa.pth.tar")
+    assert (converted["num_classes"], converted["num_ops"]) == (K, 1)
+    assert converted["args"]["fair"] == "cfa" and converted["args"]["cfa_begin"] == 1
+    assert converted["args"]["trainer"] == "rbla timm-train" and converted["args"]["adv_mode"] == "adv_plus"
+    from robustbench_labelaug.models import create_classifier
+
+    model = create_classifier(converted["arch"], K, 1, mean=converted["mean"], std=converted["std"]).eval()
+    load_state_strict(model, converted["state_dict"], run / "fawa.pth.tar")
+    net = timm.create_model("resnet8_tiny", num_classes=K + 1).eval()
+    net.load_state_dict(fawa["state_dict"])
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():  # [0,1] images in, the loader's normalisation inside: the network timm trained
+        assert torch.allclose(model(x), net((x - 0.5) / 0.5), atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_frl_in_timm_train_resumes_its_multipliers(script, workers, data_root, tmp_path, capsys):
+    flags = [*workers, "--fair", "frl", "--fair-val-split", SPLIT, "--fair-val-steps", "2"]
+    assert _run(script, data_root, tmp_path, *flags, experiment="full") == 0
+    full = _summary(tmp_path / "full")
+    first = _checkpoint(tmp_path / "full" / "checkpoint-0.pth.tar")
+    lmb = getattr(first["args"], STATE_KEY)["state"]["lmb"]
+
+    # FRL's step from epoch 0's validation columns, worked by hand: g from the class errors, l0/l1 projected,
+    # l2 not; epoch 1 trains at eps * clip(exp(2 l2), 0.98, 3)
+    acc = torch.tensor(_column(full[0], "eval_holdout_top1"), dtype=torch.float64) / 100
+    rob = torch.tensor(_column(full[0], "eval_holdout_pgd_top1"), dtype=torch.float64) / 100
+    g0, g1 = frl_violations(acc, rob, torch.full((K,), 2.0), 0.07, 0.07)
+    assert lmb[0].tolist() == pytest.approx(project_multipliers(0.05 * g0, 0.5).tolist())
+    assert lmb[1].tolist() == pytest.approx(project_multipliers(0.1 * g1, 0.5).tolist())
+    assert lmb[2].tolist() == pytest.approx((0.2 * g1).tolist())
+    assert _column(full[1], "train_eps_factor") == pytest.approx(remargin_factor(0.2 * g1).tolist())
+
+    # --resume from epoch 0's checkpoint: the multipliers come back, so epoch 1 trains at the same radii
+    assert _run(script, data_root, tmp_path, *flags, "--resume", str(tmp_path / "full" / "checkpoint-0.pth.tar"),
+                experiment="resumed") == 0
+    assert "--fair frl: the policy's state after epoch 0 restored" in capsys.readouterr().err
+    resumed = _summary(tmp_path / "resumed")
+    assert [r["epoch"] for r in resumed] == ["1"]
+    assert _column(resumed[0], "train_eps_factor") == _column(full[1], "train_eps_factor")
+
+    # another policy cannot continue it: one line, before anything is written
+    out = tmp_path / "other"
+    assert _run(script, data_root, out, *workers, "--fair", "cfa", "--fair-val-split", SPLIT, "--resume",
+                str(tmp_path / "full" / "checkpoint-0.pth.tar")) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and "trained with --fair frl, not --fair cfa" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, pattern", [
+    (["--fair", "frl", "--fair-val-split", "0"], "--fair frl needs a validation split: pass --fair-val-split"),
+    (["--fair", "cfa", "--adv-mode", "std"], "--fair cfa needs adversarial training"),
+    (["--fair", "cfa", "--fair-val-split", "1.5"], "--fair-val-split must lie in [0, 1)"),
+])
+def test_timm_train_refuses_bad_class_wise_flags(flags, pattern, data_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _run(SCRIPTS[0].values[0], data_root, out, "-j", "0", *flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and pattern in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("train_clean", [False, True])
+def test_the_counting_loss_scores_the_adversarial_rows_of_the_training_forward(train_clean):
+    """What the timm door counts per class equals a recount from the logits the training step computed."""
+    torch.manual_seed(0)
+    model = timm.create_model("resnet8_tiny", num_classes=K + 1)
+    hook = AdvLabelAug(model, K, mode="adv_plus", eps=0.1, steps=1, train_clean=train_clean)
+    tracker = TimmClassWise(FairSettings())
+    tracker.begin_epoch(0, hook, argparse.Namespace(), {})
+    loss_fn = CountingSoftTargetCrossEntropy(tracker)
+    expected = torch.zeros(2, K, dtype=torch.float64)
+    for _ in range(3):
+        x, y = torch.rand(6, 3, 32, 32), torch.randint(K, (6,))
+        batch, soft = hook(x, y)
+        tracker.after_hook(hook, y, batch)
+        logits = model(batch)
+        loss_fn(logits, soft).backward()
+        adv = logits[hook.adv_rows, :K].argmax(1)
+        expected[0].index_add_(0, y, (adv == y).double())
+        expected[1].index_add_(0, y, torch.ones(6, dtype=torch.float64))
+    assert torch.equal(tracker.counts.correct, expected[0]) and torch.equal(tracker.counts.total, expected[1])
+    # a forward pass of another batch (not the hooked one) is not counted
+    tracker.after_hook(hook, y, batch)
+    loss_fn(model(torch.rand(2, 3, 32, 32)), torch.full((2, K + 1), 1 / (K + 1)))
+    assert torch.equal(tracker.counts.total, expected[1])
+
+
+@pytest.mark.slow
+def test_both_doors_hold_out_the_same_validation_split(parity_data, tmp_path, monkeypatch):
+    """rbla train --val-split F and rbla timm-train --fair-val-split F, same --seed, same folder: the same labels
+    in the same order and the same held-out indices."""
+    from robustbench_labelaug.data import holdout
+
+    seen = []
+    real = holdout.holdout_indices
+
+    def spy(labels, fraction, seed):
+        out = real(labels, fraction, seed)
+        seen.append((labels.tolist(), fraction, seed, out[1].tolist()))
+        return out
+
+    monkeypatch.setattr(holdout, "holdout_indices", spy)
+    common = ["--model", "resnet8_tiny", "--seed", "3", "--adv-mode", "adv", "--epochs", "1", "--fair", "cfa",
+              "--adv-steps", "1", "--fair-val-steps", "1"]
+    assert cli_main(["train", "--dataset", "folder", "--data-dir", str(parity_data), "--val-split", "0.5",
+                     "--input-size", "32", "--device", "cpu", "--output", str(tmp_path / "train"), "--no-progress",
+                     "-b", "8", *common]) == 0
+    assert cli_main(["timm-train", str(SCRIPTS[0].values[0]), "--data-dir", str(parity_data), "--fair-val-split",
+                     "0.5", "--num-classes", str(K), "--input-size", "3", "32", "32", "-b", "8", "--device", "cpu",
+                     "--output", str(tmp_path / "timm"), "-j", "0", *common]) == 0
+    assert len(seen) == 2 and seen[0] == seen[1]
