@@ -232,10 +232,17 @@ def main(args: argparse.Namespace) -> int:
     seed_cfg.models = []
     tasks: list[Task] = []
 
-    def trained(name: str, seed_index: int, experiment: str):
+    def trained(name: str, seed_index: int, experiment: str, fawa: bool = False):
         def done(result: tuple[str, float | None]) -> None:
             if result[1] is not None:
                 print(f"  {experiment}: trained ({result[1]:.0f} s)", flush=True)
+            if fawa:  # CFA's averaged model: said either way, since its gate may never open
+                averaged = Path(result[0]).with_name("fawa.pth.tar")
+                print(f"  {experiment}: " + (
+                    f"FAWA model written ({averaged}; rbla zoo export --checkpoint {averaged} --name "
+                    f"{experiment}_fawa)" if averaged.is_file() else
+                    "no FAWA model: its gate (worst-class validation PGD accuracy >= --fawa-threshold) never "
+                    "opened, so this CFA run is CCM alone"), flush=True)
             if seed_index == 0:
                 exported = export_checkpoint(result[0], name, model_dir)
                 print(f"  exported {name} -> {exported.path} (sha256 {exported.sha256[:12]}...)", flush=True)
@@ -245,6 +252,7 @@ def main(args: argparse.Namespace) -> int:
         for name in models:
             train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
             experiment = train_args.experiment
+            fawa = getattr(train_args, "fair", "none") == "cfa" and "fawa" in str(getattr(train_args, "cfa_parts", ""))
             if seed_index > 0:  # evaluated into eval_seeds/ under the run's name
                 seed_cfg.models.append(ModelConfig(key=experiment, dataset="digits", checkpoint=str(
                     Path(train_args.output) / experiment / "last.pth.tar")))
@@ -252,12 +260,12 @@ def main(args: argparse.Namespace) -> int:
             finished = finished_run(train_args)
             if finished is not None:
                 print(f"  {experiment}: finished run found ({finished}), skipping")
-                trained(name, seed_index, experiment)((str(finished), None))
+                trained(name, seed_index, experiment, fawa)((str(finished), None))
                 continue
             tasks.append(Task(f"train {experiment}", _train_task,
                               (name, seed_index, str(out), args.fast, task_progress, args.device,
                                worker_log(f"train_{experiment}")),
-                              done=trained(name, seed_index, experiment), priority=-1))
+                              done=trained(name, seed_index, experiment, fawa), priority=-1))
 
     def evaluated(key: str, label: str, seconds: float) -> None:
         print(f"  {key}: {label} evaluated ({seconds:.0f} s)", flush=True)

@@ -146,3 +146,17 @@ def test_evaluation_tasks_one_per_model_and_evaluator_group():
     assert [t.priority for t in tasks[:5]] == [1, 1, 1, 0, 1]
     assert all(t.fn is evaluate_task and t.args[2] in ("a", "b") for t in tasks)
     assert by_name["evaluate eval/a/autoattack+masking"].args[3] == ["autoattack", "masking"]
+
+
+@pytest.mark.slow
+def test_fast_demo_says_whether_cfa_wrote_a_fawa_model(tmp_path):
+    """FAWA's gate can stay shut for a whole run (on digits it does); the demo says which happened, and the file
+    agrees with what it says."""
+    result = run_cli("demo", "--fast", "--methods", "cfa", "--no-progress", "--output", str(tmp_path / "demo"),
+                     cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fawa = tmp_path / "demo" / "train" / "digits_adv_cfa" / "fawa.pth.tar"
+    lines = [line for line in result.stdout.splitlines() if "digits_adv_cfa:" in line and "FAWA" in line]
+    assert len(lines) == 1
+    assert ("FAWA model written" in lines[0]) == fawa.is_file()
+    assert ("gate" in lines[0]) == (not fawa.is_file())
