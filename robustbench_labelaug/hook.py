@@ -24,7 +24,7 @@ from .hook_inputs import check_hook_batch
 from .labels import label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
 from .results.rules import check_training
-from .results.vocab import ATTACK_MODES, MODES  # noqa: F401  (re-exported)
+from .results.vocab import ADV_PLUS, ATTACK_MODES, MODES, STD  # noqa: F401  (re-exported)
 
 RANGE_TOLERANCE = 1e-3
 
@@ -107,7 +107,7 @@ class AdvLabelAug:
     from the logits it computes anyway.
     """
 
-    def __init__(self, model: nn.Module, num_classes: int, mode: str = "adv_plus", eps: float = 0.03,
+    def __init__(self, model: nn.Module, num_classes: int, mode: str = ADV_PLUS, eps: float = 0.03,
                  steps: int = 10, alpha: float | None = None, delta: float = 0.03, num_ops: int = 1,
                  train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = "eval",
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
@@ -125,7 +125,7 @@ class AdvLabelAug:
         self.mode = mode
         self.eps, self.steps, self.alpha = checked["eps"], checked["steps"], checked["alpha"]
         self.delta = checked["delta"]
-        self.num_ops = checked["num_ops"] if mode == "adv_plus" else 0
+        self.num_ops = checked["num_ops"] if mode == ADV_PLUS else 0
         self.train_clean = train_clean
         self.adv_prob = checked["adv_prob"]
         self.attack_mode = attack_mode
@@ -175,7 +175,7 @@ class AdvLabelAug:
     def targets(self, y: torch.Tensor, op: torch.Tensor | int | None) -> torch.Tensor:
         """Soft targets for class labels ``y`` and transformation ``op`` (None: clean), each row multiplied by
         its class's ``class_weight`` when one is set (see the class docstring: ``w*t`` gives ``w*CE``)."""
-        if self.mode == "adv_plus":
+        if self.mode == ADV_PLUS:
             soft = label_aug_targets(y, self.num_classes, op, self.num_ops, self.delta)
         else:
             soft = label_aug_targets(y, self.num_classes, None, 0)
@@ -245,7 +245,7 @@ class AdvLabelAug:
         if not self._width_checked:  # every mode: a K+M head in std mode would not fit the K-wide targets
             self._check_width(input)
         self.adv_rows = None
-        if self.mode == "std":
+        if self.mode == STD:
             return input, self.targets(target, None)
         if self.adv_prob < 1.0 and float(torch.rand(())) >= self.adv_prob:
             return input, self.targets(target, None)

@@ -45,6 +45,7 @@ from .errors import UserError
 from .fair import ClassCounts, create_policy
 from .fair.epoch import Normalized, epoch_summary, fair_epoch_stats, holdout_summary
 from .models.classifier import unwrap_model
+from .results.vocab import STD
 
 
 def say(line: str) -> None:
@@ -184,7 +185,7 @@ class TimmClassWise:
                 script_args.rbla_val_split_record = self.record
                 self.holdout_transform(data_config)
         self.policy.apply(hook, epoch)
-        self.counts = ClassCounts(hook.num_classes) if hook.mode != "std" else None
+        self.counts = ClassCounts(hook.num_classes) if hook.mode != STD else None
         self.pending.clear()
 
     def after_hook(self, hook, labels: torch.Tensor, batch: torch.Tensor) -> None:

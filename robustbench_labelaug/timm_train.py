@@ -58,7 +58,7 @@ from torch import nn
 
 from .errors import UserError
 from .models.classifier import KWayClassifier
-from .results.vocab import precision_of_amp_dtype, torch_dtype
+from .results.vocab import ADV_PLUS, precision_of_amp_dtype, torch_dtype
 from .timm_fair import CountingSoftTargetCrossEntropy, FairSettings, TimmClassWise
 from .timm_fair import say as _say
 from .timm_train_cli import HELP, add_arguments, hook_settings, main, parse  # noqa: F401  (re-exported)
@@ -160,7 +160,7 @@ class _State:
 
     @property
     def num_ops(self) -> int:
-        return self.settings["num_ops"] if self.settings["mode"] == "adv_plus" else 0
+        return self.settings["num_ops"] if self.settings["mode"] == ADV_PLUS else 0
 
     def make_hook(self, args: argparse.Namespace):
         from .hook import AdvLabelAug

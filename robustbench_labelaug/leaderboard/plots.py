@@ -32,7 +32,7 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 from ..results import keys
 from ..results.model_info import class_names, format_eps
-from ..results.vocab import TRAINING_LABELS
+from ..results.vocab import STD, TRAINING_LABELS
 from .intervals import wilson_intervals
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
@@ -127,7 +127,7 @@ def caveats(infos: ModelInfos, counts: Sequence[np.ndarray | None] = ()) -> str:
 
 def _reference_index(infos: ModelInfos) -> int:
     for i, (_, info) in enumerate(infos):
-        if _block(info).get("training") == "std":
+        if _block(info).get("training") == STD:
             return i
     return 0
 

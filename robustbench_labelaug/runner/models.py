@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import jsonable
-from ..results.vocab import ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL
+from ..results.vocab import ADV_PLUS, ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL, TRADES
 from .config import EvalConfig, ModelConfig
 
 
@@ -146,8 +146,8 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         meta = {"dataset": args.get("dataset"), "architecture": model.arch or state.get("arch"),
                 "training": training, "num_classes": k if k is not None else model.num_classes,
                 "num_ops": m if m is not None else model.num_ops,
-                "delta": args.get("la_delta") if mode == "adv_plus" else None,
-                "eps": args.get("adv_eps") if mode in (*ADVERSARIAL_MODES, "trades") else None,
+                "delta": args.get("la_delta") if mode == ADV_PLUS else None,
+                "eps": args.get("adv_eps") if mode in (*ADVERSARIAL_MODES, TRADES) else None,
                 "threat_model": model.threat_model, "checkpoint": str(path)}
         if state.get("class_names"):  # compared with the data's classes before evaluating (runner/guards.py)
             meta["class_names"] = [str(n) for n in state["class_names"]]

@@ -13,11 +13,15 @@ from ..results.rules import TRAINING_FLAGS, check_training, training_mode
 
 # rbla train's --adv-mode (the hook's modes plus TRADES), --fair, and the training labels: results/vocab.py
 from ..results.vocab import (  # noqa: E402,F401
+    ADV,
+    ADV_PLUS,
     AMP_DTYPES,
     ATTACK_MODES,
     DEFAULT_AMP_DTYPE,
     FAIR_POLICIES,
     MODES,
+    STD,
+    TRADES,
     TRAIN_MODES,
     TRAINING_LABELS,
     training_label,
@@ -135,9 +139,9 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
 def add_adv_arguments(group, modes: tuple[str, ...] = TRAIN_MODES):
     """The plugin's flags (shared by ``rbla train`` and ``rbla timm-train``; the launcher passes the hook's
     modes, without ``trades``)."""
-    group.add_argument("--adv-mode", default="adv_plus", choices=modes,
+    group.add_argument("--adv-mode", default=ADV_PLUS, choices=modes,
                        help="std: clean; adv: PGD AT (Madry); adv_plus: PGD AT + label augmentation"
-                            + ("; trades: TRADES (rbla train only)" if "trades" in modes else ""))
+                            + ("; trades: TRADES (rbla train only)" if TRADES in modes else ""))
     group.add_argument("--label-aug", action="store_true", help="turn --adv-mode adv into adv_plus")
     group.add_argument("--adv-eps", type=float, default=0.03, help="L-inf epsilon in [0,1] pixel units")
     group.add_argument("--adv-steps", type=int, default=10, help="PGD steps")
@@ -236,11 +240,11 @@ def adv_settings(args: argparse.Namespace, allow_trades: bool = True) -> dict:
     """The ``--adv-*`` / ``--la-*`` flags checked by the one training rule (``results.rules.check_training``), as
     ``AdvLabelAug`` keyword arguments (``rbla train`` and ``rbla timm-train`` alike)."""
     mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
-    if mode == "trades" and not allow_trades:
+    if mode == TRADES and not allow_trades:
         raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
                         "mixup_fn: use rbla train --adv-mode trades")
     # TRADES' KL attack takes the same eps/steps/alpha rules as PGD training (checked as adv)
-    checked = check_training(mode="adv" if mode == "trades" else mode, eps=args.adv_eps, steps=args.adv_steps,
+    checked = check_training(mode=ADV if mode == TRADES else mode, eps=args.adv_eps, steps=args.adv_steps,
                              alpha=args.adv_alpha, delta=args.la_delta, num_ops=args.la_ops, adv_prob=args.adv_prob,
                              attack_mode=args.adv_attack_mode, names=TRAINING_FLAGS)
     return {**checked, "mode": mode, "alpha": args.adv_alpha}
@@ -284,7 +288,7 @@ def check_fair_args(args: argparse.Namespace) -> None:
         raise UserError(f"{flag} must lie in [0, 1), got {args.val_split}")
     if fair == "frl" and args.val_split == 0:
         raise UserError(f"--fair frl needs a validation split: pass {flag} F (e.g. 0.1) or leave it out")
-    if fair != "none" and args.adv_mode == "std":
+    if fair != "none" and args.adv_mode == STD:
         raise UserError(f"--fair {fair} needs adversarial training: use --adv-mode adv, adv_plus or trades")
     if getattr(args, "trades_beta", 6.0) < 0:
         raise UserError(f"--trades-beta must be >= 0, got {args.trades_beta}")
@@ -299,7 +303,7 @@ def check_fair_args(args: argparse.Namespace) -> None:
     if fair == "cfa" and "fawa" in parts and args.val_split == 0:
         raise UserError(f"--fair cfa with FAWA needs a validation split: pass {flag} F (e.g. 0.1), or "
                         "--cfa-parts ccm,ccr")
-    if args.adv_mode == "trades" and getattr(args, "amp", False) and args.amp_dtype == "float16":
+    if args.adv_mode == TRADES and getattr(args, "amp", False) and args.amp_dtype == "float16":
         raise UserError("--adv-mode trades has no float16 attack-loss scaling: use --amp-dtype bfloat16")
 
 
@@ -452,8 +456,8 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
             if name not in given:
                 setattr(args, name, old)
             continue
-        if name == "adv_mode" and getattr(args, "label_aug", False) and now == "adv" and old == "adv_plus":
-            now = "adv_plus"  # --label-aug turns adv into adv_plus
+        if name == "adv_mode" and getattr(args, "label_aug", False) and now == ADV and old == ADV_PLUS:
+            now = ADV_PLUS  # --label-aug turns adv into adv_plus
         if name in given and not _same(now, old):
             conflicts[name] = (old, now)
         else:

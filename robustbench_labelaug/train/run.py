@@ -34,7 +34,7 @@ from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, polic
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
-from ..results.vocab import BF16, precision_of_amp_dtype, torch_dtype
+from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, precision_of_amp_dtype, torch_dtype
 from . import process_setup
 from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
 from .checkpoint import (
@@ -254,7 +254,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     if args.num_classes is not None and args.num_classes != num_classes:
         raise UserError(f"--num-classes {args.num_classes} but dataset '{args.dataset}' has {num_classes} classes: "
                         "drop --num-classes or fix --data-dir (the head gets K+M outputs by itself)")
-    num_ops = args.la_ops if args.adv_mode == "adv_plus" else 0
+    num_ops = args.la_ops if args.adv_mode == ADV_PLUS else 0
 
     if resume_state is not None:
         check_head(resume_state, num_classes, num_ops, args.resume,
@@ -307,7 +307,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     train_model = process_setup.maybe_compile(train_model, args.compile)
     attack_model = process_setup.maybe_compile(model, args.compile)  # the hook attacks the module itself, not DDP
     trades = hook = None
-    if args.adv_mode == "trades":
+    if args.adv_mode == TRADES:
         trades = TradesLoss(attack_model, num_classes, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
                             beta=args.trades_beta, autocast_dtype=amp_dtype)
     else:
@@ -347,7 +347,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     for epoch in range(start_epoch, num_epochs):
         sampler.set_epoch(epoch)
         policy.apply(trades or hook, epoch)
-        class_stats = ClassCounts(num_classes) if args.adv_mode != "std" else None
+        class_stats = ClassCounts(num_classes) if args.adv_mode != STD else None
         try:
             train_metrics = train_one_epoch(epoch, train_model, loader, optimizer, loss_fn, hook, device,
                                             autocast_dtype=amp_dtype, scaler=scaler,
@@ -364,7 +364,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                             f"--lr (e.g. --lr {lower}) and another --experiment") from None
         process_setup.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere: what the checkpoint holds
         eval_metrics = validate(model, val_ds, num_classes, args, device, progress)
-        epoch_stats = fair_epoch_stats(model, class_stats, holdout_ds if args.adv_mode != "std" else None,
+        epoch_stats = fair_epoch_stats(model, class_stats, holdout_ds if args.adv_mode != STD else None,
                                        num_classes, args.adv_eps, args.fair_val_steps, device, batch_size)
         train_metrics.update(epoch_summary(policy, epoch_stats, epoch, trades is not None, args.adv_eps))
         eval_metrics.update(holdout_summary(epoch_stats))

@@ -42,7 +42,7 @@ from ..results.rules import (
     is_number,
     label_aug_problem,
 )
-from ..results.vocab import ATTACK_THREAT_MODELS, TRAINING_LABELS, training_label
+from ..results.vocab import ADV_PLUS, ATTACK_THREAT_MODELS, STD, TRAINING_LABELS, training_label
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -298,13 +298,13 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         "--experiment": (args.experiment, name),
         "--dataset": (args.dataset, data["dataset"]),
         "--model": (args.model, data["architecture"]),
-        "--adv-mode/--fair": (training_label("adv_plus" if args.label_aug else args.adv_mode, args.fair), training),
+        "--adv-mode/--fair": (training_label(ADV_PLUS if args.label_aug else args.adv_mode, args.fair), training),
     }
     if args.num_classes is not None:
         expected["--num-classes"] = (args.num_classes, data["num_classes"])
-    if training != "std":
+    if training != STD:
         expected["--adv-eps"] = (args.adv_eps, data["eps"])
-    if training.startswith("adv_plus"):
+    if training.startswith(ADV_PLUS):
         expected["--la-delta"] = (args.la_delta, data["delta"])
         expected["--la-ops"] = (args.la_ops, data["num_ops"])
     for flag, (got, want) in expected.items():

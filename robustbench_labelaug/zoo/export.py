@@ -25,6 +25,7 @@ import torch
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, file_sha256
 from ..models.pretrained import same_architecture
+from ..results.vocab import ADV_PLUS, STD
 from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
 from .entries import NAME_RE, load_entries
 from .loading import _value, load_state_strict, sidecar_path
@@ -67,9 +68,9 @@ def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_
     ]
     if training is not None:
         checks.append(("training (--adv-mode/--fair)", training, entry.training))
-        if entry.training != "std" and args.get("adv_eps") is not None:
+        if entry.training != STD and args.get("adv_eps") is not None:
             checks.append(("--adv-eps", args["adv_eps"], entry.eps))
-        if entry.training.startswith("adv_plus") and args.get("la_delta") is not None:
+        if entry.training.startswith(ADV_PLUS) and args.get("la_delta") is not None:
             checks.append(("--la-delta", args["la_delta"], entry.delta))
     for what, got, want in checks:
         same = math.isclose(got, want) if isinstance(got, float) or isinstance(want, float) else got == want

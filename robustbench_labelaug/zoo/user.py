@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..results.vocab import training_label
+from ..results.vocab import ADV, ADV_PLUS, ADVERSARIAL_MODES, STD, training_label
 
 ZOO_ENV = "RBLA_ZOO"
 LOCAL_ZOO = "model_zoo"
@@ -151,18 +151,18 @@ def recipe_departures(recipe: str, used: dict[str, Any], source: str = "entry") 
     wanted = recipe_args(recipe, source)
     if "val_split" in used:  # both sides with their dependent defaults resolved as training resolves them
         used = vars(resolve_defaults(argparse.Namespace(**used)))
-    mode = "adv_plus" if wanted.get("label_aug") else wanted.get("adv_mode")
+    mode = ADV_PLUS if wanted.get("label_aug") else wanted.get("adv_mode")
     out: dict[str, list[Any]] = {}
     for key, want in wanted.items():
         if key in NOT_RECIPE or key not in used:
             continue
         got = used[key]
-        if key in ("la_delta", "la_ops") and mode != "adv_plus":
+        if key in ("la_delta", "la_ops") and mode != ADV_PLUS:
             continue
-        if key == "adv_mode" and used.get("label_aug") and got == "adv":
-            got = "adv_plus"
+        if key == "adv_mode" and used.get("label_aug") and got == ADV:
+            got = ADV_PLUS
         if key in ("adv_eps", "adv_steps", "adv_alpha", "adv_prob", "adv_train_clean", "adv_attack_mode") \
-                and mode == "std":
+                and mode == STD:
             continue
         if not _same(want, got):
             out["--" + key.replace("_", "-")] = [want, got]
@@ -194,10 +194,10 @@ def recipe_from_args(args: dict[str, Any], name: str) -> str:
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
     words = ["rbla", "train"]
-    mode = "adv_plus" if args.get("label_aug") else args.get("adv_mode")
+    mode = ADV_PLUS if args.get("label_aug") else args.get("adv_mode")
     shown = {"dataset", "model", "epochs", "lr", "batch_size", "seed", "adv_mode"}  # always written out
-    shown |= {"adv_eps", "adv_steps"} if mode in ("adv", "adv_plus") else set()
-    shown |= {"la_delta", "la_ops"} if mode == "adv_plus" else set()
+    shown |= {"adv_eps", "adv_steps"} if mode in ADVERSARIAL_MODES else set()
+    shown |= {"la_delta", "la_ops"} if mode == ADV_PLUS else set()
     for action in parser._actions:
         dest = action.dest
         if dest in NOT_RECIPE or dest not in args or not action.option_strings:
@@ -219,13 +219,13 @@ def recipe_from_args(args: dict[str, Any], name: str) -> str:
 def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, source: Path) -> dict[str, Any]:
     """A user zoo entry (the packaged schema) describing an exported checkpoint by its recorded args."""
     args = dict(state.get("args") or {})
-    training = "adv_plus" if args.get("label_aug") else args.get("adv_mode") or \
-        ("adv_plus" if int(state["num_ops"]) > 0 else "std")
-    if training == "adv_plus" and int(state["num_ops"]) < 1:
-        training = "adv"
+    training = ADV_PLUS if args.get("label_aug") else args.get("adv_mode") or \
+        (ADV_PLUS if int(state["num_ops"]) > 0 else STD)
+    if training == ADV_PLUS and int(state["num_ops"]) < 1:
+        training = ADV
     mode = training
     training = training_label(mode, args.get("fair", "none"))  # e.g. adv_plus_cfa under --fair cfa
-    eps = args.get("adv_eps") if mode != "std" else None
+    eps = args.get("adv_eps") if mode != STD else None
     epochs, seed = args.get("epochs"), args.get("seed")
     return {
         "name": name,
@@ -235,7 +235,7 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
         "eps": float(eps) if eps else _threat_eps(dataset, threat_model),
         "architecture": str(state["arch"]), "num_classes": int(state["num_classes"]),
         "num_ops": int(state["num_ops"]),
-        "delta": float(args.get("la_delta", 0.03)) if mode == "adv_plus" else None,
+        "delta": float(args.get("la_delta", 0.03)) if mode == ADV_PLUS else None,
         "training": training, "preprocessing": "none" if dataset != "imagenet" else "Res256Crop224",
         "mean": [float(v) for v in state["mean"]], "std": [float(v) for v in state["std"]],
         "recipe": recipe_from_args({**args, "dataset": dataset}, name),
