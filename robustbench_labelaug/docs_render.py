@@ -13,6 +13,8 @@ and is replaced by the render of NAME (one of :data:`BLOCKS`) from the committed
   (``docs/data/methods/model_info/*.json``);
 - ``demo-seeds``: the demo's mean ± 95 % CI over seeds (``docs/data/demo_seeds.json``: a copy of the
   ``rbla_demo/seeds.json`` that ``rbla demo --seeds N`` writes);
+- ``methods-seeds``: the same over all seven methods (``docs/data/methods_seeds.json``, the ``seeds.json`` of
+  ``rbla demo --methods ... --seeds 3``);
 - ``bench``: ``bench/hook_overhead.py --json`` and ``bench/pgd_eval.py --json`` (``docs/data/bench/*.json``);
 - ``gpu``: ``bench/gpu_check.py --out`` on an H200 and an H100 (``docs/gpu_check_h200.json``,
   ``docs/gpu_check_h100.json``).
@@ -62,7 +64,16 @@ def _leaderboard(folder: Path) -> str:
 
 
 def demo_seeds(root: Path) -> str:
-    data = _load(root / "docs" / "data" / "demo_seeds.json")
+    return _seeds(root / "docs" / "data" / "demo_seeds.json")
+
+
+def methods_seeds(root: Path) -> str:
+    """``rbla demo --methods ... --seeds 3``: every method's mean ± 95 % CI over three seeds."""
+    return _seeds(root / "docs" / "data" / "methods_seeds.json")
+
+
+def _seeds(path: Path) -> str:
+    data = _load(path)
     lines = [f"{data['statistic']}:", "", "| model | " + " | ".join(data["columns"]) + " |",
              "|---|" + "---:|" * len(data["columns"])]
     for model, cells in data["rows"].items():
@@ -173,6 +184,7 @@ def gpu(root: Path) -> str:  # noqa: C901 - one table, row by row
 IMAGENET_TRAIN_IMAGES = 10 * 1_281_167
 BLOCKS: dict[str, Callable[[Path], str]] = {"demo-leaderboard": demo_leaderboard,
                                             "methods-leaderboard": methods_leaderboard, "demo-seeds": demo_seeds,
+                                            "methods-seeds": methods_seeds,
                                             "bench": bench, "gpu": gpu}
 
 
