@@ -165,21 +165,6 @@ def check_fields(obj: Any, where: str) -> None:
             setattr(obj, f.name, check_type(getattr(obj, f.name), hints[f.name], f"{where}: '{f.name}'"))
 
 
-def build_typed(cls: type, values: dict[str, Any], where: str, nonneg_ints: Sequence[str] = ()) -> Any:
-    """``cls(**values)`` for a dataclass, unknown or missing keys and wrongly typed values as one-line
-    :class:`UserError`; the integer fields named in ``nonneg_ints`` must also be >= 0."""
-    try:
-        obj = cls(**values)
-    except TypeError as exc:
-        raise UserError(f"{where}: {exc}") from None
-    check_fields(obj, where)
-    for name in nonneg_ints:
-        v = getattr(obj, name, None)
-        if v is not None and (not is_int(v) or v < 0):
-            raise UserError(f"{where}: '{name}' must be a non-negative integer, got {v!r}")
-    return obj
-
-
-__all__ = ["MIN_CORRUPTION_SIZE", "build_typed", "check_alpha", "check_choice", "check_delta", "check_eps",
+__all__ = ["MIN_CORRUPTION_SIZE", "check_alpha", "check_choice", "check_delta", "check_eps",
            "check_fields", "check_min_size", "check_mode", "check_nonneg", "check_num_ops", "check_positive_int",
            "check_probability", "check_seed", "check_steps", "check_training", "check_type", "is_int", "is_number"]

@@ -206,6 +206,13 @@ evaluators: [{name: clean}]
     (BASE.replace("checkpoint: CKPT}", "checkpoint: CKPT, num_classes: 1}"), "num_classes must be >= 2"),
     (BASE + "runtime: {device: gpu9}\n", "runtime.device 'gpu9' is not known"),
     (BASE + "runtime: {progress: maybe}\n", "'progress' must be true or false"),
+    # the schema is pydantic's, strict: no "2" for 2, no "yes" for true; bounds named
+    (BASE + "runtime: {num_workers: '2'}\n", "runtime: 'num_workers' must be an integer, got '2'"),
+    (BASE + "runtime: {seed: -1}\n", "runtime: 'seed' must be >= 0, got -1"),
+    (BASE + "runtime: {plots: 'yes'}\n", "runtime: 'plots' must be true or false, got 'yes'"),
+    (BASE + "runtime: {bogus_key: 1}\n", "unknown key(s) ['bogus_key'] in runtime: use batch_size, device"),
+    (BASE.replace("{name: digits}", "{name: digits, crop_pct: high}"), "datasets.digits: 'crop_pct' must be a number"),
+    (BASE.replace("{name: clean}", "{name: clean, settings: [1]}"), "evaluators[0]: 'settings' must be a mapping"),
     (BASE.replace("{name: digits}", "{name: digits, split: holdout}"), "has no split 'holdout'"),
     (BASE.replace("{name: digits}", "{name: digits, subset: robustbench}"), "subset 'robustbench' is not known"),
     # every evaluator's settings, also the --fast ones, fail before the first evaluator runs

@@ -334,3 +334,12 @@ def test_registry_decorator_and_lazy_entries():
     assert reg.get("mine") is mine and "mine" in reg
     with pytest.raises(ValueError, match="registered twice"):
         reg.register("mine", print)
+
+
+def test_the_config_names_every_registered_model_source():
+    """An eval config's model keys: a zoo name, a checkpoint, or exactly the registered model sources."""
+    from robustbench_labelaug.runner.config import MODEL_SOURCES as CONFIG_SOURCES
+    from robustbench_labelaug.runner.config import ModelConfig
+
+    assert CONFIG_SOURCES == ("zoo", "checkpoint", *MODEL_SOURCES.names())
+    assert set(CONFIG_SOURCES) <= set(ModelConfig.model_fields)

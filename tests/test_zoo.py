@@ -118,8 +118,14 @@ def _valid() -> dict:
     (lambda d: d.update(recipe=d["recipe"].replace(f"--adv-eps {DIGITS_EPS}", "--adv-eps 0.3")),
      f"recipe has --adv-eps 0.3 but the entry says {DIGITS_EPS}"),
     (lambda d: d.update(recipe=d["recipe"] + " --no-such-flag"), "recipe does not parse"),
-    (lambda d: d.update(reported={"clean_error": 120}), "'clean_error' must be an error in percent"),
-    (lambda d: d["paper"].pop("title"), "needs a non-empty string 'title'"),
+    (lambda d: d.update(reported={"clean_error": 120}), "field 'reported.clean_error' must be an error in percent"),
+    (lambda d: d.update(reported={"classwise": {"pgd": {"mean": 5}}}), "field 'reported.classwise.pgd' needs 'sd'"),
+    (lambda d: d.update(reported={"classwise": {"pdg": {"mean": 5, "sd": 1}}}), "must be one of clean"),
+    (lambda d: d["paper"].update(year=2024), "field 'paper' has an unknown key 'year'"),
+    (lambda d: d.update(paper="Amerehi & Healy"), "field 'paper' "),
+    (lambda d: d.update(mean=[0.5, 0.5, "x"]), "field 'mean' must be a list of 3 numbers"),
+    (lambda d: d.update(pretrained_fallback="yes"), "field 'pretrained_fallback' must be true or false"),
+    (lambda d: d["paper"].pop("title"), "field 'paper' needs 'title'"),
 ])
 def test_broken_entry_fails_with_a_clear_message(change, message):
     data = copy.deepcopy(_valid())

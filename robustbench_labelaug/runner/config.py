@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
 from ..checks import (
-    build_typed,
     check_choice,
     check_delta,
     check_eps,
@@ -20,17 +21,13 @@ from ..checks import (
 )
 from ..errors import UserError
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, TRAINING_LABELS
+from ..typed import build
 from ..yamlio import load_yaml
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
-RUNTIME_KEYS = ("batch_size", "device", "num_workers", "model_dir", "output", "seed", "progress", "plots",
-                "channels_last", "decode", "data_fingerprint")
-DATASET_KEYS = ("name", "data_dir", "split", "input_size", "crop_pct", "interpolation", "subset", "download",
-                "bad_images")
-MODEL_KEYS = ("zoo", "name", "checkpoint", "robustbench", "timm", "python", "pretrained_file", "arch", "num_classes",
-              "num_ops", "training", "delta", "eps", "threat_model", "dataset", "description", "paper", "reported")
+# a model's source: a zoo name, a checkpoint path, or one of the registered model sources (zoo/sources.py; a test
+# checks that these are the registry's keys)
 MODEL_SOURCES = ("zoo", "checkpoint", "robustbench", "timm", "python")
-EVALUATOR_KEYS = ("name", "id", "dataset", "settings", "fast")
 FAST_KEYS = ("n_examples",)
 _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -40,14 +37,20 @@ _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RuntimeConfig:
+class _Schema(BaseModel):
+    """A config block: the YAML's keys are its fields (unknown keys refused), values type-checked strictly
+    (no "yes" for true, no "8" for 8; an int is a valid float)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RuntimeConfig(_Schema):
     batch_size: int | str = 64  # or "auto": found once per model by a short probe on the GPU (runner/feeding.py)
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: NonNegativeInt = 0
     model_dir: str = "./models"
     output: str = "./output/eval"
-    seed: int = 0
+    seed: NonNegativeInt = 0
     progress: bool = True
     plots: bool = True
     channels_last: bool = False  # evaluate models in channels_last memory format (same numbers, faster convs)
@@ -55,13 +58,12 @@ class RuntimeConfig:
     data_fingerprint: str = "stat"  # what results' data fingerprint reads: file sizes+mtimes, or "content" hashes
 
 
-@dataclass
-class DatasetConfig:
+class DatasetConfig(_Schema):
     id: str
     name: str
     data_dir: str | None = None
     split: str | None = None
-    input_size: int | None = None  # None: the dataset's default (data/registry.py)
+    input_size: NonNegativeInt | None = None  # None: the dataset's default (data/registry.py)
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
     subset: str | None = None  # e.g. "robustbench" (data/subsets.py), where the dataset supports it
@@ -76,7 +78,7 @@ class DatasetConfig:
 
     def spec(self) -> dict[str, Any]:
         """What the data depends on (part of every result's fingerprint): the keys the registry names."""
-        d = asdict(self)
+        d = self.model_dump()
         d["split"] = self.resolved_split
         d["input_size"] = self.input_size or self.dataset_spec.input_size
         return {"name": self.name, **{k: d[k] for k in self.dataset_spec.data_keys}}
@@ -86,9 +88,8 @@ class DatasetConfig:
         return self.dataset_spec.resolve_split(self.split)
 
 
-@dataclass
-class ModelConfig:
-    key: str
+class ModelConfig(_Schema):
+    key: str  # the model's name in results (the YAML's 'name', else its source's name)
     zoo: str | None = None
     checkpoint: str | None = None
     robustbench: str | None = None      # a RobustBench model name (loaded by robustbench.utils.load_model)
@@ -96,8 +97,8 @@ class ModelConfig:
     timm: str | None = None             # any timm model (optional local pretrained_file)
     pretrained_file: str | None = None
     arch: str | None = None
-    num_classes: int | None = None
-    num_ops: int | None = None
+    num_classes: NonNegativeInt | None = None
+    num_ops: NonNegativeInt | None = None
     training: str | None = None
     delta: float | None = None
     eps: float | None = None
@@ -108,13 +109,12 @@ class ModelConfig:
     reported: dict[str, Any] | None = None
 
 
-@dataclass
-class EvaluatorConfig:
+class EvaluatorConfig(_Schema):
     id: str
     name: str
     dataset: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    fast: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    fast: dict[str, Any] = Field(default_factory=dict)
 
     def effective_id(self, fast: bool, fast_caps: Mapping[str, Any]) -> str:
         """The id under which the result is stored and shown, saying what ran: a step count in the id
@@ -133,6 +133,11 @@ class EvaluatorConfig:
                 n = settings.get("n_examples")
                 settings["n_examples"] = cap if n is None else min(n, cap) if is_int(n) and is_int(cap) else n
         return settings
+
+
+def keys_of(model: type[BaseModel], *, without: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The YAML keys of a config block: the schema's fields (its one home), less the internal ones."""
+    return tuple(k for k in model.model_fields if k not in without) + extra
 
 
 @dataclass
@@ -220,14 +225,6 @@ def _repeated(values: list[str]) -> list[str]:
     return sorted({v for v in values if values.count(v) > 1})
 
 
-NONNEG_INTS = ("num_workers", "seed", "num_classes", "num_ops", "input_size")
-
-
-def _typed(cls, values: dict[str, Any], where: str, file: Path):
-    """``cls(**values)`` with every field checked against its annotation (one-line UserError naming it)."""
-    return build_typed(cls, values, f"config {file}: {where}", nonneg_ints=NONNEG_INTS)
-
-
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
@@ -304,9 +301,8 @@ def load_config(path: str | Path) -> EvalConfig:
     _check_keys(raw, TOP_KEYS, "the top level", file)
     raw = expand_env(raw, file.name)
 
-    runtime_raw = _mapping(raw.get("runtime"), "runtime", file)
-    _check_keys(runtime_raw, RUNTIME_KEYS, "runtime", file)
-    runtime = _typed(RuntimeConfig, runtime_raw, "runtime", file)
+    prefix = f"config {file}"
+    runtime = build(RuntimeConfig, _mapping(raw.get("runtime"), "runtime", file), prefix, "runtime")
     from .feeding import check_batch_size, check_decode
 
     runtime.batch_size = check_batch_size(runtime.batch_size, f"config {file}")
@@ -318,8 +314,8 @@ def load_config(path: str | Path) -> EvalConfig:
     datasets: dict[str, DatasetConfig] = {}
     for ds_id, ds_raw in _mapping(raw.get("datasets"), "datasets", file).items():
         ds_raw = _mapping(ds_raw, f"datasets.{ds_id}", file)
-        _check_keys(ds_raw, DATASET_KEYS, f"datasets.{ds_id}", file)
-        ds = _typed(DatasetConfig, {"id": str(ds_id), **ds_raw}, f"datasets.{ds_id}", file)
+        ds = build(DatasetConfig, {"id": str(ds_id), **ds_raw}, prefix, f"datasets.{ds_id}",
+                   keys_of(DatasetConfig, without=("id",)))
         where = f"config {file}: datasets.{ds_id}"
         check_input_size(where, ds.input_size)
         if ds.name not in list_datasets():
@@ -342,7 +338,8 @@ def load_config(path: str | Path) -> EvalConfig:
     _check_keys(fast, FAST_KEYS, "fast", file)
 
     models: list[ModelConfig] = []
-    for i, m in _entries(raw, "models", "zoo", MODEL_KEYS, file, "zoo names or checkpoints"):
+    for i, m in _entries(raw, "models", "zoo", keys_of(ModelConfig, without=("key",), extra=("name",)), file,
+                         "zoo names or checkpoints"):
         given = [k for k in MODEL_SOURCES if m.get(k) and not (k == "checkpoint" and m.get("python"))]
         if len(given) != 1:
             raise UserError(f"config {file}: models[{i}] needs exactly one of 'zoo' (a zoo name), 'checkpoint' "
@@ -355,7 +352,7 @@ def load_config(path: str | Path) -> EvalConfig:
                       else None)
                   or Path(str(m["checkpoint"])).stem.split(".")[0])
         _check_id(key, "name", f"models[{i}]", file)
-        model = _typed(ModelConfig, {"key": key, **m}, f"models[{i}]", file)
+        model = build(ModelConfig, {"key": key, **m}, prefix, f"models[{i}]")
         _check_model_values(model, f"config {file}: models[{i}] ('{key}')")
         _check_dataset_ref(model.dataset, datasets, f"models[{i}] ('{key}')", file)
         models.append(model)
@@ -364,13 +361,13 @@ def load_config(path: str | Path) -> EvalConfig:
         raise UserError(f"config {file}: model name(s) {dup} appear twice: give each model a distinct 'name'")
 
     evaluators: list[EvaluatorConfig] = []
-    for i, e in _entries(raw, "evaluators", "name", EVALUATOR_KEYS, file, "e.g. - name: clean"):
+    for i, e in _entries(raw, "evaluators", "name", keys_of(EvaluatorConfig), file, "e.g. - name: clean"):
         name = e.get("name")
         if name not in EVALUATORS:
             raise UserError(f"config {file}: evaluators[{i}]: unknown evaluator '{name}': use one of "
                             f"{', '.join(EVALUATORS)}")
-        ev = _typed(EvaluatorConfig, {"id": str(e.get("id") or name), **{k: v for k, v in e.items() if k != "id"}},
-                    f"evaluators[{i}]", file)
+        ev = build(EvaluatorConfig, {"id": str(e.get("id") or name), **{k: v for k, v in e.items() if k != "id"}},
+                   prefix, f"evaluators[{i}]")
         ev.settings = _mapping(ev.settings, f"evaluators[{i}].settings", file)
         ev.fast = _mapping(ev.fast, f"evaluators[{i}].fast", file)
         _check_id(ev.id, "id", f"evaluators[{i}]", file)

@@ -1,5 +1,5 @@
 """Model-zoo entries: one YAML file per model in ``model_zoo/`` (installed as ``robustbench_labelaug.model_zoo``),
-checked against :data:`FIELDS` and against its own ``rbla train`` recipe.
+checked against the pydantic schema :class:`.schema.EntrySchema` and against its own ``rbla train`` recipe.
 
 Fields (all required unless marked optional):
 
@@ -24,28 +24,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..results.keys import REPORTED_CLASSWISE, REPORTED_ERRORS
-from ..results.rules import (
-    choice_problem,
-    delta_problem,
-    eps_problem,
-    int_problem,
-    is_number,
-    label_aug_problem,
-)
-from ..results.vocab import ADV_PLUS, ATTACK_THREAT_MODELS, STD, TRAINING_LABELS, training_label
+from ..results.rules import is_number, label_aug_problem
+from ..results.vocab import ADV_PLUS, STD, training_label
+from .schema import FIELDS, NAME_RE, SHA256_RE  # noqa: E402,F401  (re-exported: the schema is their one home)
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ZOO_PACKAGE = "robustbench_labelaug.model_zoo"
 
 
@@ -94,149 +84,11 @@ class ZooEntry:
                 f"--model-dir {model_dir}")
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Field checks: each returns None when the value is fine, else what is wrong with it.
-# ------------------------------------------------------------------------------------------------------------
-
-
-_is_number = is_number
-
-
-def _string(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.strip() else f"must be a non-empty string, got {v!r}"
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
-    return lambda v: choice_problem(v, choices)
-
-
 def zoo_datasets() -> tuple[str, ...]:
     """The registered datasets a zoo entry may name: those with a fixed K (not a generic folder)."""
     from ..data import get_dataset_spec, list_datasets
 
     return tuple(n for n in list_datasets() if get_dataset_spec(n).fixed_num_classes is not None)
-
-
-def _dataset(v: Any) -> str | None:
-    return _one_of(zoo_datasets())(v)
-
-
-def _integer(minimum: int) -> Callable[[Any], str | None]:
-    return lambda v: int_problem(v, minimum)
-
-
-def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
-    return lambda v: None if v is None else check(v)
-
-
-def _rgb(positive: bool) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        ok = isinstance(v, list) and len(v) == 3 and all(_is_number(x) and (x > 0 or not positive) for x in v)
-        return None if ok else f"must be a list of 3 {'positive ' if positive else ''}numbers, got {v!r}"
-    return check
-
-
-def _sha256(v: Any) -> str | None:
-    return None if isinstance(v, str) and SHA256_RE.match(v) else f"must be 64 lowercase hex digits or null, got {v!r}"
-
-
-def _url(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.startswith(("https://", "http://")) else f"must be an http(s) URL or null, got {v!r}"
-
-
-def _name(v: Any) -> str | None:
-    return None if isinstance(v, str) and NAME_RE.match(v) else f"must match {NAME_RE.pattern} (lowercase id), got {v!r}"
-
-
-def _checkpoint(v: Any) -> str | None:
-    ok = isinstance(v, str) and v.endswith(".pt") and "/" not in v and "\\" not in v
-    return None if ok else f"must be a file name ending in .pt, got {v!r}"
-
-
-def _recipe(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.startswith("rbla train ") else f"must be an `rbla train ...` command, got {v!r}"
-
-
-def _boolean(v: Any) -> str | None:
-    return None if isinstance(v, bool) else f"must be true or false, got {v!r}"
-
-
-def _paper(v: Any) -> str | None:
-    if not isinstance(v, Mapping):
-        return f"must be a mapping with title and authors, got {v!r}"
-    unknown = sorted(set(v) - {"title", "authors", "url", "venue", "note"})
-    if unknown:
-        return f"has unknown keys {unknown} (allowed: title, authors, url, venue, note)"
-    for key in ("title", "authors"):
-        if _string(v.get(key)):
-            return f"needs a non-empty string '{key}'"
-    for key in ("url", "venue", "note"):
-        if v.get(key) is not None and _string(v[key]):
-            return f"'{key}' must be a non-empty string or null"
-    if v.get("url") is not None and _url(v["url"]):
-        return "'url' must be an http(s) URL"
-    return None
-
-
-def _percent(v: Any) -> bool:
-    return _is_number(v) and 0 <= v <= 100
-
-
-def _reported(v: Any) -> str | None:
-    if not isinstance(v, Mapping) or not v:
-        return f"must be a non-empty mapping of the paper's numbers or null, got {v!r}"
-    allowed = {*REPORTED_ERRORS, "classwise", "source", "note"}
-    unknown = sorted(set(v) - allowed)
-    if unknown:
-        return f"has unknown keys {unknown} (allowed: {', '.join(sorted(allowed))})"
-    for key in REPORTED_ERRORS:
-        if key in v and not _percent(v[key]):
-            return f"'{key}' must be an error in percent (0-100), got {v[key]!r}"
-    for key in ("source", "note"):
-        if key in v and _string(v[key]):
-            return f"'{key}' must be a non-empty string"
-    classwise = v.get("classwise", {})
-    if not isinstance(classwise, Mapping):
-        return f"'classwise' must map {'/'.join(REPORTED_CLASSWISE)} to {{mean, sd}}, got {classwise!r}"
-    for key, block in classwise.items():
-        if key not in REPORTED_CLASSWISE:
-            return f"'classwise' has unknown key {key!r} (allowed: {', '.join(REPORTED_CLASSWISE)})"
-        if not (isinstance(block, Mapping) and set(block) == {"mean", "sd"} and _percent(block["mean"])
-                and _percent(block["sd"])):
-            return f"'classwise.{key}' must be {{mean: <percent>, sd: <percent>}}, got {block!r}"
-    return None
-
-
-@dataclass(frozen=True)
-class Field:
-    check: Callable[[Any], str | None]
-    required: bool = True
-
-
-FIELDS: dict[str, Field] = {
-    "name": Field(_name),
-    "description": Field(_string, required=False),
-    "dataset": Field(_dataset),
-    "threat_model": Field(_one_of(ATTACK_THREAT_MODELS)),
-    "eps": Field(eps_problem),
-    "architecture": Field(_string),
-    "num_classes": Field(_integer(2)),
-    "num_ops": Field(_integer(0)),
-    "delta": Field(_optional(delta_problem)),
-    "training": Field(_one_of(TRAINING_LABELS)),
-    "preprocessing": Field(_string),
-    "mean": Field(_rgb(positive=False)),
-    "std": Field(_rgb(positive=True)),
-    "recipe": Field(_recipe),
-    "checkpoint": Field(_checkpoint),
-    "sha256": Field(_optional(_sha256)),
-    "url": Field(_optional(_url), required=False),
-    "pretrained_fallback": Field(_boolean, required=False),
-    "paper": Field(_optional(_paper), required=False),
-    "trained_with": Field(_optional(lambda v: None if isinstance(v, Mapping) else
-                                    f"must be a mapping of training args, got {v!r}"), required=False),
-    "reported": Field(_optional(_reported), required=False),
-}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -308,35 +160,29 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         expected["--la-delta"] = (args.la_delta, data["delta"])
         expected["--la-ops"] = (args.la_ops, data["num_ops"])
     for flag, (got, want) in expected.items():
-        same = math.isclose(got, want) if _is_number(got) and _is_number(want) else got == want
+        same = math.isclose(got, want) if is_number(got) and is_number(want) else got == want
         if not same:
             fail(f"recipe has {flag} {got} but the entry says {want}: make the recipe and the entry agree")
 
 
 def validate_entry(data: Any, source: str = "entry") -> ZooEntry:
-    """Check a parsed YAML entry; return it as a :class:`ZooEntry` or raise one clear :class:`UserError`."""
+    """Check a parsed YAML entry against :class:`.schema.EntrySchema` (pydantic: fields, types, value rules) and
+    against itself (:func:`_check_consistency`); return it as a :class:`ZooEntry` or raise one clear
+    :class:`UserError`."""
+    from .schema import parse_entry
+
     if not isinstance(data, Mapping):
         raise UserError(f"zoo entry {source}: must be a YAML mapping of fields, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise UserError(f"zoo entry {source}: unknown fields {unknown}: remove them (allowed: "
-                        f"{', '.join(FIELDS)})")
-    missing = [k for k, f in FIELDS.items() if f.required and k not in data]
-    if missing:
-        raise UserError(f"zoo entry {source}: missing fields {missing}: add them (see an existing entry)")
-    for key, spec in FIELDS.items():
-        if key in data:
-            problem = spec.check(data[key])
-            if problem:
-                raise UserError(f"zoo entry {source}: field '{key}' {problem}")
-    _check_consistency(data, source)
-    values = {k: data[k] for k in FIELDS if k in data}
-    values["mean"], values["std"] = tuple(map(float, data["mean"])), tuple(map(float, data["std"]))
-    values["eps"] = float(data["eps"])
-    values["delta"] = None if data["delta"] is None else float(data["delta"])
-    values["paper"] = dict(data["paper"]) if data.get("paper") else None
-    values["trained_with"] = dict(data["trained_with"]) if data.get("trained_with") else None
-    values["description"] = data.get("description") or ""
+    try:
+        entry = parse_entry(dict(data))
+    except ValueError as exc:
+        raise UserError(f"zoo entry {source}: {exc}") from None
+    values = entry.model_dump()
+    _check_consistency(values, source)
+    values["mean"], values["std"] = tuple(entry.mean), tuple(entry.std)
+    values["description"] = entry.description or ""
+    values["reported"] = entry.reported.model_dump(exclude_none=True) if entry.reported is not None else None
+    values["paper"] = entry.paper.model_dump(exclude_none=True) if entry.paper is not None else None
     return ZooEntry(**values, source=source)
 
 
