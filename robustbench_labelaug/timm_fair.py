@@ -129,16 +129,19 @@ class TimmClassWise:
         self.eval_columns: dict[str, float] = {}
         self.num_classes: int | None = None
         self.resume_state: dict[str, Any] | None = None
+        self.class_folders: list[str] | None = None  # the training set's classes in index order
 
     # -- the validation split, carved when the script creates its training set ------------------------------------
     def create_dataset(self, real, script_args: argparse.Namespace | None, *args: Any, **kwargs: Any):
         """Call timm's ``create_dataset``; the first training set loses its held-out share (``--fair-val-split``)."""
+        from .data.holdout import dataset_class_folders, dataset_labels, holdout_indices, holdout_record
+
         dataset = real(*args, **kwargs)
+        if kwargs.get("is_training") and self.class_folders is None:  # recorded: compared when evaluated
+            self.class_folders = dataset_class_folders(dataset)
         if not kwargs.get("is_training") or self.settings.val_split <= 0 or self.record is not None:
             return dataset
         import numpy as np
-
-        from .data.holdout import dataset_labels, holdout_indices, holdout_record
 
         if isinstance(dataset, torch.utils.data.IterableDataset):
             raise UserError("--fair-val-split needs a map-style training set (a folder, tar or torch/ dataset): a "
@@ -181,6 +184,8 @@ class TimmClassWise:
                     f"restored from {script_args.resume}")
             script_args.rbla_fair = {"policy": self.settings.policy, "options": dict(self.settings.options),
                                      "val_split": self.settings.val_split, "val_steps": self.settings.val_steps}
+            if self.class_folders:
+                script_args.rbla_class_folders = self.class_folders
             if self.record is not None:
                 script_args.rbla_val_split_record = self.record
                 self.holdout_transform(data_config)

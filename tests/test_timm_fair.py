@@ -72,6 +72,9 @@ def test_cfa_in_timm_train_follows_the_formula_and_writes_fawa(script, workers, 
     state = getattr(last["args"], STATE_KEY)
     assert state["policy"] == "cfa" and state["epoch"] == 1
     assert (100 * state["state"]["train_robust"]).tolist() == pytest.approx(_column(rows[1], "train_robust_top1"))
+    from robustbench_labelaug.data import imagenet_wnids
+
+    assert last["args"].rbla_class_folders == list(imagenet_wnids()[:K])  # the training folders, in index order
     record = last["args"].rbla_val_split_record
     assert record["per_class"] == {c: 2 for c in range(K)} and record["train_size"] == 6 * K
 
@@ -197,3 +200,61 @@ def test_both_doors_hold_out_the_same_validation_split(parity_data, tmp_path, mo
                      "0.5", "--num-classes", str(K), "--input-size", "3", "32", "32", "-b", "8", "--device", "cpu",
                      "--output", str(tmp_path / "timm"), "-j", "0", *common]) == 0
     assert len(seen) == 2 and seen[0] == seen[1]
+
+
+def test_class_folders_become_the_datasets_names_at_export():
+    from robustbench_labelaug.data import imagenet_wnids
+    from robustbench_labelaug.data.imagenet_labels import imagenet_class_names
+    from robustbench_labelaug.data.registry import class_names, names_for_folders
+    from robustbench_labelaug.errors import UserError
+
+    wnids = list(imagenet_wnids())
+    assert names_for_folders("imagenet", wnids) == imagenet_class_names()  # folder ids -> WordNet names
+    cifar = class_names("cifar10")
+    assert names_for_folders("cifar10", cifar) == cifar
+    assert names_for_folders("folder", ["b", "a"]) == ["b", "a"]  # a folder dataset: the folders are the names
+    with pytest.raises(UserError, match="not dataset 'cifar10''s classes in its order"):
+        names_for_folders("cifar10", cifar[::-1])
+    with pytest.raises(UserError, match="not dataset 'imagenet''s classes"):
+        names_for_folders("imagenet", wnids[1:] + wnids[:1])
+
+
+@pytest.mark.slow
+def test_a_timm_train_model_exports_with_its_class_names_and_is_checked(tmp_path, capsys):
+    """rbla timm-train records the training folders' classes; rbla zoo export turns them into the dataset's names
+    (here CIFAR-10's, from folders named like them) and refuses a dataset whose classes they are not."""
+    from PIL import Image
+
+    from robustbench_labelaug.data.registry import class_names
+    from robustbench_labelaug.zoo import load_model
+
+    names = class_names("cifar10")
+    rng = __import__("numpy").random.default_rng(0)
+    for split, n in (("train", 2), ("validation", 1)):
+        for c in names:
+            (tmp_path / "data" / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype="uint8")).save(
+                    tmp_path / "data" / split / c / f"{i}.png")
+    assert cli_main(["timm-train", str(SCRIPTS[0].values[0]), "--data-dir", str(tmp_path / "data"), "--model",
+                     "resnet8_tiny", "--num-classes", "10", "--input-size", "3", "32", "32", "-b", "8", "--epochs",
+                     "1", "--device", "cpu", "--output", str(tmp_path / "out"), "--experiment", "run", "-j", "0",
+                     "--adv-mode", "adv", "--adv-steps", "1"]) == 0
+    last = tmp_path / "out" / "run" / "last.pth.tar"
+    assert _checkpoint(last)["args"].rbla_class_folders == names
+    models, zoo = tmp_path / "models", tmp_path / "zoo"
+    assert cli_main(["zoo", "export", "--checkpoint", str(last), "--name", "tt_adv", "--dataset", "cifar10",
+                     "--model-dir", str(models), "--zoo", str(zoo)]) == 0
+    saved = torch.load(models / "cifar10" / "Linf" / "tt_adv.pt", map_location="cpu", weights_only=True)
+    assert saved["class_names"] == names and saved["args"]["trainer"] == "rbla timm-train"
+    import os
+
+    os.environ["RBLA_ZOO"] = str(zoo)
+    try:
+        assert load_model("tt_adv", model_dir=models)(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    finally:
+        del os.environ["RBLA_ZOO"]
+    capsys.readouterr()
+    assert cli_main(["zoo", "export", "--checkpoint", str(last), "--name", "tt_adv_digits", "--dataset", "digits",
+                     "--model-dir", str(models), "--zoo", str(zoo)]) == 2
+    assert "not dataset 'digits''s classes" in capsys.readouterr().err

@@ -25,6 +25,17 @@ def dataset_labels(ds: Dataset) -> np.ndarray:
     return np.asarray([int(t) for t in targets], dtype=np.int64)
 
 
+def dataset_class_folders(ds: Dataset) -> list[str] | None:
+    """The class (folder) names of a dataset in index order: its ``class_to_idx`` or that of timm's reader, else
+    its ``classes``; None where it has neither."""
+    for owner in (ds, getattr(ds, "reader", None)):
+        mapping = getattr(owner, "class_to_idx", None)
+        if isinstance(mapping, dict) and mapping:
+            return [str(n) for n, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+    names = getattr(ds, "classes", None)
+    return [str(n) for n in names] if names else None
+
+
 def holdout_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, validation indices), both sorted: ``round(fraction * n_c)`` (at least 1, at most n_c - 1)
     samples of each class c, drawn with ``numpy.random.default_rng(seed)``."""

@@ -110,6 +110,7 @@ class DatasetSpec:
     eval_split: str
     needs_data_dir: bool = False
     class_names: tuple[str, ...] | Callable[[str | Path | None], Sequence[str]] | str | None = None
+    class_folders: Callable[[], Sequence[str]] | str | None = None  # the class folders' names where they differ
     corruptions: str | Callable[..., Dataset] = GENERATED
     subsets: Mapping[str, Callable[..., Any] | str] = field(default_factory=dict)
     data_keys: tuple[str, ...] = DATA_KEYS
@@ -150,6 +151,11 @@ class DatasetSpec:
         found = resolve(names)(data_dir)  # a function of the folder (None where it needs one not given)
         return None if found is None else [str(n) for n in found]
 
+    def folders_of_classes(self) -> list[str] | None:
+        """The names of the class folders in index order where they differ from the class names (ImageNet's
+        WordNet ids), else None."""
+        return None if self.class_folders is None else [str(n) for n in resolve(self.class_folders)()]
+
     def corruption_folder(self) -> CorruptionFolder | None:
         """The pre-computed corruption layout of this dataset (None: generated or its own function)."""
         if isinstance(self.corruptions, str) and self.corruptions in CORRUPTION_FOLDERS:
@@ -185,6 +191,7 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str
                      std: Sequence[float], input_size: int, splits: Mapping[str, Sequence[str]],
                      eval_split: str | None = None, needs_data_dir: bool = False,
                      class_names: Sequence[str] | Callable[[Any], Sequence[str]] | str | None = None,
+                     class_folders: Callable[[], Sequence[str]] | str | None = None,
                      corruptions: str | Callable[..., Dataset] = GENERATED,
                      subsets: Mapping[str, Callable[..., Any] | str] | None = None,
                      data_keys: Sequence[str] = DATA_KEYS, in_memory: bool = False,
@@ -211,7 +218,7 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str
             name=name, factory=fn, num_classes=num_classes, mean=tuple(mean), std=tuple(std),
             input_size=int(input_size), splits=split_map, eval_split=eval_split, needs_data_dir=needs_data_dir,
             class_names=tuple(class_names) if isinstance(class_names, (list, tuple)) else class_names,
-            corruptions=corruptions, subsets=dict(subsets or {}), data_keys=tuple(data_keys), in_memory=in_memory,
+            class_folders=class_folders, corruptions=corruptions, subsets=dict(subsets or {}), data_keys=tuple(data_keys), in_memory=in_memory,
             robustbench=robustbench, description=description)
         held = DATASETS._entries.get(name)
         if held is not None and held.factory is not fn:
@@ -244,6 +251,22 @@ def class_names(dataset: str | None, data_dir: str | Path | None = None,
     return names
 
 
+def names_for_folders(dataset: str, folders: Sequence[str], num_classes: int | None = None) -> list[str]:
+    """The class names a model trained on the class folders ``folders`` records for ``dataset``: the registry's
+    names where it declares them (from the folders' own names, or from the dataset's folder ids, e.g. ImageNet's
+    WordNet ids), else the folders' names. A model whose folders are not the dataset's is refused in one line."""
+    folders = [str(f) for f in folders]
+    declared = class_names(dataset, None, num_classes if num_classes is not None else len(folders))
+    if declared is None:
+        return folders
+    ids = get_dataset_spec(dataset).folders_of_classes()
+    if folders == [str(n) for n in declared] or (ids is not None and folders == ids):
+        return [str(n) for n in declared]
+    shown = ", ".join(folders[:5]) + (f", ... ({len(folders)} in all)" if len(folders) > 5 else "")
+    raise UserError(f"the model was trained on the class folders [{shown}], which are not dataset '{dataset}''s "
+                    "classes in its order: pass the --dataset it was trained on")
+
+
 # -- the built-in datasets -----------------------------------------------------------------------------------------
 
 _DATA = "robustbench_labelaug.data"
@@ -262,6 +285,7 @@ register_dataset("folder", factory=f"{_DATA}.folder:create_folder", num_classes=
 register_dataset("imagenet", factory=f"{_DATA}.folder:create_imagenet", num_classes=IMAGENET_NUM_CLASSES,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224, splits=FOLDER_SPLITS, eval_split="val",
                  needs_data_dir=True, class_names=f"{_DATA}.imagenet_labels:imagenet_class_names",
+                 class_folders=f"{_DATA}.imagenet_labels:imagenet_wnids",
                  corruptions="imagenet_c",
                  subsets={"robustbench": f"{_DATA}.subsets:robustbench_imagenet_subset"},
                  robustbench=RobustBenchFacts(prefixed=True, standard_from_torchvision=True),

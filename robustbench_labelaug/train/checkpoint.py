@@ -156,6 +156,8 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
            "num_ops": int(hook["num_ops"]), "mean": list(hook["mean"]), "std": list(hook["std"]),
            "state_dict": weights, "epoch": state.get("epoch"), "args": args,
            "metrics": {"eval_top1": state["metric"]} if state.get("metric") is not None else {}}
+    if timm_args.get("rbla_class_folders"):  # names resolved against the dataset at export (names_for_folders)
+        out["class_folders"] = list(timm_args["rbla_class_folders"])
     if state.get("rbla_averaged"):
         out["averaged"] = state["rbla_averaged"]
     return out

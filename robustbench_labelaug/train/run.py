@@ -90,11 +90,9 @@ def class_names_of(dataset, name: str | None = None, data_dir=None) -> list[str]
     declared = registry_class_names(name, data_dir, num_classes=len(getattr(dataset, "classes", []) or []) or None)
     if declared:
         return [str(n) for n in declared]
-    mapping = getattr(dataset, "class_to_idx", None)
-    if isinstance(mapping, dict) and mapping:
-        return [str(n) for n, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
-    names = getattr(dataset, "classes", None)
-    return [str(n) for n in names] if names else None
+    from ..data.holdout import dataset_class_folders
+
+    return dataset_class_folders(dataset)
 
 
 def build_datasets(args: argparse.Namespace):

@@ -203,6 +203,10 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     if dataset is None:
         raise UserError(f"checkpoint {src} does not record its dataset: pass --dataset")
     dataset, threat_model = _value(dataset), _value(threat_model)
+    if state.get("class_folders") and not state.get("class_names"):  # rbla timm-train: folders -> the dataset's names
+        from ..data.registry import names_for_folders
+
+        state["class_names"] = names_for_folders(dataset, state["class_folders"], int(state["num_classes"]))
     if threat_model not in THREAT_MODELS:
         raise UserError(f"--threat-model {threat_model!r} is not one of {', '.join(THREAT_MODELS)}")
     departures = None
