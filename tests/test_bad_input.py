@@ -285,8 +285,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_bad_input_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_path, run_dir, capsys):
+def check_bad_input_case(case: Case, tmp_path, run_dir, capsys, cleanup=lambda: None) -> None:
+    """Run one bad-input case (through the API, the CLI, or a subprocess on a read-only tree) and check: exit 2,
+    one line containing ``case.expect``, no traceback, and the watched files unchanged. ``cleanup`` runs after
+    the case whatever happened (background processes, patches, variables)."""
     prepared, watched = case.setup(tmp_path, run_dir)
     before = snapshot(watched)
     try:
@@ -304,10 +306,7 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_pat
             rc = cli_main(prepared)
             err = capsys.readouterr().err
     finally:
-        if getattr(_locked_run, "sleeper", None) is not None:
-            _locked_run.sleeper.kill()
-            _locked_run.sleeper.wait()
-            _locked_run.sleeper = None
+        cleanup()
         if case.how == "readonly" and os.geteuid() != 0:
             for p in [watched, *watched.rglob("*")]:
                 if p.is_dir():
@@ -317,6 +316,18 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_pat
     assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
     assert case.expect in lines[0], lines[0]
     assert snapshot(watched) == before
+
+
+def _stop_sleeper() -> None:
+    if getattr(_locked_run, "sleeper", None) is not None:
+        _locked_run.sleeper.kill()
+        _locked_run.sleeper.wait()
+        _locked_run.sleeper = None
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_path, run_dir, capsys):
+    check_bad_input_case(case, tmp_path, run_dir, capsys, cleanup=_stop_sleeper)
 
 
 # ---------------------------------------------------------------------------------------------------------------

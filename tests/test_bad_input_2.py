@@ -24,9 +24,9 @@ from robustbench_labelaug.errors import UserError
 from .test_bad_input import (
     FAST,
     Case,
+    check_bad_input_case,
     eval_config,
     image_folder,
-    snapshot,
     tiny_data,  # noqa: F401  (fixture)
     tiny_eval_dataset,
 )
@@ -405,35 +405,22 @@ def _one_channel_run():
     create_evaluator("clean").run(model, Gray(), EvalContext(num_classes=3, progress=False))
 
 
+def _cleanup() -> None:
+    os.environ.pop("RBLA_TEST_EMPTY_VAR", None)
+    for setup in (_locked_evaluate, _enospc):
+        if getattr(setup, "sleeper", None) is not None:
+            setup.sleeper.kill()
+            setup.sleeper.wait()
+            setup.sleeper = None
+        if getattr(setup, "patch", None) is not None:
+            obj, name, value = setup.patch
+            setattr(obj, name, value)
+            setup.patch = None
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_bad_input_2_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_path, run_dir, capsys):
-    prepared, watched = case.setup(tmp_path, run_dir)
-    before = snapshot(watched)
-    try:
-        if case.how == "api":
-            with pytest.raises(UserError) as info:
-                prepared()
-            rc, err = 2, f"error: {info.value}\n"
-        else:
-            capsys.readouterr()
-            rc = cli_main(prepared)
-            err = capsys.readouterr().err
-    finally:
-        os.environ.pop("RBLA_TEST_EMPTY_VAR", None)
-        for setup in (_locked_evaluate, _enospc):
-            if getattr(setup, "sleeper", None) is not None:
-                setup.sleeper.kill()
-                setup.sleeper.wait()
-                setup.sleeper = None
-            if getattr(setup, "patch", None) is not None:
-                obj, name, value = setup.patch
-                setattr(obj, name, value)
-                setup.patch = None
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert rc == 2, (rc, err[-3000:])
-    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
-    assert case.expect in lines[0], lines[0]
-    assert snapshot(watched) == before
+    check_bad_input_case(case, tmp_path, run_dir, capsys, cleanup=_cleanup)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from robustbench_labelaug.timm_fair import (
     TimmClassWise,
 )
 
-from .test_timm_integration import K, SCRIPTS, data_root, parity_data, root_log_handlers  # noqa: F401  (fixtures)
+from .test_timm_integration import SCRIPTS, K, data_root, parity_data, root_log_handlers  # noqa: F401  (fixtures)
 
 SPLIT = "0.25"  # 2 of each class's 8 training images held out
 
