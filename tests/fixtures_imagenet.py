@@ -94,3 +94,21 @@ def make_imagenet_folder(root: str | Path, wnids: Sequence[str] | None = None, p
         for i in range(train_per_class):
             _write(root / "train" / wnid / f"{wnid}_{i}.JPEG", size, None, rng)
     return images
+
+
+def make_timm_layout(root: Path, num_classes: int) -> Path:
+    """timm's default split names (train/, validation/): ``num_classes`` classes, 8 train and 4 validation images."""
+    from robustbench_labelaug.data import imagenet_wnids
+
+    make_imagenet_folder(root, imagenet_wnids()[:num_classes], per_class=4, train_per_class=8)
+    (root / "val").rename(root / "validation")
+    return root
+
+
+def make_parity_layout(root: Path, num_classes: int) -> Path:
+    """The layout both training doors read: train/, val/ and validation/ (a link to val/): 4 train, 2 val each."""
+    from robustbench_labelaug.data import imagenet_wnids
+
+    make_imagenet_folder(root, imagenet_wnids()[:num_classes], per_class=2, train_per_class=4)
+    (root / "validation").symlink_to(root / "val", target_is_directory=True)
+    return root

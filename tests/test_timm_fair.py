@@ -22,9 +22,21 @@ from robustbench_labelaug.timm_fair import (
     TimmClassWise,
 )
 
-from .test_timm_integration import SCRIPTS, K, data_root, parity_data, root_log_handlers  # noqa: F401  (fixtures)
+from .fixtures_imagenet import make_parity_layout, make_timm_layout
+from .test_timm_integration import SCRIPTS, K
+from .test_timm_integration import root_log_handlers as _root_log_handlers  # noqa: F401  (its autouse fixture)
 
 SPLIT = "0.25"  # 2 of each class's 8 training images held out
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_timm_layout(tmp_path_factory.mktemp("imagenet_layout"), K)
+
+
+@pytest.fixture(scope="module")
+def parity_data(tmp_path_factory):
+    return make_parity_layout(tmp_path_factory.mktemp("parity"), K)
 
 
 def _run(script, root, out, *extra, epochs=2, experiment="run"):

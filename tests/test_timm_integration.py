@@ -24,10 +24,9 @@ import torch
 
 from robustbench_labelaug import AdvLabelAug
 from robustbench_labelaug.cli import main as cli_main
-from robustbench_labelaug.data import imagenet_wnids
 from robustbench_labelaug.timm_train import check_script_structure
 
-from .fixtures_imagenet import make_imagenet_folder
+from .fixtures_imagenet import make_parity_layout, make_timm_layout
 
 SHAPED = Path(__file__).with_name("timm_train_shaped.py")
 REAL = os.environ.get("RBLA_TIMM_TRAIN_PY")
@@ -51,10 +50,7 @@ def root_log_handlers():
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     """5 classes, 8 train and 4 validation images each (timm's default split names: train, validation)."""
-    root = tmp_path_factory.mktemp("imagenet_layout")
-    make_imagenet_folder(root, imagenet_wnids()[:K], per_class=4, train_per_class=8)
-    (root / "val").rename(root / "validation")
-    return root
+    return make_timm_layout(tmp_path_factory.mktemp("imagenet_layout"), K)
 
 
 @pytest.fixture()
@@ -194,10 +190,7 @@ class _Stop(Exception):
 @pytest.fixture(scope="module")
 def parity_data(tmp_path_factory):
     """5 classes in the layout both doors read: train/, val/ and validation/ (timm's default split name)."""
-    root = tmp_path_factory.mktemp("parity")
-    make_imagenet_folder(root, imagenet_wnids()[:K], per_class=2, train_per_class=4)
-    (root / "validation").symlink_to(root / "val", target_is_directory=True)
-    return root
+    return make_parity_layout(tmp_path_factory.mktemp("parity"), K)
 
 
 @pytest.fixture(scope="module")
