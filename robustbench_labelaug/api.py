@@ -259,8 +259,10 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     if threat_model != "Linf":
         default_eps(dataset, threat_model)  # refuses L2
     dev = _device(device)
-    ds_config = DatasetConfig(id=dataset, name=dataset, data_dir=None if data_dir is None else str(data_dir),
-                              split=split)
+    from .typed import build
+
+    ds_config = build(DatasetConfig, {"id": dataset, "name": dataset, "split": split,
+                                      "data_dir": None if data_dir is None else str(data_dir)}, "benchmark()", "dataset")
     ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
