@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -107,6 +109,24 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if current().distributed:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def rank0_buffers(model: torch.nn.Module) -> Iterator[None]:
+    """Within the block every rank's buffers (BatchNorm running statistics) are rank 0's; after it each rank has
+    its own again. Lets ranks score with the statistics a checkpoint saves without changing their training."""
+    if not current().distributed:
+        yield
+        return
+    buffers = list(model.buffers())
+    saved = [b.detach().clone() for b in buffers]
+    for b in buffers:
+        dist.broadcast(b.data, src=0)
+    try:
+        yield
+    finally:
+        for b, own in zip(buffers, saved):
+            b.data.copy_(own)
 
 
 def broadcast_object(obj):

@@ -21,9 +21,9 @@ How, without editing the script (the launcher, :mod:`robustbench_labelaug.timm_t
   policy's numbers from ``train_one_epoch``'s metrics, and ``eval_holdout_top1_c<k>`` /
   ``eval_holdout_pgd_top1_c<k>`` from ``validate``'s (also when timm's EMA model's metrics replace them).
 
-Deviation from ``rbla train``: under DDP the validation split is scored before timm's ``--dist-bn`` step, with each
-rank's BatchNorm statistics on its share (the counts are all-reduced, so every rank still sets the same epsilon and
-weights); ``rbla train`` scores it after copying rank 0's statistics to every rank.
+Under DDP the validation split is scored with rank 0's BatchNorm statistics (what the checkpoint saves, as
+``rbla train`` scores it), each rank on its share with the counts all-reduced, so every rank sets the same epsilon
+and weights; each rank's own statistics are back before timm's loop goes on (its ``--dist-bn`` comes after).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 from torch.utils.data import Dataset
 
+from .distributed import rank0_buffers
 from .errors import UserError
 from .fair import ClassCounts, create_policy
 from .fair.epoch import Normalized, epoch_summary, fair_epoch_stats, holdout_summary
@@ -216,8 +217,9 @@ class TimmClassWise:
         device = next(inner.parameters()).device
         pixels_model = Normalized(inner, data_config["mean"], data_config["std"])
         pixels_model.train(inner.training)
-        stats = fair_epoch_stats(pixels_model, self.counts, self.holdout, self.num_classes, self.policy.eps,
-                                 self.settings.val_steps, device, int(getattr(script_args, "batch_size", 128)))
+        with rank0_buffers(inner):  # the statistics rank 0 saves, as rbla train scores it; each rank's own after
+            stats = fair_epoch_stats(pixels_model, self.counts, self.holdout, self.num_classes, self.policy.eps,
+                                     self.settings.val_steps, device, int(getattr(script_args, "batch_size", 128)))
         columns = epoch_summary(self.policy, stats, epoch, False, self.policy.eps)
         if isinstance(train_metrics, dict):
             train_metrics.update(columns)

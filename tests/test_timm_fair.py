@@ -270,3 +270,39 @@ def test_a_timm_train_model_exports_with_its_class_names_and_is_checked(tmp_path
     assert cli_main(["zoo", "export", "--checkpoint", str(last), "--name", "tt_adv_digits", "--dataset", "digits",
                      "--model-dir", str(models), "--zoo", str(zoo)]) == 2
     assert "not dataset 'digits''s classes" in capsys.readouterr().err
+
+
+def test_two_gloo_ranks_of_timm_train_set_the_same_policy(tmp_path):
+    """Under DDP the timm door all-reduces the training counts and scores the validation split with rank 0's
+    BatchNorm statistics on every rank (then gives each rank its own back): both ranks end the epoch with the same
+    columns and the same FRL multipliers, and the clean scores are those of rank 0's model on the whole split."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from robustbench_labelaug.fair.epoch import Normalized, fair_epoch_stats
+
+    from ._timm_fair_ddp_worker import DATA_CONFIG, Pixels, set_statistics, small_bn_net
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    worker = Path(__file__).with_name("_timm_fair_ddp_worker.py")
+    procs = [subprocess.Popen([sys.executable, str(worker), str(r), "2", str(tmp_path / "pg"), str(tmp_path)],
+                              env=env, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    assert a["own_kept"] and b["own_kept"]  # each rank's BatchNorm statistics are back
+    def same(x, y):  # NaN (a class no rank saw) equals NaN here
+        return x.keys() == y.keys() and all(x[k] == y[k] or (x[k] != x[k] and y[k] != y[k]) for k in x)
+
+    assert same(a["metrics"], b["metrics"]) and same(a["eval"], b["eval"]) and torch.equal(a["lmb"], b["lmb"])
+    assert [a["metrics"][f"robust_top1_c{c}"] for c in range(3)] == pytest.approx([100.0, 200 / 3, 50.0])
+    model, other = small_bn_net(), small_bn_net()
+    set_statistics(model, 0)
+    set_statistics(other, 1)
+    alone, mixed = (fair_epoch_stats(Normalized(m, DATA_CONFIG["mean"], DATA_CONFIG["std"]), None, Pixels(), K,
+                                     0.1, 0, torch.device("cpu"), 128).val_clean for m in (model, other))
+    assert not torch.equal(alone, mixed)  # the statistics matter on this data
+    assert [a["eval"][f"holdout_top1_c{c}"] for c in range(K)] == pytest.approx((100 * alone).tolist())
