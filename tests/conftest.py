@@ -22,6 +22,19 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
                           text=True, timeout=timeout, env=full_env)
 
 
+def run_gloo_workers(worker: str, tmp_path: Path, world: int = 2) -> list[dict]:
+    """Run ``tests/<worker>`` as ``world`` gloo processes (``worker rank world init_file out_dir``); each saves
+    ``rank<r>.pt`` in ``tmp_path``. Returns what each rank saved, in rank order."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    script = Path(__file__).with_name(worker)
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), str(world), str(tmp_path / "pg"), str(tmp_path)],
+                              env=env, stderr=subprocess.PIPE, text=True) for r in range(world)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(world)]
+
+
 def run_cli_inprocess(*args: str) -> subprocess.CompletedProcess:
     """``rbla ARGS`` through :func:`robustbench_labelaug.cli.main` in this process (stdout/stderr captured, warnings
     silenced as ``run_cli``'s ``PYTHONWARNINGS=ignore`` does): what ``run_cli`` returns, without a new interpreter's

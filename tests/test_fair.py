@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +24,8 @@ from robustbench_labelaug.fair import (
     trades_attack,
 )
 from robustbench_labelaug.fair.frl import class_weights_from_multipliers, frl_violations, project_multipliers
+
+from .conftest import run_gloo_workers
 
 # -- TRADES ---------------------------------------------------------------------------------------------------------
 
@@ -191,14 +189,7 @@ def test_class_counts():
 
 @pytest.mark.slow
 def test_two_gloo_processes_agree_on_statistics_and_weights(tmp_path):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    worker = Path(__file__).with_name("_fair_ddp_worker.py")
-    procs = [subprocess.Popen([sys.executable, str(worker), str(r), "2", str(tmp_path / "pg"), str(tmp_path)],
-                              env=env, stderr=subprocess.PIPE, text=True) for r in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
-    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    a, b = run_gloo_workers("_fair_ddp_worker.py", tmp_path)
     # rank 0: class 0 2/2, class 1 1/2; rank 1: class 1 1/1, class 2 2/3 -> all-reduced 1, 2/3, 2/3
     torch.testing.assert_close(a["acc"], torch.tensor([1.0, 2 / 3, 2 / 3], dtype=torch.float64))
     assert torch.equal(a["acc"], b["acc"]) and torch.equal(a["eps"], b["eps"])

@@ -276,24 +276,14 @@ def test_two_gloo_ranks_of_timm_train_set_the_same_policy(tmp_path):
     """Under DDP the timm door all-reduces the training counts and scores the validation split with rank 0's
     BatchNorm statistics on every rank (then gives each rank its own back): both ranks end the epoch with the same
     columns and the same FRL multipliers, and the clean scores are those of rank 0's model on the whole split."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from robustbench_labelaug.fair.epoch import Normalized, fair_epoch_stats
 
     from ._timm_fair_ddp_worker import DATA_CONFIG, Pixels, set_statistics, small_bn_net
+    from .conftest import run_gloo_workers
 
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    worker = Path(__file__).with_name("_timm_fair_ddp_worker.py")
-    procs = [subprocess.Popen([sys.executable, str(worker), str(r), "2", str(tmp_path / "pg"), str(tmp_path)],
-                              env=env, stderr=subprocess.PIPE, text=True) for r in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
-    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    a, b = run_gloo_workers("_timm_fair_ddp_worker.py", tmp_path)
     assert a["own_kept"] and b["own_kept"]  # each rank's BatchNorm statistics are back
+
     def same(x, y):  # NaN (a class no rank saw) equals NaN here
         return x.keys() == y.keys() and all(x[k] == y[k] or (x[k] != x[k] and y[k] != y[k]) for k in x)
 
