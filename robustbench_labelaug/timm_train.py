@@ -21,6 +21,9 @@ How (no line of the script is edited; everything is undone when it returns):
 - timm's mixup/cutmix (``Mixup``/``FastCollateMixup``), ``--jsd-loss``/``--bce-loss`` and AugMix splits produce
   soft targets or split batches the hook cannot take: they are refused, before any output is written. Label
   smoothing (``--smoothing``, 0.1 by default in timm) is not applied: the hook's targets replace the loss's.
+- ``timm.data.create_dataset`` is wrapped too: the training set's classes are recorded and, with
+  ``--fair-val-split``, a validation split is held out of it; the loss counts per-class training robust accuracy and
+  ``--fair cfa|frl`` runs around each ``train_one_epoch`` (:mod:`robustbench_labelaug.timm_fair`).
 - Random erasing (``--reprob``) is kept: the hook attacks the image clipped to [0,1] and adds the perturbation to
   the erased batch (``AdvLabelAug(clip_input=True)``).
 
