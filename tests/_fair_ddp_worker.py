@@ -50,6 +50,7 @@ def main(rank: int, world: int, init_file: str, out_dir: str) -> None:
         torch.save({"acc": acc, "eps": eps, "clean_correct": clean.correct, "clean_total": clean.total,
                     "weights": {k: v.detach().clone() for k, v in net.named_parameters()}, "local_total": stats.total},
                    f"{out_dir}/rank{rank}.pt")
+        dist.barrier()  # no rank tears its connections down while another still uses them
     finally:
         dist.destroy_process_group()
 

@@ -77,6 +77,7 @@ def main(rank: int, world: int, init_file: str, out_dir: str) -> None:
         torch.save({"lmb": tracker.policy.lmb, "metrics": metrics, "eval": tracker.eval_columns,
                     "own_kept": all(torch.equal(v, own[k]) for k, v in model.state_dict().items())},
                    f"{out_dir}/rank{rank}.pt")
+        dist.barrier()  # no rank tears its connections down while another still uses them
     finally:
         dist.destroy_process_group()
 

@@ -29,9 +29,9 @@ def run_gloo_workers(worker: str, tmp_path: Path, world: int = 2) -> list[dict]:
     script = Path(__file__).with_name(worker)
     procs = [subprocess.Popen([sys.executable, str(script), str(r), str(world), str(tmp_path / "pg"), str(tmp_path)],
                               env=env, stderr=subprocess.PIPE, text=True) for r in range(world)]
-    for p in procs:
+    for rank, p in enumerate(procs):
         _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
+        assert p.returncode == 0, f"rank {rank} exited with {p.returncode}: {err[-3000:]}"
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(world)]
 
 
