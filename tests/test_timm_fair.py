@@ -296,3 +296,39 @@ def test_two_gloo_ranks_of_timm_train_set_the_same_policy(tmp_path):
                                      0.1, 0, torch.device("cpu"), 128).val_clean for m in (model, other))
     assert not torch.equal(alone, mixed)  # the statistics matter on this data
     assert [a["eval"][f"holdout_top1_c{c}"] for c in range(K)] == pytest.approx((100 * alone).tolist())
+
+
+@pytest.mark.slow
+def test_a_timm_train_model_goes_through_export_into_rbla_evaluate(tmp_path):
+    """The timm door end to end: rbla timm-train on a folder whose classes are digits' ('0'..'9'), rbla zoo export
+    --dataset digits, and rbla evaluate with a config naming the entry: model_info is written with the run's
+    training recorded, and the class names were checked against the data."""
+    import json
+
+    import yaml
+    from PIL import Image
+
+    rng = __import__("numpy").random.default_rng(1)
+    for split, n in (("train", 2), ("validation", 1)):
+        for c in range(10):
+            (tmp_path / "data" / split / str(c)).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype="uint8")).save(
+                    tmp_path / "data" / split / str(c) / f"{i}.png")
+    assert cli_main(["timm-train", str(SCRIPTS[0].values[0]), "--data-dir", str(tmp_path / "data"), "--model",
+                     "resnet8_tiny", "--num-classes", "10", "--input-size", "3", "32", "32", "-b", "8", "--epochs",
+                     "1", "--device", "cpu", "--output", str(tmp_path / "out"), "--experiment", "run", "-j", "0",
+                     "--adv-mode", "adv_plus", "--adv-steps", "1", "--adv-eps", "0.2"]) == 0
+    models, zoo = tmp_path / "models", tmp_path / "zoo"
+    assert cli_main(["zoo", "export", "--checkpoint", str(tmp_path / "out" / "run" / "last.pth.tar"), "--name",
+                     "tt_digits", "--dataset", "digits", "--model-dir", str(models), "--zoo", str(zoo)]) == 0
+    entry = yaml.safe_load((zoo / "tt_digits.yaml").read_text())
+    assert (entry["training"], entry["num_ops"], entry["eps"]) == ("adv_plus", 1, 0.2)
+    config = tmp_path / "eval.yaml"
+    config.write_text(yaml.safe_dump({
+        "runtime": {"model_dir": str(models), "progress": False, "plots": False},
+        "datasets": {"digits": {"name": "digits"}}, "models": [{"zoo": "tt_digits"}],
+        "evaluators": [{"name": "clean", "settings": {"n_examples": 20}}]}))
+    assert cli_main(["evaluate", "-c", str(config), "--output", str(tmp_path / "eval"), "--zoo", str(zoo)]) == 0
+    info = json.loads((tmp_path / "eval" / "model_info" / "tt_digits.json").read_text())
+    assert info["clean_acc"] is not None and info["labelaug"]["training"] == "adv_plus"
