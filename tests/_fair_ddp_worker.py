@@ -4,56 +4,49 @@ backward) leaves both ranks with the same weights."""
 
 from __future__ import annotations
 
-import sys
-
 import torch
-import torch.distributed as dist
 
 
-def main(rank: int, world: int, init_file: str, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    try:
-        from robustbench_labelaug import create_classifier
-        from robustbench_labelaug.data import create_dataset
-        from robustbench_labelaug.data.holdout import carve_validation
-        from robustbench_labelaug.fair import CFAPolicy, ClassCounts, EpochStats, TradesLoss
-        from robustbench_labelaug.fair.validation import classwise_validation
-        from robustbench_labelaug.train.engine import train_one_epoch
+def work(rank: int) -> dict:
+    """This rank's part; what it returns is saved as rank<r>.pt."""
+    from robustbench_labelaug import create_classifier
+    from robustbench_labelaug.data import create_dataset
+    from robustbench_labelaug.data.holdout import carve_validation
+    from robustbench_labelaug.fair import CFAPolicy, ClassCounts, EpochStats, TradesLoss
+    from robustbench_labelaug.fair.validation import classwise_validation
+    from robustbench_labelaug.train.engine import train_one_epoch
 
-        counts = ClassCounts(3)  # rank 0 sees classes 0, 1; rank 1 sees 1, 2
-        if rank == 0:
-            counts.update(torch.tensor([0, 0, 1, 2]), torch.tensor([0, 0, 1, 1]))
-        else:
-            counts.update(torch.tensor([1, 2, 2, 0]), torch.tensor([1, 2, 2, 2]))
-        acc = counts.all_reduce().accuracy()
-        policy = CFAPolicy(3, eps=0.1, begin=0, parts=("ccm",))
-        policy.end_epoch(0, EpochStats(train_robust=acc))
-        eps = policy.class_params(1, trades=False)["class_eps"]
+    counts = ClassCounts(3)  # rank 0 sees classes 0, 1; rank 1 sees 1, 2
+    if rank == 0:
+        counts.update(torch.tensor([0, 0, 1, 2]), torch.tensor([0, 0, 1, 1]))
+    else:
+        counts.update(torch.tensor([1, 2, 2, 0]), torch.tensor([1, 2, 2, 2]))
+    acc = counts.all_reduce().accuracy()
+    policy = CFAPolicy(3, eps=0.1, begin=0, parts=("ccm",))
+    policy.end_epoch(0, EpochStats(train_robust=acc))
+    eps = policy.class_params(1, trades=False)["class_eps"]
 
-        torch.manual_seed(0)
-        model = create_classifier("resnet8_tiny", 10, 0).eval()
-        train = create_dataset("digits", split="train")
-        _, holdout, _ = carve_validation(train, train, 0.05, seed=0)
-        torch.manual_seed(rank)  # different PGD starts per rank: counts still sum over the disjoint shares
-        clean, robust = classwise_validation(model, holdout, 10, eps=0.1, steps=0, device=torch.device("cpu"))
+    torch.manual_seed(0)
+    model = create_classifier("resnet8_tiny", 10, 0).eval()
+    train = create_dataset("digits", split="train")
+    _, holdout, _ = carve_validation(train, train, 0.05, seed=0)
+    torch.manual_seed(rank)  # different PGD starts per rank: counts still sum over the disjoint shares
+    clean, robust = classwise_validation(model, holdout, 10, eps=0.1, steps=0, device=torch.device("cpu"))
 
-        torch.manual_seed(0)
-        net = create_classifier("resnet8_tiny", 10, 0)
-        ddp = torch.nn.parallel.DistributedDataParallel(net)
-        trades = TradesLoss(net, 10, eps=0.1, steps=2, beta=6.0)
-        x, y = train.tensors[0][rank * 8:(rank + 1) * 8], train.tensors[1][rank * 8:(rank + 1) * 8]
-        stats = ClassCounts(10)
-        opt = torch.optim.SGD(net.parameters(), lr=0.1)
-        train_one_epoch(0, ddp, [(x, y)], opt, None, None, torch.device("cpu"), progress=False, trades=trades,
-                        class_stats=stats)
-        torch.save({"acc": acc, "eps": eps, "clean_correct": clean.correct, "clean_total": clean.total,
-                    "weights": {k: v.detach().clone() for k, v in net.named_parameters()}, "local_total": stats.total},
-                   f"{out_dir}/rank{rank}.pt")
-        dist.barrier()  # no rank tears its connections down while another still uses them
-    finally:
-        dist.destroy_process_group()
+    torch.manual_seed(0)
+    net = create_classifier("resnet8_tiny", 10, 0)
+    ddp = torch.nn.parallel.DistributedDataParallel(net)
+    trades = TradesLoss(net, 10, eps=0.1, steps=2, beta=6.0)
+    x, y = train.tensors[0][rank * 8:(rank + 1) * 8], train.tensors[1][rank * 8:(rank + 1) * 8]
+    stats = ClassCounts(10)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    train_one_epoch(0, ddp, [(x, y)], opt, None, None, torch.device("cpu"), progress=False, trades=trades,
+                    class_stats=stats)
+    return {"acc": acc, "eps": eps, "clean_correct": clean.correct, "clean_total": clean.total,
+                "weights": {k: v.detach().clone() for k, v in net.named_parameters()}, "local_total": stats.total}
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    from _gloo import run_worker  # the tests folder is this script's folder
+
+    run_worker(work)

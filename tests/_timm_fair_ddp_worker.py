@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -53,34 +51,30 @@ def set_statistics(model: nn.Module, rank: int) -> None:
                 m.running_var.fill_(1.0 + 4.0 * rank)
 
 
-def main(rank: int, world: int, init_file: str, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    try:
-        from robustbench_labelaug import AdvLabelAug
-        from robustbench_labelaug.timm_fair import FairSettings, IndexedView, TimmClassWise
+def work(rank: int) -> dict:
+    """This rank's part; what it returns is saved as rank<r>.pt."""
+    from robustbench_labelaug import AdvLabelAug
+    from robustbench_labelaug.timm_fair import FairSettings, IndexedView, TimmClassWise
 
-        model = small_bn_net()
-        set_statistics(model, rank)  # each rank's own statistics, as after an epoch of DDP training
-        own = {k: v.clone() for k, v in model.state_dict().items()}
-        hook = AdvLabelAug(model, K, mode="adv", eps=0.1, steps=1)
-        tracker = TimmClassWise(FairSettings("frl", {}, 0.2, 0))
-        tracker.holdout = IndexedView(Pixels(), range(40))
-        args = argparse.Namespace()
-        tracker.begin_epoch(0, hook, args, DATA_CONFIG)
-        if rank == 0:  # rank 0 sees classes 0, 1; rank 1 sees 1, 2 (all-reduced: class 0 1/1, 1 2/3, 2 1/2)
-            tracker.counts.update(torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1]))
-        else:
-            tracker.counts.update(torch.tensor([1, 0, 2]), torch.tensor([1, 2, 2]))
-        metrics: dict = {}
-        tracker.end_epoch(0, model, args, metrics, DATA_CONFIG, None)
-        torch.save({"lmb": tracker.policy.lmb, "metrics": metrics, "eval": tracker.eval_columns,
-                    "own_kept": all(torch.equal(v, own[k]) for k, v in model.state_dict().items())},
-                   f"{out_dir}/rank{rank}.pt")
-        dist.barrier()  # no rank tears its connections down while another still uses them
-    finally:
-        dist.destroy_process_group()
+    model = small_bn_net()
+    set_statistics(model, rank)  # each rank's own statistics, as after an epoch of DDP training
+    own = {k: v.clone() for k, v in model.state_dict().items()}
+    hook = AdvLabelAug(model, K, mode="adv", eps=0.1, steps=1)
+    tracker = TimmClassWise(FairSettings("frl", {}, 0.2, 0))
+    tracker.holdout = IndexedView(Pixels(), range(40))
+    args = argparse.Namespace()
+    tracker.begin_epoch(0, hook, args, DATA_CONFIG)
+    if rank == 0:  # rank 0 sees classes 0, 1; rank 1 sees 1, 2 (all-reduced: class 0 1/1, 1 2/3, 2 1/2)
+        tracker.counts.update(torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1]))
+    else:
+        tracker.counts.update(torch.tensor([1, 0, 2]), torch.tensor([1, 2, 2]))
+    metrics: dict = {}
+    tracker.end_epoch(0, model, args, metrics, DATA_CONFIG, None)
+    return {"lmb": tracker.policy.lmb, "metrics": metrics, "eval": tracker.eval_columns,
+            "own_kept": all(torch.equal(v, own[k]) for k, v in model.state_dict().items())}
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    from _gloo import run_worker  # the tests folder is this script's folder
+
+    run_worker(work)
