@@ -15,6 +15,7 @@ import shutil
 import socket
 import tempfile
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -221,6 +222,68 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+MAX_COMPONENT_CHARS = 120  # a user-given name that becomes one path component (and its suffixes) stays short
+
+
+def check_component(name: Any, what: str, fix: str = "use letters, digits, '-', '_' or '.'") -> str:
+    """``name`` if it is safe as one path component inside a folder the command owns, else one :class:`UserError`.
+
+    The one check every user-given name that becomes a path goes through (a model key, an experiment, an evaluator
+    id, a dataset id, a zoo name, ``benchmark(model_name=...)``, a study arm): a non-empty ``str`` of at most
+    :data:`MAX_COMPONENT_CHARS` characters, with no path separator (``/``, ``\\``), NUL or other control
+    character, no leading or trailing white space, in Unicode NFC form, and not made of dots alone (``.``,
+    ``..``): so the path it names
+    stays inside its folder and under that folder's lock."""
+    if not isinstance(name, str):
+        raise UserError(f"{what} must be a name (a string), got {type(name).__name__} {name!r}: {fix}")
+    shown = repr(name if len(name) <= 60 else name[:57] + "...")
+    problem = None
+    if not name:
+        problem = "is empty"
+    elif len(name) > MAX_COMPONENT_CHARS or len(name.encode("utf-8", "surrogatepass")) > 4 * MAX_COMPONENT_CHARS:
+        problem = f"is {len(name)} characters long (at most {MAX_COMPONENT_CHARS})"
+    elif any(sep in name for sep in ("/", "\\")) or (os.sep in name) or (os.altsep and os.altsep in name):
+        problem = "holds a path separator"
+    elif any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in name):
+        problem = "holds a control character"
+    elif name != name.strip():
+        problem = "starts or ends with white space"
+    elif set(name) == {"."}:
+        problem = "is made of dots alone (a folder, not a name)"
+    elif unicodedata.normalize("NFC", name) != name:
+        problem = "is not in Unicode NFC form (it would look like another name on screen)"
+    if problem is not None:
+        raise UserError(f"{what} {shown} {problem}: it names one file or folder; {fix}")
+    return name
+
+
+def read_json(path: str | Path, fix: str = "delete it to recompute", kind: type | None = dict) -> Any:
+    """The JSON value in ``path`` (of type ``kind``, default an object; None: any), else one :class:`UserError`
+    naming the file and ``fix``. The one JSON reader: data files are parsed, never run."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist: {fix}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a JSON file: {fix}") from None
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read ({exc.strerror}): check its permissions") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise UserError(f"{path} is damaged (not valid JSON): {fix}") from None
+    if kind is not None and not isinstance(data, kind):
+        raise UserError(f"{path} is damaged (not a JSON {'object' if kind is dict else kind.__name__}): {fix}")
+    return data
+
+
+def read_json_or_none(path: str | Path, kind: type | None = dict) -> Any:
+    """:func:`read_json` where a damaged or missing file is None (the caller recomputes it, saying so)."""
+    try:
+        return read_json(path, kind=kind)
+    except UserError:
+        return None
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
