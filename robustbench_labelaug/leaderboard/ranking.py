@@ -89,6 +89,17 @@ def ranking_measure(row: Mapping[str, Any]) -> tuple[RankingMeasure | None, floa
     return None, None, None
 
 
+def ranking_label(row: Mapping[str, Any]) -> str:
+    """What the row is ranked by, for its "ranked by" cell: the ranking headline's protocol where it names one
+    (``PGD-40 + AutoAttack (standard)``, ``PGD-40 (sound)``), else the measure's name; "" without one."""
+    measure = ranking_measure(row)[0]
+    if measure is None:
+        return ""
+    h = (row.get("headlines") or {}).get(measure.key)
+    protocol = getattr(h, "protocol", None)
+    return str(protocol) if protocol else measure.name
+
+
 def robust_sort_key(row: Mapping[str, Any]) -> tuple:
     """Lowest error under the strongest measure first; ties on the measures after it (in list order, missing =
     worst); rows without any robust number last, by clean error (from ``clean_acc``), then name."""
@@ -124,4 +135,4 @@ def rank_intervals(rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, int] | 
 
 
 __all__ = ["ADVERSARIAL_RANKING", "CORRUPTION_RANKING", "RANKING_NOTE", "RankingMeasure", "measure_value",
-           "measures_for", "rank_intervals", "ranking_measure", "robust_sort_key"]
+           "measures_for", "rank_intervals", "ranking_label", "ranking_measure", "robust_sort_key"]

@@ -36,7 +36,7 @@ from ..results.model_info import (
     threat_model_of,
 )
 from ..results.vocab import DEFAULT_THREAT_MODEL, THREAT_MODELS
-from .ranking import RANKING_NOTE, rank_intervals, ranking_measure, robust_sort_key
+from .ranking import RANKING_NOTE, rank_intervals, ranking_label, robust_sort_key
 
 Cell = str
 
@@ -339,6 +339,7 @@ SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     **{name: by_headline(key) for name, key in SORT_HEADLINES.items()},
     "name": lambda v: (v["model"],),
 }
+TEXT_COLUMNS = ("model", "ranked by", "paper", "training", "architecture", "venue")  # left-aligned in markdown
 DEFAULT_SORT = "robustbench"  # the ranking with rank intervals (rbla leaderboard --sort's default)
 # Where always shown, even when empty.
 ALWAYS_SHOWN = ("rank", "model")
@@ -358,6 +359,10 @@ class Table:
     units: list[str] = field(default_factory=list)  # per column: its unit ("%") or ""
     values: list[list[Any]] = field(default_factory=list)  # per cell: its number (None: sort by the text)
     column_keys: list[str] = field(default_factory=list)  # per column: its key (headline key for measured ones)
+
+    def alignment(self) -> list[str]:
+        """The markdown alignment row's cells: text columns left (``---``), numbers right (``---:``)."""
+        return ["---" if h in TEXT_COLUMNS else "---:" for h in self.header]
 
     def titles(self) -> list[str]:
         """The headers with their units: ``clean err (%)``."""
@@ -390,8 +395,7 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
     intervals = rank_intervals(values) if sort == DEFAULT_SORT else [None] * len(values)
     for rank, (v, interval) in enumerate(zip(values, intervals), 1):
         v["rank"], v["rank_interval"] = rank, interval
-        measure = ranking_measure(v)[0] if sort == DEFAULT_SORT else None
-        v["ranked_by"] = measure.name if measure is not None else ""
+        v["ranked_by"] = ranking_label(v) if sort == DEFAULT_SORT else ""
     cols = [c for c in columns(values, metric) if c.key in ALWAYS_SHOWN or any(c.cell(v) for v in values)]
     if not any(v["published"] for v in values):
         cols = [c for c in cols if c.key not in DESCRIPTIVE or len({c.cell(v) for v in values}) > 1]
@@ -472,8 +476,7 @@ def to_markdown(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mappi
             lines += [f"## {t.group or 'other'}", ""]
         links = t.links or [[None] * len(t.header) for _ in t.rows]
         lines += ["| " + " | ".join(t.titles()) + " |",
-                  "|" + "|".join("---" if h in ("model", "paper", "training", "architecture", "venue") else "---:"
-                                 for h in t.header) + "|"]
+                  "|" + "|".join(t.alignment()) + "|"]
         lines += ["| " + " | ".join(cell(c, u) for c, u in zip(row, row_links)) + " |"
                   for row, row_links in zip(t.rows, links)]
         lines.append("")
