@@ -591,6 +591,7 @@ def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]
         g["train_one_epoch"] = _wrap_train_one_epoch(g["train_one_epoch"], state)
         g["validate"] = _wrap_validate(g["validate"], state)
         g["main"]()
+    state.classwise.finish()
     return dict(state.calls)
 
 

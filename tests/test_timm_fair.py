@@ -149,6 +149,35 @@ def test_frl_in_timm_train_resumes_its_multipliers(script, workers, data_root, t
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_timm_train_fair_cfa_speaks_each_epoch_and_says_why_no_fawa_model(data_root, tmp_path, capsys):
+    """One line per epoch with the policy's state (eps factors, weights, FAWA's gate value and whether it opened);
+    at the end why no fawa.pth.tar was written; exporting it then says why, not only "does not exist"."""
+    script, workers = SCRIPTS[0].values
+    assert _run(script, data_root, tmp_path, *workers, "--fair", "cfa", "--cfa-begin", "1", "--fawa-threshold",
+                "1.5", "--fair-val-split", SPLIT) == 0  # a worst-class accuracy never reaches 1.5: always closed
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "--fair cfa, epoch" in ln]
+    assert len(lines) == 2, err[-2000:]
+    assert "epoch 0: eps factors 1 (uniform); weights 1 (uniform)" in lines[0]
+    assert "eps factors 1 (uniform)" not in lines[1]  # CCM from --cfa-begin 1: class-wise factors, min–max
+    rows = _summary(tmp_path / "run")
+    factors = _column(rows[1], "train_eps_factor")
+    assert f"eps factors {min(factors):.3f}–{max(factors):.3f}" in lines[1]
+    for line, row in zip(lines, rows):
+        gate = float(row["eval_holdout_pgd_top1_worst"]) / 100
+        assert f"FAWA gate {gate:.3f} < 1.5: closed (0 epoch(s) averaged)" in line
+    best = max(float(r["eval_holdout_pgd_top1_worst"]) for r in rows) / 100
+    assert (f"--fair cfa: no averaged model written: FAWA's gate never opened: the worst-class validation PGD "
+            f"accuracy peaked at {best:.3f}, below --fawa-threshold 1.5") in err
+    assert not (tmp_path / "run" / "fawa.pth.tar").exists()
+    assert cli_main(["zoo", "export", "--checkpoint", str(tmp_path / "run" / "fawa.pth.tar"), "--name", "mine_cfa",
+                     "--model-dir", str(tmp_path / "models"), "--zoo", str(tmp_path / "zoo")]) == 2
+    message = [ln for ln in capsys.readouterr().err.splitlines() if "fawa.pth.tar" in ln]
+    assert len(message) == 1 and "does not exist: that run wrote no fawa.pth.tar: FAWA's gate never opened" in \
+        message[0] and f"export {tmp_path / 'run' / 'last.pth.tar'} instead" in message[0]
+
+
 @pytest.mark.parametrize("flags, pattern", [
     (["--fair", "frl", "--fair-val-split", "0"], "--fair frl needs a validation split: pass --fair-val-split"),
     (["--fair", "cfa", "--adv-mode", "std"], "--fair cfa needs adversarial training"),

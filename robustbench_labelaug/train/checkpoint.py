@@ -78,7 +78,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         kind = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise UserError(f"checkpoint {path} {kind}: pass the path of a .pth.tar/.pt file")
+        why = None if path.exists() else missing_averaged_reason(path)
+        raise UserError(f"checkpoint {path} {kind}: {why or 'pass the path of a .pth.tar/.pt file'}")
     if torch_file_kind(path) is None:
         what = "an empty file" if path.stat().st_size == 0 else "neither torch.save's zip nor its legacy format"
         raise UserError(f"checkpoint {path} is not a torch checkpoint ({what}): pass the .pth.tar/.pt file that "
@@ -103,6 +104,28 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if isinstance(state.get("args"), argparse.Namespace):  # timm's train.py (rbla timm-train)
         return from_timm_train(state, path)
     return state
+
+
+def missing_averaged_reason(path: Path) -> str | None:
+    """Why a run's averaged model (``<run>/fawa.pth.tar``) is missing, read from the ``last.pth.tar`` beside it
+    (its ``--fair`` policy, CFA parts, validation split and FAWA's state): None where ``path`` is not an averaged
+    model's name or there is no ``last.pth.tar`` to ask."""
+    from ..fair.epoch import (  # fair/ imports torch models: deferred to this case
+        AVERAGED_FILE,
+        no_average_reason,
+    )
+
+    last = path.with_name("last.pth.tar")
+    if path.name != AVERAGED_FILE or not last.is_file():
+        return None
+    try:
+        state = read_checkpoint(last)
+    except UserError:
+        return None
+    args = state.get("args") or {}
+    fawa = (state.get("fair") or {}).get("fawa") if isinstance(state.get("fair"), dict) else None
+    reason = no_average_reason(str(args.get("fair") or "none"), args.get("cfa_parts"), fawa, args.get("val_split"))
+    return None if reason is None else f"that run wrote no {path.name}: {reason}; export {last} instead"
 
 
 # the rbla train flag each AdvLabelAug setting of an rbla timm-train run corresponds to
@@ -160,6 +183,9 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
         out["class_folders"] = list(timm_args["rbla_class_folders"])
     if state.get("rbla_averaged"):
         out["averaged"] = state["rbla_averaged"]
+    fair_state = timm_args.get("rbla_fair_state")
+    if isinstance(fair_state, dict) and fair_state.get("state") is not None:
+        out["fair"] = fair_state["state"]  # the policy's state (FAWA's): why no averaged model, if none
     return out
 
 
