@@ -353,6 +353,26 @@ def test_a_timm_train_model_goes_through_export_into_rbla_evaluate(tmp_path):
                      "tt_digits", "--dataset", "digits", "--model-dir", str(models), "--zoo", str(zoo)]) == 0
     entry = yaml.safe_load((zoo / "tt_digits.yaml").read_text())
     assert (entry["training"], entry["num_ops"], entry["eps"]) == ("adv_plus", 1, 0.2)
+    # the entry reproduces the run: timm's command as run (--experiment set to the name), the data folder, the
+    # classes, and the dataset given at export (the run named a folder)
+    data = str(tmp_path / "data")
+    assert entry["recipe"].startswith(f"rbla timm-train {SCRIPTS[0].values[0]} --data-dir {data} --model "
+                                      "resnet8_tiny") and "--experiment tt_digits -j 0" in entry["recipe"]
+    assert "--adv-mode adv_plus" in entry["recipe"] and "--adv-eps 0.2" in entry["recipe"]
+    trained = entry["trained_with"]
+    assert trained["dataset"] == "digits" and trained["data_dir"] == data
+    assert trained["class_names"] == [str(c) for c in range(10)] and trained["trainer"] == "rbla timm-train"
+    assert trained["command"][:2] == ["rbla", "timm-train"] and "--experiment" in trained["command"]
+    from .conftest import run_cli_inprocess
+
+    shown = run_cli_inprocess("zoo", "show", "tt_digits", "--zoo", str(zoo), "--model-dir", str(models)).stdout
+    train_lines = shown[shown.index("  train:  rbla timm-train"):shown.index("  export:")].splitlines()
+    assert len(train_lines) >= 2 and all(ln.endswith(" \\") for ln in train_lines[:-1])
+    assert all(len(ln) <= 112 for ln in train_lines) and "{" not in shown  # no JSON dump of ~130 timm args
+    assert (f"trained with: dataset digits; data folder {data}; classes 0, 1, 2, 3, 4, ... (10 in all); "
+            f"{len(trained)} recorded args (all: rbla zoo show tt_digits --json)") in shown
+    dumped = json.loads(run_cli_inprocess("zoo", "show", "tt_digits", "--zoo", str(zoo), "--json").stdout)
+    assert len(dumped["trained_with"]["timm_args"]) > 20 and dumped["recipe"] == entry["recipe"]  # timm's other flags
     config = tmp_path / "eval.yaml"
     config.write_text(yaml.safe_dump({
         "runtime": {"model_dir": str(models), "progress": False, "plots": False},

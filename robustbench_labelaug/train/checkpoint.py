@@ -168,6 +168,11 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
         args["fair_val_steps"] = fair.get("val_steps")
     if timm_args.get("rbla_val_split_record") is not None:
         args["val_split_record"] = timm_args["rbla_val_split_record"]
+    if timm_args.get("rbla_command"):  # the rbla timm-train command line: what reproduces the run
+        args["command"] = [str(w) for w in timm_args["rbla_command"]]
+    data_dir = timm_args.get("data_dir") or timm_args.get("data")
+    if data_dir:
+        args["data_dir"] = str(data_dir)
     for key, value in timm_args.items():
         if key.startswith("rbla_pretrained_"):
             args[key.replace("rbla_", "", 1)] = value

@@ -203,6 +203,8 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     if dataset is None:
         raise UserError(f"checkpoint {src} does not record its dataset: pass --dataset")
     dataset, threat_model = _value(dataset), _value(threat_model)
+    if isinstance(state.get("args"), dict) and not args.get("dataset"):  # timm's folder runs record none
+        state["args"] = args = {**args, "dataset": dataset}
     if state.get("class_folders") and not state.get("class_names"):  # rbla timm-train: folders -> the dataset's names
         from ..data.registry import names_for_folders
 
