@@ -45,6 +45,9 @@ def _make_robustbench_importable() -> None:
 
     install_import_hooks()
     after_import("timm", f"{__name__}:_register_architectures")
+    # every zoo entry is a timm model of its own name (timm.create_model("my_advplus")), once the architectures
+    # it is built from are (after .models, which timm's import brings in, has finished)
+    after_import(f"{__name__}.models", f"{__name__}.zoo.timm_names:register_after_timm_import")
 
 
 _quiet_timm_import()

@@ -168,6 +168,9 @@ def _write_entry(state: dict[str, Any], name: str, dataset: str, threat_model: s
         return None
     path = write_user_entry(user_entry(state, name, dataset, threat_model, src), folder, overwrite=True)
     load_entries.cache_clear()
+    from .timm_names import refresh_if_timm_imported
+
+    refresh_if_timm_imported()  # timm.create_model(name) finds the new entry in this process too
     return path
 
 
