@@ -37,7 +37,9 @@ def test_a_model_without_autoattack_ranks_by_its_pgd_error_never_by_clean_error(
     assert _order(broken, robust) == ["robust", "broken"]
     table = build_table([("broken", broken), ("robust", robust)])
     by = table.header.index("ranked by")
-    assert [row[by] for row in table.rows] == ["AutoAttack standard", "PGD-40 (sound)"]  # the headlines' protocols
+    assert [row[by] for row in table.rows] == ["AutoAttack", "PGD (sound)"]
+    hover = table.hovers[0][by], table.hovers[1][by]
+    assert hover == ("AutoAttack standard", "PGD-40 (sound)")  # the headlines' protocols, on the page's hover
     # a PGD-only model with a lower PGD error than another's AutoAttack error ranks above it (its own measure)
     assert _order(_info("pgd_only", clean=1.0, pgd=40.0), robust) == ["pgd_only", "robust"]
 

@@ -49,7 +49,8 @@ CORRUPTION_RANKING: tuple[RankingMeasure, ...] = (
 )
 
 RANKING_NOTE = ("Ranked by the strongest attack each model has: best known (RobustBench's 'external') > AutoAttack "
-                "> PGD (sound) > PGD (paper protocol), never by clean error ('ranked by' names it; corruption "
+                "> PGD (sound) > PGD (paper protocol), never by clean error ('ranked by' names it, its protocol on "
+                "the page's hover; corruption "
                 "boards: the corruption error); ties break on the next of these; models without any robust number "
                 "last, by clean error. 'rank [a–b]': the ranks the model could hold within the 95 % Wilson "
                 "intervals of the ranking numbers (a = 1 + models whose upper bound is below its lower bound, "

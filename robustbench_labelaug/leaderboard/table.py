@@ -36,7 +36,7 @@ from ..results.model_info import (
     threat_model_of,
 )
 from ..results.vocab import DEFAULT_THREAT_MODEL, THREAT_MODELS
-from .ranking import RANKING_NOTE, rank_intervals, ranking_label, robust_sort_key
+from .ranking import RANKING_NOTE, rank_intervals, ranking_label, ranking_measure, robust_sort_key
 
 Cell = str
 
@@ -49,6 +49,8 @@ class Column:
     link: Callable[[Mapping[str, Any]], str | None] | None = None  # the cell links there (HTML, markdown)
     unit: str = ""  # shown in the header: "clean err (%)"
     value: Callable[[Mapping[str, Any]], Any] | None = None  # the cell's number, what the HTML page sorts by
+    hover: Callable[[Mapping[str, Any]], str | None] | None = None  # the HTML cell's title (full text on hover)
+    secondary: bool = False  # the HTML page shows it in a model's details, not as a column of the main view
 
 
 METRICS = ("err", "acc")
@@ -271,7 +273,9 @@ def headline_columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> 
             return convert(h.value) if h.unit == "%" else h.value
 
         unit = (declared or published)[0].unit
-        cols.append(Column(k, _acc_label(title) if acc and error else title, cell, unit=unit, value=value))
+        secondary = not any(h.show for h in declared + published)  # not in the summary line: a detail on the page
+        cols.append(Column(k, _acc_label(title) if acc and error else title, cell, unit=unit, value=value,
+                           secondary=secondary))
     return cols
 
 
@@ -291,7 +295,8 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
     return [
         Column("rank", "rank", _rank_cell, value=lambda v: v["rank"]),
         Column("model", "model", lambda v: v["model"]),
-        Column("ranked_by", "ranked by", lambda v: v.get("ranked_by") or ""),
+        Column("ranked_by", "ranked by", lambda v: v.get("ranked_by") or "",
+               hover=lambda v: v.get("ranked_by_protocol") or None),
         Column("paper", "paper", lambda v: v["paper"], link=lambda v: v["link"]),
         Column("training", "training", lambda v: v["training"]),
         Column("architecture", "architecture", lambda v: v["architecture"]),
@@ -359,6 +364,8 @@ class Table:
     units: list[str] = field(default_factory=list)  # per column: its unit ("%") or ""
     values: list[list[Any]] = field(default_factory=list)  # per cell: its number (None: sort by the text)
     column_keys: list[str] = field(default_factory=list)  # per column: its key (headline key for measured ones)
+    hovers: list[list[str | None]] = field(default_factory=list)  # per cell: its full text on hover (HTML), or None
+    secondary: list[bool] = field(default_factory=list)  # per column: in the page's details, not its main view
 
     def alignment(self) -> list[str]:
         """The markdown alignment row's cells: text columns left (``---``), numbers right (``---:``)."""
@@ -395,7 +402,9 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
     intervals = rank_intervals(values) if sort == DEFAULT_SORT else [None] * len(values)
     for rank, (v, interval) in enumerate(zip(values, intervals), 1):
         v["rank"], v["rank_interval"] = rank, interval
-        v["ranked_by"] = ranking_label(v) if sort == DEFAULT_SORT else ""
+        measure = ranking_measure(v)[0] if sort == DEFAULT_SORT else None
+        v["ranked_by"] = measure.name if measure is not None else ""
+        v["ranked_by_protocol"] = ranking_label(v) if measure is not None else ""
     cols = [c for c in columns(values, metric) if c.key in ALWAYS_SHOWN or any(c.cell(v) for v in values)]
     if not any(v["published"] for v in values):
         cols = [c for c in cols if c.key not in DESCRIPTIVE or len({c.cell(v) for v in values}) > 1]
@@ -404,7 +413,9 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
                  footnotes=[(v["model"], v["footnote"]) for v in values if v["footnote"]],
                  units=[c.unit for c in cols], values=[[c.value(v) if c.value else None for c in cols]
                                                        for v in values],
-                 column_keys=[c.key for c in cols])
+                 column_keys=[c.key for c in cols],
+                 hovers=[[c.hover(v) if c.hover else None for c in cols] for v in values],
+                 secondary=[c.secondary for c in cols])
 
 
 def _group_of(info: Mapping[str, Any]) -> tuple[str, str]:
