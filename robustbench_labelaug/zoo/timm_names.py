@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data.registry import class_names, get_dataset_spec
 from ..errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,8 +34,6 @@ TIMM_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")  # what 
 def pretrained_cfg(entry: ZooEntry) -> dict[str, Any]:
     """The entry's timm ``pretrained_cfg``: [0,1] inputs (mean 0, std 1: the normalisation is inside), the
     dataset's input size and crop, K classes; no weights of timm's (they come from the zoo's checkpoint)."""
-    from ..data.registry import class_names, get_dataset_spec
-
     size = get_dataset_spec(entry.dataset).input_size
     names = class_names(entry.dataset, num_classes=entry.num_classes)
     return {"url": "", "num_classes": entry.num_classes, "input_size": (3, size, size), "mean": (0.0, 0.0, 0.0),
@@ -57,7 +56,7 @@ def _entrypoint(entry: ZooEntry):
         if kwargs:
             raise UserError(f"zoo model '{entry.name}' takes pretrained and model_dir only, got "
                             f"{', '.join(sorted(kwargs))}: create its architecture '{entry.architecture}' for those")
-        from .loading import build_model, load_model
+        from .loading import build_model, load_model  # torch: loaded when a model is created
 
         if pretrained:
             return load_model(entry.name, model_dir=model_dir)
@@ -72,6 +71,8 @@ def _entrypoint(entry: ZooEntry):
 def register_timm_names(entries: dict[str, ZooEntry] | None = None) -> list[str]:
     """Register every zoo entry (default: :func:`~.entries.load_entries`) with timm under its name; returns the
     names registered. Idempotent (an entry changed by a new export is registered again)."""
+    # timm imported here, not at the top: this module is what timm's own import hook runs (a top-level import
+    # would re-enter that hook while this module is half initialised)
     import timm
     from timm.models import register_model
 
