@@ -223,7 +223,9 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
     first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
     is one). ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
-    compare`` reads) and write ``<output>/model_info/<model_name>.json``."""
+    compare`` reads) and write ``<output>/model_info/<model_name>.json``, holding the output folder's lock as
+    ``rbla evaluate`` does; the files are those ``rbla evaluate`` writes for the same model and settings (both run
+    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`)."""
     from .data import create_dataset, get_dataset_spec
     from .evaluation import create_evaluator
     from .fileio import check_writable_dir

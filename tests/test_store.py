@@ -269,3 +269,20 @@ def test_benchmark_and_rbla_evaluate_write_the_same_files(tmp_path, monkeypatch)
     for rid in ("clean", "pgd"):
         assert x["labelaug"]["results"][rid]["classwise"] == y["labelaug"]["results"][rid]["classwise"]
     assert report.headline == {h["key"]: h["value"] for h in x["labelaug"]["measured"]["headlines"]}
+
+
+def test_benchmark_to_disk_holds_the_output_lock(tmp_path):
+    """A second writer of the same output folder (here: a held lock) is refused before anything is run."""
+    import torch
+
+    from robustbench_labelaug import benchmark
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    with EvaluationStore(tmp_path).lock():
+        with pytest.raises(UserError, match="is writing this evaluation output"):
+            benchmark(model, dataset="digits", evaluators=("clean",), n_examples=10, model_name="m", to_disk=True,
+                      output=tmp_path, device="cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the lock released, nothing written
+    benchmark(model, dataset="digits", evaluators=("clean",), n_examples=10, model_name="m", to_disk=True,
+              output=tmp_path, device="cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "model_info"]  # and released after the run
