@@ -7,8 +7,8 @@
   named); with K <= 20 classes, grouped bars per class are drawn instead. Titles name the attack, its ε and the
   dataset ("PGD-40 (sound), ε = 0.2, digits"); each model's mean over classes is a dashed line and its legend
   entry gives mean and SD. Classes are named (``labelaug.class_names``, else the dataset's: digits, CIFAR-10,
-  ImageNet), else numbered. Bars carry 95 % Wilson intervals (:mod:`.intervals`) where the per-class n is stored,
-  and the tick labels give each class's n; a fast run and a small n (under ``SMALL_N`` examples in some class) are
+  ImageNet), else numbered. Bars carry 95 % Wilson intervals (``scoring/intervals.py``) where the per-class n is
+  stored, and the tick labels give each class's n; a fast run and a small n (under ``SMALL_N`` examples in some class) are
   said in the title.
 - ``corruption_errors.png`` (Figure 2): one panel per corruption, error over severity, one line per model, and a
   bottom panel with each model's corruption error (CE, mean over severities) per corruption and its mCE.
@@ -33,7 +33,7 @@ from ..fileio import atomic_write_bytes
 from ..results import keys
 from ..results.model_info import class_names, format_eps
 from ..results.vocab import STD, TRAINING_LABELS
-from .intervals import wilson_intervals
+from ..scoring.intervals import classwise_intervals
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
@@ -195,7 +195,7 @@ def classwise_figure(infos: ModelInfos):
                 n = counts[name]
                 yerr = None
                 if n is not None and n.size == errors.size:
-                    cis = wilson_intervals(errors.tolist(), n.tolist())
+                    cis = classwise_intervals(errors.tolist(), n.tolist())
                     yerr = np.array([[e - ci[0] if ci else 0.0 for e, ci in zip(errors, cis)],
                                      [ci[1] - e if ci else 0.0 for e, ci in zip(errors, cis)]])
                     yerr = np.nan_to_num(np.clip(yerr, 0, None))
