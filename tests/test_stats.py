@@ -13,7 +13,6 @@ from robustbench_labelaug.stats import (
     VarianceComponents,
     arm_outcomes,
     bootstrap_draws,
-    difference,
     endpoint_verdicts,
     equivalence_bound,
     hierarchical_bootstrap,

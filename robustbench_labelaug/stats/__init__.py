@@ -31,7 +31,14 @@ from .bootstrap import (
 from .endpoints import endpoint_verdicts
 from .equivalence import equivalence_bound, includes_zero
 from .matched import interpolate_at, matched_robustness, matched_value
-from .outcomes import COLUMNS, ArmOutcomes, arm_outcomes, concat_tables, outcome_table, outcomes_from_predictions
+from .outcomes import (
+    COLUMNS,
+    ArmOutcomes,
+    arm_outcomes,
+    concat_tables,
+    outcome_table,
+    outcomes_from_predictions,
+)
 from .power import VarianceComponents, power, power_report, seeds_for_power, variance_components
 
 __all__ = ["COLUMNS", "ESTIMANDS", "METHODS", "STATISTICS", "ArmOutcomes", "BootstrapDraws", "VarianceComponents",

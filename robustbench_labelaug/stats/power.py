@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from ..errors import UserError
 from ..compare.stats import summaries
+from ..errors import UserError
 from .bootstrap import (
     STATISTICS,
     as_arms,
@@ -58,7 +58,6 @@ from .bootstrap import (
     per_seed_statistics,
 )
 from .outcomes import same_examples
-
 
 INTERACTION_COUNT = 2  # the bootstrap's extra counts of each model's own test-set noise (module docstring)
 
