@@ -3,7 +3,9 @@
 - :mod:`.classwise`: top-1 error, per-class error, its summary and bootstrap confidence intervals;
 - :mod:`.corruptions`: ImageNet-C corruption errors, mCE and the AlexNet-normalised mCE;
 - :mod:`.real`: ImageNet-ReaL error and the official validation labels;
-- :mod:`.imagenet_x`: ImageNet-X error and error ratio per factor.
+- :mod:`.imagenet_x`: ImageNet-X error and error ratio per factor;
+- :mod:`.curves`: class-wise robust accuracy over eps from per-example robust radii (Wilson CIs, median radius,
+  the area under each class's curve).
 
 Everything is deterministic numpy (bootstrap CIs take a seed). The reference tables (ReaL label sets, official
 validation labels, ImageNet-X annotations) ship with installed packages and are read, once, by
@@ -26,6 +28,7 @@ from .classwise import (
     top1_error,
 )
 from .corruptions import ALEXNET_IMAGENET_C_ERRORS, IMAGENET_C_CORRUPTIONS, corruption_errors
+from .curves import curve_accuracy, curve_area, median_radius, robustness_curves, tighten_radii
 from .imagenet_x import imagenet_x_errors, imagenet_x_scores
 from .real import (
     check_official_labels,
@@ -40,6 +43,6 @@ from .real import (
 __all__ = ["ALEXNET_IMAGENET_C_ERRORS", "CI_METHODS", "CI_STATISTICS", "IMAGENET_C_CORRUPTIONS", "IMAGENET_X_FACTORS",
            "MAX_RESAMPLED_EXAMPLES", "NUM_VAL_IMAGES", "VAL_NAME_PATTERN", "check_official_labels",
            "classwise_bootstrap", "classwise_error", "classwise_error_from_mistakes", "classwise_summary",
-           "classwise_summary_from_mistakes", "corruption_errors", "imagenet_x_errors", "imagenet_x_scores",
-           "official_val_labels", "real_classwise_error", "real_classwise_summary", "real_correct", "real_error",
-           "real_label_sets", "top1_error", "val_image_ids"]
+           "classwise_summary_from_mistakes", "corruption_errors", "curve_accuracy", "curve_area", "imagenet_x_errors", "imagenet_x_scores",
+           "median_radius", "official_val_labels", "real_classwise_error", "real_classwise_summary", "real_correct", "real_error",
+           "real_label_sets", "robustness_curves", "tighten_radii", "top1_error", "val_image_ids"]
