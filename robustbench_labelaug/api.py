@@ -31,7 +31,7 @@ DEFAULT_EPS: dict[tuple[str, str], float] = {
     ("cifar10", "Linf"): 8 / 255, ("cifar100", "Linf"): 8 / 255, ("imagenet", "Linf"): 4 / 255,
     ("digits", "Linf"): 0.2,
 }
-ATTACKS = ("pgd", "autoattack", "masking")  # evaluators that take eps
+ATTACKS = ("pgd", "autoattack", "masking", "robustness_curve")  # evaluators that take eps
 
 
 def default_eps(dataset: str, threat_model: str) -> float:
@@ -209,9 +209,9 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
             raise UserError(f"unknown evaluator '{name}': use some of {', '.join(EVALUATORS)}")
         if name in ATTACKS:
             settings.setdefault("eps", eps)
-        if name in ("clean", "pgd", "autoattack") and n_examples is not None:
+        if name in ("clean", "pgd", "autoattack", "robustness_curve") and n_examples is not None:
             settings.setdefault("n_examples", n_examples)
-        if name == "autoattack":
+        if name in ("autoattack", "robustness_curve"):  # the same examples: the curve takes AutoAttack's results
             settings.setdefault("selection", selection)
         rid = settings.pop("id", None) or name
         if any(r == rid for r, _, _ in out):

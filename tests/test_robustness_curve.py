@@ -233,3 +233,23 @@ def test_bad_settings(settings, match):
     with pytest.raises(UserError, match=match) as info:
         create_evaluator("robustness_curve", **settings)
     assert len(str(info.value).splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_benchmark_door_shares_autoattack_with_the_curve(monkeypatch):
+    """``benchmark(..., evaluators=("autoattack", "robustness_curve"))``: the curve gets benchmark's eps and
+    examples, takes the AutoAttack run's per-example results (no second run) and ``Report.curve()`` reads it."""
+    import robustbench_labelaug.evaluation.robustness_curve as rc
+    from robustbench_labelaug import benchmark
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).eval()
+    monkeypatch.setattr(rc, "predict_autoattack", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran")))
+    torch.set_num_threads(1)
+    report = benchmark(model, dataset="digits", n_examples=10, eps=0.05, evaluators=(
+        "autoattack", ("robustness_curve", {"steps": 10, "points": 5})))
+    curve = report.results["robustness_curve"]
+    assert curve["settings"]["eps"] == 0.05 and curve["num_examples"] == 10
+    frame = report.curve()
+    assert frame["eps"].max() == pytest.approx(0.1) and len(frame) == 10 * 5
+    assert "robustness_curve_pred" in report.per_example.columns
