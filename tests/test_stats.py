@@ -264,3 +264,26 @@ def test_matched_robustness_from_the_bootstrap_draws():
     assert res["target"] == pytest.approx(draws.point["adv"][0])
     with pytest.raises(UserError, match="outside the sweep's range"):
         matched_robustness(draws, ["k3", "k4"], "adv")
+
+
+def test_table_from_predictions_power_report_and_arm_summary():
+    """The doors a study uses: rows from an evaluator's per-example arrays, the power report at the paper's
+    relative effect (effect = -0.0279 x arm A's class SD), one arm's intervals."""
+    from robustbench_labelaug.stats import arm_summary, concat_tables, outcomes_from_predictions, power_report
+    from robustbench_labelaug.stats.bootstrap import per_seed_statistics
+
+    arms = simulate_arms(8, arms={"adv": 0.0, "adv_plus": -0.2}, n_seeds=3, n_per_class=20, class_logits=LOGITS,
+                         seed_sd=0.3, example_sd=0.5)
+    rows = []
+    for name, a in arms.items():
+        for s in range(3):
+            y_pred = np.where(a.wrong[s], (a.y + 1) % 5, a.y)
+            rows.append(outcomes_from_predictions(name, s, {"index": a.index, "y_true": a.y, "y_pred": y_pred}))
+    table = concat_tables(rows)
+    assert np.array_equal(arm_outcomes(table, "adv").wrong, arms["adv"].wrong)
+    report = power_report(table, "adv", "adv_plus", statistic="sd", relative_effect=-0.0279, n_boot=100)
+    baseline = per_seed_statistics(arms["adv"], 5)[:, 1].mean()
+    assert report["effect"] == pytest.approx(-0.0279 * baseline) and report["n_seeds"] == [3, 3]
+    assert 0 < report["power"] < 1 and (report["seeds_for_power"] is None or report["seeds_for_power"] > 3)
+    summary = arm_summary(bootstrap_draws(table, ["adv"], n_boot=200), "adv")
+    assert summary["mean"]["ci"][0] < summary["mean"]["estimate"] < summary["mean"]["ci"][1]
