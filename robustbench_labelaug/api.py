@@ -33,7 +33,7 @@ DEFAULT_EPS: dict[tuple[str, str], float] = {
     ("cifar10", "Linf"): 8 / 255, ("cifar100", "Linf"): 8 / 255, ("imagenet", "Linf"): 4 / 255,
     ("digits", "Linf"): 0.2,
 }
-ATTACKS = ("pgd", "autoattack", "masking")  # evaluators that take eps
+ATTACKS = ("pgd", "autoattack", "masking", "robustness_curve")  # evaluators that take eps
 
 
 def default_eps(dataset: str, threat_model: str) -> float:
@@ -113,6 +113,36 @@ class Report:
         ordered = ["y_true"] + [c for f in cols for c in f.columns if c != "y_true"]
         return out[list(dict.fromkeys(ordered))].convert_dtypes()
 
+    def curve(self, result_id: str | None = None):
+        """The class-wise robustness curve of a ``robustness_curve`` result (``result_id``, or the only one): a
+        pandas DataFrame, one row per class and eps of its grid, with columns ``class`` (0..K-1), ``eps``
+        ([0,1] pixel units), ``accuracy`` (robust accuracy in %: the share of the class no attack of the run broke
+        within eps) and ``ci_low`` / ``ci_high`` (its 95 % Wilson interval); ``frame.attrs`` holds the per-class
+        ``median_radius`` and ``area`` and the ``worst_area``."""
+        import pandas as pd
+
+        ids = [rid for rid, r in self.results.items() if r.get("evaluator") == "robustness_curve"]
+        if result_id is not None:
+            ids = [rid for rid in ids if rid == result_id]
+        if len(ids) != 1:
+            known = [rid for rid, r in self.results.items() if r.get("evaluator") == "robustness_curve"]
+            raise UserError(f"no single robustness_curve result{f' named {result_id!r}' if result_id else ''} in "
+                            f"this report (it has {known or 'none'}): pass evaluators=(..., 'robustness_curve') "
+                            "or curve(result_id)")
+        curve = self.results[ids[0]]["details"]["curve"]
+        eps = np.asarray(curve["eps"], dtype=float)
+        k = len(curve["accuracy"])
+
+        def grid(name: str) -> np.ndarray:
+            return np.asarray([[np.nan if v is None else v for v in row] for row in curve[name]], dtype=float)
+
+        frame = pd.DataFrame({"class": np.repeat(np.arange(k), eps.size), "eps": np.tile(eps, k),
+                              "accuracy": grid("accuracy").ravel(), "ci_low": grid("ci_low").ravel(),
+                              "ci_high": grid("ci_high").ravel()})
+        frame.attrs.update({"median_radius": curve.get("median_radius"), "area": curve.get("area"),
+                            "worst_area": curve.get("worst_area"), "result_id": ids[0]})
+        return frame
+
     def model_info(self) -> dict[str, Any]:
         """The model_info dict (RobustBench's schema + the ``labelaug`` block), as ``rbla evaluate`` writes it."""
         from .results.model_info import build_model_info
@@ -163,9 +193,9 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
             raise UserError(f"unknown evaluator '{name}': use some of {', '.join(EVALUATORS)}")
         if name in ATTACKS:
             settings.setdefault("eps", eps)
-        if name in ("clean", "pgd", "autoattack") and n_examples is not None:
+        if name in ("clean", "pgd", "autoattack", "robustness_curve") and n_examples is not None:
             settings.setdefault("n_examples", n_examples)
-        if name == "autoattack":
+        if name in ("autoattack", "robustness_curve"):  # the same examples: the curve takes AutoAttack's results
             settings.setdefault("selection", selection)
         rid = settings.pop("id", None) or name
         if any(r == rid for r, _, _ in out):

@@ -239,11 +239,12 @@ def _data_uri(fig) -> str:
 
 def model_plots(key: str, info: Mapping[str, Any]) -> list[dict[str, str]]:
     """The model's class-wise and corruption figures as SVG data URIs."""
-    from .plots import classwise_figure, corruptions_figure
+    from .plots import classwise_figure, corruptions_figure, curves_figure
 
     out = []
     for alt, make in ((f"class-wise error of {key}", classwise_figure),
-                      (f"corruption error of {key}", corruptions_figure)):
+                      (f"corruption error of {key}", corruptions_figure),
+                      (f"robustness curves of {key}", curves_figure)):
         fig = make([(key, info)])
         if fig is not None:
             out.append({"alt": alt, "src": _data_uri(fig)})
