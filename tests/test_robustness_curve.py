@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator, evaluator_class
+from robustbench_labelaug.evaluation.parts import part_cache
 from robustbench_labelaug.scoring.curves import (
     curve_accuracy,
     curve_area,
@@ -136,7 +137,7 @@ def test_curve_matches_the_closed_form_on_a_linear_model(tmp_path):
     evaluator = create_evaluator("robustness_curve", eps=0.05, eps_max=eps_max, points=21, steps=20,
                                  autoattack=False)
     result = evaluator.run(model, data, ctx).to_dict()
-    arrays = evaluator.load_part(evaluator.cache_path(ctx, "all"))
+    arrays = part_cache(evaluator, ctx).load("all")
     order = np.argsort(arrays["index"])
     found = arrays["radius"][order]
     assert np.all(found[truth == 0] == 0)
@@ -172,7 +173,7 @@ def test_autoattack_tightens_the_curve_and_is_shared(tmp_path, monkeypatch):
     ctx.out_dir = tmp_path
     curve_eval = create_evaluator("robustness_curve", eps=0.05, eps_max=0.1, points=11, steps=5, refine_steps=0)
     curve = curve_eval.run(model, data, ctx).to_dict()
-    part = curve_eval.load_part(curve_eval.cache_path(ctx, "all"))
+    part = part_cache(curve_eval, ctx).load("all")
     broken = np.isfinite(part["autoattack_linf"])
     assert broken.any() and np.all(part["autoattack_linf"][broken] <= 0.05 + 1e-6)
     assert np.array_equal(part["radius"], np.minimum(part["attack_radius"], part["autoattack_linf"]))
