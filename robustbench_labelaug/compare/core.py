@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..results.vocab import Protocol
 from . import stats
 from .files import EvaluatedModel, load_evaluated
 
@@ -168,7 +169,7 @@ def result_label(result: dict[str, Any]) -> str:
     settings = result.get("settings") or {}
     name = result.get("evaluator")
     if name == "pgd":
-        return f"PGD-{settings.get('steps')} ({result.get('protocol') or settings.get('protocol') or 'sound'})"
+        return f"PGD-{settings.get('steps')} ({result.get('protocol') or settings.get('protocol') or Protocol.SOUND})"
     if name == "autoattack":
         return str(settings.get("attack") or "AutoAttack")
     return str(name)

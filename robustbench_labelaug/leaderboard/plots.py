@@ -32,12 +32,12 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 from ..results import keys
 from ..results.model_info import class_names, format_eps
-from ..results.vocab import STD, TRAINING_LABELS
+from ..results.vocab import STD, TRAINING_LABELS, Protocol
 from .intervals import wilson_intervals
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
-PGD_ROLES = (keys.PGD, keys.pgd_key("paper"))
+PGD_ROLES = (keys.PGD, keys.PGD_PAPER)
 CLASSWISE_PANELS: tuple[tuple[str, str], ...] = ((keys.CLASSWISE_CLEAN, "clean"), (keys.CLASSWISE_REAL, "ReaL"),
                                                  (PGD_ROLES[0], "PGD (sound)"), (PGD_ROLES[1], "PGD (paper protocol)"),
                                                  (keys.CLASSWISE_AUTOATTACK, "AutoAttack"))
@@ -149,7 +149,7 @@ def classwise_title(metric: str, infos: ModelInfos) -> str:
         m = [_measured(info) for _, info in infos]
         steps = _one([x.get(keys.steps(metric)) for x in m]) or "?"
         eps = _one([format_eps(float(e)) for x in m if (e := x.get(keys.eps_pixel(metric))) is not None])
-        protocol = "sound" if metric == keys.PGD else "paper protocol"
+        protocol = str(Protocol.SOUND) if metric == keys.PGD else f"{Protocol.PAPER} protocol"
         text = f"PGD-{steps} ({protocol})" + (f", ε = {eps}" if eps else "")
     else:
         text = dict(CLASSWISE_PANELS).get(metric, metric)

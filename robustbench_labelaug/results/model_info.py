@@ -164,7 +164,7 @@ def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
         if records is not None:
             return {r["key"]: Measured.from_record(r) for r in records}
         return {k: Measured(k, _label_of_key(k), v) for k, v in measured.items()
-                if (k.endswith("_error") or k in (keys.MCE, keys.MCE_NORMALIZED)) and _is_num(v)}
+                if (keys.is_error(k) or k == keys.MCE_NORMALIZED) and _is_num(v)}
     out = {}
     for field, (key, label, kind) in ROBUSTBENCH_HEADLINES.items():
         value = number(info.get(field))
@@ -408,7 +408,7 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
                 return f"'labelaug.measured.{key}' must be {'a list' if kind == 'list' else 'an object'}, got {v!r}"
         elif (key in keys.NUMBERS or key.endswith(keys.NUMBER_SUFFIXES)) and not _is_num(v):
             return f"'labelaug.measured.{key}' must be a number or null, got {v!r}"
-        elif key.endswith("_error") and _is_num(v) and not math.isfinite(v):
+        elif keys.is_error(key) and _is_num(v) and not math.isfinite(v):
             return f"'labelaug.measured.{key}' must be a finite number or null, got {v!r}"
     for i, h in enumerate(measured.get("headlines") or []):
         if not isinstance(h, Mapping) or not isinstance(h.get("key"), str) or not isinstance(h.get("label"), str) \

@@ -31,7 +31,7 @@ from typing import Any
 
 from torch import nn
 
-from ..data.registry import get_dataset_spec
+from ..data.registry import ROBUSTBENCH_DEFAULT_DATASET, get_dataset_spec
 from ..errors import UserError
 from ..fileio import file_sha256
 from ..registry import Registry
@@ -142,7 +142,7 @@ def _torchvision_weights(name: str) -> tuple[Path, str]:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
 
 
-def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = DEFAULT_THREAT_MODEL,
+def robustbench_source(name: str, dataset: str = ROBUSTBENCH_DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL,
                        model_dir: str | Path = "./models", reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a RobustBench model without loading it: :class:`UserError` for an unknown name or a missing
     checkpoint (naming the exact path and where to get the file), before RobustBench could start a download."""
@@ -323,7 +323,7 @@ def split_python_ref(ref: str) -> tuple[str, str, bool]:
 
 
 def python_source(ref: str, num_classes: int, dataset: str, checkpoint: str | Path | None = None,
-                  threat_model: str = "Linf", num_ops: int | None = None,
+                  threat_model: str = DEFAULT_THREAT_MODEL, num_ops: int | None = None,
                   reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a user's model factory without calling it: the file (or module) and the checkpoint must exist."""
     import importlib.util
@@ -503,7 +503,7 @@ def register_source(key: str, *, load: Callable[[ModelSource], nn.Module]):
 
 @register_source("robustbench", load=_load_robustbench)
 def _resolve_robustbench(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
-    return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
+    return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or ROBUSTBENCH_DEFAULT_DATASET),
                               str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), model_dir, spec.get("reported"))
 
 
@@ -516,7 +516,7 @@ def _resolve_timm(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
 @register_source("python", load=_load_python)
 def _resolve_python(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
     return python_source(str(spec["python"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
-                         spec.get("checkpoint"), str(spec.get("threat_model") or "Linf"), spec.get("num_ops"),
+                         spec.get("checkpoint"), str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), spec.get("num_ops"),
                          spec.get("reported"))
 
 
