@@ -257,6 +257,11 @@ def preprocessing_of(dataset: str) -> str:
     return get_dataset_spec(dataset).preprocessing if dataset in DATASETS else NO_PREPROCESSING
 
 
+def robustbench_preprocessing(preprocessing: str | None) -> str | None:
+    """A preprocessing name as RobustBench's ``PREPROCESSINGS`` keys it (``none``, as stored, is its None)."""
+    return None if preprocessing in (None, NO_PREPROCESSING) else preprocessing
+
+
 def list_datasets() -> list[str]:
     """The registered dataset names, in registration order."""
     return DATASETS.names()
@@ -340,4 +345,5 @@ register_dataset("cifar100", factory=f"{_DATA}.cifar:create_cifar100", num_class
 
 __all__ = ["CIFAR10_CLASSES", "CORRUPTION_FOLDERS", "DATASETS", "DATASET_MODULES", "DEFAULT_DATASET", "DIGITS_CLASSES",
            "NO_PREPROCESSING", "ROBUSTBENCH_DEFAULT_DATASET", "CorruptionFolder", "DatasetSpec", "RobustBenchFacts",
-           "class_names", "default_eps", "get_dataset_spec", "list_datasets", "preprocessing_of", "register_dataset"]
+           "class_names", "default_eps", "get_dataset_spec", "list_datasets", "preprocessing_of", "register_dataset",
+           "robustbench_preprocessing"]
