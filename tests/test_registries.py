@@ -256,12 +256,13 @@ def test_dataset_threat_model_eps_and_preprocessing_are_its_entrys(name):
     """Each dataset's default eps (per threat model) and preprocessing live in its registry entry: benchmark()'s
     default_eps and a user zoo entry read them there; a RobustBench dataset's L-inf eps and preprocessing are
     RobustBench's (its Standard models' model_info files, its PREPROCESSINGS)."""
-    import robustbench_labelaug  # noqa: F401  (installs the robustbench import shims)
-    from robustbench.data import PREPROCESSINGS
+    from robustbench.data import (
+        PREPROCESSINGS,  # (this module imported robustbench_labelaug: its shims are in)
+    )
 
     from robustbench_labelaug.api import default_eps
-    from robustbench_labelaug.data.registry import preprocessing_of, robustbench_preprocessing
     from robustbench_labelaug.data.registry import default_eps as registry_eps
+    from robustbench_labelaug.data.registry import preprocessing_of, robustbench_preprocessing
     from robustbench_labelaug.results.model_info import format_eps
     from robustbench_labelaug.results.vocab import EVALUATED_THREAT_MODELS, THREAT_MODELS
     from robustbench_labelaug.zoo.user import _threat_eps
@@ -288,7 +289,6 @@ def test_dataset_threat_model_eps_and_preprocessing_are_its_entrys(name):
 def test_vocabulary_and_default_datasets_are_robustbenchs():
     """ThreatModel has RobustBench's members; the default datasets are registered (the RobustBench one with
     RobustBench facts)."""
-    import robustbench_labelaug  # noqa: F401
     from robustbench.model_zoo.enums import BenchmarkDataset
     from robustbench.model_zoo.enums import ThreatModel as RBThreatModel
 

@@ -156,12 +156,13 @@ def classwise_title(metric: str, infos: ModelInfos) -> str:
     return f"{text}, {dataset}" if dataset else text
 
 
-def names_of_classes(info: Mapping[str, Any], k: int) -> list[str] | None:
-    """The K class names of a model: ``labelaug.class_names``, else known from its dataset; None if unknown."""
+def names_of_classes(info: Mapping[str, Any], num_classes: int) -> list[str] | None:
+    """The K (``num_classes``) class names of a model: ``labelaug.class_names``, else known from its dataset;
+    None if unknown."""
     names = _block(info).get("class_names")
-    if not names or len(names) != k:
-        names = class_names({"dataset": info.get("dataset"), "num_classes": k})
-    return list(names) if names and len(names) == k else None
+    if not names or len(names) != num_classes:
+        names = class_names({"dataset": info.get("dataset"), "num_classes": num_classes})
+    return list(names) if names and len(names) == num_classes else None
 
 
 def plot_classwise(infos: ModelInfos, path: Path, formats: Sequence[str] = ("png",)) -> Path | None:

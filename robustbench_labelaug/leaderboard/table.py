@@ -35,7 +35,7 @@ from ..results.model_info import (
     stored_headlines,
     threat_model_of,
 )
-from ..results.vocab import DEFAULT_THREAT_MODEL, THREAT_MODELS, ThreatModel
+from ..results.vocab import CORRUPTION_THREAT_MODELS, DEFAULT_THREAT_MODEL, THREAT_MODELS, ThreatModel
 
 Cell = str
 
@@ -146,7 +146,7 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
     best = external if external is not None else base.get("aa_acc")
     threat = threat_model_of(info) or (DEFAULT_THREAT_MODEL if base.get("aa_acc") is not None else None)
     sort_acc = best
-    if sort_acc is None and (threat or "").startswith("corruptions"):
+    if sort_acc is None and threat in CORRUPTION_THREAT_MODELS:
         sort_acc = number(info.get("corruptions_acc"))
     link = info.get("link")
     return {

@@ -32,7 +32,7 @@ from typing import Any
 from ..errors import UserError
 from . import keys
 from .measured import Declared, Measured, Merged, merge_headlines
-from .vocab import DEFAULT_THREAT_MODEL, PRECISIONS, THREAT_MODELS
+from .vocab import DEFAULT_THREAT_MODEL, PRECISIONS, THREAT_MODELS, ThreatModel
 
 SCHEMA_VERSION = 1
 
@@ -507,7 +507,7 @@ def threat_model_of(info: Mapping[str, Any]) -> str | None:
     if info.get(FOLDER_THREAT_MODEL):
         return str(info[FOLDER_THREAT_MODEL])
     if info.get("corruptions_acc") not in (None, "") and info.get("autoattack_acc") in (None, ""):
-        return "corruptions"
+        return ThreatModel.CORRUPTIONS
     return None
 
 

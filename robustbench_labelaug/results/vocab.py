@@ -113,6 +113,11 @@ ATTACK_THREAT_MODELS = (ThreatModel.LINF, ThreatModel.L2)  # what a zoo entry, a
 THREAT_MODELS = tuple(ThreatModel)  # RobustBench's model_info folders
 CORRUPTION_THREAT_MODELS = (ThreatModel.CORRUPTIONS, ThreatModel.CORRUPTIONS_3D)
 DEFAULT_THREAT_MODEL = ThreatModel.LINF
+
+
+def model_folder(threat_model: str) -> str:
+    """The folder RobustBench keeps a threat model's models in (``corruptions_3d`` shares ``corruptions``)."""
+    return ThreatModel.CORRUPTIONS if threat_model == ThreatModel.CORRUPTIONS_3D else threat_model
 EVALUATED_THREAT_MODELS = (ThreatModel.LINF,)  # the threat models the package's attacks evaluate (L-inf only)
 
 
@@ -182,5 +187,5 @@ __all__ = ["ADV", "ADVERSARIAL_MODES", "ADV_PLUS", "AMP_DTYPES", "AMP_PRECISIONS
            "DEFAULT_AMP_PRECISION", "DEFAULT_PROTOCOL", "DEFAULT_THREAT_MODEL", "EVALUATED_THREAT_MODELS",
            "FAIR_POLICIES", "FP16", "FP32", "Fair", "LABEL_AUG_MODES", "MODES", "NO_POLICY", "PRECISIONS",
            "PROTOCOLS", "Precision", "Protocol", "STD", "THREAT_MODELS", "TRADES", "TRAINING_LABELS", "TRAIN_MODES",
-           "ThreatModel", "TrainingMode", "Word", "is_fair", "plain", "precision_of_amp_dtype", "timm_amp_dtype",
+           "ThreatModel", "TrainingMode", "Word", "is_fair", "model_folder", "plain", "precision_of_amp_dtype", "timm_amp_dtype",
            "torch_dtype", "training_label"]

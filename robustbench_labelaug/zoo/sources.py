@@ -36,7 +36,7 @@ from ..errors import UserError
 from ..fileio import file_sha256
 from ..registry import Registry
 from ..results import keys
-from ..results.vocab import DEFAULT_THREAT_MODEL
+from ..results.vocab import DEFAULT_THREAT_MODEL, model_folder
 
 RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
 GDRIVE_URL = "https://drive.google.com/uc?id={}"
@@ -112,7 +112,7 @@ def _check_names(name: str, dataset: str, threat_model: str) -> dict[str, Any]:
     if threat_model not in {t.value for t in threats}:
         raise UserError(f"RobustBench has no threat model '{threat_model}': use one of "
                         f"{', '.join(t.value for t in threats)}")
-    tm = threat_model.replace("_3d", "")  # RobustBench keeps the 3DCC models under 'corruptions'
+    tm = model_folder(threat_model)  # RobustBench keeps the 3DCC models under 'corruptions'
     models = model_dicts[datasets(dataset)].get(threats(tm), {})
     if name not in models:
         close = difflib.get_close_matches(name, list(models), n=5, cutoff=0.5)
@@ -147,7 +147,7 @@ def robustbench_source(name: str, dataset: str = ROBUSTBENCH_DEFAULT_DATASET, th
     """Resolve a RobustBench model without loading it: :class:`UserError` for an unknown name or a missing
     checkpoint (naming the exact path and where to get the file), before RobustBench could start a download."""
     entry = _check_names(name, dataset, threat_model)
-    tm = threat_model.replace("_3d", "")
+    tm = model_folder(threat_model)
     import timm
 
     timm_name = f"{name.lower().replace('-', '_')}_{dataset}_{tm.lower()}"
@@ -218,7 +218,7 @@ def _load_robustbench(source: ModelSource) -> nn.Module:
         raise UserError(f"checkpoint {source.weights[0]} cannot be read by RobustBench ({type(exc).__name__}: "
                         f"{text.splitlines()[0][:150] if text else ''}): it is damaged or not a weights file; "
                         "download it again") from None
-    if len(source.weights) == 1 and source.weights[0].parent.name == source.threat_model.replace("_3d", ""):
+    if len(source.weights) == 1 and source.weights[0].parent.name == model_folder(source.threat_model):
         _check_complete(model, source.weights[0])
     return model
 
