@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..data.registry import DEFAULT_DATASET
 from ..errors import UserError
 from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS, TRAINING_FLAGS, check_training, training_mode
 
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML file whose keys (flag names with underscores) set the defaults")
 
     group = parser.add_argument_group("Dataset parameters")
-    group.add_argument("--dataset", default="digits", metavar="NAME",
+    group.add_argument("--dataset", default=DEFAULT_DATASET, metavar="NAME",
                        help="a registered dataset (robustbench_labelaug.data.list_datasets()): digits, folder, "
                             "imagenet, ...")
     group.add_argument("--data-dir", default=None, metavar="DIR", help="root of an ImageNet-layout folder")
