@@ -139,3 +139,25 @@ def test_files_that_cannot_hold_a_member_get_plain_strings(tmp_path):
     loaded = torch.load(tmp_path / "c.pt", map_location="cpu", weights_only=True)
     assert loaded["Linf"] == ["adv_plus", ("cfa", 1)] and type(loaded["Linf"][0]) is str
     assert torch.equal(loaded["weights"]["weight"], record["weights"]["weight"])
+
+
+def test_pydantic_schemas_take_members_and_keep_plain_strings():
+    """A zoo entry and an eval config's model given members validate to plain strings, so model_dump() (python
+    and JSON) is what it was with the words typed as strings; a config's default threat model is plain too."""
+    import json
+
+    from robustbench_labelaug.runner.config import ModelConfig
+    from robustbench_labelaug.yamlio import load_yaml
+    from robustbench_labelaug.zoo.entries import get_entry, validate_entry
+
+    entry = get_entry("digits_adv_plus")
+    raw = load_yaml(entry.source, "entry")
+    with_members = {**raw, "threat_model": vocab.ThreatModel.LINF, "training": vocab.TrainingMode.ADV_PLUS}
+    a, b = validate_entry(raw, "plain"), validate_entry(with_members, "members")
+    assert type(b.threat_model) is str and type(b.training) is str and (a.threat_model, a.training) == (
+        b.threat_model, b.training)
+    plain_cfg = ModelConfig(key="m", zoo="digits_adv")
+    member_cfg = ModelConfig(key="m", zoo="digits_adv", threat_model=vocab.ThreatModel.LINF,
+                             training=vocab.TrainingMode.ADV)
+    assert type(plain_cfg.threat_model) is str and type(member_cfg.threat_model) is str
+    assert json.dumps(member_cfg.model_dump()) == json.dumps({**plain_cfg.model_dump(), "training": "adv"})
