@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..results import keys
 from ..results.vocab import Protocol
 from . import stats
 from .files import EvaluatedModel, load_evaluated
@@ -296,8 +297,8 @@ def compare(a: Side, b: Side, *, evaluators: Sequence[str] | None = None, n_boot
 def _num_classes(a: EvaluatedModel, b: EvaluatedModel, rid: str, arrays: dict[str, np.ndarray]) -> int:
     for m in (a, b):
         block = next(iter((m.results[rid].get("classwise") or {}).values()), None)
-        if block and block.get("error") is not None:
-            return len(block["error"])
+        if block and block.get(keys.ERROR) is not None:
+            return len(block[keys.ERROR])
     return int(arrays["y_true"].max()) + 1
 
 

@@ -91,7 +91,7 @@ def classwise_array(info: Mapping[str, Any], metric: str) -> np.ndarray | None:
     if not ref:
         return None
     result = (block.get("results") or {}).get(ref.get("source"), {})
-    errors = (result.get("classwise") or {}).get(ref.get("key"), {}).get("error")
+    errors = (result.get("classwise") or {}).get(ref.get("key"), {}).get(keys.ERROR)
     return None if errors is None else np.asarray([np.nan if e is None else e for e in errors], dtype=float)
 
 

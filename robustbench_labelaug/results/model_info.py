@@ -425,7 +425,7 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
     for name, ref in (measured.get("classwise") or {}).items():
         if not isinstance(ref, Mapping) or not isinstance(ref.get("summary", {}), Mapping):
             return f"'labelaug.measured.classwise.{name}' must be an object with a 'summary' object"
-        for field in ("mean", "sd", "worst_error"):
+        for field in ("mean", keys.SD, keys.WORST_ERROR):
             v = ref.get("summary", {}).get(field)
             if v is not None and (not _is_num(v) or not math.isfinite(v)):
                 return f"'labelaug.measured.classwise.{name}.summary.{field}' must be a finite number, got {v!r}"
@@ -444,7 +444,7 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
         if not isinstance(result, Mapping):
             return f"'labelaug.results.{entry_id}' must be an object"
         for block_name, block in (result.get("classwise") or {}).items():
-            errors = block.get("error") if isinstance(block, Mapping) else None
+            errors = block.get(keys.ERROR) if isinstance(block, Mapping) else None
             if errors is not None and (not isinstance(errors, list)
                                        or not all(e is None or _is_num(e) for e in errors)):
                 return f"'labelaug.results.{entry_id}.classwise.{block_name}.error' must be a list of numbers"

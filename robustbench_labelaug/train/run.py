@@ -34,6 +34,7 @@ from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, polic
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
+from ..results import keys
 from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, is_fair, plain, precision_of_amp_dtype, torch_dtype
 from . import process_setup
 from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
@@ -146,10 +147,10 @@ def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Na
     ctx = EvalContext(num_classes=num_classes, device=device, batch_size=batch, progress=progress,
                       num_workers=args.workers)
     clean = ValidationEvaluator().run(model, val_ds, ctx).metrics
-    metrics = {"loss": clean["loss"], "top1": 100.0 - clean["error"], "top5": clean["top5"]}
+    metrics = {"loss": clean["loss"], "top1": 100.0 - clean[keys.ERROR], "top5": clean["top5"]}
     if args.val_pgd_steps:
         pgd = create_evaluator("pgd", eps=args.adv_eps, steps=args.val_pgd_steps).run(model, val_ds, ctx)
-        metrics["pgd_top1"] = 100.0 - pgd.metrics["robust_error"]
+        metrics["pgd_top1"] = 100.0 - pgd.metrics[keys.ROBUST_ERROR]
     return metrics
 
 
