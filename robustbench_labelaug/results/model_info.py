@@ -175,7 +175,7 @@ def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
 
 def _label_of_key(key: str) -> str:
     """A label for a stored number without a declared one (older files): ``clean_error`` -> ``clean err``."""
-    return key.removesuffix("_error").replace("_", " ") + (" err" if key.endswith("_error") else "")
+    return key.removesuffix(keys.ERROR_SUFFIX).replace("_", " ") + (" err" if key.endswith(keys.ERROR_SUFFIX) else "")
 
 
 def headline_sources(info: Mapping[str, Any]) -> dict[str, str]:
