@@ -113,12 +113,12 @@ ATTACK_THREAT_MODELS = (ThreatModel.LINF, ThreatModel.L2)  # what a zoo entry, a
 THREAT_MODELS = tuple(ThreatModel)  # RobustBench's model_info folders
 CORRUPTION_THREAT_MODELS = (ThreatModel.CORRUPTIONS, ThreatModel.CORRUPTIONS_3D)
 DEFAULT_THREAT_MODEL = ThreatModel.LINF
+EVALUATED_THREAT_MODELS = (ThreatModel.LINF,)  # the threat models the package's attacks evaluate (L-inf only)
 
 
 def model_folder(threat_model: str) -> str:
     """The folder RobustBench keeps a threat model's models in (``corruptions_3d`` shares ``corruptions``)."""
     return ThreatModel.CORRUPTIONS if threat_model == ThreatModel.CORRUPTIONS_3D else threat_model
-EVALUATED_THREAT_MODELS = (ThreatModel.LINF,)  # the threat models the package's attacks evaluate (L-inf only)
 
 
 # -- attack protocols -------------------------------------------------------------------------------------------
