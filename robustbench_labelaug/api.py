@@ -23,28 +23,28 @@ from typing import Any
 
 import numpy as np
 
+from .data.registry import DEFAULT_DATASET
+from .data.registry import default_eps as registry_eps
 from .errors import UserError
+from .results.vocab import DEFAULT_THREAT_MODEL, EVALUATED_THREAT_MODELS
 from .scoring.intervals import wilson_interval
 from .store import ALL_PART, EvaluationStore
 
-# eps of each dataset's threat model, in [0,1] pixel units: RobustBench's leaderboards (CIFAR-10/100 L-inf 8/255,
-# ImageNet L-inf 4/255) and, for the embedded digits, the package's own digits threat model (the zoo entries' eps)
-DEFAULT_EPS: dict[tuple[str, str], float] = {
-    ("cifar10", "Linf"): 8 / 255, ("cifar100", "Linf"): 8 / 255, ("imagenet", "Linf"): 4 / 255,
-    ("digits", "Linf"): 0.2,
-}
 ATTACKS = ("pgd", "autoattack", "masking", "robustness_curve")  # evaluators that take eps
 
 
 def default_eps(dataset: str, threat_model: str) -> float:
-    """The threat model's eps for ``dataset`` (:data:`DEFAULT_EPS`); :class:`UserError` where none is known."""
-    if threat_model != "Linf":
+    """The threat model's eps for ``dataset``, from its registry entry (``DatasetSpec.default_eps``: RobustBench's
+    leaderboards for CIFAR-10/100 L-inf 8/255 and ImageNet L-inf 4/255, the package's own 0.2 for the embedded
+    digits); :class:`UserError` where none is known."""
+    if threat_model not in EVALUATED_THREAT_MODELS:
         raise UserError(f"threat_model '{threat_model}': the evaluators attack in L-inf only: use "
-                        "threat_model='Linf'")
-    if (dataset, threat_model) not in DEFAULT_EPS:
+                        f"threat_model='{DEFAULT_THREAT_MODEL}'")
+    eps = registry_eps(dataset, threat_model)
+    if eps is None:
         raise UserError(f"no default eps for dataset '{dataset}' ({threat_model}): pass eps=... (in [0,1] pixel "
                         "units, e.g. 8/255)")
-    return DEFAULT_EPS[(dataset, threat_model)]
+    return eps
 
 
 @dataclass
@@ -236,7 +236,7 @@ def _k_way_model(model, dataset, k: int, device):
     return inner if width == k else KWayClassifier(inner, k)
 
 
-def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps: float | None = None,
+def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL, eps: float | None = None,
               n_examples: int | None = None, data_dir: str | Path | None = None, batch_size: int = 64,
               device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
@@ -247,7 +247,7 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
     ``split`` (default: the one evaluated) read from ``data_dir`` (default ``./data`` where the dataset needs a
     folder); K and the class names come from the dataset registry. ``eps`` (pixel units) defaults to the
-    threat model's (:data:`DEFAULT_EPS`). ``n_examples`` (None: all) are chosen by ``selection``
+    threat model's on the dataset (:func:`default_eps`). ``n_examples`` (None: all) are chosen by ``selection``
     (``class_balanced``: round-robin over the classes; ``robustbench``: the first n). ``evaluators``: names
     (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
@@ -271,7 +271,7 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
         raise UserError(f"num_classes={num_classes} but dataset '{dataset}' has K={k} classes: pass num_classes="
                         f"{k} (the model's first {k} logits are evaluated) or leave it out")
     eps = default_eps(dataset, threat_model) if eps is None else float(eps)
-    if threat_model != "Linf":
+    if threat_model not in EVALUATED_THREAT_MODELS:
         default_eps(dataset, threat_model)  # refuses L2
     dev = _device(device)
     ds_config = build(DatasetConfig, {"id": dataset, "name": dataset, "split": split,
@@ -313,4 +313,4 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
             shutil.rmtree(out_root, ignore_errors=True)
 
 
-__all__ = ["DEFAULT_EPS", "Report", "benchmark", "default_eps"]
+__all__ = ["Report", "benchmark", "default_eps"]

@@ -34,12 +34,12 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 from ..results import keys
 from ..results.model_info import class_names, format_eps
-from ..results.vocab import STD, TRAINING_LABELS
+from ..results.vocab import STD, TRAINING_LABELS, Protocol
 from ..scoring.intervals import classwise_intervals
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
-PGD_ROLES = (keys.PGD, keys.pgd_key("paper"))
+PGD_ROLES = (keys.PGD, keys.PGD_PAPER)
 CLASSWISE_PANELS: tuple[tuple[str, str], ...] = ((keys.CLASSWISE_CLEAN, "clean"), (keys.CLASSWISE_REAL, "ReaL"),
                                                  (PGD_ROLES[0], "PGD (sound)"), (PGD_ROLES[1], "PGD (paper protocol)"),
                                                  (keys.CLASSWISE_AUTOATTACK, "AutoAttack"))
@@ -93,7 +93,7 @@ def classwise_array(info: Mapping[str, Any], metric: str) -> np.ndarray | None:
     if not ref:
         return None
     result = (block.get("results") or {}).get(ref.get("source"), {})
-    errors = (result.get("classwise") or {}).get(ref.get("key"), {}).get("error")
+    errors = (result.get("classwise") or {}).get(ref.get("key"), {}).get(keys.ERROR)
     return None if errors is None else np.asarray([np.nan if e is None else e for e in errors], dtype=float)
 
 
@@ -151,19 +151,20 @@ def classwise_title(metric: str, infos: ModelInfos) -> str:
         m = [_measured(info) for _, info in infos]
         steps = _one([x.get(keys.steps(metric)) for x in m]) or "?"
         eps = _one([format_eps(float(e)) for x in m if (e := x.get(keys.eps_pixel(metric))) is not None])
-        protocol = "sound" if metric == keys.PGD else "paper protocol"
+        protocol = str(Protocol.SOUND) if metric == keys.PGD else f"{Protocol.PAPER} protocol"
         text = f"PGD-{steps} ({protocol})" + (f", ε = {eps}" if eps else "")
     else:
         text = dict(CLASSWISE_PANELS).get(metric, metric)
     return f"{text}, {dataset}" if dataset else text
 
 
-def names_of_classes(info: Mapping[str, Any], k: int) -> list[str] | None:
-    """The K class names of a model: ``labelaug.class_names``, else known from its dataset; None if unknown."""
+def names_of_classes(info: Mapping[str, Any], num_classes: int) -> list[str] | None:
+    """The K (``num_classes``) class names of a model: ``labelaug.class_names``, else known from its dataset;
+    None if unknown."""
     names = _block(info).get("class_names")
-    if not names or len(names) != k:
-        names = class_names({"dataset": info.get("dataset"), "num_classes": k})
-    return list(names) if names and len(names) == k else None
+    if not names or len(names) != num_classes:
+        names = class_names({"dataset": info.get("dataset"), "num_classes": num_classes})
+    return list(names) if names and len(names) == num_classes else None
 
 
 def plot_classwise(infos: ModelInfos, path: Path, formats: Sequence[str] = ("png",)) -> Path | None:
