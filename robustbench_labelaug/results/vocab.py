@@ -1,6 +1,7 @@
 """The package's words, one vocabulary each, mapped to other tools' words only at the edge.
 
-- training modes (``std``, ``adv``, ``adv_plus``) and the hook's attack modes;
+- training modes (``std``, ``adv``, ``adv_plus``), the hook's attack modes, the label-augmentation protocols
+  (``authors``, ``adversarial``) and the training labels of the two controls (``adv_mix``, ``adv_plus_dummy``);
 - threat models (RobustBench's folder names; a model is attacked under :data:`ATTACK_THREAT_MODELS`);
 - precisions (``fp32``, ``bf16``, ``fp16``): :func:`torch_dtype` gives the autocast dtype (torch imported on
   call), :func:`timm_amp_dtype` / :func:`precision_of_amp_dtype` translate timm's ``--amp-dtype`` words."""
@@ -21,17 +22,56 @@ TRADES = "trades"  # a loss, not a batch transform: rbla train only (the hook an
 TRAIN_MODES = (*MODES, TRADES)  # rbla train's --adv-mode
 FAIR_POLICIES = ("none", "cfa", "frl")  # rbla train's --fair (robustbench_labelaug.fair)
 
+# label-augmentation protocols (--la-protocol, the hook's ``protocol``): which rows a batch trains, with which targets
+LA_AUTHORS = "authors"  # the authors' LA code: clean rows [y, 0] and adversarial rows [(1-d)y, d z], each with p
+LA_ADVERSARIAL = "adversarial"  # every row adversarial (Madry); with adv_plus the extra label is then a constant
+LA_PROTOCOLS = (LA_AUTHORS, LA_ADVERSARIAL)
+DEFAULT_LA_P = 0.7  # the authors' distortion_p: the probability of each part per batch under ``authors``
+LEGACY_LA_PROTOCOL = LA_ADVERSARIAL  # what a run recorded before --la-protocol existed trained
+# the controls of Adv+ (adv_plus, authors), named as training labels: the mode under the other protocol
+ADV_MIX = "adv_mix"  # control: Adv on the authors' clean/adversarial mix (targets y, K outputs)
+ADV_PLUS_DUMMY = "adv_plus_dummy"  # control: dummy smoothing, every row adversarial, a constant d onto one output
+CONTROL_LABELS = {(ADV, LA_AUTHORS): ADV_MIX, (ADV_PLUS, LA_ADVERSARIAL): ADV_PLUS_DUMMY}
 
-def training_label(mode: str | None, fair: str | None = "none") -> str | None:
-    """The method a run trained, as zoo entries and model_info name it: the mode, with ``_<policy>`` appended
-    under a fairness policy (``adv_cfa``, ``adv_plus_cfa``, ``trades_frl``)."""
+
+def default_protocol(mode: str | None) -> str | None:
+    """The protocol a mode trains with when none is named: ``authors`` for adv_plus (the only reading in which the
+    extra label carries information), ``adversarial`` for adv (Madry); None for std and trades (not a hook's)."""
+    return {ADV_PLUS: LA_AUTHORS, ADV: LA_ADVERSARIAL}.get(mode)
+
+
+def recorded_protocol(args: Any) -> str | None:
+    """The protocol of a run from its recorded args (a mapping with ``adv_mode`` / ``la_protocol``): a run recorded
+    before ``--la-protocol`` existed trained every row adversarial (:data:`LEGACY_LA_PROTOCOL`)."""
+    mode = args.get("adv_mode")
+    if default_protocol(mode) is None:
+        return None
+    return args.get("la_protocol") or (default_protocol(mode) if "la_protocol" in args else LEGACY_LA_PROTOCOL)
+
+
+def training_label(mode: str | None, fair: str | None = "none", protocol: str | None = None) -> str | None:
+    """The method a run trained, as zoo entries and model_info name it: the mode (a control's name under the other
+    protocol: ``adv_mix``, ``adv_plus_dummy``), with ``_<policy>`` appended under a fairness policy (``adv_cfa``,
+    ``adv_plus_cfa``, ``trades_frl``)."""
     if mode is None:
         return None
-    return mode if fair in (None, "none") else f"{mode}_{fair}"
+    base = CONTROL_LABELS.get((mode, protocol), mode)
+    return base if fair in (None, "none") else f"{base}_{fair}"
+
+
+def parse_training_label(label: str) -> tuple[str, str, str | None]:
+    """``(mode, fair, protocol)`` of a training label (the inverse of :func:`training_label`)."""
+    fair = next((f for f in FAIR_POLICIES[1:] if label.endswith(f"_{f}")), "none")
+    base = label.removesuffix(f"_{fair}") if fair != "none" else label
+    for (mode, protocol), control in CONTROL_LABELS.items():
+        if base == control:
+            return mode, fair, protocol
+    return base, fair, default_protocol(base)
 
 
 # every training label: a zoo entry's / eval config's / model_info's ``training``
-TRAINING_LABELS = (*TRAIN_MODES, *(training_label(m, f) for f in FAIR_POLICIES[1:] for m in TRAIN_MODES if m != STD))
+_BASES = (*TRAIN_MODES, *CONTROL_LABELS.values())
+TRAINING_LABELS = (*_BASES, *(f"{b}_{f}" for f in FAIR_POLICIES[1:] for b in _BASES if b != STD))
 
 # -- threat models ----------------------------------------------------------------------------------------------
 ATTACK_THREAT_MODELS = ("Linf", "L2")  # what a zoo entry, an export or an eval config's model names
@@ -78,7 +118,9 @@ def torch_dtype(precision: str) -> Any:
     return getattr(torch, _TIMM_WORDS[precision])
 
 
-__all__ = ["ADV", "ADVERSARIAL_MODES", "ADV_PLUS", "AMP_DTYPES", "AMP_PRECISIONS", "ATTACK_MODES",
+__all__ = ["ADV", "ADVERSARIAL_MODES", "ADV_MIX", "ADV_PLUS", "ADV_PLUS_DUMMY", "CONTROL_LABELS", "DEFAULT_LA_P",
+           "LA_ADVERSARIAL", "LA_AUTHORS", "LA_PROTOCOLS", "LEGACY_LA_PROTOCOL", "default_protocol",
+           "parse_training_label", "recorded_protocol", "training_label", "AMP_DTYPES", "AMP_PRECISIONS", "ATTACK_MODES",
            "ATTACK_THREAT_MODELS", "BF16", "DEFAULT_AMP_DTYPE", "DEFAULT_AMP_PRECISION", "DEFAULT_THREAT_MODEL",
            "FP16", "FP32", "LABEL_AUG_MODES", "MODES", "PRECISIONS", "STD", "THREAT_MODELS",
            "precision_of_amp_dtype", "timm_amp_dtype", "torch_dtype"]
