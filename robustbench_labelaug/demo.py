@@ -32,18 +32,30 @@ __all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
 # --methods: the paper's three (the default) and the methods Adv+ is compared with (issue 20), by zoo entry
-METHODS = {"std": "digits_std", "adv": "digits_adv", "adv_plus": "digits_adv_plus", "trades": "digits_trades",
-           "cfa": "digits_adv_cfa", "adv_plus_cfa": "digits_adv_plus_cfa", "frl": "digits_frl"}
+METHODS = {"std": "digits_std", "adv": "digits_adv", "adv_plus": "digits_adv_plus",
+           "adv_mix": "digits_adv_mix", "adv_plus_dummy": "digits_adv_plus_dummy",  # the two controls of Adv+
+           "trades": "digits_trades", "cfa": "digits_adv_cfa", "adv_plus_cfa": "digits_adv_plus_cfa",
+           "trades_cfa": "digits_trades_cfa", "frl": "digits_frl"}
 DEFAULT_METHODS = "std,adv,adv_plus"
 
 
 def demo_models(methods: str | None) -> tuple[str, ...]:
-    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped)."""
+    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped); an entry that
+    fine-tunes another (``starts_from``: FRL's hot start) brings that one in before it."""
+    from .zoo import get_entry
+
     names = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
         raise UserError(f"--methods {methods!r}: unknown method(s) {bad}: use a comma list of {', '.join(METHODS)}")
-    return tuple(dict.fromkeys(METHODS[m] for m in names))
+    ordered: list[str] = []
+    for name in (METHODS[m] for m in names):
+        start = get_entry(name).starts_from
+        if start is not None and start not in ordered:
+            ordered.append(start)
+        if name not in ordered:
+            ordered.append(name)
+    return tuple(ordered)
 FAST_EPOCHS = 2
 
 
@@ -86,13 +98,20 @@ def _train_args(name: str, seed_index: int, out: Path, fast: bool, progress: boo
     args = parse_recipe(get_entry(name).recipe, name)
     args.seed += seed_index
     args.output = str(out / "train")
-    args.experiment = name if seed_index == 0 else f"{name}_seed{seed_index}"
+    args.experiment = _experiment(name, seed_index)
+    start = get_entry(name).starts_from
+    if start is not None:  # the hot start: this demo's run of that entry with the same seed
+        args.initial_checkpoint = str(out / "train" / _experiment(start, seed_index) / "last.pth.tar")
     args.no_progress = not progress
     args.log_interval = 0
     args.device = None if device in (None, "auto") else device
     if fast:
         args.epochs = min(args.epochs, FAST_EPOCHS)
     return args
+
+
+def _experiment(name: str, seed_index: int) -> str:
+    return name if seed_index == 0 else f"{name}_seed{seed_index}"
 
 
 def finished_run(args) -> Path | None:
@@ -262,9 +281,11 @@ def main(args: argparse.Namespace) -> int:
                 print(f"  {experiment}: finished run found ({finished}), skipping")
                 trained(name, seed_index, experiment, fawa)((str(finished), None))
                 continue
+            start = get_entry(name).starts_from  # FRL fine-tunes its hot start: trained first
             tasks.append(Task(f"train {experiment}", _train_task,
                               (name, seed_index, str(out), args.fast, task_progress, args.device,
                                worker_log(f"train_{experiment}")),
+                              after={f"train {_experiment(start, seed_index)}"} if start is not None else set(),
                               done=trained(name, seed_index, experiment, fawa), priority=-1))
 
     def evaluated(key: str, label: str, seconds: float) -> None:

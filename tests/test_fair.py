@@ -363,7 +363,8 @@ def test_training_labels_are_the_zoo_trainings():
     from robustbench_labelaug.zoo import load_entries
 
     assert {e.training for e in load_entries().values()} <= set(TRAINING_LABELS)
-    assert {"trades", "adv_cfa", "adv_plus_cfa", "trades_cfa", "trades_frl"} <= set(TRAINING_LABELS)
+    assert {"trades", "adv_cfa", "adv_plus_cfa", "trades_cfa", "trades_frl", "adv_mix", "adv_plus_dummy"} <= set(
+        TRAINING_LABELS)
     assert training_label("adv_plus", "cfa") == "adv_plus_cfa" and training_label("trades", "none") == "trades"
 
 
@@ -372,8 +373,9 @@ def test_demo_methods():
     from robustbench_labelaug.zoo import get_entry
 
     assert demo_models(None) == ("digits_std", "digits_adv", "digits_adv_plus")
-    every = demo_models("std,adv,adv_plus,trades,cfa,adv_plus_cfa,frl")
-    assert len(every) == 7 and all(get_entry(name).dataset == "digits" for name in every)
+    every = demo_models("std,adv,adv_plus,adv_mix,adv_plus_dummy,trades,cfa,adv_plus_cfa,trades_cfa,frl")
+    assert len(every) == 10 and all(get_entry(name).dataset == "digits" for name in every)
+    assert demo_models("frl") == ("digits_adv", "digits_frl")  # the hot start is trained first
     with pytest.raises(UserError, match="unknown method"):
         demo_models("adv,mart")
 

@@ -33,6 +33,8 @@ from .base import EvalContext, EvalResult, Measured, PartArrays, classwise_block
 from .clean import LabelEvaluator
 
 
+MCE_LABEL = "mCE (unnormalised)"  # the mean corruption error, not divided by AlexNet's (the paper's mCE)
+
 @dataclass
 class CorruptionEvaluator(LabelEvaluator):
     """Top-1 error under the 15 common corruptions x 5 severities (or the ``corruptions`` / ``severities``
@@ -81,9 +83,11 @@ class CorruptionEvaluator(LabelEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        """mCE, said to be unnormalised (the paper's mean of the CEs, not divided by AlexNet's), and the AlexNet-
+        normalised one where the dataset has AlexNet's errors."""
         metrics, table = result.get("metrics", {}), result.get("details", {}).get("E") or {}
         cells = [v for row in table.values() for v in row if v is not None]
-        return [Measured(keys.MCE, "mCE", metrics.get("mce")),
+        return [Measured(keys.MCE, MCE_LABEL, metrics.get("mce")),
                 Measured(keys.MCE_NORMALIZED, "mCE (AlexNet=100)", metrics.get("mce_normalized"), show=False),
                 Measured(keys.CORRUPTIONS_ERROR, "corruption err", sum(cells) / len(cells) if cells else None,
                          show=False)]

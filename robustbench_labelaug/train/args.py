@@ -173,10 +173,10 @@ def add_adv_arguments(group, modes: tuple[str, ...] = TRAIN_MODES):
     group.add_argument("--la-ops", type=int, default=1, metavar="M",
                        help="number M of transformation labels (op j = PGD at eps*(j+1)/M)")
     group.add_argument("--la-protocol", default=None, choices=LA_PROTOCOLS,
-                       help="which rows a batch trains (adv, adv_plus). authors (adv_plus's default, the authors' "
-                            "label-augmentation code): the clean images [y, 0] and the adversarial ones "
-                            "[(1-delta) y, delta z], each with probability --la-p; adversarial (adv's default, "
-                            "Madry): every row adversarial. The controls: --adv-mode adv --la-protocol authors "
+                       help="which rows a batch trains (adv, adv_plus; None: authors for adv_plus, adversarial for "
+                            "adv). authors (the authors' label-augmentation code): the clean images [y, 0] and the "
+                            "adversarial ones [(1-delta) y, delta z], each with probability --la-p; adversarial "
+                            "(Madry): every row adversarial. The controls: --adv-mode adv --la-protocol authors "
                             "(Adv on the same mix), --adv-mode adv_plus --la-protocol adversarial (dummy smoothing)")
     group.add_argument("--la-p", type=float, default=DEFAULT_LA_P, metavar="P",
                        help="--la-protocol authors: the probability of each part (clean, adversarial) per batch "
