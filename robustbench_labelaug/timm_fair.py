@@ -191,7 +191,8 @@ class TimmClassWise:
             if self.record is not None:
                 script_args.rbla_val_split_record = self.record
                 self.holdout_transform(data_config)
-            if self.resume_state is None:  # FRL: the first update from the starting (hot-start) model
+            if self.resume_state is None and self.policy.updates_before_training and self.holdout is not None:
+                # FRL: the first update, from the starting (hot-start) model
                 inner = unwrap_model(hook.model)
                 pixels_model = Normalized(inner, data_config["mean"], data_config["std"])
                 pixels_model.train(inner.training)

@@ -93,8 +93,10 @@ class FRLPolicy(FairPolicy):
         self.halve_every = int(halve_every)
         k = self.num_classes
         self.lmb = torch.zeros(3, k, dtype=torch.float64)  # l0 (clean), l1 (boundary), l2 (margin)
+        self.start_violations: torch.Tensor | None = None  # (g0, g1) of the starting model: the first update's
 
-    def step(self, for_epoch: int, val_clean: torch.Tensor, val_robust: torch.Tensor, counts: torch.Tensor) -> None:
+    def step(self, for_epoch: int, val_clean: torch.Tensor, val_robust: torch.Tensor, counts: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
         """One multiplier update from the validation statistics of the current model, for (0-based) epoch
         ``for_epoch`` (the reference's ``now_epoch = for_epoch + 1``, whose rate1 is halved first when
         ``now_epoch`` is divisible by ``halve_every``)."""
@@ -106,6 +108,7 @@ class FRLPolicy(FairPolicy):
             self.lmb[1] = project_multipliers(self.lmb[1] + 2 * self.rate1 * g1, self.lim)
         if self.mode in ("rm", "rwrm"):
             self.lmb[2] = self.lmb[2] + self.rate2 * g1
+        return g0, g1
 
     def class_params(self, epoch: int, trades: bool) -> dict[str, torch.Tensor | None]:
         out = super().class_params(epoch, trades)
@@ -128,7 +131,7 @@ class FRLPolicy(FairPolicy):
     def begin_training(self, stats: EpochStats) -> None:
         """The update before epoch 0, from the starting model's validation statistics (the hot start's)."""
         if stats.val_clean is not None and stats.val_robust is not None:
-            self.step(0, stats.val_clean, stats.val_robust, stats.val_counts)
+            self.start_violations = torch.stack(self.step(0, stats.val_clean, stats.val_robust, stats.val_counts))
 
     def end_epoch(self, epoch: int, stats: EpochStats, model_state=None) -> None:
         if stats.val_clean is not None and stats.val_robust is not None:
@@ -138,8 +141,9 @@ class FRLPolicy(FairPolicy):
         return {"frl_lambda_sum": float(self.lmb[:2].sum())}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"lmb": self.lmb.clone(), "rate1": self.rate1}
+        return {"lmb": self.lmb.clone(), "rate1": self.rate1, "start_violations": self.start_violations}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lmb = state["lmb"].clone().to(torch.float64)
         self.rate1 = float(state["rate1"])
+        self.start_violations = state.get("start_violations")
