@@ -403,3 +403,73 @@ def test_a_fawa_checkpoint_exports_under_its_policy_entry(tmp_path):
     assert torch.equal(weight[key], averaged[key.removeprefix("model.")])
     with pytest.raises(UserError, match="adv_cfa"):
         export_checkpoint(path, "digits_adv", tmp_path / "other")
+
+
+# -- issue 28: FRL from a hot start, the references' schedules -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_frl_fine_tunes_its_hot_start_and_updates_before_epoch_0(tmp_path):
+    """rbla train --fair frl --initial-checkpoint HOT: the run starts from HOT's weights (lr ~0: they stay), records
+    its sha256, and epoch 0 already trains at the radii of the update made from HOT's validation errors (the
+    reference's first update, before its first epoch): eps * clip(exp(2 * 0.2 * g1_start), 0.98, 3)."""
+    import csv
+
+    import yaml
+
+    from robustbench_labelaug.fair.frl import remargin_factor
+    from robustbench_labelaug.fileio import file_sha256
+    from robustbench_labelaug.train import parse_args, read_checkpoint, train
+    from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
+
+    torch.manual_seed(3)
+    hot = create_classifier("resnet8_tiny", 10, 0)
+    opt = torch.optim.SGD(hot.parameters(), lr=0.1)
+    import argparse
+
+    RunCheckpointSaver(hot, opt, torch.optim.lr_scheduler.StepLR(opt, 1),
+                       argparse.Namespace(model="resnet8_tiny", dataset="digits", adv_mode="adv"),
+                       checkpoint_dir=str(tmp_path / "hot"), max_history=1).save_checkpoint(epoch=0)
+    hot_path = tmp_path / "hot" / "last.pth.tar"
+    flags = ["--adv-mode", "trades", "--trades-beta", "1.5", "--fair", "frl", "--epochs", "1", "--lr", "1e-12",
+             "--initial-checkpoint", str(hot_path), "--output", str(tmp_path), "--experiment", "frl", "--val-split",
+             "0.1", *[f for f in FAST if f not in ("--lr", "0.05")]]
+    run = train(parse_args(flags)).output_dir
+    last = read_checkpoint(run / "last.pth.tar")
+    for key, value in hot.state_dict().items():
+        if key.endswith("weight") and value.dim() > 1:  # conv / linear weights: HOT's (BN statistics move)
+            torch.testing.assert_close(last["state_dict"][key], value, rtol=0, atol=1e-6)
+    recorded = yaml.safe_load((run / "args.yaml").read_text())
+    assert recorded["initial_checkpoint_sha256"] == file_sha256(hot_path)
+    s0, s1 = last["fair"]["start_violations"]
+    rows = list(csv.DictReader((run / "summary.csv").open()))
+    factors = [float(rows[0][f"train_eps_factor_c{k}"]) for k in range(10)]
+    assert factors == pytest.approx(remargin_factor(0.2 * s1).tolist())
+
+
+def test_the_cifar_recipes_follow_cfas_piecewise_schedule():
+    """CFA's train.py lr_schedule: lr_max while t/epochs < 0.5, /10 until 0.75, /100 after (0-based t, 200 epochs);
+    the entries' timm multistep (1-based milestones 101 151) gives the same lr at every epoch. FRL's entry keeps
+    0.001 over its 40 epochs (the reference's MultiStepLR at 40 and 80 steps after each epoch)."""
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import create_scheduler_v2
+
+    from robustbench_labelaug.train.args import schedule_kwargs
+    from robustbench_labelaug.zoo import get_entry
+    from robustbench_labelaug.zoo.entries import parse_recipe
+
+    def lrs(name):
+        args = parse_recipe(get_entry(name).recipe, name)
+        opt = create_optimizer_v2([torch.nn.Parameter(torch.zeros(1))], opt=args.opt, lr=args.lr,
+                                  weight_decay=args.weight_decay, momentum=args.momentum)
+        sched, epochs = create_scheduler_v2(opt, **schedule_kwargs(args, args.lr * 1e-4))
+        out = []
+        for t in range(epochs):
+            sched.step(t)
+            out.append(opt.param_groups[0]["lr"])
+        return out
+
+    cfa = [0.1 if t / 200 < 0.5 else 0.01 if t / 200 < 0.75 else 0.001 for t in range(200)]
+    for name in ("cifar10_preactresnet18_trades_cfa", "cifar10_preactresnet18_trades", "cifar10_preactresnet18_adv"):
+        assert lrs(name) == pytest.approx(cfa), name
+    assert lrs("cifar10_preactresnet18_trades_frl") == pytest.approx([0.001] * 40)
