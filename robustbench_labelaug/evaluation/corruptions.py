@@ -32,8 +32,8 @@ from ..scoring import corruption_errors, top1_error
 from .base import EvalContext, EvalResult, Measured, PartArrays, classwise_block, once_per_run
 from .clean import LabelEvaluator
 
-
 MCE_LABEL = "mCE (unnormalised)"  # the mean corruption error, not divided by AlexNet's (the paper's mCE)
+
 
 @dataclass
 class CorruptionEvaluator(LabelEvaluator):
