@@ -325,7 +325,7 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     if getattr(args, "la_protocol", LA_PROTOCOLS[0]) is None:
         args.la_protocol = default_protocol(ADV_PLUS if getattr(args, "label_aug", False) else args.adv_mode)
     if getattr(args, "cfa_begin", 0) is None and getattr(args, "epochs", None) is not None:
-        from ..fair.cfa import scaled_begin
+        from ..fair.cfa import scaled_begin  # imports torch: deferred for the CLI's start time
 
         args.cfa_begin = scaled_begin(args.epochs)
     return args
@@ -353,7 +353,7 @@ def check_fair_args(args: argparse.Namespace) -> None:
     if bad:
         raise UserError(f"--cfa-parts {args.cfa_parts}: unknown part(s) {bad}: use a comma list of ccm, ccr, fawa")
     if fair == "cfa":
-        from ..fair.cfa import begin_problem
+        from ..fair.cfa import begin_problem  # imports torch: deferred for the CLI's start time
 
         problem = begin_problem(args.cfa_begin, getattr(args, "epochs", None), parts)
         if problem:
