@@ -188,8 +188,9 @@ def _train_throughput(cfg: dict, mode: str, amp: bool, channels_last: bool) -> d
     y = torch.randint(0, k, (b,), device=dev)
     dtype = getattr(torch, amp_dtype_for(dev)) if amp else None
     scaler = torch.amp.GradScaler(dev.type) if dtype == torch.float16 else None
+    # every row attacked: the cost of an adversarial step
     hook = AdvLabelAug(model, k, mode=mode, eps=0.03, steps=10, num_ops=1, autocast_dtype=dtype,
-                       protocol=None if mode == "std" else "adversarial")  # every row attacked: the step's cost
+                       protocol=None if mode == "std" else "adversarial")
 
     def epoch(n: int) -> float:
         sync(dev)

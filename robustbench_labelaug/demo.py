@@ -40,8 +40,8 @@ DEFAULT_METHODS = "std,adv,adv_plus"
 
 
 def demo_models(methods: str | None) -> tuple[str, ...]:
-    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped); an entry that
-    fine-tunes another (``starts_from``: FRL's hot start) brings that one in before it."""
+    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped); an entry
+    that fine-tunes another (``starts_from``: FRL's hot start) brings that one in before it."""
     from .zoo import get_entry
 
     names = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
@@ -282,10 +282,10 @@ def main(args: argparse.Namespace) -> int:
                 trained(name, seed_index, experiment, fawa)((str(finished), None))
                 continue
             start = get_entry(name).starts_from  # FRL fine-tunes its hot start: trained first
+            after = {f"train {_experiment(start, seed_index)}"} if start is not None else set()
             tasks.append(Task(f"train {experiment}", _train_task,
                               (name, seed_index, str(out), args.fast, task_progress, args.device,
-                               worker_log(f"train_{experiment}")),
-                              after={f"train {_experiment(start, seed_index)}"} if start is not None else set(),
+                               worker_log(f"train_{experiment}")), after=after,
                               done=trained(name, seed_index, experiment, fawa), priority=-1))
 
     def evaluated(key: str, label: str, seconds: float) -> None:

@@ -83,8 +83,8 @@ class CorruptionEvaluator(LabelEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        """mCE, said to be unnormalised (the paper's mean of the CEs, not divided by AlexNet's), and the AlexNet-
-        normalised one where the dataset has AlexNet's errors."""
+        """mCE, said to be unnormalised (the paper's mean of the CEs, not divided by AlexNet's), and the
+        AlexNet-normalised one where the dataset has AlexNet's errors."""
         metrics, table = result.get("metrics", {}), result.get("details", {}).get("E") or {}
         cells = [v for row in table.values() for v in row if v is not None]
         return [Measured(keys.MCE, MCE_LABEL, metrics.get("mce")),

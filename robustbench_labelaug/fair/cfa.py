@@ -1,10 +1,10 @@
 """CFA: Class-wise calibrated Fair Adversarial training (Wei, Wang, Guo, Wang; CVPR 2023), as a policy.
 
 Parts (each can be turned off):
-- **CCM** (class-wise calibrated margin): from epoch ``begin`` on (the reference's 10 of 200 epochs, scaled to the
-  run's length: :func:`scaled_begin`), class c is attacked at ``eps_c = (lambda_1 + A_c) * eps`` with ``A_c`` the
-  training robust accuracy of class c in the previous epoch (measured on the adversarial examples training made,
-  in the training forward pass) and ``lambda_1 = 0.5``.
+- **CCM** (class-wise calibrated margin): from epoch ``begin`` on (the reference's 10 of 200 epochs, scaled to
+  the run's length: :func:`scaled_begin`), class c is attacked at ``eps_c = (lambda_1 + A_c) * eps`` with
+  ``A_c`` the training robust accuracy of class c in the previous epoch (measured on the adversarial examples
+  training made, in the training forward pass) and ``lambda_1 = 0.5``.
 - **CCR** (class-wise calibrated regularisation, TRADES only): ``beta_c = (lambda_2 + A_c) * beta``,
   ``lambda_2 = 0.5``, entering the reference's normalised TRADES loss ``(1 - b_c) CE + b_c KL`` with
   ``b_c = beta_c / (1 + beta_c)`` (``trades_form="normalised"``, the default; before ``begin`` and without CCR
@@ -35,7 +35,7 @@ from .fawa import FAWA
 from .policy import EpochStats, FairPolicy
 
 CFA_PARTS = ("ccm", "ccr", "fawa")
-TRADES_FORMS = ("normalised", "zhang")  # CFA's (1 - b) CE + b KL with b = beta / (1 + beta); Zhang's CE + beta KL
+TRADES_FORMS = ("normalised", "zhang")  # CFA's (1-b) CE + b KL, b = beta / (1 + beta); Zhang's CE + beta KL
 REFERENCE_BEGIN, REFERENCE_EPOCHS = 10, 200  # PKU-ML/CFA train.py: --begin 10 of --epochs 200
 
 

@@ -120,7 +120,8 @@ def torch_dtype(precision: str) -> Any:
 
 __all__ = ["ADV", "ADVERSARIAL_MODES", "ADV_MIX", "ADV_PLUS", "ADV_PLUS_DUMMY", "CONTROL_LABELS", "DEFAULT_LA_P",
            "LA_ADVERSARIAL", "LA_AUTHORS", "LA_PROTOCOLS", "LEGACY_LA_PROTOCOL", "default_protocol",
-           "parse_training_label", "recorded_protocol", "training_label", "AMP_DTYPES", "AMP_PRECISIONS", "ATTACK_MODES",
+           "parse_training_label", "recorded_protocol", "training_label", "AMP_DTYPES", "AMP_PRECISIONS",
+           "ATTACK_MODES",
            "ATTACK_THREAT_MODELS", "BF16", "DEFAULT_AMP_DTYPE", "DEFAULT_AMP_PRECISION", "DEFAULT_THREAT_MODEL",
            "FP16", "FP32", "LABEL_AUG_MODES", "MODES", "PRECISIONS", "STD", "THREAT_MODELS",
            "precision_of_amp_dtype", "timm_amp_dtype", "torch_dtype"]
