@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _train_args(name: str, seed_index: int, out: Path, fast: bool, progress: bool, device: str | None):
+def run_train_args(name: str, seed_index: int, out: Path, fast: bool, progress: bool, device: str | None):
     """The entry's recipe as ``rbla train`` arguments, redirected into the demo's folder."""
     from .zoo import get_entry
     from .zoo.entries import parse_recipe
@@ -146,7 +146,7 @@ def _train_task(name: str, seed_index: int, out: str, fast: bool, progress: bool
                 log: str | None) -> tuple[str, float]:
     started = time.perf_counter()
     with task_output(log):
-        checkpoint = train_or_resume(_train_args(name, seed_index, Path(out), fast, progress, device))
+        checkpoint = train_or_resume(run_train_args(name, seed_index, Path(out), fast, progress, device))
     return str(checkpoint), time.perf_counter() - started
 
 
@@ -269,7 +269,7 @@ def main(args: argparse.Namespace) -> int:
 
     for seed_index in range(args.seeds):
         for name in models:
-            train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
+            train_args = run_train_args(name, seed_index, out, args.fast, progress, args.device)
             experiment = train_args.experiment
             fawa = getattr(train_args, "fair", "none") == "cfa" and "fawa" in str(getattr(train_args, "cfa_parts", ""))
             if seed_index > 0:  # evaluated into eval_seeds/ under the run's name

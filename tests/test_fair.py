@@ -378,9 +378,9 @@ def test_demo_methods():
     assert demo_models("frl") == ("digits_adv", "digits_frl")  # the hot start is trained first
     from pathlib import Path
 
-    from robustbench_labelaug.demo import _train_args
+    from robustbench_labelaug.demo import run_train_args
 
-    args = _train_args("digits_frl", 1, Path("demo_out"), fast=True, progress=False, device=None)
+    args = run_train_args("digits_frl", 1, Path("demo_out"), fast=True, progress=False, device=None)
     # seed 1's FRL fine-tunes seed 1's Adv run of this demo folder
     assert Path(args.initial_checkpoint) == Path("demo_out") / "train" / "digits_adv_seed1" / "last.pth.tar"
     assert (args.lr, args.trades_beta, args.val_split) == (0.001, 1.5, 0.36)
