@@ -370,8 +370,8 @@ def _wrap_parse_args(real: Callable, state: _State) -> Callable:
         parsed = result[0] if isinstance(result, tuple) else result
         if isinstance(parsed, argparse.Namespace):
             state.script_args = parsed
+            state.classwise.check_script_args(parsed)  # a refusal comes before the recipe's report
             report_recipe(parsed, state)
-            state.classwise.check_script_args(parsed)
             state.classwise.check_resume(parsed)
         return result
 

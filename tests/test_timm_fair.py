@@ -157,6 +157,8 @@ def test_frl_in_timm_train_resumes_its_multipliers(script, workers, data_root, t
     (["--fair", "frl", "--fair-val-split", "0"], "--fair frl needs a validation split: pass --fair-val-split"),
     (["--fair", "cfa", "--adv-mode", "std"], "--fair cfa needs adversarial training"),
     (["--fair", "cfa", "--fair-val-split", "1.5"], "--fair-val-split must lie in [0, 1)"),
+    (["--fair", "cfa", "--cfa-begin", "2"], "is not below the 2 training epochs"),  # timm's --epochs 2
+    (["--la-protocol", "authors", "--adv-train-clean"], "--adv-train-clean belongs to the adversarial protocol"),
 ])
 def test_timm_train_refuses_bad_class_wise_flags(flags, pattern, data_root, tmp_path, capsys):
     out = tmp_path / "out"
