@@ -239,3 +239,14 @@ def test_an_old_adv_plus_run_resumes_with_the_protocol_it_trained(tmp_path):
     args = _train_args(["--adv-mode", "adv_plus", "--la-protocol", "authors"])
     with pytest.raises(UserError, match="--la-protocol authors \\(checkpoint: adversarial\\)"):
         apply_resume_recipe(args, saved, tmp_path / "last.pth.tar", 1)
+
+
+def test_an_old_cfa_run_resumes_with_the_trades_loss_it_trained(tmp_path):
+    """A TRADES + CFA checkpoint recorded before --cfa-trades-form existed trained Zhang's form: --resume keeps it."""
+    from robustbench_labelaug.train.args import apply_resume_recipe
+
+    args = _train_args(["--adv-mode", "trades", "--fair", "cfa"])
+    assert args.cfa_trades_form == "normalised"
+    saved = {k: v for k, v in vars(args).items() if k != "cfa_trades_form"}
+    apply_resume_recipe(args, saved, tmp_path / "last.pth.tar", 1)
+    assert args.cfa_trades_form == "zhang"

@@ -525,8 +525,11 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
         parser = argparse.ArgumentParser()
         add_arguments(parser)
         given = {k for k, v in vars(args).items() if not _same(v, parser.get_default(k))}
-    if "la_protocol" not in saved and saved.get("adv_mode") in (ADV, ADV_PLUS):  # recorded before the flag
+    # what runs recorded before a flag existed trained with (not today's default)
+    if "la_protocol" not in saved and saved.get("adv_mode") in (ADV, ADV_PLUS):
         saved = {**saved, "la_protocol": recorded_protocol(saved)}
+    if "cfa_trades_form" not in saved and saved.get("fair") == "cfa":
+        saved = {**saved, "cfa_trades_form": "zhang"}
     conflicts: dict[str, tuple[Any, Any]] = {}
     for name, old in saved.items():
         if name in THIS_CALL or not hasattr(args, name):
