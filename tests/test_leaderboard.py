@@ -157,7 +157,7 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     # interval); std (PGD 99 on 200) lies above every other's bound
     assert [r[col["rank"]] for r in rows] == ["1 [1–3]", "2 [1–3]", "3 [1–3]", "4", "5 [5–5]"]
     assert [r[col["ranked by"]] for r in rows] == ["AutoAttack"] * 4 + ["PGD (sound)"]
-    for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE",
+    for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE (unnormalised)",
                   "class SD clean", "class SD PGD-40 (sound)", "class SD PGD-40 (paper protocol)",
                   "worst class clean", "worst class PGD-40 (sound)", "masking checks"):
         assert title in col, title
@@ -304,7 +304,8 @@ def test_corruption_figure_has_ce_and_mce_panel(board: Path):
     fig = corruptions_figure(infos)
     panel = fig.axes[-1]
     assert "mCE" in panel.get_title()
-    assert [t.get_text() for t in panel.get_xticklabels()] == ["gaussian noise", "fog", "pixelate", "mCE"]
+    assert [t.get_text() for t in panel.get_xticklabels()] == ["gaussian noise", "fog", "pixelate",
+                                                               "mCE (unnormalised)"]
     heights = [p.get_height() for p in panel.patches]
     for j, (_, info) in enumerate(infos):
         table = info["labelaug"]["results"]["corruptions"]["details"]["E"]
@@ -427,9 +428,9 @@ def test_a_column_that_only_restates_its_results_shown_number_is_left_out(tmp_pa
     full = _results(20.0, None, 50.0, None, 10, 0, corruptions=True)
     _write(tmp_path, "full", "adv", full)
     header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
-    assert "mCE" in header and "corruption err" not in header
+    assert "mCE (unnormalised)" in header and "corruption err" not in header
     gap = _results(20.0, None, 50.0, None, 10, 1, corruptions=True)
     gap["corruptions"]["details"]["E"]["fog"][4] = None  # a missing cell: the mean over cells differs from mCE
     _write(tmp_path, "gap", "adv", gap)
     header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
-    assert "mCE" in header and "corruption err" in header
+    assert "mCE (unnormalised)" in header and "corruption err" in header

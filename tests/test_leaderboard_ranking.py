@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from robustbench_labelaug.leaderboard.intervals import wilson_interval
 from robustbench_labelaug.leaderboard.ranking import rank_intervals, ranking_measure
 from robustbench_labelaug.leaderboard.table import build_table, to_markdown
 from robustbench_labelaug.results.model_info import build_model_info
+from robustbench_labelaug.scoring.intervals import wilson_interval
 
 
 def _info(key: str, clean: float, pgd: float | None = None, aa: float | None = None, n: int = 360) -> dict:
@@ -58,7 +58,7 @@ def test_rank_interval_follows_the_wilson_bounds_of_the_ranking_number():
     infos = [_info("m1", 5.0, aa=40.0, n=50), _info("m2", 5.0, aa=45.0, n=50), _info("m3", 5.0, aa=80.0, n=50),
              _info("m4", 5.0, pgd=99.0, n=1000)]
     table = build_table([(i["labelaug"]["model"], i) for i in infos])
-    ci = {k: wilson_interval(e, n) for k, e, n in (("m1", 40, 50), ("m2", 45, 50), ("m3", 80, 50), ("m4", 99, 1000))}
+    ci = {k: wilson_interval(e * n / 100, n) for k, e, n in (("m1", 40, 50), ("m2", 45, 50), ("m3", 80, 50), ("m4", 99, 1000))}
     assert ci["m1"][1] > ci["m2"][0] and ci["m2"][1] < ci["m3"][0] and ci["m3"][1] < ci["m4"][0]  # the premise
     rank = table.header.index("rank")
     assert [r[rank] for r in table.rows] == ["1 [1–2]", "2 [1–2]", "3 [3–3]", "4 [4–4]"]

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..results import keys
-from ..results.vocab import ATTACK_THREAT_MODELS
-from .intervals import wilson_interval
+from ..results.vocab import CORRUPTION_THREAT_MODELS
+from ..scoring.intervals import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ RANKING_NOTE = ("Ranked by the strongest attack each model has: best known (Robu
 def measures_for(row: Mapping[str, Any]) -> tuple[RankingMeasure, ...]:
     """The ranking list of a row's threat model (adversarial unless it is a corruption one)."""
     threat = row.get("threat_model")
-    return ADVERSARIAL_RANKING if threat in (None, "", *ATTACK_THREAT_MODELS) else CORRUPTION_RANKING
+    return CORRUPTION_RANKING if threat in CORRUPTION_THREAT_MODELS else ADVERSARIAL_RANKING
 
 
 def _number(value: Any) -> float | None:
@@ -119,7 +119,7 @@ def rank_intervals(rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, int] | 
     own: list[bool] = []
     for row in rows:
         _, value, n = ranking_measure(row)
-        ci = wilson_interval(value, n) if value is not None else None
+        ci = wilson_interval(value * n / 100.0, n) if value is not None and n else None  # errors, %
         bounds.append(ci if ci is not None else (None if value is None else (value, value)))
         own.append(ci is not None)
     ranked = [(i, b) for i, b in enumerate(bounds) if b is not None]

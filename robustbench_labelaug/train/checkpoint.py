@@ -28,6 +28,7 @@ from ..fileio import (
     set_default_mode,
 )
 from ..models.classifier import ImageClassifier, unwrap_model
+from ..results.vocab import NO_POLICY
 
 CHECKPOINT_VERSION = 1
 EXTENSION = ".pth.tar"
@@ -131,7 +132,7 @@ def missing_averaged_reason(path: Path) -> str | None:
 # the rbla train flag each AdvLabelAug setting of an rbla timm-train run corresponds to
 _HOOK_FLAGS = {"mode": "adv_mode", "eps": "adv_eps", "steps": "adv_steps", "alpha": "adv_alpha", "delta": "la_delta",
                "num_ops": "la_ops", "adv_prob": "adv_prob", "attack_mode": "adv_attack_mode",
-               "train_clean": "adv_train_clean"}
+               "train_clean": "adv_train_clean", "protocol": "la_protocol", "la_p": "la_p"}
 _TIMM_FLAGS = ("model", "epochs", "lr", "batch_size", "seed", "weight_decay", "momentum", "opt", "sched",
                "min_lr", "warmup_epochs", "color_jitter", "amp", "amp_dtype", "dataset")
 
@@ -162,7 +163,7 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
     if fair:
         from ..fair.epoch import policy_flags
 
-        args["fair"] = fair.get("policy", "none")
+        args["fair"] = fair.get("policy", NO_POLICY)
         args.update(policy_flags(args["fair"], fair.get("options") or {}))
         args["val_split"] = fair.get("val_split")
         args["fair_val_steps"] = fair.get("val_steps")
