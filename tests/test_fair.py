@@ -322,7 +322,8 @@ def test_rbla_train_fair_cfa_speaks_each_epoch_and_says_why_no_fawa_model(tmp_pa
     from robustbench_labelaug.cli import main as cli_main
     from robustbench_labelaug.train import parse_args, train
 
-    run = train(parse_args(["--adv-mode", "adv", "--fair", "cfa", "--fawa-threshold", "1.5", "--epochs", "1",
+    run = train(parse_args(["--adv-mode", "adv", "--fair", "cfa", "--cfa-parts", "fawa", "--fawa-threshold", "1.5",
+                            "--epochs", "1",
                             "--output", str(tmp_path), "--experiment", "closed", *FAST])).output_dir
     out = capsys.readouterr().out
     assert "--fair cfa, epoch 0: eps factors 1 (uniform); weights 1 (uniform); fawa_updates 0; FAWA gate " in out

@@ -151,13 +151,14 @@ def test_an_exported_zoo_model_has_a_timm_name(tmp_path, monkeypatch):
     import argparse
 
     from robustbench_labelaug.models import create_classifier
+    from robustbench_labelaug.results.rules import default_protocol
     from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
 
     torch.manual_seed(3)  # an rbla train checkpoint of random weights
     net = create_classifier("resnet8_tiny", 10, 1)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     args = argparse.Namespace(model="resnet8_tiny", dataset="digits", adv_mode="adv_plus", adv_eps=0.2, la_delta=0.03,
-                              la_ops=1)
+                              la_ops=1, la_protocol=default_protocol("adv_plus"))  # a fresh run records its protocol
     RunCheckpointSaver(net, opt, torch.optim.lr_scheduler.StepLR(opt, 1), args, checkpoint_dir=str(tmp_path),
                        max_history=1).save_checkpoint(epoch=0)
     export_checkpoint(tmp_path / "last.pth.tar", "my_advplus", tmp_path / "models", zoo=tmp_path / "zoo")

@@ -154,10 +154,11 @@ def test_frl_in_timm_train_resumes_its_multipliers(script, workers, data_root, t
 
 
 @pytest.mark.slow
-def test_timm_train_fair_cfa_speaks_each_epoch_and_says_why_no_fawa_model(data_root, tmp_path, capsys):
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_timm_train_fair_cfa_speaks_each_epoch_and_says_why_no_fawa_model(script, workers, data_root, tmp_path,
+                                                                          capsys):
     """One line per epoch with the policy's state (eps factors, weights, FAWA's gate value and whether it opened);
     at the end why no fawa.pth.tar was written; exporting it then says why, not only "does not exist"."""
-    script, workers = SCRIPTS[0].values
     assert _run(script, data_root, tmp_path, *workers, "--fair", "cfa", "--cfa-begin", "1", "--fawa-threshold",
                 "1.5", "--fair-val-split", SPLIT) == 0  # a worst-class accuracy never reaches 1.5: always closed
     err = capsys.readouterr().err

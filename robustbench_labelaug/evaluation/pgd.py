@@ -135,14 +135,14 @@ def restart_seed(seed: int, restart: int) -> int:
 
 
 def predict_sound_restarts(model: nn.Module, batches: Iterator, *, eps: float, alpha: float | None, steps: int,
-                           seed: int, restarts: int, pred_classes: int | None = None) -> PartArrays:
+                           seed: int, restarts: int, num_classes: int | None = None) -> PartArrays:
     """:func:`predict_sound` from ``restarts`` random starts per example (restart r seeded by
     :func:`restart_seed`): restart 0 attacks every example, restart r only those no earlier start broke that the
     model classifies correctly; a broken point keeps the arrays of the start that broke it (``restart``: which)."""
     parts: list[PartArrays] = []
     for x, y, idx in batches:
         best = predict_sound(model, iter([(x, y, idx)]), eps=eps, alpha=alpha, steps=steps, random_start=True,
-                             seed=seed, pred_classes=pred_classes)
+                             seed=seed, num_classes=num_classes)
         best["restart"] = np.where(best["broken"].astype(bool), 0, -1)
         position = {int(i): k for k, i in enumerate(best["index"])}
         for r in range(1, restarts):
@@ -151,7 +151,7 @@ def predict_sound_restarts(model: nn.Module, batches: Iterator, *, eps: float, a
                 break
             keep = torch.isin(idx, torch.as_tensor(best["index"][open_], device=idx.device))
             more = predict_sound(model, iter([(x[keep], y[keep], idx[keep])]), eps=eps, alpha=alpha, steps=steps,
-                                 random_start=True, seed=restart_seed(seed, r), pred_classes=pred_classes)
+                                 random_start=True, seed=restart_seed(seed, r), num_classes=num_classes)
             for k in np.flatnonzero(more["broken"].astype(bool)):
                 p = position[int(more["index"][k])]
                 for name, values in more.items():

@@ -141,14 +141,15 @@ TIMM_OUTPUT = "./output/train"  # timm's train.py writes <--output or ./output/t
 def parse_timm_recipe(words: list[str], source: str = "entry") -> argparse.Namespace:
     """An ``rbla timm-train TRAIN_PY ...`` recipe's words (after ``rbla timm-train``) as the fields an entry is
     checked against: our flags (``--adv-*``, ``--la-*``, ``--fair``) with ``rbla timm-train``'s parser, timm's
-    ``--model``, ``--num-classes``, ``--experiment``, ``--output`` from the rest (``dataset`` None: timm names its
+    ``--model``, ``--num-classes``, ``--experiment``, ``--output``, ``--initial-checkpoint`` from the rest
+    (``dataset`` None: timm names its
     data by a folder, the entry by the registry)."""
     from ..timm_train_cli import add_arguments as add_timm_train_arguments
 
     ours = _RecipeParser(prog="rbla timm-train", add_help=False)
     add_timm_train_arguments(ours)
     timm = _RecipeParser(prog="train.py", add_help=False, allow_abbrev=False)
-    for flag in ("--model", "--experiment", "--output"):
+    for flag in ("--model", "--experiment", "--output", "--initial-checkpoint"):  # timm's own flags of these names
         timm.add_argument(flag, default=None)
     timm.add_argument("--num-classes", type=int, default=None)
     try:
@@ -158,7 +159,7 @@ def parse_timm_recipe(words: list[str], source: str = "entry") -> argparse.Names
         raise UserError(f"zoo entry {source}: recipe does not parse as an `rbla timm-train` command ({exc}): fix "
                         "it (see `rbla timm-train --help`)") from None
     args.model, args.experiment, args.num_classes = theirs.model, theirs.experiment, theirs.num_classes
-    args.output, args.dataset = theirs.output or TIMM_OUTPUT, None
+    args.output, args.dataset, args.initial_checkpoint = theirs.output or TIMM_OUTPUT, None, theirs.initial_checkpoint
     return args
 
 
