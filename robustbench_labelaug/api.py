@@ -5,7 +5,13 @@
     report.headline                  # {"clean_error": 3.3, "pgd_error": 48.3, ...}
     report.to_frame()                # one row per class: class name, n, error and 95 % CI per evaluator
     report.per_example               # predictions and wrong/broken flags, indexed by dataset index
-    report.to_model_info("my_model.json")
+    report.to_model_info("my_model.json")   # + my_model.evaluation/: rbla compare / rbla leaderboard read both
+    compare(report, other_report)    # the paired per-class comparison rbla compare prints
+
+Provenance goes into model_info (the leaderboard's training and M): ``training=`` (a training label of
+``results.vocab``), ``description=``, ``model_name=``; architecture, K and M are read from the model (a zoo model
+from ``load_model`` knows its entry; an ``ImageClassifier`` / ``KWayClassifier`` its K, M and architecture; any
+other module gives M as its outputs beyond K and its class name as the architecture).
 
 The model takes images in [0,1] (normalisation inside the model, as RobustBench's models). A model with K+M outputs
 (label augmentation) is evaluated on its first K logits when ``num_classes=K`` is given (or read from the dataset).
@@ -25,7 +31,7 @@ import numpy as np
 
 from .errors import UserError
 from .scoring.intervals import wilson_interval
-from .store import ALL_PART, EvaluationStore
+from .store import PART_FINGERPRINT, EvaluationStore, StoredEvaluation, evaluation_beside
 
 # eps of each dataset's threat model, in [0,1] pixel units: RobustBench's leaderboards (CIFAR-10/100 L-inf 8/255,
 # ImageNet L-inf 4/255) and, for the embedded digits, the package's own digits threat model (the zoo entries' eps)
@@ -50,7 +56,9 @@ def default_eps(dataset: str, threat_model: str) -> float:
 @dataclass
 class Report:
     """What :func:`benchmark` measured: ``results`` (evaluator id -> EvalResult dict, as stored by ``rbla
-    evaluate``), ``arrays`` (id -> the per-example arrays), ``class_names``, and the model's metadata."""
+    evaluate``), ``arrays`` (id -> the per-example arrays), ``class_names``, the model's metadata and
+    ``evaluation``, the evaluation as the store keeps it (what :meth:`to_model_info` writes beside the file and
+    :func:`~robustbench_labelaug.compare.compare` reads, as ``rbla compare`` reads it from disk)."""
 
     model_name: str
     results: dict[str, dict[str, Any]]
@@ -58,6 +66,7 @@ class Report:
     class_names: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None  # the evaluation folder with to_disk=True
+    evaluation: StoredEvaluation | None = field(default=None, repr=False)
 
     @property
     def headline(self) -> dict[str, Any]:
@@ -121,11 +130,31 @@ class Report:
                                 self.results, extra={"class_names": self.class_names, "source": "benchmark()"})
 
     def to_model_info(self, path: str | Path) -> Path:
-        """Write :meth:`model_info` to ``path`` (atomically); ``rbla leaderboard`` reads it."""
-        from .fileio import atomic_write_json
+        """Write :meth:`model_info` to ``path`` and this evaluation beside it, so ``rbla compare path other.json``
+        and ``rbla leaderboard`` read it: ``<dir>/<stem>.evaluation/`` (a store holding this model's folder), or,
+        where ``path`` is a store's own ``<root>/model_info/<model_name>.json``, the model's folder ``<root>/
+        <model_name>/`` (``rbla evaluate``'s layout: ``rbla leaderboard <root>`` shows it with the models
+        evaluated there). Both are written atomically under that store's lock; a folder holding another model's
+        weights under this name, or a result of the same id with other settings, is refused before anything is
+        written."""
+        from .fileio import atomic_write_json, check_writable_dir
 
         path = Path(path)
-        atomic_write_json(path, self.model_info())
+        if path.suffix != ".json":
+            raise UserError(f"to_model_info({str(path)!r}): a model_info file is a .json file: pass e.g. "
+                            f"'{path.with_suffix('.json')}'")
+        info = self.model_info()
+        folder = evaluation_beside(path, self.model_name)
+        check_writable_dir(path.parent)
+        check_writable_dir(folder.path.parent)
+        lock = EvaluationStore(folder.path.parent).lock().acquire(on_stale=print)
+        try:
+            own = self.folder is not None and folder.path.resolve() == Path(self.folder).resolve()
+            if self.evaluation is not None and not own:
+                folder.restore(self.evaluation, rename=f"benchmark(..., model_name='{self.model_name}_2')")
+            atomic_write_json(path, info)
+        finally:
+            lock.release()
         return path
 
     def __repr__(self) -> str:
@@ -189,21 +218,83 @@ def _device(device: Any):
 
 
 def _k_way_model(model, dataset, k: int, device):
-    """``model`` itself when it outputs K logits, its first K logits when it outputs more (a K+M head)."""
+    """``(K-way model, M)``: ``model`` itself when it outputs K logits, its first K logits when it outputs more
+    (a K+M head); M: the transformation logits behind the K (a K+M wrapper's ``num_ops``, else the outputs
+    beyond K of the module a ``KWayClassifier`` wraps, else of the model)."""
     import torch
 
     from .models.classifier import KWayClassifier, unwrap_model
 
     inner = unwrap_model(model).to(device)
-    was_training = inner.training
-    inner.eval()
-    with torch.no_grad():
-        width = inner(dataset[0][0].unsqueeze(0).to(device)).shape[-1]
-    inner.train(was_training)
-    if width < k:
-        raise UserError(f"the model outputs {width} logits but the dataset has K={k} classes: pass the model of "
+    core = unwrap_model(inner.model) if isinstance(inner, KWayClassifier) else inner
+
+    def width(module) -> int:
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            out = module(dataset[0][0].unsqueeze(0).to(device))
+        module.train(was_training)
+        return (out[0] if isinstance(out, (tuple, list)) else out).shape[-1]
+
+    own = width(inner)
+    if own < k:
+        raise UserError(f"the model outputs {own} logits but the dataset has K={k} classes: pass the model of "
                         "this dataset, or num_classes=K")
-    return inner if width == k else KWayClassifier(inner, k)
+    num_ops = getattr(core, "num_ops", None)
+    if not isinstance(num_ops, int) or isinstance(num_ops, bool):
+        num_ops = width(core) - k if core is not inner else own - k
+    return (inner if own == k else KWayClassifier(inner, k)), max(int(num_ops), 0)
+
+
+def _architecture(model) -> str:
+    """The model's architecture: an ``ImageClassifier``'s timm name, else timm's ``pretrained_cfg``
+    architecture, else the class name (of the network inside our wrappers)."""
+    from .models.classifier import ImageClassifier, KWayClassifier, unwrap_model
+
+    net = unwrap_model(model)
+    while isinstance(net, KWayClassifier):
+        net = unwrap_model(net.model)
+    if isinstance(net, ImageClassifier):
+        if net.architecture:
+            return str(net.architecture)
+        net = net.net
+    cfg = getattr(net, "pretrained_cfg", None)
+    arch = cfg.get("architecture") if isinstance(cfg, dict) else None
+    return str(arch or type(net).__name__)
+
+
+def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model: str, training: Any = None,
+                     description: str | None = None) -> dict[str, Any]:
+    """What model_info says of ``model`` (``meta``): a zoo model's entry (:meth:`~.zoo.entries.ZooEntry.
+    model_meta`, as ``rbla evaluate`` writes it), else architecture and M read from the model; ``training`` /
+    ``description`` given override. ``training`` is checked against the training labels
+    (:data:`~.results.vocab.TRAINING_LABELS`) and, for label augmentation, against M (``results/rules.py``)."""
+    from .checks import check_choice
+    from .results.rules import adv_plus_problem
+    from .results.vocab import ADV_PLUS, LABEL_AUG_MODES, TRAINING_LABELS
+    from .zoo.loading import zoo_entry_of
+
+    entry = zoo_entry_of(model)
+    if entry is not None:
+        meta = entry.model_meta()
+    else:
+        meta = {"dataset": dataset, "architecture": _architecture(model), "training": None, "num_classes": k,
+                "num_ops": num_ops, "delta": None, "eps": None, "threat_model": threat_model}
+    if training is not None:
+        check_choice("benchmark()", "training", training, TRAINING_LABELS,
+                     "the method the weights were trained with")
+        meta["training"] = str(getattr(training, "value", training))
+        if any(meta["training"] == m or meta["training"].startswith(f"{m}_") for m in LABEL_AUG_MODES):
+            problem = adv_plus_problem(ADV_PLUS, meta["num_ops"], "M")
+            if problem:
+                raise UserError(f"benchmark(): training='{meta['training']}' but the model has M={meta['num_ops']}: "
+                                f"{problem}: pass the K+M model itself (its first K logits are evaluated)")
+    if description is not None:
+        if not isinstance(description, str):
+            raise UserError(f"benchmark(): description must be a string, got {type(description).__name__}: "
+                            "e.g. description='my CNN, PGD-10 training'")
+        meta["description"] = description
+    return {**meta, "dataset": meta.get("dataset") or dataset, "source": "benchmark()"}
 
 
 def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps: float | None = None,
@@ -211,7 +302,8 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
               device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
               output: str | Path = "./output/benchmark", split: str | None = None,
-              selection: str = "class_balanced", seed: int = 0, progress: bool = False) -> Report:
+              selection: str = "class_balanced", seed: int = 0, progress: bool = False,
+              training: str | None = None, description: str | None = None) -> Report:
     """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
 
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
@@ -222,7 +314,11 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
     first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
-    is one). ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
+    is one). ``training``: how the weights were trained, a training label (``std``, ``adv``, ``adv_plus``,
+    ``trades``, ``adv_cfa``, ...; a zoo model's own by default); ``description``: one line naming the model
+    (model_info's ``name`` where no paper is known). ``model_name``: the model's name in the output (default: a
+    zoo model's entry name, else its architecture, e.g. the class name); a second model of other weights under a
+    name already used in ``output`` is refused: name variants of one class apart. ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
     compare`` reads) and write ``<output>/model_info/<model_name>.json``, holding the output folder's lock as
     ``rbla evaluate`` does; the files are those ``rbla evaluate`` writes for the same model and settings (both run
     :func:`~robustbench_labelaug.runner.loop.evaluate_folder`)."""
@@ -249,13 +345,14 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
-    model_name = model_name or type(model).__name__
     specs = _evaluator_specs(evaluators, eps, n_examples, selection)
     for _, name, settings in specs:  # every evaluator's settings checked before any work
         create_evaluator(name, **settings)
-    meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
-            "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
-            "class_names": names}
+    k_model, num_ops = _k_way_model(model, ds, k, dev)
+    meta = {**model_provenance(model, k=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
+                               training=training, description=description), "class_names": names}
+    model_name = model_name if model_name is not None else meta.get("zoo") or meta["architecture"]
+    rename = f"benchmark(..., model_name='{model_name}_2')"
     if to_disk:
         check_writable_dir(output)
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
@@ -263,16 +360,16 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     store = EvaluationStore(out_root)
     lock = None
     try:
-        folder = store.folder(model_name)  # the name checked: it becomes a folder
-        folder.check_model(weights)  # other weights under this name: refused before anything runs
+        folder = store.folder(model_name)  # the name checked (fileio.check_component): it becomes a folder
+        folder.check_model(weights, rename)  # other weights under this name: refused before anything runs
         lock = store.lock().acquire(on_stale=print) if to_disk else None  # one writer per output folder
-        k_model = _k_way_model(model, ds, k, dev)
         data_fp = data_fingerprint(ds_config)
         planned = [plan_result(rid, name, settings, ds_config, k, seed, data_fp) for rid, name, settings in specs]
         results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
                                   dataset=lambda ds_id: ds, device=dev, batch_size=batch_size, progress=progress)
-        arrays = {p.id: a for p in planned if (a := folder.read_part(p.id, p.evaluator, ALL_PART)) is not None}
-        report = Report(model_name, results, arrays, names, meta, folder.path if to_disk else None)
+        evaluation = folder.snapshot([p.id for p in planned])
+        arrays = {rid: {k: v for k, v in a.items() if k != PART_FINGERPRINT} for rid, a in evaluation.parts.items()}
+        report = Report(model_name, results, arrays, names, meta, folder.path if to_disk else None, evaluation)
         if to_disk:
             store.write_model_info(model_name, report.model_info())
         return report
@@ -283,4 +380,4 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
             shutil.rmtree(out_root, ignore_errors=True)
 
 
-__all__ = ["DEFAULT_EPS", "Report", "benchmark", "default_eps"]
+__all__ = ["DEFAULT_EPS", "Report", "benchmark", "default_eps", "model_provenance"]

@@ -216,33 +216,19 @@ Side = str | Path | EvaluatedModel | Sequence[str | Path | EvaluatedModel]
 
 
 def _side(value: Any) -> list[EvaluatedModel]:
-    if isinstance(value, (str, Path, EvaluatedModel)) or hasattr(value, "arrays") and hasattr(value, "results"):
+    if isinstance(value, (str, Path, EvaluatedModel)) or hasattr(value, "evaluation"):
         value = [value]
     out = []
     for v in value:
         if isinstance(v, EvaluatedModel):
             out.append(v)
-        elif hasattr(v, "results") and hasattr(v, "arrays") and isinstance(v.arrays, dict):
-            out.append(_from_report(v))  # a benchmark() Report
+        elif hasattr(v, "evaluation"):  # a benchmark() Report: its evaluation, read as a folder is
+            out.append(load_evaluated(v.evaluation))
         else:
             out.append(load_evaluated(v))
     if not out:
         raise UserError("compare: a side has no evaluation: pass at least one folder per side")
     return out
-
-
-class _InMemory(EvaluatedModel):
-    def __init__(self, report) -> None:
-        super().__init__(name=report.model_name, folder=Path(f"<benchmark {report.model_name}>"),
-                         results=report.results, class_names=list(report.class_names))
-        self._arrays = report.arrays
-
-    def arrays(self, result_id: str):
-        return self._arrays.get(result_id)
-
-
-def _from_report(report) -> EvaluatedModel:
-    return _InMemory(report)
 
 
 def _wrong(arrays: dict[str, np.ndarray]) -> np.ndarray:

@@ -102,15 +102,11 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         fingerprint = source.fingerprint()
         reported = source.reported
     elif model.zoo:
-        entry = zoo_entry(model.zoo)
-        meta = {"dataset": entry.get("dataset"), "architecture": entry.get("architecture"),
-                "training": entry.get("training"), "num_classes": entry.get("num_classes"),
-                "num_ops": entry.get("num_ops"), "delta": entry.get("delta"), "eps": entry.get("eps"),
-                "threat_model": entry.get("threat_model", DEFAULT_THREAT_MODEL), "paper": entry.get("paper"),
-                "description": entry.get("description") or None,
-                "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
-        fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
         from ..zoo import checkpoint_path, get_entry
+
+        entry = zoo_entry(model.zoo)
+        meta = get_entry(model.zoo).model_meta()  # as benchmark(load_model(name)) reads it
+        fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
         from .guards import recorded_class_names
 
         names = recorded_class_names(checkpoint_path(get_entry(model.zoo), cfg.runtime.model_dir))

@@ -67,7 +67,9 @@ def build_model(entry: ZooEntry, mean=None, std=None, pretrained: bool = False) 
     ``pretrained``). State-dict keys: ``model.normalize.*``, ``model.net.*``."""
     net = create_classifier(entry.architecture, entry.num_classes, entry.num_ops, pretrained=pretrained,
                             mean=entry.mean if mean is None else mean, std=entry.std if std is None else std)
-    return KWayClassifier(net, entry.num_classes)
+    model = KWayClassifier(net, entry.num_classes)
+    model.zoo_entry = entry  # what it is (zoo_entry_of): benchmark() reads its architecture, training, M from it
+    return model
 
 
 def _missing_message(entry: ZooEntry, path: Path, model_dir: str | Path) -> str:
@@ -157,6 +159,12 @@ def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = Non
     model = build_model(entry, mean=state.get("mean"), std=state.get("std"))
     load_state_strict(model.model, state["state_dict"], path)
     return model.eval()
+
+
+def zoo_entry_of(model: Any) -> ZooEntry | None:
+    """The zoo entry a model from :func:`load_model` was built from (None for any other model)."""
+    entry = getattr(model, "zoo_entry", None)
+    return entry if isinstance(entry, ZooEntry) else None
 
 
 # ------------------------------------------------------------------------------------------------------------
