@@ -29,28 +29,28 @@ from typing import Any
 
 import numpy as np
 
+from .data.registry import DEFAULT_DATASET
+from .data.registry import default_eps as registry_eps
 from .errors import UserError
+from .results.vocab import DEFAULT_THREAT_MODEL, EVALUATED_THREAT_MODELS
 from .scoring.intervals import wilson_interval
 from .store import PART_FINGERPRINT, EvaluationStore, StoredEvaluation, evaluation_beside
 
-# eps of each dataset's threat model, in [0,1] pixel units: RobustBench's leaderboards (CIFAR-10/100 L-inf 8/255,
-# ImageNet L-inf 4/255) and, for the embedded digits, the package's own digits threat model (the zoo entries' eps)
-DEFAULT_EPS: dict[tuple[str, str], float] = {
-    ("cifar10", "Linf"): 8 / 255, ("cifar100", "Linf"): 8 / 255, ("imagenet", "Linf"): 4 / 255,
-    ("digits", "Linf"): 0.2,
-}
-ATTACKS = ("pgd", "autoattack", "masking")  # evaluators that take eps
+ATTACKS = ("pgd", "autoattack", "masking", "robustness_curve")  # evaluators that take eps
 
 
 def default_eps(dataset: str, threat_model: str) -> float:
-    """The threat model's eps for ``dataset`` (:data:`DEFAULT_EPS`); :class:`UserError` where none is known."""
-    if threat_model != "Linf":
+    """The threat model's eps for ``dataset``, from its registry entry (``DatasetSpec.default_eps``: RobustBench's
+    leaderboards for CIFAR-10/100 L-inf 8/255 and ImageNet L-inf 4/255, the package's own 0.2 for the embedded
+    digits); :class:`UserError` where none is known."""
+    if threat_model not in EVALUATED_THREAT_MODELS:
         raise UserError(f"threat_model '{threat_model}': the evaluators attack in L-inf only: use "
-                        "threat_model='Linf'")
-    if (dataset, threat_model) not in DEFAULT_EPS:
+                        f"threat_model='{DEFAULT_THREAT_MODEL}'")
+    eps = registry_eps(dataset, threat_model)
+    if eps is None:
         raise UserError(f"no default eps for dataset '{dataset}' ({threat_model}): pass eps=... (in [0,1] pixel "
                         "units, e.g. 8/255)")
-    return DEFAULT_EPS[(dataset, threat_model)]
+    return eps
 
 
 @dataclass
@@ -122,6 +122,36 @@ class Report:
         ordered = ["y_true"] + [c for f in cols for c in f.columns if c != "y_true"]
         return out[list(dict.fromkeys(ordered))].convert_dtypes()
 
+    def curve(self, result_id: str | None = None):
+        """The class-wise robustness curve of a ``robustness_curve`` result (``result_id``, or the only one): a
+        pandas DataFrame, one row per class and eps of its grid, with columns ``class`` (0..K-1), ``eps``
+        ([0,1] pixel units), ``accuracy`` (robust accuracy in %: the share of the class no attack of the run broke
+        within eps) and ``ci_low`` / ``ci_high`` (its 95 % Wilson interval); ``frame.attrs`` holds the per-class
+        ``median_radius`` and ``area`` and the ``worst_area``."""
+        import pandas as pd
+
+        ids = [rid for rid, r in self.results.items() if r.get("evaluator") == "robustness_curve"]
+        if result_id is not None:
+            ids = [rid for rid in ids if rid == result_id]
+        if len(ids) != 1:
+            known = [rid for rid, r in self.results.items() if r.get("evaluator") == "robustness_curve"]
+            raise UserError(f"no single robustness_curve result{f' named {result_id!r}' if result_id else ''} in "
+                            f"this report (it has {known or 'none'}): pass evaluators=(..., 'robustness_curve') "
+                            "or curve(result_id)")
+        curve = self.results[ids[0]]["details"]["curve"]
+        eps = np.asarray(curve["eps"], dtype=float)
+        k = len(curve["accuracy"])
+
+        def grid(name: str) -> np.ndarray:
+            return np.asarray([[np.nan if v is None else v for v in row] for row in curve[name]], dtype=float)
+
+        frame = pd.DataFrame({"class": np.repeat(np.arange(k), eps.size), "eps": np.tile(eps, k),
+                              "accuracy": grid("accuracy").ravel(), "ci_low": grid("ci_low").ravel(),
+                              "ci_high": grid("ci_high").ravel()})
+        frame.attrs.update({"median_radius": curve.get("median_radius"), "area": curve.get("area"),
+                            "worst_area": curve.get("worst_area"), "result_id": ids[0]})
+        return frame
+
     def model_info(self) -> dict[str, Any]:
         """The model_info dict (RobustBench's schema + the ``labelaug`` block), as ``rbla evaluate`` writes it."""
         from .results.model_info import build_model_info
@@ -192,9 +222,9 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
             raise UserError(f"unknown evaluator '{name}': use some of {', '.join(EVALUATORS)}")
         if name in ATTACKS:
             settings.setdefault("eps", eps)
-        if name in ("clean", "pgd", "autoattack") and n_examples is not None:
+        if name in ("clean", "pgd", "autoattack", "robustness_curve") and n_examples is not None:
             settings.setdefault("n_examples", n_examples)
-        if name == "autoattack":
+        if name in ("autoattack", "robustness_curve"):  # the same examples: the curve takes AutoAttack's results
             settings.setdefault("selection", selection)
         rid = settings.pop("id", None) or name
         if any(r == rid for r, _, _ in out):
@@ -283,7 +313,7 @@ def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model:
     if training is not None:
         check_choice("benchmark()", "training", training, TRAINING_LABELS,
                      "the method the weights were trained with")
-        meta["training"] = str(getattr(training, "value", training))
+        meta["training"] = str(training)  # a plain string (a TrainingMode member too)
         if any(meta["training"] == m or meta["training"].startswith(f"{m}_") for m in LABEL_AUG_MODES):
             problem = adv_plus_problem(ADV_PLUS, meta["num_ops"], "M")
             if problem:
@@ -297,7 +327,7 @@ def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model:
     return {**meta, "dataset": meta.get("dataset") or dataset, "source": "benchmark()"}
 
 
-def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps: float | None = None,
+def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL, eps: float | None = None,
               n_examples: int | None = None, data_dir: str | Path | None = None, batch_size: int = 64,
               device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
@@ -309,7 +339,7 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
     ``split`` (default: the one evaluated) read from ``data_dir`` (default ``./data`` where the dataset needs a
     folder); K and the class names come from the dataset registry. ``eps`` (pixel units) defaults to the
-    threat model's (:data:`DEFAULT_EPS`). ``n_examples`` (None: all) are chosen by ``selection``
+    threat model's on the dataset (:func:`default_eps`). ``n_examples`` (None: all) are chosen by ``selection``
     (``class_balanced``: round-robin over the classes; ``robustbench``: the first n). ``evaluators``: names
     (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
@@ -318,10 +348,12 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     ``trades``, ``adv_cfa``, ...; a zoo model's own by default); ``description``: one line naming the model
     (model_info's ``name`` where no paper is known). ``model_name``: the model's name in the output (default: a
     zoo model's entry name, else its architecture, e.g. the class name); a second model of other weights under a
-    name already used in ``output`` is refused: name variants of one class apart. ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
-    compare`` reads) and write ``<output>/model_info/<model_name>.json``, holding the output folder's lock as
-    ``rbla evaluate`` does; the files are those ``rbla evaluate`` writes for the same model and settings (both run
-    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`)."""
+    name already used in ``output`` is refused: name variants of one class apart. ``to_disk``: keep the
+    evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla compare`` reads) and write
+    ``<output>/model_info/<model_name>.json``, holding the output folder's lock as ``rbla evaluate`` does; the
+    files are those ``rbla evaluate`` writes for the same model and settings (both run
+    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`). Without it the Report still carries the
+    evaluation: :meth:`Report.to_model_info` writes it beside the file."""
     from .data import create_dataset, get_dataset_spec
     from .evaluation import create_evaluator
     from .fileio import check_writable_dir
@@ -337,7 +369,7 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
         raise UserError(f"num_classes={num_classes} but dataset '{dataset}' has K={k} classes: pass num_classes="
                         f"{k} (the model's first {k} logits are evaluated) or leave it out")
     eps = default_eps(dataset, threat_model) if eps is None else float(eps)
-    if threat_model != "Linf":
+    if threat_model not in EVALUATED_THREAT_MODELS:
         default_eps(dataset, threat_model)  # refuses L2
     dev = _device(device)
     ds_config = build(DatasetConfig, {"id": dataset, "name": dataset, "split": split,
@@ -368,7 +400,8 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
         results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
                                   dataset=lambda ds_id: ds, device=dev, batch_size=batch_size, progress=progress)
         evaluation = folder.snapshot([p.id for p in planned])
-        arrays = {rid: {k: v for k, v in a.items() if k != PART_FINGERPRINT} for rid, a in evaluation.parts.items()}
+        arrays = {rid: {key: v for key, v in a.items() if key != PART_FINGERPRINT}
+                  for rid, a in evaluation.parts.items()}
         report = Report(model_name, results, arrays, names, meta, folder.path if to_disk else None, evaluation)
         if to_disk:
             store.write_model_info(model_name, report.model_info())
@@ -380,4 +413,4 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
             shutil.rmtree(out_root, ignore_errors=True)
 
 
-__all__ = ["DEFAULT_EPS", "Report", "benchmark", "default_eps", "model_provenance"]
+__all__ = ["Report", "benchmark", "default_eps", "model_provenance"]

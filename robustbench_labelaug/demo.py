@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .data.registry import DEFAULT_DATASET
 from .errors import UserError
+from .results.vocab import ADV, ADV_PLUS, NO_POLICY, STD, TRADES, Fair, training_label
 from .runner.tasks import TASK_THREADS, Task, default_jobs, run_tasks, task_output
 from .store import EvaluationStore
 
@@ -33,9 +35,9 @@ __all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
 # --methods: the paper's three (the default) and the methods Adv+ is compared with (issue 20), by zoo entry
-METHODS = {"std": "digits_std", "adv": "digits_adv", "adv_plus": "digits_adv_plus", "trades": "digits_trades",
-           "cfa": "digits_adv_cfa", "adv_plus_cfa": "digits_adv_plus_cfa", "frl": "digits_frl"}
-DEFAULT_METHODS = "std,adv,adv_plus"
+METHODS = {STD: "digits_std", ADV: "digits_adv", ADV_PLUS: "digits_adv_plus", TRADES: "digits_trades",
+           Fair.CFA: "digits_adv_cfa", training_label(ADV_PLUS, Fair.CFA): "digits_adv_plus_cfa", Fair.FRL: "digits_frl"}
+DEFAULT_METHODS = ",".join((STD, ADV, ADV_PLUS))
 
 
 def demo_models(methods: str | None) -> tuple[str, ...]:
@@ -253,9 +255,9 @@ def main(args: argparse.Namespace) -> int:
         for name in models:
             train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
             experiment = train_args.experiment
-            fawa = getattr(train_args, "fair", "none") == "cfa" and "fawa" in str(getattr(train_args, "cfa_parts", ""))
+            fawa = getattr(train_args, "fair", NO_POLICY) == Fair.CFA and "fawa" in str(getattr(train_args, "cfa_parts", ""))
             if seed_index > 0:  # evaluated into eval_seeds/ under the run's name
-                seed_cfg.models.append(ModelConfig(key=experiment, dataset="digits", checkpoint=str(
+                seed_cfg.models.append(ModelConfig(key=experiment, dataset=DEFAULT_DATASET, checkpoint=str(
                     Path(train_args.output) / experiment / "last.pth.tar")))
             print(f"  {experiment}: {train_args.epochs} epochs, seed {train_args.seed}")
             finished = finished_run(train_args)

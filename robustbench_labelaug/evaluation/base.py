@@ -27,8 +27,9 @@ from ..checks import check_choice, check_fields, check_positive_int
 from ..errors import UserError
 from ..fileio import atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
+from ..results import keys
 from ..results.measured import Measured  # noqa: F401  (re-exported: evaluators declare their headlines with it)
-from ..results.vocab import PRECISIONS, torch_dtype  # noqa: F401  (re-exported)
+from ..results.vocab import FP32, PRECISIONS, torch_dtype  # noqa: F401  (re-exported)
 from ..scoring import classwise_error, classwise_summary
 from .parts import IndexedSubset, PartArrays, autocast, run_parts  # noqa: F401  (re-exported)
 from .selection import (  # noqa: F401  (re-exported)
@@ -126,8 +127,8 @@ def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, se
     """Per-class error (%), the number of examples of each class (``n``: what per-class CIs need) and the
     summary (mean, population SD, worst/best class, bootstrap CIs)."""
     counts = np.bincount(np.asarray(y_true, dtype=np.int64).ravel(), minlength=num_classes)[:num_classes]
-    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(), "n": counts.tolist(),
-            "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
+    return {keys.ERROR: classwise_error(y_true, y_pred, num_classes).tolist(), keys.CLASS_COUNTS: counts.tolist(),
+            keys.SUMMARY: classwise_summary(y_true, y_pred, num_classes, seed=seed)}
 
 
 def once_per_run(ctx: EvalContext, key: Any, fn, *args):
@@ -145,14 +146,14 @@ def once_per_run(ctx: EvalContext, key: Any, fn, *args):
 def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
     """The key of an attack result's class-wise block (its first one other than ``clean``; older results
     used e.g. ``pgd40``), else ``default``."""
-    keys = [k for k in (result.get("classwise") or {}) if k != "clean"]
-    return keys[0] if keys else default
+    found = [k for k in (result.get("classwise") or {}) if k != keys.CLASSWISE_CLEAN]
+    return found[0] if found else default
 
 
-def classwise_sd(result: Mapping[str, Any], key: str, stat: str = "sd") -> float | None:
+def classwise_sd(result: Mapping[str, Any], key: str, stat: str = keys.SD) -> float | None:
     """A summary statistic (default: the population SD) of the per-class errors stored under
     ``result["classwise"][key]``."""
-    return ((result.get("classwise") or {}).get(key) or {}).get("summary", {}).get(stat)
+    return ((result.get("classwise") or {}).get(key) or {}).get(keys.SUMMARY, {}).get(stat)
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Evaluator(ABC):
     # Optional settings, declared here with the value an evaluator without that setting has; an evaluator that
     # has one declares it again as a field (e.g. ``selection: str = "robustbench"``), with its own default.
     selection: ClassVar[str] = "class_balanced"  # how n_examples are chosen (evaluation/selection.py)
-    precision: ClassVar[str] = "fp32"           # the forward passes' precision (fp32 / bf16 / fp16)
+    precision: ClassVar[str] = FP32             # the forward passes' precision (fp32 / bf16 / fp16)
     seed: ClassVar[int | None] = None           # None: the run's seed (resolved in prepare)
     n_examples: int | None = None
 
@@ -232,7 +233,7 @@ class Evaluator(ABC):
         renderer reads)."""
         precision = (result.get("settings") or {}).get("precision")
         found = cls.headline(result)
-        if precision in (None, "fp32"):
+        if precision in (None, FP32):
             return found
         return [m if m.precision else replace(m, precision=precision) for m in found]
 

@@ -19,7 +19,7 @@ not the other way round).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -175,8 +175,16 @@ def shared_predictions(evaluator: PartsEvaluator, ctx: Any, dataset: Dataset, pa
     restricted to this part's examples; None where none cover them."""
     if ctx.predictions is None:
         return None
-    wanted = np.asarray(sorted(evaluator.part_indices(part, indices)), dtype=np.int64)
-    for key in evaluator.shared_keys(part):
+    return lookup_shared(ctx, dataset, evaluator.shared_keys(part), evaluator.part_indices(part, indices))
+
+
+def lookup_shared(ctx: Any, dataset: Dataset, keys: Sequence[tuple], indices: Sequence[int]) -> PartArrays | None:
+    """The first arrays offered under one of ``keys`` (in ``ctx.predictions``, for this very ``dataset``) that
+    cover every one of ``indices``, restricted to them in index order; None where none do."""
+    if ctx.predictions is None:
+        return None
+    wanted = np.asarray(sorted(int(i) for i in indices), dtype=np.int64)
+    for key in keys:
         held = ctx.predictions.get((key, id(dataset)))
         if held is None or held[0] is not dataset:
             continue
@@ -201,5 +209,5 @@ def share_predictions(evaluator: PartsEvaluator, ctx: Any, dataset: Dataset, par
         ctx.predictions[slot] = (dataset, arrays)
 
 
-__all__ = ["IndexedSubset", "PartArrays", "PartsEvaluator", "autocast", "merge_ranks", "open_part", "part_cache",
+__all__ = ["IndexedSubset", "PartArrays", "PartsEvaluator", "autocast", "lookup_shared", "merge_ranks", "open_part", "part_cache",
            "run_parts", "share_predictions", "shared_predictions"]

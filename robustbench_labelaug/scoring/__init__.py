@@ -4,7 +4,9 @@
 - :mod:`.corruptions`: ImageNet-C corruption errors, mCE and the AlexNet-normalised mCE;
 - :mod:`.real`: ImageNet-ReaL error and the official validation labels;
 - :mod:`.imagenet_x`: ImageNet-X error and error ratio per factor;
-- :mod:`.intervals`: the Wilson score interval of an error rate (pure Python).
+- :mod:`.intervals`: the Wilson score interval of an error rate (pure Python);
+- :mod:`.curves`: class-wise robust accuracy over eps from per-example robust radii (Wilson CIs, median radius,
+  the area under each class's curve).
 
 Everything is deterministic numpy (bootstrap CIs take a seed). The reference tables (ReaL label sets, official
 validation labels, ImageNet-X annotations) ship with installed packages and are read, once, by
@@ -25,6 +27,7 @@ _EXPORTS = {
                      "classwise_error_from_mistakes", "classwise_summary", "classwise_summary_from_mistakes",
                      "top1_error"), ".classwise"),
     **dict.fromkeys(("ALEXNET_IMAGENET_C_ERRORS", "IMAGENET_C_CORRUPTIONS", "corruption_errors"), ".corruptions"),
+    **dict.fromkeys(("curve_accuracy", "curve_area", "median_radius", "robustness_curves", "tighten_radii"), ".curves"),
     **dict.fromkeys(("imagenet_x_errors", "imagenet_x_scores"), ".imagenet_x"),
     **dict.fromkeys(("classwise_intervals", "wilson_interval"), ".intervals"),
     **dict.fromkeys(("check_official_labels", "official_val_labels", "real_classwise_error", "real_classwise_summary",
