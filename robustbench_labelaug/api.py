@@ -356,7 +356,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     evaluation: :meth:`Report.to_model_info` writes it beside the file."""
     from .data import create_dataset, get_dataset_spec
     from .evaluation import create_evaluator
-    from .fileio import check_writable_dir
+    from .fileio import check_component, check_writable_dir
     from .runner.config import DatasetConfig
     from .runner.loop import data_fingerprint, evaluate_folder, plan_result
     from .typed import build
@@ -384,6 +384,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     meta = {**model_provenance(model, k=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
                                training=training, description=description), "class_names": names}
     model_name = model_name if model_name is not None else meta.get("zoo") or meta["architecture"]
+    check_component(model_name, "benchmark(): model name", "pass model_name= with letters, digits, '-', '_' or '.'")
     rename = f"benchmark(..., model_name='{model_name}_2')"
     if to_disk:
         check_writable_dir(output)
