@@ -334,6 +334,7 @@ def hook_record(hook, data_config: dict[str, Any]) -> dict[str, Any]:
     return plain({"mode": hook.mode, "num_classes": int(hook.num_classes), "num_ops": int(hook.num_ops),
             "eps": float(hook.eps), "steps": int(hook.steps), "alpha": float(hook.alpha), "delta": float(hook.delta),
             "adv_prob": float(hook.adv_prob), "attack_mode": hook.attack_mode, "train_clean": bool(hook.train_clean),
+            "protocol": hook.protocol, "la_p": float(hook.la_p),
             "mean": [float(v) for v in data_config["mean"]], "std": [float(v) for v in data_config["std"]],
             "input_size": [int(v) for v in data_config["input_size"]],
             "interpolation": str(data_config.get("interpolation")), "crop_pct": float(data_config["crop_pct"])})
@@ -369,6 +370,7 @@ def _wrap_parse_args(real: Callable, state: _State) -> Callable:
         parsed = result[0] if isinstance(result, tuple) else result
         if isinstance(parsed, argparse.Namespace):
             state.script_args = parsed
+            state.classwise.check_script_args(parsed)  # a refusal comes before the recipe's report
             report_recipe(parsed, state)
             state.classwise.check_resume(parsed)
         return result

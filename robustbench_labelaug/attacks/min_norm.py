@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..results.vocab import ThreatModel
 
 MIN_NORM_ATTACKS = ("fab", "fmn", "both")
 
@@ -76,7 +77,7 @@ def shrink_to_boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv
 def _fab(model: nn.Module, steps: int, device: torch.device, targeted: bool, targets: int):
     import pyautoattack
 
-    return pyautoattack.fab_pt.FABAttack_PT(model, norm="Linf", n_restarts=1, n_iter=steps, eps=1.0,
+    return pyautoattack.fab_pt.FABAttack_PT(model, norm=ThreatModel.LINF.value, n_restarts=1, n_iter=steps, eps=1.0,
                                             targeted=targeted, n_target_classes=max(1, targets), device=device)
 
 

@@ -35,6 +35,7 @@ from ..attacks.min_norm import MIN_NORM_ATTACKS, minimal_radii
 from ..checks import check_eps, check_seed, check_steps
 from ..errors import UserError
 from ..results import keys
+from ..results.vocab import Protocol, ThreatModel
 from ..scoring import top1_error
 from ..scoring.curves import robustness_curves, tighten_radii
 from .autoattack import UNION_PGD_STEPS, VERSIONS, autoattack_key, predict_autoattack
@@ -200,7 +201,7 @@ class RobustnessCurveEvaluator(Evaluator):
                    "worst_class": int(curve["worst_area_class"]), "worst_error": float(100.0 - curve["worst_area"]),
                    "best_class": int(scored[np.argmin(error[scored])]),
                    "best_error": float(np.min(error[scored])), "num_classes_scored": int(scored.size)}
-        settings = {"attack_label": self.attack_label, "norm": "Linf", "labels": "true labels",
+        settings = {"attack_label": self.attack_label, "norm": ThreatModel.LINF, "labels": "true labels",
                     "classifier": "K-way (first K logits)", "input_space": "[0,1] pixels (normalisation inside the model)"}
         return EvalResult(
             evaluator=self.name,
@@ -213,7 +214,7 @@ class RobustnessCurveEvaluator(Evaluator):
                                               "meaning": "100 - area under the class's robust-accuracy curve on "
                                                          "[0, eps_max] / eps_max: the class's robust error averaged "
                                                          "over eps"}},
-            protocol="sound",
+            protocol=Protocol.SOUND,
             details={"curve": {**{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in curve.items()},
                                "study_eps": self.eps},
                      "not_broken": int(np.sum(~np.isfinite(radius))),

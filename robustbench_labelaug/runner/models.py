@@ -135,10 +135,10 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
             if given is not None and found is not None and given != found:
                 raise UserError(f"model '{model.key}': the config says {name}={given} but checkpoint {path} has "
                                 f"{found}: drop it from the config or fix it")
-        from ..train.args import training_label
+        from ..train.args import recorded_protocol, training_label
 
         mode = args.get("adv_mode")
-        training = training_label(mode, args.get("fair", NO_POLICY))
+        training = training_label(mode, args.get("fair", NO_POLICY), recorded_protocol(args))
         meta = {"dataset": args.get("dataset"), "architecture": model.arch or state.get("arch"),
                 "training": training, "num_classes": k if k is not None else model.num_classes,
                 "num_ops": m if m is not None else model.num_ops,

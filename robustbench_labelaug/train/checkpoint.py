@@ -109,7 +109,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 # the rbla train flag each AdvLabelAug setting of an rbla timm-train run corresponds to
 _HOOK_FLAGS = {"mode": "adv_mode", "eps": "adv_eps", "steps": "adv_steps", "alpha": "adv_alpha", "delta": "la_delta",
                "num_ops": "la_ops", "adv_prob": "adv_prob", "attack_mode": "adv_attack_mode",
-               "train_clean": "adv_train_clean"}
+               "train_clean": "adv_train_clean", "protocol": "la_protocol", "la_p": "la_p"}
 _TIMM_FLAGS = ("model", "epochs", "lr", "batch_size", "seed", "weight_decay", "momentum", "opt", "sched",
                "min_lr", "warmup_epochs", "color_jitter", "amp", "amp_dtype", "dataset")
 

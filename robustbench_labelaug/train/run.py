@@ -30,14 +30,14 @@ from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
 from ..fair import ClassCounts, TradesLoss, create_policy
-from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, policy_options
+from ..fair.epoch import begin_training, epoch_summary, fair_epoch_stats, holdout_summary, policy_options
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
 from ..results import keys
 from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, is_fair, plain, precision_of_amp_dtype, torch_dtype
 from . import process_setup
-from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
+from .args import SCHEDULE_FLAGS, apply_resume_recipe, hook_kwargs, schedule_kwargs, validate_args
 from .checkpoint import (
     RunCheckpointSaver,
     check_head,
@@ -261,12 +261,19 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         if resume_state.get("arch") != args.model:
             raise UserError(f"checkpoint {args.resume} is a '{resume_state.get('arch')}' but --model is "
                             f"'{args.model}': pass --model {resume_state.get('arch')}")
+    initial = None
+    if resume_state is None:
+        initial = process_setup.read_initial_checkpoint(args, num_classes, num_ops)
+    elif (resume_state.get("args") or {}).get("initial_checkpoint_sha256"):  # what the run started from
+        args.initial_checkpoint_sha256 = resume_state["args"]["initial_checkpoint_sha256"]
     if info.is_main:
         atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(plain(vars(args)), sort_keys=True))
 
     seed_everything(args.seed + info.rank)
     model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained, **create_kwargs)
     process_setup.record_starting_sha256(args, model)
+    if initial is not None:  # --initial-checkpoint: its weights, before anything is trained (FRL's hot start)
+        load_weights(model, initial, args.initial_checkpoint)
     model = process_setup.apply_sync_bn(model, args, info, device)
     model.to(device)
     if args.channels_last:
@@ -275,8 +282,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
                                     momentum=args.momentum)
     min_lr = args.min_lr if args.min_lr is not None else args.lr * 1e-4
-    scheduler, num_epochs = create_scheduler_v2(optimizer, sched=args.sched, num_epochs=args.epochs, min_lr=min_lr,
-                                                warmup_epochs=args.warmup_epochs, warmup_lr=args.warmup_lr)
+    scheduler, num_epochs = create_scheduler_v2(optimizer, **schedule_kwargs(args, min_lr))
     amp_dtype = None
     scaler = None
     if args.amp:
@@ -310,10 +316,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         trades = TradesLoss(attack_model, num_classes, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
                             beta=args.trades_beta, autocast_dtype=amp_dtype)
     else:
-        hook = AdvLabelAug(attack_model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
-                           alpha=args.adv_alpha, delta=args.la_delta, num_ops=max(args.la_ops, 1),
-                           train_clean=args.adv_train_clean, adv_prob=args.adv_prob,
-                           attack_mode=args.adv_attack_mode, autocast_dtype=amp_dtype)
+        hook = AdvLabelAug(attack_model, num_classes, autocast_dtype=amp_dtype, **hook_kwargs(args))
     policy = create_policy(args.fair, num_classes, args.adv_eps, args.trades_beta, **policy_options(args))
     if resume_state is not None and resume_state.get("fair") is not None:
         policy.load_state_dict(resume_state["fair"])
@@ -343,6 +346,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                 log(f"--skip-bad-images: left out {len(ds.skipped_files)} damaged file(s) of {ds.root}, e.g. "
                     f"{ds.skipped_files[0]}")
     metrics: dict[str, Any] = {}
+    if resume_state is None and args.adv_mode != STD:  # FRL: the first update, from the starting model
+        begin_training(policy, model, holdout_ds, num_classes, args.adv_eps, args.fair_val_steps, device, batch_size)
     for epoch in range(start_epoch, num_epochs):
         sampler.set_epoch(epoch)
         policy.apply(trades or hook, epoch)

@@ -110,6 +110,9 @@ def _show(args: argparse.Namespace) -> int:
     if entry.trained_with:
         print(f"  trained with: {json.dumps(entry.trained_with)}")
     print(f"  checkpoint: {path} ({checkpoint_status(entry, args.model_dir)})")
+    if entry.starts_from:  # a fine-tuned entry: its hot start is trained (and exported) first
+        start = get_entry(entry.starts_from)
+        print(f"  starts from: {start.name} (train it first: {start.recipe})")
     print(f"  train:  {entry.recipe}")
     print(f"  export: {entry.export_command(args.model_dir)}")
     if get_dataset_spec(entry.dataset).robustbench is not None:  # registered in RobustBench on import
