@@ -41,6 +41,24 @@ class TenWay(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
+def export_as_zoo_entry(model, name: str, tmp: Path) -> Path:
+    """``model`` (an ImageClassifier) saved as the run of zoo entry ``name``'s recipe, then exported with rbla zoo
+    export into ``tmp/models`` (returned): a quickly trained stand-in for the entry's checkpoint."""
+    from robustbench_labelaug.results.vocab import default_protocol, plain
+    from robustbench_labelaug.zoo import export_checkpoint, get_entry
+
+    entry = get_entry(name)
+    ckpt = tmp / f"{name}.pth.tar"
+    torch.save({"version": 1, "epoch": 1, "arch": entry.architecture, "num_classes": entry.num_classes,
+                "num_ops": entry.num_ops, "mean": model.normalize.mean.flatten().tolist(),
+                "std": model.normalize.std.flatten().tolist(), "state_dict": model.state_dict(),
+                "args": plain({"adv_mode": entry.training, "la_delta": entry.delta, "adv_eps": entry.eps,
+                               "la_protocol": default_protocol(entry.training), "dataset": entry.dataset,
+                               "model": entry.architecture})}, ckpt)
+    export_checkpoint(ckpt, name, tmp / "models")
+    return tmp / "models"
+
+
 @pytest.fixture(scope="module")
 def untrained():
     """resnet8_tiny (K=10, M=1) with other weights than the trained one."""
@@ -124,17 +142,10 @@ def test_a_zoo_model_brings_its_entry(tmp_path, trained_digits_model):
     """load_model's model knows its entry: architecture, training, M and name come from it (not
     'KWayClassifier', M=0), as rbla evaluate writes them for a zoo: model."""
     from robustbench_labelaug import benchmark, load_model
-    from robustbench_labelaug.zoo import export_checkpoint, get_entry, zoo_entry_of
+    from robustbench_labelaug.zoo import get_entry, zoo_entry_of
 
     entry = get_entry("digits_adv_plus")
-    model = trained_digits_model
-    ckpt = tmp_path / "run.pth.tar"
-    torch.save({"version": 1, "epoch": 1, "arch": "resnet8_tiny", "num_classes": 10, "num_ops": 1,
-                "mean": model.normalize.mean.flatten().tolist(), "std": model.normalize.std.flatten().tolist(),
-                "state_dict": model.state_dict(),
-                "args": {"adv_mode": "adv_plus", "la_delta": entry.delta, "adv_eps": entry.eps, "dataset": "digits",
-                         "model": "resnet8_tiny"}}, ckpt)
-    export_checkpoint(ckpt, "digits_adv_plus", tmp_path / "models")
+    export_as_zoo_entry(trained_digits_model, "digits_adv_plus", tmp_path)
     zoo_model = load_model("digits_adv_plus", model_dir=tmp_path / "models")
     assert zoo_entry_of(zoo_model) == entry
     r = benchmark(zoo_model, n_examples=10, evaluators=("clean",), device="cpu")
