@@ -181,7 +181,7 @@ class Report:
         try:
             own = self.folder is not None and folder.path.resolve() == Path(self.folder).resolve()
             if self.evaluation is not None and not own:
-                folder.restore(self.evaluation, rename=f"benchmark(..., model_name='{self.model_name}_2')")
+                folder.restore(self.evaluation, rename=f"another name: benchmark(..., model_name='{self.model_name}_2')")
             atomic_write_json(path, info)
         finally:
             lock.release()
@@ -385,7 +385,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
                                training=training, description=description), "class_names": names}
     model_name = model_name if model_name is not None else meta.get("zoo") or meta["architecture"]
     check_component(model_name, "benchmark(): model name", "pass model_name= with letters, digits, '-', '_' or '.'")
-    rename = f"benchmark(..., model_name='{model_name}_2')"
+    rename = f"another name: benchmark(..., model_name='{model_name}_2')"
     if to_disk:
         check_writable_dir(output)
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}

@@ -198,18 +198,17 @@ class EvaluationFolder:
         return part_path(self.cache_dir(rid), evaluator, part)
 
     # -- writing: what the evaluate loop asks ---------------------------------------------------------------------
-    def check_model(self, fingerprint: Mapping[str, Any], rename: str = "another model name") -> None:
+    def check_model(self, fingerprint: Mapping[str, Any], rename: str = "another name") -> None:
         """Refuse a folder holding another model's results (other weights under the same name); nothing is
-        written. ``rename``: how this door names a model (``model_name=...`` for ``benchmark()``)."""
+        written. ``rename``: how this door names a model apart (``another name: benchmark(..., model_name=...)``)."""
         if self.marker.exists():
             found = read_json(self.marker, fix=f"delete {self.path} to recompute its results")
             if found.get("fingerprint") != jsonable(fingerprint):
-                raise UserError(f"{self.path} holds results of other weights under the name '{self.key}': name this "
-                                f"model apart ({rename}), or use another output folder, or delete {self.path} to "
-                                "recompute")
+                raise UserError(f"{self.path} holds results of other weights under the name '{self.key}': give this "
+                                f"model {rename}, use another output folder, or delete {self.path} to recompute")
 
     def mark_model(self, fingerprint: Mapping[str, Any], meta: Mapping[str, Any],
-                   rename: str = "another model name") -> None:
+                   rename: str = "another name") -> None:
         """:meth:`check_model`, then write the marker where there is none."""
         self.check_model(fingerprint, rename)
         if self.writer and not self.marker.exists():
@@ -318,7 +317,7 @@ class EvaluationFolder:
                 parts[rid] = arrays
         return StoredEvaluation(self.key, self.read_marker(), {r: records[r] for r in rids}, markers, parts)
 
-    def restore(self, evaluation: StoredEvaluation, rename: str = "another model name") -> None:
+    def restore(self, evaluation: StoredEvaluation, rename: str = "another name") -> None:
         """Write ``evaluation`` (another folder's :meth:`snapshot`) into this folder: refused, before anything is
         written, where the folder holds other weights or a result of the same id computed with other settings; a
         result of other data is replaced. Nothing else in the folder changes."""
