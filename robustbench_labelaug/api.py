@@ -293,17 +293,42 @@ def _architecture(model) -> str:
     return str(arch or type(net).__name__)
 
 
+def provenance_arguments(training: Any = None, description: Any = None) -> tuple[str | None, str | None]:
+    """``training`` (a training label of :data:`~.results.vocab.TRAINING_LABELS`, a ``TrainingMode`` member too)
+    and ``description`` (text) checked, as plain strings; one :class:`UserError` line otherwise."""
+    from .checks import check_choice
+    from .results.vocab import TRAINING_LABELS
+
+    if training is not None:
+        check_choice("benchmark()", "training", training, TRAINING_LABELS,
+                     "the method the weights were trained with")
+        training = str(training)  # a plain string (a TrainingMode member too)
+    if description is not None and not isinstance(description, str):
+        raise UserError(f"benchmark(): description must be a string, got {type(description).__name__}: "
+                        "e.g. description='my CNN, PGD-10 training'")
+    return training, description
+
+
+def default_model_name(model) -> str:
+    """A model's name where none is given: a zoo model's entry name, else its architecture (:func:`_architecture`:
+    timm's name, else the class name)."""
+    from .zoo.loading import zoo_entry_of
+
+    entry = zoo_entry_of(model)
+    return entry.name if entry is not None else _architecture(model)
+
+
 def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model: str, training: Any = None,
                      description: str | None = None) -> dict[str, Any]:
     """What model_info says of ``model`` (``meta``): a zoo model's entry (:meth:`~.zoo.entries.ZooEntry.
     model_meta`, as ``rbla evaluate`` writes it), else architecture and M read from the model; ``training`` /
-    ``description`` given override. ``training`` is checked against the training labels
-    (:data:`~.results.vocab.TRAINING_LABELS`) and, for label augmentation, against M (``results/rules.py``)."""
-    from .checks import check_choice
+    ``description`` given (:func:`provenance_arguments`) override. A label-augmentation ``training`` needs M >= 1
+    (``results/rules.py``: ``adv_plus_problem``)."""
     from .results.rules import adv_plus_problem
-    from .results.vocab import ADV_PLUS, LABEL_AUG_MODES, TRAINING_LABELS
+    from .results.vocab import ADV_PLUS, LABEL_AUG_MODES
     from .zoo.loading import zoo_entry_of
 
+    training, description = provenance_arguments(training, description)
     entry = zoo_entry_of(model)
     if entry is not None:
         meta = entry.model_meta()
@@ -311,18 +336,13 @@ def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model:
         meta = {"dataset": dataset, "architecture": _architecture(model), "training": None, "num_classes": k,
                 "num_ops": num_ops, "delta": None, "eps": None, "threat_model": threat_model}
     if training is not None:
-        check_choice("benchmark()", "training", training, TRAINING_LABELS,
-                     "the method the weights were trained with")
-        meta["training"] = str(training)  # a plain string (a TrainingMode member too)
-        if any(meta["training"] == m or meta["training"].startswith(f"{m}_") for m in LABEL_AUG_MODES):
+        meta["training"] = training
+        if any(training == m or training.startswith(f"{m}_") for m in LABEL_AUG_MODES):
             problem = adv_plus_problem(ADV_PLUS, meta["num_ops"], "M")
             if problem:
-                raise UserError(f"benchmark(): training='{meta['training']}' but the model has M={meta['num_ops']}: "
+                raise UserError(f"benchmark(): training='{training}' but the model has M={meta['num_ops']}: "
                                 f"{problem}: pass the K+M model itself (its first K logits are evaluated)")
     if description is not None:
-        if not isinstance(description, str):
-            raise UserError(f"benchmark(): description must be a string, got {type(description).__name__}: "
-                            "e.g. description='my CNN, PGD-10 training'")
         meta["description"] = description
     return {**meta, "dataset": meta.get("dataset") or dataset, "source": "benchmark()"}
 
@@ -380,22 +400,25 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     specs = _evaluator_specs(evaluators, eps, n_examples, selection)
     for _, name, settings in specs:  # every evaluator's settings checked before any work
         create_evaluator(name, **settings)
+    provenance_arguments(training, description)
+    model_name = default_model_name(model) if model_name is None else model_name
+    check_component(model_name, "benchmark(): model name", "pass model_name= with letters, digits, '-', '_' or '.'")
+    rename = f"another name: benchmark(..., model_name='{model_name}_2')"
+    weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
+    if to_disk:  # other weights under this name: refused before the model runs or anything is written
+        EvaluationStore(output).folder(model_name).check_model(weights, rename)
     k_model, num_ops = _k_way_model(model, ds, k, dev)
     meta = {**model_provenance(model, k=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
                                training=training, description=description), "class_names": names}
-    model_name = model_name if model_name is not None else meta.get("zoo") or meta["architecture"]
-    check_component(model_name, "benchmark(): model name", "pass model_name= with letters, digits, '-', '_' or '.'")
-    rename = f"another name: benchmark(..., model_name='{model_name}_2')"
     if to_disk:
         check_writable_dir(output)
-    weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
     out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
     store = EvaluationStore(out_root)
     lock = None
     try:
-        folder = store.folder(model_name)  # the name checked (fileio.check_component): it becomes a folder
-        folder.check_model(weights, rename)  # other weights under this name: refused before anything runs
+        folder = store.folder(model_name)
         lock = store.lock().acquire(on_stale=print) if to_disk else None  # one writer per output folder
+        folder.check_model(weights, rename)  # again under the lock
         data_fp = data_fingerprint(ds_config)
         planned = [plan_result(rid, name, settings, ds_config, k, seed, data_fp) for rid, name, settings in specs]
         results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
@@ -414,4 +437,4 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
             shutil.rmtree(out_root, ignore_errors=True)
 
 
-__all__ = ["Report", "benchmark", "default_eps", "model_provenance"]
+__all__ = ["Report", "benchmark", "default_eps", "default_model_name", "model_provenance", "provenance_arguments"]
