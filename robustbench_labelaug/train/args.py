@@ -26,10 +26,12 @@ from ..results.vocab import (  # noqa: E402,F401
     NO_POLICY,
     STD,
     TRADES,
+    TRADES_FORMS,
     TRAIN_MODES,
     TRAINING_LABELS,
     AttackMode,
     Fair,
+    TradesForm,
     default_protocol,
     is_fair,
     recorded_protocol,
@@ -143,7 +145,7 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
     group.add_argument("--cfa-parts", default="ccm,ccr,fawa", metavar="LIST",
                        help="CFA parts to use, comma separated: ccm, ccr (trades only), fawa")
     if trades:
-        group.add_argument("--cfa-trades-form", default="normalised", choices=("normalised", "zhang"),
+        group.add_argument("--cfa-trades-form", default=TradesForm.NORMALISED.value, choices=TRADES_FORMS,
                            help="CFA with trades: the loss per sample, normalised (the reference's (1-b_c) CE + b_c "
                                 "KL, b_c = beta_c/(1+beta_c)) or zhang (CE + beta_c KL)")
     group.add_argument("--fawa-decay", type=float, default=0.88, help="CFA FAWA: EMA decay")
@@ -533,8 +535,8 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
     # what runs recorded before a flag existed trained with (not today's default)
     if "la_protocol" not in saved and saved.get("adv_mode") in (ADV, ADV_PLUS):
         saved = {**saved, "la_protocol": recorded_protocol(saved)}
-    if "cfa_trades_form" not in saved and saved.get("fair") == "cfa":
-        saved = {**saved, "cfa_trades_form": "zhang"}
+    if "cfa_trades_form" not in saved and saved.get("fair") == Fair.CFA:
+        saved = {**saved, "cfa_trades_form": TradesForm.ZHANG.value}
     conflicts: dict[str, tuple[Any, Any]] = {}
     for name, old in saved.items():
         if name in THIS_CALL or not hasattr(args, name):
