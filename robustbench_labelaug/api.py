@@ -285,19 +285,24 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
         k_model = _k_way_model(model, ds, k, dev)
         atomic_write_json(marker, {"model": model_name, "meta": meta, "fingerprint": weights})
         predictions: dict = {}
+        from .data.fingerprint import dataset_fingerprint
+
+        data_fp = dataset_fingerprint(data_dir, ds_config.resolved_split)  # which files: what rbla compare checks
         for rid, name, settings, evaluator in built:
             fingerprint = _digest({"evaluator": name, "settings": settings, "dataset": ds_config.spec(),
                                    "num_classes": k, "seed": seed})
             cache = folder / "cache" / rid
             atomic_write_json(cache / "fingerprint.json", {"fingerprint": fingerprint, "evaluator": name,
-                                                           "settings": settings, "dataset": ds_config.spec()})
+                                                           "settings": settings, "dataset": ds_config.spec(),
+                                                           "data_fingerprint": data_fp})
             torch.manual_seed(seed)
             np.random.seed(seed)
             ctx = EvalContext(out_dir=cache, device=dev, batch_size=batch_size, progress=progress, seed=seed,
                               dataset=dataset, predictions=predictions)
             result = evaluator.run(k_model, ds, ctx).to_dict()
             atomic_write_json(folder / "results" / f"{rid}.json", {"fingerprint": fingerprint, "id": rid,
-                                                                   "dataset": dataset, "result": result})
+                                                                   "dataset": dataset, "data_fingerprint": data_fp,
+                                                                   "result": result})
         evaluated = load_evaluated(folder)
         ids = [rid for rid, *_ in built]
         arrays = {rid: a for rid in ids if (a := evaluated.arrays(rid)) is not None}

@@ -17,7 +17,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,26 @@ def not_a_folder(folder: str | Path) -> UserError | None:
             return UserError(f"output folder {folder} cannot be created: {p} is a file, not a folder: choose "
                              "another output folder (--output / runtime.output) or move the file")
     return None
+
+
+def check_output_file(path: str | Path, flag: str, suffixes: Sequence[str] | None = None) -> Path:
+    """An output file named by the user, checked before any work: not an existing folder, no file where a parent
+    folder should be, and (``suffixes``, e.g. ``(".png", ".pdf")``) a suffix that says its format, so the name
+    printed is the file written. Returns it as a Path; one-line :class:`UserError` otherwise."""
+    path = Path(path)
+    if str(path).endswith(("/", os.sep)) or path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: pass the file to write, e.g. {flag} "
+                        f"{path / ('out' + (suffixes[0] if suffixes else ''))}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path} cannot be written: {parent} is a file, not a folder: choose another "
+                                "path")
+            break
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UserError(f"{flag} {path}: '{path.suffix or '(no suffix)'}' is not a format it can write: end the "
+                        f"name with one of {', '.join(suffixes)} (e.g. {path.with_suffix(suffixes[0]).name})")
+    return path
 
 
 def no_space(path: str | Path) -> UserError:

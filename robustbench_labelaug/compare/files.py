@@ -40,6 +40,7 @@ class EvaluatedModel:
     folder: Path
     results: dict[str, dict[str, Any]]            # id -> EvalResult dict
     datasets: dict[str, Any] = field(default_factory=dict)   # id -> the dataset spec it ran on
+    data_fingerprints: dict[str, Any] = field(default_factory=dict)  # id -> its data fingerprint, where recorded
     meta: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] | None = None
 
@@ -91,7 +92,7 @@ def model_folder(path: str | Path) -> Path:
 def load_evaluated(path: str | Path) -> EvaluatedModel:
     """Read one model's evaluation folder (see the module docstring)."""
     folder = model_folder(path)
-    results, datasets = {}, {}
+    results, datasets, fingerprints = {}, {}, {}
     for f in sorted((folder / "results").glob("*.json")):
         stored = _read_json(f)
         if not isinstance(stored, dict) or "result" not in stored:
@@ -99,6 +100,8 @@ def load_evaluated(path: str | Path) -> EvaluatedModel:
         results[f.stem] = stored["result"]
         marker = folder / "cache" / f.stem / "fingerprint.json"
         datasets[f.stem] = _read_json(marker).get("dataset") if marker.is_file() else stored.get("dataset")
+        if "data_fingerprint" in stored:
+            fingerprints[f.stem] = stored["data_fingerprint"]
     if not results:
         raise UserError(f"{folder}/results holds no results: run the evaluation first")
     meta = _read_json(folder / "model.json") if (folder / "model.json").is_file() else {}
@@ -108,7 +111,8 @@ def load_evaluated(path: str | Path) -> EvaluatedModel:
         names = ((_read_json(info_path).get("labelaug") or {}).get("class_names"))
     names = names or (meta.get("meta") or {}).get("class_names")
     return EvaluatedModel(name=str(meta.get("model") or folder.name), folder=folder, results=results,
-                          datasets=datasets, meta=meta.get("meta") or {}, class_names=names)
+                          datasets=datasets, data_fingerprints=fingerprints, meta=meta.get("meta") or {},
+                          class_names=names)
 
 
 __all__ = ["COMPARED_PART", "EvaluatedModel", "load_evaluated", "model_folder"]
