@@ -227,7 +227,8 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
               device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
               output: str | Path = "./output/benchmark", split: str | None = None,
-              selection: str = "class_balanced", seed: int = 0, progress: bool = False) -> Report:
+              selection: str = "class_balanced", seed: int = 0, progress: bool = False,
+              stochastic: bool = False) -> Report:
     """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
 
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
@@ -239,7 +240,9 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
     first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
     is one). ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
-    compare`` reads) and write ``<output>/model_info/<model_name>.json``."""
+    compare`` reads) and write ``<output>/model_info/<model_name>.json``. A model whose logits vary between calls
+    (dropout left on, noise in forward, BatchNorm on batch statistics) is refused, unless ``stochastic=True``
+    declares it so: the report then says so and AutoAttack runs its randomised version (``rand``)."""
     import torch
 
     from .compare.files import load_evaluated
@@ -267,13 +270,14 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
     model_name = model_name or type(model).__name__
-    from .evaluation import EvalContext, create_evaluator
+    from .evaluation import EvalContext, create_evaluator, settings_for_model
 
-    specs = _evaluator_specs(evaluators, eps, n_examples, selection)
+    specs = [(rid, name, settings_for_model(name, settings, stochastic))
+             for rid, name, settings in _evaluator_specs(evaluators, eps, n_examples, selection)]
     built = [(rid, name, settings, create_evaluator(name, **settings)) for rid, name, settings in specs]
     meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
             "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
-            "class_names": names}
+            "class_names": names, **({"stochastic": True} if stochastic else {})}
     out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
     folder = out_root / model_name
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
@@ -283,6 +287,9 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
                         f"output, or delete {folder} to recompute")
     try:
         k_model = _k_way_model(model, ds, k, dev)
+        from .modelcheck import check_consistent_outputs
+
+        check_consistent_outputs(k_model, ds, dev, f"model '{model_name}'", stochastic=stochastic)
         atomic_write_json(marker, {"model": model_name, "meta": meta, "fingerprint": weights})
         predictions: dict = {}
         from .data.fingerprint import dataset_fingerprint

@@ -202,6 +202,7 @@ class AutoAttackEvaluator(Evaluator):
 
     name = "autoattack"
     long_running = True  # fixed FAB-T / Square cost
+    stochastic_settings = {"version": "rand"}  # a declared stochastic model: AutoAttack's randomised version (EOT)
 
     eps: float = 0.03
     version: str = "standard"

@@ -289,6 +289,7 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         "eps_space": PIXEL_SPACE,
         "classifier": "K-way: the first K of the model's K+M logits",
         "class_names": class_names(model),
+        **({"stochastic": True} if model.get("stochastic") else {}),
         "measured": measured,
         "reported": reported_n,
         "results": {k: dict(v) for k, v in results.items()},
@@ -325,6 +326,9 @@ def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is
         parts.append(f"{attack} on {measured[keys.AUTOATTACK_N]} test images")
     if reported_is_pgd:
         parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
+    if model.get("stochastic"):
+        parts.append("declared stochastic: its logits vary between calls, each number is one draw (AutoAttack: its "
+                     "randomised version)")
     return "; ".join(parts)
 
 

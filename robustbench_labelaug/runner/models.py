@@ -162,6 +162,8 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         reported = model.reported
     meta.update(overrides)
     meta["key"] = model.key
+    if model.stochastic:
+        meta["stochastic"] = True  # declared: the report says so (model_info's footnote)
     default = meta.get("threat_model", DEFAULT_THREAT_MODEL)
     meta["threat_model"] = model.threat_model if model.threat_model != DEFAULT_THREAT_MODEL else default
     dataset_id = _pick_dataset(cfg, model, meta.get("dataset"))

@@ -68,7 +68,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     from tqdm import tqdm
 
     from .. import distributed as dist_utils
-    from ..evaluation import EvalContext, create_evaluator
+    from ..evaluation import EvalContext, create_evaluator, settings_for_model
 
     info = dist_utils.current()
     folder = output / model.key
@@ -84,7 +84,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         rid = entry.effective_id(fast, cfg.fast)  # says what ran (--fast: pgd10_sound, not pgd40_sound)
         bar.set_postfix_str(rid)
         ds_id = entry.dataset or model.dataset_id
-        settings = entry.effective_settings(fast, cfg.fast)
+        settings = settings_for_model(entry.name, entry.effective_settings(fast, cfg.fast), model.config.stochastic)
         fingerprint = _digest({"evaluator": entry.name, "settings": settings,
                                "dataset": cfg.datasets[ds_id].spec(), "num_classes": model.meta["num_classes"],
                                "seed": cfg.runtime.seed})
@@ -123,9 +123,14 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         evaluator = create_evaluator(entry.name, **settings)
         if loaded is None:
             loaded = load_resolved_model(model, cfg.runtime.model_dir)
-            from ..modelcheck import check_finite_model
+            from ..modelcheck import check_consistent_outputs, check_finite_model
 
             check_finite_model(loaded, f"model '{model.key}'")
+            varies = check_consistent_outputs(loaded, datasets(ds_id), device, f"model '{model.key}'",
+                                              stochastic=model.config.stochastic)
+            if model.config.stochastic:
+                log(f"model '{model.key}' is declared stochastic ({varies or 'its logits did not vary here'}): "
+                    "its numbers are one draw; AutoAttack runs its randomised version (rand)")
             if cfg.runtime.channels_last:
                 loaded = loaded.to(memory_format=torch.channels_last)
         if batch_size is None:  # runtime.batch_size auto: probed once per model (runner/feeding.py)
