@@ -282,7 +282,9 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     folder = out_root / model_name
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
     marker = folder / "model.json"
-    if marker.is_file() and load_json(marker).get("fingerprint") != weights:
+    from .runner.guards import computed_files
+
+    if marker.is_file() and load_json(marker).get("fingerprint") != weights and computed_files(folder):
         raise UserError(f"{folder} holds results of other weights for '{model_name}': pass another model_name or "
                         f"output, or delete {folder} to recompute")
     try:

@@ -46,6 +46,25 @@ def clear_cache(cache_dir: Path) -> None:
     shutil.rmtree(cache_dir, ignore_errors=True)
 
 
+def computed_files(folder: Path) -> list[Path]:
+    """What a model folder holds of computed work: stored results and cached parts (not the markers)."""
+    return sorted([*(folder / "results").glob("*.json"), *(folder / "cache").rglob("*.npz")])
+
+
+# what a model's fingerprint key stands for, in words (the keys runner/models.py and zoo/sources.py record)
+FINGERPRINT_WORDS = {"sha256": "its checkpoint's weights", "code_sha256": "its code", "python": "its factory",
+                     "zoo": "its zoo entry", "timm": "its timm model", "robustbench": "its RobustBench model"}
+
+
+def fingerprint_change(old: Any, new: Any) -> str:
+    """What changed between two model fingerprints, in words (e.g. "its code changed")."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return "its weights or source changed"
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    words = [FINGERPRINT_WORDS.get(k, f"its {k}") for k in changed]
+    return (" and ".join(dict.fromkeys(words)) or "its source") + " changed"
+
+
 def data_fingerprints(cfg) -> dict[str, str | None]:
     """Each config dataset's data fingerprint (:func:`..data.fingerprint.dataset_fingerprint`), computed once."""
     from ..data.fingerprint import dataset_fingerprint

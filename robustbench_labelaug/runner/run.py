@@ -51,8 +51,16 @@ def _check_model_folder(folder: Path, model: ResolvedModel, is_main: bool) -> No
     if marker.exists():
         found = _read_json(marker).get("fingerprint")
         if found != model.fingerprint:
-            raise UserError(f"{folder} holds results of another checkpoint for model '{model.key}': use another "
-                            f"--output, or delete {folder} to recompute")
+            computed = guards.computed_files(folder)
+            if not computed:  # a run that failed before its first result: nothing of the old model to keep
+                if is_main:
+                    guards.clear_cache(folder / "cache")
+                    atomic_write_json(marker, {"model": model.key, "fingerprint": model.fingerprint,
+                                               "meta": model.meta})
+                return
+            raise UserError(f"{folder} holds {len(computed)} result file(s) of model '{model.key}' as it was before "
+                            f"{guards.fingerprint_change(found, model.fingerprint)}: use another --output, or delete "
+                            f"{folder} to recompute")
     elif is_main:
         atomic_write_json(marker, {"model": model.key, "fingerprint": model.fingerprint, "meta": model.meta})
 

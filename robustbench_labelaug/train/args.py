@@ -232,8 +232,42 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"config file {file} has unknown keys {unknown}: use `rbla train --help` flag names")
-    parser.set_defaults(**values)
+    actions = {a.dest: a for a in parser._actions}
+    parser.set_defaults(**{k: config_value(actions[k], k, v, file) for k, v in values.items()})
     return set(values)
+
+
+def config_value(action: argparse.Action, key: str, value, file) -> object:
+    """A config file's value for a flag, checked as the command line would check it (the flag's type, number of
+    values and choices), so ``epochs: [1, 2]`` is one line, not a traceback deep in training."""
+    flag = action.option_strings[-1] if action.option_strings else key
+
+    def bad(want: str) -> UserError:
+        return UserError(f"config file {file}: {key}: {value!r} is not {want} (what {flag} takes): write it as "
+                         f"on the command line")
+
+    if action.nargs == 0:  # store_true / store_false / store_const
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    many = action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1)
+    if isinstance(value, dict) or (isinstance(value, list) and not many):
+        raise bad("one value" if not many else "a list of values")
+    out = []
+    for v in (value if isinstance(value, list) else [value]):
+        if v is not None and action.type is not None:
+            if isinstance(v, (list, dict)) or (action.type in (int, float) and isinstance(v, bool)):
+                raise bad("a number" if action.type in (int, float) else "a value")
+            if action.type is int and isinstance(v, float) and not v.is_integer():
+                raise bad("an integer")
+            try:
+                v = action.type(v if action.type in (int, float, str) else str(v))
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
+                raise bad(f"a valid {getattr(action.type, '__name__', 'value')}") from None
+        if v is not None and action.choices is not None and v not in action.choices:
+            raise UserError(f"config file {file}: {key}: {v!r} is not one of {', '.join(map(str, action.choices))}")
+        out.append(v)
+    return out if many else out[0]
 
 
 def adv_settings(args: argparse.Namespace, allow_trades: bool = True) -> dict:
