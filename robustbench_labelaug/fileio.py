@@ -279,6 +279,24 @@ def check_component(name: Any, what: str, fix: str = "use letters, digits, '-', 
     return name
 
 
+def names_difference(a: Sequence[Any], b: Sequence[Any]) -> str | None:
+    """Where two lists of names (class names) differ, in words a reader can act on, or None: the first position
+    that differs, and whether the two names there differ only in Unicode normalisation (NFC vs NFD: they look
+    identical on screen) or in count."""
+    a, b = [str(x) for x in a], [str(x) for x in b]
+    if a == b:
+        return None
+    i = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    if i is None:
+        return f"{len(a)} vs {len(b)} names"
+    x, y = a[i], b[i]
+    if unicodedata.normalize("NFC", x) == unicodedata.normalize("NFC", y):
+        forms = [next((f for f in ("NFC", "NFD") if unicodedata.normalize(f, n) == n), "mixed") for n in (x, y)]
+        return (f"name {i}, {x!r}, is written in two Unicode normalisations ({forms[0]} vs {forms[1]}: they look "
+                "identical on screen but are different strings); rename the folders in NFC")
+    return f"name {i}: {x!r} vs {y!r}"
+
+
 def read_json(path: str | Path, fix: str = "delete it to recompute", kind: type | None = dict) -> Any:
     """The JSON value in ``path`` (of type ``kind``, default an object; None: any), else one :class:`UserError`
     naming the file and ``fix``. The one JSON reader: data files are parsed, never run."""

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..fileio import names_difference
 from . import stats
 from .files import EvaluatedModel, load_evaluated
 
@@ -422,17 +423,11 @@ def _num_classes(a: EvaluatedModel, b: EvaluatedModel, aid: str, bid: str, array
     if len(set(found)) > 1:
         raise UserError(f"'{aid}' of {a.folder} has {found[0]} classes but '{bid}' of {b.folder} has {found[1]}: "
                         "compare evaluations of the same dataset")
-    if a.class_names and b.class_names and list(a.class_names) != list(b.class_names):
-        i = next((j for j, (x, y) in enumerate(zip(a.class_names, b.class_names)) if x != y),
-                 min(len(a.class_names), len(b.class_names)))
-        raise UserError(f"{a.folder} and {b.folder} name their classes differently (class {i}: "
-                        f"{_name_at(a.class_names, i)!r} vs {_name_at(b.class_names, i)!r}): compare evaluations of "
-                        "the same dataset")
+    differ = names_difference(a.class_names, b.class_names) if a.class_names and b.class_names else None
+    if differ:
+        raise UserError(f"{a.folder} and {b.folder} name their classes differently ({differ}): compare evaluations "
+                        "of the same dataset")
     return found[0] if found else int(arrays["y_true"].max()) + 1
-
-
-def _name_at(names: Sequence[str], i: int) -> str | None:
-    return str(names[i]) if i < len(names) else None
 
 
 def _class_names(a: EvaluatedModel, b: EvaluatedModel, k: int) -> list[str]:

@@ -471,8 +471,14 @@ def model_info_files(folder: str | Path) -> list[Path]:
         raise UserError(f"{folder} is not a folder: pass the output folder of rbla evaluate (or a folder of "
                         "model_info JSONs)")
     root = folder / "model_info" if (folder / "model_info").is_dir() else folder
-    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+    # every JSON, a model named ".x" too; not the "._x.json" resource forks macOS leaves on foreign disks
+    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("._"))
     if not files:
+        computed = sorted(p.parent.parent.name for p in folder.glob("*/results/*.json"))
+        if computed:
+            raise UserError(f"no model_info JSON files under {root}, though {folder} holds results of "
+                            f"{', '.join(dict.fromkeys(computed))}: re-run rbla evaluate with the same config and "
+                            "output, which writes them from the stored results without recomputing")
         raise UserError(f"no model_info JSON files under {root}: run rbla evaluate -c CONFIG first")
     return files
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..results.rules import TRAINING_FLAGS, check_training, training_mode
+from ..results.rules import TRAINING_FLAGS, check_mode, check_training, training_mode
 
 # rbla train's --adv-mode (the hook's modes plus TRADES), --fair, and the training labels: results/vocab.py
 from ..results.vocab import (  # noqa: E402,F401
@@ -273,6 +273,7 @@ def config_value(action: argparse.Action, key: str, value, file) -> object:
 def adv_settings(args: argparse.Namespace, allow_trades: bool = True) -> dict:
     """The ``--adv-*`` / ``--la-*`` flags checked by the one training rule (``results.rules.check_training``), as
     ``AdvLabelAug`` keyword arguments (``rbla train`` and ``rbla timm-train`` alike)."""
+    check_mode(None, args.adv_mode, TRAINING_FLAGS["mode"], TRAIN_MODES)  # every choice (trades: refused below)
     mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
     if mode == TRADES and not allow_trades:
         raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
