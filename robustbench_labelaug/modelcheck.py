@@ -76,6 +76,34 @@ def check_model_sees(model: nn.Module, x: torch.Tensor, logits: torch.Tensor, wh
     check_finite_logits(logits, what)
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def check_head_width(model: nn.Module, x: torch.Tensor, num_classes: int, num_ops: int,
+                     what: str = "the model") -> None:
+    """:class:`UserError` unless the whole model (inside any K-way view) outputs K + M logits for images ``x``, so
+    a declared M (``num_ops``) is what the head has, not only what is recorded."""
+    from .models.classifier import KWayClassifier, unwrap_model
+
+    inner = unwrap_model(model)
+    while isinstance(inner, KWayClassifier):
+        inner = unwrap_model(inner.model)
+    was_training = inner.training
+    inner.eval()
+    try:
+        with torch.no_grad():
+            out = inner(x[:1].to(_device_of(inner)))
+    finally:
+        inner.train(was_training)
+    width = int((out[0] if isinstance(out, (tuple, list)) else out).shape[-1])
+    if width != num_classes + num_ops:
+        fix = (f"set num_ops: {width - num_classes}" if width > num_classes else
+               f"its head has fewer logits than the K={num_classes} classes: use the model of this dataset")
+        raise UserError(f"{what} is declared with K={num_classes} classes and M={num_ops} extra logits (K+M = "
+                        f"{num_classes + num_ops}) but outputs {width} logits: {fix}")
+
+
 CONSISTENCY_BATCH = 8          # examples of the fixed batch (the first of the dataset)
 CONSISTENCY_SMALL_BATCH = 3    # the second batch size the same examples are run at
 
@@ -131,7 +159,7 @@ def check_consistent_outputs(model: nn.Module, dataset, device=None, what: str =
     n = min(CONSISTENCY_BATCH, len(dataset))
     if n < 2:
         return None
-    device = device if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = device if device is not None else _device_of(model)
     x = torch.stack([dataset[i][0] for i in range(n)]).to(device)
     was_training = model.training
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}  # a BN in training mode updates them
@@ -153,5 +181,5 @@ def check_consistent_outputs(model: nn.Module, dataset, device=None, what: str =
 
 
 __all__ = ["CONSISTENCY_BATCH", "CONSISTENCY_SMALL_BATCH", "check_consistent_outputs", "check_finite_logits",
-           "check_finite_model", "check_finite_state", "check_input_channels", "check_model_sees", "first_non_finite",
+           "check_finite_model", "check_finite_state", "check_head_width", "check_input_channels", "check_model_sees", "first_non_finite",
            "input_channels", "output_inconsistency"]

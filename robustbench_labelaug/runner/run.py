@@ -131,10 +131,12 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         evaluator = create_evaluator(entry.name, **settings)
         if loaded is None:
             loaded = load_resolved_model(model, cfg.runtime.model_dir)
-            from ..modelcheck import check_consistent_outputs, check_finite_model
+            from ..modelcheck import check_consistent_outputs, check_finite_model, check_head_width
 
             check_finite_model(loaded, f"model '{model.key}'")
-            varies = check_consistent_outputs(loaded, datasets(ds_id), device, f"model '{model.key}'",
+            check_head_width(loaded, datasets(ds_id)[0][0].unsqueeze(0), int(model.meta["num_classes"]),
+                             int(model.meta.get("num_ops") or 0), f"model '{model.key}'")
+            varies = check_consistent_outputs(loaded, datasets(ds_id), None, f"model '{model.key}'",
                                               stochastic=model.config.stochastic)
             if model.config.stochastic:
                 log(f"model '{model.key}' is declared stochastic ({varies or 'its logits did not vary here'}): "

@@ -453,9 +453,11 @@ def check_run_args(args: argparse.Namespace) -> None:
 
 # flags of this invocation only, never taken from the checkpoint
 THIS_CALL = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides"})
-# flags that may change on --resume without changing what is trained (the checkpoint's value when not given)
-RUN_CONTROL = frozenset({"device", "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir",
-                         "compile"})
+# flags that may change on --resume without changing what is trained (the checkpoint's value when not given).
+# --workers is not one: each loader worker draws its own augmentation (and with none the main process draws it, in
+# the sequence the attack's random starts also come from), so another count trains other weights
+RUN_CONTROL = frozenset({"device", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile"})
+WHY_RECIPE = {"workers": "the data-loader workers draw the random augmentation, so their number changes the weights"}
 # recipe flags whose change must rebuild the lr schedule (and set the optimizer's lr) on resume
 SCHEDULE_FLAGS = frozenset({"lr", "min_lr", "sched", "epochs", "warmup_epochs", "warmup_lr"})
 
@@ -498,7 +500,8 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
         else:
             setattr(args, name, old)
     if conflicts and not getattr(args, "override_recipe", False):
-        listed = ", ".join(f"{_flag(k)} {new} (checkpoint: {old})" for k, (old, new) in conflicts.items())
+        listed = ", ".join(f"{_flag(k)} {new} (checkpoint: {old}{'; ' + WHY_RECIPE[k] if k in WHY_RECIPE else ''})"
+                           for k, (old, new) in conflicts.items())
         raise UserError(f"--resume {path}: {listed} would change the run's recipe: drop the flag(s) to continue as "
                         "recorded, or add --override-recipe to change it (the change is recorded)")
     history = list(saved.get("recipe_overrides") or [])

@@ -337,6 +337,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                                max_history=args.checkpoint_hist) if info.is_main else None
     if saver is not None:
         saver.class_names = class_names_of(train_ds, args.dataset, args.data_dir)
+        saver.adopt_existing(start_epoch)  # --checkpoint-hist counts the epochs written before a resume
     loss_fn = SoftTargetCrossEntropy()
     last = out_dir / "last.pth.tar"
     if info.is_main:
