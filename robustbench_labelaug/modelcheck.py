@@ -98,7 +98,7 @@ def check_head_width(model: nn.Module, x: torch.Tensor, num_classes: int, num_op
         inner.train(was_training)
     width = int((out[0] if isinstance(out, (tuple, list)) else out).shape[-1])
     if width != num_classes + num_ops:
-        fix = (f"set num_ops: {width - num_classes}" if width > num_classes else
+        fix = (f"set num_ops: {width - num_classes}" if width >= num_classes else
                f"its head has fewer logits than the K={num_classes} classes: use the model of this dataset")
         raise UserError(f"{what} is declared with K={num_classes} classes and M={num_ops} extra logits (K+M = "
                         f"{num_classes + num_ops}) but outputs {width} logits: {fix}")

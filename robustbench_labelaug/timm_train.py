@@ -387,6 +387,12 @@ def check_script_args(args: argparse.Namespace, persistent_loader: bool = False)
         if data_dir and not Path(data_dir).is_dir() and not getattr(args, "dataset_download", False):
             kind = "is a file, not a folder" if Path(data_dir).exists() else "does not exist"
             raise UserError(f"--data-dir {data_dir} {kind}: pass the dataset's folder")
+        classes = _class_folders(data_dir, getattr(args, "train_split", "train")) \
+            if data_dir and dataset.lower() in FOLDER_DATASETS else None
+        if classes and getattr(args, "num_classes", None) is not None:
+            from .checks import check_declared_classes  # rbla train's own check of K against the data
+
+            check_declared_classes(args.num_classes, len(classes), f"the training folder of {data_dir}")
     device = str(getattr(args, "device", "") or "")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"timm's train.py would run on --device {device} (its default is cuda) but this machine has "
@@ -395,6 +401,17 @@ def check_script_args(args: argparse.Namespace, persistent_loader: bool = False)
     if persistent_loader and isinstance(workers, int) and workers < 1:
         raise UserError(f"-j {workers}: timm's train.py keeps its loader workers alive between epochs (persistent "
                         "workers), which needs at least one: pass -j 1 or more")
+
+
+def _class_folders(data_dir: str, split: str) -> list[str]:
+    """The class folders of an image-folder training split (``<data_dir>/<split>``, else ``data_dir``): what
+    timm's folder reader makes classes of, counted before it scans every image."""
+    root = Path(data_dir) / str(split)
+    root = root if root.is_dir() else Path(data_dir)
+    try:
+        return sorted(p.name for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
 
 
 def creates_persistent_loaders(source: str) -> bool:

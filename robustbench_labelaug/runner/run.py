@@ -252,8 +252,16 @@ def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, dat
     written = []
     data_fps = guards.data_fingerprints(cfg)
     for model in resolved:
-        results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
-                                 checked=checked, data_fps=data_fps)
+        fresh = not (out / model.key).exists()
+        try:
+            results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
+                                     checked=checked, data_fps=data_fps)
+        except BaseException:  # refused before its first result (a model or data check): leave no folder behind
+            if fresh and dist.is_main and not guards.computed_files(out / model.key):
+                import shutil
+
+                shutil.rmtree(out / model.key, ignore_errors=True)
+            raise
         extra = {"config": str(cfg.path), "title": cfg.title, "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
                  "evaluators": [{"id": e.effective_id(fast, cfg.fast), "evaluator": e.name,
