@@ -268,3 +268,55 @@ def test_compare_refuses_reordered_examples_and_other_class_names(tmp_path):
     b = write_evaluation(tmp_path, "b", B_WRONG, index=np.arange(len(Y))[::-1])
     with pytest.raises(UserError, match="different examples .*another order"):
         compare(a, b)
+
+
+NET = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, stride=2)
+        self.fc = nn.Linear(4 * 15 * 15, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def build():
+    return Net()
+'''
+
+
+@pytest.mark.slow
+def test_benchmark_and_a_config_pair_by_settings_and_agree(tmp_path):
+    """Two doors to one measurement: benchmark()'s `pgd` and a config's `pgd2_sound` with the same settings are
+    paired (not dropped for their ids) and give the same per-example outcomes on the same examples."""
+    import importlib.util
+
+    import yaml
+
+    from robustbench_labelaug import benchmark
+    from robustbench_labelaug.cli import main as cli_main
+
+    (tmp_path / "net.py").write_text(NET)
+    spec = importlib.util.spec_from_file_location("net_for_compare", tmp_path / "net.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    benchmark(module.build(), evaluators=(("pgd", {"steps": 2}),), n_examples=20, to_disk=True,
+              output=tmp_path / "bench", model_name="mine")
+    cfg = {"title": "t", "runtime": {"batch_size": 64, "device": "cpu", "output": str(tmp_path / "eval"),
+                                     "progress": False, "plots": False},
+           "datasets": {"digits": {"name": "digits", "split": "test"}},
+           "models": [{"name": "mine", "python": f"{tmp_path / 'net.py'}:build", "dataset": "digits"}],
+           "evaluators": [{"id": "pgd2_sound", "name": "pgd", "settings": {"protocol": "sound", "eps": 0.2,
+                                                                          "steps": 2, "n_examples": 20}}]}
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(cfg))
+    assert cli_main(["evaluate", "-c", str(tmp_path / "eval.yaml"), "--no-progress"]) == 0
+    r = compare(tmp_path / "bench" / "mine", tmp_path / "eval" / "mine", n_boot=200)
+    assert list(r.evaluators) == ["pgd = pgd2_sound"] and not r.skipped
+    e = r.evaluators["pgd = pgd2_sound"]
+    assert list(e.n) == [2] * 10 and e.tests["a_only"].sum() == e.tests["b_only"].sum() == 0
