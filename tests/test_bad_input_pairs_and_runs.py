@@ -56,6 +56,9 @@ NET = textwrap.dedent('''
 
     def with_dropout():
         return Net(drop=True).eval()
+
+    def exits():
+        raise SystemExit(3)
 ''')
 
 
@@ -151,6 +154,10 @@ def _dropout_model(tmp, run):
     return ["evaluate", "-c", str(_python_config(tmp, "with_dropout", tmp / "eval")), "--no-progress"], tmp
 
 
+def _factory_exits(tmp, run):
+    return ["evaluate", "-c", str(_python_config(tmp, "exits", tmp / "eval")), "--no-progress"], tmp
+
+
 def _num_ops_vs_head(tmp, run):
     return ["evaluate", "-c", str(_python_config(tmp, "build", tmp / "eval", num_ops=1)), "--no-progress"], tmp
 
@@ -230,6 +237,7 @@ CASES = [
     pytest.param(Case("timm-cuda-on-cpu", _timm("cuda-default"), "has no CUDA device: pass --device cpu"),
                  marks=NO_CUDA),
     Case("timm-workers-0", _timm("persistent", "-j", "0"), "-j 0: timm's train.py keeps its loader workers alive"),
+    Case("python-factory-exits", _factory_exits, "exits() failed (SystemExit: 3)"),
     # 4: models that answer differently each call
     Case("evaluate-dropout-left-on", _dropout_model, "module 'drop' (Dropout) is in training mode"),
     # 6: runs that do not do what they are labelled
