@@ -113,6 +113,10 @@ class Comparison:
                              f"{_ci(s['ci'])}{' *' if stats.significant(s['ci']) else ''} |")
             if e.boot.get("no_ci"):
                 lines += ["", f"No bootstrap CI: {e.boot['no_ci']}."]
+            else:
+                notes = [f"No CI of the {name}: {s['why']}." for name, s in e.boot["summary"].items()
+                         if s.get("ci") is None and s.get("why")]
+                lines += ["", *notes] if notes else []
             lines += ["", f"| class | n | {self.a_name} | {self.b_name} | B - A | {level} % CI (Newcombe) | "
                       "A-only wrong | B-only wrong | McNemar p | Holm p |",
                       "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
