@@ -216,7 +216,7 @@ def test_identical_models_get_no_zero_width_summary_ci(tmp_path):
 
 
 def test_results_pair_by_settings_not_ids_and_unpaired_ones_are_named(tmp_path):
-    aa = {"autoattack": ("autoattack", {"eps": 0.2, "version": "standard", "n_examples": 120, "pgd_first": True})}
+    aa = {"autoattack": ("autoattack", {"eps": 0.2, "version": "standard", "n_examples": 60, "pgd_first": True})}
     a = write_evaluation(tmp_path, "bench", A_WRONG, rid="pgd",
                          extra={"autoattack": ("autoattack", {"eps": 0.2, "version": "standard", "n_examples": None})})
     b = write_evaluation(tmp_path, "demo", B_WRONG, rid="pgd40_sound", extra=aa)
@@ -229,7 +229,7 @@ def test_results_pair_by_settings_not_ids_and_unpaired_ones_are_named(tmp_path):
     md = r.markdown()
     assert "Not compared:" in md and "bench's `pgd` with demo's `pgd40_sound`" in md
     assert compare(a, b, n_boot=200, evaluators=["pgd40_sound"]).evaluators.keys() == {"pgd = pgd40_sound"}
-    with pytest.raises(UserError, match="--evaluators names \\['autoattack'\\].*n_examples: None vs 120"):
+    with pytest.raises(UserError, match="--evaluators names \\['autoattack'\\].*n_examples: 120 vs 60"):
         compare(a, b, evaluators=["autoattack"])
 
 
@@ -320,3 +320,11 @@ def test_benchmark_and_a_config_pair_by_settings_and_agree(tmp_path):
     assert list(r.evaluators) == ["pgd = pgd2_sound"] and not r.skipped
     e = r.evaluators["pgd = pgd2_sound"]
     assert list(e.n) == [2] * 10 and e.tests["a_only"].sum() == e.tests["b_only"].sum() == 0
+
+
+def test_all_examples_and_their_count_measure_alike(tmp_path):
+    every = {"autoattack": ("autoattack", {"eps": 0.2, "n_examples": None})}
+    counted = {"autoattack": ("autoattack", {"eps": 0.2, "n_examples": len(Y)})}
+    r = compare(write_evaluation(tmp_path, "a", A_WRONG, extra=every),
+                write_evaluation(tmp_path, "b", B_WRONG, extra=counted), n_boot=200)
+    assert set(r.evaluators) == {"pgd", "autoattack"} and not r.skipped

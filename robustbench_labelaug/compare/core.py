@@ -199,8 +199,12 @@ def result_label(result: dict[str, Any]) -> str:
 
 
 def _settings(result: dict[str, Any]) -> dict[str, Any]:
-    """What a result measured: its evaluator's settings less those that do not define the measurement."""
-    return {k: v for k, v in (result.get("settings") or {}).items() if k not in IGNORED_SETTINGS}
+    """What a result measured: its evaluator's settings less those that do not define the measurement; an
+    ``n_examples`` of None (all of them) as the count it evaluated, so "all 360" and "360" are alike."""
+    out = {k: v for k, v in (result.get("settings") or {}).items() if k not in IGNORED_SETTINGS}
+    if "n_examples" in out and out["n_examples"] is None and isinstance(result.get("num_examples"), int):
+        out["n_examples"] = result["num_examples"]
+    return out
 
 
 def _first_difference(x: dict[str, Any], y: dict[str, Any], order: Sequence[str] = ()) -> str | None:
