@@ -278,6 +278,10 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
             "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
             "class_names": names, **({"stochastic": True} if stochastic else {})}
+    from .data.fingerprint import dataset_fingerprint
+
+    data_fp = dataset_fingerprint(data_dir, ds_config.resolved_split)  # which files: what rbla compare checks
+    meta["data_fingerprint"] = data_fp
     out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
     folder = out_root / model_name
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
@@ -294,9 +298,6 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
         check_consistent_outputs(k_model, ds, dev, f"model '{model_name}'", stochastic=stochastic)
         atomic_write_json(marker, {"model": model_name, "meta": meta, "fingerprint": weights})
         predictions: dict = {}
-        from .data.fingerprint import dataset_fingerprint
-
-        data_fp = dataset_fingerprint(data_dir, ds_config.resolved_split)  # which files: what rbla compare checks
         for rid, name, settings, evaluator in built:
             fingerprint = _digest({"evaluator": name, "settings": settings, "dataset": ds_config.spec(),
                                    "num_classes": k, "seed": seed})

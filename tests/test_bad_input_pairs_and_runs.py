@@ -162,6 +162,15 @@ def _num_ops_vs_head(tmp, run):
     return ["evaluate", "-c", str(_python_config(tmp, "build", tmp / "eval", num_ops=1)), "--no-progress"], tmp
 
 
+def _relabel(tmp, run):
+    cfg = _eval_on(tmp, run, {"name": "folder", "data_dir": yaml.safe_load((run / "args.yaml").read_text())["data_dir"],
+                              "split": "val", "input_size": 32})
+    raw = yaml.safe_load(cfg.read_text())
+    raw["models"][0]["training"] = "adv_plus"
+    cfg.write_text(yaml.safe_dump(raw))
+    return ["evaluate", "-c", str(cfg), "--no-progress"], tmp
+
+
 def _resume_workers(tmp, run):
     copy = copy_run(run, tmp / "run")
     return ["train", "--resume", str(copy / "checkpoint-0.pth.tar"), "--workers", "1", *FAST], copy
@@ -245,6 +254,7 @@ CASES = [
          "but outputs 10 logits: set num_ops: 0"),
     pytest.param(Case("timm-num-classes-vs-folders", _timm("plain", "--num-classes", "5"),
                       "--num-classes 5 but the training folder of")),
+    Case("config-relabels-a-checkpoint", _relabel, "the config says training: 'adv_plus' but checkpoint"),
     Case("resume-other-workers", _resume_workers, "--workers 1 (checkpoint: 0; the data-loader workers draw"),
     # 9: messages that misled
     Case("evaluate-code-changed", _code_changed_with_results, "holds 2 result file(s) of model 'm' as it was before "

@@ -341,10 +341,13 @@ def _side(value: Any) -> list[EvaluatedModel]:
 
 class _InMemory(EvaluatedModel):
     def __init__(self, report) -> None:
-        name = (report.meta or {}).get("dataset") if isinstance(getattr(report, "meta", None), dict) else None
+        meta = report.meta if isinstance(getattr(report, "meta", None), dict) else {}
+        name = meta.get("dataset")
         super().__init__(name=report.model_name, folder=Path(f"<benchmark {report.model_name}>"),
                          results=report.results, class_names=list(report.class_names),
-                         datasets={rid: {"name": name} for rid in report.results} if name else {})
+                         datasets={rid: {"name": name} for rid in report.results} if name else {},
+                         data_fingerprints={rid: meta["data_fingerprint"] for rid in report.results}
+                         if "data_fingerprint" in meta else {})
         self._arrays = report.arrays
 
     def arrays(self, result_id: str):
