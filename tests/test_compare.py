@@ -328,3 +328,18 @@ def test_all_examples_and_their_count_measure_alike(tmp_path):
     r = compare(write_evaluation(tmp_path, "a", A_WRONG, extra=every),
                 write_evaluation(tmp_path, "b", B_WRONG, extra=counted), n_boot=200)
     assert set(r.evaluators) == {"pgd", "autoattack"} and not r.skipped
+
+
+def test_in_memory_reports_carry_their_dataset_and_fingerprint(tmp_path):
+    from types import SimpleNamespace
+
+    def report(name, wrong, fingerprint):
+        folder = write_evaluation(tmp_path, name, wrong)
+        arrays = {"pgd": dict(np.load(folder / "cache" / "pgd" / "pgd" / "all.npz"))}
+        result = json.loads((folder / "results" / "pgd.json").read_text())["result"]
+        return SimpleNamespace(model_name=name, results={"pgd": result}, arrays=arrays, class_names=[],
+                               meta={"dataset": "folder", "data_fingerprint": fingerprint}, folder=None)
+
+    assert "pgd" in compare(report("a", A_WRONG, "f1"), report("b", B_WRONG, "f1"), n_boot=200).evaluators
+    with pytest.raises(UserError, match="data fingerprint: f1 vs f2"):
+        compare(report("c", A_WRONG, "f1"), report("d", B_WRONG, "f2"))
