@@ -89,6 +89,11 @@ def check_output_file(path: str | Path, flag: str, suffixes: Sequence[str] | Non
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise UserError(f"{flag} {path}: '{path.suffix or '(no suffix)'}' is not a format it can write: end the "
                         f"name with one of {', '.join(suffixes)} (e.g. {path.with_suffix(suffixes[0]).name})")
+    try:
+        check_writable_dir(path.parent)  # before the work, not after it
+    except OSError as exc:
+        raise UserError(f"{flag} {path} cannot be written ({exc.strerror or type(exc).__name__}): choose a "
+                        "writable folder") from None
     return path
 
 

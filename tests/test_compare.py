@@ -343,3 +343,16 @@ def test_in_memory_reports_carry_their_dataset_and_fingerprint(tmp_path):
     assert "pgd" in compare(report("a", A_WRONG, "f1"), report("b", B_WRONG, "f1"), n_boot=200).evaluators
     with pytest.raises(UserError, match="data fingerprint: f1 vs f2"):
         compare(report("c", A_WRONG, "f1"), report("d", B_WRONG, "f2"))
+
+
+def test_an_output_file_is_checked_before_the_work(tmp_path):
+    from robustbench_labelaug.fileio import check_output_file
+
+    (tmp_path / "a_file").write_text("x")
+    for bad, words in ((tmp_path, "is a folder"), (tmp_path / "a_file" / "x.md", "a_file is a file, not a folder"),
+                       (Path("/proc/x.md"), "cannot be written")):
+        with pytest.raises(UserError, match=words):
+            check_output_file(bad, "--markdown")
+    with pytest.raises(UserError, match="'.xyz' is not a format"):
+        check_output_file(tmp_path / "p.xyz", "--plot", (".png", ".pdf"))
+    assert check_output_file(tmp_path / "new" / "p.png", "--plot", (".png",)) == tmp_path / "new" / "p.png"
