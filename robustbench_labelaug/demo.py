@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import UserError
 from .runner.tasks import TASK_THREADS, Task, default_jobs, run_tasks, task_output
+from .store import EvaluationStore
 
 __all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks", "seeds_summary", "seeds_table"]
 
@@ -286,13 +287,14 @@ def main(args: argparse.Namespace) -> int:
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,
                     leaderboard=False)
-    seed_infos = {name: [load_model_info(eval_dir / "model_info" / f"{name}.json")] for name in models}
+    seed_infos = {name: [load_model_info(EvaluationStore(eval_dir).model_info_path(name))] for name in models}
     if args.seeds > 1:
         evaluate_config(seed_cfg, output=out / "eval_seeds", fast=args.fast, device=args.device, progress=progress,
                         plots=False, leaderboard=False)
         for s in range(1, args.seeds):
             for name in models:
-                seed_infos[name].append(load_model_info(out / "eval_seeds" / "model_info" / f"{name}_seed{s}.json"))
+                seed_infos[name].append(load_model_info(EvaluationStore(out / "eval_seeds").model_info_path(
+                    f"{name}_seed{s}")))
 
     print("3/3 leaderboard and plots")
     board = render(eval_dir, html=eval_dir / "leaderboard.html", plots=True, title=cfg.title, quiet=True,

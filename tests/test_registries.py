@@ -38,6 +38,7 @@ TINY: dict[str, dict] = {
     "imagenet_x": {"n_examples": 4},
     "masking": {"n_examples": 4, "eps": 0.1, "steps": 2, "eps_sweep": [0.1, 0.5], "steps_sweep": [1, 2],
                 "autoattack": False},
+    "robustness_curve": {"n_examples": 4, "eps": 0.1, "steps": 5, "points": 5, "autoattack": False},
 }
 IMAGENET_EVALUATORS = ("real", "imagenet_x")  # need a 1000-class model on official validation file names
 

@@ -36,6 +36,7 @@ from ..fileio import atomic_write_bytes
 from ..packages import package_version
 from ..results import keys
 from ..scoring import top1_error
+from ..store import part_path
 from .base import (
     SELECTIONS,
     EvalContext,
@@ -258,8 +259,8 @@ class AutoAttackEvaluator(Evaluator):
 
     def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         info = dist_utils.current()
-        path = self.cache_path(ctx, part)
-        state = None if path is None else path.with_name(f"{path.stem}.rank{info.rank}.unfinished.npz")
+        state = None if ctx.out_dir is None else part_path(ctx.out_dir, self.name, part,
+                                                              f".rank{info.rank}.unfinished.npz")
         return predict_autoattack(model, batches, eps=self.eps, version=self.version,
                                   seed=int(self.settings["seed"]), batch_size=ctx.batch_size, device=ctx.device,
                                   pgd_steps=UNION_PGD_STEPS if self.pgd_first else None, state_path=state,

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..results.model_info import PIXEL_SPACE, class_names
-from .intervals import wilson_interval
+from ..scoring.intervals import classwise_intervals
 from .table import Table, _notes, _tables
 
 TEMPLATE = "leaderboard.html.j2"
@@ -125,7 +125,7 @@ def classwise_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, 
                 label = f"{label}, clean pass"
             errors = [None if e is None else float(e) for e in cw["error"]]
             counts = cw.get("n")
-            cis = [wilson_interval(e, None if counts is None else int(counts[i])) for i, e in enumerate(errors)]
+            cis = classwise_intervals(errors, counts)
             summary = cw.get("summary") or {}
             columns.append({"id": rid, "label": label, "values": [conv(e) for e in errors],
                             "cis": [conv_ci(ci) for ci in cis], "n": None if counts is None else list(counts),
@@ -239,11 +239,12 @@ def _data_uri(fig) -> str:
 
 def model_plots(key: str, info: Mapping[str, Any]) -> list[dict[str, str]]:
     """The model's class-wise and corruption figures as SVG data URIs."""
-    from .plots import classwise_figure, corruptions_figure
+    from .plots import classwise_figure, corruptions_figure, curves_figure
 
     out = []
     for alt, make in ((f"class-wise error of {key}", classwise_figure),
-                      (f"corruption error of {key}", corruptions_figure)):
+                      (f"corruption error of {key}", corruptions_figure),
+                      (f"robustness curves of {key}", curves_figure)):
         fig = make([(key, info)])
         if fig is not None:
             out.append({"alt": alt, "src": _data_uri(fig)})

@@ -20,6 +20,15 @@ CORRUPTIONS_ERROR = "corruptions_error"
 REAL_ERROR = "real_error"
 IMAGENET_X_ERROR = "imagenet_x_error"
 
+# robustness curves (evaluation/robustness_curve.py): areas under the per-class robust-accuracy curves on
+# [0, eps_max] / eps_max (%, accuracy-like: higher is more robust), median radii in [0,1] pixel units
+CURVE_WORST_AREA = "curve_worst_area"
+CURVE_MEAN_AREA = "curve_mean_area"
+CURVE_WORST_MEDIAN_RADIUS = "curve_worst_median_radius"
+CURVE_MEDIAN_RADIUS = "curve_median_radius"  # one per class (null: more than half never broken)
+CURVE_EPS_MAX = "curve_eps_max"
+CURVE_SOURCE = "curve_source"  # the result whose details hold the curve
+
 MASKING = "masking"
 MASKING_PASSED = "masking_passed"
 MASKING_FAILED = "masking_failed"
@@ -29,6 +38,7 @@ MASKING_FAILED_CHECKS = "masking_failed_checks"
 CLASSWISE_CLEAN = "clean"
 CLASSWISE_REAL = "real"
 CLASSWISE_AUTOATTACK = "autoattack"
+CLASSWISE_CURVE = "curve"  # 100 - each class's curve area: its robust error averaged over eps in [0, eps_max]
 
 
 def pgd_key(protocol: str | None = "sound") -> str:
@@ -70,5 +80,7 @@ REPORTED_CLASSWISE = (CLASSWISE_CLEAN, CLASSWISE_REAL, PGD, CLASSWISE_AUTOATTACK
 
 # Types of ``labelaug.measured`` values the table and plots compute with (other keys are not checked).
 NUMBER_SUFFIXES = ("_error", "_n", "_steps", "_eps_pixel")
-NUMBERS = frozenset({MCE, MCE_NORMALIZED, MASKING_PASSED, MASKING_FAILED})
-NON_NUMBERS = {"classwise": "object", "protocols": "object", MASKING_FAILED_CHECKS: "list", "headlines": "list"}
+NUMBERS = frozenset({MCE, MCE_NORMALIZED, MASKING_PASSED, MASKING_FAILED, CURVE_WORST_AREA, CURVE_MEAN_AREA,
+                     CURVE_WORST_MEDIAN_RADIUS, CURVE_EPS_MAX})
+NON_NUMBERS = {"classwise": "object", "protocols": "object", MASKING_FAILED_CHECKS: "list", "headlines": "list",
+               CURVE_MEDIAN_RADIUS: "list"}
