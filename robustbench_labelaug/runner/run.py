@@ -163,17 +163,8 @@ def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, dat
     store = EvaluationStore(out, writer=dist.is_main)
     data_fps = guards.data_fingerprints(cfg)
     for model in resolved:
-        folder = store.folder(model.key)
-        fresh = not folder.path.exists()
-        try:
-            results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
-                                     checked=checked, data_fps=data_fps)
-        except BaseException:  # refused before its first result (a model or data check): leave no folder behind
-            if fresh and dist.is_main and not folder.computed_files():
-                import shutil
-
-                shutil.rmtree(folder.path, ignore_errors=True)
-            raise
+        results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
+                                 checked=checked, data_fps=data_fps)
         extra = {"config": str(cfg.path), "title": cfg.title, "fast": fast, "fingerprint": model.fingerprint,
                  "checkpoint": model.meta.get("checkpoint"),
                  "evaluators": [{"id": e.effective_id(fast, cfg.fast), "evaluator": e.name,
