@@ -130,12 +130,15 @@ def _logits(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
 def output_inconsistency(model: nn.Module, x: torch.Tensor) -> str | None:
     """Why ``model`` (in eval mode) gives other logits for the same images ``x``, in words, else None: ``x`` is run
     twice as one batch and once in batches of :data:`CONSISTENCY_SMALL_BATCH`. Differences within floating-point
-    noise (1e-3 of the logits' scale; 1e-2 for float16 / bfloat16 weights) are the same answer."""
+    noise (1e-3 of the logits' scale; 1e-2 on an accelerator or with float16 / bfloat16 weights) are the same
+    answer."""
     first = _logits(model, x, len(x))
     again = _logits(model, x, len(x))
     small = _logits(model, x, CONSISTENCY_SMALL_BATCH)
-    low_precision = any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters())
-    scale = (1e-2 if low_precision else 1e-3) * max(1.0, float(first.abs().max()))
+    # kernels differ between batch sizes: within 1e-3 of the logits' scale in float32 on a CPU; TF32 / cuDNN
+    # algorithms and half-precision weights earn 1e-2 (dropout, noise and batch statistics move logits far more)
+    loose = x.device.type != "cpu" or any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters())
+    scale = (1e-2 if loose else 1e-3) * max(1.0, float(first.abs().max()))
     repeat = float((first - again).abs().max())
     batch = float((first - small).abs().max())
     if repeat <= scale and batch <= scale:
