@@ -322,8 +322,8 @@ def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model:
                      description: str | None = None) -> dict[str, Any]:
     """What model_info says of ``model`` (``meta``): a zoo model's entry (:meth:`~.zoo.entries.ZooEntry.
     model_meta`, as ``rbla evaluate`` writes it), else architecture and M read from the model; ``training`` /
-    ``description`` given (:func:`provenance_arguments`) override. A label-augmentation ``training`` needs M >= 1
-    (``results/rules.py``: ``adv_plus_problem``)."""
+    ``description`` given (:func:`provenance_arguments`) add to it (a zoo model's recorded training is never
+    relabelled). A label-augmentation ``training`` needs M >= 1 (``results/rules.py``: ``adv_plus_problem``)."""
     from .results.rules import adv_plus_problem
     from .results.vocab import ADV_PLUS, LABEL_AUG_MODES
     from .zoo.loading import zoo_entry_of
@@ -336,6 +336,9 @@ def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model:
         meta = {"dataset": dataset, "architecture": _architecture(model), "training": None, "num_classes": k,
                 "num_ops": num_ops, "delta": None, "eps": None, "threat_model": threat_model}
     if training is not None:
+        if entry is not None and training != entry.training:  # a model is labelled with what it is, as in configs
+            raise UserError(f"benchmark(): training='{training}' but zoo model '{entry.name}' records "
+                            f"'{entry.training}': leave training out (the results would be labelled as another model)")
         meta["training"] = training
         if any(training == m or training.startswith(f"{m}_") for m in LABEL_AUG_MODES):
             problem = adv_plus_problem(ADV_PLUS, meta["num_ops"], "M")
@@ -353,7 +356,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
               output: str | Path = "./output/benchmark", split: str | None = None,
               selection: str = "class_balanced", seed: int = 0, progress: bool = False,
-              training: str | None = None, description: str | None = None) -> Report:
+              stochastic: bool = False, training: str | None = None, description: str | None = None) -> Report:
     """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
 
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
@@ -373,9 +376,11 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     ``<output>/model_info/<model_name>.json``, holding the output folder's lock as ``rbla evaluate`` does; the
     files are those ``rbla evaluate`` writes for the same model and settings (both run
     :func:`~robustbench_labelaug.runner.loop.evaluate_folder`). Without it the Report still carries the
-    evaluation: :meth:`Report.to_model_info` writes it beside the file."""
+    evaluation: :meth:`Report.to_model_info` writes it beside the file. A model whose logits vary between calls
+    (dropout left on, noise in forward, BatchNorm on batch statistics) is refused, unless ``stochastic=True``
+    declares it so: the report then says so and AutoAttack runs its randomised version (``rand``)."""
     from .data import create_dataset, get_dataset_spec
-    from .evaluation import create_evaluator
+    from .evaluation import create_evaluator, settings_for_model
     from .fileio import check_component, check_writable_dir
     from .runner.config import DatasetConfig
     from .runner.loop import data_fingerprint, evaluate_folder, plan_result
@@ -397,7 +402,8 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
-    specs = _evaluator_specs(evaluators, eps, n_examples, selection)
+    specs = [(rid, name, settings_for_model(name, settings, stochastic))  # stochastic: AutoAttack's rand
+             for rid, name, settings in _evaluator_specs(evaluators, eps, n_examples, selection)]
     for _, name, settings in specs:  # every evaluator's settings checked before any work
         create_evaluator(name, **settings)
     provenance_arguments(training, description)
@@ -409,7 +415,10 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
         EvaluationStore(output).folder(model_name).check_model(weights, rename)
     k_model, num_ops = _k_way_model(model, ds, k, dev)
     meta = {**model_provenance(model, k=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
-                               training=training, description=description), "class_names": names}
+                               training=training, description=description), "class_names": names,
+            **({"stochastic": True} if stochastic else {})}
+    data_fp = data_fingerprint(ds_config)
+    meta["data_fingerprint"] = data_fp  # which files (an in-memory Report too): what rbla compare checks
     if to_disk:
         check_writable_dir(output)
     out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
@@ -419,7 +428,6 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
         folder = store.folder(model_name)
         lock = store.lock().acquire(on_stale=print) if to_disk else None  # one writer per output folder
         folder.check_model(weights, rename)  # again under the lock
-        data_fp = data_fingerprint(ds_config)
         planned = [plan_result(rid, name, settings, ds_config, k, seed, data_fp) for rid, name, settings in specs]
         results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
                                   dataset=lambda ds_id: ds, device=dev, batch_size=batch_size, progress=progress)

@@ -46,7 +46,7 @@ from .errors import UserError
 from .fair import ClassCounts, create_policy
 from .fair.epoch import Normalized, begin_training, epoch_summary, fair_epoch_stats, holdout_summary
 from .models.classifier import unwrap_model
-from .results.vocab import NO_POLICY, STD, is_fair, plain
+from .results.vocab import NO_POLICY, STD, Fair, is_fair, plain
 
 
 def say(line: str) -> None:
@@ -248,7 +248,7 @@ class TimmClassWise:
     def check_script_args(self, script_args: argparse.Namespace) -> None:
         """Right after the script parsed its flags: CFA's first calibrated epoch from timm's ``--epochs`` (the
         reference's 10 of 200 scaled, unless ``--cfa-begin`` was given), refused where it is not below them."""
-        if self.settings.policy != "cfa":
+        if self.settings.policy != Fair.CFA:
             return
         from .fair.cfa import begin_problem, scaled_begin
 

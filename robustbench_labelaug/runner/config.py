@@ -107,6 +107,7 @@ class ModelConfig(_Schema):
     description: str | None = None
     paper: Any = None
     reported: dict[str, Any] | None = None
+    stochastic: bool = False  # its logits vary between calls on purpose: evaluated as such (modelcheck.py)
 
 
 class EvaluatorConfig(_Schema):

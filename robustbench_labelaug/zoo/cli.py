@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from ..data.registry import get_dataset_spec
+from ..errors import UserError
 from ..fileio import file_sha256
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry, load_entries
@@ -150,6 +151,11 @@ def main(args: argparse.Namespace) -> int:
     from .user import using_zoo
 
     if getattr(args, "zoo", None) and args.action == "export":
-        Path(args.zoo).expanduser().mkdir(parents=True, exist_ok=True)
+        zoo = Path(args.zoo).expanduser()
+        blocker = next((p for p in (zoo, *zoo.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise UserError(f"--zoo {args.zoo} cannot be a user zoo folder: {blocker} is a file, not a folder: pass "
+                            "a folder (created if missing)")
+        zoo.mkdir(parents=True, exist_ok=True)
     with using_zoo(getattr(args, "zoo", None)):
         return {"list": _list, "show": _show, "export": _export}[args.action](args)
