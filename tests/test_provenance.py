@@ -156,6 +156,8 @@ def test_a_zoo_model_brings_its_entry(tmp_path, trained_digits_model):
     info = r.model_info()
     assert info["architecture"] == "resnet8_tiny" and info["footnote"].startswith("adv_plus training, K=10, M=1;")
     assert info["name"] == entry.paper["title"]
+    with pytest.raises(UserError, match="training='std' but zoo model 'digits_adv_plus' records 'adv_plus'"):
+        benchmark(zoo_model, n_examples=10, evaluators=("clean",), device="cpu", training="std")
 
 
 def _api(call):

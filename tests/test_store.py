@@ -328,10 +328,16 @@ def test_a_snapshot_is_read_as_its_folder_and_restored_elsewhere(folder, tmp_pat
         other.restore(snap)
     stranger = EvaluationStore(tmp_path / "z").folder("mine")
     stranger.mark_model({"sha256": "b" * 64}, {})
-    with pytest.raises(UserError, match="of model 'mine' as it was before"):
+    _stored(stranger, spec("other", data_fp="d1"))
+    theirs = sorted(p.read_bytes() for p in stranger.path.rglob("*") if p.is_file())
+    with pytest.raises(UserError, match="of model 'mine' as it was before .*: give this model another name"):
         stranger.restore(snap)
     assert sorted(p.read_bytes() for p in other.path.rglob("*") if p.is_file()) == before
-    assert not (stranger.path / "results").exists()
+    assert sorted(p.read_bytes() for p in stranger.path.rglob("*") if p.is_file()) == theirs
+    left = EvaluationStore(tmp_path / "v").folder("mine")  # another model's marker, no results: taken over
+    left.mark_model({"sha256": "b" * 64}, {})
+    left.restore(snap)
+    assert left.read_marker() == snap.marker and "clean" in left.read_results()
     stale = EvaluationStore(tmp_path / "w").folder("mine")
     stale.mark_model({"sha256": "a" * 64}, {})
     _stored(stale, spec("clean", data_fp="d0"), value=99.0)
