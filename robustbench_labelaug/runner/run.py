@@ -72,9 +72,18 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
 
     info = dist_utils.current()
     folder = output / model.key
+
+    def load():  # the model, checked; built before the first file of a new model folder is written
+        from ..modelcheck import check_finite_model
+
+        net = load_resolved_model(model, cfg.runtime.model_dir)
+        check_finite_model(net, f"model '{model.key}'")
+        return net.to(memory_format=torch.channels_last) if cfg.runtime.channels_last else net
+
+    loaded = None if (folder / "model.json").exists() else load()  # a factory that fails leaves no folder
     _check_model_folder(folder, model, info.is_main)
     dist_utils.barrier()
-    loaded, batch_size = None, None
+    batch_size = None
     predictions: dict = {}  # this model's top-1 predictions, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
     data_fps = data_fps if data_fps is not None else guards.data_fingerprints(cfg)
@@ -122,12 +131,7 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
                                        "data_fingerprint": data_fps.get(ds_id)})
         evaluator = create_evaluator(entry.name, **settings)
         if loaded is None:
-            loaded = load_resolved_model(model, cfg.runtime.model_dir)
-            from ..modelcheck import check_finite_model
-
-            check_finite_model(loaded, f"model '{model.key}'")
-            if cfg.runtime.channels_last:
-                loaded = loaded.to(memory_format=torch.channels_last)
+            loaded = load()
         if batch_size is None:  # runtime.batch_size auto: probed once per model (runner/feeding.py)
             batch_size = resolve_batch_size(cfg.runtime.batch_size, loaded, datasets(ds_id), device, model.key,
                                             show=info.is_main)

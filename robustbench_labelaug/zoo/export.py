@@ -27,6 +27,7 @@ from ..fileio import atomic_write_bytes, file_sha256
 from ..models.pretrained import same_architecture
 from ..results.vocab import ADV_PLUS, STD
 from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
+from ..safeload import load_torch
 from .entries import NAME_RE, load_entries
 from .loading import _value, load_state_strict, sidecar_path
 
@@ -142,7 +143,7 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
     import timm
     from timm.models import load_checkpoint
 
-    state = torch.load(zoo_path, map_location="cpu", weights_only=True)
+    state = load_torch(zoo_path)
     k = int(state["num_classes"])
     payload = {"state_dict": timm_state_dict(state), "arch": state["arch"], "num_classes": k,
                "mean": list(state["mean"]), "std": list(state["std"]), "name": state.get("name"),
