@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserError
+from .fileio import check_component
 
 # eps of each dataset's threat model, in [0,1] pixel units: RobustBench's leaderboards (CIFAR-10/100 L-inf 8/255,
 # ImageNet L-inf 4/255) and, for the embedded digits, the package's own digits threat model (the zoo entries' eps)
@@ -183,7 +184,7 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
             settings.setdefault("n_examples", n_examples)
         if name == "autoattack":
             settings.setdefault("selection", selection)
-        rid = settings.pop("id", None) or name
+        rid = check_component(settings.pop("id", None) or name, "evaluator id", "pass a plain name as 'id'")
         if any(r == rid for r, _, _ in out):
             raise UserError(f"evaluator id '{rid}' appears twice: pass ('{name}', {{'id': 'other', ...}})")
         out.append((rid, name, settings))
@@ -266,7 +267,8 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
     ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
-    model_name = model_name or type(model).__name__
+    model_name = check_component(model_name or type(model).__name__, "model_name",
+                                 "pass a plain name (it names the folder <output>/<model_name>)")
     from .evaluation import EvalContext, create_evaluator
 
     specs = _evaluator_specs(evaluators, eps, n_examples, selection)

@@ -330,9 +330,11 @@ class RunLock:
     that is gone (same host; a reused PID is told apart by its start time) is taken over, with ``on_stale``
     called with a message. ``release()`` (or leaving the ``with`` block) removes the lock."""
 
-    def __init__(self, folder: str | Path, name: str = "rbla.lock", what: str = "run") -> None:
+    def __init__(self, folder: str | Path, name: str = "rbla.lock", what: str = "run",
+                 fix: str = "use another --experiment/--output") -> None:
         self.path = Path(folder) / name
         self.what = what
+        self.fix = fix
         self.held = False
 
     def _record(self) -> dict[str, Any]:
@@ -374,8 +376,7 @@ class RunLock:
                     who = (f"process {owner.get('pid')} on {owner.get('host')}" if owner.get("pid") else
                            "an unreadable lock")
                     raise UserError(f"{self.path} shows that {who} is writing this {self.what}: wait for it to "
-                                    f"finish, use another --experiment/--output, or delete {self.path} if no such "
-                                    "process runs") from None
+                                    f"finish, {self.fix}, or delete {self.path} if no such process runs") from None
                 # move the stale lock aside atomically: of two processes taking over, only one wins the rename
                 aside = self.path.with_name(f"{self.path.name}.{record['token']}.stale")
                 try:

@@ -60,6 +60,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .fileio import check_component
 from .models.classifier import KWayClassifier
 from .results.vocab import ADV_PLUS, precision_of_amp_dtype, torch_dtype
 from .timm_fair import CountingSoftTargetCrossEntropy, FairSettings, TimmClassWise
@@ -368,6 +369,8 @@ def _wrap_parse_args(real: Callable, state: _State) -> Callable:
         result = real(*args, **kwargs)
         parsed = result[0] if isinstance(result, tuple) else result
         if isinstance(parsed, argparse.Namespace):
+            if getattr(parsed, "experiment", ""):  # timm writes <output>/<experiment>: one component, inside it
+                check_component(parsed.experiment, "--experiment", "use a plain folder name under --output")
             state.script_args = parsed
             report_recipe(parsed, state)
             state.classwise.check_resume(parsed)

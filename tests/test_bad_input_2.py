@@ -342,7 +342,7 @@ CASES = [
          how="api"),
     # resource exhaustion
     Case("yaml-alias-bomb", _yaml_alias_bomb, "values through its aliases (*name)"),
-    Case("experiment-escapes-output", _experiment_escape, "would put the run outside --output"),
+    Case("experiment-escapes-output", _experiment_escape, "--experiment '../../escape' holds a path separator"),
     # tracebacks that are one line now
     Case("evaluate-output-is-file", _output_is_file("evaluate"), "taken is a file, not a folder"),
     Case("runtime-output-is-file", _output_is_file("runtime.output"), "taken is a file, not a folder"),

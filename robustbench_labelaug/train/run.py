@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import random
+import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
 from ..fair import ClassCounts, TradesLoss, create_policy
 from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, policy_options
-from ..fileio import RunLock, atomic_write_text, check_writable_dir
+from ..fileio import MAX_COMPONENT_CHARS, RunLock, atomic_write_text, check_component, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
 from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, precision_of_amp_dtype, torch_dtype
@@ -68,13 +68,13 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
     overwritten by a fresh run."""
     if args.resume:
         return Path(args.resume).resolve().parent
-    name = args.experiment or "-".join([time.strftime("%Y%m%d-%H%M%S"), args.model, args.adv_mode])
-    out = Path(args.output) / name
-    base = Path(args.output).resolve()
-    inside = Path(os.path.normpath(base / name))
-    if inside == base or base not in inside.parents:
-        raise UserError(f"--experiment {name!r} would put the run outside --output {args.output}: use a plain name "
-                        "(no '..', no absolute path)")
+    if args.experiment:
+        name = check_component(args.experiment, "--experiment", "use a plain folder name under --output")
+    else:  # the default name, from the model (hf-hub:org/name holds a '/') and the mode
+        name = "-".join([time.strftime("%Y%m%d-%H%M%S"), str(args.model), str(args.adv_mode)])
+        name = check_component(re.sub(r"[\\/:\s]+", "_", name)[:MAX_COMPONENT_CHARS], "the run folder name",
+                               "pass --experiment NAME")
+    out = Path(args.output) / name  # one component (the one check): inside --output, under its lock
     if (out / "last.pth.tar").exists():
         raise UserError(f"{out} already holds a training run: pass --resume {out / 'last.pth.tar'} to continue "
                         "it, or another --experiment name")
