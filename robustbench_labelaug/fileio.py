@@ -6,6 +6,7 @@ cannot be written is one :class:`UserError`. :class:`RunLock` keeps two processe
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -172,6 +173,48 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(f.fileno())
 
     atomic_replace(path, fill)
+
+
+def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """``fig.savefig`` into :func:`atomic_replace`'s temp file, then renamed onto ``path``: a kill while
+    matplotlib writes leaves the previous figure (or none), never a truncated one. The format is ``path``'s suffix
+    (matplotlib's ``format`` otherwise); one not known to matplotlib is a :class:`UserError`."""
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or path.suffix[1:].lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise UserError(f"cannot draw a figure as '.{fmt}' ({path}): use one of "
+                        f"{', '.join('.' + f for f in sorted(supported))}")
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "xb") as f:
+            fig.savefig(f, format=fmt, **kwargs)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_replace(path, fill)
+    return path
+
+
+WRITE_LOCK = ".rbla-write.lock"  # the lock of a folder a command writes into outside a run (see output_locks)
+
+
+@contextlib.contextmanager
+def output_locks(paths: Any, what: str):
+    """Hold the write lock (:data:`WRITE_LOCK`, a :class:`RunLock`) of every folder ``paths`` lie in, created
+    where missing, while a command writes them (``rbla compare --markdown/--plot``, the leaderboard's files): two
+    commands writing one folder never interleave (the second is refused in one line). Temp files a killed writer
+    left for these names are removed once the lock is held."""
+    targets = [Path(p) for p in paths]
+    folders = sorted({p.parent.resolve() for p in targets})
+    with contextlib.ExitStack() as held:
+        for folder in folders:
+            check_writable_dir(folder)
+            lock = RunLock(folder, WRITE_LOCK, what=what, fix="or write elsewhere").acquire(on_stale=print)
+            held.callback(lock.release)
+        for p in targets:
+            remove_stale_temp_files(p.parent, [p.name])
+        yield
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:

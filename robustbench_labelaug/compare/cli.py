@@ -70,11 +70,13 @@ def main(args: argparse.Namespace) -> int:
                      seed=args.seed)
     text = result.markdown()
     print(text)
-    if args.markdown:
-        from ..fileio import atomic_write_bytes
+    from ..fileio import atomic_write_bytes, output_locks
 
-        atomic_write_bytes(Path(args.markdown), text.encode())
-        print(f"wrote {args.markdown}")
-    if args.plot:
-        print(f"wrote {result.plot(args.plot)}")
+    outputs = [Path(p) for p in (args.markdown, args.plot) if p]
+    with output_locks(outputs, "compare output"):  # atomic files, one writer per folder
+        if args.markdown:
+            atomic_write_bytes(Path(args.markdown), text.encode())
+            print(f"wrote {args.markdown}")
+        if args.plot:
+            print(f"wrote {result.plot(args.plot)}")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..fileio import atomic_savefig
 from . import stats
 from .files import EvaluatedModel, load_evaluated
 
@@ -146,11 +147,10 @@ class Comparison:
             ax.set_ylabel("B - A error (pp)")
             ax.set_title(f"{rid}: {e.label} — {self.b_name} - {self.a_name} (red: Holm p < {e.alpha})", fontsize=9)
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        try:
+            return atomic_savefig(fig, path, dpi=120)  # a kill mid-write keeps the previous figure
+        finally:
+            plt.close(fig)
 
 
 def _ci(ci) -> str:
