@@ -167,12 +167,14 @@ def seeds_summary(infos: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
     """Markdown: mean ± 95 % CI over seeds of the headline errors, one row per training mode."""
+    from .mdtext import md_text
+
     summary = seeds_summary(infos)
     header = ["model", *summary["columns"]]
     lines = [f"Mean ± 95 % CI (t-distribution) over {summary['seeds']} seeds; errors in %.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, cells in summary["rows"].items():
-        lines.append("| " + " | ".join([name, *("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)])
+        lines.append("| " + " | ".join([md_text(name), *("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)])
                      + " |")
     return "\n".join(lines) + "\n"
 

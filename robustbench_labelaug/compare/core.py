@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..fileio import atomic_savefig
+from ..mdtext import md_text
 from . import stats
 from .files import EvaluatedModel, load_evaluated
 
@@ -85,33 +86,35 @@ class Comparison:
         return {k: e.verdict(self.a_name, self.b_name) for k, e in self.evaluators.items()}
 
     def markdown(self) -> str:
-        """Markdown: per evaluator the verdict, the summary differences and the per-class table."""
-        lines = [f"# {self.b_name} vs {self.a_name} (B - A, percentage points of error)", ""]
+        """Markdown: per evaluator the verdict, the summary differences and the per-class table. Every name and
+        text from the files (models, classes, ids) is escaped (:func:`~robustbench_labelaug.mdtext.md_text`)."""
+        a_name, b_name = md_text(self.a_name), md_text(self.b_name)
+        lines = [f"# {b_name} vs {a_name} (B - A, percentage points of error)", ""]
         for rid, e in self.evaluators.items():
             level = round(100 * e.boot["level"])
-            lines += [f"## {rid}: {e.label}", "", f"**{e.verdict(self.a_name, self.b_name)}**", "",
-                      f"| statistic | {self.a_name} | {self.b_name} | B - A | {level} % CI (paired stratified "
+            lines += [f"## {md_text(rid)}: {md_text(e.label)}", "", f"**{md_text(e.verdict(self.a_name, self.b_name))}**",
+                      "", f"| statistic | {a_name} | {b_name} | B - A | {level} % CI (paired stratified "
                       "bootstrap) |", "|---|---:|---:|---:|---|"]
             for name, title in (("mean", "class mean error"), ("sd", "class SD"), ("worst", "worst-class error")):
                 s = e.boot["summary"][name]
-                extra = f" ({e.worst_class('a')} / {e.worst_class('b')})" if name == "worst" else ""
+                extra = f" ({md_text(e.worst_class('a'))} / {md_text(e.worst_class('b'))})" if name == "worst" else ""
                 lines.append(f"| {title}{extra} | {s['a']:.2f} | {s['b']:.2f} | {s['diff']:+.2f} | "
                              f"{_ci(s['ci'])}{' *' if stats.significant(s['ci']) else ''} |")
-            lines += ["", f"| class | n | {self.a_name} | {self.b_name} | B - A | {level} % CI | A-only wrong | "
+            lines += ["", f"| class | n | {a_name} | {b_name} | B - A | {level} % CI | A-only wrong | "
                       "B-only wrong | McNemar p | Holm p |", "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
             f = e.to_frame()
             for _, row in f.iterrows():
                 if row["n"] == 0:
                     continue
                 star = " *" if row["significant"] else ""
-                lines.append(f"| {row['name']} | {int(row['n'])} | {row['a_error']:.1f} | {row['b_error']:.1f} | "
+                lines.append(f"| {md_text(row['name'])} | {int(row['n'])} | {row['a_error']:.1f} | {row['b_error']:.1f} | "
                              f"{row['diff']:+.1f} | {_ci([row['ci_low'], row['ci_high']])} | {int(row['a_only'])} | "
                              f"{int(row['b_only'])} | {row['p_mcnemar']:.3g} | {row['p_holm']:.3g}{star} |")
             if e.seeds:
                 na, nb = len(e.seeds["mean"]["a"]["values"]), len(e.seeds["mean"]["b"]["values"])
-                lines += ["", f"Across seeds ({na} for {self.a_name}, {nb} for {self.b_name}): mean ± SD over seeds, "
+                lines += ["", f"Across seeds ({na} for {a_name}, {nb} for {b_name}): mean ± SD over seeds, "
                           f"B - A with Welch's {level} % CI:", "",
-                          f"| statistic | {self.a_name} | {self.b_name} | B - A | {level} % CI |",
+                          f"| statistic | {a_name} | {b_name} | B - A | {level} % CI |",
                           "|---|---:|---:|---:|---|"]
                 for name, title in (("mean", "class mean error"), ("sd", "class SD"), ("worst", "worst-class error")):
                     s = e.seeds[name]
@@ -120,7 +123,7 @@ class Comparison:
         lines.append(f"`*`: significant at {100 * (1 - next(iter(self.evaluators.values())).boot['level']):.0f} % "
                      "(CI excludes 0) or Holm-adjusted McNemar p < 0.05." if self.evaluators else "")
         for rid, why in self.skipped.items():
-            lines.append(f"- {rid}: not compared ({why})")
+            lines.append(f"- {md_text(rid)}: not compared ({md_text(why)})")
         return "\n".join(lines).rstrip() + "\n"
 
     def plot(self, path: str | Path) -> Path:
