@@ -196,9 +196,9 @@ class CifarDataset(Dataset):
                             f"{listed} (torchvision's integrity check needs {', '.join(p.name for p in expected_files(name, root, split))} "
                             f"for this split){inside}; unpack {cls.url} into {root} (torchvision's format), or set "
                             "download: true")
+        self.base = read_cifar_arrays(cls, root, train)  # refused files are refused before the md5 is compared
         if check_md5:
             _warn_if_unofficial(name, root, split)
-        self.base = read_cifar_arrays(cls, root, train)
         if self.base.data.shape[1:] != (32, 32, 3) or len(self.base.data) != len(self.base.targets):
             raise UserError(f"{name} files in {root / spec.base_folder} hold {self.base.data.shape} images and "
                             f"{len(self.base.targets)} labels: not torchvision's CIFAR format")

@@ -363,7 +363,7 @@ def load_config(path: str | Path) -> EvalConfig:
                   or (re.sub(r"[^A-Za-z0-9_.+-]", "_", str(m["python"]).rpartition(":")[2]) if m.get("python")
                       else None)
                   or Path(str(m["checkpoint"])).stem.split(".")[0])
-        _check_id(key, "name", f"models[{i}]", file)
+        _check_id(key, "model name", f"models[{i}]", file)
         model = build(ModelConfig, {"key": key, **m, "base_dir": str(file.resolve().parent)}, prefix, f"models[{i}]")
         _check_model_values(model, f"config {file}: models[{i}] ('{key}')")
         _check_dataset_ref(model.dataset, datasets, f"models[{i}] ('{key}')", file)
@@ -378,11 +378,11 @@ def load_config(path: str | Path) -> EvalConfig:
         if name not in EVALUATORS:
             raise UserError(f"config {file}: evaluators[{i}]: unknown evaluator '{name}': use one of "
                             f"{', '.join(EVALUATORS)}")
+        _check_id(str(e.get("id") or name), "evaluator id", f"evaluators[{i}]", file)
         ev = build(EvaluatorConfig, {"id": str(e.get("id") or name), **{k: v for k, v in e.items() if k != "id"}},
                    prefix, f"evaluators[{i}]")
         ev.settings = _mapping(ev.settings, f"evaluators[{i}].settings", file)
         ev.fast = _mapping(ev.fast, f"evaluators[{i}].fast", file)
-        _check_id(ev.id, "id", f"evaluators[{i}]", file)
         _check_dataset_ref(ev.dataset, datasets, f"evaluators[{i}] ('{ev.id}')", file)
         evaluators.append(ev)
     fast_n = fast.get("n_examples")

@@ -80,7 +80,11 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
         check_finite_model(net, f"model '{model.key}'")
         return net.to(memory_format=torch.channels_last) if cfg.runtime.channels_last else net
 
-    loaded = None if (folder / "model.json").exists() else load()  # a factory that fails leaves no folder
+    loaded = None
+    if not (folder / "model.json").exists():  # a new model folder: the model and its data are built (a factory
+        loaded = load()                         # that aborts, a data file that is refused) before it is written
+        for entry in cfg.evaluators:
+            datasets(entry.dataset or model.dataset_id)
     _check_model_folder(folder, model, info.is_main)
     dist_utils.barrier()
     batch_size = None
