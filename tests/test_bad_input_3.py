@@ -261,8 +261,8 @@ CASES = [
     Case("checkpoint-deflated-evaluate", _bomb_command("evaluate"), "would inflate to 12"),
     Case("python-factory-raises", _factory("raises"), "net.py:raises() failed (RuntimeError: no weights here)"),
     Case("python-factory-sys-exit", _factory("exits"), "ended the process (sys.exit(3))"),
-    Case("python-factory-os-exit", _factory_subprocess("hard_exit"), "ended the process (os._exit(4))",
-         how="subprocess"),
+    pytest.param(Case("python-factory-os-exit", _factory_subprocess("hard_exit"), "ended the process (os._exit(4))",
+                      how="subprocess"), marks=pytest.mark.slow),
     # family 2: names that escape their folder (output tmp/a/out: '..' would write into tmp/a)
     Case("config-model-dotdot", _config_name("model", ".."), "model name '..' is made of dots alone"),
     Case("config-model-dot", _config_name("model", "."), "model name '.' is made of dots alone"),
@@ -393,6 +393,7 @@ KILL_DURING_SAVEFIG = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_a_kill_while_compare_draws_keeps_the_previous_figure(tmp_path):
     from .test_compare import A_WRONG, B_WRONG, write_evaluation
 

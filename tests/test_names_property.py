@@ -35,8 +35,9 @@ NAMES = st.one_of(
     st.text(alphabet="ab./", min_size=1, max_size=6),
     st.integers(MAX_COMPONENT_CHARS - 2, 4 * MAX_COMPONENT_CHARS).map(lambda n: "x" * n),
 )
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+DOOR = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+SLOW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
 def assert_inside(folder: Path, name: str) -> None:
@@ -76,7 +77,8 @@ def test_the_one_check_accepts_only_one_component_names(name):
     assert not any(ord(c) < 32 for c in name) and name.strip() == name
 
 
-@FAST
+@pytest.mark.slow
+@DOOR
 @given(NAMES, st.sampled_from(["model", "evaluator", "dataset"]))
 def test_config_names(name, where):
     """An evaluation config's model name, evaluator id or dataset id (read, validated, nothing built)."""
@@ -109,7 +111,7 @@ def test_config_names(name, where):
             assert_inside(base / "out" / "m" / "results", f"{used}.json")
 
 
-@FAST
+@DOOR
 @given(NAMES)
 def test_train_experiment(name):
     from robustbench_labelaug.train.run import resolve_output_dir
@@ -123,7 +125,7 @@ def test_train_experiment(name):
         except UserError as exc:
             assert_one_line(exc)
             return
-        assert run.parent == out and run.name == name
+        assert run.parent == out and run.name == (name or run.name)  # '': the default name, from model and mode
         assert_inside(out, run.name)
 
 
@@ -134,6 +136,7 @@ def digits_checkpoint(tmp_path_factory) -> Path:
     return run_checkpoint(tmp_path_factory.mktemp("ckpt") / "run")
 
 
+@pytest.mark.slow
 @SLOW
 @given(name=NAMES, where=st.sampled_from(["name", "dataset"]))
 def test_zoo_export_name_and_dataset(digits_checkpoint, name, where):
@@ -156,6 +159,7 @@ def test_zoo_export_name_and_dataset(digits_checkpoint, name, where):
         assert written_outside(base, base / "out", before) == []
 
 
+@pytest.mark.slow
 @SLOW
 @given(name=NAMES, where=st.sampled_from(["model_name", "id"]))
 def test_benchmark_model_name_and_result_id(name, where):
