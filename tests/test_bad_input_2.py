@@ -665,13 +665,18 @@ def test_leaderboard_html_still_writes_a_file(tmp_path, run_dir):
     assert (tmp_path / "page.html").read_text().lstrip().lower().startswith("<!doctype html")
 
 
-def test_escape_check_allows_nested_experiment_names(tmp_path):
+def test_experiment_is_one_folder_under_output(tmp_path):
+    """--experiment names one folder under --output (fileio.check_component, issue 30): nested names, dots and
+    absolute paths are refused in one line; the default name of a model with a '/' (hf-hub:org/name) is one too."""
     from argparse import Namespace
 
     from robustbench_labelaug.train.run import resolve_output_dir
 
-    args = Namespace(resume="", experiment="group/run1", output=str(tmp_path), model="m", adv_mode="std")
-    assert resolve_output_dir(args) == tmp_path / "group" / "run1"
-    for bad in ("..", "../x", "/abs/path", "a/../../b"):
-        with pytest.raises(UserError, match="outside --output"):
+    args = Namespace(resume="", experiment="run1", output=str(tmp_path), model="m", adv_mode="std")
+    assert resolve_output_dir(args) == tmp_path / "run1"
+    for bad, problem in (("..", "dots alone"), ("../x", "separator"), ("/abs/path", "separator"),
+                         ("a/../../b", "separator"), ("group/run1", "separator")):
+        with pytest.raises(UserError, match=f"--experiment .* {problem}"):
             resolve_output_dir(Namespace(**{**vars(args), "experiment": bad}))
+    default = resolve_output_dir(Namespace(**{**vars(args), "experiment": "", "model": "hf-hub:org/net"}))
+    assert default.parent == tmp_path and default.name.endswith("-hf-hub_org_net-std")

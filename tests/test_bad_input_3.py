@@ -192,6 +192,7 @@ def _benchmark(**kwargs):
         from robustbench_labelaug import benchmark
 
         model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 10))
+        kwargs.setdefault("evaluators", ["clean"])
         return (lambda: benchmark(model, dataset="digits", n_examples=20, to_disk=True, output=tmp / "a" / "out",
                                   **kwargs)), tmp
     return setup

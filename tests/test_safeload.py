@@ -154,3 +154,25 @@ def test_no_other_loader_in_the_package():
                 continue
             found.append(f"{rel}:{i}: {line.strip()}")
     assert found == [], found
+
+
+def test_timm_launcher_checks_its_checkpoints_before_timm_unpickles_them(tmp_path):
+    """timm's train.py reads --resume (and --initial-checkpoint) with weights_only=False: the launcher loads each
+    weights-only first (right after timm's parser), so a payload is refused before timm sees it."""
+    import argparse
+
+    from robustbench_labelaug.timm_fair import FairSettings, TimmClassWise
+
+    marker = tmp_path / "marker"
+    (tmp_path / "evil.pth.tar").write_bytes(_saved({"state_dict": {}, "x": _Call(os.system, f"touch {marker}")}))
+    (tmp_path / "good.pth.tar").write_bytes(_saved({"state_dict": {"w": torch.zeros(2)},
+                                                    "args": argparse.Namespace(model="resnet18")}))
+    tracker = TimmClassWise(FairSettings())
+    for flag in ("resume", "initial_checkpoint"):
+        args = argparse.Namespace(resume="", initial_checkpoint="")
+        setattr(args, flag, str(tmp_path / "evil.pth.tar"))
+        with pytest.raises(UserError, match="holds objects that weights-only loading refuses"):
+            tracker.check_resume(args)
+        setattr(args, flag, str(tmp_path / "good.pth.tar"))
+        tracker.check_resume(args)  # a checkpoint timm's train.py wrote (its args pickled) passes
+    assert not marker.exists()
