@@ -364,6 +364,17 @@ def _wrap_validate(real: Callable, state: _State) -> Callable:
     return validate
 
 
+def _check_torchvision_files(parsed: argparse.Namespace) -> None:
+    """timm's ``--dataset torch/cifar10`` (``cifar100``) reads CIFAR's pickled batches with torchvision's
+    ``pickle.load``: read them with the restricted unpickler first, so a file holding code is refused before."""
+    dataset = str(getattr(parsed, "dataset", "") or "")
+    name = dataset.split("/", 1)[1] if dataset.startswith("torch/") else ""
+    if name in ("cifar10", "cifar100") and getattr(parsed, "data_dir", None):
+        from .data.cifar import check_cifar_files  # torchvision: imported by timm's script already
+
+        check_cifar_files(name, parsed.data_dir)
+
+
 def _wrap_parse_args(real: Callable, state: _State) -> Callable:
     def _parse_args(*args: Any, **kwargs: Any):
         result = real(*args, **kwargs)
@@ -371,6 +382,7 @@ def _wrap_parse_args(real: Callable, state: _State) -> Callable:
         if isinstance(parsed, argparse.Namespace):
             if getattr(parsed, "experiment", ""):  # timm writes <output>/<experiment>: one component, inside it
                 check_component(parsed.experiment, "--experiment", "use a plain folder name under --output")
+            _check_torchvision_files(parsed)
             state.script_args = parsed
             report_recipe(parsed, state)
             state.classwise.check_resume(parsed)

@@ -176,3 +176,20 @@ def test_timm_launcher_checks_its_checkpoints_before_timm_unpickles_them(tmp_pat
         setattr(args, flag, str(tmp_path / "good.pth.tar"))
         tracker.check_resume(args)  # a checkpoint timm's train.py wrote (its args pickled) passes
     assert not marker.exists()
+
+
+def test_cifar_files_are_checked_before_torchvision_unpickles_them(tmp_path):
+    """What the timm launcher runs for --dataset torch/cifar10 before timm's torchvision dataset reads the files."""
+    from robustbench_labelaug.data.cifar import check_cifar_files
+
+    from .fixtures_cifar import write_cifar10
+
+    write_cifar10(tmp_path)
+    check_cifar_files("cifar10", tmp_path)  # the fixture's plain batches pass
+    marker = tmp_path / "marker"
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": [0],
+                                    "x": _Call(os.system, f"touch {marker}")}, protocol=2))
+    with pytest.raises(UserError, match="data_batch_3 holds posix.system, which is not data"):
+        check_cifar_files("cifar10", tmp_path)
+    assert not marker.exists()

@@ -142,6 +142,19 @@ def read_cifar_arrays(cls: type, root: Path, train: bool) -> CifarArrays:
     return CifarArrays(images, targets, list(names))
 
 
+def check_cifar_files(name: str, root: str | Path) -> None:
+    """Read every batch and meta file of ``name`` present under ``root`` with the restricted unpickler (nothing is
+    kept): the check before torchvision's own CIFAR classes unpickle them (timm's ``torch/cifar10`` under
+    ``rbla timm-train``). A file holding anything but data is one :class:`UserError`; missing files are left to
+    torchvision."""
+    from ..safeload import load_data_pickle
+
+    cls = getattr(tv_datasets, cifar_spec(name).torchvision_class)
+    for path in expected_files(name, root):
+        if path.is_file():
+            load_data_pickle(path, "CIFAR file", f"replace it with the official file (unpack {cls.url})")
+
+
 def _download(cls: type, root: Path) -> None:
     """torchvision's download of ``cls`` into ``root`` (md5-checked archive, unpacked), without reading it."""
     loader = cls.__new__(cls)
@@ -379,6 +392,6 @@ def robustbench_cifar_subset_of(dataset: CifarDataset, ds_id: str) -> NamedCifar
 
 
 __all__ = ["CIFAR_C_IMAGES_PER_SEVERITY", "CIFAR_SPECS", "CifarCSplit", "CifarDataset", "CifarSpec",
-           "NamedCifarSubset", "check_cifar_c", "cifar_c_split", "cifar_spec", "cifar_transform", "create_cifar10",
+           "NamedCifarSubset", "check_cifar_c", "check_cifar_files", "cifar_c_split", "cifar_spec", "cifar_transform", "create_cifar10",
            "create_cifar100", "create_cifar_dataset", "expected_files", "resolve_cifar_c_root",
            "robustbench_cifar_subset", "robustbench_cifar_subset_of"]
