@@ -24,17 +24,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .data.registry import DEFAULT_DATASET
 from .errors import UserError
+from .results.vocab import ADV, ADV_PLUS, NO_POLICY, STD, TRADES, Fair, training_label
 from .runner.tasks import TASK_THREADS, Task, default_jobs, run_tasks, task_output
+from .store import EvaluationStore
 
 __all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks", "seeds_summary", "seeds_table"]
 
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
 # --methods: the paper's three (the default) and the methods Adv+ is compared with (issue 20), by zoo entry
-METHODS = {"std": "digits_std", "adv": "digits_adv", "adv_plus": "digits_adv_plus", "trades": "digits_trades",
-           "cfa": "digits_adv_cfa", "adv_plus_cfa": "digits_adv_plus_cfa", "frl": "digits_frl"}
-DEFAULT_METHODS = "std,adv,adv_plus"
+METHODS = {STD: "digits_std", ADV: "digits_adv", ADV_PLUS: "digits_adv_plus", TRADES: "digits_trades",
+           Fair.CFA: "digits_adv_cfa", training_label(ADV_PLUS, Fair.CFA): "digits_adv_plus_cfa", Fair.FRL: "digits_frl"}
+DEFAULT_METHODS = ",".join((STD, ADV, ADV_PLUS))
 
 
 def demo_models(methods: str | None) -> tuple[str, ...]:
@@ -254,9 +257,9 @@ def main(args: argparse.Namespace) -> int:
         for name in models:
             train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
             experiment = train_args.experiment
-            fawa = getattr(train_args, "fair", "none") == "cfa" and "fawa" in str(getattr(train_args, "cfa_parts", ""))
+            fawa = getattr(train_args, "fair", NO_POLICY) == Fair.CFA and "fawa" in str(getattr(train_args, "cfa_parts", ""))
             if seed_index > 0:  # evaluated into eval_seeds/ under the run's name
-                seed_cfg.models.append(ModelConfig(key=experiment, dataset="digits", checkpoint=str(
+                seed_cfg.models.append(ModelConfig(key=experiment, dataset=DEFAULT_DATASET, checkpoint=str(
                     Path(train_args.output) / experiment / "last.pth.tar")))
             print(f"  {experiment}: {train_args.epochs} epochs, seed {train_args.seed}")
             finished = finished_run(train_args)
@@ -288,13 +291,14 @@ def main(args: argparse.Namespace) -> int:
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,
                     leaderboard=False)
-    seed_infos = {name: [load_model_info(eval_dir / "model_info" / f"{name}.json")] for name in models}
+    seed_infos = {name: [load_model_info(EvaluationStore(eval_dir).model_info_path(name))] for name in models}
     if args.seeds > 1:
         evaluate_config(seed_cfg, output=out / "eval_seeds", fast=args.fast, device=args.device, progress=progress,
                         plots=False, leaderboard=False)
         for s in range(1, args.seeds):
             for name in models:
-                seed_infos[name].append(load_model_info(out / "eval_seeds" / "model_info" / f"{name}_seed{s}.json"))
+                seed_infos[name].append(load_model_info(EvaluationStore(out / "eval_seeds").model_info_path(
+                    f"{name}_seed{s}")))
 
     print("3/3 leaderboard and plots")
     board = render(eval_dir, html=eval_dir / "leaderboard.html", plots=True, title=cfg.title, quiet=True,

@@ -260,8 +260,8 @@ def jsonable(obj: Any) -> Any:
         return [jsonable(v) for v in obj]
     if type(obj).__module__.split(".")[0] == "numpy" and hasattr(obj, "tolist"):  # arrays and numpy scalars
         return jsonable(obj.tolist())  # (numpy itself is not imported here: the leaderboard starts without it)
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, (Path, str)):
+        return str(obj)  # a vocabulary word (a str subclass) as the plain string
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
@@ -334,11 +334,14 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically."""
+    """``torch.save`` to ``path`` atomically; vocabulary words in plain dicts/lists become plain strings (a
+    checkpoint must load with ``torch.load(weights_only=True)``)."""
     import torch
 
+    from .results.vocab import plain
+
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(plain(obj), buf)
     atomic_write_bytes(path, buf.getvalue())
 
 

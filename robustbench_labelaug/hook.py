@@ -23,8 +23,8 @@ from .errors import UserError
 from .hook_inputs import check_hook_batch
 from .labels import label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
-from .results.rules import check_training
-from .results.vocab import ADV_PLUS, ATTACK_MODES, MODES, STD  # noqa: F401  (re-exported)
+from .results.rules import DEFAULT_DELTA, DEFAULT_EPS, check_training
+from .results.vocab import ADV_PLUS, ATTACK_MODES, MODES, STD, AttackMode  # noqa: F401  (re-exported)
 
 RANGE_TOLERANCE = 1e-3
 
@@ -107,9 +107,9 @@ class AdvLabelAug:
     from the logits it computes anyway.
     """
 
-    def __init__(self, model: nn.Module, num_classes: int, mode: str = ADV_PLUS, eps: float = 0.03,
-                 steps: int = 10, alpha: float | None = None, delta: float = 0.03, num_ops: int = 1,
-                 train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = "eval",
+    def __init__(self, model: nn.Module, num_classes: int, mode: str = ADV_PLUS, eps: float = DEFAULT_EPS,
+                 steps: int = 10, alpha: float | None = None, delta: float = DEFAULT_DELTA, num_ops: int = 1,
+                 train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = AttackMode.EVAL,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  random_start: bool = True, autocast_dtype: torch.dtype | None = None,
                  clip_input: bool = False, class_eps: torch.Tensor | Sequence[float] | None = None,
@@ -164,9 +164,9 @@ class AdvLabelAug:
 
     def _make_pgd(self, eps: float) -> PGD:
         scale = eps / self.eps
-        model = scaled_attack_model(self.k_way, self.autocast_dtype, per_sample=self.attack_mode == "eval")
+        model = scaled_attack_model(self.k_way, self.autocast_dtype, per_sample=self.attack_mode == AttackMode.EVAL)
         attack = PGD(model, eps=eps, alpha=self.alpha * scale, steps=self.steps, random_start=self.random_start)
-        if self.attack_mode == "train":
+        if self.attack_mode == AttackMode.TRAIN:
             attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)
         if self.mean is not None:
             attack.set_normalization_used(self.mean, self.std)
@@ -216,7 +216,7 @@ class AdvLabelAug:
         x_adv = torch.empty_like(x)
         autocast = (torch.autocast(x.device.type, dtype=self.autocast_dtype) if self.autocast_dtype is not None
                     else contextlib.nullcontext())
-        frozen_bn = (batchnorm_as_affine(self.model, all_modules=True) if self.attack_mode == "eval"
+        frozen_bn = (batchnorm_as_affine(self.model, all_modules=True) if self.attack_mode == AttackMode.EVAL
                      else contextlib.nullcontext())
         with _preserved_state(self.model, freeze=True), autocast, frozen_bn:
             for j, attack in enumerate(self.attacks):

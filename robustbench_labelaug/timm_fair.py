@@ -46,7 +46,7 @@ from .errors import UserError
 from .fair import ClassCounts, create_policy
 from .fair.epoch import Normalized, epoch_summary, fair_epoch_stats, holdout_summary
 from .models.classifier import unwrap_model
-from .results.vocab import STD
+from .results.vocab import NO_POLICY, STD, is_fair, plain
 from .safeload import load_torch
 
 
@@ -65,7 +65,7 @@ class FairSettings:
     """``rbla timm-train``'s class-wise flags: the policy (``none``, ``cfa``, ``frl``) and its options, the share of
     the training set held out (``--fair-val-split``) and the validation PGD steps (``--fair-val-steps``)."""
 
-    policy: str = "none"
+    policy: str = NO_POLICY
     options: dict[str, Any] = field(default_factory=dict)
     val_split: float = 0.0
     val_steps: int = 10
@@ -184,8 +184,8 @@ class TimmClassWise:
                 self.policy.load_state_dict(self.resume_state["state"])
                 say(f"--fair {self.policy.name}: the policy's state after epoch {self.resume_state['epoch']} "
                     f"restored from {script_args.resume}")
-            script_args.rbla_fair = {"policy": self.settings.policy, "options": dict(self.settings.options),
-                                     "val_split": self.settings.val_split, "val_steps": self.settings.val_steps}
+            script_args.rbla_fair = plain({"policy": self.settings.policy, "options": dict(self.settings.options),
+                                           "val_split": self.settings.val_split, "val_steps": self.settings.val_steps})
             if self.class_folders:
                 script_args.rbla_class_folders = self.class_folders
             if self.record is not None:
@@ -226,9 +226,9 @@ class TimmClassWise:
             train_metrics.update(columns)
         self.eval_columns = holdout_summary(stats)
         self.policy.end_epoch(epoch, stats, inner.state_dict())
-        if self.policy.name != "none":
-            setattr(script_args, STATE_KEY, {"policy": self.policy.name, "epoch": int(epoch),
-                                             "state": self.policy.state_dict()})
+        if is_fair(self.policy.name):  # plain strings: the args are pickled into timm's (weights-only) checkpoints
+            setattr(script_args, STATE_KEY, plain({"policy": self.policy.name, "epoch": int(epoch),
+                                                   "state": self.policy.state_dict()}))
         averaged = self.policy.averaged_state()
         if averaged is not None and output_dir is not None:
             from .fileio import atomic_torch_save
@@ -250,12 +250,12 @@ class TimmClassWise:
                 saved = load_torch(path, f"--{flag.replace('_', '-')}", allowed_globals=[argparse.Namespace],
                                    fix="pass a checkpoint rbla timm-train (timm's train.py) wrote")
         checkpoint = getattr(script_args, "resume", "")
-        if self.settings.policy == "none" or not checkpoint or not Path(checkpoint).is_file():
+        if not is_fair(self.settings.policy) or not checkpoint or not Path(checkpoint).is_file():
             return
         args = saved.get("args") if isinstance(saved, dict) else None
         state = getattr(args, STATE_KEY, None)
         if not isinstance(state, dict) or state.get("policy") != self.settings.policy:
-            had = state.get("policy") if isinstance(state, dict) else "none"
+            had = state.get("policy") if isinstance(state, dict) else NO_POLICY
             raise UserError(f"--resume {checkpoint} was trained with --fair {had}, not --fair {self.settings.policy}, "
                             "so there is no policy state to continue: resume with its own --fair, or start from "
                             "its weights with --initial-checkpoint")

@@ -62,7 +62,7 @@ from torch import nn
 from .errors import UserError
 from .fileio import check_component
 from .models.classifier import KWayClassifier
-from .results.vocab import ADV_PLUS, precision_of_amp_dtype, torch_dtype
+from .results.vocab import ADV_PLUS, BF16, FP16, plain, precision_of_amp_dtype, timm_amp_dtype, torch_dtype
 from .timm_fair import CountingSoftTargetCrossEntropy, FairSettings, TimmClassWise
 from .timm_fair import say as _say
 from .timm_train_cli import HELP, add_arguments, hook_settings, main, parse  # noqa: F401  (re-exported)
@@ -332,12 +332,12 @@ def _wrap_train_one_epoch(real: Callable, state: _State) -> Callable:
 def hook_record(hook, data_config: dict[str, Any]) -> dict[str, Any]:
     """The hook's settings and the loader's normalisation, saved in the script's ``args`` (so in every checkpoint):
     ``rbla zoo export`` rebuilds the K+M classifier (normalisation inside) from them."""
-    return {"mode": hook.mode, "num_classes": int(hook.num_classes), "num_ops": int(hook.num_ops),
+    return plain({"mode": hook.mode, "num_classes": int(hook.num_classes), "num_ops": int(hook.num_ops),
             "eps": float(hook.eps), "steps": int(hook.steps), "alpha": float(hook.alpha), "delta": float(hook.delta),
             "adv_prob": float(hook.adv_prob), "attack_mode": hook.attack_mode, "train_clean": bool(hook.train_clean),
             "mean": [float(v) for v in data_config["mean"]], "std": [float(v) for v in data_config["std"]],
             "input_size": [int(v) for v in data_config["input_size"]],
-            "interpolation": str(data_config.get("interpolation")), "crop_pct": float(data_config["crop_pct"])}
+            "interpolation": str(data_config.get("interpolation")), "crop_pct": float(data_config["crop_pct"])})
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -367,11 +367,11 @@ def _wrap_validate(real: Callable, state: _State) -> Callable:
 def _check_torchvision_files(parsed: argparse.Namespace) -> None:
     """timm's ``--dataset torch/cifar10`` (``cifar100``) reads CIFAR's pickled batches with torchvision's
     ``pickle.load``: read them with the restricted unpickler first, so a file holding code is refused before."""
+    from .data.cifar import CIFAR_SPECS, check_cifar_files  # torchvision: imported by timm's script already
+
     dataset = str(getattr(parsed, "dataset", "") or "")
     name = dataset.split("/", 1)[1] if dataset.startswith("torch/") else ""
-    if name in ("cifar10", "cifar100") and getattr(parsed, "data_dir", None):
-        from .data.cifar import check_cifar_files  # torchvision: imported by timm's script already
-
+    if name in CIFAR_SPECS and getattr(parsed, "data_dir", None):
         check_cifar_files(name, parsed.data_dir)
 
 
@@ -477,7 +477,7 @@ def recipe_departures(args: argparse.Namespace, world_size: int = 1) -> list[str
                 point("weights", f"{arch}.{tag}" + (f" (timm's default for untagged {arch})" if untagged else ""),
                       f"torchvision's ({arch}.{tv})", f"--model {arch}.{tv}")
     dtype = str(getattr(args, "model_dtype", None) or "float32").replace("torch.", "")
-    if dtype in ("bfloat16", "bf16"):
+    if dtype in (timm_amp_dtype(BF16), BF16):
         point("weights dtype", "bfloat16 (--model-dtype)", "float32 weights under autocast",
               "drop --model-dtype; add --amp --amp-dtype bfloat16")
     if has("color_jitter") and float(args.color_jitter or 0) != r.color_jitter and not getattr(args, "no_aug", False):
@@ -523,7 +523,7 @@ def recipe_departures(args: argparse.Namespace, world_size: int = 1) -> list[str
 def recipe_refusal(args: argparse.Namespace) -> str | None:
     """One line for what cannot work with the hook, or None."""
     dtype = str(getattr(args, "model_dtype", None) or "").replace("torch.", "")
-    if dtype in ("float16", "fp16", "half"):
+    if dtype in (timm_amp_dtype(FP16), FP16, "half"):
         return PURE_FP16
     return None
 

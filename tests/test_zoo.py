@@ -432,3 +432,13 @@ def test_cli_list_show_export(tmp_path, digits_run, capsys):
                      "--model-dir", str(models)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("rbla zoo: error: ") and "pass --overwrite" in err and "\n" not in err
+
+
+def test_digits_entries_use_the_registrys_threat_model_eps():
+    """The digits threat model's eps is one fact (the dataset registry's), which every digits entry states."""
+    from robustbench_labelaug.data import get_dataset_spec
+    from robustbench_labelaug.zoo.entries import list_entries
+
+    eps = get_dataset_spec("digits").eps_of("Linf")
+    assert eps == DIGITS_EPS
+    assert all(get_entry(n).eps == eps for n in list_entries() if get_entry(n).dataset == "digits")

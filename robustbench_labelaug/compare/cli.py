@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from ..store import EvaluationFolder
 
 HELP = "compare two evaluated models class by class: paired differences with CIs, McNemar tests, a verdict"
 __all__ = ["HELP", "add_arguments", "main"]
@@ -41,7 +42,7 @@ def demo_seed_folders(folder: Path) -> list[Path]:
     """The other seeds of a demo model folder ``<run>/eval/<model>``: ``<run>/eval_seeds/<model>_seed<N>``."""
     root = folder.parent.parent / "eval_seeds"
     found = sorted(root.glob(f"{folder.name}_seed*"), key=lambda p: (len(p.name), p.name))
-    return [p for p in found if (p / "results").is_dir()]
+    return [p for p in found if EvaluationFolder(p).has_results()]
 
 
 def main(args: argparse.Namespace) -> int:

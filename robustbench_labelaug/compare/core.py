@@ -20,6 +20,8 @@ import numpy as np
 from ..errors import UserError
 from ..fileio import atomic_savefig
 from ..mdtext import md_text
+from ..results import keys
+from ..results.vocab import Protocol
 from . import stats
 from .files import EvaluatedModel, load_evaluated
 
@@ -171,7 +173,7 @@ def result_label(result: dict[str, Any]) -> str:
     settings = result.get("settings") or {}
     name = result.get("evaluator")
     if name == "pgd":
-        return f"PGD-{settings.get('steps')} ({result.get('protocol') or settings.get('protocol') or 'sound'})"
+        return f"PGD-{settings.get('steps')} ({result.get('protocol') or settings.get('protocol') or Protocol.SOUND})"
     if name == "autoattack":
         return str(settings.get("attack") or "AutoAttack")
     return str(name)
@@ -298,8 +300,8 @@ def compare(a: Side, b: Side, *, evaluators: Sequence[str] | None = None, n_boot
 def _num_classes(a: EvaluatedModel, b: EvaluatedModel, rid: str, arrays: dict[str, np.ndarray]) -> int:
     for m in (a, b):
         block = next(iter((m.results[rid].get("classwise") or {}).values()), None)
-        if block and block.get("error") is not None:
-            return len(block["error"])
+        if block and block.get(keys.ERROR) is not None:
+            return len(block[keys.ERROR])
     return int(arrays["y_true"].max()) + 1
 
 

@@ -16,7 +16,8 @@ EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
 for _name, _ref in (("clean", "clean:CleanEvaluator"), ("pgd", "pgd:PGDEvaluator"),
                     ("autoattack", "autoattack:AutoAttackEvaluator"), ("corruptions", "corruptions:CorruptionEvaluator"),
                     ("real", "real:RealEvaluator"), ("imagenet_x", "imagenet_x:ImageNetXEvaluator"),
-                    ("masking", "masking:MaskingChecks")):
+                    ("masking", "masking:MaskingChecks"),
+                    ("robustness_curve", "robustness_curve:RobustnessCurveEvaluator")):
     EVALUATORS.register(_name, f"{__name__}.{_ref}")
 
 

@@ -77,6 +77,8 @@ from ..checks import check_eps, check_nonneg, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import k_way
 from ..results import keys
+from ..results.rules import DEFAULT_EPS
+from ..results.vocab import Protocol
 from ..scoring import top1_error
 from .autoattack import autoattack_key, predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, Measured, PartArrays, select_examples, to_numpy
@@ -203,7 +205,7 @@ class MaskingChecks(Evaluator):
     long_running = True  # the eps / steps sweeps
 
     n_examples: int | None = 500
-    eps: float = 0.03
+    eps: float = DEFAULT_EPS
     steps: int = 40
     eps_sweep: list[float] | None = None
     steps_sweep: list[int] | None = None
@@ -326,7 +328,7 @@ class MaskingChecks(Evaluator):
             return predict_margin(k_model, batches, eps=eps, steps=int(steps), seed=seed)
         if kind == "full_head":
             return predict_sound(model, batches, eps=eps, alpha=None, steps=steps, random_start=True, seed=seed,
-                                 pred_classes=k)
+                                 num_classes=k)
         return predict_sound(k_model, batches, eps=eps, alpha=None, steps=steps, random_start=True, seed=seed)
 
     # -- the checks ---------------------------------------------------------------------------------------------
@@ -428,11 +430,11 @@ class MaskingChecks(Evaluator):
         failed = [c["name"] for c in checks if not c["passed"]]
         return EvalResult(
             evaluator=self.name,
-            metrics={"failed_checks": len(failed), "passed_checks": len(checks) - len(failed),
-                     "pgd_robust_error": pgd_error},
+            metrics={keys.FAILED_CHECKS: len(failed), keys.PASSED_CHECKS: len(checks) - len(failed),
+                     keys.PGD_ROBUST_ERROR: pgd_error},
             settings={"attack": f"EarlyStopPGD-{self.steps} (sound: K-way, true labels, pixel space)",
                       "eps_pixel": self.eps},
-            protocol="sound",
+            protocol=Protocol.SOUND,
             details={"checks": checks, "failed": failed, "skipped": skipped, **details},
             num_examples=n,
         )

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from ..results.vocab import Fair
 from .fawa import FAWA
 from .policy import EpochStats, FairPolicy
 
@@ -50,7 +51,7 @@ def cfa_class_beta(train_robust: torch.Tensor, beta: float, lambda_2: float = 0.
 class CFAPolicy(FairPolicy):
     """CFA's CCM + CCR + FAWA; see the module docstring."""
 
-    name = "cfa"
+    name = Fair.CFA
 
     def __init__(self, num_classes: int, eps: float, beta: float = 6.0, begin: int = 10, lambda_1: float = 0.5,
                  lambda_2: float = 0.5, parts: tuple[str, ...] = CFA_PARTS, fawa_decay: float = 0.88,

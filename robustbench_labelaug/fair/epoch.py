@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..results.vocab import Fair
 from .policy import EpochStats, FairPolicy
 from .stats import ClassCounts
 from .validation import classwise_validation
@@ -20,9 +21,9 @@ PER_CLASS_COLUMNS_MAX_K = 100  # above this many classes summary.csv gets only t
 
 # a policy's option -> the rbla train / timm-train flag (dest) that sets it; one table read both ways
 POLICY_FLAGS: dict[str, tuple[tuple[str, str], ...]] = {
-    "cfa": (("begin", "cfa_begin"), ("lambda_1", "cfa_lambda1"), ("lambda_2", "cfa_lambda2"), ("parts", "cfa_parts"),
+    Fair.CFA: (("begin", "cfa_begin"), ("lambda_1", "cfa_lambda1"), ("lambda_2", "cfa_lambda2"), ("parts", "cfa_parts"),
             ("fawa_decay", "fawa_decay"), ("fawa_threshold", "fawa_threshold")),
-    "frl": (("mode", "frl_mode"), ("bound0", "frl_bound"), ("bound1", "frl_bound"), ("rate1", "frl_rate1"),
+    Fair.FRL: (("mode", "frl_mode"), ("bound0", "frl_bound"), ("bound1", "frl_bound"), ("rate1", "frl_rate1"),
             ("rate2", "frl_rate2"), ("lim", "frl_lim")),
 }
 
@@ -77,7 +78,7 @@ def epoch_summary(policy: FairPolicy, stats: EpochStats, epoch: int, trades: boo
     out: dict[str, float] = {}
     if stats.train_robust is not None:
         out.update(classwise_columns("robust_top1", stats.train_robust))
-    if policy.name != "none":
+    if policy.name != Fair.NONE:
         params = policy.class_params(epoch, trades)
         class_eps = params.get("class_eps")
         factors = (class_eps / eps).tolist() if class_eps is not None else [1.0] * policy.num_classes

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from ..results.vocab import Fair
 from .policy import EpochStats, FairPolicy
 
 FRL_MODES = ("rw", "rm", "rwrm")
@@ -72,7 +73,7 @@ def frl_violations(val_clean: torch.Tensor, val_robust: torch.Tensor, counts: to
 class FRLPolicy(FairPolicy):
     """FRL's reweight / remargin; see the module docstring."""
 
-    name = "frl"
+    name = Fair.FRL
     needs_validation = True
 
     def __init__(self, num_classes: int, eps: float, beta: float = 6.0, mode: str = "rwrm", bound0: float = 0.07,

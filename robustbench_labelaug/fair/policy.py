@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..results.vocab import Fair
+
 
 @dataclass
 class EpochStats:
@@ -25,7 +27,7 @@ class EpochStats:
 class FairPolicy:
     """No policy (``--fair none``): uniform epsilon, weights and beta."""
 
-    name = "none"
+    name = Fair.NONE
     needs_validation = False
 
     def __init__(self, num_classes: int, eps: float, beta: float = 6.0) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from .vocab import ADV_PLUS, ADVERSARIAL_MODES, ATTACK_MODES, MODES, STD
+from .vocab import ADV_PLUS, ADVERSARIAL_MODES, ATTACK_MODES, MODES, STD, AttackMode
 
 
 def is_number(value: Any) -> bool:
@@ -62,6 +62,13 @@ MIN_STEPS = 1
 MIN_NUM_OPS = 0
 MIN_NUM_OPS_ADV_PLUS = 1
 EPS_UNITS = "[0,1] pixel units, e.g. 0.03 or 0.0313725 for 8/255"
+
+# -- the defaults -------------------------------------------------------------------------------------------------
+# Where a signature needs an eps or a delta and the caller gives none: the paper's training and evaluation eps
+# (L-inf, [0,1] pixel units) and its label-augmentation weight. A dataset's threat-model eps (CIFAR-10 8/255, ...)
+# is its registry entry's (``data.registry.DatasetSpec.default_eps``), not this.
+DEFAULT_EPS = 0.03
+DEFAULT_DELTA = 0.03
 
 
 def default_alpha(eps: float, steps: int) -> float:
@@ -151,7 +158,7 @@ def check_steps(owner: str | None, steps: Any, name: str = "steps", fix: str = "
     return int(steps)
 
 
-def check_delta(owner: str | None, delta: Any, name: str = "delta", fix: str = "e.g. 0.03") -> float:
+def check_delta(owner: str | None, delta: Any, name: str = "delta", fix: str = f"e.g. {DEFAULT_DELTA}") -> float:
     """The label-augmentation weight delta, in [0, 1)."""
     _checked(owner, name, delta_problem(delta), fix)
     return float(delta)
@@ -190,7 +197,7 @@ def training_mode(mode: str, label_aug: bool = False, names: Mapping[str, str] |
 
 
 def check_training(owner: str | None = None, *, mode: Any, eps: Any, steps: Any, alpha: Any = None,
-                   delta: Any = 0.0, num_ops: Any = 0, adv_prob: Any = 1.0, attack_mode: Any = "eval",
+                   delta: Any = 0.0, num_ops: Any = 0, adv_prob: Any = 1.0, attack_mode: Any = AttackMode.EVAL,
                    names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every rule of an adversarial-training run's settings, in one place (the hook, ``rbla train`` and
     ``rbla timm-train`` call it; ``names``: how the user spelled each setting, e.g. :data:`TRAINING_FLAGS`).
@@ -199,10 +206,10 @@ def check_training(owner: str | None = None, *, mode: Any, eps: Any, steps: Any,
     flags = names is not None
     check_mode(owner, mode, n["mode"])
     _checked(owner, n["attack_mode"], choice_problem(attack_mode, ATTACK_MODES), "")
-    eps = check_eps(owner, eps, n["eps"], f"e.g. {n['eps']} 0.03 (8/255 = 0.0314)" if flags else "")
+    eps = check_eps(owner, eps, n["eps"], f"e.g. {n['eps']} {DEFAULT_EPS} (8/255 = 0.0314)" if flags else "")
     steps = check_steps(owner, steps, n["steps"], f"e.g. {n['steps']} 10" if flags else "")
     alpha = check_alpha(owner, alpha, n["alpha"])
-    delta = check_delta(owner, delta, n["delta"], f"e.g. {n['delta']} 0.03")
+    delta = check_delta(owner, delta, n["delta"], f"e.g. {n['delta']} {DEFAULT_DELTA}")
     num_ops = check_num_ops(owner, num_ops, n["num_ops"])
     problem = adv_plus_problem(mode, num_ops, n["num_ops"])
     if problem:
@@ -212,7 +219,7 @@ def check_training(owner: str | None = None, *, mode: Any, eps: Any, steps: Any,
             "delta": delta, "num_ops": num_ops, "adv_prob": adv_prob, "attack_mode": attack_mode}
 
 
-__all__ = ["DELTA_RANGE", "EPS_RANGE", "EPS_UNITS", "Interval", "MIN_NUM_OPS", "MIN_NUM_OPS_ADV_PLUS", "MIN_STEPS",
+__all__ = ["DEFAULT_DELTA", "DEFAULT_EPS", "DELTA_RANGE", "EPS_RANGE", "EPS_UNITS", "Interval", "MIN_NUM_OPS", "MIN_NUM_OPS_ADV_PLUS", "MIN_STEPS",
            "PROBABILITY_RANGE", "TRAINING_FLAGS", "adv_plus_problem", "check_alpha", "check_delta", "check_eps", "check_mode",
            "check_num_ops", "check_probability", "check_steps", "check_training", "choice_problem",
            "default_alpha", "delta_problem", "eps_problem", "fail", "in_range_problem", "int_problem", "is_int",

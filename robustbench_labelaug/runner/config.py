@@ -109,7 +109,7 @@ class ModelConfig(_Schema):
     training: str | None = None
     delta: float | None = None
     eps: float | None = None
-    threat_model: str = DEFAULT_THREAT_MODEL
+    threat_model: str = DEFAULT_THREAT_MODEL.value  # plain: model_dump() (python) holds no member
     dataset: str | None = None
     description: str | None = None
     paper: Any = None

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import jsonable
-from ..results.vocab import ADV_PLUS, ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL, TRADES
+from ..results.vocab import ADV_PLUS, ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL, NO_POLICY, TRADES
 from .config import EvalConfig, ModelConfig
 
 
@@ -142,7 +142,7 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         from ..train.args import training_label
 
         mode = args.get("adv_mode")
-        training = training_label(mode, args.get("fair", "none"))
+        training = training_label(mode, args.get("fair", NO_POLICY))
         meta = {"dataset": args.get("dataset"), "architecture": model.arch or state.get("arch"),
                 "training": training, "num_classes": k if k is not None else model.num_classes,
                 "num_ops": m if m is not None else model.num_ops,

@@ -8,8 +8,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..data.registry import DEFAULT_DATASET
 from ..errors import UserError
-from ..results.rules import TRAINING_FLAGS, check_training, training_mode
+from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS, TRAINING_FLAGS, check_training, training_mode
 
 # rbla train's --adv-mode (the hook's modes plus TRADES), --fair, and the training labels: results/vocab.py
 from ..results.vocab import (  # noqa: E402,F401
@@ -20,10 +21,14 @@ from ..results.vocab import (  # noqa: E402,F401
     DEFAULT_AMP_DTYPE,
     FAIR_POLICIES,
     MODES,
+    NO_POLICY,
     STD,
     TRADES,
     TRAIN_MODES,
     TRAINING_LABELS,
+    AttackMode,
+    Fair,
+    is_fair,
     training_label,
 )
 
@@ -33,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML file whose keys (flag names with underscores) set the defaults")
 
     group = parser.add_argument_group("Dataset parameters")
-    group.add_argument("--dataset", default="digits", metavar="NAME",
+    group.add_argument("--dataset", default=DEFAULT_DATASET, metavar="NAME",
                        help="a registered dataset (robustbench_labelaug.data.list_datasets()): digits, folder, "
                             "imagenet, ...")
     group.add_argument("--data-dir", default=None, metavar="DIR", help="root of an ImageNet-layout folder")
@@ -108,7 +113,7 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
     if trades:
         group.add_argument("--trades-beta", type=float, default=6.0, metavar="B",
                            help="TRADES trade-off beta (--adv-mode trades; the KL attack uses --adv-eps/-steps/-alpha)")
-    group.add_argument("--fair", default="none", choices=FAIR_POLICIES,
+    group.add_argument("--fair", default=NO_POLICY.value, choices=FAIR_POLICIES,
                        help="class-wise policy: none; cfa (CCM class-wise eps, "
                             + ("CCR class-wise beta with trades, " if trades else "")
                             + "FAWA weight averaging); frl (FRL reweight/remargin from the validation split)")
@@ -139,19 +144,19 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
 def add_adv_arguments(group, modes: tuple[str, ...] = TRAIN_MODES):
     """The plugin's flags (shared by ``rbla train`` and ``rbla timm-train``; the launcher passes the hook's
     modes, without ``trades``)."""
-    group.add_argument("--adv-mode", default=ADV_PLUS, choices=modes,
+    group.add_argument("--adv-mode", default=ADV_PLUS.value, choices=modes,  # defaults: plain strings (args.yaml)
                        help="std: clean; adv: PGD AT (Madry); adv_plus: PGD AT + label augmentation"
                             + ("; trades: TRADES (rbla train only)" if TRADES in modes else ""))
     group.add_argument("--label-aug", action="store_true", help="turn --adv-mode adv into adv_plus")
-    group.add_argument("--adv-eps", type=float, default=0.03, help="L-inf epsilon in [0,1] pixel units")
+    group.add_argument("--adv-eps", type=float, default=DEFAULT_EPS, help="L-inf epsilon in [0,1] pixel units")
     group.add_argument("--adv-steps", type=int, default=10, help="PGD steps")
     group.add_argument("--adv-alpha", type=float, default=None, help="PGD step size (None: 2.5*eps/steps)")
     group.add_argument("--adv-prob", type=float, default=1.0, help="share of batches attacked; others clean")
     group.add_argument("--adv-train-clean", action="store_true",
                        help="also train each clean batch, target [y, 0] (doubles the batch)")
-    group.add_argument("--adv-attack-mode", default="eval", choices=ATTACK_MODES,
+    group.add_argument("--adv-attack-mode", default=AttackMode.EVAL.value, choices=ATTACK_MODES,
                        help="BatchNorm/dropout mode while generating the attack")
-    group.add_argument("--la-delta", type=float, default=0.03, help="label-augmentation weight delta")
+    group.add_argument("--la-delta", type=float, default=DEFAULT_DELTA, help="label-augmentation weight delta")
     group.add_argument("--la-ops", type=int, default=1, metavar="M",
                        help="number M of transformation labels (op j = PGD at eps*(j+1)/M)")
     return group
@@ -275,20 +280,20 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Flags whose default depends on others, resolved as training records them (``--val-split`` None: 0.1 with
     a policy, else 0), so a recipe parsed from text compares equal to the args a run stored."""
     if getattr(args, "val_split", None) is None:
-        args.val_split = 0.1 if getattr(args, "fair", "none") != "none" else 0.0
+        args.val_split = 0.1 if is_fair(getattr(args, "fair", NO_POLICY)) else 0.0
     return args
 
 
 def check_fair_args(args: argparse.Namespace) -> None:
     """TRADES / policy flags; resolves ``--val-split`` None to its default (:func:`resolve_defaults`)."""
-    fair = getattr(args, "fair", "none")
+    fair = getattr(args, "fair", NO_POLICY)
     resolve_defaults(args)
     flag = getattr(args, "val_split_flag", "--val-split")  # rbla timm-train: --fair-val-split
     if not 0.0 <= args.val_split < 1.0:
         raise UserError(f"{flag} must lie in [0, 1), got {args.val_split}")
-    if fair == "frl" and args.val_split == 0:
+    if fair == Fair.FRL and args.val_split == 0:
         raise UserError(f"--fair frl needs a validation split: pass {flag} F (e.g. 0.1) or leave it out")
-    if fair != "none" and args.adv_mode == STD:
+    if is_fair(fair) and args.adv_mode == STD:
         raise UserError(f"--fair {fair} needs adversarial training: use --adv-mode adv, adv_plus or trades")
     if getattr(args, "trades_beta", 6.0) < 0:
         raise UserError(f"--trades-beta must be >= 0, got {args.trades_beta}")
@@ -300,7 +305,7 @@ def check_fair_args(args: argparse.Namespace) -> None:
     bad = sorted(set(parts) - set(CFA_PARTS))
     if bad:
         raise UserError(f"--cfa-parts {args.cfa_parts}: unknown part(s) {bad}: use a comma list of ccm, ccr, fawa")
-    if fair == "cfa" and "fawa" in parts and args.val_split == 0:
+    if fair == Fair.CFA and "fawa" in parts and args.val_split == 0:
         raise UserError(f"--fair cfa with FAWA needs a validation split: pass {flag} F (e.g. 0.1), or "
                         "--cfa-parts ccm,ccr")
     if args.adv_mode == TRADES and getattr(args, "amp", False) and args.amp_dtype == "float16":

@@ -26,6 +26,7 @@ from ..fileio import (
     set_default_mode,
 )
 from ..models.classifier import ImageClassifier, unwrap_model
+from ..results.vocab import NO_POLICY
 from ..safeload import load_torch, torch_file_kind  # noqa: F401  (torch_file_kind re-exported)
 
 CHECKPOINT_VERSION = 1
@@ -106,7 +107,7 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
     if fair:
         from ..fair.epoch import policy_flags
 
-        args["fair"] = fair.get("policy", "none")
+        args["fair"] = fair.get("policy", NO_POLICY)
         args.update(policy_flags(args["fair"], fair.get("options") or {}))
         args["val_split"] = fair.get("val_split")
         args["fair_val_steps"] = fair.get("val_steps")

@@ -34,7 +34,8 @@ from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, polic
 from ..fileio import MAX_COMPONENT_CHARS, RunLock, atomic_write_text, check_component, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
-from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, precision_of_amp_dtype, torch_dtype
+from ..results import keys
+from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, is_fair, plain, precision_of_amp_dtype, torch_dtype
 from . import process_setup
 from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
 from .checkpoint import (
@@ -146,10 +147,10 @@ def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Na
     ctx = EvalContext(num_classes=num_classes, device=device, batch_size=batch, progress=progress,
                       num_workers=args.workers)
     clean = ValidationEvaluator().run(model, val_ds, ctx).metrics
-    metrics = {"loss": clean["loss"], "top1": 100.0 - clean["error"], "top5": clean["top5"]}
+    metrics = {"loss": clean["loss"], "top1": 100.0 - clean[keys.ERROR], "top5": clean["top5"]}
     if args.val_pgd_steps:
         pgd = create_evaluator("pgd", eps=args.adv_eps, steps=args.val_pgd_steps).run(model, val_ds, ctx)
-        metrics["pgd_top1"] = 100.0 - pgd.metrics["robust_error"]
+        metrics["pgd_top1"] = 100.0 - pgd.metrics[keys.ROBUST_ERROR]
     return metrics
 
 
@@ -261,7 +262,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
             raise UserError(f"checkpoint {args.resume} is a '{resume_state.get('arch')}' but --model is "
                             f"'{args.model}': pass --model {resume_state.get('arch')}")
     if info.is_main:
-        atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(vars(args), sort_keys=True))
+        atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(plain(vars(args)), sort_keys=True))
 
     seed_everything(args.seed + info.rank)
     model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained, **create_kwargs)
@@ -317,7 +318,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     if resume_state is not None and resume_state.get("fair") is not None:
         policy.load_state_dict(resume_state["fair"])
     log(f"training {args.model} on {args.dataset} (K={num_classes}, M={num_ops}) on {device} x{info.world_size}: "
-        f"{trades or hook}" + (f", --fair {args.fair}" if args.fair != "none" else "")
+        f"{trades or hook}" + (f", --fair {args.fair}" if is_fair(args.fair) else "")
         + (f", validation split {len(holdout_ds)} images held out of the training set" if holdout_ds else ""))
     log(f"{getattr(model, 'head_rule', 'head: as created')}; weights: {process_setup.starting_point(args)}")
     # what a seed's bit-for-bit reproducibility depends on besides the seed (see docs/reproducibility.md)
@@ -377,7 +378,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                            write_header=not (out_dir / "summary.csv").exists())
             saver.last_metrics = metrics
             saver.rng_ranks = rng_ranks
-            saver.extra_state = {"fair": policy.state_dict()} if args.fair != "none" else {}
+            saver.extra_state = {"fair": policy.state_dict()} if is_fair(args.fair) else {}
             saver.save_checkpoint(epoch, metric=eval_metrics["top1"])
             if policy.averaged_state() is not None:  # CFA's FAWA model, beside the plain one
                 saver.save_averaged("fawa", epoch, policy.averaged_state())

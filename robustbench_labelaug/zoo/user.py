@@ -27,8 +27,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..data.registry import default_eps, preprocessing_of
 from ..errors import UserError
-from ..results.vocab import ADV, ADV_PLUS, ADVERSARIAL_MODES, STD, training_label
+from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS
+from ..results.vocab import ADV, ADV_PLUS, ADVERSARIAL_MODES, NO_POLICY, STD, plain, training_label
 
 ZOO_ENV = "RBLA_ZOO"
 LOCAL_ZOO = "model_zoo"
@@ -223,19 +225,19 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
     if training == ADV_PLUS and int(state["num_ops"]) < 1:
         training = ADV
     mode = training
-    training = training_label(mode, args.get("fair", "none"))  # e.g. adv_plus_cfa under --fair cfa
+    training = training_label(mode, args.get("fair", NO_POLICY))  # e.g. adv_plus_cfa under --fair cfa
     eps = args.get("adv_eps") if mode != STD else None
     epochs, seed = args.get("epochs"), args.get("seed")
     return {
         "name": name,
         "description": f"exported by rbla zoo export from {source} ({training}, {args.get('model') or state['arch']}, "
                        f"{epochs} epochs, seed {seed})",
-        "dataset": dataset, "threat_model": threat_model,
+        "dataset": str(dataset), "threat_model": str(threat_model),  # plain strings: the entry is YAML
         "eps": float(eps) if eps else _threat_eps(dataset, threat_model),
         "architecture": str(state["arch"]), "num_classes": int(state["num_classes"]),
         "num_ops": int(state["num_ops"]),
-        "delta": float(args.get("la_delta", 0.03)) if mode == ADV_PLUS else None,
-        "training": training, "preprocessing": "none" if dataset != "imagenet" else "Res256Crop224",
+        "delta": float(args.get("la_delta", DEFAULT_DELTA)) if mode == ADV_PLUS else None,
+        "training": training, "preprocessing": preprocessing_of(dataset),
         "mean": [float(v) for v in state["mean"]], "std": [float(v) for v in state["std"]],
         "recipe": recipe_from_args({**args, "dataset": dataset}, name),
         "checkpoint": f"{name}.pt", "sha256": None, "url": None,
@@ -245,10 +247,10 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
 
 
 def _threat_eps(dataset: str, threat_model: str) -> float:
-    """A std model's entry eps: its dataset's threat model (see ``api.DEFAULT_EPS``), else RobustBench's 8/255."""
-    from ..api import DEFAULT_EPS
-
-    return float(DEFAULT_EPS.get((dataset, threat_model), 8 / 255))
+    """A std model's entry eps: its dataset's threat model's (the registry's ``default_eps``), else the package's
+    default eps (``results.rules.DEFAULT_EPS``)."""
+    eps = default_eps(dataset, threat_model)
+    return float(DEFAULT_EPS if eps is None else eps)
 
 
 def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Path:
@@ -263,7 +265,7 @@ def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Pa
     validate_entry(entry, str(path))
     text = ("# written by rbla zoo export: the checkpoint's recorded training args (trained_with) and the rbla train\n"
             "# command that reproduces them (recipe); no paper is attached to a user's own model\n"
-            + yaml.safe_dump(entry, sort_keys=False))
+            + yaml.safe_dump(plain(entry), sort_keys=False))
     if path.is_file() and path.read_text() != text and not overwrite:
         raise UserError(f"user zoo entry {path} already exists with other contents: pass --overwrite to replace "
                         "it, or choose another --name")
