@@ -242,7 +242,8 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
               device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
               output: str | Path = "./output/benchmark", split: str | None = None,
-              selection: str = "class_balanced", seed: int = 0, progress: bool = False) -> Report:
+              selection: str = "class_balanced", seed: int = 0, progress: bool = False,
+              stochastic: bool = False) -> Report:
     """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
 
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
@@ -256,9 +257,11 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     is one). ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
     compare`` reads) and write ``<output>/model_info/<model_name>.json``, holding the output folder's lock as
     ``rbla evaluate`` does; the files are those ``rbla evaluate`` writes for the same model and settings (both run
-    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`)."""
+    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`). A model whose logits vary between calls (dropout left
+    on, noise in forward, BatchNorm on batch statistics) is refused, unless ``stochastic=True`` declares it so: the
+    report then says so and AutoAttack runs its randomised version (``rand``)."""
     from .data import create_dataset, get_dataset_spec
-    from .evaluation import create_evaluator
+    from .evaluation import create_evaluator, settings_for_model
     from .fileio import check_writable_dir
     from .runner.config import DatasetConfig
     from .runner.loop import data_fingerprint, evaluate_folder, plan_result
@@ -282,12 +285,15 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
         [str(c) for c in range(k)]
     model_name = check_component(model_name or type(model).__name__, "model_name",
                                  "pass a plain name (it names the folder <output>/<model_name>)")
-    specs = _evaluator_specs(evaluators, eps, n_examples, selection)
+    specs = [(rid, name, settings_for_model(name, settings, stochastic))  # stochastic: AutoAttack's rand
+             for rid, name, settings in _evaluator_specs(evaluators, eps, n_examples, selection)]
     for _, name, settings in specs:  # every evaluator's settings checked before any work
         create_evaluator(name, **settings)
     meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
             "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
-            "class_names": names}
+            "class_names": names, **({"stochastic": True} if stochastic else {})}
+    data_fp = data_fingerprint(ds_config)
+    meta["data_fingerprint"] = data_fp  # which files (an in-memory Report too): what rbla compare checks
     if to_disk:
         check_writable_dir(output)
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
@@ -299,7 +305,6 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
         folder.check_model(weights)  # other weights under this name: refused before anything runs
         lock = store.lock().acquire(on_stale=print) if to_disk else None  # one writer per output folder
         k_model = _k_way_model(model, ds, k, dev)
-        data_fp = data_fingerprint(ds_config)
         planned = [plan_result(rid, name, settings, ds_config, k, seed, data_fp) for rid, name, settings in specs]
         results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
                                   dataset=lambda ds_id: ds, device=dev, batch_size=batch_size, progress=progress)

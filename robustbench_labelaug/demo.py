@@ -26,7 +26,17 @@ from typing import Any
 
 from .data.registry import DEFAULT_DATASET
 from .errors import UserError
-from .results.vocab import ADV, ADV_PLUS, NO_POLICY, STD, TRADES, Fair, training_label
+from .results.vocab import (
+    ADV,
+    ADV_MIX,
+    ADV_PLUS,
+    ADV_PLUS_DUMMY,
+    NO_POLICY,
+    STD,
+    TRADES,
+    Fair,
+    training_label,
+)
 from .runner.tasks import TASK_THREADS, Task, default_jobs, run_tasks, task_output
 from .store import EvaluationStore
 
@@ -35,18 +45,30 @@ __all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
 # --methods: the paper's three (the default) and the methods Adv+ is compared with (issue 20), by zoo entry
-METHODS = {STD: "digits_std", ADV: "digits_adv", ADV_PLUS: "digits_adv_plus", TRADES: "digits_trades",
-           Fair.CFA: "digits_adv_cfa", training_label(ADV_PLUS, Fair.CFA): "digits_adv_plus_cfa", Fair.FRL: "digits_frl"}
+METHODS = {STD: "digits_std", ADV: "digits_adv", ADV_PLUS: "digits_adv_plus",
+           ADV_MIX: "digits_adv_mix", ADV_PLUS_DUMMY: "digits_adv_plus_dummy",  # the two controls of Adv+
+           TRADES: "digits_trades", Fair.CFA: "digits_adv_cfa", training_label(ADV_PLUS, Fair.CFA): "digits_adv_plus_cfa",
+           training_label(TRADES, Fair.CFA): "digits_trades_cfa", Fair.FRL: "digits_frl"}
 DEFAULT_METHODS = ",".join((STD, ADV, ADV_PLUS))
 
 
 def demo_models(methods: str | None) -> tuple[str, ...]:
-    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped)."""
+    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped); an entry
+    that fine-tunes another (``starts_from``: FRL's hot start) brings that one in before it."""
+    from .zoo import get_entry
+
     names = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
         raise UserError(f"--methods {methods!r}: unknown method(s) {bad}: use a comma list of {', '.join(METHODS)}")
-    return tuple(dict.fromkeys(METHODS[m] for m in names))
+    ordered: list[str] = []
+    for name in (METHODS[m] for m in names):
+        start = get_entry(name).starts_from
+        if start is not None and start not in ordered:
+            ordered.append(start)
+        if name not in ordered:
+            ordered.append(name)
+    return tuple(ordered)
 FAST_EPOCHS = 2
 
 
@@ -81,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _train_args(name: str, seed_index: int, out: Path, fast: bool, progress: bool, device: str | None):
+def run_train_args(name: str, seed_index: int, out: Path, fast: bool, progress: bool, device: str | None):
     """The entry's recipe as ``rbla train`` arguments, redirected into the demo's folder."""
     from .zoo import get_entry
     from .zoo.entries import parse_recipe
@@ -89,13 +111,20 @@ def _train_args(name: str, seed_index: int, out: Path, fast: bool, progress: boo
     args = parse_recipe(get_entry(name).recipe, name)
     args.seed += seed_index
     args.output = str(out / "train")
-    args.experiment = name if seed_index == 0 else f"{name}_seed{seed_index}"
+    args.experiment = _experiment(name, seed_index)
+    start = get_entry(name).starts_from
+    if start is not None:  # the hot start: this demo's run of that entry with the same seed
+        args.initial_checkpoint = str(out / "train" / _experiment(start, seed_index) / "last.pth.tar")
     args.no_progress = not progress
     args.log_interval = 0
     args.device = None if device in (None, "auto") else device
     if fast:
         args.epochs = min(args.epochs, FAST_EPOCHS)
     return args
+
+
+def _experiment(name: str, seed_index: int) -> str:
+    return name if seed_index == 0 else f"{name}_seed{seed_index}"
 
 
 def finished_run(args) -> Path | None:
@@ -130,7 +159,7 @@ def _train_task(name: str, seed_index: int, out: str, fast: bool, progress: bool
                 log: str | None) -> tuple[str, float]:
     started = time.perf_counter()
     with task_output(log):
-        checkpoint = train_or_resume(_train_args(name, seed_index, Path(out), fast, progress, device))
+        checkpoint = train_or_resume(run_train_args(name, seed_index, Path(out), fast, progress, device))
     return str(checkpoint), time.perf_counter() - started
 
 
@@ -255,7 +284,7 @@ def main(args: argparse.Namespace) -> int:
 
     for seed_index in range(args.seeds):
         for name in models:
-            train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
+            train_args = run_train_args(name, seed_index, out, args.fast, progress, args.device)
             experiment = train_args.experiment
             fawa = getattr(train_args, "fair", NO_POLICY) == Fair.CFA and "fawa" in str(getattr(train_args, "cfa_parts", ""))
             if seed_index > 0:  # evaluated into eval_seeds/ under the run's name
@@ -267,9 +296,11 @@ def main(args: argparse.Namespace) -> int:
                 print(f"  {experiment}: finished run found ({finished}), skipping")
                 trained(name, seed_index, experiment, fawa)((str(finished), None))
                 continue
+            start = get_entry(name).starts_from  # FRL fine-tunes its hot start: trained first
+            after = {f"train {_experiment(start, seed_index)}"} if start is not None else set()
             tasks.append(Task(f"train {experiment}", _train_task,
                               (name, seed_index, str(out), args.fast, task_progress, args.device,
-                               worker_log(f"train_{experiment}")),
+                               worker_log(f"train_{experiment}")), after=after,
                               done=trained(name, seed_index, experiment, fawa), priority=-1))
 
     def evaluated(key: str, label: str, seconds: float) -> None:

@@ -89,6 +89,22 @@ def data_changed(stored: Mapping[str, Any], data_fingerprint: str | None) -> boo
     return stored.get("data_fingerprint") != data_fingerprint
 
 
+# what a model fingerprint's key stands for, in words (the keys runner/models.py, zoo/sources.py and benchmark()
+# record)
+FINGERPRINT_WORDS = {"sha256": "its checkpoint's weights", "code_sha256": "its code", "python": "its factory",
+                     "zoo": "its zoo entry", "timm": "its timm model", "robustbench": "its RobustBench model",
+                     "state_dict_sha256": "its weights"}
+
+
+def fingerprint_change(old: Any, new: Any) -> str:
+    """What changed between two model fingerprints, in words (e.g. "its code changed")."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return "its weights or source changed"
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    words = [FINGERPRINT_WORDS.get(k, f"its {k}") for k in changed]
+    return (" and ".join(dict.fromkeys(words)) or "its source") + " changed"
+
+
 def read_part(path: str | Path, log: Log | None = _print) -> Arrays | None:
     """A part file's arrays (with :data:`PART_FINGERPRINT`), or None when there is none. A damaged file
     (truncated, arrays of different lengths) is None after one line from ``log``; with ``log=None`` it is a
@@ -193,18 +209,36 @@ class EvaluationFolder:
         return part_path(self.cache_dir(rid), evaluator, part)
 
     # -- writing: what the evaluate loop asks ---------------------------------------------------------------------
+    def computed_files(self) -> list[Path]:
+        """What the folder holds of computed work: stored results and part files (not the markers)."""
+        return sorted([*(self.path / RESULTS).glob("*.json"), *(self.path / CACHE).rglob("*.npz")])
+
+    def _other_model(self, fingerprint: Mapping[str, Any]) -> Any:
+        """The marker's fingerprint where it names another model than ``fingerprint``, else None."""
+        if not self.marker.exists():
+            return None
+        found = read_json(self.marker, fix=f"delete {self.path} to recompute its results").get("fingerprint")
+        return None if found == jsonable(fingerprint) else (found or {})
+
     def check_model(self, fingerprint: Mapping[str, Any]) -> None:
-        """Refuse a folder holding another model's results (other weights under the same name); nothing is
-        written."""
-        if self.marker.exists():
-            found = read_json(self.marker, fix=f"delete {self.path} to recompute its results")
-            if found.get("fingerprint") != jsonable(fingerprint):
-                raise UserError(f"{self.path} holds results of other weights for model '{self.key}': use another "
-                                f"output folder or model name, or delete {self.path} to recompute")
+        """Refuse a folder holding another model's results (other weights or code under the same name), naming
+        what changed; a folder whose marker names another model but that holds no results (a run that died before
+        its first) is taken by this one (:meth:`mark_model`). Nothing is written."""
+        found = self._other_model(fingerprint)
+        if found is not None:
+            computed = self.computed_files()
+            if computed:
+                raise UserError(f"{self.path} holds {len(computed)} result file(s) of model '{self.key}' as it was "
+                                f"before {fingerprint_change(found, jsonable(fingerprint))}: use another output "
+                                f"folder or model name, or delete {self.path} to recompute")
 
     def mark_model(self, fingerprint: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
-        """:meth:`check_model`, then write the marker where there is none."""
+        """:meth:`check_model`, then write the marker where there is none (or where it named a model that left no
+        results: its markers go with it)."""
         self.check_model(fingerprint)
+        if self.writer and self._other_model(fingerprint) is not None:
+            shutil.rmtree(self.path / CACHE, ignore_errors=True)
+            self.marker.unlink()
         if self.writer and not self.marker.exists():
             atomic_write_json(self.marker, {"model": self.key, "fingerprint": fingerprint, "meta": meta})
 

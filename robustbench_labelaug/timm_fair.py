@@ -44,9 +44,9 @@ from torch.utils.data import Dataset
 from .distributed import rank0_buffers
 from .errors import UserError
 from .fair import ClassCounts, create_policy
-from .fair.epoch import Normalized, epoch_summary, fair_epoch_stats, holdout_summary
+from .fair.epoch import Normalized, begin_training, epoch_summary, fair_epoch_stats, holdout_summary
 from .models.classifier import unwrap_model
-from .results.vocab import NO_POLICY, STD, is_fair, plain
+from .results.vocab import NO_POLICY, STD, Fair, is_fair, plain
 from .safeload import load_torch
 
 
@@ -179,6 +179,7 @@ class TimmClassWise:
         class-wise epsilon and weights for ``epoch``, start the epoch's counts."""
         if self.policy is None:
             self.num_classes = hook.num_classes
+            self.check_script_args(script_args)  # (idempotent) CFA's begin epoch from the script's --epochs
             self.policy = create_policy(self.settings.policy, hook.num_classes, hook.eps, **self.settings.options)
             if self.resume_state is not None:  # read by check_resume
                 self.policy.load_state_dict(self.resume_state["state"])
@@ -191,6 +192,14 @@ class TimmClassWise:
             if self.record is not None:
                 script_args.rbla_val_split_record = self.record
                 self.holdout_transform(data_config)
+            if self.resume_state is None and self.policy.updates_before_training and self.holdout is not None:
+                # FRL: the first update, from the starting (hot-start) model
+                inner = unwrap_model(hook.model)
+                pixels_model = Normalized(inner, data_config["mean"], data_config["std"])
+                pixels_model.train(inner.training)
+                begin_training(self.policy, pixels_model, self.holdout, hook.num_classes, self.policy.eps,
+                               self.settings.val_steps, next(inner.parameters()).device,
+                               int(getattr(script_args, "batch_size", 128)))
         self.policy.apply(hook, epoch)
         self.counts = ClassCounts(hook.num_classes) if hook.mode != STD else None
         self.pending.clear()
@@ -236,6 +245,20 @@ class TimmClassWise:
             atomic_torch_save({"epoch": int(epoch), "arch": getattr(script_args, "model", None),
                                "state_dict": averaged, "version": 2, "args": script_args, "rbla_averaged": "fawa"},
                               Path(output_dir) / FAWA_FILE)
+
+    def check_script_args(self, script_args: argparse.Namespace) -> None:
+        """Right after the script parsed its flags: CFA's first calibrated epoch from timm's ``--epochs`` (the
+        reference's 10 of 200 scaled, unless ``--cfa-begin`` was given), refused where it is not below them."""
+        if self.settings.policy != Fair.CFA:
+            return
+        from .fair.cfa import begin_problem, scaled_begin
+
+        epochs = getattr(script_args, "epochs", None)
+        if self.settings.options.get("begin") is None and epochs is not None:
+            self.settings.options["begin"] = scaled_begin(epochs)
+        problem = begin_problem(self.settings.options.get("begin"), epochs, self.settings.options.get("parts", ()))
+        if problem:
+            raise UserError(problem)
 
     def check_resume(self, script_args: argparse.Namespace) -> None:
         """Right after the script parsed its flags, before it writes anything: every checkpoint the script will

@@ -125,8 +125,10 @@ def test_train_experiment(name):
         except UserError as exc:
             assert_one_line(exc)
             return
-        assert run.parent == out and run.name == (name or run.name)  # '': the default name, from model and mode
-        assert_inside(out, run.name)
+        parts = run.relative_to(out).parts  # 'group/run' nests: each folder one safe name, all inside --output
+        assert parts and all(check_component(p, "part") == p for p in parts)
+        assert os.path.realpath(run).startswith(os.path.realpath(out) + os.sep)
+        assert not name or run == out / name
 
 
 @pytest.fixture(scope="module")

@@ -151,8 +151,14 @@ def test_other_weights_under_one_name_are_refused_and_nothing_is_written(folder)
     assert marker == {"model": "mine", "fingerprint": {"sha256": "a" * 64}, "meta": {"num_classes": 10}}
     folder.mark_model({"sha256": "a" * 64}, {"num_classes": 11})  # the same weights: the marker stays
     assert json.loads(folder.marker.read_text()) == marker
-    with pytest.raises(UserError, match=r"holds results of other weights for model 'mine': use another output"):
+    folder.check_model({"sha256": "b" * 64})  # no results yet (a run that died before its first): not refused
+    folder.write_result(spec(), result())
+    with pytest.raises(UserError, match=r"holds 1 result file\(s\) of model 'mine' as it was before its "
+                                        r"checkpoint's weights changed: use another output"):
         folder.check_model({"sha256": "b" * 64})
+    folder.result_path("clean").unlink()
+    folder.mark_model({"sha256": "b" * 64}, {"num_classes": 10})  # the folder takes the new model
+    assert json.loads(folder.marker.read_text())["fingerprint"] == {"sha256": "b" * 64}
     folder.marker.write_text("[]")
     with pytest.raises(UserError, match=r"model.json is damaged \(not a JSON object\): delete .*mine to recompute"):
         folder.mark_model({"sha256": "a" * 64}, {})

@@ -32,6 +32,7 @@ class EvaluatedModel:
     folder: Path
     results: dict[str, dict[str, Any]]            # id -> EvalResult dict
     datasets: dict[str, Any] = field(default_factory=dict)   # id -> the dataset spec it ran on
+    data_fingerprints: dict[str, Any] = field(default_factory=dict)  # id -> its data fingerprint, where recorded
     meta: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] | None = None
 
@@ -55,11 +56,13 @@ def load_evaluated(path: str | Path) -> EvaluatedModel:
         raise UserError(f"{folder.path}/results holds no results: run the evaluation first")
     results = {rid: s["result"] for rid, s in stored.items()}
     datasets = {rid: folder.result_dataset(rid, s) for rid, s in stored.items()}
+    fingerprints = {rid: s["data_fingerprint"] for rid, s in stored.items() if "data_fingerprint" in s}
     marker = folder.read_marker()
     info = model_info_of(folder) or {}
     names = (info.get("labelaug") or {}).get("class_names") or (marker.get("meta") or {}).get("class_names")
     return EvaluatedModel(name=str(marker.get("model") or folder.path.name), folder=folder.path, results=results,
-                          datasets=datasets, meta=marker.get("meta") or {}, class_names=names)
+                          datasets=datasets, data_fingerprints=fingerprints, meta=marker.get("meta") or {},
+                          class_names=names)
 
 
 __all__ = ["COMPARED_PART", "EvaluatedModel", "load_evaluated", "model_folder"]

@@ -32,6 +32,8 @@ from ..scoring import corruption_errors, top1_error
 from .base import EvalContext, EvalResult, Measured, PartArrays, classwise_block, once_per_run
 from .clean import LabelEvaluator
 
+MCE_LABEL = "mCE (unnormalised)"  # the mean corruption error, not divided by AlexNet's (the paper's mCE)
+
 
 @dataclass
 class CorruptionEvaluator(LabelEvaluator):
@@ -81,9 +83,11 @@ class CorruptionEvaluator(LabelEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        """mCE, said to be unnormalised (the paper's mean of the CEs, not divided by AlexNet's), and the
+        AlexNet-normalised one where the dataset has AlexNet's errors."""
         metrics, table = result.get("metrics", {}), result.get("details", {}).get("E") or {}
         cells = [v for row in table.values() for v in row if v is not None]
-        return [Measured(keys.MCE, "mCE", metrics.get(keys.MCE)),
+        return [Measured(keys.MCE, MCE_LABEL, metrics.get(keys.MCE)),
                 Measured(keys.MCE_NORMALIZED, "mCE (AlexNet=100)", metrics.get(keys.MCE_NORMALIZED), show=False),
                 Measured(keys.CORRUPTIONS_ERROR, "corruption err", sum(cells) / len(cells) if cells else None,
                          show=False)]

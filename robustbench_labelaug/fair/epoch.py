@@ -22,7 +22,7 @@ PER_CLASS_COLUMNS_MAX_K = 100  # above this many classes summary.csv gets only t
 # a policy's option -> the rbla train / timm-train flag (dest) that sets it; one table read both ways
 POLICY_FLAGS: dict[str, tuple[tuple[str, str], ...]] = {
     Fair.CFA: (("begin", "cfa_begin"), ("lambda_1", "cfa_lambda1"), ("lambda_2", "cfa_lambda2"), ("parts", "cfa_parts"),
-            ("fawa_decay", "fawa_decay"), ("fawa_threshold", "fawa_threshold")),
+               ("fawa_decay", "fawa_decay"), ("fawa_threshold", "fawa_threshold"), ("trades_form", "cfa_trades_form")),
     Fair.FRL: (("mode", "frl_mode"), ("bound0", "frl_bound"), ("bound1", "frl_bound"), ("rate1", "frl_rate1"),
             ("rate2", "frl_rate2"), ("lim", "frl_lim")),
 }
@@ -30,7 +30,7 @@ POLICY_FLAGS: dict[str, tuple[tuple[str, str], ...]] = {
 
 def policy_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of the ``--fair`` policy from the flags (``--cfa-*``, ``--fawa-*``, ``--frl-*``)."""
-    out = {option: getattr(args, dest) for option, dest in POLICY_FLAGS.get(args.fair, ())}
+    out = {option: getattr(args, dest) for option, dest in POLICY_FLAGS.get(args.fair, ()) if hasattr(args, dest)}
     if "parts" in out:
         out["parts"] = tuple(p for p in str(out["parts"]).split(",") if p)
     return out
@@ -67,6 +67,17 @@ def fair_epoch_stats(model: nn.Module, class_stats: ClassCounts | None, holdout_
                                              batch_size=max(batch_size, 1))
         stats.val_clean, stats.val_counts = clean.accuracy(), clean.total
         stats.val_robust = robust.accuracy() if val_steps > 0 else None
+    return stats
+
+
+def begin_training(policy: FairPolicy, model: nn.Module, holdout_ds, num_classes: int, eps: float, val_steps: int,
+                   device, batch_size: int) -> EpochStats | None:
+    """Before epoch 0 of a fresh run: a policy that updates from the starting model (FRL, from its hot start) gets
+    the validation split's statistics of that model; returns them (None: nothing to do)."""
+    if not policy.updates_before_training or holdout_ds is None:
+        return None
+    stats = fair_epoch_stats(model, None, holdout_ds, num_classes, eps, val_steps, device, batch_size)
+    policy.begin_training(stats)
     return stats
 
 

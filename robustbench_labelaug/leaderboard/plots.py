@@ -310,7 +310,7 @@ def corruption_ce(table: Mapping[str, Sequence[float | None]]) -> dict[str, floa
 
 def _plot_ce(ax, names: Sequence[str], tables, color: Mapping[str, str]) -> None:
     """Grouped bars: CE per corruption and, last, mCE (the mean of the CEs), one bar per model."""
-    groups = [*names, "mCE"]
+    groups = [*names, "mCE (unnormalised)"]
     width = 0.8 / len(tables)
     for j, (key, (_, _, table)) in enumerate(tables):
         ce = corruption_ce(table)
@@ -322,7 +322,8 @@ def _plot_ce(ax, names: Sequence[str], tables, color: Mapping[str, str]) -> None
     ax.set_xticks(np.arange(len(groups)))
     ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=45, ha="right")
     ax.set_ylabel("CE (%)")
-    ax.set_title("corruption error (CE: mean over severities) per corruption, and mCE", fontsize="medium")
+    ax.set_title("corruption error (CE: mean over severities) per corruption, and mCE (unnormalised)",
+                 fontsize="medium")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="x-small", ncols=min(len(tables), 4))

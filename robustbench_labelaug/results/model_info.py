@@ -289,6 +289,7 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         "eps_space": PIXEL_SPACE,
         "classifier": "K-way: the first K of the model's K+M logits",
         "class_names": class_names(model),
+        **({"stochastic": True} if model.get("stochastic") else {}),
         "measured": measured,
         "reported": reported_n,
         "results": {k: dict(v) for k, v in results.items()},
@@ -325,6 +326,9 @@ def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is
         parts.append(f"{attack} on {measured[keys.AUTOATTACK_N]} test images")
     if reported_is_pgd:
         parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
+    if model.get("stochastic"):
+        parts.append("declared stochastic: its logits vary between calls, each number is one draw (AutoAttack: its "
+                     "randomised version)")
     return "; ".join(parts)
 
 
@@ -467,8 +471,14 @@ def model_info_files(folder: str | Path) -> list[Path]:
         raise UserError(f"{folder} is not a folder: pass the output folder of rbla evaluate (or a folder of "
                         "model_info JSONs)")
     root = folder / "model_info" if (folder / "model_info").is_dir() else folder
-    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+    # every JSON, a model named ".x" too; not the "._x.json" resource forks macOS leaves on foreign disks
+    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("._"))
     if not files:
+        computed = sorted(p.parent.parent.name for p in folder.glob("*/results/*.json"))
+        if computed:
+            raise UserError(f"no model_info JSON files under {root}, though {folder} holds results of "
+                            f"{', '.join(dict.fromkeys(computed))}: re-run rbla evaluate with the same config and "
+                            "output, which writes them from the stored results without recomputing")
         raise UserError(f"no model_info JSON files under {root}: run rbla evaluate -c CONFIG first")
     return files
 

@@ -5,6 +5,8 @@ of the same kind), mapped to other tools' words only at the edge.
 - :class:`TrainingMode` (``std``, ``adv``, ``adv_plus``, ``trades``) and :class:`AttackMode` (the model's mode
   while the training attack runs);
 - :class:`Fair` (``none``, ``cfa``, ``frl``: ``rbla train --fair``);
+- :class:`LAProtocol` (``authors``, ``adversarial``: which rows a label-augmentation batch trains) and
+  :class:`Control` (the training labels of Adv+'s two controls, ``adv_mix`` and ``adv_plus_dummy``);
 - :class:`Protocol` (an attack's protocol: ``sound`` or ``paper``);
 - :class:`Precision` (``fp32``, ``bf16``, ``fp16``): :func:`torch_dtype` gives the autocast dtype (torch imported
   on call), :func:`timm_amp_dtype` / :func:`precision_of_amp_dtype` translate timm's ``--amp-dtype`` words.
@@ -81,23 +83,81 @@ FAIR_POLICIES = tuple(Fair)  # rbla train's --fair
 NO_POLICY = Fair.NONE
 
 
+
+class LAProtocol(Word):
+    """Label augmentation's protocol (``--la-protocol``, the hook's ``protocol``): which rows a batch trains."""
+
+    AUTHORS = "authors"  # the authors' LA code: clean rows [y, 0] and adversarial rows [(1-d)y, d z], each with p
+    ADVERSARIAL = "adversarial"  # every row adversarial (Madry); with adv_plus the extra label is then a constant
+
+
+class Control(Word):
+    """The training labels of Adv+'s two controls: a mode trained under the other protocol."""
+
+    ADV_MIX = "adv_mix"  # Adv on the authors' clean/adversarial mix (targets y, K outputs)
+    ADV_PLUS_DUMMY = "adv_plus_dummy"  # dummy smoothing: every row adversarial, a constant d onto one extra output
+
+
+class TradesForm(Word):
+    """How a TRADES loss weighs its two terms: Zhang et al.'s ``CE + beta KL`` (TRADES' own code) or CFA's
+    normalised ``(1 - b) CE + b KL`` with ``b = beta / (1 + beta)`` (CFA's code, per class under CCR)."""
+
+    ZHANG = "zhang"
+    NORMALISED = "normalised"
+
+
+TRADES_FORMS = tuple(TradesForm)
+LA_AUTHORS, LA_ADVERSARIAL = LAProtocol.AUTHORS, LAProtocol.ADVERSARIAL
+LA_PROTOCOLS = tuple(LAProtocol)
+DEFAULT_LA_P = 0.7  # the authors' distortion_p: the probability of each part per batch under ``authors``
+LEGACY_LA_PROTOCOL = LA_ADVERSARIAL  # what a run recorded before --la-protocol existed trained
+ADV_MIX, ADV_PLUS_DUMMY = Control.ADV_MIX, Control.ADV_PLUS_DUMMY
+CONTROL_LABELS = {(ADV, LA_AUTHORS): ADV_MIX, (ADV_PLUS, LA_ADVERSARIAL): ADV_PLUS_DUMMY}
+
+
 def is_fair(policy: str | None) -> bool:
     """Whether ``policy`` is a fairness policy (None and ``none`` are not)."""
     return policy not in (None, NO_POLICY)
 
 
-def training_label(mode: str | None, fair: str | None = NO_POLICY) -> str | None:
-    """The method a run trained, as zoo entries and model_info name it: the mode, with ``_<policy>`` appended
-    under a fairness policy (``adv_cfa``, ``adv_plus_cfa``, ``trades_frl``). A plain string."""
+def default_protocol(mode: str | None) -> LAProtocol | None:
+    """The protocol a mode trains with when none is named: ``authors`` for adv_plus (the only reading in which the
+    extra label carries information), ``adversarial`` for adv (Madry); None for std and trades (not a hook's)."""
+    return {ADV_PLUS: LA_AUTHORS, ADV: LA_ADVERSARIAL}.get(mode)
+
+
+def recorded_protocol(args: Any) -> str | None:
+    """The protocol of a run from its recorded args (a mapping with ``adv_mode`` / ``la_protocol``): a run recorded
+    before ``--la-protocol`` existed trained every row adversarial (:data:`LEGACY_LA_PROTOCOL`)."""
+    mode = args.get("adv_mode")
+    if default_protocol(mode) is None:
+        return None
+    return args.get("la_protocol") or (default_protocol(mode) if "la_protocol" in args else LEGACY_LA_PROTOCOL)
+
+
+def training_label(mode: str | None, fair: str | None = NO_POLICY, protocol: str | None = None) -> str | None:
+    """The method a run trained, as zoo entries and model_info name it: the mode (a control's name under the other
+    protocol: ``adv_mix``, ``adv_plus_dummy``), with ``_<policy>`` appended under a fairness policy (``adv_cfa``,
+    ``adv_plus_cfa``, ``trades_frl``). A plain string."""
     if mode is None:
         return None
-    return f"{mode}_{fair}" if is_fair(fair) else str(mode)
+    base = str(CONTROL_LABELS.get((mode, protocol), mode))
+    return f"{base}_{fair}" if is_fair(fair) else base
+
+
+def parse_training_label(label: str) -> tuple[str, str, str | None]:
+    """``(mode, fair, protocol)`` of a training label (the inverse of :func:`training_label`)."""
+    fair = next((f for f in FAIR_POLICIES if is_fair(f) and label.endswith(f"_{f}")), NO_POLICY)
+    base = label.removesuffix(f"_{fair}") if is_fair(fair) else label
+    for (mode, protocol), control in CONTROL_LABELS.items():
+        if base == control:
+            return mode, fair, protocol
+    return base, fair, default_protocol(base)
 
 
 # every training label: a zoo entry's / eval config's / model_info's ``training``
-TRAINING_LABELS = (*(str(m) for m in TRAIN_MODES),
-                   *(training_label(m, f) for f in FAIR_POLICIES if is_fair(f) for m in TRAIN_MODES if m != STD))
-
+_BASES = (*(str(m) for m in TRAIN_MODES), *(str(c) for c in Control))
+TRAINING_LABELS = (*_BASES, *(f"{b}_{f}" for f in FAIR_POLICIES if is_fair(f) for b in _BASES if b != STD))
 
 # -- threat models ----------------------------------------------------------------------------------------------
 class ThreatModel(Word):
@@ -182,10 +242,12 @@ def torch_dtype(precision: str) -> Any:
     return getattr(torch, _TIMM_WORDS[precision])
 
 
-__all__ = ["ADV", "ADVERSARIAL_MODES", "ADV_PLUS", "AMP_DTYPES", "AMP_PRECISIONS", "ATTACK_MODES",
-           "ATTACK_THREAT_MODELS", "AttackMode", "BF16", "CORRUPTION_THREAT_MODELS", "DEFAULT_AMP_DTYPE",
-           "DEFAULT_AMP_PRECISION", "DEFAULT_PROTOCOL", "DEFAULT_THREAT_MODEL", "EVALUATED_THREAT_MODELS",
-           "FAIR_POLICIES", "FP16", "FP32", "Fair", "LABEL_AUG_MODES", "MODES", "NO_POLICY", "PRECISIONS",
-           "PROTOCOLS", "Precision", "Protocol", "STD", "THREAT_MODELS", "TRADES", "TRAINING_LABELS", "TRAIN_MODES",
-           "ThreatModel", "TrainingMode", "Word", "is_fair", "model_folder", "plain", "precision_of_amp_dtype", "timm_amp_dtype",
+__all__ = ["ADV", "ADVERSARIAL_MODES", "ADV_MIX", "ADV_PLUS", "ADV_PLUS_DUMMY", "AMP_DTYPES", "AMP_PRECISIONS",
+           "ATTACK_MODES", "ATTACK_THREAT_MODELS", "AttackMode", "BF16", "CONTROL_LABELS", "CORRUPTION_THREAT_MODELS",
+           "Control", "DEFAULT_AMP_DTYPE", "DEFAULT_AMP_PRECISION", "DEFAULT_LA_P", "DEFAULT_PROTOCOL",
+           "DEFAULT_THREAT_MODEL", "EVALUATED_THREAT_MODELS", "FAIR_POLICIES", "FP16", "FP32", "Fair", "LABEL_AUG_MODES",
+           "LAProtocol", "LA_ADVERSARIAL", "LA_AUTHORS", "LA_PROTOCOLS", "LEGACY_LA_PROTOCOL", "MODES", "NO_POLICY",
+           "PRECISIONS", "PROTOCOLS", "Precision", "Protocol", "STD", "THREAT_MODELS", "TRADES", "TRAINING_LABELS",
+           "TRADES_FORMS", "TRAIN_MODES", "ThreatModel", "TradesForm", "TrainingMode", "Word", "default_protocol", "is_fair", "model_folder",
+           "parse_training_label", "plain", "precision_of_amp_dtype", "recorded_protocol", "timm_amp_dtype",
            "torch_dtype", "training_label"]

@@ -114,6 +114,7 @@ class ModelConfig(_Schema):
     description: str | None = None
     paper: Any = None
     reported: dict[str, Any] | None = None
+    stochastic: bool = False  # its logits vary between calls on purpose: evaluated as such (modelcheck.py)
     base_dir: str | None = None  # the config's folder: a relative python: file is found from it (set by load_config)
 
 

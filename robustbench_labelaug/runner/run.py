@@ -44,19 +44,23 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     is_main = dist_utils.current().is_main
     store = EvaluationStore(output, writer=is_main, log=print if is_main else (lambda msg: None))
     data_fps = data_fps if data_fps is not None else guards.data_fingerprints(cfg)
+    from ..evaluation import settings_for_model  # deferred: torch, for the CLI's start time
+
     planned = []
     for entry in cfg.evaluators:
         ds_id = entry.dataset or model.dataset_id
-        # the id says what ran (--fast: pgd10_sound, not pgd40_sound)
-        planned.append(plan_result(entry.effective_id(fast, cfg.fast), entry.name,
-                                   entry.effective_settings(fast, cfg.fast), cfg.datasets[ds_id],
+        # the id says what ran (--fast: pgd10_sound, not pgd40_sound); a stochastic model: AutoAttack's rand
+        settings = settings_for_model(entry.name, entry.effective_settings(fast, cfg.fast), model.config.stochastic)
+        planned.append(plan_result(entry.effective_id(fast, cfg.fast), entry.name, settings, cfg.datasets[ds_id],
                                    model.meta["num_classes"], cfg.runtime.seed, data_fps.get(ds_id)))
 
     def load():
-        from ..modelcheck import check_finite_model  # deferred: torch, for the CLI's start time
+        from ..modelcheck import check_finite_model, check_head_width  # deferred: torch (CLI start time)
 
         loaded = load_resolved_model(model, cfg.runtime.model_dir)
         check_finite_model(loaded, f"model '{model.key}'")
+        check_head_width(loaded, datasets(model.dataset_id)[0][0].unsqueeze(0), int(model.meta["num_classes"]),
+                         int(model.meta.get("num_ops") or 0), f"model '{model.key}'")
         if cfg.runtime.channels_last:
             import torch  # deferred: torch, for the CLI's start time
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import random
-import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -26,18 +26,19 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .. import distributed as dist_utils
+from ..checks import check_declared_classes
 from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
 from ..fair import ClassCounts, TradesLoss, create_policy
-from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, policy_options
-from ..fileio import MAX_COMPONENT_CHARS, RunLock, atomic_write_text, check_component, check_writable_dir
+from ..fair.epoch import begin_training, epoch_summary, fair_epoch_stats, holdout_summary, policy_options
+from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
 from ..results import keys
 from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, is_fair, plain, precision_of_amp_dtype, torch_dtype
 from . import process_setup
-from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
+from .args import SCHEDULE_FLAGS, apply_resume_recipe, hook_kwargs, schedule_kwargs, validate_args
 from .checkpoint import (
     RunCheckpointSaver,
     check_head,
@@ -69,13 +70,18 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
     overwritten by a fresh run."""
     if args.resume:
         return Path(args.resume).resolve().parent
+    name = args.experiment or "-".join([time.strftime("%Y%m%d-%H%M%S"), args.model, args.adv_mode])
+    out = Path(args.output) / name
+    base = Path(args.output).resolve()
+    inside = Path(os.path.normpath(base / name))
+    if inside == base or base not in inside.parents:
+        raise UserError(f"--experiment {name!r} would put the run outside --output {args.output}: use a plain name "
+                        "(no '..', no absolute path)")
     if args.experiment:
-        name = check_component(args.experiment, "--experiment", "use a plain folder name under --output")
-    else:  # the default name, from the model (hf-hub:org/name holds a '/') and the mode
-        name = "-".join([time.strftime("%Y%m%d-%H%M%S"), str(args.model), str(args.adv_mode)])
-        name = check_component(re.sub(r"[\\/:\s]+", "_", name)[:MAX_COMPONENT_CHARS], "the run folder name",
-                               "pass --experiment NAME")
-    out = Path(args.output) / name  # one component (the one check): inside --output, under its lock
+        from ..fileio import check_component
+
+        for part in name.split("/"):  # group/run: each folder one safe, short name
+            check_component(part, "--experiment")
     if (out / "last.pth.tar").exists():
         raise UserError(f"{out} already holds a training run: pass --resume {out / 'last.pth.tar'} to continue "
                         "it, or another --experiment name")
@@ -250,9 +256,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     train_ds, val_ds = build_datasets(args)
     train_ds, holdout_ds = carve_holdout(args, train_ds)
     num_classes = dataset_num_classes(args.dataset, args.data_dir)
-    if args.num_classes is not None and args.num_classes != num_classes:
-        raise UserError(f"--num-classes {args.num_classes} but dataset '{args.dataset}' has {num_classes} classes: "
-                        "drop --num-classes or fix --data-dir (the head gets K+M outputs by itself)")
+    check_declared_classes(args.num_classes, num_classes, f"dataset '{args.dataset}'")
     num_ops = args.la_ops if args.adv_mode == ADV_PLUS else 0
 
     if resume_state is not None:
@@ -261,12 +265,19 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         if resume_state.get("arch") != args.model:
             raise UserError(f"checkpoint {args.resume} is a '{resume_state.get('arch')}' but --model is "
                             f"'{args.model}': pass --model {resume_state.get('arch')}")
+    initial = None
+    if resume_state is None:
+        initial = process_setup.read_initial_checkpoint(args, num_classes, num_ops)
+    elif (resume_state.get("args") or {}).get("initial_checkpoint_sha256"):  # what the run started from
+        args.initial_checkpoint_sha256 = resume_state["args"]["initial_checkpoint_sha256"]
     if info.is_main:
         atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(plain(vars(args)), sort_keys=True))
 
     seed_everything(args.seed + info.rank)
     model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained, **create_kwargs)
     process_setup.record_starting_sha256(args, model)
+    if initial is not None:  # --initial-checkpoint: its weights, before anything is trained (FRL's hot start)
+        load_weights(model, initial, args.initial_checkpoint)
     model = process_setup.apply_sync_bn(model, args, info, device)
     model.to(device)
     if args.channels_last:
@@ -275,8 +286,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
                                     momentum=args.momentum)
     min_lr = args.min_lr if args.min_lr is not None else args.lr * 1e-4
-    scheduler, num_epochs = create_scheduler_v2(optimizer, sched=args.sched, num_epochs=args.epochs, min_lr=min_lr,
-                                                warmup_epochs=args.warmup_epochs, warmup_lr=args.warmup_lr)
+    scheduler, num_epochs = create_scheduler_v2(optimizer, **schedule_kwargs(args, min_lr))
     amp_dtype = None
     scaler = None
     if args.amp:
@@ -310,10 +320,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         trades = TradesLoss(attack_model, num_classes, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
                             beta=args.trades_beta, autocast_dtype=amp_dtype)
     else:
-        hook = AdvLabelAug(attack_model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
-                           alpha=args.adv_alpha, delta=args.la_delta, num_ops=max(args.la_ops, 1),
-                           train_clean=args.adv_train_clean, adv_prob=args.adv_prob,
-                           attack_mode=args.adv_attack_mode, autocast_dtype=amp_dtype)
+        hook = AdvLabelAug(attack_model, num_classes, autocast_dtype=amp_dtype, **hook_kwargs(args))
     policy = create_policy(args.fair, num_classes, args.adv_eps, args.trades_beta, **policy_options(args))
     if resume_state is not None and resume_state.get("fair") is not None:
         policy.load_state_dict(resume_state["fair"])
@@ -334,6 +341,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                                max_history=args.checkpoint_hist) if info.is_main else None
     if saver is not None:
         saver.class_names = class_names_of(train_ds, args.dataset, args.data_dir)
+        saver.adopt_existing(start_epoch)  # --checkpoint-hist counts the epochs written before a resume
     loss_fn = SoftTargetCrossEntropy()
     last = out_dir / "last.pth.tar"
     if info.is_main:
@@ -343,6 +351,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                 log(f"--skip-bad-images: left out {len(ds.skipped_files)} damaged file(s) of {ds.root}, e.g. "
                     f"{ds.skipped_files[0]}")
     metrics: dict[str, Any] = {}
+    if resume_state is None and args.adv_mode != STD:  # FRL: the first update, from the starting model
+        begin_training(policy, model, holdout_ds, num_classes, args.adv_eps, args.fair_val_steps, device, batch_size)
     for epoch in range(start_epoch, num_epochs):
         sampler.set_epoch(epoch)
         policy.apply(trades or hook, epoch)

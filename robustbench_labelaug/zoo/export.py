@@ -58,10 +58,11 @@ class Exported(_Written):
 def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path) -> None:
     """A checkpoint exported under a zoo name must be that entry's model."""
     entry = load_entries()[name]
-    from ..train.args import training_label
+    from ..train.args import recorded_protocol, training_label
 
     args = state.get("args") or {}
-    training = training_label(args.get("adv_mode"), args.get("fair", NO_POLICY))  # e.g. adv_cfa under --fair cfa
+    # e.g. adv_cfa under --fair cfa, adv_plus_dummy for adv_plus under --la-protocol adversarial
+    training = training_label(args.get("adv_mode"), args.get("fair", NO_POLICY), recorded_protocol(args))
     checks: list[tuple[str, Any, Any]] = [
         ("dataset", dataset, entry.dataset), ("threat model", threat_model, entry.threat_model),
         ("architecture", entry.architecture if same_architecture(state["arch"], entry.architecture) else

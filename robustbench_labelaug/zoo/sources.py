@@ -480,10 +480,9 @@ def _load_python(source: ModelSource) -> nn.Module:
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, KeyboardInterrupt):
             raise
-        if isinstance(exc, (SystemExit, FactoryExit)):
-            how = f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else str(exc)
-            raise UserError(f"python: {source.name}() ended the process ({how}) instead of returning the model: it "
-                            "must build and return the model with no arguments") from None
+        if isinstance(exc, FactoryExit):
+            raise UserError(f"python: {source.name}() failed ({exc} would have ended the process): it must build "
+                            "and return the model with no arguments") from None
         raise UserError(f"python: {source.name}() failed ({type(exc).__name__}: "
                         f"{(str(exc).splitlines() or [''])[0][:150]}): it must build the model with no arguments") \
             from None

@@ -30,7 +30,16 @@ from typing import Any
 from ..data.registry import default_eps, preprocessing_of
 from ..errors import UserError
 from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS
-from ..results.vocab import ADV, ADV_PLUS, ADVERSARIAL_MODES, NO_POLICY, STD, plain, training_label
+from ..results.vocab import (
+    ADV,
+    ADV_PLUS,
+    ADVERSARIAL_MODES,
+    NO_POLICY,
+    STD,
+    plain,
+    recorded_protocol,
+    training_label,
+)
 
 ZOO_ENV = "RBLA_ZOO"
 LOCAL_ZOO = "model_zoo"
@@ -38,7 +47,7 @@ _override: list[Path] | None = None
 # args that do not change what is trained (where and how the run was executed), left out of departures
 NOT_RECIPE = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides", "device",
                         "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile",
-                        "pretrained_sha256", "skip_bad_images"})
+                        "pretrained_sha256", "skip_bad_images", "initial_checkpoint_sha256"})
 
 
 def set_user_zoo(dirs: str | Path | list[str | Path] | None) -> None:
@@ -160,6 +169,8 @@ def recipe_departures(recipe: str, used: dict[str, Any], source: str = "entry") 
         got = used[key]
         if key in ("la_delta", "la_ops") and mode != ADV_PLUS:
             continue
+        if key == "initial_checkpoint":  # where the starting model lies is a path; whether there is one, not
+            want, got = bool(want), bool(got)
         if key == "adv_mode" and used.get("label_aug") and got == ADV:
             got = ADV_PLUS
         if key in ("adv_eps", "adv_steps", "adv_alpha", "adv_prob", "adv_train_clean", "adv_attack_mode") \
@@ -225,7 +236,8 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
     if training == ADV_PLUS and int(state["num_ops"]) < 1:
         training = ADV
     mode = training
-    training = training_label(mode, args.get("fair", NO_POLICY))  # e.g. adv_plus_cfa under --fair cfa
+    # e.g. adv_plus_cfa under --fair cfa, adv_mix for adv under --la-protocol authors
+    training = training_label(mode, args.get("fair", NO_POLICY), recorded_protocol({**args, "adv_mode": mode}))
     eps = args.get("adv_eps") if mode != STD else None
     epochs, seed = args.get("epochs"), args.get("seed")
     return {
