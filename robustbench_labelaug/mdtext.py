@@ -24,6 +24,13 @@ def md_text(value: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
 
 
+def md_code(value: Any) -> str:
+    """``value`` as a code span (an id, a file name): one line, no backtick inside (it would end the span), ``|``
+    escaped (GitHub's tables split on it even there). Renderers escape a code span's HTML themselves."""
+    text = " ".join(str(value).split()).replace("`", "'").replace("|", "\\|")
+    return f"`{text}`"
+
+
 def md_link(text: Any, url: Any) -> str:
     """``[text](url)`` with ``text`` escaped by :func:`md_text`; just the escaped text where ``url`` is not an
     http(s) URL (``javascript:``, ``data:``, ... are dropped, as on the HTML page)."""
@@ -33,4 +40,4 @@ def md_link(text: Any, url: Any) -> str:
     return f"[{shown}]({quote(url.strip(), safe=_URL_SAFE)})"
 
 
-__all__ = ["md_link", "md_text"]
+__all__ = ["md_code", "md_link", "md_text"]

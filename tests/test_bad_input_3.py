@@ -498,3 +498,10 @@ def test_cifar_batches_read_as_torchvision_reads_them(tmp_path):
         theirs = cls(str(tmp_path), train=train)
         assert np.array_equal(ours.base.data, theirs.data) and ours.targets == list(theirs.targets)
         assert ours.base.classes == theirs.classes
+
+
+def test_md_code_keeps_a_code_span_closed():
+    from robustbench_labelaug.mdtext import md_code
+
+    assert md_code("pgd40_sound") == "`pgd40_sound`"
+    assert md_code("a`b|c\nd") == "`a'b\\|c d`"

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..fileio import atomic_savefig, names_difference
-from ..mdtext import md_text
+from ..mdtext import md_code, md_text
 from ..results import keys
 from ..results.vocab import Protocol
 from . import stats
@@ -107,7 +107,7 @@ class Comparison:
         lines = [f"# {b_name} vs {a_name} (B - A, percentage points of error)", ""]
         for rid, e in self.evaluators.items():
             level = round(100 * e.boot["level"])
-            paired = "" if e.a_id == e.b_id else f" ({a_name}'s {md_text(e.a_id)} with {b_name}'s {md_text(e.b_id)})"
+            paired = "" if e.a_id == e.b_id else f" ({a_name}'s {md_code(e.a_id)} with {b_name}'s {md_code(e.b_id)})"
             lines += [f"## {md_text(rid)}: {md_text(e.label)}{paired}", "",
                       f"**{md_text(e.verdict(self.a_name, self.b_name))}**", "",
                       f"| statistic | {a_name} | {b_name} | B - A | {level} % CI (paired stratified "

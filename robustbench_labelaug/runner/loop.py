@@ -75,12 +75,23 @@ def _evaluate(folder: EvaluationFolder, planned: Sequence[ResultSpec], fingerpri
     from .. import distributed as dist_utils
     from ..evaluation import EvalContext, create_evaluator
 
+    def load_checked(data):
+        from ..modelcheck import check_consistent_outputs
+
+        net = load()
+        # the same logits on two calls and two batch sizes, unless declared stochastic (meta["stochastic"])
+        varies = check_consistent_outputs(net, data, None, f"model '{folder.key}'",
+                                          stochastic=bool(meta.get("stochastic")))
+        if meta.get("stochastic"):
+            folder.log(f"model '{folder.key}' is declared stochastic ({varies or 'its logits did not vary here'}):"
+                       " its numbers are one draw; AutoAttack runs its randomised version (rand)")
+        return net
+
     loaded, batch = None, None
     folder.check_model(fingerprint)
-    if not folder.marker.exists():  # a new folder: the model and its data are built before its first file is written,
-        loaded = load()             # so a factory that aborts or a data file that is refused leaves no folder behind
-        for spec in planned:
-            dataset(spec.dataset_id)
+    if planned and not folder.marker.exists():  # a new folder: its data and model are built and checked before its
+        first = [dataset(spec.dataset_id) for spec in planned][0]  # first file is written (a refused data file, a
+        loaded = load_checked(first)                                # factory that aborts: no folder left behind)
     folder.mark_model(fingerprint, meta)
     dist_utils.barrier()
     show = progress and dist_utils.current().is_main
@@ -97,15 +108,7 @@ def _evaluate(folder: EvaluationFolder, planned: Sequence[ResultSpec], fingerpri
         evaluator = create_evaluator(spec.evaluator, **spec.settings)
         data = dataset(spec.dataset_id)
         if loaded is None:
-            from ..modelcheck import check_consistent_outputs
-
-            loaded = load()
-            # the same logits on two calls and two batch sizes, unless declared stochastic (meta["stochastic"])
-            varies = check_consistent_outputs(loaded, data, None, f"model '{folder.key}'",
-                                              stochastic=bool(meta.get("stochastic")))
-            if meta.get("stochastic"):
-                folder.log(f"model '{folder.key}' is declared stochastic ({varies or 'its logits did not vary here'}):"
-                           " its numbers are one draw; AutoAttack runs its randomised version (rand)")
+            loaded = load_checked(data)
         if batch is None:
             batch = resolve_batch_size(batch_size, loaded, data, device, folder.key, show=folder.writer)
         torch.manual_seed(spec.seed)
