@@ -138,7 +138,6 @@ def digits_checkpoint(tmp_path_factory) -> Path:
     return run_checkpoint(tmp_path_factory.mktemp("ckpt") / "run")
 
 
-@pytest.mark.slow
 @SLOW
 @given(name=NAMES, where=st.sampled_from(["name", "dataset"]))
 def test_zoo_export_name_and_dataset(digits_checkpoint, name, where):
@@ -161,7 +160,6 @@ def test_zoo_export_name_and_dataset(digits_checkpoint, name, where):
         assert written_outside(base, base / "out", before) == []
 
 
-@pytest.mark.slow
 @SLOW
 @given(name=NAMES, where=st.sampled_from(["model_name", "id"]))
 def test_benchmark_model_name_and_result_id(name, where):
