@@ -26,6 +26,7 @@ import numpy as np
 from .data.registry import DEFAULT_DATASET
 from .data.registry import default_eps as registry_eps
 from .errors import UserError
+from .fileio import check_component
 from .results.vocab import DEFAULT_THREAT_MODEL, EVALUATED_THREAT_MODELS
 from .scoring.intervals import wilson_interval
 from .store import ALL_PART, EvaluationStore
@@ -197,7 +198,7 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
             settings.setdefault("n_examples", n_examples)
         if name in ("autoattack", "robustness_curve"):  # the same examples: the curve takes AutoAttack's results
             settings.setdefault("selection", selection)
-        rid = settings.pop("id", None) or name
+        rid = check_component(settings.pop("id", None) or name, "evaluator id", "pass a plain name as 'id'")
         if any(r == rid for r, _, _ in out):
             raise UserError(f"evaluator id '{rid}' appears twice: pass ('{name}', {{'id': 'other', ...}})")
         out.append((rid, name, settings))
@@ -282,7 +283,8 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
-    model_name = model_name or type(model).__name__
+    model_name = check_component(model_name or type(model).__name__, "model_name",
+                                 "pass a plain name (it names the folder <output>/<model_name>)")
     specs = [(rid, name, settings_for_model(name, settings, stochastic))  # stochastic: AutoAttack's rand
              for rid, name, settings in _evaluator_specs(evaluators, eps, n_examples, selection)]
     for _, name, settings in specs:  # every evaluator's settings checked before any work
