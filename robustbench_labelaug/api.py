@@ -32,6 +32,7 @@ import numpy as np
 from .data.registry import DEFAULT_DATASET
 from .data.registry import default_eps as registry_eps
 from .errors import UserError
+from .fileio import check_component
 from .results.vocab import DEFAULT_THREAT_MODEL, EVALUATED_THREAT_MODELS
 from .scoring.intervals import wilson_interval
 from .store import PART_FINGERPRINT, EvaluationStore, StoredEvaluation, evaluation_beside
@@ -226,7 +227,7 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
             settings.setdefault("n_examples", n_examples)
         if name in ("autoattack", "robustness_curve"):  # the same examples: the curve takes AutoAttack's results
             settings.setdefault("selection", selection)
-        rid = settings.pop("id", None) or name
+        rid = check_component(settings.pop("id", None) or name, "evaluator id", "pass a plain name as 'id'")
         if any(r == rid for r, _, _ in out):
             raise UserError(f"evaluator id '{rid}' appears twice: pass ('{name}', {{'id': 'other', ...}})")
         out.append((rid, name, settings))
@@ -381,7 +382,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     declares it so: the report then says so and AutoAttack runs its randomised version (``rand``)."""
     from .data import create_dataset, get_dataset_spec
     from .evaluation import create_evaluator, settings_for_model
-    from .fileio import check_component, check_writable_dir
+    from .fileio import check_writable_dir
     from .runner.config import DatasetConfig
     from .runner.loop import data_fingerprint, evaluate_folder, plan_result
     from .typed import build
@@ -408,7 +409,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
         create_evaluator(name, **settings)
     provenance_arguments(training, description)
     model_name = default_model_name(model) if model_name is None else model_name
-    check_component(model_name, "benchmark(): model name", "pass model_name= with letters, digits, '-', '_' or '.'")
+    check_component(model_name, "model_name", "pass a plain name (it names the folder <output>/<model_name>)")
     rename = f"another name: benchmark(..., model_name='{model_name}_2')"
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
     if to_disk:  # other weights under this name: refused before the model runs or anything is written

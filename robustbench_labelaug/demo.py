@@ -199,12 +199,14 @@ def seeds_summary(infos: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
     """Markdown: mean ± 95 % CI over seeds of the headline errors, one row per training mode."""
+    from .mdtext import md_text
+
     summary = seeds_summary(infos)
     header = ["model", *summary["columns"]]
     lines = [f"Mean ± 95 % CI (t-distribution) over {summary['seeds']} seeds; errors in %.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, cells in summary["rows"].items():
-        lines.append("| " + " | ".join([name, *("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)])
+        lines.append("| " + " | ".join([md_text(name), *("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)])
                      + " |")
     return "\n".join(lines) + "\n"
 
@@ -223,7 +225,7 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .fileio import atomic_write_bytes
+    from .fileio import atomic_write_bytes, output_locks
     from .leaderboard.cli import render
     from .results.model_info import load_model_info
     from .runner import ModelConfig, evaluate_config, load_config
@@ -335,8 +337,9 @@ def main(args: argparse.Namespace) -> int:
     print(board["markdown"])
     if args.seeds > 1:
         table = seeds_table(seed_infos)
-        atomic_write_bytes(out / "seeds.md", table.encode())
-        atomic_write_bytes(out / "seeds.json", json.dumps(seeds_summary(seed_infos), indent=1).encode())
+        with output_locks([out / "seeds.md", out / "seeds.json"], "demo output"):
+            atomic_write_bytes(out / "seeds.md", table.encode())
+            atomic_write_bytes(out / "seeds.json", json.dumps(seeds_summary(seed_infos), indent=1).encode())
         print(table)
     if {"digits_adv", "digits_adv_plus"} <= set(models):
         print("Adv+ vs Adv, as measured here (seed 0; the paper reports Adv+ better on robust error and class-wise "

@@ -6,6 +6,7 @@ cannot be written is one :class:`UserError`. :class:`RunLock` keeps two processe
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -199,6 +200,48 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_replace(path, fill)
 
 
+def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """``fig.savefig`` into :func:`atomic_replace`'s temp file, then renamed onto ``path``: a kill while
+    matplotlib writes leaves the previous figure (or none), never a truncated one. The format is ``path``'s suffix
+    (matplotlib's ``format`` otherwise); one not known to matplotlib is a :class:`UserError`."""
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or path.suffix[1:].lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise UserError(f"cannot draw a figure as '.{fmt}' ({path}): use one of "
+                        f"{', '.join('.' + f for f in sorted(supported))}")
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "xb") as f:
+            fig.savefig(f, format=fmt, **kwargs)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_replace(path, fill)
+    return path
+
+
+WRITE_LOCK = ".rbla-write.lock"  # the lock of a folder a command writes into outside a run (see output_locks)
+
+
+@contextlib.contextmanager
+def output_locks(paths: Any, what: str):
+    """Hold the write lock (:data:`WRITE_LOCK`, a :class:`RunLock`) of every folder ``paths`` lie in, created
+    where missing, while a command writes them (``rbla compare --markdown/--plot``, the leaderboard's files): two
+    commands writing one folder never interleave (the second is refused in one line). Temp files a killed writer
+    left for these names are removed once the lock is held."""
+    targets = [Path(p) for p in paths]
+    folders = sorted({p.parent.resolve() for p in targets})
+    with contextlib.ExitStack() as held:
+        for folder in folders:
+            check_writable_dir(folder)
+            lock = RunLock(folder, WRITE_LOCK, what=what, fix="or write elsewhere").acquire(on_stale=print)
+            held.callback(lock.release)
+        for p in targets:
+            remove_stale_temp_files(p.parent, [p.name])
+        yield
+
+
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     """The hex digest of a file's bytes (read in 1 MiB blocks): ``sha256`` for checkpoints and weights, ``md5``
     for the dataset archives that publish MD5 sums."""
@@ -376,9 +419,11 @@ class RunLock:
     that is gone (same host; a reused PID is told apart by its start time) is taken over, with ``on_stale``
     called with a message. ``release()`` (or leaving the ``with`` block) removes the lock."""
 
-    def __init__(self, folder: str | Path, name: str = "rbla.lock", what: str = "run") -> None:
+    def __init__(self, folder: str | Path, name: str = "rbla.lock", what: str = "run",
+                 fix: str = "use another --experiment/--output") -> None:
         self.path = Path(folder) / name
         self.what = what
+        self.fix = fix
         self.held = False
 
     def _record(self) -> dict[str, Any]:
@@ -420,8 +465,7 @@ class RunLock:
                     who = (f"process {owner.get('pid')} on {owner.get('host')}" if owner.get("pid") else
                            "an unreadable lock")
                     raise UserError(f"{self.path} shows that {who} is writing this {self.what}: wait for it to "
-                                    f"finish, use another --experiment/--output, or delete {self.path} if no such "
-                                    "process runs") from None
+                                    f"finish, {self.fix}, or delete {self.path} if no such process runs") from None
                 # move the stale lock aside atomically: of two processes taking over, only one wins the rename
                 aside = self.path.with_name(f"{self.path.name}.{record['token']}.stale")
                 try:

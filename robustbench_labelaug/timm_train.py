@@ -60,6 +60,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .fileio import check_component
 from .models.classifier import KWayClassifier
 from .results.vocab import ADV_PLUS, BF16, FP16, plain, precision_of_amp_dtype, timm_amp_dtype, torch_dtype
 from .timm_fair import CountingSoftTargetCrossEntropy, FairSettings, TimmClassWise
@@ -372,6 +373,17 @@ def _wrap_validate(real: Callable, state: _State) -> Callable:
     return validate
 
 
+def _check_torchvision_files(parsed: argparse.Namespace) -> None:
+    """timm's ``--dataset torch/cifar10`` (``cifar100``) reads CIFAR's pickled batches with torchvision's
+    ``pickle.load``: read them with the restricted unpickler first, so a file holding code is refused before."""
+    from .data.cifar import CIFAR_SPECS, check_cifar_files  # torchvision: imported by timm's script already
+
+    dataset = str(getattr(parsed, "dataset", "") or "")
+    name = dataset.split("/", 1)[1] if dataset.startswith("torch/") else ""
+    if name in CIFAR_SPECS and getattr(parsed, "data_dir", None):
+        check_cifar_files(name, parsed.data_dir)
+
+
 FOLDER_DATASETS = ("", "folder", "imagefolder", "image_folder")  # timm's names for an image folder
 
 
@@ -448,6 +460,10 @@ def _wrap_parse_args(real: Callable, state: _State) -> Callable:
         result = real(*args, **kwargs)
         parsed = result[0] if isinstance(result, tuple) else result
         if isinstance(parsed, argparse.Namespace):
+            experiment = str(getattr(parsed, "experiment", "") or "")
+            for part in experiment.split("/") if experiment else ():  # timm writes <output>/<experiment>: each
+                check_component(part, "--experiment")                   # folder one safe name, as rbla train's
+            _check_torchvision_files(parsed)
             state.script_args = parsed
             check_script_args(parsed, state.persistent_loader)
             state.classwise.check_script_args(parsed)  # a refusal comes before the recipe's report

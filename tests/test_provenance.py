@@ -186,7 +186,7 @@ CASES = [
          "benchmark(): training 'pgd' is not known: use one of std, adv, adv_plus", how="api"),
     Case("benchmark-adv-plus-without-m", _bench(training="adv_plus"),
          "training='adv_plus' but the model has M=0: adv_plus needs M >= 1", how="api"),
-    Case("benchmark-name-escapes", _bench(model_name="../x"), "model name '../x'", how="api"),
+    Case("benchmark-name-escapes", _bench(model_name="../x"), "model_name '../x'", how="api"),
     Case("benchmark-description-not-text", _bench(description=3), "description must be a string", how="api"),
     Case("compare-model-info-without-results", _compare_bare_model_info,
          "write it with report.to_model_info(path), which keeps them beside it, or with benchmark(..., "

@@ -76,13 +76,14 @@ def main(args: argparse.Namespace) -> int:
                      seed=args.seed)
     text = result.markdown()
     print(text)
-    if markdown:
-        from ..fileio import atomic_write_bytes
+    from ..fileio import atomic_write_bytes, output_locks
 
-        atomic_write_bytes(markdown, text.encode())
-        print(f"wrote {markdown}")
-    if plot:
-        print(f"wrote {result.plot(plot)}")
+    with output_locks([p for p in (markdown, plot) if p], "compare output"):  # atomic files, one writer per folder
+        if markdown:
+            atomic_write_bytes(markdown, text.encode())
+            print(f"wrote {markdown}")
+        if plot:
+            print(f"wrote {result.plot(plot)}")
     return 0
 
 

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import names_difference
+from ..fileio import atomic_savefig, names_difference
+from ..mdtext import md_code, md_text
 from ..results import keys
 from ..results.vocab import Protocol
 from . import stats
@@ -100,26 +101,29 @@ class Comparison:
         return {k: e.verdict(self.a_name, self.b_name) for k, e in self.evaluators.items()}
 
     def markdown(self) -> str:
-        """Markdown: per evaluator the verdict, the summary differences and the per-class table."""
-        lines = [f"# {self.b_name} vs {self.a_name} (B - A, percentage points of error)", ""]
+        """Markdown: per evaluator the verdict, the summary differences and the per-class table. Every name and
+        text from the files (models, classes, ids) is escaped (:func:`~robustbench_labelaug.mdtext.md_text`)."""
+        a_name, b_name = md_text(self.a_name), md_text(self.b_name)
+        lines = [f"# {b_name} vs {a_name} (B - A, percentage points of error)", ""]
         for rid, e in self.evaluators.items():
             level = round(100 * e.boot["level"])
-            paired = "" if e.a_id == e.b_id else f" ({self.a_name}'s `{e.a_id}` with {self.b_name}'s `{e.b_id}`)"
-            lines += [f"## {rid}: {e.label}{paired}", "", f"**{e.verdict(self.a_name, self.b_name)}**", "",
-                      f"| statistic | {self.a_name} | {self.b_name} | B - A | {level} % CI (paired stratified "
+            paired = "" if e.a_id == e.b_id else f" ({a_name}'s {md_code(e.a_id)} with {b_name}'s {md_code(e.b_id)})"
+            lines += [f"## {md_text(rid)}: {md_text(e.label)}{paired}", "",
+                      f"**{md_text(e.verdict(self.a_name, self.b_name))}**", "",
+                      f"| statistic | {a_name} | {b_name} | B - A | {level} % CI (paired stratified "
                       "bootstrap) |", "|---|---:|---:|---:|---|"]
             for name, title in (("mean", "class mean error"), ("sd", "class SD"), ("worst", "worst-class error")):
                 s = e.boot["summary"][name]
-                extra = f" ({e.worst_class('a')} / {e.worst_class('b')})" if name == "worst" else ""
+                extra = f" ({md_text(e.worst_class('a'))} / {md_text(e.worst_class('b'))})" if name == "worst" else ""
                 lines.append(f"| {title}{extra} | {s['a']:.2f} | {s['b']:.2f} | {s['diff']:+.2f} | "
                              f"{_ci(s['ci'])}{' *' if stats.significant(s['ci']) else ''} |")
             if e.boot.get("no_ci"):
-                lines += ["", f"No bootstrap CI: {e.boot['no_ci']}."]
+                lines += ["", f"No bootstrap CI: {md_text(e.boot['no_ci'])}."]
             else:
-                notes = [f"No CI of the {name}: {s['why']}." for name, s in e.boot["summary"].items()
+                notes = [f"No CI of the {name}: {md_text(s['why'])}." for name, s in e.boot["summary"].items()
                          if s.get("ci") is None and s.get("why")]
                 lines += ["", *notes] if notes else []
-            lines += ["", f"| class | n | {self.a_name} | {self.b_name} | B - A | {level} % CI (Newcombe) | "
+            lines += ["", f"| class | n | {a_name} | {b_name} | B - A | {level} % CI (Newcombe) | "
                       "A-only wrong | B-only wrong | McNemar p | Holm p |",
                       "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
             f = e.to_frame()
@@ -127,14 +131,14 @@ class Comparison:
                 if row["n"] == 0:
                     continue
                 star = " *" if row["significant"] else ""
-                lines.append(f"| {row['name']} | {int(row['n'])} | {row['a_error']:.1f} | {row['b_error']:.1f} | "
+                lines.append(f"| {md_text(row['name'])} | {int(row['n'])} | {row['a_error']:.1f} | {row['b_error']:.1f} | "
                              f"{row['diff']:+.1f} | {_ci([row['ci_low'], row['ci_high']])} | {int(row['a_only'])} | "
                              f"{int(row['b_only'])} | {row['p_mcnemar']:.3g} | {row['p_holm']:.3g}{star} |")
             if e.seeds:
                 na, nb = len(e.seeds["mean"]["a"]["values"]), len(e.seeds["mean"]["b"]["values"])
-                lines += ["", f"Across seeds ({na} for {self.a_name}, {nb} for {self.b_name}): mean ± SD over seeds, "
+                lines += ["", f"Across seeds ({na} for {a_name}, {nb} for {b_name}): mean ± SD over seeds, "
                           f"B - A with Welch's {level} % CI:", "",
-                          f"| statistic | {self.a_name} | {self.b_name} | B - A | {level} % CI |",
+                          f"| statistic | {a_name} | {b_name} | B - A | {level} % CI |",
                           "|---|---:|---:|---:|---|"]
                 for name, title in (("mean", "class mean error"), ("sd", "class SD"), ("worst", "worst-class error")):
                     s = e.seeds[name]
@@ -145,7 +149,7 @@ class Comparison:
         if self.skipped:
             lines += ["", "Not compared:"]
         for rid, why in self.skipped.items():
-            lines.append(f"- {rid}: not compared ({why})")
+            lines.append(f"- {md_text(rid)}: not compared ({md_text(why)})")
         return "\n".join(lines).rstrip() + "\n"
 
     def plot(self, path: str | Path) -> Path:
@@ -172,11 +176,10 @@ class Comparison:
             ax.set_ylabel("B - A error (pp)")
             ax.set_title(f"{rid}: {e.label} — {self.b_name} - {self.a_name} (red: Holm p < {e.alpha})", fontsize=9)
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        try:
+            return atomic_savefig(fig, path, dpi=120)  # a kill mid-write keeps the previous figure
+        finally:
+            plt.close(fig)
 
 
 def _ci(ci) -> str:

@@ -16,7 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("-c", "--config", required=True, metavar="FILE",
                         help="evaluation config (YAML), or a packaged one by name: "
-                             + (", ".join(sorted(packaged_configs())) or "none installed"))
+                             + (", ".join(sorted(packaged_configs())) or "none installed")
+                             + ". A config is code, like a Python file: a 'python:' model source runs the file it "
+                             "names (relative to the config's folder)")
+    parser.epilog = ("A config is code, like a Python file: a model given as 'python: file.py:factory' runs that "
+                     "file (imports and factory) with your rights when it is evaluated, so evaluate only configs you "
+                     "would run as scripts. Checkpoints and data files are read as data (weights-only, never "
+                     "unpickled freely).")
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output folder (default: the config's runtime.output, '-fast' appended with --fast)")
     parser.add_argument("--models", default=None, metavar="A,B", help="evaluate only these models (config names)")

@@ -22,13 +22,13 @@ def data_fingerprints(cfg) -> dict[str, str | None]:
 def recorded_class_names(path: Path) -> list[str] | None:
     """The class names an exported zoo checkpoint records (None: none recorded, or no file). The file is mapped,
     not read: only its small metadata is touched."""
-    import torch
+    from ..safeload import load_torch
 
     if not Path(path).is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - loading the model later names a damaged file properly
+        state = load_torch(path, mmap=True)
+    except UserError:  # loading the model later names a damaged file properly
         return None
     names = state.get("class_names") if isinstance(state, dict) else None
     return [str(n) for n in names] if isinstance(names, list) and names else None

@@ -47,7 +47,8 @@ def evaluate_folder(folder: EvaluationFolder, planned: Sequence[ResultSpec], *, 
 
     ``fingerprint`` / ``meta``: what identifies the model's weights and describes it (the folder's model marker;
     a folder of other weights is refused). ``load()``: the model, called once, only when a result must be
-    computed. ``dataset(id)``: a planned result's dataset. ``batch_size``: a number or ``auto``
+    computed (for a new folder: before anything is written in it, as ``dataset`` is for each planned result).
+    ``dataset(id)``: a planned result's dataset. ``batch_size``: a number or ``auto``
     (:func:`~.feeding.resolve_batch_size`, once per model). ``checked``: the run's data checks already passed,
     shared between models. The evaluators of the model share its per-sample results (clean, ReaL and ImageNet-X
     run one forward pass; the masking checks take the AutoAttack run). Before each evaluator torch and numpy are
@@ -74,10 +75,26 @@ def _evaluate(folder: EvaluationFolder, planned: Sequence[ResultSpec], fingerpri
     from .. import distributed as dist_utils
     from ..evaluation import EvalContext, create_evaluator
 
+    def load_checked(data):
+        from ..modelcheck import check_consistent_outputs
+
+        net = load()
+        # the same logits on two calls and two batch sizes, unless declared stochastic (meta["stochastic"])
+        varies = check_consistent_outputs(net, data, None, f"model '{folder.key}'",
+                                          stochastic=bool(meta.get("stochastic")))
+        if meta.get("stochastic"):
+            folder.log(f"model '{folder.key}' is declared stochastic ({varies or 'its logits did not vary here'}):"
+                       " its numbers are one draw; AutoAttack runs its randomised version (rand)")
+        return net
+
+    loaded, batch = None, None
+    folder.check_model(fingerprint)
+    if planned and not folder.marker.exists():  # a new folder: its data and model are built and checked before its
+        first = [dataset(spec.dataset_id) for spec in planned][0]  # first file is written (a refused data file, a
+        loaded = load_checked(first)                                # factory that aborts: no folder left behind)
     folder.mark_model(fingerprint, meta)
     dist_utils.barrier()
     show = progress and dist_utils.current().is_main
-    loaded, batch = None, None
     predictions: dict = {}  # this model's per-sample results, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(planned, desc=folder.key, leave=False, disable=not show)
@@ -91,15 +108,7 @@ def _evaluate(folder: EvaluationFolder, planned: Sequence[ResultSpec], fingerpri
         evaluator = create_evaluator(spec.evaluator, **spec.settings)
         data = dataset(spec.dataset_id)
         if loaded is None:
-            from ..modelcheck import check_consistent_outputs
-
-            loaded = load()
-            # the same logits on two calls and two batch sizes, unless declared stochastic (meta["stochastic"])
-            varies = check_consistent_outputs(loaded, data, None, f"model '{folder.key}'",
-                                              stochastic=bool(meta.get("stochastic")))
-            if meta.get("stochastic"):
-                folder.log(f"model '{folder.key}' is declared stochastic ({varies or 'its logits did not vary here'}):"
-                           " its numbers are one draw; AutoAttack runs its randomised version (rand)")
+            loaded = load_checked(data)
         if batch is None:
             batch = resolve_batch_size(batch_size, loaded, data, device, folder.key, show=folder.writer)
         torch.manual_seed(spec.seed)

@@ -196,7 +196,8 @@ def source_spec(model: ModelConfig, dataset: str | None, threat_model: str | Non
             "checkpoint": model.checkpoint if model.python else None, "num_ops": model.num_ops,
             "pretrained_file": model.pretrained_file,
             "num_classes": model.num_classes if num_classes is None else num_classes,
-            "dataset": dataset, "threat_model": threat_model or DEFAULT_THREAT_MODEL, "reported": model.reported}
+            "dataset": dataset, "threat_model": threat_model or DEFAULT_THREAT_MODEL, "reported": model.reported,
+            "base_dir": model.base_dir}
 
 
 def load_resolved_model(model: ResolvedModel, model_dir: str):

@@ -135,11 +135,10 @@ def _export(args: argparse.Namespace) -> int:
         print(f"user zoo entry: {entry} (load_model('{args.name}', model_dir='{args.model_dir}') finds it"
               + (f" with --zoo {args.zoo} / RBLA_ZOO" if args.zoo else "") + ")")
     if args.timm:
-        import torch
-
+        from ..safeload import load_torch
         from .export import write_timm_checkpoint
 
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path)
         timm_path = write_timm_checkpoint(path)
         mean, std = (" ".join(f"{v:g}" for v in state[key]) for key in ("mean", "std"))
         print(f"timm: {timm_path} (timm's validate.py --model {state['arch']} --num-classes {state['num_classes']} "

@@ -121,12 +121,15 @@ def load_state_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor
                         "run with rbla zoo export") from None
 
 
-def read_zoo_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_zoo_checkpoint(path: str | Path, entry: ZooEntry | None = None) -> dict[str, Any]:
     """``torch.load(weights_only=True)``; a pickle payload (a file that would run code) is refused, never retried
-    with ``weights_only=False``."""
+    with ``weights_only=False``; with ``entry``, a file that would inflate beyond the entry's model (built on the
+    meta device, :func:`~robustbench_labelaug.safeload.meta_state_bytes`) is refused before it is read."""
+    from ..safeload import meta_state_bytes
     from ..train.checkpoint import read_checkpoint
 
-    return read_checkpoint(path)
+    expected = meta_state_bytes(lambda: build_model(entry)) if entry is not None else None
+    return read_checkpoint(path, expected_bytes=expected)
 
 
 def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = None,
@@ -155,7 +158,7 @@ def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = Non
     if expected is None:
         expected, origin = read_sidecar(path), f"{sidecar_path(path).name}"
     verify_sha256(path, expected, origin)
-    state = read_zoo_checkpoint(path)
+    state = read_zoo_checkpoint(path, entry)
     check_checkpoint(entry, state, path)
     model = build_model(entry, mean=state.get("mean"), std=state.get("std"))
     load_state_strict(model.model, state["state_dict"], path)

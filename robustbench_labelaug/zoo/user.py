@@ -76,17 +76,16 @@ def using_zoo(dirs: str | Path | list[str | Path] | None):
 def checkpoint_provenance(entry, model_dir: str | Path) -> dict[str, Any]:
     """What an entry's checkpoint was trained with: ``trained_with`` (the args it recorded, else the user
     entry's) and, for a packaged entry, ``recipe_departures`` from its recipe (empty: trained by the recipe)."""
-    import torch
-
+    from ..safeload import load_torch
     from .loading import checkpoint_path
 
     path = checkpoint_path(entry, model_dir)
     args = None
     if path.is_file():
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state = load_torch(path, mmap=True)
             args = state.get("args") if isinstance(state, dict) else None
-        except Exception:  # noqa: BLE001 - loading reports a damaged file with its own message
+        except UserError:  # loading reports a damaged file with its own message
             args = None
     out: dict[str, Any] = {"trained_with": trained_with(args) if args else entry.trained_with}
     if entry.origin == "packaged" and args:
