@@ -321,18 +321,19 @@ def default_model_name(model) -> str:
 
 def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model: str, training: Any = None,
                      description: str | None = None) -> dict[str, Any]:
-    """What model_info says of ``model`` (``meta``): a zoo model's entry (:meth:`~.zoo.entries.ZooEntry.
-    model_meta`, as ``rbla evaluate`` writes it), else architecture and M read from the model; ``training`` /
+    """What model_info says of ``model`` (``meta``): a zoo model's entry and its checkpoint's training args
+    (:func:`~.zoo.user.entry_model_meta`, as ``rbla evaluate`` writes them), else architecture and M read from the model; ``training`` /
     ``description`` given (:func:`provenance_arguments`) add to it (a zoo model's recorded training is never
     relabelled). A label-augmentation ``training`` needs M >= 1 (``results/rules.py``: ``adv_plus_problem``)."""
     from .results.rules import adv_plus_problem
     from .results.vocab import ADV_PLUS, LABEL_AUG_MODES
-    from .zoo.loading import zoo_entry_of
+    from .zoo.loading import zoo_entry_of, zoo_model_dir_of
+    from .zoo.user import entry_model_meta
 
     training, description = provenance_arguments(training, description)
-    entry = zoo_entry_of(model)
-    if entry is not None:
-        meta = entry.model_meta()
+    entry, model_dir = zoo_entry_of(model), zoo_model_dir_of(model)
+    if entry is not None:  # as rbla evaluate says it of a zoo: model (its checkpoint's departures from the recipe too)
+        meta = entry.model_meta() if model_dir is None else entry_model_meta(entry, model_dir, "benchmark()")
     else:
         meta = {"dataset": dataset, "architecture": _architecture(model), "training": None, "num_classes": k,
                 "num_ops": num_ops, "delta": None, "eps": None, "threat_model": threat_model}

@@ -41,20 +41,22 @@ class TenWay(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
-def export_as_zoo_entry(model, name: str, tmp: Path) -> Path:
-    """``model`` (an ImageClassifier) saved as the run of zoo entry ``name``'s recipe, then exported with rbla zoo
-    export into ``tmp/models`` (returned): a quickly trained stand-in for the entry's checkpoint."""
+def export_as_zoo_entry(model, name: str, tmp: Path, **args) -> Path:
+    """``model`` (an ImageClassifier) saved as the run of zoo entry ``name``'s recipe (other training ``args``
+    where given), then exported with rbla zoo export into ``tmp/models`` (returned): a quickly trained stand-in
+    for the entry's checkpoint."""
     from robustbench_labelaug.results.vocab import default_protocol, plain
     from robustbench_labelaug.zoo import export_checkpoint, get_entry
 
     entry = get_entry(name)
+    tmp.mkdir(parents=True, exist_ok=True)
     ckpt = tmp / f"{name}.pth.tar"
     torch.save({"version": 1, "epoch": 1, "arch": entry.architecture, "num_classes": entry.num_classes,
                 "num_ops": entry.num_ops, "mean": model.normalize.mean.flatten().tolist(),
                 "std": model.normalize.std.flatten().tolist(), "state_dict": model.state_dict(),
                 "args": plain({"adv_mode": entry.training, "la_delta": entry.delta, "adv_eps": entry.eps,
                                "la_protocol": default_protocol(entry.training), "dataset": entry.dataset,
-                               "model": entry.architecture})}, ckpt)
+                               "model": entry.architecture, **args})}, ckpt)
     export_checkpoint(ckpt, name, tmp / "models")
     return tmp / "models"
 
@@ -158,6 +160,13 @@ def test_a_zoo_model_brings_its_entry(tmp_path, trained_digits_model):
     assert info["name"] == entry.paper["title"]
     with pytest.raises(UserError, match="training='std' but zoo model 'digits_adv_plus' records 'adv_plus'"):
         benchmark(zoo_model, n_examples=10, evaluators=("clean",), device="cpu", training="std")
+    # not trained by the recipe: no paper authorship, the departures said, as rbla evaluate says them
+    off = export_as_zoo_entry(trained_digits_model, "digits_adv_plus", tmp_path / "off", epochs=2)
+    with pytest.warns(UserWarning, match=r"benchmark\(\): 'digits_adv_plus' was not trained by its zoo recipe: --epochs 2"):
+        r = benchmark(load_model("digits_adv_plus", model_dir=off), n_examples=10, evaluators=("clean",),
+                      device="cpu")
+    assert r.meta["paper"] is None and r.meta["recipe_departures"], r.meta
+    assert r.model_info()["name"].endswith("— not trained by the zoo recipe (--epochs 2 (recipe: 15))")
 
 
 def _api(call):

@@ -162,6 +162,7 @@ def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = Non
     check_checkpoint(entry, state, path)
     model = build_model(entry, mean=state.get("mean"), std=state.get("std"))
     load_state_strict(model.model, state["state_dict"], path)
+    model.zoo_model_dir = Path(model_dir)  # where its checkpoint lies: what it was trained with (zoo_model_dir_of)
     return model.eval()
 
 
@@ -169,6 +170,13 @@ def zoo_entry_of(model: Any) -> ZooEntry | None:
     """The zoo entry a model from :func:`load_model` was built from (None for any other model)."""
     entry = getattr(model, "zoo_entry", None)
     return entry if isinstance(entry, ZooEntry) else None
+
+
+def zoo_model_dir_of(model: Any) -> Path | None:
+    """The model dir :func:`load_model` read the model's checkpoint from (None: timm's weights, or not a zoo
+    model)."""
+    found = getattr(model, "zoo_model_dir", None)
+    return found if isinstance(found, Path) and zoo_entry_of(model) is not None else None
 
 
 # ------------------------------------------------------------------------------------------------------------
