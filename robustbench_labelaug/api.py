@@ -182,7 +182,8 @@ class Report:
         try:
             own = self.folder is not None and folder.path.resolve() == Path(self.folder).resolve()
             if self.evaluation is not None and not own:
-                folder.restore(self.evaluation, rename=f"another name: benchmark(..., model_name='{self.model_name}_2')")
+                rename = f"another name: benchmark(..., model_name='{self.model_name}_2')"
+                folder.restore(self.evaluation, rename=rename)
             atomic_write_json(path, info)
         finally:
             lock.release()
