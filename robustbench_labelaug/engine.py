@@ -228,7 +228,10 @@ def run_in_task(work: Work, seed: dict[tuple[str, str], bytes], *deps: Outcome) 
     except BaseException as exc:
         log = _read_text(log_path) + traceback.format_exc()
         shutil.rmtree(root, ignore_errors=True)
-        raise WorkFailed(work.name, str(exc) or type(exc).__name__, isinstance(exc, UserError), log) from None
+        message = str(exc) or type(exc).__name__
+        for name, path in local.items():  # the driver's paths in the message, not this node's copies
+            message = message.replace(str(path), str(work.folders[name]))
+        raise WorkFailed(work.name, message, isinstance(exc, UserError), log) from None
     files = {}
     for name, folder in local.items():
         for rel, data in _read_tree(folder, ".").items():
@@ -257,7 +260,7 @@ def _node_id() -> str | None:
 # -- in the driver ----------------------------------------------------------------------------------------------
 
 
-def _check_order(works: Sequence[Work]) -> list[Work]:
+def submission_order(works: Sequence[Work]) -> list[Work]:
     """The works in submission order: each after the works it names (``first`` ones early), names unique."""
     names = [w.name for w in works]
     if len(set(names)) != len(names):
@@ -288,7 +291,7 @@ def _write_outcome(work: Work, outcome: Outcome) -> None:
 
     for (name, rel), data in sorted(outcome.files.items()):
         atomic_write_bytes(Path(work.folders[name]) / _safe_rel(rel), data)
-    if work.log is not None and outcome.log:
+    if work.log is not None:  # written even when empty: every task of a Ray run has its log file
         Path(work.log).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(work.log, outcome.log)
 
@@ -307,7 +310,7 @@ def run_works(works: Sequence[Work], jobs: int = 1, address: str | None = None, 
     naming the task's log file)."""
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    ordered = _check_order(_absolute(works))
+    ordered = submission_order(_absolute(works))
     address = ray_address(address)
     if jobs == 1 and address is None:
         return _run_here(ordered, progress, desc)
@@ -454,4 +457,4 @@ def _ray_logs() -> Path:
 
 
 __all__ = ["MAX_RETRIES", "TASK_THREADS", "Folders", "Outcome", "Work", "WorkFailed", "default_jobs", "is_loopback",
-           "ray_address", "ray_session", "run_in_task", "run_works", "scratch_root"]
+           "ray_address", "ray_session", "run_in_task", "run_works", "scratch_root", "submission_order"]
