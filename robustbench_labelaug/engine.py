@@ -303,18 +303,19 @@ def _absolute(works: Sequence[Work]) -> list[Work]:
 
 
 def run_works(works: Sequence[Work], jobs: int = 1, address: str | None = None, progress: bool = True,
-              desc: str = "tasks") -> dict[str, Outcome]:
+              desc: str = "tasks", timings: dict[str, float] | None = None) -> dict[str, Outcome]:
     """Run the works (see the module doc): here when ``jobs`` is 1 and no cluster address is given, else as Ray
     tasks. Returns each work's :class:`Outcome` by name. A failed work stops the run: the works still running are
     cancelled, the finished ones keep their files, and its error is raised here (a :class:`UserError` as one line
-    naming the task's log file)."""
+    naming the task's log file). ``timings`` receives the seconds Ray took to start (``ray_start``) and to stop
+    (``ray_stop``)."""
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
     ordered = submission_order(_absolute(works))
     address = ray_address(address)
     if jobs == 1 and address is None:
         return _run_here(ordered, progress, desc)
-    with ray_session(jobs, address):
+    with ray_session(jobs, address, timings):
         return _run_on_ray(ordered, progress, desc)
 
 
@@ -358,9 +359,12 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def ray_session(jobs: int, address: str | None) -> Iterator[None]:
+def ray_session(jobs: int, address: str | None, timings: dict[str, float] | None = None) -> Iterator[None]:
     """Ray for one run: joined at ``address``, else a local Ray of ``jobs`` CPUs on 127.0.0.1 started here and
-    stopped afterwards. A Ray this process had already started is used as it is (and left running)."""
+    stopped afterwards. A Ray this process had already started is used as it is (and left running). ``timings``
+    receives the seconds ``ray_start`` (import and ``ray.init``) and ``ray_stop`` (``ray.shutdown``)."""
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
     env = dict(RAY_QUIET_ENV)
     if address is None or is_loopback(address):
         env.update(RAY_LOOPBACK_ENV)
@@ -385,10 +389,13 @@ def ray_session(jobs: int, address: str | None) -> Iterator[None]:
         except ConnectionError as exc:
             raise UserError(f"cannot join the Ray cluster at {address} ({exc}): start it first (`ray start --head`), "
                             "or drop --address / RAY_ADDRESS to run on this machine") from None
+        timings["ray_start"] = time.perf_counter() - started
         try:
             yield
         finally:
+            stopping = time.perf_counter()
             ray.shutdown()
+            timings["ray_stop"] = time.perf_counter() - stopping
 
 
 def _run_on_ray(works: list[Work], progress: bool, desc: str) -> dict[str, Outcome]:
