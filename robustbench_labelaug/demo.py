@@ -334,7 +334,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  ({len(works)} tasks; each one's output is in {logs}/)")
     check_writable_dir(out)
     ray_timings: dict[str, float] = {}
-    with RunLock(out, what="demo output").acquire(on_stale=print):  # the tasks' files are written here
+    with RunLock(out, what="demo output"):  # the tasks' files are written here, by this process only
         run_works(works, jobs, address, progress, desc="demo tasks", timings=ray_timings)
 
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)

@@ -384,8 +384,8 @@ def ray_session(jobs: int, address: str | None, timings: dict[str, float] | None
             passed = {k: v for k, v in os.environ.items() if k.startswith("RBLA_")}
             if passed:
                 options["runtime_env"] = {"env_vars": passed}
-        try:
-            ray.init(address=address, **options)
+        try:  # "local": a new Ray even where `ray start` left one running (only --address / RAY_ADDRESS join one)
+            ray.init(address=address or "local", **options)
         except ConnectionError as exc:
             raise UserError(f"cannot join the Ray cluster at {address} ({exc}): start it first (`ray start --head`), "
                             "or drop --address / RAY_ADDRESS to run on this machine") from None
