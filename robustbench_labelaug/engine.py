@@ -387,8 +387,10 @@ def ray_session(jobs: int, address: str | None, timings: dict[str, float] | None
         try:  # "local": a new Ray even where `ray start` left one running (only --address / RAY_ADDRESS join one)
             ray.init(address=address or "local", **options)
         except ConnectionError as exc:
-            raise UserError(f"cannot join the Ray cluster at {address} ({exc}): start it first (`ray start --head`), "
-                            "or drop --address / RAY_ADDRESS to run on this machine") from None
+            raise UserError(f"cannot join the Ray cluster at {address} ({' '.join(str(exc).split())}): start it "
+                            "first (`ray start --head`; with token authentication, export RAY_AUTH_MODE=token and "
+                            "its RAY_AUTH_TOKEN here too), or drop --address / RAY_ADDRESS to run on this "
+                            "machine") from None
         timings["ray_start"] = time.perf_counter() - started
         try:
             yield
