@@ -335,7 +335,7 @@ def main(args: argparse.Namespace) -> int:
     check_writable_dir(out)
     ray_timings: dict[str, float] = {}
     with RunLock(out, what="demo output"):  # the tasks' files are written here, by this process only
-        run_works(works, jobs, address, progress, desc="demo tasks", timings=ray_timings)
+        outcomes = run_works(works, jobs, address, progress, desc="demo tasks", timings=ray_timings)
 
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,
@@ -365,5 +365,6 @@ def main(args: argparse.Namespace) -> int:
     print(f"load_model('digits_adv_plus', model_dir='{model_dir}') now returns the trained K-way classifier")
     ray_share = sum(ray_timings.values())
     print(f"wall time {time.perf_counter() - started:.0f} s"
-          + (f" (Ray's start and stop: {ray_share:.0f} s)" if ray_timings else ""))
+          + (f" (Ray's start and stop: {ray_share:.0f} s)" if ray_timings else "")
+          + f"; the tasks' CPU time {sum(o.cpu_seconds for o in outcomes.values()):.0f} s")
     return 0

@@ -104,13 +104,14 @@ class Folders:
 @dataclass
 class Outcome:
     """What a task returns: ``fn``'s value, the files it wrote ((folder, relative path) -> bytes), its output,
-    the Ray node it ran on and its seconds."""
+    the Ray node it ran on (None in-process), its wall seconds and the CPU seconds of its process meanwhile."""
 
     value: Any
     files: dict[tuple[str, str], bytes]
     log: str
     node: str | None
     seconds: float
+    cpu_seconds: float = 0.0
 
 
 class WorkFailed(Exception):
@@ -139,9 +140,29 @@ def ray_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
+def _host_port(address: str) -> tuple[str, int | None]:
+    host, _, port = address.split("://")[-1].rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else (address, None)
+
+
 def is_loopback(address: str | None) -> bool:
-    host = (address or "").split("://")[-1].rsplit(":", 1)[0].strip("[]")
-    return host in ("127.0.0.1", "localhost", "::1")
+    return _host_port(address or "")[0] in ("127.0.0.1", "localhost", "::1")
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A UserError at once when nothing listens at a ``host:port`` cluster address (Ray itself would retry for
+    minutes); other forms (``auto``, ``ray://...``) are left to Ray."""
+    import socket
+
+    host, port = _host_port(address)
+    if port is None or "://" in address:
+        return
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"no Ray cluster answers at {address} ({exc.strerror or exc}): start its head first (`ray "
+                        "start --head --port PORT`) and pass its host:port, or drop --address / RAY_ADDRESS to run "
+                        "on this machine") from None
 
 
 # -- in the task ------------------------------------------------------------------------------------------------
@@ -204,7 +225,7 @@ def _set_threads(num_cpus: float) -> None:
 def run_in_task(work: Work, seed: dict[tuple[str, str], bytes], *deps: Outcome) -> Outcome:
     """The body of every Ray task: lay the seed and the dependencies' files in the scratch folders, run the work
     with its output captured, and return what it wrote. Its error comes back as :class:`WorkFailed`."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     root = scratch_root(work)
     local = {name: root / "folders" / name for name in work.folders}
     laid: dict[tuple[str, str], bytes] = dict(seed)
@@ -239,7 +260,7 @@ def run_in_task(work: Work, seed: dict[tuple[str, str], bytes], *deps: Outcome) 
                 files[(name, rel)] = data
     log = _read_text(log_path)
     shutil.rmtree(root, ignore_errors=True)
-    return Outcome(value, files, log, node, time.perf_counter() - started)
+    return Outcome(value, files, log, node, time.perf_counter() - started, time.process_time() - cpu)
 
 
 def _read_text(path: Path) -> str:
@@ -327,13 +348,14 @@ def _run_here(works: list[Work], progress: bool, desc: str) -> dict[str, Outcome
         for work in works:
             threads = _torch_threads()
             _set_threads(work.num_cpus)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 value = work.fn(Folders(work.folders, work.folders), *work.args)
             finally:
                 if threads is not None:
                     _set_threads(threads)
-            outcomes[work.name] = Outcome(value, {}, "", None, time.perf_counter() - started)
+            outcomes[work.name] = Outcome(value, {}, "", None, time.perf_counter() - started,
+                                          time.process_time() - cpu)
             bar.update(1)
             if work.done is not None:
                 work.done(value)
@@ -368,6 +390,8 @@ def ray_session(jobs: int, address: str | None, timings: dict[str, float] | None
     env = dict(RAY_QUIET_ENV)
     if address is None or is_loopback(address):
         env.update(RAY_LOOPBACK_ENV)
+    if address is not None:
+        check_reachable(address)
     with _environ(env):
         import logging
 
@@ -465,5 +489,5 @@ def _ray_logs() -> Path:
     return Path(tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
 
 
-__all__ = ["MAX_RETRIES", "TASK_THREADS", "Folders", "Outcome", "Work", "WorkFailed", "default_jobs", "is_loopback",
-           "ray_address", "ray_session", "run_in_task", "run_works", "scratch_root", "submission_order"]
+__all__ = ["MAX_RETRIES", "TASK_THREADS", "Folders", "Outcome", "Work", "WorkFailed", "check_reachable", "default_jobs",
+           "is_loopback", "ray_address", "ray_session", "run_in_task", "run_works", "scratch_root", "submission_order"]

@@ -202,6 +202,15 @@ def _evaluate_checkpoint_text(tmp, run):
     return ["evaluate", "-c", str(cfg), "--no-progress"], tmp
 
 
+def _evaluate_address_closed(tmp, run):
+    """--address where no Ray head listens: one line at once (Ray itself would retry for minutes)."""
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = eval_config(tmp, run / "last.pth.tar", tmp / "eval", tiny_eval_dataset(run))
+    return ["evaluate", "-c", str(cfg), "--address", f"127.0.0.1:{port}", "--no-progress"], tmp
+
+
 def _read_only_train(tmp, run):
     (tmp / "ro").mkdir()
     return rbla("train", "--epochs", "1", "--output", str(tmp / "ro"), "--experiment", "x", *FAST), tmp / "ro"
@@ -274,6 +283,7 @@ CASES = [
     Case("empty-class-folder", _folder_train("empty-class"), "train/c3 holds no images"),
     Case("nan-pixels", _nan_pixels, "holds NaN or infinite values", how="api"),
     Case("evaluate-checkpoint-text", _evaluate_checkpoint_text, "is not a torch checkpoint"),
+    Case("evaluate-address-closed", _evaluate_address_closed, "no Ray cluster answers at 127.0.0.1:"),
     pytest.param(Case("read-only-train", _read_only_train, "(read-only file system)", how="readonly"),
                  marks=pytest.mark.slow),
     pytest.param(Case("read-only-resume", _read_only_resume, "(read-only file system)", how="readonly"),
