@@ -120,7 +120,7 @@ def test_two_node_cluster_gives_per_example_what_one_process_gives(tmp_path, mod
     works = evaluation_works(cfg, out, ["a", "b"], fast=False, device="cpu", log_dir=out / "logs")
     outcomes = run_works(works, jobs=2, progress=False)  # this process is the cluster's driver: Ray runs them
     assert {o.node for o in outcomes.values()} == {n["NodeID"] for n in ray.nodes()}  # both nodes worked
-    assert all(o.value["results"] for o in outcomes.values())
+    assert all(o.value["results"] and o.cpu_seconds > 0 for o in outcomes.values())
     evaluate_config(cfg, plots=False, leaderboard=False)  # only reads the results the driver wrote
     for key in ("a", "b"):
         _same_as_in_process(out, in_process, key)
