@@ -39,6 +39,8 @@ def evaluate_group(folders: Folders, cfg, output: str | Path, key: str, evaluato
                   for m in cfg.models if m.key == key]
     cfg.evaluators = [e for e in cfg.evaluators if e.id in evaluator_ids]
     model = resolve_model(cfg, cfg.models[0])
+    if model.meta.get("checkpoint"):  # what the results record: the driver's file, not this task's copy of it
+        model.meta["checkpoint"] = str(folders.unmap(model.meta["checkpoint"]))
     check_num_classes(cfg, [model])
     requested = device or cfg.runtime.device
     _, dev = dist_utils.init_distributed(None if requested in ("auto", "cuda") else requested)
