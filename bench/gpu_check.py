@@ -188,7 +188,9 @@ def _train_throughput(cfg: dict, mode: str, amp: bool, channels_last: bool) -> d
     y = torch.randint(0, k, (b,), device=dev)
     dtype = getattr(torch, amp_dtype_for(dev)) if amp else None
     scaler = torch.amp.GradScaler(dev.type) if dtype == torch.float16 else None
-    hook = AdvLabelAug(model, k, mode=mode, eps=0.03, steps=10, num_ops=1, autocast_dtype=dtype)
+    # every row attacked: the cost of an adversarial step
+    hook = AdvLabelAug(model, k, mode=mode, eps=0.03, steps=10, num_ops=1, autocast_dtype=dtype,
+                       protocol=None if mode == "std" else "adversarial")
 
     def epoch(n: int) -> float:
         sync(dev)
@@ -592,7 +594,8 @@ def section_ddp(cfg: dict, work: Path) -> dict:
             model = create_classifier(cfg["model"], k, 1).to(dev).to(memory_format=torch.channels_last)
             ddp = DistributedDataParallel(model, device_ids=[dev.index or 0] if dev.type == "cuda" else None)
             dtype = getattr(torch, amp_dtype_for(dev))
-            hook = AdvLabelAug(ddp, k, mode="adv_plus", eps=0.03, steps=10, num_ops=1, autocast_dtype=dtype)
+            hook = AdvLabelAug(ddp, k, mode="adv_plus", eps=0.03, steps=10, num_ops=1, autocast_dtype=dtype,
+                               protocol="adversarial")
             b, s = min(cfg["batch_size"], 32), cfg["input_size"]
             x, y = torch.rand(b, 3, s, s, device=dev), torch.randint(0, k, (b,), device=dev)
             before = [p.detach().clone() for p in model.parameters()][-2]

@@ -61,7 +61,9 @@ def main() -> None:
     x = torch.rand(args.batch_size, 3, args.input_size, args.input_size)
     y = torch.randint(0, k, (args.batch_size,))
     alpha = default_alpha(args.eps, args.steps)
-    hook = AdvLabelAug(model_a, k, mode="adv_plus", eps=args.eps, steps=args.steps, num_ops=m)
+    # every row adversarial, as the hand-written step's batch (the authors' protocol varies the batch per step)
+    hook = AdvLabelAug(model_a, k, mode="adv_plus", eps=args.eps, steps=args.steps, num_ops=m,
+                       protocol="adversarial")
     loss_fn = SoftTargetCrossEntropy()
 
     def step_hook():

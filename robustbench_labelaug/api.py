@@ -23,36 +23,28 @@ from typing import Any
 
 import numpy as np
 
+from .data.registry import DEFAULT_DATASET
+from .data.registry import default_eps as registry_eps
 from .errors import UserError
+from .results.vocab import DEFAULT_THREAT_MODEL, EVALUATED_THREAT_MODELS
+from .scoring.intervals import wilson_interval
+from .store import ALL_PART, EvaluationStore
 
-# eps of each dataset's threat model, in [0,1] pixel units: RobustBench's leaderboards (CIFAR-10/100 L-inf 8/255,
-# ImageNet L-inf 4/255) and, for the embedded digits, the package's own digits threat model (the zoo entries' eps)
-DEFAULT_EPS: dict[tuple[str, str], float] = {
-    ("cifar10", "Linf"): 8 / 255, ("cifar100", "Linf"): 8 / 255, ("imagenet", "Linf"): 4 / 255,
-    ("digits", "Linf"): 0.2,
-}
-ATTACKS = ("pgd", "autoattack", "masking")  # evaluators that take eps
+ATTACKS = ("pgd", "autoattack", "masking", "robustness_curve")  # evaluators that take eps
 
 
 def default_eps(dataset: str, threat_model: str) -> float:
-    """The threat model's eps for ``dataset`` (:data:`DEFAULT_EPS`); :class:`UserError` where none is known."""
-    if threat_model != "Linf":
+    """The threat model's eps for ``dataset``, from its registry entry (``DatasetSpec.default_eps``: RobustBench's
+    leaderboards for CIFAR-10/100 L-inf 8/255 and ImageNet L-inf 4/255, the package's own 0.2 for the embedded
+    digits); :class:`UserError` where none is known."""
+    if threat_model not in EVALUATED_THREAT_MODELS:
         raise UserError(f"threat_model '{threat_model}': the evaluators attack in L-inf only: use "
-                        "threat_model='Linf'")
-    if (dataset, threat_model) not in DEFAULT_EPS:
+                        f"threat_model='{DEFAULT_THREAT_MODEL}'")
+    eps = registry_eps(dataset, threat_model)
+    if eps is None:
         raise UserError(f"no default eps for dataset '{dataset}' ({threat_model}): pass eps=... (in [0,1] pixel "
                         "units, e.g. 8/255)")
-    return DEFAULT_EPS[(dataset, threat_model)]
-
-
-def wilson_interval(wrong: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of an error rate (percent); (nan, nan) when n = 0 (scipy's ``binomtest``)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    from scipy.stats import binomtest
-
-    ci = binomtest(int(wrong), int(n)).proportion_ci(confidence_level=level, method="wilson")
-    return 100.0 * float(ci.low), 100.0 * float(ci.high)
+    return eps
 
 
 @dataclass
@@ -77,7 +69,8 @@ class Report:
     def to_frame(self, level: float = 0.95):
         """A pandas DataFrame, one row per class: ``class`` (index), ``name``, ``n`` (examples of the class in
         the largest evaluation) and per evaluator id ``<id>_n``, ``<id>_error`` (%), ``<id>_ci_low``,
-        ``<id>_ci_high`` (Wilson score interval at ``level``)."""
+        ``<id>_ci_high`` (:func:`~.scoring.intervals.wilson_interval` at ``level``; NaN where a class has no
+        examples, as its error)."""
         import pandas as pd
 
         k = len(self.class_names)
@@ -87,7 +80,7 @@ class Report:
             y, wrong = a["y_true"].astype(np.int64), a["y_pred"] != a["y_true"]
             n = np.bincount(y, minlength=k)[:k]
             w = np.bincount(y, weights=wrong, minlength=k)[:k]
-            cis = [wilson_interval(int(w[c]), int(n[c]), level) for c in range(k)]
+            cis = [wilson_interval(float(w[c]), int(n[c]), level) or (np.nan, np.nan) for c in range(k)]
             frame[f"{rid}_n"] = n
             frame[f"{rid}_error"] = np.where(n > 0, 100.0 * w / np.maximum(n, 1), np.nan)
             frame[f"{rid}_ci_low"] = [c[0] for c in cis]
@@ -119,6 +112,36 @@ class Report:
             out = out.combine_first(c) if "y_true" in out else out.join(c, how="outer")
         ordered = ["y_true"] + [c for f in cols for c in f.columns if c != "y_true"]
         return out[list(dict.fromkeys(ordered))].convert_dtypes()
+
+    def curve(self, result_id: str | None = None):
+        """The class-wise robustness curve of a ``robustness_curve`` result (``result_id``, or the only one): a
+        pandas DataFrame, one row per class and eps of its grid, with columns ``class`` (0..K-1), ``eps``
+        ([0,1] pixel units), ``accuracy`` (robust accuracy in %: the share of the class no attack of the run broke
+        within eps) and ``ci_low`` / ``ci_high`` (its 95 % Wilson interval); ``frame.attrs`` holds the per-class
+        ``median_radius`` and ``area`` and the ``worst_area``."""
+        import pandas as pd
+
+        ids = [rid for rid, r in self.results.items() if r.get("evaluator") == "robustness_curve"]
+        if result_id is not None:
+            ids = [rid for rid in ids if rid == result_id]
+        if len(ids) != 1:
+            known = [rid for rid, r in self.results.items() if r.get("evaluator") == "robustness_curve"]
+            raise UserError(f"no single robustness_curve result{f' named {result_id!r}' if result_id else ''} in "
+                            f"this report (it has {known or 'none'}): pass evaluators=(..., 'robustness_curve') "
+                            "or curve(result_id)")
+        curve = self.results[ids[0]]["details"]["curve"]
+        eps = np.asarray(curve["eps"], dtype=float)
+        k = len(curve["accuracy"])
+
+        def grid(name: str) -> np.ndarray:
+            return np.asarray([[np.nan if v is None else v for v in row] for row in curve[name]], dtype=float)
+
+        frame = pd.DataFrame({"class": np.repeat(np.arange(k), eps.size), "eps": np.tile(eps, k),
+                              "accuracy": grid("accuracy").ravel(), "ci_low": grid("ci_low").ravel(),
+                              "ci_high": grid("ci_high").ravel()})
+        frame.attrs.update({"median_radius": curve.get("median_radius"), "area": curve.get("area"),
+                            "worst_area": curve.get("worst_area"), "result_id": ids[0]})
+        return frame
 
     def model_info(self) -> dict[str, Any]:
         """The model_info dict (RobustBench's schema + the ``labelaug`` block), as ``rbla evaluate`` writes it."""
@@ -158,15 +181,6 @@ def torch_uint8():
     return torch.uint8
 
 
-def load_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        raise UserError(f"{path} is damaged (not valid JSON): delete it to recompute") from None
-
-
 def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | None,
                      selection: str) -> list[tuple[str, str, dict[str, Any]]]:
     """``(id, evaluator name, settings)`` from names or ``(name, settings)`` pairs."""
@@ -179,9 +193,9 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
             raise UserError(f"unknown evaluator '{name}': use some of {', '.join(EVALUATORS)}")
         if name in ATTACKS:
             settings.setdefault("eps", eps)
-        if name in ("clean", "pgd", "autoattack") and n_examples is not None:
+        if name in ("clean", "pgd", "autoattack", "robustness_curve") and n_examples is not None:
             settings.setdefault("n_examples", n_examples)
-        if name == "autoattack":
+        if name in ("autoattack", "robustness_curve"):  # the same examples: the curve takes AutoAttack's results
             settings.setdefault("selection", selection)
         rid = settings.pop("id", None) or name
         if any(r == rid for r, _, _ in out):
@@ -222,31 +236,35 @@ def _k_way_model(model, dataset, k: int, device):
     return inner if width == k else KWayClassifier(inner, k)
 
 
-def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps: float | None = None,
+def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL, eps: float | None = None,
               n_examples: int | None = None, data_dir: str | Path | None = None, batch_size: int = 64,
               device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
               output: str | Path = "./output/benchmark", split: str | None = None,
-              selection: str = "class_balanced", seed: int = 0, progress: bool = False) -> Report:
+              selection: str = "class_balanced", seed: int = 0, progress: bool = False,
+              stochastic: bool = False) -> Report:
     """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
 
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
     ``split`` (default: the one evaluated) read from ``data_dir`` (default ``./data`` where the dataset needs a
     folder); K and the class names come from the dataset registry. ``eps`` (pixel units) defaults to the
-    threat model's (:data:`DEFAULT_EPS`). ``n_examples`` (None: all) are chosen by ``selection``
+    threat model's on the dataset (:func:`default_eps`). ``n_examples`` (None: all) are chosen by ``selection``
     (``class_balanced``: round-robin over the classes; ``robustbench``: the first n). ``evaluators``: names
     (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
     first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
     is one). ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
-    compare`` reads) and write ``<output>/model_info/<model_name>.json``."""
-    import torch
-
-    from .compare.files import load_evaluated
+    compare`` reads) and write ``<output>/model_info/<model_name>.json``, holding the output folder's lock as
+    ``rbla evaluate`` does; the files are those ``rbla evaluate`` writes for the same model and settings (both run
+    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`). A model whose logits vary between calls (dropout left
+    on, noise in forward, BatchNorm on batch statistics) is refused, unless ``stochastic=True`` declares it so: the
+    report then says so and AutoAttack runs its randomised version (``rand``)."""
     from .data import create_dataset, get_dataset_spec
-    from .fileio import atomic_write_json
+    from .evaluation import create_evaluator, settings_for_model
+    from .fileio import check_writable_dir
     from .runner.config import DatasetConfig
-    from .runner.run import _digest
+    from .runner.loop import data_fingerprint, evaluate_folder, plan_result
+    from .typed import build
 
     spec = get_dataset_spec(dataset)
     if data_dir is None and spec.needs_data_dir:
@@ -256,59 +274,48 @@ def benchmark(model, *, dataset: str = "digits", threat_model: str = "Linf", eps
         raise UserError(f"num_classes={num_classes} but dataset '{dataset}' has K={k} classes: pass num_classes="
                         f"{k} (the model's first {k} logits are evaluated) or leave it out")
     eps = default_eps(dataset, threat_model) if eps is None else float(eps)
-    if threat_model != "Linf":
+    if threat_model not in EVALUATED_THREAT_MODELS:
         default_eps(dataset, threat_model)  # refuses L2
     dev = _device(device)
-    from .typed import build
-
     ds_config = build(DatasetConfig, {"id": dataset, "name": dataset, "split": split,
                                       "data_dir": None if data_dir is None else str(data_dir)}, "benchmark()", "dataset")
     ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
     model_name = model_name or type(model).__name__
-    from .evaluation import EvalContext, create_evaluator
-
-    specs = _evaluator_specs(evaluators, eps, n_examples, selection)
-    built = [(rid, name, settings, create_evaluator(name, **settings)) for rid, name, settings in specs]
+    specs = [(rid, name, settings_for_model(name, settings, stochastic))  # stochastic: AutoAttack's rand
+             for rid, name, settings in _evaluator_specs(evaluators, eps, n_examples, selection)]
+    for _, name, settings in specs:  # every evaluator's settings checked before any work
+        create_evaluator(name, **settings)
     meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
             "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
-            "class_names": names}
-    out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
-    folder = out_root / model_name
+            "class_names": names, **({"stochastic": True} if stochastic else {})}
+    data_fp = data_fingerprint(ds_config)
+    meta["data_fingerprint"] = data_fp  # which files (an in-memory Report too): what rbla compare checks
+    if to_disk:
+        check_writable_dir(output)
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
-    marker = folder / "model.json"
-    if marker.is_file() and load_json(marker).get("fingerprint") != weights:
-        raise UserError(f"{folder} holds results of other weights for '{model_name}': pass another model_name or "
-                        f"output, or delete {folder} to recompute")
+    out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
+    store = EvaluationStore(out_root)
+    lock = None
     try:
+        folder = store.folder(model_name)  # the name checked: it becomes a folder
+        folder.check_model(weights)  # other weights under this name: refused before anything runs
+        lock = store.lock().acquire(on_stale=print) if to_disk else None  # one writer per output folder
         k_model = _k_way_model(model, ds, k, dev)
-        atomic_write_json(marker, {"model": model_name, "meta": meta, "fingerprint": weights})
-        predictions: dict = {}
-        for rid, name, settings, evaluator in built:
-            fingerprint = _digest({"evaluator": name, "settings": settings, "dataset": ds_config.spec(),
-                                   "num_classes": k, "seed": seed})
-            cache = folder / "cache" / rid
-            atomic_write_json(cache / "fingerprint.json", {"fingerprint": fingerprint, "evaluator": name,
-                                                           "settings": settings, "dataset": ds_config.spec()})
-            torch.manual_seed(seed)
-            np.random.seed(seed)
-            ctx = EvalContext(out_dir=cache, device=dev, batch_size=batch_size, progress=progress, seed=seed,
-                              dataset=dataset, predictions=predictions)
-            result = evaluator.run(k_model, ds, ctx).to_dict()
-            atomic_write_json(folder / "results" / f"{rid}.json", {"fingerprint": fingerprint, "id": rid,
-                                                                   "dataset": dataset, "result": result})
-        evaluated = load_evaluated(folder)
-        ids = [rid for rid, *_ in built]
-        arrays = {rid: a for rid in ids if (a := evaluated.arrays(rid)) is not None}
-        report = Report(model_name, {rid: evaluated.results[rid] for rid in ids}, arrays, names, meta,
-                        folder if to_disk else None)
+        planned = [plan_result(rid, name, settings, ds_config, k, seed, data_fp) for rid, name, settings in specs]
+        results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
+                                  dataset=lambda ds_id: ds, device=dev, batch_size=batch_size, progress=progress)
+        arrays = {p.id: a for p in planned if (a := folder.read_part(p.id, p.evaluator, ALL_PART)) is not None}
+        report = Report(model_name, results, arrays, names, meta, folder.path if to_disk else None)
         if to_disk:
-            report.to_model_info(out_root / "model_info" / f"{model_name}.json")
+            store.write_model_info(model_name, report.model_info())
         return report
     finally:
+        if lock is not None:
+            lock.release()
         if not to_disk:
             shutil.rmtree(out_root, ignore_errors=True)
 
 
-__all__ = ["DEFAULT_EPS", "Report", "benchmark", "default_eps", "wilson_interval"]
+__all__ = ["Report", "benchmark", "default_eps"]

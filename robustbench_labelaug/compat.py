@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .registry import resolve
+from .results.vocab import ThreatModel
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -126,7 +127,7 @@ class LegacyAutoAttack:
     """The AutoAttack constructor and ``run_standard_evaluation`` signature that robustbench 1.1.1 calls,
     delegating to pyautoattack 0.2.0 (same attacks, same defaults)."""
 
-    def __init__(self, model: torch.nn.Module, norm: str = "Linf", eps: float = 0.3, version: str = "standard",
+    def __init__(self, model: torch.nn.Module, norm: str = ThreatModel.LINF, eps: float = 0.3, version: str = "standard",
                  device: str | torch.device = "cpu", log_path: str | None = None, seed: int | None = None,
                  attacks_to_run: list[str] | None = None, verbose: bool = True) -> None:
         import pyautoattack

@@ -25,26 +25,51 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .data.registry import DEFAULT_DATASET
 from .engine import TASK_THREADS, Folders, Work, default_jobs, ray_address, run_works
 from .errors import UserError
+from .results.vocab import (
+    ADV,
+    ADV_MIX,
+    ADV_PLUS,
+    ADV_PLUS_DUMMY,
+    NO_POLICY,
+    STD,
+    TRADES,
+    Fair,
+    training_label,
+)
+from .store import EvaluationStore
 
 __all__ = ["DEMO_MODELS", "add_arguments", "main", "mean_ci", "seeds_summary", "seeds_table", "train_work"]
 
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
 # --methods: the paper's three (the default) and the methods Adv+ is compared with (issue 20), by zoo entry
-METHODS = {"std": "digits_std", "adv": "digits_adv", "adv_plus": "digits_adv_plus", "trades": "digits_trades",
-           "cfa": "digits_adv_cfa", "adv_plus_cfa": "digits_adv_plus_cfa", "frl": "digits_frl"}
-DEFAULT_METHODS = "std,adv,adv_plus"
+METHODS = {STD: "digits_std", ADV: "digits_adv", ADV_PLUS: "digits_adv_plus",
+           ADV_MIX: "digits_adv_mix", ADV_PLUS_DUMMY: "digits_adv_plus_dummy",  # the two controls of Adv+
+           TRADES: "digits_trades", Fair.CFA: "digits_adv_cfa", training_label(ADV_PLUS, Fair.CFA): "digits_adv_plus_cfa",
+           training_label(TRADES, Fair.CFA): "digits_trades_cfa", Fair.FRL: "digits_frl"}
+DEFAULT_METHODS = ",".join((STD, ADV, ADV_PLUS))
 
 
 def demo_models(methods: str | None) -> tuple[str, ...]:
-    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped)."""
+    """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped); an entry
+    that fine-tunes another (``starts_from``: FRL's hot start) brings that one in before it."""
+    from .zoo import get_entry
+
     names = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
         raise UserError(f"--methods {methods!r}: unknown method(s) {bad}: use a comma list of {', '.join(METHODS)}")
-    return tuple(dict.fromkeys(METHODS[m] for m in names))
+    ordered: list[str] = []
+    for name in (METHODS[m] for m in names):
+        start = get_entry(name).starts_from
+        if start is not None and start not in ordered:
+            ordered.append(start)
+        if name not in ordered:
+            ordered.append(name)
+    return tuple(ordered)
 FAST_EPOCHS = 2
 
 
@@ -83,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _train_args(name: str, seed_index: int, out: Path, fast: bool, progress: bool, device: str | None):
+def run_train_args(name: str, seed_index: int, out: Path, fast: bool, progress: bool, device: str | None):
     """The entry's recipe as ``rbla train`` arguments, redirected into the demo's folder."""
     from .zoo import get_entry
     from .zoo.entries import parse_recipe
@@ -91,13 +116,20 @@ def _train_args(name: str, seed_index: int, out: Path, fast: bool, progress: boo
     args = parse_recipe(get_entry(name).recipe, name)
     args.seed += seed_index
     args.output = str(out / "train")
-    args.experiment = name if seed_index == 0 else f"{name}_seed{seed_index}"
+    args.experiment = _experiment(name, seed_index)
+    start = get_entry(name).starts_from
+    if start is not None:  # the hot start: this demo's run of that entry with the same seed
+        args.initial_checkpoint = str(out / "train" / _experiment(start, seed_index) / "last.pth.tar")
     args.no_progress = not progress
     args.log_interval = 0
     args.device = None if device in (None, "auto") else device
     if fast:
         args.epochs = min(args.epochs, FAST_EPOCHS)
     return args
+
+
+def _experiment(name: str, seed_index: int) -> str:
+    return name if seed_index == 0 else f"{name}_seed{seed_index}"
 
 
 def finished_run(args) -> Path | None:
@@ -136,8 +168,10 @@ def train_work(folders: Folders, name: str, seed_index: int, out: str, fast: boo
     from .zoo import export_checkpoint
 
     started = time.perf_counter()
-    args = _train_args(name, seed_index, Path(out), fast, progress, device)
+    args = run_train_args(name, seed_index, Path(out), fast, progress, device)
     args.output = str(folders.map(args.output))
+    if getattr(args, "initial_checkpoint", None):  # a hot start: its run's files came with the dependency
+        args.initial_checkpoint = str(folders.map(args.initial_checkpoint))
     checkpoint = train_or_resume(args)
     value: dict[str, Any] = {"checkpoint": str(folders.unmap(checkpoint)), "exported": None}
     if seed_index == 0:
@@ -290,11 +324,11 @@ def main(args: argparse.Namespace) -> int:
 
     for seed_index in range(args.seeds):
         for name in models:
-            train_args = _train_args(name, seed_index, out, args.fast, progress, args.device)
+            train_args = run_train_args(name, seed_index, out, args.fast, progress, args.device)
             experiment = train_args.experiment
-            fawa = getattr(train_args, "fair", "none") == "cfa" and "fawa" in str(getattr(train_args, "cfa_parts", ""))
+            fawa = getattr(train_args, "fair", NO_POLICY) == Fair.CFA and "fawa" in str(getattr(train_args, "cfa_parts", ""))
             if seed_index > 0:  # evaluated into eval_seeds/ under the run's name
-                seed_cfg.models.append(ModelConfig(key=experiment, dataset="digits", checkpoint=str(
+                seed_cfg.models.append(ModelConfig(key=experiment, dataset=DEFAULT_DATASET, checkpoint=str(
                     Path(train_args.output) / experiment / "last.pth.tar")))
             print(f"  {experiment}: {train_args.epochs} epochs, seed {train_args.seed}")
             finished = finished_run(train_args)
@@ -302,11 +336,14 @@ def main(args: argparse.Namespace) -> int:
                 print(f"  {experiment}: finished run found ({finished}), skipping")
                 trained(name, seed_index, experiment, fawa)({"checkpoint": str(finished), "exported": None})
                 continue
+            start = get_entry(name).starts_from  # FRL fine-tunes its hot start: trained first
+            after = (f"train {_experiment(start, seed_index)}",) if start is not None else ()
+            hot = (("train", f"{_experiment(start, seed_index)}/last.pth.tar"),) if start is not None else ()
             works.append(Work(f"train {experiment}", train_work,
                               (name, seed_index, str(out), args.fast, task_progress, "cuda" if gpu else args.device),
-                              folders={"train": train_dir, "models": model_dir},
-                              seed=(("train", experiment), *(_exported_files(name, model_dir) if seed_index == 0
-                                                               else ())),
+                              after=after, folders={"train": train_dir, "models": model_dir},
+                              seed=(("train", experiment), *hot,
+                                    *(_exported_files(name, model_dir) if seed_index == 0 else ())),
                               num_gpus=1 if gpu else 0, log=logs / f"train_{experiment}.log",
                               done=trained(name, seed_index, experiment, fawa), first=True))
 
@@ -340,13 +377,14 @@ def main(args: argparse.Namespace) -> int:
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,
                     leaderboard=False)
-    seed_infos = {name: [load_model_info(eval_dir / "model_info" / f"{name}.json")] for name in models}
+    seed_infos = {name: [load_model_info(EvaluationStore(eval_dir).model_info_path(name))] for name in models}
     if args.seeds > 1:
         evaluate_config(seed_cfg, output=out / "eval_seeds", fast=args.fast, device=args.device, progress=progress,
                         plots=False, leaderboard=False)
         for s in range(1, args.seeds):
             for name in models:
-                seed_infos[name].append(load_model_info(out / "eval_seeds" / "model_info" / f"{name}_seed{s}.json"))
+                seed_infos[name].append(load_model_info(EvaluationStore(out / "eval_seeds").model_info_path(
+                    f"{name}_seed{s}")))
 
     print("3/3 leaderboard and plots")
     board = render(eval_dir, html=eval_dir / "leaderboard.html", plots=True, title=cfg.title, quiet=True,

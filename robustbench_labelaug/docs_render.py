@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .results.vocab import BF16, FP32
+
 BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
                    re.DOTALL)
 
@@ -143,7 +145,7 @@ def gpu(root: Path) -> str:  # noqa: C901 - one table, row by row
         cells = []
         for _, d in runs:
             t = get(d, "sections", "throughput", "result") or {}
-            cells += [fn(t, "amp_bfloat16_channels_last"), fn(t, "fp32")]
+            cells += [fn(t, "amp_bfloat16_channels_last"), fn(t, FP32)]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     cells = []
     for _, d in runs:
@@ -159,8 +161,8 @@ def gpu(root: Path) -> str:  # noqa: C901 - one table, row by row
     cells = []
     for _, d in runs:
         e = get(d, "sections", "eval_amp", "result") or {}
-        cells += [f"{e['bf16']['images_per_s']:.0f} img/s ({100 * e['agreement']:.1f} % of top-1 agree)" if e else "",
-                  ips(get(e, "fp32", "images_per_s"))]
+        cells += [f"{e[BF16]['images_per_s']:.0f} img/s ({100 * e['agreement']:.1f} % of top-1 agree)" if e else "",
+                  ips(get(e, FP32, "images_per_s"))]
     lines.append("| clean evaluation, batch 256 | " + " | ".join(cells) + " |")
     dates = ", ".join(f"{g}: {d['date_utc']}" for g, d in runs)
     lines += ["", f"(ResNet-50, 224², batch 128, synthetic data on the GPU; measured {dates}.)", "",

@@ -17,7 +17,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,31 @@ def not_a_folder(folder: str | Path) -> UserError | None:
             return UserError(f"output folder {folder} cannot be created: {p} is a file, not a folder: choose "
                              "another output folder (--output / runtime.output) or move the file")
     return None
+
+
+def check_output_file(path: str | Path, flag: str, suffixes: Sequence[str] | None = None) -> Path:
+    """An output file named by the user, checked before any work: not an existing folder, no file where a parent
+    folder should be, and (``suffixes``, e.g. ``(".png", ".pdf")``) a suffix that says its format, so the name
+    printed is the file written. Returns it as a Path; one-line :class:`UserError` otherwise."""
+    path = Path(path)
+    if str(path).endswith(("/", os.sep)) or path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: pass the file to write, e.g. {flag} "
+                        f"{path / ('out' + (suffixes[0] if suffixes else ''))}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path} cannot be written: {parent} is a file, not a folder: choose another "
+                                "path")
+            break
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UserError(f"{flag} {path}: '{path.suffix or '(no suffix)'}' is not a format it can write: end the "
+                        f"name with one of {', '.join(suffixes)} (e.g. {path.with_suffix(suffixes[0]).name})")
+    try:
+        check_writable_dir(path.parent)  # before the work, not after it
+    except OSError as exc:
+        raise UserError(f"{flag} {path} cannot be written ({exc.strerror or type(exc).__name__}): choose a "
+                        "writable folder") from None
+    return path
 
 
 def no_space(path: str | Path) -> UserError:
@@ -217,8 +242,8 @@ def jsonable(obj: Any) -> Any:
         return [jsonable(v) for v in obj]
     if type(obj).__module__.split(".")[0] == "numpy" and hasattr(obj, "tolist"):  # arrays and numpy scalars
         return jsonable(obj.tolist())  # (numpy itself is not imported here: the leaderboard starts without it)
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, (Path, str)):
+        return str(obj)  # a vocabulary word (a str subclass) as the plain string
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
@@ -259,6 +284,24 @@ def check_component(name: Any, what: str, fix: str = "use letters, digits, '-', 
     return name
 
 
+def names_difference(a: Sequence[Any], b: Sequence[Any]) -> str | None:
+    """Where two lists of names (class names) differ, in words a reader can act on, or None: the first position
+    that differs, and whether the two names there differ only in Unicode normalisation (NFC vs NFD: they look
+    identical on screen) or in count."""
+    a, b = [str(x) for x in a], [str(x) for x in b]
+    if a == b:
+        return None
+    i = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    if i is None:
+        return f"{len(a)} vs {len(b)} names"
+    x, y = a[i], b[i]
+    if unicodedata.normalize("NFC", x) == unicodedata.normalize("NFC", y):
+        forms = [next((f for f in ("NFC", "NFD") if unicodedata.normalize(f, n) == n), "mixed") for n in (x, y)]
+        return (f"name {i}, {x!r}, is written in two Unicode normalisations ({forms[0]} vs {forms[1]}: they look "
+                "identical on screen but are different strings); rename the folders in NFC")
+    return f"name {i}: {x!r} vs {y!r}"
+
+
 def read_json(path: str | Path, fix: str = "delete it to recompute", kind: type | None = dict) -> Any:
     """The JSON value in ``path`` (of type ``kind``, default an object; None: any), else one :class:`UserError`
     naming the file and ``fix``. The one JSON reader: data files are parsed, never run."""
@@ -291,11 +334,14 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically."""
+    """``torch.save`` to ``path`` atomically; vocabulary words in plain dicts/lists become plain strings (a
+    checkpoint must load with ``torch.load(weights_only=True)``)."""
     import torch
 
+    from .results.vocab import plain
+
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(plain(obj), buf)
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -23,8 +23,17 @@ from .errors import UserError
 from .hook_inputs import check_hook_batch
 from .labels import label_aug_targets
 from .models.classifier import KWayClassifier, unwrap_model
-from .results.rules import check_training
-from .results.vocab import ADV_PLUS, ATTACK_MODES, MODES, STD  # noqa: F401  (re-exported)
+from .results.rules import DEFAULT_DELTA, DEFAULT_EPS, check_training
+from .results.vocab import (  # noqa: F401  (re-exported)
+    ADV_PLUS,
+    ATTACK_MODES,
+    DEFAULT_LA_P,
+    LA_AUTHORS,
+    LA_PROTOCOLS,
+    MODES,
+    STD,
+    AttackMode,
+)
 
 RANGE_TOLERANCE = 1e-3
 
@@ -66,15 +75,27 @@ class AdvLabelAug:
         num_classes: K, the number of real classes.
         mode: ``std`` (clean, one-hot K), ``adv`` (PGD, one-hot K), ``adv_plus`` (PGD, targets
             ``Concat[(1-delta) onehot(y), delta onehot(z_j)]`` over K+M).
+        protocol: which rows a batch trains (``results.vocab.LA_PROTOCOLS``; None: the mode's default,
+            ``authors`` for adv_plus, ``adversarial`` for adv):
+
+            - ``authors`` (the authors' label-augmentation code, f-amerehi/LA): per batch the clean images with
+              target ``[y, 0]`` and the adversarial images with ``[(1-delta) y, delta z_j]``, each part drawn with
+              probability ``la_p`` (two independent draws, clean first); the parts that fired are returned as one
+              batch, clean rows first. A batch in which neither fired trains its clean images (the reference's
+              fallback branch, which its flag limits to once per epoch; see docs/methods.md). With adv this is the
+              control "Adv with the same clean/adversarial mix" (targets ``y`` throughout).
+            - ``adversarial``: every row adversarial (``adv_prob`` and ``train_clean`` below apply); with adv_plus
+              and M = 1 the extra label is then the same for every row: the control "dummy smoothing".
+        la_p: the probability of each part under ``authors`` (the authors' ``distortion_p``, 0.7).
         eps, steps, alpha, random_start: torchattacks PGD, L-inf, pixel units; alpha defaults to
             ``results.rules.default_alpha`` (2.5*eps/steps).
         delta: label-augmentation weight of the transformation label.
         num_ops: M. Transformation j (0-based) is PGD at strength eps*(j+1)/M, so M=1 is the paper's single
             "adversarial" operation; with M>1 each sample draws its transformation uniformly.
-        train_clean: also train the clean batch (target ``[y, 0]``); the returned batch is then twice as long.
-        adv_prob: share of batches that are attacked; the others are trained clean (target ``[y, 0]``).
-            The authors' public label-augmentation code transforms a batch with probability 0.7; default 1.0
-            (Madry-style: every batch adversarial).
+        train_clean: (``adversarial`` protocol) also train the clean batch (target ``[y, 0]``); the returned batch
+            is then twice as long.
+        adv_prob: (``adversarial`` protocol) share of batches that are attacked; the others are trained clean
+            (target ``[y, 0]``); default 1.0 (Madry-style: every batch adversarial).
         attack_mode: ``eval`` (default: BatchNorm running statistics and no dropout while attacking) or
             ``train`` (batch statistics and dropout while attacking; BN running stats then also move).
         mean, std: the normalisation the incoming batch already carries (timm's loaders); None means the batch
@@ -107,15 +128,17 @@ class AdvLabelAug:
     from the logits it computes anyway.
     """
 
-    def __init__(self, model: nn.Module, num_classes: int, mode: str = ADV_PLUS, eps: float = 0.03,
-                 steps: int = 10, alpha: float | None = None, delta: float = 0.03, num_ops: int = 1,
-                 train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = "eval",
+    def __init__(self, model: nn.Module, num_classes: int, mode: str = ADV_PLUS, eps: float = DEFAULT_EPS,
+                 steps: int = 10, alpha: float | None = None, delta: float = DEFAULT_DELTA, num_ops: int = 1,
+                 train_clean: bool = False, adv_prob: float = 1.0, attack_mode: str = AttackMode.EVAL,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  random_start: bool = True, autocast_dtype: torch.dtype | None = None,
                  clip_input: bool = False, class_eps: torch.Tensor | Sequence[float] | None = None,
-                 class_weight: torch.Tensor | Sequence[float] | None = None) -> None:
+                 class_weight: torch.Tensor | Sequence[float] | None = None, protocol: str | None = None,
+                 la_p: float = DEFAULT_LA_P) -> None:
         checked = check_training(mode=mode, eps=eps, steps=steps, alpha=alpha, delta=delta, num_ops=num_ops,
-                                 adv_prob=adv_prob, attack_mode=attack_mode)
+                                 adv_prob=adv_prob, attack_mode=attack_mode, protocol=protocol, la_p=la_p,
+                                 train_clean=train_clean)
         if num_classes < 1:
             raise UserError(f"num_classes must be >= 1, got {num_classes}")
         if (mean is None) != (std is None):
@@ -128,6 +151,8 @@ class AdvLabelAug:
         self.num_ops = checked["num_ops"] if mode == ADV_PLUS else 0
         self.train_clean = train_clean
         self.adv_prob = checked["adv_prob"]
+        self.protocol = checked["protocol"]  # None in std mode
+        self.la_p = checked["la_p"]
         self.attack_mode = attack_mode
         self.mean = tuple(mean) if mean is not None else None
         self.std = tuple(std) if std is not None else None
@@ -136,19 +161,25 @@ class AdvLabelAug:
         self.clip_input = bool(clip_input)
         self.k_way = KWayClassifier(self.model, num_classes)
         self.attacks = [self._make_pgd(self.eps * (j + 1) / max(self.num_ops, 1)) for j in range(max(self.num_ops, 1))]
+        self._alphas = [attack.alpha for attack in self.attacks]  # each operation's step as set
         self._width_checked = False
         self.class_eps: torch.Tensor | None = None
         self.class_weight: torch.Tensor | None = None
         self.adv_rows: slice | None = None
+        self.step_scale: float | None = None
         self.set_class_params(class_eps=class_eps, class_weight=class_weight)
 
     # -- class-wise radius and loss weight (CFA, FRL: robustbench_labelaug.fair) ----------------------------------
     def set_class_params(self, class_eps: torch.Tensor | Sequence[float] | None = None,
-                         class_weight: torch.Tensor | Sequence[float] | None = None) -> None:
+                         class_weight: torch.Tensor | Sequence[float] | None = None,
+                         step_scale: float | None = None) -> None:
         """Set the per-class radius and loss weight (each (K,) or None: uniform). Stored in float64 on the CPU, so
-        a radius computed as ``factor * eps`` with factor 1 is exactly ``eps``."""
+        a radius computed as ``factor * eps`` with factor 1 is exactly ``eps``. ``step_scale``: the attack's step
+        is ``step_scale`` times the largest radius in the batch (FRL's remargin: 1/4, so the largest margin is
+        reachable); None: ``alpha`` as set."""
         self.class_eps = _class_tensor(class_eps, self.num_classes, "class_eps", positive=True)
         self.class_weight = _class_tensor(class_weight, self.num_classes, "class_weight", positive=False)
+        self.step_scale = check_step_scale(step_scale)
 
     def _sample_eps(self, y: torch.Tensor, op: int):
         """The radius of each sample of ``y`` for transformation ``op`` (None: the attack's own, uniform)."""
@@ -164,9 +195,9 @@ class AdvLabelAug:
 
     def _make_pgd(self, eps: float) -> PGD:
         scale = eps / self.eps
-        model = scaled_attack_model(self.k_way, self.autocast_dtype, per_sample=self.attack_mode == "eval")
+        model = scaled_attack_model(self.k_way, self.autocast_dtype, per_sample=self.attack_mode == AttackMode.EVAL)
         attack = PGD(model, eps=eps, alpha=self.alpha * scale, steps=self.steps, random_start=self.random_start)
-        if self.attack_mode == "train":
+        if self.attack_mode == AttackMode.TRAIN:
             attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)
         if self.mean is not None:
             attack.set_normalization_used(self.mean, self.std)
@@ -216,7 +247,7 @@ class AdvLabelAug:
         x_adv = torch.empty_like(x)
         autocast = (torch.autocast(x.device.type, dtype=self.autocast_dtype) if self.autocast_dtype is not None
                     else contextlib.nullcontext())
-        frozen_bn = (batchnorm_as_affine(self.model, all_modules=True) if self.attack_mode == "eval"
+        frozen_bn = (batchnorm_as_affine(self.model, all_modules=True) if self.attack_mode == AttackMode.EVAL
                      else contextlib.nullcontext())
         with _preserved_state(self.model, freeze=True), autocast, frozen_bn:
             for j, attack in enumerate(self.attacks):
@@ -226,6 +257,9 @@ class AdvLabelAug:
                 attack.set_device(x.device)
                 xs, ys = (x, y) if idx is None else (x[idx], y[idx])
                 eps = self._sample_eps(ys, j)
+                # FRL's remargin: a step that reaches the largest radius of the batch; else alpha as set
+                attack.alpha = (self._alphas[j] if self.step_scale is None else
+                                self.step_scale * (float(eps.max()) if eps is not None else attack.eps))
                 adv = (attack(xs, ys) if eps is None else attack(xs, ys, eps=eps)).to(x.dtype)
                 if idx is None:
                     x_adv = adv
@@ -247,14 +281,11 @@ class AdvLabelAug:
         self.adv_rows = None
         if self.mode == STD:
             return input, self.targets(target, None)
+        if self.protocol == LA_AUTHORS:
+            return self._authors_batch(input, target, clipped)
         if self.adv_prob < 1.0 and float(torch.rand(())) >= self.adv_prob:
             return input, self.targets(target, None)
-        if clipped is None:
-            x_adv, ops = self.attack(input, target)
-        else:  # attack the clipped image, add its perturbation to the batch as it came (erased noise kept)
-            x_adv, ops = self.attack(clipped, target)
-            x_adv = input + (x_adv - clipped)
-        soft = self.targets(target, ops)
+        x_adv, soft = self._adversarial_part(input, target, clipped)
         n = input.shape[0]
         if self.train_clean:
             self.adv_rows = slice(n, 2 * n)
@@ -262,13 +293,55 @@ class AdvLabelAug:
         self.adv_rows = slice(0, n)
         return x_adv, soft
 
+    def draw_parts(self) -> tuple[bool, bool]:
+        """The ``authors`` protocol's two draws of one batch: (clean part, adversarial part), each with
+        probability ``la_p``, clean first (the reference's order of operations); neither: the clean part alone."""
+        clean = float(torch.rand(())) < self.la_p
+        adversarial = float(torch.rand(())) < self.la_p
+        return (clean or not adversarial), adversarial
+
+    def _authors_batch(self, input: torch.Tensor, target: torch.Tensor, clipped: torch.Tensor | None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        clean, adversarial = self.draw_parts()
+        if not adversarial:
+            return input, self.targets(target, None)
+        x_adv, soft = self._adversarial_part(input, target, clipped)
+        n = input.shape[0]
+        if not clean:
+            self.adv_rows = slice(0, n)
+            return x_adv, soft
+        self.adv_rows = slice(n, 2 * n)
+        return torch.cat([input, x_adv]), torch.cat([self.targets(target, None), soft])
+
+    def _adversarial_part(self, input: torch.Tensor, target: torch.Tensor, clipped: torch.Tensor | None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The adversarial batch (same space as ``input``) and its soft targets."""
+        if clipped is None:
+            x_adv, ops = self.attack(input, target)
+        else:  # attack the clipped image, add its perturbation to the batch as it came (erased noise kept)
+            x_adv, ops = self.attack(clipped, target)
+            x_adv = input + (x_adv - clipped)
+        return x_adv, self.targets(target, ops)
+
     def __repr__(self) -> str:
+        batches = (f"protocol={self.protocol}, la_p={self.la_p}" if self.protocol == LA_AUTHORS else
+                   f"protocol={self.protocol}, train_clean={self.train_clean}, adv_prob={self.adv_prob}")
         return (f"AdvLabelAug(mode={self.mode}, K={self.num_classes}, M={self.num_ops}, eps={self.eps}, "
-                f"steps={self.steps}, alpha={self.alpha:.5f}, delta={self.delta}, train_clean={self.train_clean}, "
-                f"adv_prob={self.adv_prob}, attack_mode={self.attack_mode}, "
+                f"steps={self.steps}, alpha={self.alpha:.5f}, delta={self.delta}, {batches}, "
+                f"attack_mode={self.attack_mode}, "
                 f"normalised_input={self.mean is not None}, clip_input={self.clip_input}"
                 + (", class_eps" if self.class_eps is not None else "")
                 + (", class_weight" if self.class_weight is not None else "") + ")")
+
+
+def check_step_scale(value) -> float | None:
+    """None, or a step scale in (0, 1] (the attack step as a share of the largest radius in the batch)."""
+    if value is None:
+        return None
+    value = float(value)
+    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+        raise UserError(f"step_scale must lie in (0, 1] (a share of the largest radius), got {value}")
+    return value
 
 
 def _class_tensor(values, num_classes: int, name: str, positive: bool) -> torch.Tensor | None:

@@ -7,10 +7,11 @@ import torch.nn.functional as F
 
 from .checks import check_delta
 from .errors import UserError
+from .results.rules import DEFAULT_DELTA
 
 
 def label_aug_targets(y: torch.Tensor, num_classes: int, op: torch.Tensor | int | None = None,
-                      num_ops: int = 1, delta: float = 0.03, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                      num_ops: int = 1, delta: float = DEFAULT_DELTA, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Soft targets of shape (N, K+M) for class labels ``y`` (N,) and transformation indices ``op``.
 
     ``op=None`` (a clean sample) gives ``[onehot(y), 0]``; ``num_ops=0`` gives plain one-hot K-way targets.

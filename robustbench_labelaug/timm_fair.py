@@ -44,9 +44,9 @@ from torch.utils.data import Dataset
 from .distributed import rank0_buffers
 from .errors import UserError
 from .fair import ClassCounts, create_policy
-from .fair.epoch import Normalized, epoch_summary, fair_epoch_stats, holdout_summary
+from .fair.epoch import Normalized, begin_training, epoch_summary, fair_epoch_stats, holdout_summary
 from .models.classifier import unwrap_model
-from .results.vocab import STD
+from .results.vocab import NO_POLICY, STD, Fair, is_fair, plain
 
 
 def say(line: str) -> None:
@@ -64,7 +64,7 @@ class FairSettings:
     """``rbla timm-train``'s class-wise flags: the policy (``none``, ``cfa``, ``frl``) and its options, the share of
     the training set held out (``--fair-val-split``) and the validation PGD steps (``--fair-val-steps``)."""
 
-    policy: str = "none"
+    policy: str = NO_POLICY
     options: dict[str, Any] = field(default_factory=dict)
     val_split: float = 0.0
     val_steps: int = 10
@@ -178,18 +178,27 @@ class TimmClassWise:
         class-wise epsilon and weights for ``epoch``, start the epoch's counts."""
         if self.policy is None:
             self.num_classes = hook.num_classes
+            self.check_script_args(script_args)  # (idempotent) CFA's begin epoch from the script's --epochs
             self.policy = create_policy(self.settings.policy, hook.num_classes, hook.eps, **self.settings.options)
             if self.resume_state is not None:  # read by check_resume
                 self.policy.load_state_dict(self.resume_state["state"])
                 say(f"--fair {self.policy.name}: the policy's state after epoch {self.resume_state['epoch']} "
                     f"restored from {script_args.resume}")
-            script_args.rbla_fair = {"policy": self.settings.policy, "options": dict(self.settings.options),
-                                     "val_split": self.settings.val_split, "val_steps": self.settings.val_steps}
+            script_args.rbla_fair = plain({"policy": self.settings.policy, "options": dict(self.settings.options),
+                                           "val_split": self.settings.val_split, "val_steps": self.settings.val_steps})
             if self.class_folders:
                 script_args.rbla_class_folders = self.class_folders
             if self.record is not None:
                 script_args.rbla_val_split_record = self.record
                 self.holdout_transform(data_config)
+            if self.resume_state is None and self.policy.updates_before_training and self.holdout is not None:
+                # FRL: the first update, from the starting (hot-start) model
+                inner = unwrap_model(hook.model)
+                pixels_model = Normalized(inner, data_config["mean"], data_config["std"])
+                pixels_model.train(inner.training)
+                begin_training(self.policy, pixels_model, self.holdout, hook.num_classes, self.policy.eps,
+                               self.settings.val_steps, next(inner.parameters()).device,
+                               int(getattr(script_args, "batch_size", 128)))
         self.policy.apply(hook, epoch)
         self.counts = ClassCounts(hook.num_classes) if hook.mode != STD else None
         self.pending.clear()
@@ -225,9 +234,9 @@ class TimmClassWise:
             train_metrics.update(columns)
         self.eval_columns = holdout_summary(stats)
         self.policy.end_epoch(epoch, stats, inner.state_dict())
-        if self.policy.name != "none":
-            setattr(script_args, STATE_KEY, {"policy": self.policy.name, "epoch": int(epoch),
-                                             "state": self.policy.state_dict()})
+        if is_fair(self.policy.name):  # plain strings: the args are pickled into timm's (weights-only) checkpoints
+            setattr(script_args, STATE_KEY, plain({"policy": self.policy.name, "epoch": int(epoch),
+                                                   "state": self.policy.state_dict()}))
         averaged = self.policy.averaged_state()
         if averaged is not None and output_dir is not None:
             from .fileio import atomic_torch_save
@@ -236,11 +245,25 @@ class TimmClassWise:
                                "state_dict": averaged, "version": 2, "args": script_args, "rbla_averaged": "fawa"},
                               Path(output_dir) / FAWA_FILE)
 
+    def check_script_args(self, script_args: argparse.Namespace) -> None:
+        """Right after the script parsed its flags: CFA's first calibrated epoch from timm's ``--epochs`` (the
+        reference's 10 of 200 scaled, unless ``--cfa-begin`` was given), refused where it is not below them."""
+        if self.settings.policy != Fair.CFA:
+            return
+        from .fair.cfa import begin_problem, scaled_begin
+
+        epochs = getattr(script_args, "epochs", None)
+        if self.settings.options.get("begin") is None and epochs is not None:
+            self.settings.options["begin"] = scaled_begin(epochs)
+        problem = begin_problem(self.settings.options.get("begin"), epochs, self.settings.options.get("parts", ()))
+        if problem:
+            raise UserError(problem)
+
     def check_resume(self, script_args: argparse.Namespace) -> None:
         """Right after the script parsed its flags, before it writes anything: with a policy and ``--resume``, read
         the policy's state from that checkpoint (its ``args``, weights-only), or refuse with one line."""
         checkpoint = getattr(script_args, "resume", "")
-        if self.settings.policy == "none" or not checkpoint:
+        if not is_fair(self.settings.policy) or not checkpoint:
             return
         try:
             with torch.serialization.safe_globals([argparse.Namespace]):
@@ -254,7 +277,7 @@ class TimmClassWise:
         args = saved.get("args") if isinstance(saved, dict) else None
         state = getattr(args, STATE_KEY, None)
         if not isinstance(state, dict) or state.get("policy") != self.settings.policy:
-            had = state.get("policy") if isinstance(state, dict) else "none"
+            had = state.get("policy") if isinstance(state, dict) else NO_POLICY
             raise UserError(f"--resume {checkpoint} was trained with --fair {had}, not --fair {self.settings.policy}, "
                             "so there is no policy state to continue: resume with its own --fair, or start from "
                             "its weights with --initial-checkpoint")

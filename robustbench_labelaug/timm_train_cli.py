@@ -35,10 +35,9 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
-    from .train.args import adv_settings
+    from .train.args import hook_kwargs
 
-    checked = adv_settings(args, allow_trades=False)  # TRADES is a loss: rbla train only
-    return {**checked, "num_ops": max(checked["num_ops"], 1), "train_clean": args.adv_train_clean}
+    return hook_kwargs(args)  # rbla train's own (TRADES is a loss: rbla train only)
 
 
 def check_class_wise(args: argparse.Namespace) -> None:

@@ -57,8 +57,8 @@ def test_early_stop_any_iterate_semantics():
     assert torch.equal(EarlyStopPGD(model, **kw)(x, y), out.adv)
 
 
-def test_early_stop_pred_classes_judges_first_k_logits():
-    """With pred_classes=K an extra logit that wins the argmax does not count as fooling."""
+def test_early_stop_num_classes_judges_first_k_logits():
+    """With num_classes=K an extra logit that wins the argmax does not count as fooling."""
 
     class Extra(nn.Module):
         def __init__(self):
@@ -72,7 +72,7 @@ def test_early_stop_pred_classes_judges_first_k_logits():
     x, y = torch.full((2, 1, 2, 2), 0.5), torch.zeros(2, dtype=torch.long)
     free = EarlyStopPGD(Extra(), eps=0.01, steps=2).perturb(x, y)
     assert free.clean_pred.tolist() == [2, 2] and not free.broken.any()  # misclassified: not attacked
-    judged = EarlyStopPGD(Extra(), eps=0.01, steps=2, pred_classes=2).perturb(x, y)
+    judged = EarlyStopPGD(Extra(), eps=0.01, steps=2, num_classes=2).perturb(x, y)
     assert judged.clean_pred.tolist() == [0, 0] and not judged.broken.any() and judged.pred.tolist() == [0, 0]
 
 

@@ -158,6 +158,14 @@ def _resume(checkpoint: str, *flags: str):
     return setup
 
 
+def _initial_checkpoint_other_head(tmp, run):
+    """The std run's weights (K=3, M=0) as the starting point of an adv_plus run (K=3, M=1)."""
+    (tmp / "out").mkdir()
+    data = yaml.safe_load((run / "args.yaml").read_text())["data_dir"]
+    return ["train", "--epochs", "1", "--output", str(tmp / "out"), "--experiment", "x", *tiny_flags(Path(data)),
+            "--adv-mode", "adv_plus", "--initial-checkpoint", str(run / "last.pth.tar"), *FAST], tmp / "out"
+
+
 def _bad_checkpoint(content: bytes | None):
     def setup(tmp, run):
         path = tmp / "ckpt" / "last.pth.tar"
@@ -282,6 +290,16 @@ CASES = [
     Case("image-truncated-evaluate", _folder_evaluate, "c2/0.jpg cannot be read ("),
     Case("empty-class-folder", _folder_train("empty-class"), "train/c3 holds no images"),
     Case("nan-pixels", _nan_pixels, "holds NaN or infinite values", how="api"),
+    # issue 28: protocols, CFA's begin epoch, FRL's hot start
+    Case("la-protocol-authors-with-adv-prob", _train_flag("--adv-prob", "0.5"),
+         "--adv-prob belongs to the adversarial protocol"),
+    Case("la-protocol-for-trades", _train_flag("--adv-mode", "trades", "--la-protocol", "authors"),
+         "--la-protocol authors applies to --adv-mode adv and adv_plus only"),
+    Case("cfa-begin-not-below-epochs", _train_flag("--adv-mode", "adv", "--fair", "cfa", "--cfa-begin", "1"),
+         "would never calibrate"),
+    Case("initial-checkpoint-missing", _train_flag("--initial-checkpoint", "no/such/last.pth.tar"),
+         "--initial-checkpoint no/such/last.pth.tar does not exist"),
+    Case("initial-checkpoint-other-head", _initial_checkpoint_other_head, "has K=3, M=0 (K+M=3) but this run builds"),
     Case("evaluate-checkpoint-text", _evaluate_checkpoint_text, "is not a torch checkpoint"),
     Case("evaluate-address-closed", _evaluate_address_closed, "no Ray cluster answers at 127.0.0.1:"),
     pytest.param(Case("read-only-train", _read_only_train, "(read-only file system)", how="readonly"),

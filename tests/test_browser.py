@@ -181,3 +181,14 @@ def test_page_is_offline_and_opens_a_detail_from_its_anchor(browser, page: Path)
     detail = driver.find_element("id", "detail-g0-digits_std")
     assert detail.is_displayed()
     assert _severe_console_messages(driver) == []
+
+
+@pytest.mark.parametrize("fragment", ["%E0%A4%A", "model-%", 'model-x"]', "model-%22%5D%5Bx", "model-\\", "%"])
+def test_a_crafted_fragment_throws_nothing_in_the_page(browser, page: Path, fragment):
+    """Issue 30: a fragment that is not a valid URI escape, or that holds quotes, must not throw in the page's
+    script (it is decoded in a try and compared as a string, never made into a CSS selector)."""
+    driver = browser
+    driver.get(page.as_uri() + "#" + fragment)
+    driver.execute_script("window.location.hash = arguments[0]", fragment)  # the hashchange path too
+    assert _severe_console_messages(driver) == []
+    assert driver.find_element("css selector", "table.board").is_displayed()

@@ -71,7 +71,8 @@ def test_hook_with_constant_class_eps_is_bit_identical_to_today(mode, batch):
 def test_hook_attacks_each_sample_at_its_class_eps(model, batch):
     x, y = batch
     class_eps = torch.linspace(0.02, 0.2, 10)
-    hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=5, alpha=0.05, class_eps=class_eps)
+    hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=5, alpha=0.05, class_eps=class_eps,
+                       protocol="adversarial")
     x_adv, target = hook(x, y)
     dist = (x_adv - x).abs().flatten(1).amax(1)
     assert torch.all(dist <= class_eps[y].float() + 1e-6)
@@ -84,8 +85,9 @@ def test_class_weight_scales_targets_and_gives_weighted_cross_entropy(model, bat
     cross entropies, recomputed here by hand from log_softmax."""
     x, y = batch
     weight = torch.arange(1, 11, dtype=torch.float64) / 5.5
-    plain = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=2, delta=0.03)
-    weighted = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=2, delta=0.03, class_weight=weight)
+    plain = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=2, delta=0.03, protocol="adversarial")
+    weighted = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=2, delta=0.03, class_weight=weight,
+                           protocol="adversarial")
     torch.manual_seed(2)
     x1, t1 = plain(x, y)
     torch.manual_seed(2)

@@ -203,17 +203,19 @@ def test_imagenet_c_folder_is_checked_once_per_run_not_per_model(tmp_path, monke
 @pytest.mark.parametrize("workers", [0, 1])
 def test_next_split_loader_starts_while_this_split_is_predicted(tmp_path, digits_test, monkeypatch, workers):
     events = []
-    open_split, predict = Evaluator._open_part, evaluator_class("corruptions").predict
+    from robustbench_labelaug.evaluation import parts
 
-    def logged_open(self, dataset, split, shard, c):
+    open_split, predict = parts.open_part, evaluator_class("corruptions").predict
+
+    def logged_open(evaluator, dataset, split, shard, c):
         events.append(("open", split))
-        return open_split(self, dataset, split, shard, c)
+        return open_split(evaluator, dataset, split, shard, c)
 
     def logged_predict(self, model, batches, split, c):
         events.append(("predict", split))
         return predict(self, model, batches, split, c)
 
-    monkeypatch.setattr(Evaluator, "_open_part", logged_open)
+    monkeypatch.setattr(parts, "open_part", logged_open)
     monkeypatch.setattr(evaluator_class("corruptions"), "predict", logged_predict)
     settings = {"n_examples": 20, "corruptions": "fog", "severities": [1, 2, 3], "cache_dir": str(tmp_path / "c")}
     result = create_evaluator("corruptions", **settings).run(DtypeProbe(), digits_test,
@@ -282,7 +284,7 @@ def test_each_rank_caches_only_its_share_and_any_world_size_reads_it(tmp_path, d
 
 @pytest.mark.parametrize("device, pinned", [("cpu", False), ("cuda", True)])
 def test_evaluation_loaders_pin_memory_on_cuda(digits_test, monkeypatch, device, pinned):
-    from robustbench_labelaug.evaluation import base
+    from robustbench_labelaug.evaluation import parts
 
     made = []
 
@@ -291,9 +293,10 @@ def test_evaluation_loaders_pin_memory_on_cuda(digits_test, monkeypatch, device,
             super().__init__()
             made.append(kwargs)
 
-    monkeypatch.setattr(base, "DataLoader", Recorder)
+    monkeypatch.setattr(parts, "DataLoader", Recorder)
     evaluator = create_evaluator("clean")
-    evaluator._open_part(digits_test, "all", [0, 1, 2], EvalContext(num_classes=10, device=device, num_workers=3))
+    parts.open_part(evaluator, digits_test, "all", [0, 1, 2], EvalContext(num_classes=10, device=device,
+                                                                          num_workers=3))
     assert made == [{"batch_size": 64, "shuffle": False, "num_workers": 3, "pin_memory": pinned}]
 
 

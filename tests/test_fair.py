@@ -81,11 +81,61 @@ def test_cfa_class_eps_from_given_class_accuracies():
     torch.testing.assert_close(got, torch.tensor([0.7 * eps, 1.0 * eps, 1.4 * eps], dtype=torch.float64))
     policy = CFAPolicy(3, eps=eps, beta=6.0, begin=2, parts=("ccm", "ccr"))
     policy.end_epoch(0, EpochStats(train_robust=torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64)))
-    assert policy.class_params(1, trades=True) == {"class_eps": None, "class_weight": None, "class_beta": None}
+    assert policy.class_params(1, trades=True) == {"class_eps": None, "class_weight": None, "class_beta": None,
+                                                   "loss_form": "normalised"}
     params = policy.class_params(2, trades=True)  # from epoch `begin` on
     torch.testing.assert_close(params["class_eps"], got)
     torch.testing.assert_close(params["class_beta"], torch.tensor([4.2, 6.0, 8.4], dtype=torch.float64))  # (0.5+A)*6
     assert "class_beta" not in policy.class_params(2, trades=False)
+
+
+def test_ccr_in_the_references_normalised_form_by_hand():
+    """CFA's train.py: b_c = beta_c / (1 + beta_c) with beta_c = (lambda_2 + A_c) * beta, and the class's loss
+    (1 - b_c) CE + b_c KL (attack.py's cw_trades_loss, batch mean). beta 6, A = (0, 0.5, 1): beta_c = 3, 6, 9,
+    b_c = 3/4, 6/7, 9/10, so a hard class's CE counts (1/4) / (1/10) = 2.5 times an easy one's. Before `begin`
+    (and without CCR) every class has b = 6/7; Zhang's form stays available (CE + beta_c KL)."""
+    nat = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.3, 1.2]])
+    adv = torch.tensor([[0.5, 1.0, -1.0], [1.0, 0.5, 0.5], [0.4, 0.2, 0.1]])
+    y = torch.tensor([0, 1, 2])
+
+    def softmax(row):
+        e = [math.exp(v) for v in row]
+        return [v / sum(e) for v in e]
+
+    terms = []
+    for i in range(3):
+        p, q = softmax(nat[i].tolist()), softmax(adv[i].tolist())
+        terms.append((-math.log(p[int(y[i])]), sum(pk * math.log(pk / qk) for pk, qk in zip(p, q))))
+    policy = CFAPolicy(3, eps=0.1, beta=6.0, begin=1, parts=("ccm", "ccr"))
+    trades = TradesLoss(create_classifier("resnet8_tiny", 3, 0), 3, eps=0.1, beta=6.0)
+    policy.apply(trades, 0)  # before `begin`: the reference's constant b = beta / (1 + beta)
+    b = 6 / 7
+    expected = sum((1 - b) * ce + b * kl for ce, kl in terms) / 3
+    assert float(trades.loss(nat, adv, y)) == pytest.approx(expected, rel=1e-6)
+    policy.end_epoch(0, EpochStats(train_robust=torch.tensor([0.0, 0.5, 1.0])))
+    policy.apply(trades, 1)
+    bs = (3 / 4, 6 / 7, 9 / 10)
+    expected = sum((1 - bc) * ce + bc * kl for bc, (ce, kl) in zip(bs, terms)) / 3
+    assert float(trades.loss(nat, adv, y)) == pytest.approx(expected, rel=1e-6)
+    assert (1 - bs[0]) / (1 - bs[2]) == pytest.approx(2.5)
+    zhang = CFAPolicy(3, eps=0.1, beta=6.0, begin=1, parts=("ccm", "ccr"), trades_form="zhang")
+    zhang.end_epoch(0, EpochStats(train_robust=torch.tensor([0.0, 0.5, 1.0])))
+    zhang.apply(trades, 1)
+    expected = sum(ce + beta * kl for beta, (ce, kl) in zip((3.0, 6.0, 9.0), terms)) / 3
+    assert float(trades.loss(nat, adv, y)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_cfa_begin_scales_with_the_epochs_and_a_never_calibrating_run_is_refused():
+    from robustbench_labelaug.fair.cfa import begin_problem, scaled_begin
+    from robustbench_labelaug.train.args import parse_args, validate_args
+
+    assert [scaled_begin(n) for n in (200, 100, 40, 15, 5)] == [10, 5, 2, 1, 1]  # 10 of 200, at least 1
+    args = parse_args(["--adv-mode", "trades", "--fair", "cfa", "--epochs", "40"])
+    validate_args(args)
+    assert args.cfa_begin == 2
+    assert "never calibrate" in begin_problem(15, 15, ("ccm", "fawa"))
+    assert begin_problem(15, 15, ("fawa",)) is None  # FAWA alone has no begin epoch
+    assert "must be >= 1" in begin_problem(0, 15, ("ccm",))
 
 
 def test_fawa_gate_and_ema_by_hand():
@@ -126,17 +176,18 @@ def test_frl_multiplier_step_by_hand():
     torch.testing.assert_close(g0, torch.tensor([-0.17, 0.13, -0.17], dtype=torch.float64))
     torch.testing.assert_close(g1, torch.tensor([0.03, 0.03, -0.27], dtype=torch.float64))
     policy = FRLPolicy(3, eps=0.1, beta=6.0, mode="rwrm")
-    policy.end_epoch(0, EpochStats(val_clean=acc, val_robust=rob, val_counts=n))
+    policy.begin_training(EpochStats(val_clean=acc, val_robust=rob, val_counts=n))  # from the hot start
     torch.testing.assert_close(policy.lmb[0], torch.tensor([0.0, 0.0065, 0.0], dtype=torch.float64))
     torch.testing.assert_close(policy.lmb[1], torch.tensor([0.003, 0.003, 0.0], dtype=torch.float64))
     torch.testing.assert_close(policy.lmb[2], torch.tensor([0.006, 0.006, -0.054], dtype=torch.float64))
-    params = policy.class_params(1, trades=True)
+    params = policy.class_params(0, trades=True)  # epoch 0 already trains with the hot start's update
     # K * (1/K + l_c - sum(l)/K) = 1 + K l_c - sum(l)
     torch.testing.assert_close(params["class_weight"], torch.tensor([0.9935, 1.013, 0.9935], dtype=torch.float64))
     torch.testing.assert_close(params["class_beta"], 6.0 * torch.tensor([1.003, 1.003, 0.994], dtype=torch.float64))
     factors = torch.tensor([math.exp(0.012), math.exp(0.012), 0.98], dtype=torch.float64)  # exp(-0.108) < 0.98
     torch.testing.assert_close(params["class_eps"], 0.1 * factors)
-    adv = policy.class_params(1, trades=False)  # one loss term: the mean of the two weights
+    assert params["step_scale"] == 0.25  # utils_frl2: step = max(eps_c) / 4
+    adv = policy.class_params(0, trades=False)  # one loss term: the mean of the two weights
     torch.testing.assert_close(adv["class_weight"], torch.tensor([0.99825, 1.008, 0.99375], dtype=torch.float64))
 
 
@@ -148,12 +199,35 @@ def test_frl_projection_and_weights_sum_to_one():
 
 
 def test_frl_rate_halves_every_40_epochs():
+    """frlrmrw.py: for now_epoch in 1..40, rate1 halves when now_epoch % 40 == 0, before that epoch's update: the
+    update for (0-based) epoch 39, made after epoch 38."""
     policy = FRLPolicy(2, eps=0.1)
     stats = EpochStats(val_clean=torch.tensor([1.0, 1.0]), val_robust=torch.tensor([1.0, 1.0]),
                        val_counts=torch.tensor([1, 1]))
-    for epoch in range(40):
+    policy.begin_training(stats)
+    for epoch in range(38):
         policy.end_epoch(epoch, stats)
+    assert policy.rate1 == 0.05
+    policy.end_epoch(38, stats)
     assert policy.rate1 == 0.025
+
+
+def test_frl_remargin_step_reaches_the_largest_radius(digits_train):
+    """The remargin attack's step is max(eps_c) / 4 of the batch (utils_frl2.trades_adv), not alpha: with 10 steps
+    a sample of the class at 3 eps reaches its radius (alpha = 2.5 eps / 10 would stop at 2.5 eps)."""
+    x, y = digits_train.tensors
+    x, y = x[:16], y[:16]
+    eps = 0.02
+    trades = TradesLoss(create_classifier("resnet8_tiny", 10, 0), 10, eps=eps, steps=10, beta=1.5)
+    factors = torch.full((10,), 1.0, dtype=torch.float64)
+    factors[int(y[0])] = 3.0
+    trades.set_class_params(class_eps=eps * factors, step_scale=0.25)
+    assert trades.attack_step(trades.class_eps[y]) == pytest.approx(0.25 * 3 * eps)
+    assert trades.attack_step(torch.tensor([eps, eps])) == pytest.approx(eps / 4)  # factor 1: 2/255 at 8/255
+    trades.set_class_params(class_eps=eps * factors)
+    assert trades.attack_step(trades.class_eps[y]) == pytest.approx(2.5 * eps / 10)  # no rule: alpha as set
+    policy = FRLPolicy(10, eps=eps, beta=1.5, mode="rw")
+    assert "step_scale" not in policy.class_params(0, trades=True)  # reweight only (frlrw.py): alpha as set
 
 
 def test_unknown_policy_is_refused():
@@ -289,7 +363,8 @@ def test_training_labels_are_the_zoo_trainings():
     from robustbench_labelaug.zoo import load_entries
 
     assert {e.training for e in load_entries().values()} <= set(TRAINING_LABELS)
-    assert {"trades", "adv_cfa", "adv_plus_cfa", "trades_cfa", "trades_frl"} <= set(TRAINING_LABELS)
+    assert {"trades", "adv_cfa", "adv_plus_cfa", "trades_cfa", "trades_frl", "adv_mix", "adv_plus_dummy"} <= set(
+        TRAINING_LABELS)
     assert training_label("adv_plus", "cfa") == "adv_plus_cfa" and training_label("trades", "none") == "trades"
 
 
@@ -298,8 +373,17 @@ def test_demo_methods():
     from robustbench_labelaug.zoo import get_entry
 
     assert demo_models(None) == ("digits_std", "digits_adv", "digits_adv_plus")
-    every = demo_models("std,adv,adv_plus,trades,cfa,adv_plus_cfa,frl")
-    assert len(every) == 7 and all(get_entry(name).dataset == "digits" for name in every)
+    every = demo_models("std,adv,adv_plus,adv_mix,adv_plus_dummy,trades,cfa,adv_plus_cfa,trades_cfa,frl")
+    assert len(every) == 10 and all(get_entry(name).dataset == "digits" for name in every)
+    assert demo_models("frl") == ("digits_adv", "digits_frl")  # the hot start is trained first
+    from pathlib import Path
+
+    from robustbench_labelaug.demo import run_train_args
+
+    args = run_train_args("digits_frl", 1, Path("demo_out"), fast=True, progress=False, device=None)
+    # seed 1's FRL fine-tunes seed 1's Adv run of this demo folder
+    assert Path(args.initial_checkpoint) == Path("demo_out") / "train" / "digits_adv_seed1" / "last.pth.tar"
+    assert (args.lr, args.trades_beta, args.val_split) == (0.001, 1.5, 0.36)
     with pytest.raises(UserError, match="unknown method"):
         demo_models("adv,mart")
 
@@ -327,3 +411,73 @@ def test_a_fawa_checkpoint_exports_under_its_policy_entry(tmp_path):
     assert torch.equal(weight[key], averaged[key.removeprefix("model.")])
     with pytest.raises(UserError, match="adv_cfa"):
         export_checkpoint(path, "digits_adv", tmp_path / "other")
+
+
+# -- issue 28: FRL from a hot start, the references' schedules -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_frl_fine_tunes_its_hot_start_and_updates_before_epoch_0(tmp_path):
+    """rbla train --fair frl --initial-checkpoint HOT: the run starts from HOT's weights (lr ~0: they stay), records
+    its sha256, and epoch 0 already trains at the radii of the update made from HOT's validation errors (the
+    reference's first update, before its first epoch): eps * clip(exp(2 * 0.2 * g1_start), 0.98, 3)."""
+    import csv
+
+    import yaml
+
+    from robustbench_labelaug.fair.frl import remargin_factor
+    from robustbench_labelaug.fileio import file_sha256
+    from robustbench_labelaug.train import parse_args, read_checkpoint, train
+    from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
+
+    torch.manual_seed(3)
+    hot = create_classifier("resnet8_tiny", 10, 0)
+    opt = torch.optim.SGD(hot.parameters(), lr=0.1)
+    import argparse
+
+    RunCheckpointSaver(hot, opt, torch.optim.lr_scheduler.StepLR(opt, 1),
+                       argparse.Namespace(model="resnet8_tiny", dataset="digits", adv_mode="adv"),
+                       checkpoint_dir=str(tmp_path / "hot"), max_history=1).save_checkpoint(epoch=0)
+    hot_path = tmp_path / "hot" / "last.pth.tar"
+    flags = ["--adv-mode", "trades", "--trades-beta", "1.5", "--fair", "frl", "--epochs", "1", "--lr", "1e-12",
+             "--initial-checkpoint", str(hot_path), "--output", str(tmp_path), "--experiment", "frl", "--val-split",
+             "0.1", *[f for f in FAST if f not in ("--lr", "0.05")]]
+    run = train(parse_args(flags)).output_dir
+    last = read_checkpoint(run / "last.pth.tar")
+    for key, value in hot.state_dict().items():
+        if key.endswith("weight") and value.dim() > 1:  # conv / linear weights: HOT's (BN statistics move)
+            torch.testing.assert_close(last["state_dict"][key], value, rtol=0, atol=1e-6)
+    recorded = yaml.safe_load((run / "args.yaml").read_text())
+    assert recorded["initial_checkpoint_sha256"] == file_sha256(hot_path)
+    s0, s1 = last["fair"]["start_violations"]
+    rows = list(csv.DictReader((run / "summary.csv").open()))
+    factors = [float(rows[0][f"train_eps_factor_c{k}"]) for k in range(10)]
+    assert factors == pytest.approx(remargin_factor(0.2 * s1).tolist())
+
+
+def test_the_cifar_recipes_follow_cfas_piecewise_schedule():
+    """CFA's train.py lr_schedule: lr_max while t/epochs < 0.5, /10 until 0.75, /100 after (0-based t, 200 epochs);
+    the entries' timm multistep (1-based milestones 101 151) gives the same lr at every epoch. FRL's entry keeps
+    0.001 over its 40 epochs (the reference's MultiStepLR at 40 and 80 steps after each epoch)."""
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import create_scheduler_v2
+
+    from robustbench_labelaug.train.args import schedule_kwargs
+    from robustbench_labelaug.zoo import get_entry
+    from robustbench_labelaug.zoo.entries import parse_recipe
+
+    def lrs(name):
+        args = parse_recipe(get_entry(name).recipe, name)
+        opt = create_optimizer_v2([torch.nn.Parameter(torch.zeros(1))], opt=args.opt, lr=args.lr,
+                                  weight_decay=args.weight_decay, momentum=args.momentum)
+        sched, epochs = create_scheduler_v2(opt, **schedule_kwargs(args, args.lr * 1e-4))
+        out = []
+        for t in range(epochs):
+            sched.step(t)
+            out.append(opt.param_groups[0]["lr"])
+        return out
+
+    cfa = [0.1 if t / 200 < 0.5 else 0.01 if t / 200 < 0.75 else 0.001 for t in range(200)]
+    for name in ("cifar10_preactresnet18_trades_cfa", "cifar10_preactresnet18_trades", "cifar10_preactresnet18_adv"):
+        assert lrs(name) == pytest.approx(cfa), name
+    assert lrs("cifar10_preactresnet18_trades_frl") == pytest.approx([0.001] * 40)

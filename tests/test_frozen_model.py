@@ -58,7 +58,7 @@ def test_hook_attack_is_the_same_with_affine_batchnorm(monkeypatch):
     model = _model(K + 1).train()
     x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     y = torch.arange(8) % K
-    hook = AdvLabelAug(model, K, mode="adv_plus", eps=0.03, steps=3)
+    hook = AdvLabelAug(model, K, mode="adv_plus", eps=0.03, steps=3, protocol="adversarial")  # every row attacked
     torch.manual_seed(3)
     fast, target = hook(x, y)
     import contextlib

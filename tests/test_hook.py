@@ -20,7 +20,7 @@ def batch(digits_train):
 
 def test_pgd_batch_stays_within_eps_and_image_range(model, batch):
     x, y = batch
-    hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.05, steps=5)
+    hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.05, steps=5, protocol="adversarial")
     x_adv, target = hook(x, y)
     assert x_adv.shape == x.shape and target.shape == (32, 11)
     assert (x_adv - x).abs().max() <= 0.05 + 1e-6
@@ -33,7 +33,7 @@ def test_pgd_batch_stays_within_eps_and_image_range(model, batch):
 def test_adversarial_loss_exceeds_clean_loss(trained_digits_model, batch):
     x, y = batch
     model = trained_digits_model
-    hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=10)
+    hook = AdvLabelAug(model, 10, mode="adv_plus", eps=0.1, steps=10, protocol="adversarial")
     x_adv, _ = hook(x, y)
     with torch.no_grad():
         k_way_model = k_way(model)
@@ -62,9 +62,9 @@ def test_eval_attack_mode_leaves_batchnorm_statistics_alone(model, batch):
     x, y = batch
     model.train()
     before = model.net.stem[1].running_mean.clone()
-    AdvLabelAug(model, 10, eps=0.03, steps=3, attack_mode="eval")(x, y)
+    AdvLabelAug(model, 10, eps=0.03, steps=3, attack_mode="eval", protocol="adversarial")(x, y)
     torch.testing.assert_close(model.net.stem[1].running_mean, before)
-    AdvLabelAug(model, 10, eps=0.03, steps=3, attack_mode="train")(x, y)
+    AdvLabelAug(model, 10, eps=0.03, steps=3, attack_mode="train", protocol="adversarial")(x, y)
     assert not torch.allclose(model.net.stem[1].running_mean, before)
 
 
@@ -75,10 +75,10 @@ def test_modes_and_options(model, batch):
     assert x_std is x and t_std.shape == (32, 10)
     x_adv, t_adv = AdvLabelAug(std_model, 10, mode="adv", eps=0.03, steps=2)(x, y)
     assert t_adv.shape == (32, 10) and not torch.equal(x_adv, x)
-    x2, t2 = AdvLabelAug(model, 10, eps=0.03, steps=2, train_clean=True)(x, y)
+    x2, t2 = AdvLabelAug(model, 10, eps=0.03, steps=2, train_clean=True, protocol="adversarial")(x, y)
     assert x2.shape[0] == 64 and torch.equal(x2[:32], x)
     assert torch.all(t2[:32, 10] == 0) and torch.all(t2[32:, 10] == 0.03)
-    x3, t3 = AdvLabelAug(model, 10, eps=0.03, steps=2, adv_prob=0.0)(x, y)
+    x3, t3 = AdvLabelAug(model, 10, eps=0.03, steps=2, adv_prob=0.0, protocol="adversarial")(x, y)
     assert torch.equal(x3, x) and torch.all(t3[:, 10] == 0)
 
 
@@ -86,7 +86,7 @@ def test_several_transformation_labels_use_graded_strengths(batch):
     x, y = batch
     torch.manual_seed(1)
     model = create_classifier("resnet8_tiny", 10, 3)
-    hook = AdvLabelAug(model, 10, eps=0.09, steps=3, num_ops=3, random_start=False)
+    hook = AdvLabelAug(model, 10, eps=0.09, steps=3, num_ops=3, random_start=False, protocol="adversarial")
     x_adv, t = hook(x, y)
     ops = t[:, 10:].argmax(1)
     assert set(ops.tolist()) == {0, 1, 2}
@@ -102,7 +102,7 @@ def test_normalised_batches_are_attacked_in_pixel_space(batch):
     m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
     torch.manual_seed(0)
     net = create_classifier("resnet8_tiny", 10, 1).net  # raw timm network: expects normalised input
-    hook = AdvLabelAug(net, 10, eps=0.03, steps=3, mean=mean, std=std)
+    hook = AdvLabelAug(net, 10, eps=0.03, steps=3, mean=mean, std=std, protocol="adversarial")
     x_norm = (x - m) / s
     x_adv_norm, _ = hook(x_norm, y)
     pixels = x_adv_norm * s + m
@@ -127,7 +127,10 @@ def test_distributed_wrapper_is_unwrapped(model, tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     ({"eps": 0.0}, "eps"), ({"eps": 1.5}, "eps"), ({"steps": 0}, "steps"), ({"delta": 1.0}, "delta"),
     ({"delta": -0.1}, "delta"), ({"mode": "fgsm"}, "mode"), ({"adv_prob": 2.0}, "adv_prob"),
-    ({"num_ops": 0}, "num_ops"), ({"attack_mode": "half"}, "attack mode"),
+    ({"num_ops": 0}, "num_ops"), ({"attack_mode": "half"}, "attack mode"), ({"protocol": "paper"}, "protocol"),
+    ({"la_p": 1.5}, "la_p"), ({"adv_prob": 0.5}, "adv_prob belongs to the adversarial protocol"),
+    ({"train_clean": True}, "train_clean belongs to the adversarial protocol"),
+    ({"mode": "std", "protocol": "authors"}, "applies to adv and adv_plus only"),
 ])
 def test_bad_arguments(model, kwargs, match):
     with pytest.raises(UserError, match=match):

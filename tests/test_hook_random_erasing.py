@@ -54,7 +54,8 @@ def test_clip_input_attacks_the_image_and_keeps_the_erasing(mode):
     torch.manual_seed(0)
     model = timm.create_model("resnet8_tiny", num_classes=K + (M if mode == "adv_plus" else 0)).eval()
     x, y, mean, std = _erased_batch()
-    hook = AdvLabelAug(model, K, mode=mode, eps=EPS, steps=3, mean=MEAN, std=STD, clip_input=True)
+    hook = AdvLabelAug(model, K, mode=mode, eps=EPS, steps=3, mean=MEAN, std=STD, clip_input=True,
+                       protocol="adversarial")  # every row attacked
     out, target = hook(x, y)
     assert target.shape == (len(y), K + (M if mode == "adv_plus" else 0))
     pixels, out_pixels = x * std + mean, out * std + mean

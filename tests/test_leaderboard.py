@@ -154,7 +154,7 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     col = {name: i for i, name in enumerate(header)}
     assert [r[col["model"]] for r in rows] == out["order"]
     assert [r[col["rank"]] for r in rows] == ["1", "2", "3", "4", "5"]
-    for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE",
+    for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE (unnormalised)",
                   "class SD clean", "class SD PGD-40 (sound)", "class SD PGD-40 (paper protocol)",
                   "worst class clean", "worst class PGD-40 (sound)", "masking checks"):
         assert title in col, title
@@ -301,7 +301,8 @@ def test_corruption_figure_has_ce_and_mce_panel(board: Path):
     fig = corruptions_figure(infos)
     panel = fig.axes[-1]
     assert "mCE" in panel.get_title()
-    assert [t.get_text() for t in panel.get_xticklabels()] == ["gaussian noise", "fog", "pixelate", "mCE"]
+    assert [t.get_text() for t in panel.get_xticklabels()] == ["gaussian noise", "fog", "pixelate",
+                                                               "mCE (unnormalised)"]
     heights = [p.get_height() for p in panel.patches]
     for j, (_, info) in enumerate(infos):
         table = info["labelaug"]["results"]["corruptions"]["details"]["E"]
@@ -400,9 +401,9 @@ def test_a_column_that_only_restates_its_results_shown_number_is_left_out(tmp_pa
     full = _results(20.0, None, 50.0, None, 10, 0, corruptions=True)
     _write(tmp_path, "full", "adv", full)
     header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
-    assert "mCE" in header and "corruption err" not in header
+    assert "mCE (unnormalised)" in header and "corruption err" not in header
     gap = _results(20.0, None, 50.0, None, 10, 1, corruptions=True)
     gap["corruptions"]["details"]["E"]["fog"][4] = None  # a missing cell: the mean over cells differs from mCE
     _write(tmp_path, "gap", "adv", gap)
     header = _table_rows(render(tmp_path, quiet=True)["markdown"])[0]
-    assert "mCE" in header and "corruption err" in header
+    assert "mCE (unnormalised)" in header and "corruption err" in header

@@ -12,7 +12,7 @@ import pytest
 
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.leaderboard.cli import render
-from robustbench_labelaug.leaderboard.intervals import wilson_interval
+from robustbench_labelaug.scoring.intervals import classwise_intervals, wilson_interval
 from tests.demo_shaped import TITLE, write_demo_shaped
 
 
@@ -29,11 +29,24 @@ def _rows(markdown: str) -> tuple[list[str], dict[str, dict[str, str]]]:
 
 
 def test_wilson_interval_known_values():
-    lo, hi = wilson_interval(50.0, 100)
+    lo, hi = wilson_interval(50, 100)
     assert lo == pytest.approx(40.38, abs=0.01) and hi == pytest.approx(59.62, abs=0.01)
-    lo, hi = wilson_interval(0.0, 12)  # not degenerate at 0 % (Wald would give [0, 0])
+    lo, hi = wilson_interval(0, 12)  # not degenerate at 0 % (Wald would give [0, 0])
     assert lo == 0.0 and hi == pytest.approx(24.25, abs=0.01)
-    assert wilson_interval(10.0, None) is None and wilson_interval(None, 10) is None
+    # n = 0, or n or the error unknown: no interval (None), the one convention every caller follows
+    assert wilson_interval(1, None) is None and wilson_interval(None, 10) is None and wilson_interval(0, 0) is None
+    # from stored class-wise blocks (errors in %): the same intervals as from the counts
+    assert classwise_intervals([50.0, 0.0, None, 10.0], [100, 12, 5, None]) == [
+        wilson_interval(50, 100), wilson_interval(0, 12), None, None]
+
+
+def test_wilson_interval_equals_scipy():
+    from scipy.stats import binomtest
+
+    for wrong, n in [(0, 1), (0, 12), (3, 12), (12, 12), (7, 360), (1, 3)]:
+        for level in (0.9, 0.95, 0.99):
+            ci = binomtest(wrong, n).proportion_ci(confidence_level=level, method="wilson")
+            assert wilson_interval(wrong, n, level) == pytest.approx((100 * ci.low, 100 * ci.high), abs=1e-9)
 
 
 def test_metric_acc_converts_every_error_column_worst_class_included(demo_board: Path):
@@ -86,7 +99,7 @@ def test_page_is_self_contained_with_details_cis_and_figures(demo_board: Path):
     # the per-class CI of class 0's clean error (its n from the stored block) is on the page
     info = json.loads((demo_board / "model_info" / "digits_adv.json").read_text())
     block = info["labelaug"]["results"]["clean"]["classwise"]["clean"]
-    lo, hi = wilson_interval(block["error"][0], block["n"][0])
+    lo, hi = classwise_intervals(block["error"][:1], block["n"][:1])[0]
     assert f"[{lo:.1f}, {hi:.1f}]" in page
     assert "worst class, clean: class " in page and "pgd_close_to_autoattack" in page and "gap_ci" in page
 

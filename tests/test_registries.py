@@ -10,6 +10,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,7 @@ TINY: dict[str, dict] = {
     "imagenet_x": {"n_examples": 4},
     "masking": {"n_examples": 4, "eps": 0.1, "steps": 2, "eps_sweep": [0.1, 0.5], "steps_sweep": [1, 2],
                 "autoattack": False},
+    "robustness_curve": {"n_examples": 4, "eps": 0.1, "steps": 5, "points": 5, "autoattack": False},
 }
 IMAGENET_EVALUATORS = ("real", "imagenet_x")  # need a 1000-class model on official validation file names
 
@@ -248,6 +250,56 @@ def test_a_new_dataset_registered_once_gets_class_names_on_the_leaderboard(tmp_p
         assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(names)
     finally:
         DATASETS.unregister("fruit3")
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_dataset_threat_model_eps_and_preprocessing_are_its_entrys(name):
+    """Each dataset's default eps (per threat model) and preprocessing live in its registry entry: benchmark()'s
+    default_eps and a user zoo entry read them there; a RobustBench dataset's L-inf eps and preprocessing are
+    RobustBench's (its Standard models' model_info files, its PREPROCESSINGS)."""
+    from robustbench.data import (
+        PREPROCESSINGS,  # (this module imported robustbench_labelaug: its shims are in)
+    )
+
+    from robustbench_labelaug.api import default_eps
+    from robustbench_labelaug.data.registry import default_eps as registry_eps
+    from robustbench_labelaug.data.registry import preprocessing_of, robustbench_preprocessing
+    from robustbench_labelaug.results.model_info import format_eps
+    from robustbench_labelaug.results.vocab import EVALUATED_THREAT_MODELS, THREAT_MODELS
+    from robustbench_labelaug.zoo.user import _threat_eps
+
+    spec = get_dataset_spec(name)
+    assert set(spec.default_eps) <= set(THREAT_MODELS) and all(0 < e <= 1 for e in spec.default_eps.values())
+    assert robustbench_preprocessing(spec.preprocessing) in PREPROCESSINGS
+    assert preprocessing_of(name) == spec.preprocessing
+    for tm in THREAT_MODELS:
+        eps = spec.eps_of(tm)
+        assert registry_eps(name, tm) == eps
+        if eps is not None and tm in EVALUATED_THREAT_MODELS:
+            assert default_eps(name, tm) == eps and _threat_eps(name, tm) == eps
+        else:
+            with pytest.raises(UserError, match="eps=|L-inf only"):  # pass eps=...; or not an attacked threat
+                default_eps(name, tm)
+    if spec.robustbench is not None:  # RobustBench's own numbers, from its files (tests/robustbench_model_info)
+        standard = sorted((Path(__file__).parent / "robustbench_model_info" / name / "Linf").glob("Standard*.json"))
+        for path in standard:
+            assert json.loads(path.read_text())["eps"] == format_eps(spec.eps_of("Linf"))
+        assert spec.eps_of("Linf") is not None
+
+
+def test_vocabulary_and_default_datasets_are_robustbenchs():
+    """ThreatModel has RobustBench's members; the default datasets are registered (the RobustBench one with
+    RobustBench facts)."""
+    from robustbench.model_zoo.enums import BenchmarkDataset
+    from robustbench.model_zoo.enums import ThreatModel as RBThreatModel
+
+    from robustbench_labelaug.data.registry import DEFAULT_DATASET, ROBUSTBENCH_DEFAULT_DATASET
+    from robustbench_labelaug.results.vocab import ThreatModel
+
+    assert {m.value for m in ThreatModel} == {m.value for m in RBThreatModel}
+    assert DEFAULT_DATASET in DATASETS and get_dataset_spec(ROBUSTBENCH_DEFAULT_DATASET).robustbench is not None
+    rb_datasets = {d.value for d in BenchmarkDataset}
+    assert {n for n in list_datasets() if get_dataset_spec(n).robustbench is not None} <= rb_datasets
 
 
 def test_dataset_metadata_is_read_without_torch():

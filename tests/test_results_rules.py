@@ -146,3 +146,31 @@ def test_measured_moved_but_old_import_works():
     from robustbench_labelaug.results.model_info import build_model_info as new_build
 
     assert OldPath is Measured and build_model_info is new_build
+
+
+def test_is_error_is_one_rule_for_every_reader():
+    """results.keys.is_error decides "is this key an error rate" for the leaderboard (acc = 100 - err) and for
+    model_info validation (an error must be finite) alike: worst_class_* is an error in both, a class SD in neither."""
+    import copy
+    import json
+    from pathlib import Path
+
+    from robustbench_labelaug.leaderboard.table import is_error
+    from robustbench_labelaug.results.model_info import validate_model_info
+
+    errors = (keys.CLEAN_ERROR, keys.PGD_PAPER_ERROR, keys.worst_class(keys.PGD), keys.MCE, keys.ERROR,
+              keys.ROBUST_ERROR, keys.PGD_ROBUST_ERROR)
+    others = (keys.class_sd(keys.PGD), keys.MCE_NORMALIZED, keys.MCE_ALEXNET, keys.count(keys.PGD), keys.SD)
+    assert all(keys.is_error(k) for k in errors) and not any(keys.is_error(k) for k in others)
+    assert [is_error(Measured(k, k, 1.0)) for k in errors + others] == [True] * len(errors) + [False] * len(others)
+    assert not is_error(Measured(keys.CLEAN_N, "n", 5, unit=""))  # a count is never converted
+    info = json.loads((Path(__file__).parents[1] / "docs/data/demo/model_info/digits_adv.json").read_text())
+    validate_model_info(info, "demo")
+    for key, bad in ((keys.worst_class(keys.PGD), True), (keys.PGD_ERROR, True), (keys.class_sd(keys.PGD), False)):
+        broken = copy.deepcopy(info)
+        broken["labelaug"]["measured"][key] = float("inf")
+        if bad:
+            with pytest.raises(UserError, match=key):
+                validate_model_info(broken, "demo")
+        else:
+            validate_model_info(broken, "demo")

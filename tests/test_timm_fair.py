@@ -122,15 +122,19 @@ def test_frl_in_timm_train_resumes_its_multipliers(script, workers, data_root, t
     first = _checkpoint(tmp_path / "full" / "checkpoint-0.pth.tar")
     lmb = getattr(first["args"], STATE_KEY)["state"]["lmb"]
 
-    # FRL's step from epoch 0's validation columns, worked by hand: g from the class errors, l0/l1 projected,
-    # l2 not; epoch 1 trains at eps * clip(exp(2 l2), 0.98, 3)
+    # FRL's two steps worked by hand: the first from the starting model (before epoch 0, as the reference's from
+    # its hot start; its violations are in the policy's state), the second from epoch 0's validation columns: g from
+    # the class errors, l0/l1 projected, l2 not; epoch 0 trains at the first radii, epoch 1 at eps*clip(exp(2 l2))
+    s0, s1 = getattr(first["args"], STATE_KEY)["state"]["start_violations"]
+    start = [project_multipliers(0.05 * s0, 0.5), project_multipliers(0.1 * s1, 0.5), 0.2 * s1]
+    assert _column(full[0], "train_eps_factor") == pytest.approx(remargin_factor(start[2]).tolist())
     acc = torch.tensor(_column(full[0], "eval_holdout_top1"), dtype=torch.float64) / 100
     rob = torch.tensor(_column(full[0], "eval_holdout_pgd_top1"), dtype=torch.float64) / 100
     g0, g1 = frl_violations(acc, rob, torch.full((K,), 2.0), 0.07, 0.07)
-    assert lmb[0].tolist() == pytest.approx(project_multipliers(0.05 * g0, 0.5).tolist())
-    assert lmb[1].tolist() == pytest.approx(project_multipliers(0.1 * g1, 0.5).tolist())
-    assert lmb[2].tolist() == pytest.approx((0.2 * g1).tolist())
-    assert _column(full[1], "train_eps_factor") == pytest.approx(remargin_factor(0.2 * g1).tolist())
+    assert lmb[0].tolist() == pytest.approx(project_multipliers(start[0] + 0.05 * g0, 0.5).tolist())
+    assert lmb[1].tolist() == pytest.approx(project_multipliers(start[1] + 0.1 * g1, 0.5).tolist())
+    assert lmb[2].tolist() == pytest.approx((start[2] + 0.2 * g1).tolist())
+    assert _column(full[1], "train_eps_factor") == pytest.approx(remargin_factor(start[2] + 0.2 * g1).tolist())
 
     # --resume from epoch 0's checkpoint: the multipliers come back, so epoch 1 trains at the same radii
     assert _run(script, data_root, tmp_path, *flags, "--resume", str(tmp_path / "full" / "checkpoint-0.pth.tar"),
@@ -153,6 +157,8 @@ def test_frl_in_timm_train_resumes_its_multipliers(script, workers, data_root, t
     (["--fair", "frl", "--fair-val-split", "0"], "--fair frl needs a validation split: pass --fair-val-split"),
     (["--fair", "cfa", "--adv-mode", "std"], "--fair cfa needs adversarial training"),
     (["--fair", "cfa", "--fair-val-split", "1.5"], "--fair-val-split must lie in [0, 1)"),
+    (["--fair", "cfa", "--cfa-begin", "2"], "is not below the 2 training epochs"),  # timm's --epochs 2
+    (["--la-protocol", "authors", "--adv-train-clean"], "--adv-train-clean belongs to the adversarial protocol"),
 ])
 def test_timm_train_refuses_bad_class_wise_flags(flags, pattern, data_root, tmp_path, capsys):
     out = tmp_path / "out"
@@ -162,12 +168,12 @@ def test_timm_train_refuses_bad_class_wise_flags(flags, pattern, data_root, tmp_
     assert not out.exists()
 
 
-@pytest.mark.parametrize("train_clean", [False, True])
-def test_the_counting_loss_scores_the_adversarial_rows_of_the_training_forward(train_clean):
+@pytest.mark.parametrize("protocol, train_clean", [("adversarial", False), ("adversarial", True), ("authors", False)])
+def test_the_counting_loss_scores_the_adversarial_rows_of_the_training_forward(protocol, train_clean):
     """What the timm door counts per class equals a recount from the logits the training step computed."""
     torch.manual_seed(0)
     model = timm.create_model("resnet8_tiny", num_classes=K + 1)
-    hook = AdvLabelAug(model, K, mode="adv_plus", eps=0.1, steps=1, train_clean=train_clean)
+    hook = AdvLabelAug(model, K, mode="adv_plus", eps=0.1, steps=1, train_clean=train_clean, protocol=protocol)
     tracker = TimmClassWise(FairSettings())
     tracker.begin_epoch(0, hook, argparse.Namespace(), {})
     loss_fn = CountingSoftTargetCrossEntropy(tracker)
@@ -178,9 +184,12 @@ def test_the_counting_loss_scores_the_adversarial_rows_of_the_training_forward(t
         tracker.after_hook(hook, y, batch)
         logits = model(batch)
         loss_fn(logits, soft).backward()
+        if hook.adv_rows is None:  # the authors' protocol drew no adversarial part: nothing to score
+            continue
         adv = logits[hook.adv_rows, :K].argmax(1)
         expected[0].index_add_(0, y, (adv == y).double())
         expected[1].index_add_(0, y, torch.ones(6, dtype=torch.float64))
+    assert float(expected[1].sum()) > 0  # some batch had adversarial rows
     assert torch.equal(tracker.counts.correct, expected[0]) and torch.equal(tracker.counts.total, expected[1])
     # a forward pass of another batch (not the hooked one) is not counted
     tracker.after_hook(hook, y, batch)
@@ -204,7 +213,7 @@ def test_both_doors_hold_out_the_same_validation_split(parity_data, tmp_path, mo
 
     monkeypatch.setattr(holdout, "holdout_indices", spy)
     common = ["--model", "resnet8_tiny", "--seed", "3", "--adv-mode", "adv", "--epochs", "1", "--fair", "cfa",
-              "--adv-steps", "1", "--fair-val-steps", "1"]
+              "--cfa-parts", "fawa", "--adv-steps", "1", "--fair-val-steps", "1"]
     assert cli_main(["train", "--dataset", "folder", "--data-dir", str(parity_data), "--val-split", "0.5",
                      "--input-size", "32", "--device", "cpu", "--output", str(tmp_path / "train"), "--no-progress",
                      "-b", "8", *common]) == 0

@@ -88,17 +88,25 @@ def _run(script, data_root, out, *extra):
 @pytest.mark.parametrize("script, workers", SCRIPTS)
 def test_launcher_trains_one_epoch_with_the_hook(script, workers, prefetch, data_root, tmp_path, spies):
     create_model, argv = timm.models.create_model, list(sys.argv)
-    assert _run(script, data_root, tmp_path, *workers, *prefetch, "--val-split", "validation") == 0
+    # --la-p 1: the authors' protocol with both parts in every batch (clean rows, then adversarial rows)
+    assert _run(script, data_root, tmp_path, *workers, *prefetch, "--val-split", "validation", "--la-p", "1") == 0
 
     # the hook saw every training batch (40 images, batch 16): normalised input, K+M soft targets, eps in pixels
     assert len(spies["hook"]) == 40 // 16  # timm drops the last partial training batch
-    for input, target, out, soft in spies["hook"]:
-        assert target.dim() == 1 and soft.shape == (input.shape[0], K + M)
+    attacked = 0
+    for input, target, out, soft in spies["hook"]:  # the authors' protocol (adv_plus's default): clean rows first
+        n = input.shape[0]
+        assert target.dim() == 1 and soft.shape == (out.shape[0], K + M) and out.shape[0] == 2 * n
         assert torch.allclose(soft.sum(1), torch.ones(len(soft)))
-        assert torch.allclose(soft[:, K], torch.full((len(soft),), 0.03))  # delta on the transformation label
+        adv = soft[:, K] > 0  # delta on the transformation label: the adversarial rows; clean rows carry 0
+        assert torch.allclose(soft[adv, K], torch.full((int(adv.sum()),), 0.03))
+        assert torch.equal(out[~adv], input[: int((~adv).sum())])  # clean rows are the batch as it came
         assert input.min() < 0  # the batch arrives normalised
-        delta = (out - input) * STD
-        assert 0 < delta.abs().max() <= EPS + 1e-5  # attacked, within eps in pixel units, erased pixels too
+        if adv.any():
+            attacked += 1
+            delta = (out[adv] - input) * STD
+            assert 0 < delta.abs().max() <= EPS + 1e-5  # attacked, within eps in pixel units, erased pixels too
+    assert attacked == len(spies["hook"])
     if "--reprob" in prefetch:  # random erasing left noise outside the image range, and the hook kept it
         assert any(((inp * STD + MEAN) < -0.01).any() for inp, *_ in spies["hook"])
         assert any(((out * STD + MEAN) < -0.01).any() for _, _, out, _ in spies["hook"])
@@ -109,6 +117,7 @@ def test_launcher_trains_one_epoch_with_the_hook(script, workers, prefetch, data
     # the trained model has a K+M head; timm wrote its summary with the validation metrics
     ckpt = torch.load(tmp_path / "run" / "last.pth.tar", map_location="cpu", weights_only=False)
     timm.create_model("resnet8_tiny", num_classes=K + M).load_state_dict(ckpt["state_dict"])
+    assert (ckpt["args"].rbla_hook["protocol"], ckpt["args"].rbla_hook["la_p"]) == ("authors", 1.0)
     rows = list(csv.DictReader((tmp_path / "run" / "summary.csv").open()))
     assert len(rows) == 1 and {"eval_loss", "eval_top1", "eval_top5"} <= set(rows[0])
 

@@ -21,6 +21,7 @@ import yaml
 from robustbench_labelaug import KWayClassifier, UserError, create_classifier, load_model
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.models import pretrained as pretrained_probe
+from robustbench_labelaug.results.vocab import default_protocol, parse_training_label
 from robustbench_labelaug.train.checkpoint import RunCheckpointSaver
 from robustbench_labelaug.zoo import (
     export_checkpoint,
@@ -40,7 +41,9 @@ NAMES = {"resnet50_std", "resnet50_adv", "resnet50_adv_plus", "digits_std", "dig
          "cifar10_preactresnet18_std", "cifar10_preactresnet18_adv", "cifar10_preactresnet18_adv_plus",
          # the methods Adv+ is compared with (issue 20; docs/methods.md)
          "digits_trades", "digits_adv_cfa", "digits_adv_plus_cfa", "digits_frl", "cifar10_preactresnet18_trades",
-         "cifar10_preactresnet18_trades_cfa", "cifar10_preactresnet18_trades_frl"}
+         "cifar10_preactresnet18_trades_cfa", "cifar10_preactresnet18_trades_frl", "digits_trades_cfa",
+         # the two controls of Adv+ (issue 28)
+         "digits_adv_mix", "digits_adv_plus_dummy"}
 # /work/shared/paper.md, Tables 1-2 (errors %): clean, mCE, PGD-40, class-wise (mean, sd) clean / ReaL / PGD-40
 PAPER = {"std": (20.87, 58.06, 94.06, (20.87, 15.65), (19.43, 12.78), (94.06, 4.71)),
          "adv": (32.18, 71.41, 70.32, (32.17, 17.78), (29.00, 15.24), (70.32, 15.77)),
@@ -54,7 +57,8 @@ def write_training_checkpoint(run_dir: Path, arch: str, num_classes: int, num_op
     model = create_classifier(arch, num_classes, num_ops)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, 1)
-    args = argparse.Namespace(model=arch, dataset=dataset, adv_mode=mode, adv_eps=eps, la_delta=delta, la_ops=num_ops)
+    args = argparse.Namespace(model=arch, dataset=dataset, adv_mode=mode, adv_eps=eps, la_delta=delta, la_ops=num_ops,
+                              la_protocol=default_protocol(mode))  # a fresh run records its protocol
     run_dir.mkdir(parents=True, exist_ok=True)
     saver = RunCheckpointSaver(model, opt, sched, args, checkpoint_dir=str(run_dir), max_history=1)
     saver.save_checkpoint(epoch=0)
@@ -78,10 +82,16 @@ def test_every_entry_validates_and_matches_the_paper():
         assert entry.checkpoint == f"{name}.pt" and entry.threat_model == "Linf"
         plus = entry.training.startswith("adv_plus")
         assert (entry.num_ops, entry.delta) == ((1, 0.03) if plus else (0, None))
-        mode = entry.training.removesuffix("_cfa").removesuffix("_frl")  # the --fair policy is the suffix
+        mode, fair, protocol = parse_training_label(entry.training)  # the --fair policy is the suffix
         assert f"--experiment {name}" in entry.recipe and f"--adv-mode {mode} " in entry.recipe
-        if mode != entry.training:
-            assert f"--fair {entry.training[len(mode) + 1:]} " in entry.recipe
+        if fair != "none":
+            assert f"--fair {fair} " in entry.recipe
+        if protocol is not None:  # every Adv+ recipe (and every control) names its protocol
+            assert f"--la-protocol {protocol} " in entry.recipe or (mode, protocol) == ("adv", "adversarial")
+        if entry.starts_from is not None:  # a fine-tuned entry (FRL's hot start) starts from an adversarial one
+            start = entries[entry.starts_from]
+            assert start.dataset == entry.dataset and start.training in ("adv", "trades") and start.starts_from is None
+            assert f"--initial-checkpoint ./output/train/{start.name}/last.pth.tar" in entry.recipe
         if entry.dataset == "imagenet":
             assert (entry.architecture, entry.num_classes, entry.eps) == ("resnet50.tv_in1k", 1000, 0.03)
             assert entry.preprocessing == "Res256Crop224" and "--pretrained" in entry.recipe
@@ -432,3 +442,13 @@ def test_cli_list_show_export(tmp_path, digits_run, capsys):
                      "--model-dir", str(models)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("rbla zoo: error: ") and "pass --overwrite" in err and "\n" not in err
+
+
+def test_digits_entries_use_the_registrys_threat_model_eps():
+    """The digits threat model's eps is one fact (the dataset registry's), which every digits entry states."""
+    from robustbench_labelaug.data import get_dataset_spec
+    from robustbench_labelaug.zoo.entries import list_entries
+
+    eps = get_dataset_spec("digits").eps_of("Linf")
+    assert eps == DIGITS_EPS
+    assert all(get_entry(n).eps == eps for n in list_entries() if get_entry(n).dataset == "digits")

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torchattacks.attack import Attack
 
 from ..checks import check_eps, check_steps
-from ..results.rules import default_alpha
+from ..results.rules import DEFAULT_EPS, default_alpha
 from .frozen_model import batchnorm_as_affine, cudnn_autotune
 
 Start = torch.Generator | torch.Tensor | None  # random starts of a batch: drawn from a generator, or given
@@ -84,7 +84,7 @@ class EarlyStopPGD(Attack):
         alpha (float): step size; None gives 2.5 * eps / steps. (Default: None)
         steps (int): number of steps. (Default: 40)
         random_start (bool): start from a uniformly random point of the eps-ball. (Default: True)
-        pred_classes (int): judge success on the first ``pred_classes`` logits only while the loss uses all of
+        num_classes (int): K: judge success on the first ``num_classes`` logits only while the loss uses all of
             them (a K+M head attacked through its full loss); None: all logits. (Default: None)
 
     Examples::
@@ -93,8 +93,8 @@ class EarlyStopPGD(Attack):
         >>> outcome = attack.perturb(images, labels)  # adv, pred, broken, clean_pred, iterate
     """
 
-    def __init__(self, model, eps: float = 0.03, alpha: float | None = None, steps: int = 40,
-                 random_start: bool = True, pred_classes: int | None = None) -> None:
+    def __init__(self, model, eps: float = DEFAULT_EPS, alpha: float | None = None, steps: int = 40,
+                 random_start: bool = True, num_classes: int | None = None) -> None:
         super().__init__("EarlyStopPGD", model)
         eps, steps = check_eps("EarlyStopPGD", eps), check_steps("EarlyStopPGD", steps)
         alpha = None if alpha is None else check_eps("EarlyStopPGD", alpha, "alpha")
@@ -102,7 +102,7 @@ class EarlyStopPGD(Attack):
         self.steps = steps
         self.alpha = default_alpha(eps, steps) if alpha is None else alpha
         self.random_start = random_start
-        self.pred_classes = pred_classes
+        self.num_classes = num_classes
         self.supported_mode = ["default"]
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor,
@@ -129,7 +129,7 @@ class EarlyStopPGD(Attack):
             self._recover_model_mode(given_training)
 
     def _predict(self, logits: torch.Tensor) -> torch.Tensor:
-        return (logits if self.pred_classes is None else logits[:, : self.pred_classes]).argmax(1)
+        return (logits if self.num_classes is None else logits[:, : self.num_classes]).argmax(1)
 
     def _perturb(self, images: torch.Tensor, labels: torch.Tensor,
                  start: Start) -> PGDOutcome:

@@ -22,7 +22,7 @@ import torch
 from torchattacks.attack import Attack
 
 from ..checks import check_eps, check_steps
-from ..results.rules import default_alpha
+from ..results.rules import DEFAULT_EPS, default_alpha
 from .pgd import linf_bounds
 
 
@@ -43,7 +43,7 @@ class MarginPGD(Attack):
 
     Arguments:
         model (nn.Module): model to attack (inputs in [0,1]), at least 3 logits.
-        eps (float): maximum perturbation, in pixel units. (Default: 8/255)
+        eps (float): maximum perturbation, in pixel units. (Default: 0.03, ``results.rules.DEFAULT_EPS``)
         alpha (float): step size; None gives 2.5 * eps / steps. (Default: None)
         steps (int): number of steps. (Default: 10)
         random_start (bool): start from a uniformly random point of the eps-ball. (Default: True)
@@ -58,7 +58,7 @@ class MarginPGD(Attack):
         >>> adv_images = attack(images, labels)
     """
 
-    def __init__(self, model, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
+    def __init__(self, model, eps: float = DEFAULT_EPS, alpha: float | None = None, steps: int = 10,
                  random_start: bool = True) -> None:
         super().__init__("MarginPGD", model)
         eps, steps = check_eps("MarginPGD", eps), check_steps("MarginPGD", steps)

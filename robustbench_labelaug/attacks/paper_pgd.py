@@ -22,6 +22,7 @@ from torchattacks.attack import Attack
 
 from ..checks import check_eps, check_steps
 from ..errors import UserError
+from ..results.rules import DEFAULT_EPS
 
 
 class PaperPGD(Attack):
@@ -40,7 +41,7 @@ class PaperPGD(Attack):
         >>> adv_normalised = attack(classifier.normalize(images))  # labels: the net's own predictions
     """
 
-    def __init__(self, model, eps: float = 0.03, alpha: float = 0.01, steps: int = 40,
+    def __init__(self, model, eps: float = DEFAULT_EPS, alpha: float = 0.01, steps: int = 40,
                  random_start: bool = True) -> None:
         super().__init__("PaperPGD", model)
         eps, alpha = check_eps("PaperPGD", eps), check_eps("PaperPGD", alpha, "alpha")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 import torchattacks
 
 from ..checks import check_eps, check_steps
+from ..results.rules import DEFAULT_EPS
 
 
 def linf_bounds(images: torch.Tensor, eps: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,9 +42,10 @@ def per_sample_eps(eps: torch.Tensor | float | None, images: torch.Tensor) -> fl
 
 
 class PGD(torchattacks.PGD):
-    """torchattacks ``PGD`` (untargeted) with a fused in-place projection; see the module docstring."""
+    """torchattacks ``PGD`` (untargeted) with a fused in-place projection; see the module docstring. The default
+    eps is the package's (``results.rules.DEFAULT_EPS``, 0.03; torchattacks' is 8/255)."""
 
-    def __init__(self, model, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
+    def __init__(self, model, eps: float = DEFAULT_EPS, alpha: float = 2 / 255, steps: int = 10,
                  random_start: bool = True) -> None:
         super().__init__(model, eps=check_eps("PGD", eps), alpha=check_eps("PGD", alpha, "alpha"),
                          steps=check_steps("PGD", steps), random_start=random_start)

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .registry import DatasetSpec, class_names, get_dataset_spec, list_datasets, register_dataset
+from .registry import (
+    DEFAULT_DATASET,
+    DatasetSpec,
+    class_names,
+    get_dataset_spec,
+    list_datasets,
+    register_dataset,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch.utils.data import Dataset
@@ -27,7 +34,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def create_dataset(name: str = "digits", data_dir: str | Path | None = None, split: str | None = "train", *,
+def create_dataset(name: str = DEFAULT_DATASET, data_dir: str | Path | None = None, split: str | None = "train", *,
                    is_training: bool = False, input_size: int | None = None, crop_pct: float = 0.875,
                    interpolation: str = "bilinear", class_names: Sequence[str] | str | None = None,
                    download: bool = False, bad_images: str = "error", color_jitter: float = 0.0) -> Dataset:

@@ -3,7 +3,8 @@
 Every dataset is one :class:`DatasetSpec` in :data:`DATASETS` (the package's one
 :class:`~robustbench_labelaug.registry.Registry` mechanism): K, its class names, the normalisation a model trained
 on it uses, the default input size, its splits (with accepted synonyms), whether it needs ``data_dir``, how its
-corruptions are found, its named subsets, which config keys its data depends on, and how RobustBench treats it.
+corruptions are found, its named subsets, which config keys its data depends on, its threat models' default eps
+(as timm keeps a model's ``pretrained_cfg`` beside it), its models' preprocessing, and how RobustBench treats it.
 ``rbla train --dataset``, the evaluation configs' ``datasets`` block, the model zoo's ``dataset`` field, the
 corruptions evaluator and the leaderboard (class names) all ask this registry; no other module compares a dataset
 name with a string.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..registry import Registry, resolve
+from ..results.vocab import ThreatModel
 from .imagenet_labels import IMAGENET_NUM_CLASSES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +44,7 @@ CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "de
                                     "truck")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FOLDER_SPLITS = {"train": ("training",), "val": ("validation", "valid", "eval", "evaluation", "test")}
+NO_PREPROCESSING = "none"  # RobustBench's preprocessing name for images used as stored (ToTensor only)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,11 @@ class DatasetSpec:
     ``(dataset, indices, corruption, severity) -> Dataset``. ``subsets``: subset name -> function
     ``(dataset, dataset id) -> Dataset``. ``data_keys``: the evaluation-config keys its data depends on (part of
     every result's fingerprint). ``in_memory``: the data are held in memory (no loader workers by default).
-    ``robustbench``: how RobustBench treats it (None: not a RobustBench dataset)."""
+    ``robustbench``: how RobustBench treats it (None: not a RobustBench dataset). ``default_eps``: threat model ->
+    its eps in [0,1] pixel units (RobustBench's leaderboards: CIFAR-10/100 L-inf 8/255, ImageNet L-inf 4/255; the
+    package's own for digits), what ``benchmark()`` attacks with when no eps is given. ``preprocessing``:
+    RobustBench's name for how its models' inputs are prepared (``none``: as stored; ``Res256Crop224``), a zoo
+    entry's ``preprocessing``."""
 
     name: str
     factory: Callable[..., Dataset] | str
@@ -117,6 +124,12 @@ class DatasetSpec:
     in_memory: bool = False
     robustbench: RobustBenchFacts | None = None
     description: str = ""
+    default_eps: Mapping[str, float] = field(default_factory=dict)
+    preprocessing: str = NO_PREPROCESSING
+
+    def eps_of(self, threat_model: str) -> float | None:
+        """The eps of ``threat_model`` on this dataset (None: the registry knows none)."""
+        return self.default_eps.get(threat_model)
 
     def resolve_split(self, split: str | None) -> str:
         """The canonical split name for ``split`` (a synonym, or None: :attr:`eval_split`)."""
@@ -196,6 +209,7 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str
                      subsets: Mapping[str, Callable[..., Any] | str] | None = None,
                      data_keys: Sequence[str] = DATA_KEYS, in_memory: bool = False,
                      robustbench: RobustBenchFacts | None = None, description: str = "",
+                     default_eps: Mapping[str, float] | None = None, preprocessing: str = NO_PREPROCESSING,
                      factory: Callable[..., Dataset] | str | None = None):
     """Register dataset ``name``: with ``factory`` (a function or a lazy ``"module:function"``) at once, else as
     a decorator on ``factory(split, data_dir, **options) -> Dataset``."""
@@ -212,6 +226,9 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str
     eval_split = eval_split or list(split_map)[-1]
     if eval_split not in split_map:
         raise ValueError(f"dataset '{name}': eval_split '{eval_split}' is not among its splits {list(split_map)}")
+    eps_map = {ThreatModel(k): float(v) for k, v in (default_eps or {}).items()}  # a bad threat model: ValueError
+    if any(not 0.0 < v <= 1.0 for v in eps_map.values()):
+        raise ValueError(f"dataset '{name}': default_eps must be in (0, 1] ([0,1] pixel units), got {eps_map}")
 
     def decorate(fn: Callable[..., Dataset] | str) -> Callable[..., Dataset] | str:
         spec = DatasetSpec(
@@ -219,7 +236,7 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str
             input_size=int(input_size), splits=split_map, eval_split=eval_split, needs_data_dir=needs_data_dir,
             class_names=tuple(class_names) if isinstance(class_names, (list, tuple)) else class_names,
             class_folders=class_folders, corruptions=corruptions, subsets=dict(subsets or {}), data_keys=tuple(data_keys), in_memory=in_memory,
-            robustbench=robustbench, description=description)
+            robustbench=robustbench, description=description, default_eps=eps_map, preprocessing=preprocessing)
         held = DATASETS._entries.get(name)
         if held is not None and held.factory is not fn:
             raise ValueError(f"dataset '{name}' is registered twice")
@@ -227,6 +244,22 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str
         return fn
 
     return decorate if factory is None else decorate(factory)
+
+
+def default_eps(dataset: str, threat_model: str) -> float | None:
+    """The eps of ``threat_model`` on a registered ``dataset`` (its entry's ``default_eps``); None where the
+    dataset is not registered or declares none for that threat model."""
+    return get_dataset_spec(dataset).eps_of(threat_model) if dataset in DATASETS else None
+
+
+def preprocessing_of(dataset: str) -> str:
+    """RobustBench's preprocessing name of a dataset's models (``none`` for an unregistered one)."""
+    return get_dataset_spec(dataset).preprocessing if dataset in DATASETS else NO_PREPROCESSING
+
+
+def robustbench_preprocessing(preprocessing: str | None) -> str | None:
+    """A preprocessing name as RobustBench's ``PREPROCESSINGS`` keys it (``none``, as stored, is its None)."""
+    return None if preprocessing in (None, NO_PREPROCESSING) else preprocessing
 
 
 def list_datasets() -> list[str]:
@@ -269,14 +302,18 @@ def names_for_folders(dataset: str, folders: Sequence[str], num_classes: int | N
 
 # -- the built-in datasets -----------------------------------------------------------------------------------------
 
+DEFAULT_DATASET = "digits"  # the embedded dataset: every signature's default dataset
+ROBUSTBENCH_DEFAULT_DATASET = "cifar10"  # robustbench.utils.load_model's default dataset (a RobustBench source's)
+_LINF = ThreatModel.LINF
 _DATA = "robustbench_labelaug.data"
 _CIFAR_SUBSET = f"{_DATA}.cifar:robustbench_cifar_subset_of"
 _CIFAR_KEYS = ("data_dir", "split", "subset")
 
-register_dataset("digits", factory=f"{_DATA}.digits:create_digits", num_classes=len(DIGITS_CLASSES),
+register_dataset(DEFAULT_DATASET, factory=f"{_DATA}.digits:create_digits", num_classes=len(DIGITS_CLASSES),
                  mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=32,
                  splits={"train": (), "test": ("val", "validation")}, eval_split="test", class_names=DIGITS_CLASSES,
                  data_keys=("split",), in_memory=True,
+                 default_eps={_LINF: 0.2},  # the package's digits threat model (its zoo entries' eps)
                  description="embedded scikit-learn digits (1 437 train / 360 test, 32x32)")
 register_dataset("folder", factory=f"{_DATA}.folder:create_folder", num_classes=f"{_DATA}.folder:count_folder_classes",
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224, splits=FOLDER_SPLITS, eval_split="val",
@@ -289,22 +326,24 @@ register_dataset("imagenet", factory=f"{_DATA}.folder:create_imagenet", num_clas
                  corruptions="imagenet_c",
                  subsets={"robustbench": f"{_DATA}.subsets:robustbench_imagenet_subset"},
                  robustbench=RobustBenchFacts(prefixed=True, standard_from_torchvision=True),
+                 default_eps={_LINF: 4 / 255}, preprocessing="Res256Crop224",
                  description="a folder with train/ and val/ class folders, classes in ImageNet-1k order")
-register_dataset("cifar10", factory=f"{_DATA}.cifar:create_cifar10", num_classes=10,
+register_dataset(ROBUSTBENCH_DEFAULT_DATASET, factory=f"{_DATA}.cifar:create_cifar10", num_classes=10,
                  mean=(0.4914, 0.4822, 0.4465), std=(0.2471, 0.2435, 0.2616), input_size=32,
                  splits={"train": (), "test": ("val", "validation")}, eval_split="test", needs_data_dir=True,
                  class_names=CIFAR10_CLASSES, corruptions="cifar_c", subsets={"robustbench": _CIFAR_SUBSET},
-                 data_keys=_CIFAR_KEYS, robustbench=RobustBenchFacts(),
+                 data_keys=_CIFAR_KEYS, robustbench=RobustBenchFacts(), default_eps={_LINF: 8 / 255},
                  description="the folder holding cifar-10-batches-py/, torchvision's format")
 register_dataset("cifar100", factory=f"{_DATA}.cifar:create_cifar100", num_classes=100,
                  mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), input_size=32,
                  splits={"train": (), "test": ("val", "validation")}, eval_split="test", needs_data_dir=True,
                  class_names=None,  # read from its meta file by the dataset
                  corruptions="cifar_c", subsets={"robustbench": _CIFAR_SUBSET},
-                 data_keys=_CIFAR_KEYS, robustbench=RobustBenchFacts(),
+                 data_keys=_CIFAR_KEYS, robustbench=RobustBenchFacts(), default_eps={_LINF: 8 / 255},
                  description="the folder holding cifar-100-python/, torchvision's format")
 
 
-__all__ = ["CIFAR10_CLASSES", "CORRUPTION_FOLDERS", "DATASETS", "DATASET_MODULES", "DIGITS_CLASSES",
-           "CorruptionFolder", "DatasetSpec", "RobustBenchFacts", "class_names", "get_dataset_spec",
-           "list_datasets", "register_dataset"]
+__all__ = ["CIFAR10_CLASSES", "CORRUPTION_FOLDERS", "DATASETS", "DATASET_MODULES", "DEFAULT_DATASET", "DIGITS_CLASSES",
+           "NO_PREPROCESSING", "ROBUSTBENCH_DEFAULT_DATASET", "CorruptionFolder", "DatasetSpec", "RobustBenchFacts",
+           "class_names", "default_eps", "get_dataset_spec", "list_datasets", "preprocessing_of", "register_dataset",
+           "robustbench_preprocessing"]

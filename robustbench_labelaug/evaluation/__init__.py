@@ -16,7 +16,8 @@ EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
 for _name, _ref in (("clean", "clean:CleanEvaluator"), ("pgd", "pgd:PGDEvaluator"),
                     ("autoattack", "autoattack:AutoAttackEvaluator"), ("corruptions", "corruptions:CorruptionEvaluator"),
                     ("real", "real:RealEvaluator"), ("imagenet_x", "imagenet_x:ImageNetXEvaluator"),
-                    ("masking", "masking:MaskingChecks")):
+                    ("masking", "masking:MaskingChecks"),
+                    ("robustness_curve", "robustness_curve:RobustnessCurveEvaluator")):
     EVALUATORS.register(_name, f"{__name__}.{_ref}")
 
 
@@ -34,4 +35,12 @@ def create_evaluator(name: str, **settings: Any) -> Evaluator:
         raise UserError(f"evaluator '{name}': {exc}: check its settings in the config") from None
 
 
-__all__ = ["EVALUATORS", "EvalContext", "EvalResult", "Evaluator", "create_evaluator", "evaluator_class"]
+def settings_for_model(name: str, settings: dict[str, Any], stochastic: bool) -> dict[str, Any]:
+    """The settings evaluator ``name`` runs with on a model: ``settings``, with the evaluator's
+    ``stochastic_settings`` on top for a model declared stochastic (AutoAttack: ``version: rand``)."""
+    extra = evaluator_class(name).stochastic_settings if stochastic else {}
+    return {**settings, **extra}
+
+
+__all__ = ["EVALUATORS", "EvalContext", "EvalResult", "Evaluator", "create_evaluator", "evaluator_class",
+           "settings_for_model"]

@@ -35,7 +35,10 @@ from ..errors import UserError
 from ..fileio import atomic_write_bytes
 from ..packages import package_version
 from ..results import keys
+from ..results.rules import DEFAULT_EPS
+from ..results.vocab import Protocol, ThreatModel
 from ..scoring import top1_error
+from ..store import part_path
 from .base import (
     SELECTIONS,
     EvalContext,
@@ -142,7 +145,7 @@ def predict_autoattack(model: nn.Module, batches: Iterator, *, eps: float, versi
         return {k: np.zeros(0, dtype=np.int64) for k in ("index", "y_true", "y_clean", "y_pred", "broken_by")} | {
             "linf": np.zeros(0, dtype=np.float32)}
     x, y, index, y_clean = got
-    adversary = pyautoattack.AutoAttack(model, norm="Linf", eps=eps, version=version, device=device, seed=seed)
+    adversary = pyautoattack.AutoAttack(model, norm=ThreatModel.LINF, eps=eps, version=version, device=device, seed=seed)
     attacks = list(adversary.attacks_to_run)
     key = hashlib.sha256(json.dumps([eps, version, seed, batch_size, pgd_steps, attacks, index.tolist()])
                          .encode()).hexdigest()
@@ -202,8 +205,9 @@ class AutoAttackEvaluator(Evaluator):
 
     name = "autoattack"
     long_running = True  # fixed FAB-T / Square cost
+    stochastic_settings = {"version": "rand"}  # a declared stochastic model: AutoAttack's randomised version (EOT)
 
-    eps: float = 0.03
+    eps: float = DEFAULT_EPS
     version: str = "standard"
     seed: int | None = None
     selection: str = "robustbench"
@@ -224,12 +228,12 @@ class AutoAttackEvaluator(Evaluator):
         attack = result.get("settings", {}).get("attack") or f"AutoAttack ({version})"
         union = attack.split(" + ")[0] + " + " if " + " in attack else ""  # "PGD-40 + " for pgd_first
         n = result.get("num_examples")
-        return [Measured(keys.AUTOATTACK_ERROR, f"{union}AA err (n={n})", result["metrics"].get("robust_error"),
+        return [Measured(keys.AUTOATTACK_ERROR, f"{union}AA err (n={n})", result["metrics"].get(keys.ROBUST_ERROR),
                          protocol=attack if union else f"AutoAttack {version}"),
                 Measured(keys.AUTOATTACK_ATTACK, "AA attack", attack, unit="", show=False),
                 Measured(keys.AUTOATTACK_N, "AA n", n, unit="", show=False),
                 Measured(keys.AUTOATTACK_VERSION, "AA version", version, unit="", show=False),
-                Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get("clean_error"), fallback=True),
+                Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get(keys.CLEAN_ERROR), fallback=True),
                 Measured(keys.CLEAN_N, "clean n", n, unit="", show=False, fallback=True)]
 
     @classmethod
@@ -257,8 +261,8 @@ class AutoAttackEvaluator(Evaluator):
 
     def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         info = dist_utils.current()
-        path = self.cache_path(ctx, part)
-        state = None if path is None else path.with_name(f"{path.stem}.rank{info.rank}.unfinished.npz")
+        state = None if ctx.out_dir is None else part_path(ctx.out_dir, self.name, part,
+                                                              f".rank{info.rank}.unfinished.npz")
         return predict_autoattack(model, batches, eps=self.eps, version=self.version,
                                   seed=int(self.settings["seed"]), batch_size=ctx.batch_size, device=ctx.device,
                                   pgd_steps=UNION_PGD_STEPS if self.pgd_first else None, state_path=state,
@@ -268,7 +272,7 @@ class AutoAttackEvaluator(Evaluator):
         a = arrays["all"]
         y_true, y_pred = a["y_true"], a["y_pred"]
         n = int(len(a["index"]))
-        settings: dict[str, Any] = {"attack": self.attack_label, "norm": "Linf",
+        settings: dict[str, Any] = {"attack": self.attack_label, "norm": ThreatModel.LINF,
                                     "eps_pixel": self.eps,
                                     "library": f"pyautoattack {package_version('pyautoattack') or 'unknown'}",
                                     "labels": "true labels", "classifier": "K-way (first K logits)",
@@ -282,10 +286,10 @@ class AutoAttackEvaluator(Evaluator):
         broken = {name: int(np.sum(by == (i if self.pgd_first else i + 1))) for i, name in enumerate(names)}
         return EvalResult(
             evaluator=self.name,
-            metrics={"robust_error": top1_error(y_true, y_pred), "clean_error": top1_error(y_true, a["y_clean"])},
+            metrics={keys.ROBUST_ERROR: top1_error(y_true, y_pred), keys.CLEAN_ERROR: top1_error(y_true, a["y_clean"])},
             settings=settings,
             classwise={"autoattack": classwise_block(y_true, y_pred, ctx.num_classes, ctx.seed)},
-            protocol="sound",
+            protocol=Protocol.SOUND,
             details={"max_linf_pixel": float(a["linf"].max()) if n else None, "broken_by_attack": broken},
             num_examples=n,
         )

@@ -1,19 +1,16 @@
-"""The evaluator interface: predict per part (resumable, sharded under torchrun), then score with pure functions.
+"""The evaluator interface: settings, predict per part, score with pure functions, declare the headlines.
 
 An evaluator runs a K-way classifier (inputs in [0,1], normalisation inside the model) over a dataset. Its work is
-cut into *parts* (``"all"``, or e.g. ``"gaussian_noise/3"``); each part yields per-sample arrays
-(``index``, ``y_true``, ``y_pred``, ...) that are written atomically to ``<out_dir>/<evaluator>/<part>.npz`` as soon
-as the part is done, so a re-run with the same output folder skips finished parts. ``score`` then turns all
-parts' arrays into an :class:`EvalResult` with :mod:`robustbench_labelaug.scoring`.
+cut into *parts* (``"all"``, or e.g. ``"gaussian_noise/3"``); each part yields per-sample arrays (``index``,
+``y_true``, ``y_pred``, ...); ``score`` then turns all parts' arrays into an :class:`EvalResult` with
+:mod:`robustbench_labelaug.scoring`. Where the parts are kept (the store's part cache in ``ctx.out_dir``, so a
+re-run skips finished parts), which are shared between evaluators and how they are sharded over torchrun ranks is
+:mod:`.parts`'s (:meth:`Evaluator.run` hands over to it).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -23,17 +20,18 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from torch.utils.data import Dataset
 
 from .. import distributed as dist_utils
 from ..checks import check_choice, check_fields, check_positive_int
 from ..errors import UserError
-from ..fileio import atomic_write_bytes, atomic_write_json, jsonable  # noqa: F401  (re-exported)
+from ..fileio import atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
+from ..results import keys
 from ..results.measured import Measured  # noqa: F401  (re-exported: evaluators declare their headlines with it)
-from ..results.vocab import PRECISIONS, torch_dtype  # noqa: F401  (re-exported)
+from ..results.vocab import FP32, PRECISIONS, torch_dtype  # noqa: F401  (re-exported)
 from ..scoring import classwise_error, classwise_summary
+from .parts import IndexedSubset, PartArrays, autocast, run_parts  # noqa: F401  (re-exported)
 from .selection import (  # noqa: F401  (re-exported)
     SELECTIONS,
     class_interleaved,
@@ -41,9 +39,6 @@ from .selection import (  # noqa: F401  (re-exported)
     uncovered_classes,
     warn_uncovered_classes,
 )
-from .sharing import share_predictions, shared_predictions
-
-PartArrays = dict[str, np.ndarray]
 
 
 @dataclass
@@ -52,7 +47,7 @@ class EvalContext:
     registered ``dataset`` (data/registry.py), else the dataset's ``classes`` (see :meth:`resolve_num_classes`)."""
 
     num_classes: int | None = None
-    out_dir: Path | None = None  # part cache; None: nothing written
+    out_dir: Path | None = None  # the part cache (the store's cache/<id>/; store.PartCache); None: nothing written
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 64
     num_workers: int = 0
@@ -128,32 +123,12 @@ class EvalResult:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-class IndexedSubset(Dataset):
-    """``dataset[indices[i]]`` as ``(x, y, index)``."""
-
-    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
-        self.dataset, self.indices = dataset, indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int):
-        x, y = self.dataset[self.indices[i]][:2]
-        return x, y, self.indices[i]
-
-
 def classwise_block(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, seed: int = 0) -> dict[str, Any]:
     """Per-class error (%), the number of examples of each class (``n``: what per-class CIs need) and the
     summary (mean, population SD, worst/best class, bootstrap CIs)."""
     counts = np.bincount(np.asarray(y_true, dtype=np.int64).ravel(), minlength=num_classes)[:num_classes]
-    return {"error": classwise_error(y_true, y_pred, num_classes).tolist(), "n": counts.tolist(),
-            "summary": classwise_summary(y_true, y_pred, num_classes, seed=seed)}
-
-
-def autocast(device: torch.device, precision: str):
-    """``torch.autocast`` on ``device`` for ``bf16``/``fp16`` (forward passes only); a no-op for ``fp32``."""
-    dtype = torch_dtype(precision)
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+    return {keys.ERROR: classwise_error(y_true, y_pred, num_classes).tolist(), keys.CLASS_COUNTS: counts.tolist(),
+            keys.SUMMARY: classwise_summary(y_true, y_pred, num_classes, seed=seed)}
 
 
 def once_per_run(ctx: EvalContext, key: Any, fn, *args):
@@ -168,21 +143,17 @@ def once_per_run(ctx: EvalContext, key: Any, fn, *args):
     return result
 
 
-def _safe(part: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "__", part)
-
-
 def attack_classwise_key(result: Mapping[str, Any], default: str) -> str:
     """The key of an attack result's class-wise block (its first one other than ``clean``; older results
     used e.g. ``pgd40``), else ``default``."""
-    keys = [k for k in (result.get("classwise") or {}) if k != "clean"]
-    return keys[0] if keys else default
+    found = [k for k in (result.get("classwise") or {}) if k != keys.CLASSWISE_CLEAN]
+    return found[0] if found else default
 
 
-def classwise_sd(result: Mapping[str, Any], key: str, stat: str = "sd") -> float | None:
+def classwise_sd(result: Mapping[str, Any], key: str, stat: str = keys.SD) -> float | None:
     """A summary statistic (default: the population SD) of the per-class errors stored under
     ``result["classwise"][key]``."""
-    return ((result.get("classwise") or {}).get(key) or {}).get("summary", {}).get(stat)
+    return ((result.get("classwise") or {}).get(key) or {}).get(keys.SUMMARY, {}).get(stat)
 
 
 @dataclass
@@ -194,7 +165,8 @@ class Evaluator(ABC):
     and severity). :meth:`run` is the same for every evaluator.
 
     ``settings`` (the fields' JSON-able values; a field with ``metadata={"fingerprint": False}`` is left out) are
-    stored with every cached part: a cache made with other settings is refused rather than mixed in."""
+    stored with every cached part (:mod:`.parts`, the store): a cache made with other settings is refused rather
+    than mixed in."""
 
     name: ClassVar[str]
     source_key: ClassVar[str | None] = None  # measured[source_key] = the config id of the result that gave it
@@ -206,10 +178,12 @@ class Evaluator(ABC):
     reuses: ClassVar[tuple[str, ...]] = ()
     # a scheduling hint for runners that divide the work (rbla demo, rbla evaluate --jobs): these start first
     long_running: ClassVar[bool] = False
+    # settings that replace the configured ones for a model declared stochastic (AutoAttack: its rand version)
+    stochastic_settings: ClassVar[dict[str, Any]] = {}
     # Optional settings, declared here with the value an evaluator without that setting has; an evaluator that
     # has one declares it again as a field (e.g. ``selection: str = "robustbench"``), with its own default.
     selection: ClassVar[str] = "class_balanced"  # how n_examples are chosen (evaluation/selection.py)
-    precision: ClassVar[str] = "fp32"           # the forward passes' precision (fp32 / bf16 / fp16)
+    precision: ClassVar[str] = FP32             # the forward passes' precision (fp32 / bf16 / fp16)
     seed: ClassVar[int | None] = None           # None: the run's seed (resolved in prepare)
     n_examples: int | None = None
 
@@ -261,7 +235,7 @@ class Evaluator(ABC):
         renderer reads)."""
         precision = (result.get("settings") or {}).get("precision")
         found = cls.headline(result)
-        if precision in (None, "fp32"):
+        if precision in (None, FP32):
             return found
         return [m if m.precision else replace(m, precision=precision) for m in found]
 
@@ -292,10 +266,6 @@ class Evaluator(ABC):
         """Metrics from every part's arrays (each sorted by ``index``)."""
 
     # -- the template --------------------------------------------------------------------------------------------
-    def fingerprint(self) -> str:
-        blob = json.dumps({"evaluator": self.name, **jsonable(self.settings)}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
     def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:
         """The K-way classifier evaluated, in eval mode, on ``ctx.device``: the first K logits of a model of
         this package (which knows its K and M); any other model is taken as it is and must output K logits."""
@@ -326,122 +296,21 @@ class Evaluator(ABC):
         (see :func:`select_examples`)."""
         return select_examples(dataset, self.n_examples, self.selection)
 
-    def cache_path(self, ctx: EvalContext, part: str) -> Path | None:
-        return None if ctx.out_dir is None else ctx.out_dir / self.name / f"{_safe(part)}.npz"
-
-    def load_part(self, path: Path | None) -> PartArrays | None:
-        if path is None or not path.exists():
-            return None
-        try:  # a truncated or inconsistent cache file is recomputed (with one line), never a traceback
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            if len({len(a) for k, a in arrays.items() if k != "__fingerprint__" and a.ndim}) > 1:
-                raise ValueError("arrays of different lengths")
-        except Exception as exc:  # noqa: BLE001 - BadZipFile, EOFError, ValueError, OSError, zlib.error, ...
-            print(f"cache file {path} is damaged ({type(exc).__name__}): recomputing it", flush=True)
-            return None
-        found = str(arrays.pop("__fingerprint__", ""))
-        if found != self.fingerprint():
-            raise UserError(f"{path} was written by a {self.name} run with other settings: use another output "
-                            "folder, or delete that folder to recompute")
-        return arrays
-
-    def save_part(self, path: Path, arrays: PartArrays) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, __fingerprint__=np.array(self.fingerprint()), **arrays)
-        atomic_write_bytes(path, buf.getvalue())
-
     def run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then every part not cached in ``ctx.out_dir`` is
-        computed (sharded over torchrun ranks, gathered on rank 0, written atomically), then all parts are
-        scored. Evaluators do not override it."""
+        """Evaluate ``model`` on ``dataset``: :meth:`prepare`, then :func:`.parts.run_parts` (every part not
+        cached in ``ctx.out_dir`` or shared by another evaluator is computed, sharded over torchrun ranks; then
+        all are scored), then :meth:`finish`. Evaluators do not override it."""
         ctx.resolve_num_classes(dataset)
         self.prepare(model, dataset, ctx)
         try:
-            return self._run(model, dataset, ctx)
+            return run_parts(self, model, dataset, ctx)
         finally:
             self.finish()
-
-    def _run(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> EvalResult:
-        info = dist_utils.current()
-        model_k = self.classifier(model, ctx)
-        self.check_model(model_k, dataset, ctx)
-        indices = self.example_indices(dataset)
-        if info.is_main:
-            warn_uncovered_classes(self, dataset, indices, ctx.num_classes)
-        parts = self.parts(dataset)
-        arrays: dict[str, PartArrays] = {}
-        todo, reused = [], set()
-        for part in parts:
-            path = self.cache_path(ctx, part)
-            cached = dist_utils.main_decides(self.load_part, path)  # rank 0 decides: no shared filesystem needed
-            if cached is None:
-                cached = shared_predictions(self, ctx, dataset, part, indices)
-                if cached is not None:
-                    reused.add(part)
-                    if path is not None and info.is_main:
-                        self.save_part(path, cached)
-            if cached is None:
-                todo.append(part)
-            else:
-                arrays[part] = cached
-        shard = [indices[i] for i in dist_utils.shard_indices(len(indices), info)]
-        upcoming = self._open_part(dataset, todo[0], shard, ctx) if todo else None
-        for k, part in enumerate(todo):
-            batches, upcoming = upcoming, None
-            if k + 1 < len(todo) and ctx.num_workers > 0:
-                # look ahead: the next part's loader workers start (and prefetch) while this part is predicted
-                upcoming = self._open_part(dataset, todo[k + 1], shard, ctx)
-            with autocast(ctx.device, self.precision_name):
-                local = self.predict(model_k, batches, part, ctx)
-            merged = _merge(dist_utils.gather_objects(local))
-            path = self.cache_path(ctx, part)
-            if path is not None and info.is_main:
-                self.save_part(path, merged)
-            dist_utils.barrier()
-            arrays[part] = merged
-            if upcoming is None and k + 1 < len(todo):
-                upcoming = self._open_part(dataset, todo[k + 1], shard, ctx)
-        arrays = {part: arrays[part] for part in parts}
-        for part, a in arrays.items():
-            if part not in reused:
-                share_predictions(self, ctx, dataset, part, a)
-        result = self.score(arrays, dataset, ctx)
-        result.settings = jsonable({**self.settings, **result.settings})
-        return result
 
     @property
     def precision_name(self) -> str:
         """The forward passes' precision: the ``precision`` setting where the evaluator has one, else fp32."""
         return self.precision
-
-    def _open_part(self, dataset: Dataset, part: str, shard: list[int], ctx: EvalContext) -> Iterator:
-        """This rank's ``(x, y, index)`` batches of ``part`` on ``ctx.device``. The loader's iterator is created
-        here, so with ``ctx.num_workers`` its worker processes start loading at once; on CUDA batches come from
-        pinned memory, copied without blocking one batch ahead on a side stream (data/prefetch.py); with
-        ``ctx.decode == "gpu"`` folder images are decoded on the device (data/device_decode.py)."""
-        from ..data.prefetch import move_batch, prefetch
-
-        data = self.part_dataset(dataset, part)
-        found = None
-        if ctx.decode == "gpu":  # workers read bytes; decoding + resize + crop in batches on the device
-            from ..data.device_decode import device_batches
-
-            found = device_batches(data, shard, batch_size=ctx.batch_size, num_workers=ctx.num_workers,
-                                   device=ctx.device)
-        loader, to_device = found or (DataLoader(IndexedSubset(data, shard), batch_size=ctx.batch_size,
-                                                 shuffle=False, num_workers=ctx.num_workers,
-                                                 pin_memory=ctx.device.type == "cuda"), move_batch(ctx.device))
-        batches = prefetch(iter(loader), to_device, ctx.device)  # on CUDA: batch k+1's copy overlaps batch k
-        show = ctx.progress and dist_utils.current().is_main
-
-        def stream():
-            with tqdm(total=len(loader), desc=f"{self.name} {part}", leave=False, disable=not show) as bar:
-                for batch in batches:
-                    yield batch
-                    bar.update()
-
-        return stream()
 
     # -- per-sample results shared between the evaluators of one model (ctx.predictions) ---------------------------
     def shared_keys(self, part: str) -> list[tuple]:
@@ -459,14 +328,6 @@ class Evaluator(ABC):
         :meth:`shared_keys`; None: not offered)."""
         keys = self.shared_keys(part)
         return keys[0] if keys else None
-
-
-
-def _merge(parts: list[PartArrays]) -> PartArrays:
-    """Concatenate ranks' arrays and sort them by ``index``."""
-    merged = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
-    order = np.argsort(merged["index"], kind="stable")
-    return {k: v[order] for k, v in merged.items()}
 
 
 def to_numpy(*tensors: torch.Tensor) -> list[np.ndarray]:

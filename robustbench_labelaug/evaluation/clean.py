@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..results import keys
+from ..results.vocab import FP32
 from ..scoring import top1_error
 from .base import (
     PRECISIONS,
@@ -45,7 +46,7 @@ class LabelEvaluator(Evaluator):
     speed on GPUs; part of the cache fingerprint, named in the result's settings and next to every headline
     number). Attacks stay fp32."""
 
-    precision: str = field(default="fp32", metadata={"choices": tuple(PRECISIONS)})
+    precision: str = field(default=FP32, metadata={"choices": tuple(PRECISIONS)})
 
     def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         return predict_labels(model, batches)
@@ -61,10 +62,10 @@ class CleanEvaluator(LabelEvaluator):
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
         clean = keys.CLASSWISE_CLEAN
-        return [Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get("error")),
+        return [Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get(keys.ERROR)),
                 Measured(keys.CLEAN_N, "clean n", result.get("num_examples"), unit="", show=False),
                 Measured(keys.class_sd(clean), "class SD clean", classwise_sd(result, clean), stored=False),
-                Measured(keys.worst_class(clean), "worst class clean", classwise_sd(result, clean, "worst_error"),
+                Measured(keys.worst_class(clean), "worst class clean", classwise_sd(result, clean, keys.WORST_ERROR),
                          show=False, stored=False)]
 
     @classmethod
@@ -75,7 +76,7 @@ class CleanEvaluator(LabelEvaluator):
         a = arrays["all"]
         return EvalResult(
             evaluator=self.name,
-            metrics={"error": top1_error(a["y_true"], a["y_pred"])},
+            metrics={keys.ERROR: top1_error(a["y_true"], a["y_pred"])},
             classwise={"clean": classwise_block(a["y_true"], a["y_pred"], ctx.num_classes, ctx.seed)},
             num_examples=int(len(a["index"])),
         )

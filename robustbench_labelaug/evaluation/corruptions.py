@@ -32,6 +32,8 @@ from ..scoring import corruption_errors, top1_error
 from .base import EvalContext, EvalResult, Measured, PartArrays, classwise_block, once_per_run
 from .clean import LabelEvaluator
 
+MCE_LABEL = "mCE (unnormalised)"  # the mean corruption error, not divided by AlexNet's (the paper's mCE)
+
 
 @dataclass
 class CorruptionEvaluator(LabelEvaluator):
@@ -81,10 +83,12 @@ class CorruptionEvaluator(LabelEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
+        """mCE, said to be unnormalised (the paper's mean of the CEs, not divided by AlexNet's), and the
+        AlexNet-normalised one where the dataset has AlexNet's errors."""
         metrics, table = result.get("metrics", {}), result.get("details", {}).get("E") or {}
         cells = [v for row in table.values() for v in row if v is not None]
-        return [Measured(keys.MCE, "mCE", metrics.get("mce")),
-                Measured(keys.MCE_NORMALIZED, "mCE (AlexNet=100)", metrics.get("mce_normalized"), show=False),
+        return [Measured(keys.MCE, MCE_LABEL, metrics.get(keys.MCE)),
+                Measured(keys.MCE_NORMALIZED, "mCE (AlexNet=100)", metrics.get(keys.MCE_NORMALIZED), show=False),
                 Measured(keys.CORRUPTIONS_ERROR, "corruption err", sum(cells) / len(cells) if cells else None,
                          show=False)]
 
@@ -138,9 +142,9 @@ class CorruptionEvaluator(LabelEvaluator):
         normalized = folder is not None and folder.normalized_k == ctx.num_classes  # AlexNet-normalised mCE
         ce = corruption_errors(table, severities=self.severities, normalize="alexnet" if normalized else None)
         cells = [v for row in table.values() for v in row]
-        metrics = {"mce": ce["mce"], "mean_corruption_error": float(np.mean(cells))}
+        metrics = {keys.MCE: ce["mce"], keys.MEAN_CORRUPTION_ERROR: float(np.mean(cells))}
         if normalized:
-            metrics["mce_alexnet"] = metrics["mce_normalized"] = ce["mce_normalized"]
+            metrics[keys.MCE_ALEXNET] = metrics[keys.MCE_NORMALIZED] = ce["mce_normalized"]
         y_true = np.concatenate([a["y_true"] for a in arrays.values()])
         y_pred = np.concatenate([a["y_pred"] for a in arrays.values()])
         details: dict[str, Any] = {

@@ -36,7 +36,7 @@ class ImageNetXEvaluator(ImageNetValEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        return [Measured(keys.IMAGENET_X_ERROR, "ImageNet-X err", result.get("metrics", {}).get("error"), show=False)]
+        return [Measured(keys.IMAGENET_X_ERROR, "ImageNet-X err", result.get("metrics", {}).get(keys.ERROR), show=False)]
 
     def _scores(self, filenames: list[str], preds, labels=None) -> dict[str, Any]:
         return imagenet_x_scores(filenames, preds, labels, which_factor=self.which_factor,
@@ -49,10 +49,10 @@ class ImageNetXEvaluator(ImageNetValEvaluator):
         a = arrays["all"]
         filenames = dataset_filenames(dataset, a["index"], self.name)
         scores = self._scores(filenames, a["y_pred"], a["y_true"])
-        metrics: dict[str, float] = {"error": scores["error"], "num_annotated": scores["count"]}
+        metrics: dict[str, float] = {keys.ERROR: scores["error"], keys.NUM_ANNOTATED: scores["count"]}
         for factor in IMAGENET_X_FACTORS:
-            metrics[f"error_{factor}"] = scores["factors"][factor]["error"]
-            metrics[f"error_ratio_{factor}"] = scores["factors"][factor]["error_ratio"]
+            metrics[keys.factor_error(factor)] = scores["factors"][factor]["error"]
+            metrics[keys.factor_error_ratio(factor)] = scores["factors"][factor]["error_ratio"]
         return EvalResult(
             evaluator=self.name,
             metrics=metrics,

@@ -67,16 +67,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import binomtest
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..attacks import MarginPGD, example_starts
 from ..attacks.gradient_probe import gradient_problem
 from ..checks import check_eps, check_nonneg, check_seed, check_steps
+from ..compare.stats import newcombe_paired
 from ..errors import UserError
 from ..models.classifier import k_way
 from ..results import keys
+from ..results.rules import DEFAULT_EPS
+from ..results.vocab import Protocol
 from ..scoring import top1_error
 from .autoattack import autoattack_key, predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, Measured, PartArrays, select_examples, to_numpy
@@ -114,21 +116,11 @@ def paired_difference_ci(a_correct: np.ndarray, b_correct: np.ndarray, confidenc
     (per-example booleans), with its two-sided ``confidence`` interval by Newcombe's (1998) hybrid score method
     for paired proportions (method 10, the correlation term with his continuity correction). NaNs when empty."""
     a, b = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
-    n = int(a.size)
-    if n == 0:
+    if a.size == 0:
         return math.nan, math.nan, math.nan
-    both, a_only, b_only = int(np.sum(a & b)), int(np.sum(a & ~b)), int(np.sum(~a & b))
-    neither = n - both - a_only - b_only
-    p1, p2 = (both + a_only) / n, (both + b_only) / n
-    l1, u1 = binomtest(both + a_only, n).proportion_ci(confidence, method="wilson")
-    l2, u2 = binomtest(both + b_only, n).proportion_ci(confidence, method="wilson")
-    margins = (both + a_only) * (b_only + neither) * (both + b_only) * (a_only + neither)
-    cross = both * neither - a_only * b_only
-    cross = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
-    phi = cross / math.sqrt(margins) if margins > 0 else 0.0
-    low = p1 - p2 - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
-    high = p1 - p2 + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
-    return 100.0 * (p1 - p2), 100.0 * max(low, -1.0), 100.0 * min(high, 1.0)
+    d, low, high = newcombe_paired(int(np.sum(a & b)), int(np.sum(a & ~b)), int(np.sum(~a & b)), int(np.sum(~a & ~b)),
+                                   confidence)
+    return 100.0 * d, 100.0 * low, 100.0 * high
 
 
 def _gap_check(name: str, a_correct: np.ndarray, b_correct: np.ndarray, tolerance: float, confidence: float,
@@ -203,7 +195,7 @@ class MaskingChecks(Evaluator):
     long_running = True  # the eps / steps sweeps
 
     n_examples: int | None = 500
-    eps: float = 0.03
+    eps: float = DEFAULT_EPS
     steps: int = 40
     eps_sweep: list[float] | None = None
     steps_sweep: list[int] | None = None
@@ -326,7 +318,7 @@ class MaskingChecks(Evaluator):
             return predict_margin(k_model, batches, eps=eps, steps=int(steps), seed=seed)
         if kind == "full_head":
             return predict_sound(model, batches, eps=eps, alpha=None, steps=steps, random_start=True, seed=seed,
-                                 pred_classes=k)
+                                 num_classes=k)
         return predict_sound(k_model, batches, eps=eps, alpha=None, steps=steps, random_start=True, seed=seed)
 
     # -- the checks ---------------------------------------------------------------------------------------------
@@ -428,11 +420,11 @@ class MaskingChecks(Evaluator):
         failed = [c["name"] for c in checks if not c["passed"]]
         return EvalResult(
             evaluator=self.name,
-            metrics={"failed_checks": len(failed), "passed_checks": len(checks) - len(failed),
-                     "pgd_robust_error": pgd_error},
+            metrics={keys.FAILED_CHECKS: len(failed), keys.PASSED_CHECKS: len(checks) - len(failed),
+                     keys.PGD_ROBUST_ERROR: pgd_error},
             settings={"attack": f"EarlyStopPGD-{self.steps} (sound: K-way, true labels, pixel space)",
                       "eps_pixel": self.eps},
-            protocol="sound",
+            protocol=Protocol.SOUND,
             details={"checks": checks, "failed": failed, "skipped": skipped, **details},
             num_examples=n,
         )

@@ -34,7 +34,8 @@ from ..checks import check_eps, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
 from ..results import keys
-from ..results.rules import default_alpha
+from ..results.rules import DEFAULT_EPS, default_alpha
+from ..results.vocab import PROTOCOLS, Protocol, ThreatModel
 from ..scoring import top1_error
 from .base import (
     EvalContext,
@@ -48,7 +49,6 @@ from .base import (
     to_numpy,
 )
 
-PROTOCOLS = ("sound", "paper")
 PAPER_ALPHA = 0.01  # the authors' step size (normalised units)
 
 
@@ -95,7 +95,7 @@ def batch_generator(seed: int, first_index: int, device: torch.device) -> torch.
 
 def pgd_protocol(result: Mapping[str, Any]) -> str:
     """The protocol of a stored PGD result (``sound`` when it does not say)."""
-    return str(result.get("protocol") or result.get("settings", {}).get("protocol") or "sound")
+    return str(result.get("protocol") or result.get("settings", {}).get("protocol") or Protocol.SOUND)
 
 
 def _stack(out: dict[str, list[np.ndarray]]) -> PartArrays:
@@ -109,10 +109,10 @@ def linf_and_range(adv: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tenso
 
 
 def predict_sound(model: nn.Module, batches: Iterator, *, eps: float, alpha: float | None, steps: int,
-                  random_start: bool, seed: int, pred_classes: int | None = None) -> PartArrays:
+                  random_start: bool, seed: int, num_classes: int | None = None) -> PartArrays:
     """Per-sample arrays of :class:`EarlyStopPGD` on ``model`` with the true labels."""
     attack = EarlyStopPGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
-                          pred_classes=pred_classes)
+                          num_classes=num_classes)
     keys = ("index", "y_true", "y_clean", "y_pred", "broken", "iterate", "linf", "in_range")
     out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     stream = ((x, y, idx, example_starts(x, eps, seed, idx) if random_start else None) for x, y, idx in batches)
@@ -158,8 +158,8 @@ class PGDEvaluator(Evaluator):
 
     name = "pgd"
 
-    protocol: str = "sound"
-    eps: float = 0.03
+    protocol: str = Protocol.SOUND
+    eps: float = DEFAULT_EPS
     steps: int = 40
     alpha: float | None = None
     random_start: bool = True
@@ -173,7 +173,7 @@ class PGDEvaluator(Evaluator):
         self.seed = check_seed(self.name, self.seed)
         if self.alpha is not None:
             self.alpha = check_eps(self.name, self.alpha, "alpha")
-        if self.protocol == "paper" and (self.alpha if self.alpha is not None else PAPER_ALPHA) > self.eps:
+        if self.protocol == Protocol.PAPER and (self.alpha if self.alpha is not None else PAPER_ALPHA) > self.eps:
             raise UserError(f"pgd: the paper protocol needs alpha <= eps (cleverhans asserts it), got alpha="
                             f"{self.alpha if self.alpha is not None else PAPER_ALPHA} and eps={self.eps}: raise eps "
                             "or set alpha")
@@ -181,12 +181,12 @@ class PGDEvaluator(Evaluator):
     def resolve(self) -> None:
         # the settings keep alpha as given (None: the protocol's default)
         if self.alpha is None:
-            self.alpha = PAPER_ALPHA if self.protocol == "paper" else default_alpha(self.eps, self.steps)
+            self.alpha = PAPER_ALPHA if self.protocol == Protocol.PAPER else default_alpha(self.eps, self.steps)
         self._eps_pixel: list[float] = [self.eps]
 
     def prepare(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         super().prepare(model, dataset, ctx)
-        if self.protocol == "paper":
+        if self.protocol == Protocol.PAPER:
             std = split_normalization(full_model(model, ctx, self.name))[3]
             self._eps_pixel = [float(self.eps * s) for s in std.flatten().tolist()]
         else:
@@ -197,25 +197,25 @@ class PGDEvaluator(Evaluator):
         settings, protocol = result.get("settings", {}), pgd_protocol(result)
         prefix = keys.pgd_key(protocol)
         steps = settings.get("steps")
-        words = "sound" if protocol == "sound" else f"{protocol} protocol"
+        words = str(Protocol.SOUND) if protocol == Protocol.SOUND else f"{protocol} protocol"
         key = attack_classwise_key(result, "pgd")
-        return [Measured(keys.error(prefix), f"PGD-{steps} err ({words})", result["metrics"].get("robust_error"),
+        return [Measured(keys.error(prefix), f"PGD-{steps} err ({words})", result["metrics"].get(keys.ROBUST_ERROR),
                          protocol=f"PGD-{steps if steps is not None else '?'} ({protocol})"),
                 Measured(keys.steps(prefix), "PGD steps", steps, unit="", show=False),
                 Measured(keys.count(prefix), "PGD n", result.get("num_examples"), unit="", show=False),
                 Measured(keys.eps_pixel(prefix), "PGD eps (pixels)", settings.get("eps_pixel", settings.get("eps")),
                          unit="", show=False),
                 Measured(keys.class_sd(prefix), f"class SD PGD-{steps} ({words})", classwise_sd(result, key),
-                         show=protocol == "sound", stored=False),
+                         show=protocol == Protocol.SOUND, stored=False),
                 Measured(keys.worst_class(prefix), f"worst class PGD-{steps} ({words})",
-                         classwise_sd(result, key, "worst_error"), show=protocol == "sound", stored=False),
-                Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get("clean_error"), fallback=True),
+                         classwise_sd(result, key, keys.WORST_ERROR), show=protocol == Protocol.SOUND, stored=False),
+                Measured(keys.CLEAN_ERROR, "clean err", result["metrics"].get(keys.CLEAN_ERROR), fallback=True),
                 Measured(keys.CLEAN_N, "clean n", result.get("num_examples"), unit="", show=False, fallback=True)]
 
     @classmethod
     def threat_eps(cls, result: Mapping[str, Any]) -> tuple[float | None, int]:
         eps = (result.get("settings") or {}).get("eps")
-        sound = pgd_protocol(result) == "sound"  # the paper protocol's eps is in normalised units
+        sound = pgd_protocol(result) == Protocol.SOUND  # the paper protocol's eps is in normalised units
         return (float(eps), 1) if sound and eps is not None else (None, 99)
 
     @classmethod
@@ -225,12 +225,12 @@ class PGDEvaluator(Evaluator):
 
     # -- the model the attack sees ---------------------------------------------------------------------------
     def classifier(self, model: nn.Module, ctx: EvalContext) -> nn.Module:
-        if self.protocol == "paper":
+        if self.protocol == Protocol.PAPER:
             return full_model(model, ctx, self.name)
         return super().classifier(model, ctx)
 
     def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
-        if self.protocol == "paper":
+        if self.protocol == Protocol.PAPER:
             check_full_model(model, dataset, ctx, self.name)
         else:
             super().check_model(model, dataset, ctx)
@@ -239,7 +239,7 @@ class PGDEvaluator(Evaluator):
     # -- predict / score ---------------------------------------------------------------------------------------
     def predict(self, model: nn.Module, batches: Iterator, part: str, ctx: EvalContext) -> PartArrays:
         seed = int(self.settings["seed"])
-        if self.protocol == "paper":
+        if self.protocol == Protocol.PAPER:
             return predict_paper(model, batches, ctx.num_classes, eps=self.eps, alpha=self.alpha,
                                  steps=self.steps, random_start=self.random_start, seed=seed)
         return predict_sound(model, batches, eps=self.eps, alpha=self.alpha, steps=self.steps,
@@ -247,10 +247,10 @@ class PGDEvaluator(Evaluator):
 
     def protocol_settings(self) -> dict[str, Any]:
         """What the attack did, in words and numbers (stored in ``EvalResult.settings``)."""
-        common = {"protocol": self.protocol, "attack": f"PGD-{self.steps}", "norm": "Linf", "eps": self.eps,
+        common = {"protocol": self.protocol, "attack": f"PGD-{self.steps}", "norm": ThreatModel.LINF, "eps": self.eps,
                   "alpha": self.alpha, "steps": self.steps, "random_start": self.random_start,
                   "eps_pixel": max(self._eps_pixel), "eps_pixel_per_channel": self._eps_pixel}
-        if self.protocol == "paper":
+        if self.protocol == Protocol.PAPER:
             return {**common, "attack_class": "PaperPGD", "input_space": "normalised (eps and alpha in "
                     "normalised units; eps_pixel = eps * std)", "clip_to_image_range": False,
                     "labels": "model's own clean prediction over all K+M logits",
@@ -270,7 +270,7 @@ class PGDEvaluator(Evaluator):
             "max_linf_pixel": float(a["linf"].max()) if n else None,
             "fraction_outside_image_range": float(np.mean(~a["in_range"].astype(bool))) if n else None,
         }
-        if self.protocol == "sound":
+        if self.protocol == Protocol.SOUND:
             attacked = int(np.sum(y_clean == y_true))
             broken = a["broken"].astype(bool)
             details.update(attacked=attacked, broken=int(broken.sum()),
@@ -283,7 +283,7 @@ class PGDEvaluator(Evaluator):
                            attack_label_is_transformation=float(np.mean(labels >= ctx.num_classes)) if n else None)
         return EvalResult(
             evaluator=self.name,
-            metrics={"robust_error": top1_error(y_true, y_pred), "clean_error": top1_error(y_true, y_clean)},
+            metrics={keys.ROBUST_ERROR: top1_error(y_true, y_pred), keys.CLEAN_ERROR: top1_error(y_true, y_clean)},
             settings=self.protocol_settings(),
             classwise={"pgd": classwise_block(y_true, y_pred, ctx.num_classes, ctx.seed)},
             protocol=self.protocol,

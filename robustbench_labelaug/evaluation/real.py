@@ -33,7 +33,7 @@ class RealEvaluator(ImageNetValEvaluator):
 
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
-        return [Measured(keys.REAL_ERROR, "ReaL err", result.get("metrics", {}).get("real_error"))]
+        return [Measured(keys.REAL_ERROR, "ReaL err", result.get("metrics", {}).get(keys.REAL_ERROR))]
 
     @classmethod
     def classwise_refs(cls, result: Mapping[str, Any]) -> dict[str, str]:
@@ -57,7 +57,7 @@ class RealEvaluator(ImageNetValEvaluator):
                                                        seed=ctx.seed)}
         return EvalResult(
             evaluator=self.name,
-            metrics={"real_error": error, "num_scored": scored},
+            metrics={keys.REAL_ERROR: error, keys.NUM_SCORED: scored},
             classwise={"real": classwise},
             details={"num_empty_label_sets": len(filenames) - scored,
                      "top1_error_original_labels": top1_error(a["y_true"], a["y_pred"]),

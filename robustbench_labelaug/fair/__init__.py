@@ -5,6 +5,7 @@ authors' code."""
 
 from __future__ import annotations
 
+from ..results.vocab import Fair
 from .cfa import CFA_PARTS, CFAPolicy, cfa_class_beta, cfa_class_eps
 from .fawa import FAWA
 from .frl import FRL_MODES, FRLPolicy
@@ -12,7 +13,7 @@ from .policy import EpochStats, FairPolicy
 from .stats import ClassCounts
 from .trades import TradesLoss, trades_attack
 
-POLICIES: dict[str, type[FairPolicy]] = {"none": FairPolicy, "cfa": CFAPolicy, "frl": FRLPolicy}
+POLICIES: dict[str, type[FairPolicy]] = {Fair.NONE: FairPolicy, Fair.CFA: CFAPolicy, Fair.FRL: FRLPolicy}
 
 
 def create_policy(name: str, num_classes: int, eps: float, beta: float = 6.0, **options) -> FairPolicy:

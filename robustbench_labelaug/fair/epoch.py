@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..results.vocab import Fair
 from .policy import EpochStats, FairPolicy
 from .stats import ClassCounts
 from .validation import classwise_validation
@@ -20,16 +21,16 @@ PER_CLASS_COLUMNS_MAX_K = 100  # above this many classes summary.csv gets only t
 
 # a policy's option -> the rbla train / timm-train flag (dest) that sets it; one table read both ways
 POLICY_FLAGS: dict[str, tuple[tuple[str, str], ...]] = {
-    "cfa": (("begin", "cfa_begin"), ("lambda_1", "cfa_lambda1"), ("lambda_2", "cfa_lambda2"), ("parts", "cfa_parts"),
-            ("fawa_decay", "fawa_decay"), ("fawa_threshold", "fawa_threshold")),
-    "frl": (("mode", "frl_mode"), ("bound0", "frl_bound"), ("bound1", "frl_bound"), ("rate1", "frl_rate1"),
+    Fair.CFA: (("begin", "cfa_begin"), ("lambda_1", "cfa_lambda1"), ("lambda_2", "cfa_lambda2"), ("parts", "cfa_parts"),
+               ("fawa_decay", "fawa_decay"), ("fawa_threshold", "fawa_threshold"), ("trades_form", "cfa_trades_form")),
+    Fair.FRL: (("mode", "frl_mode"), ("bound0", "frl_bound"), ("bound1", "frl_bound"), ("rate1", "frl_rate1"),
             ("rate2", "frl_rate2"), ("lim", "frl_lim")),
 }
 
 
 def policy_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of the ``--fair`` policy from the flags (``--cfa-*``, ``--fawa-*``, ``--frl-*``)."""
-    out = {option: getattr(args, dest) for option, dest in POLICY_FLAGS.get(args.fair, ())}
+    out = {option: getattr(args, dest) for option, dest in POLICY_FLAGS.get(args.fair, ()) if hasattr(args, dest)}
     if "parts" in out:
         out["parts"] = tuple(p for p in str(out["parts"]).split(",") if p)
     return out
@@ -69,6 +70,17 @@ def fair_epoch_stats(model: nn.Module, class_stats: ClassCounts | None, holdout_
     return stats
 
 
+def begin_training(policy: FairPolicy, model: nn.Module, holdout_ds, num_classes: int, eps: float, val_steps: int,
+                   device, batch_size: int) -> EpochStats | None:
+    """Before epoch 0 of a fresh run: a policy that updates from the starting model (FRL, from its hot start) gets
+    the validation split's statistics of that model; returns them (None: nothing to do)."""
+    if not policy.updates_before_training or holdout_ds is None:
+        return None
+    stats = fair_epoch_stats(model, None, holdout_ds, num_classes, eps, val_steps, device, batch_size)
+    policy.begin_training(stats)
+    return stats
+
+
 def epoch_summary(policy: FairPolicy, stats: EpochStats, epoch: int, trades: bool, eps: float
                   ) -> dict[str, float]:
     """``summary.csv`` columns of the training side: per-class robust accuracy of the training batches' adversarial
@@ -77,7 +89,7 @@ def epoch_summary(policy: FairPolicy, stats: EpochStats, epoch: int, trades: boo
     out: dict[str, float] = {}
     if stats.train_robust is not None:
         out.update(classwise_columns("robust_top1", stats.train_robust))
-    if policy.name != "none":
+    if policy.name != Fair.NONE:
         params = policy.class_params(epoch, trades)
         class_eps = params.get("class_eps")
         factors = (class_eps / eps).tolist() if class_eps is not None else [1.0] * policy.num_classes

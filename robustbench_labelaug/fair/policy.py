@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..results.vocab import Fair
+
 
 @dataclass
 class EpochStats:
@@ -25,8 +27,9 @@ class EpochStats:
 class FairPolicy:
     """No policy (``--fair none``): uniform epsilon, weights and beta."""
 
-    name = "none"
+    name = Fair.NONE
     needs_validation = False
+    updates_before_training = False  # True: begin_training(stats of the starting model) before epoch 0
 
     def __init__(self, num_classes: int, eps: float, beta: float = 6.0) -> None:
         self.num_classes = int(num_classes)
@@ -34,7 +37,9 @@ class FairPolicy:
         self.beta = float(beta)
 
     def class_params(self, epoch: int, trades: bool) -> dict[str, torch.Tensor | None]:
-        """The tensors to train epoch ``epoch`` with: ``class_eps``, ``class_weight`` and (TRADES) ``class_beta``."""
+        """The settings to train epoch ``epoch`` with: ``class_eps``, ``class_weight``, (TRADES) ``class_beta`` and,
+        where a policy sets them, ``loss_form`` (TRADES: CFA's normalised form) and ``step_scale`` (the attack step
+        as a share of the batch's largest radius: FRL's remargin)."""
         out: dict[str, torch.Tensor | None] = {"class_eps": None, "class_weight": None}
         if trades:
             out["class_beta"] = None
@@ -45,6 +50,9 @@ class FairPolicy:
         from .trades import TradesLoss
 
         target.set_class_params(**self.class_params(epoch, isinstance(target, TradesLoss)))
+
+    def begin_training(self, stats: EpochStats) -> None:
+        """Update the policy from the starting model's statistics, before epoch 0 of a fresh run (FRL)."""
 
     def end_epoch(self, epoch: int, stats: EpochStats, model_state: dict[str, torch.Tensor] | None = None) -> None:
         """Update the policy from the epoch's statistics (and the model's weights, for weight averaging)."""

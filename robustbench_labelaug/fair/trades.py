@@ -14,10 +14,11 @@ hannxu123/fair_robust). Deviations, all deliberate:
 - the attack runs with BatchNorm as its running-statistics affine map (``attacks/frozen_model.py``) and frozen
   parameters, which is the reference's ``model.eval()`` with fewer buffers; the step size defaults to the
   plugin's ``2.5 * eps / steps`` (the reference: 0.007 at eps 0.031, 10 steps, i.e. 2.26 * eps / steps);
-- the loss is Zhang's ``CE + beta * KL`` per sample (batch mean); CFA's code weights a sample by
-  ``(1 - b) CE + b KL`` with ``b = beta / (1 + beta)``, i.e. Zhang's loss divided by ``1 + beta`` (same minimiser
-  at a constant beta, a class-dependent scale with CCR's class-wise beta; we keep Zhang's form, so CCR's
-  ``beta_c = (lambda_2 + A_c) * beta`` enters as ``CE + beta_c * KL``).
+
+Two forms of the per-sample loss (``loss_form``): ``zhang`` (the default, TRADES' and FRL's reference code)
+``w_c CE + beta_c KL``, and ``normalised`` (CFA's reference code, set by the CFA policy) ``(1 - b_c) w_c CE +
+b_c KL`` with ``b_c = beta_c / (1 + beta_c)``: Zhang's loss divided by ``1 + beta_c``, the same minimiser at a
+constant beta, a class-dependent weight under CCR's class-wise beta (a hard class's loss counts more).
 """
 
 from __future__ import annotations
@@ -32,8 +33,21 @@ from ..attacks.frozen_model import batchnorm_as_affine
 from ..attacks.pgd import per_sample_eps
 from ..errors import UserError
 from ..models.classifier import KWayClassifier, unwrap_model
+from ..results.vocab import TRADES_FORMS, TradesForm
 
 TRADES_START_STD = 0.001  # the reference's random start: x + 0.001 * N(0, 1)
+LOSS_FORMS = TRADES_FORMS
+
+
+def trades_weights(beta: torch.Tensor, form: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight of the natural CE, weight of the KL) per sample for the TRADES ``beta`` of its class: ``(1, beta)``
+    in Zhang's form, ``(1 - b, b)`` with ``b = beta / (1 + beta)`` in CFA's normalised form."""
+    if form == TradesForm.ZHANG:
+        return torch.ones_like(beta), beta
+    if form == TradesForm.NORMALISED:
+        b = beta / (1.0 + beta)
+        return 1.0 - b, b
+    raise UserError(f"unknown TRADES loss form {form!r}: use one of {', '.join(LOSS_FORMS)}")
 
 
 def kl_per_sample(logits_adv: torch.Tensor, logits_nat: torch.Tensor) -> torch.Tensor:
@@ -79,10 +93,12 @@ def _attack_state(model: nn.Module, frozen_bn: bool):
 class TradesLoss:
     """``loss, logits_adv = trades(train_model, x, y)``: the TRADES objective of one batch.
 
-    Per sample i of class c: ``w_c * CE(f(x_i), y_i) + beta_c * KL(p(x_i) || p(x_adv_i))``, averaged over the
-    batch; ``x_adv_i`` is found by :func:`trades_attack` at radius ``eps_c``. ``class_eps``/``class_beta``/
-    ``class_weight`` are (K,) tensors or None (uniform ``eps``/``beta``/1), set between epochs by a policy
-    (``robustbench_labelaug.fair``) with :meth:`set_class_params`.
+    Per sample i of class c: ``w_c * CE(f(x_i), y_i) + beta_c * KL(p(x_i) || p(x_adv_i))`` (``loss_form``
+    ``zhang``) or ``(1 - b_c) w_c CE + b_c KL`` with ``b_c = beta_c / (1 + beta_c)`` (``normalised``, CFA's),
+    averaged over the batch; ``x_adv_i`` is found by :func:`trades_attack` at radius ``eps_c``.
+    ``class_eps``/``class_beta``/``class_weight`` are (K,) tensors or None (uniform ``eps``/``beta``/1), set between
+    epochs by a policy (``robustbench_labelaug.fair``) with :meth:`set_class_params`, which also sets the loss
+    form and FRL's attack step rule (``step_scale``: the step is that share of the batch's largest radius).
 
     Args:
         model: the module the attack differentiates (the model itself, not its DDP wrapper); K outputs.
@@ -109,21 +125,36 @@ class TradesLoss:
         self.class_eps: torch.Tensor | None = None
         self.class_weight: torch.Tensor | None = None
         self.class_beta: torch.Tensor | None = None
+        self.loss_form = TradesForm.ZHANG
+        self.step_scale: float | None = None
 
-    def set_class_params(self, class_eps=None, class_weight=None, class_beta=None) -> None:
-        """Per-class radius (> 0), natural-term weight (>= 0) and KL weight beta (>= 0); None: uniform."""
-        from ..hook import _class_tensor
+    def set_class_params(self, class_eps=None, class_weight=None, class_beta=None, loss_form: str = TradesForm.ZHANG,
+                         step_scale: float | None = None) -> None:
+        """Per-class radius (> 0), natural-term weight (>= 0) and KL weight beta (>= 0), None: uniform; the loss
+        form (``zhang`` or ``normalised``); the attack step as a share of the batch's largest radius (None:
+        ``alpha``)."""
+        from ..hook import _class_tensor, check_step_scale
 
+        if loss_form not in LOSS_FORMS:
+            raise UserError(f"unknown TRADES loss form {loss_form!r}: use one of {', '.join(LOSS_FORMS)}")
         self.class_eps = _class_tensor(class_eps, self.num_classes, "class_eps", positive=True)
         self.class_weight = _class_tensor(class_weight, self.num_classes, "class_weight", positive=False)
         self.class_beta = _class_tensor(class_beta, self.num_classes, "class_beta", positive=False)
+        self.loss_form = loss_form
+        self.step_scale = check_step_scale(step_scale)
+
+    def attack_step(self, eps: float | torch.Tensor) -> float:
+        """The step size of one batch: ``alpha``, or (FRL's remargin) ``step_scale`` times its largest radius."""
+        if self.step_scale is None:
+            return self.alpha
+        return self.step_scale * (float(eps) if isinstance(eps, (int, float)) else float(eps.max()))
 
     def attack(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         eps = self.eps if self.class_eps is None else self.class_eps[y.cpu()]
         autocast = (torch.autocast(x.device.type, dtype=self.autocast_dtype) if self.autocast_dtype is not None
                     else contextlib.nullcontext())
         with autocast:
-            return trades_attack(self.kway, x, eps, self.alpha, self.steps)
+            return trades_attack(self.kway, x, eps, self.attack_step(eps), self.steps)
 
     def loss(self, logits_nat: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The batch loss from the natural and adversarial logits (first K columns are used)."""
@@ -134,7 +165,8 @@ class TradesLoss:
                 else self.class_beta.to(device=kl.device, dtype=kl.dtype)[y])
         if self.class_weight is not None:
             ce = ce * self.class_weight.to(device=ce.device, dtype=ce.dtype)[y]
-        return (ce + beta * kl).mean()
+        w_nat, w_kl = trades_weights(beta, self.loss_form)
+        return (w_nat * ce + w_kl * kl).mean()
 
     def __call__(self, train_model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  autocast: contextlib.AbstractContextManager | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,6 +181,7 @@ class TradesLoss:
 
     def __repr__(self) -> str:
         return (f"TradesLoss(K={self.num_classes}, eps={self.eps}, steps={self.steps}, alpha={self.alpha:.5f}, "
-                f"beta={self.beta}" + (", class_eps" if self.class_eps is not None else "")
+                f"beta={self.beta}, loss={self.loss_form}" + (", class_eps" if self.class_eps is not None else "")
+                + (f", step={self.step_scale}*max(eps_c)" if self.step_scale is not None else "")
                 + (", class_beta" if self.class_beta is not None else "")
                 + (", class_weight" if self.class_weight is not None else "") + ")")

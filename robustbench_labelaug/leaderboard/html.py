@@ -17,8 +17,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..results import keys
 from ..results.model_info import PIXEL_SPACE, class_names
-from .intervals import wilson_interval
+from ..scoring.intervals import classwise_intervals
 from .table import Table, _notes, _tables
 
 TEMPLATE = "leaderboard.html.j2"
@@ -114,7 +115,7 @@ def classwise_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, 
     for rid, result in ordered_results(info):
         blocks = result.get("classwise") or {}
         for ckey, cw in blocks.items():
-            if not isinstance(cw, Mapping) or cw.get("error") is None:
+            if not isinstance(cw, Mapping) or cw.get(keys.ERROR) is None:
                 continue
             if ckey == "clean" and result.get("evaluator") != "clean" and has_clean_evaluator:
                 continue  # an attack's clean pass: the clean evaluator's column has it
@@ -123,9 +124,9 @@ def classwise_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, 
                 label = f"{label} ({ckey})" if ckey not in label.lower() else label
             elif ckey == "clean" and result.get("evaluator") != "clean":
                 label = f"{label}, clean pass"
-            errors = [None if e is None else float(e) for e in cw["error"]]
+            errors = [None if e is None else float(e) for e in cw[keys.ERROR]]
             counts = cw.get("n")
-            cis = [wilson_interval(e, None if counts is None else int(counts[i])) for i, e in enumerate(errors)]
+            cis = classwise_intervals(errors, counts)
             summary = cw.get("summary") or {}
             columns.append({"id": rid, "label": label, "values": [conv(e) for e in errors],
                             "cis": [conv_ci(ci) for ci in cis], "n": None if counts is None else list(counts),
@@ -239,11 +240,12 @@ def _data_uri(fig) -> str:
 
 def model_plots(key: str, info: Mapping[str, Any]) -> list[dict[str, str]]:
     """The model's class-wise and corruption figures as SVG data URIs."""
-    from .plots import classwise_figure, corruptions_figure
+    from .plots import classwise_figure, corruptions_figure, curves_figure
 
     out = []
     for alt, make in ((f"class-wise error of {key}", classwise_figure),
-                      (f"corruption error of {key}", corruptions_figure)):
+                      (f"corruption error of {key}", corruptions_figure),
+                      (f"robustness curves of {key}", curves_figure)):
         fig = make([(key, info)])
         if fig is not None:
             out.append({"alt": alt, "src": _data_uri(fig)})

@@ -7,13 +7,15 @@
   named); with K <= 20 classes, grouped bars per class are drawn instead. Titles name the attack, its ε and the
   dataset ("PGD-40 (sound), ε = 0.2, digits"); each model's mean over classes is a dashed line and its legend
   entry gives mean and SD. Classes are named (``labelaug.class_names``, else the dataset's: digits, CIFAR-10,
-  ImageNet), else numbered. Bars carry 95 % Wilson intervals (:mod:`.intervals`) where the per-class n is stored,
-  and the tick labels give each class's n; a fast run and a small n (under ``SMALL_N`` examples in some class) are
+  ImageNet), else numbered. Bars carry 95 % Wilson intervals (``scoring/intervals.py``) where the per-class n is
+  stored, and the tick labels give each class's n; a fast run and a small n (under ``SMALL_N`` examples in some class) are
   said in the title.
 - ``corruption_errors.png`` (Figure 2): one panel per corruption, error over severity, one line per model, and a
   bottom panel with each model's corruption error (CE, mean over severities) per corruption and its mCE.
 - ``imagenet_x_error.png`` / ``imagenet_x_error_ratio.png`` (Figures 3-4): error and error ratio per ImageNet-X
   factor, grouped bars per model (ratio 1 = as hard as the average image).
+- ``robustness_curves.png``: per model with a ``robustness_curve`` result, each class's robust accuracy over eps
+  on [0, eps_max] with its 95 % Wilson band, the study eps marked, the worst class's curve area in the title.
 
 Every figure can also be written as SVG or PDF (``formats``; ``rbla leaderboard --plots --plot-format svg,pdf``),
 and :func:`figure_bytes` gives one as bytes (the HTML page embeds SVGs as data URIs).
@@ -32,12 +34,12 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 from ..results import keys
 from ..results.model_info import class_names, format_eps
-from ..results.vocab import STD, TRAINING_LABELS
-from .intervals import wilson_intervals
+from ..results.vocab import STD, TRAINING_LABELS, Protocol
+from ..scoring.intervals import classwise_intervals
 
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
 
-PGD_ROLES = (keys.PGD, keys.pgd_key("paper"))
+PGD_ROLES = (keys.PGD, keys.PGD_PAPER)
 CLASSWISE_PANELS: tuple[tuple[str, str], ...] = ((keys.CLASSWISE_CLEAN, "clean"), (keys.CLASSWISE_REAL, "ReaL"),
                                                  (PGD_ROLES[0], "PGD (sound)"), (PGD_ROLES[1], "PGD (paper protocol)"),
                                                  (keys.CLASSWISE_AUTOATTACK, "AutoAttack"))
@@ -91,7 +93,7 @@ def classwise_array(info: Mapping[str, Any], metric: str) -> np.ndarray | None:
     if not ref:
         return None
     result = (block.get("results") or {}).get(ref.get("source"), {})
-    errors = (result.get("classwise") or {}).get(ref.get("key"), {}).get("error")
+    errors = (result.get("classwise") or {}).get(ref.get("key"), {}).get(keys.ERROR)
     return None if errors is None else np.asarray([np.nan if e is None else e for e in errors], dtype=float)
 
 
@@ -149,19 +151,20 @@ def classwise_title(metric: str, infos: ModelInfos) -> str:
         m = [_measured(info) for _, info in infos]
         steps = _one([x.get(keys.steps(metric)) for x in m]) or "?"
         eps = _one([format_eps(float(e)) for x in m if (e := x.get(keys.eps_pixel(metric))) is not None])
-        protocol = "sound" if metric == keys.PGD else "paper protocol"
+        protocol = str(Protocol.SOUND) if metric == keys.PGD else f"{Protocol.PAPER} protocol"
         text = f"PGD-{steps} ({protocol})" + (f", ε = {eps}" if eps else "")
     else:
         text = dict(CLASSWISE_PANELS).get(metric, metric)
     return f"{text}, {dataset}" if dataset else text
 
 
-def names_of_classes(info: Mapping[str, Any], k: int) -> list[str] | None:
-    """The K class names of a model: ``labelaug.class_names``, else known from its dataset; None if unknown."""
+def names_of_classes(info: Mapping[str, Any], num_classes: int) -> list[str] | None:
+    """The K (``num_classes``) class names of a model: ``labelaug.class_names``, else known from its dataset;
+    None if unknown."""
     names = _block(info).get("class_names")
-    if not names or len(names) != k:
-        names = class_names({"dataset": info.get("dataset"), "num_classes": k})
-    return list(names) if names and len(names) == k else None
+    if not names or len(names) != num_classes:
+        names = class_names({"dataset": info.get("dataset"), "num_classes": num_classes})
+    return list(names) if names and len(names) == num_classes else None
 
 
 def plot_classwise(infos: ModelInfos, path: Path, formats: Sequence[str] = ("png",)) -> Path | None:
@@ -195,7 +198,7 @@ def classwise_figure(infos: ModelInfos):
                 n = counts[name]
                 yerr = None
                 if n is not None and n.size == errors.size:
-                    cis = wilson_intervals(errors.tolist(), n.tolist())
+                    cis = classwise_intervals(errors.tolist(), n.tolist())
                     yerr = np.array([[e - ci[0] if ci else 0.0 for e, ci in zip(errors, cis)],
                                      [ci[1] - e if ci else 0.0 for e, ci in zip(errors, cis)]])
                     yerr = np.nan_to_num(np.clip(yerr, 0, None))
@@ -307,7 +310,7 @@ def corruption_ce(table: Mapping[str, Sequence[float | None]]) -> dict[str, floa
 
 def _plot_ce(ax, names: Sequence[str], tables, color: Mapping[str, str]) -> None:
     """Grouped bars: CE per corruption and, last, mCE (the mean of the CEs), one bar per model."""
-    groups = [*names, "mCE"]
+    groups = [*names, "mCE (unnormalised)"]
     width = 0.8 / len(tables)
     for j, (key, (_, _, table)) in enumerate(tables):
         ce = corruption_ce(table)
@@ -319,7 +322,8 @@ def _plot_ce(ax, names: Sequence[str], tables, color: Mapping[str, str]) -> None
     ax.set_xticks(np.arange(len(groups)))
     ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=45, ha="right")
     ax.set_ylabel("CE (%)")
-    ax.set_title("corruption error (CE: mean over severities) per corruption, and mCE", fontsize="medium")
+    ax.set_title("corruption error (CE: mean over severities) per corruption, and mCE (unnormalised)",
+                 fontsize="medium")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="x-small", ncols=min(len(tables), 4))
@@ -360,6 +364,61 @@ def plot_imagenet_x(infos: ModelInfos, out_dir: Path, formats: Sequence[str] = (
     return written
 
 
+def curve_block(info: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The stored robustness curve of a model (``details["curve"]`` of the result ``measured.curve_source``
+    names), or None."""
+    block = _block(info)
+    source = (block.get("measured") or {}).get(keys.CURVE_SOURCE)
+    curve = (((block.get("results") or {}).get(source) or {}).get("details") or {}).get("curve")
+    return curve if isinstance(curve, Mapping) and curve.get("eps") and curve.get("accuracy") else None
+
+
+def curves_figure(infos: ModelInfos):
+    """Per-class robust accuracy against eps, one panel per model with a curve (None when none has one)."""
+    found = [(key, info, c) for key, info in infos if (c := curve_block(info)) is not None]
+    if not found:
+        return None
+    cols = min(3, len(found))
+    rows = math.ceil(len(found) / cols)
+    fig = _figure(4.2 * cols, 3.4 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (key, info, curve) in zip(axes, found):
+        eps = np.asarray(curve["eps"], dtype=float)
+        acc = np.asarray([[np.nan if v is None else v for v in row] for row in curve["accuracy"]], dtype=float)
+        names = names_of_classes(info, acc.shape[0]) or [str(c) for c in range(acc.shape[0])]
+        low, high = (np.asarray([[np.nan if v is None else v for v in row] for row in curve.get(k) or []],
+                                dtype=float) for k in ("ci_low", "ci_high"))
+        for c in range(acc.shape[0]):
+            color = f"C{c % 10}"
+            ax.plot(eps, acc[c], color=color, lw=1.2, label=names[c])
+            if low.shape == acc.shape and high.shape == acc.shape:
+                ax.fill_between(eps, low[c], high[c], color=color, alpha=0.12, lw=0)
+        study = curve.get("study_eps")
+        if isinstance(study, (int, float)):
+            ax.axvline(float(study), color="k", lw=0.8, ls="--", label=f"study ε = {study:g}")
+        worst = curve.get("worst_area")
+        ax.set_title(f"{key}: worst-class area {worst:.1f} %" if isinstance(worst, (int, float)) else key,
+                     fontsize="medium")
+        ax.set_xlabel("ε (L∞, [0,1] pixels)")
+        ax.set_ylabel("robust accuracy (%)")
+        ax.set_xlim(0, float(eps[-1]))
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        if acc.shape[0] <= BARS_UP_TO_CLASSES:
+            ax.legend(fontsize="x-small", ncols=2)
+    for ax in axes[len(found):]:
+        ax.set_visible(False)
+    note = caveats([(k, i) for k, i, _ in found], [np.asarray(c.get("n") or [], dtype=int) for _, _, c in found])
+    if note:
+        fig.suptitle(f"[{note}]", fontsize="small")
+    return fig
+
+
+def plot_curves(infos: ModelInfos, path: Path, formats: Sequence[str] = ("png",)) -> Path | None:
+    fig = curves_figure(infos)
+    return None if fig is None else _save(fig, path, formats)
+
+
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     from ..errors import UserError
 
@@ -378,11 +437,13 @@ def write_plots(infos: ModelInfos, out_dir: str | Path, formats: Sequence[str] =
     formats = check_formats(formats)
     infos = sorted(infos, key=lambda ki: TRAINING_ORDER.get(_block(ki[1]).get("training"), len(TRAINING_ORDER)))
     firsts = [p for p in (plot_classwise(infos, out_dir / "classwise_errors.png", formats),
-                          plot_corruptions(infos, out_dir / "corruption_errors.png", formats)) if p is not None]
+                          plot_corruptions(infos, out_dir / "corruption_errors.png", formats),
+                          plot_curves(infos, out_dir / "robustness_curves.png", formats)) if p is not None]
     firsts += plot_imagenet_x(infos, out_dir, formats)
     return [p.with_suffix(f".{fmt}") for p in firsts for fmt in formats]
 
 
 __all__ = ["FORMATS", "SMALL_N", "caveats", "check_formats", "classwise_array", "classwise_counts",
-           "classwise_figure", "classwise_title", "corruption_ce", "corruptions_figure", "figure_bytes", "is_fast",
-           "names_of_classes", "plot_classwise", "plot_corruptions", "plot_imagenet_x", "write_plots"]
+           "classwise_figure", "classwise_title", "corruption_ce", "corruptions_figure", "curve_block", "curves_figure",
+           "figure_bytes", "is_fast",
+           "names_of_classes", "plot_classwise", "plot_corruptions", "plot_curves", "plot_imagenet_x", "write_plots"]

@@ -35,7 +35,7 @@ from ..results.model_info import (
     stored_headlines,
     threat_model_of,
 )
-from ..results.vocab import DEFAULT_THREAT_MODEL, THREAT_MODELS
+from ..results.vocab import CORRUPTION_THREAT_MODELS, DEFAULT_THREAT_MODEL, THREAT_MODELS, ThreatModel
 
 Cell = str
 
@@ -70,7 +70,7 @@ def _with_paper(measured: Any, paper: Any) -> str:
 # paper's protocol, when there is one). Class-wise reported blocks: ``classwise.<name>.sd`` beside these keys.
 REPORTED_BESIDE: dict[str, tuple[str, ...]] = {keys.PGD_ERROR: (keys.PGD_PAPER_ERROR, keys.PGD_ERROR)}
 REPORTED_CLASSWISE_SD: dict[str, tuple[str, ...]] = {
-    keys.PGD: (keys.class_sd(keys.pgd_key("paper")), keys.class_sd(keys.PGD))}
+    keys.PGD: (keys.class_sd(keys.PGD_PAPER), keys.class_sd(keys.PGD))}
 
 
 def is_column(h: Measured) -> bool:
@@ -93,17 +93,10 @@ def restates(row: Mapping[str, Any], key: str) -> bool:
                and same(other.value, h.value) for j, other in row["headlines"].items())
 
 
-# Error rates in % whose keys do not end in ``_error``: the worst class's error, the (unnormalised) mean corruption
-# error. A class SD is the same for errors and accuracies and is never converted.
-ERROR_KEY_PREFIXES = ("worst_class_",)
-ERROR_KEYS = (keys.MCE,)
-
-
 def is_error(h: Measured) -> bool:
-    """An error rate in % (``*_error`` keys, the model_info convention; ``worst_class_*``; ``mce``): shown as
-    100 - value with ``metric="acc"``."""
-    return h.unit == "%" and (h.key.endswith("_error") or h.key.startswith(ERROR_KEY_PREFIXES)
-                              or h.key in ERROR_KEYS)
+    """An error rate in % (``results.keys.is_error``: ``*_error``, ``worst_class_*``, ``mce``; a class SD is the
+    same for errors and accuracies and is never converted): shown as 100 - value with ``metric="acc"``."""
+    return h.unit == "%" and keys.is_error(h.key)
 
 
 def _paper_values(extra: Mapping[str, Any], heads: Mapping[str, Measured]) -> dict[str, Any]:
@@ -153,7 +146,7 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
     best = external if external is not None else base.get("aa_acc")
     threat = threat_model_of(info) or (DEFAULT_THREAT_MODEL if base.get("aa_acc") is not None else None)
     sort_acc = best
-    if sort_acc is None and (threat or "").startswith("corruptions"):
+    if sort_acc is None and threat in CORRUPTION_THREAT_MODELS:
         sort_acc = number(info.get("corruptions_acc"))
     link = info.get("link")
     return {
@@ -179,7 +172,7 @@ def _plain_text(text: Any) -> str:
         return ""
     text = re.sub(r"<br\s*/?>", "; ", text)
     text = re.sub(r"<[^>]+>", "", text)
-    text = text.replace("\\(", "").replace("\\)", "").replace("\\ell_{\\infty}", "Linf")
+    text = text.replace("\\(", "").replace("\\)", "").replace("\\ell_{\\infty}", ThreatModel.LINF)
     return html.unescape(" ".join(text.split()))
 
 
@@ -329,7 +322,7 @@ def by_headline(key: str) -> Callable[[Mapping[str, Any]], tuple]:
 
 
 # ``rbla leaderboard --sort`` names -> the headline key they sort by
-PAPER_EPS_KEY = keys.eps_pixel(keys.pgd_key("paper"))
+PAPER_EPS_KEY = keys.eps_pixel(keys.PGD_PAPER)
 SORT_HEADLINES = {"clean": keys.CLEAN_ERROR, "pgd": keys.PGD_ERROR, "mce": keys.MCE, "sd": keys.class_sd(keys.PGD)}
 SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     "robustbench": sort_key,

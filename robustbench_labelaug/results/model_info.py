@@ -32,7 +32,7 @@ from typing import Any
 from ..errors import UserError
 from . import keys
 from .measured import Declared, Measured, Merged, merge_headlines
-from .vocab import DEFAULT_THREAT_MODEL, PRECISIONS, THREAT_MODELS
+from .vocab import DEFAULT_THREAT_MODEL, PRECISIONS, THREAT_MODELS, ThreatModel
 
 SCHEMA_VERSION = 1
 
@@ -164,7 +164,7 @@ def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
         if records is not None:
             return {r["key"]: Measured.from_record(r) for r in records}
         return {k: Measured(k, _label_of_key(k), v) for k, v in measured.items()
-                if (k.endswith("_error") or k in (keys.MCE, keys.MCE_NORMALIZED)) and _is_num(v)}
+                if (keys.is_error(k) or k == keys.MCE_NORMALIZED) and _is_num(v)}
     out = {}
     for field, (key, label, kind) in ROBUSTBENCH_HEADLINES.items():
         value = number(info.get(field))
@@ -175,7 +175,7 @@ def stored_headlines(info: Mapping[str, Any]) -> dict[str, Measured]:
 
 def _label_of_key(key: str) -> str:
     """A label for a stored number without a declared one (older files): ``clean_error`` -> ``clean err``."""
-    return key.removesuffix("_error").replace("_", " ") + (" err" if key.endswith("_error") else "")
+    return key.removesuffix(keys.ERROR_SUFFIX).replace("_", " ") + (" err" if key.endswith(keys.ERROR_SUFFIX) else "")
 
 
 def headline_sources(info: Mapping[str, Any]) -> dict[str, str]:
@@ -289,6 +289,7 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         "eps_space": PIXEL_SPACE,
         "classifier": "K-way: the first K of the model's K+M logits",
         "class_names": class_names(model),
+        **({"stochastic": True} if model.get("stochastic") else {}),
         "measured": measured,
         "reported": reported_n,
         "results": {k: dict(v) for k, v in results.items()},
@@ -325,6 +326,9 @@ def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is
         parts.append(f"{attack} on {measured[keys.AUTOATTACK_N]} test images")
     if reported_is_pgd:
         parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
+    if model.get("stochastic"):
+        parts.append("declared stochastic: its logits vary between calls, each number is one draw (AutoAttack: its "
+                     "randomised version)")
     return "; ".join(parts)
 
 
@@ -408,7 +412,7 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
                 return f"'labelaug.measured.{key}' must be {'a list' if kind == 'list' else 'an object'}, got {v!r}"
         elif (key in keys.NUMBERS or key.endswith(keys.NUMBER_SUFFIXES)) and not _is_num(v):
             return f"'labelaug.measured.{key}' must be a number or null, got {v!r}"
-        elif key.endswith("_error") and _is_num(v) and not math.isfinite(v):
+        elif keys.is_error(key) and _is_num(v) and not math.isfinite(v):
             return f"'labelaug.measured.{key}' must be a finite number or null, got {v!r}"
     for i, h in enumerate(measured.get("headlines") or []):
         if not isinstance(h, Mapping) or not isinstance(h.get("key"), str) or not isinstance(h.get("label"), str) \
@@ -425,7 +429,7 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
     for name, ref in (measured.get("classwise") or {}).items():
         if not isinstance(ref, Mapping) or not isinstance(ref.get("summary", {}), Mapping):
             return f"'labelaug.measured.classwise.{name}' must be an object with a 'summary' object"
-        for field in ("mean", "sd", "worst_error"):
+        for field in ("mean", keys.SD, keys.WORST_ERROR):
             v = ref.get("summary", {}).get(field)
             if v is not None and (not _is_num(v) or not math.isfinite(v)):
                 return f"'labelaug.measured.classwise.{name}.summary.{field}' must be a finite number, got {v!r}"
@@ -444,7 +448,7 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
         if not isinstance(result, Mapping):
             return f"'labelaug.results.{entry_id}' must be an object"
         for block_name, block in (result.get("classwise") or {}).items():
-            errors = block.get("error") if isinstance(block, Mapping) else None
+            errors = block.get(keys.ERROR) if isinstance(block, Mapping) else None
             if errors is not None and (not isinstance(errors, list)
                                        or not all(e is None or _is_num(e) for e in errors)):
                 return f"'labelaug.results.{entry_id}.classwise.{block_name}.error' must be a list of numbers"
@@ -467,8 +471,14 @@ def model_info_files(folder: str | Path) -> list[Path]:
         raise UserError(f"{folder} is not a folder: pass the output folder of rbla evaluate (or a folder of "
                         "model_info JSONs)")
     root = folder / "model_info" if (folder / "model_info").is_dir() else folder
-    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+    # every JSON, a model named ".x" too; not the "._x.json" resource forks macOS leaves on foreign disks
+    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("._"))
     if not files:
+        computed = sorted(p.parent.parent.name for p in folder.glob("*/results/*.json"))
+        if computed:
+            raise UserError(f"no model_info JSON files under {root}, though {folder} holds results of "
+                            f"{', '.join(dict.fromkeys(computed))}: re-run rbla evaluate with the same config and "
+                            "output, which writes them from the stored results without recomputing")
         raise UserError(f"no model_info JSON files under {root}: run rbla evaluate -c CONFIG first")
     return files
 
@@ -507,7 +517,7 @@ def threat_model_of(info: Mapping[str, Any]) -> str | None:
     if info.get(FOLDER_THREAT_MODEL):
         return str(info[FOLDER_THREAT_MODEL])
     if info.get("corruptions_acc") not in (None, "") and info.get("autoattack_acc") in (None, ""):
-        return "corruptions"
+        return ThreatModel.CORRUPTIONS
     return None
 
 

@@ -22,7 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from .vocab import ADV_PLUS, ADVERSARIAL_MODES, ATTACK_MODES, MODES, STD
+from .vocab import (
+    ADV_PLUS,
+    ADVERSARIAL_MODES,
+    ATTACK_MODES,
+    DEFAULT_LA_P,
+    LA_ADVERSARIAL,
+    LA_AUTHORS,
+    LA_PROTOCOLS,
+    MODES,
+    STD,
+    AttackMode,
+    default_protocol,
+)
 
 
 def is_number(value: Any) -> bool:
@@ -62,6 +74,13 @@ MIN_STEPS = 1
 MIN_NUM_OPS = 0
 MIN_NUM_OPS_ADV_PLUS = 1
 EPS_UNITS = "[0,1] pixel units, e.g. 0.03 or 0.0313725 for 8/255"
+
+# -- the defaults -------------------------------------------------------------------------------------------------
+# Where a signature needs an eps or a delta and the caller gives none: the paper's training and evaluation eps
+# (L-inf, [0,1] pixel units) and its label-augmentation weight. A dataset's threat-model eps (CIFAR-10 8/255, ...)
+# is its registry entry's (``data.registry.DatasetSpec.default_eps``), not this.
+DEFAULT_EPS = 0.03
+DEFAULT_DELTA = 0.03
 
 
 def default_alpha(eps: float, steps: int) -> float:
@@ -151,7 +170,7 @@ def check_steps(owner: str | None, steps: Any, name: str = "steps", fix: str = "
     return int(steps)
 
 
-def check_delta(owner: str | None, delta: Any, name: str = "delta", fix: str = "e.g. 0.03") -> float:
+def check_delta(owner: str | None, delta: Any, name: str = "delta", fix: str = f"e.g. {DEFAULT_DELTA}") -> float:
     """The label-augmentation weight delta, in [0, 1)."""
     _checked(owner, name, delta_problem(delta), fix)
     return float(delta)
@@ -175,7 +194,8 @@ def check_mode(owner: str | None, mode: Any, name: str = "mode", choices: tuple[
 # Python names -> how rbla train / rbla timm-train spell them (the ``names`` of check_training for the CLI).
 TRAINING_FLAGS = {"mode": "--adv-mode", "eps": "--adv-eps", "steps": "--adv-steps", "alpha": "--adv-alpha",
                   "delta": "--la-delta", "num_ops": "--la-ops", "adv_prob": "--adv-prob",
-                  "attack_mode": "--adv-attack-mode", "label_aug": "--label-aug"}
+                  "attack_mode": "--adv-attack-mode", "label_aug": "--label-aug", "protocol": "--la-protocol",
+                  "la_p": "--la-p", "train_clean": "--adv-train-clean"}
 
 
 def training_mode(mode: str, label_aug: bool = False, names: Mapping[str, str] | None = None) -> str:
@@ -189,31 +209,59 @@ def training_mode(mode: str, label_aug: bool = False, names: Mapping[str, str] |
     return ADV_PLUS
 
 
+def protocol_problem(mode: str, protocol: Any, adv_prob: Any = 1.0, train_clean: Any = False,
+                     names: Mapping[str, str] | None = None) -> str | None:
+    """The label-augmentation protocol's rules: one of :data:`LA_PROTOCOLS`, only for the hook's adversarial modes
+    (adv, adv_plus), and ``authors`` (which draws each part with its own ``la_p``) without the ``adversarial``
+    protocol's batch knobs (``adv_prob`` < 1, ``train_clean``)."""
+    n = names or {}
+    if protocol is not None and protocol not in LA_PROTOCOLS:
+        return f"{n.get('protocol', 'protocol')} {choice_problem(protocol, LA_PROTOCOLS)}"
+    if protocol is not None and default_protocol(mode) is None:
+        return (f"{n.get('protocol', 'protocol')} {protocol} applies to adv and adv_plus only (mode {mode} has no "
+                "clean/adversarial mix of its own): leave it out")
+    protocol = default_protocol(mode) if protocol is None else protocol
+    if protocol == LA_AUTHORS and (train_clean or (is_number(adv_prob) and adv_prob != 1.0)):
+        which = n.get("train_clean", "train_clean") if train_clean else n.get("adv_prob", "adv_prob")
+        return (f"{which} belongs to the {LA_ADVERSARIAL} protocol; {n.get('protocol', 'protocol')} {LA_AUTHORS} "
+                f"(adv_plus's default) draws the clean and the adversarial part each with {n.get('la_p', 'la_p')}: "
+                f"pass {n.get('protocol', 'protocol')} {LA_ADVERSARIAL} to keep it, or drop it")
+    return None
+
+
 def check_training(owner: str | None = None, *, mode: Any, eps: Any, steps: Any, alpha: Any = None,
-                   delta: Any = 0.0, num_ops: Any = 0, adv_prob: Any = 1.0, attack_mode: Any = "eval",
+                   delta: Any = 0.0, num_ops: Any = 0, adv_prob: Any = 1.0, attack_mode: Any = AttackMode.EVAL,
+                   protocol: Any = None, la_p: Any = DEFAULT_LA_P, train_clean: Any = False,
                    names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every rule of an adversarial-training run's settings, in one place (the hook, ``rbla train`` and
     ``rbla timm-train`` call it; ``names``: how the user spelled each setting, e.g. :data:`TRAINING_FLAGS`).
-    Returns the checked values, ``alpha`` resolved with :func:`default_alpha`."""
+    Returns the checked values, ``alpha`` resolved with :func:`default_alpha` and ``protocol`` (None: the mode's
+    default, :func:`~.vocab.default_protocol`) resolved."""
     n = {**{k: k.replace("attack_mode", "attack mode") for k in TRAINING_FLAGS}, **(names or {})}
     flags = names is not None
     check_mode(owner, mode, n["mode"])
     _checked(owner, n["attack_mode"], choice_problem(attack_mode, ATTACK_MODES), "")
-    eps = check_eps(owner, eps, n["eps"], f"e.g. {n['eps']} 0.03 (8/255 = 0.0314)" if flags else "")
+    eps = check_eps(owner, eps, n["eps"], f"e.g. {n['eps']} {DEFAULT_EPS} (8/255 = 0.0314)" if flags else "")
     steps = check_steps(owner, steps, n["steps"], f"e.g. {n['steps']} 10" if flags else "")
     alpha = check_alpha(owner, alpha, n["alpha"])
-    delta = check_delta(owner, delta, n["delta"], f"e.g. {n['delta']} 0.03")
+    delta = check_delta(owner, delta, n["delta"], f"e.g. {n['delta']} {DEFAULT_DELTA}")
     num_ops = check_num_ops(owner, num_ops, n["num_ops"])
     problem = adv_plus_problem(mode, num_ops, n["num_ops"])
     if problem:
         raise UserError(f"{_prefix(owner)}{problem}: e.g. {n['num_ops']} 1")
     adv_prob = check_probability(owner, adv_prob, n["adv_prob"])
+    la_p = check_probability(owner, la_p, n["la_p"], "e.g. 0.7 (the authors')")
+    problem = protocol_problem(mode, protocol, adv_prob, train_clean, n)
+    if problem:
+        raise UserError(f"{_prefix(owner)}{problem}")
+    protocol = default_protocol(mode) if protocol is None else protocol
     return {"mode": mode, "eps": eps, "steps": steps, "alpha": default_alpha(eps, steps) if alpha is None else alpha,
-            "delta": delta, "num_ops": num_ops, "adv_prob": adv_prob, "attack_mode": attack_mode}
+            "delta": delta, "num_ops": num_ops, "adv_prob": adv_prob, "attack_mode": attack_mode,
+            "protocol": protocol, "la_p": la_p}
 
 
-__all__ = ["DELTA_RANGE", "EPS_RANGE", "EPS_UNITS", "Interval", "MIN_NUM_OPS", "MIN_NUM_OPS_ADV_PLUS", "MIN_STEPS",
+__all__ = ["DEFAULT_DELTA", "DEFAULT_EPS", "DELTA_RANGE", "EPS_RANGE", "EPS_UNITS", "Interval", "MIN_NUM_OPS", "MIN_NUM_OPS_ADV_PLUS", "MIN_STEPS",
            "PROBABILITY_RANGE", "TRAINING_FLAGS", "adv_plus_problem", "check_alpha", "check_delta", "check_eps", "check_mode",
            "check_num_ops", "check_probability", "check_steps", "check_training", "choice_problem",
            "default_alpha", "delta_problem", "eps_problem", "fail", "in_range_problem", "int_problem", "is_int",
-           "is_number", "label_aug_problem", "num_ops_problem", "steps_problem", "training_mode"]
+           "is_number", "label_aug_problem", "num_ops_problem", "protocol_problem", "steps_problem", "training_mode"]

@@ -24,19 +24,17 @@ name) that keys its results; ``settings`` go to ``create_evaluator(name, **setti
 entry's ``fast`` settings are laid over them and ``n_examples`` is capped by the top-level ``fast`` block, and the
 default output folder gets a ``-fast`` suffix, so quick and full results never mix.
 
-Output (``runtime.output`` or ``--output``)::
-
-    model_info/<model>.json               RobustBench ModelInfo + "labelaug" block (written atomically, rank 0)
-    <model>/model.json                    which checkpoint the folder's results belong to
-    <model>/cache/<id>/<evaluator>/*.npz  finished parts (an interrupted run resumes from here)
-    <model>/results/<id>.json             finished evaluator results (a re-run reuses them; nothing is loaded)
-    leaderboard.md, plots/*.png
-
-Results computed with other settings, data or checkpoint are refused (use another output folder or delete the
-stale one) rather than mixed in. Under torchrun the evaluators shard the examples; only rank 0 writes.
+Output (``runtime.output`` or ``--output``): one evaluation folder per model (``<output>/<model>/``: its results,
+finished parts and which checkpoint they belong to), ``model_info/<model>.json`` (RobustBench's ModelInfo + the
+"labelaug" block), ``leaderboard.md`` and ``plots/``. The folder's layout and when a stored result is reused,
+recomputed or refused are :mod:`robustbench_labelaug.store`'s: a re-run reuses finished results (nothing is
+loaded) and resumes an interrupted one from its finished parts; results computed with other settings or
+checkpoint are refused (use another output folder or delete the stale one) rather than mixed in, and results of
+changed data are recomputed. Under torchrun the evaluators shard the examples; only rank 0 writes.
 
 Modules: :mod:`.config` (schema, loading, validation), :mod:`.models` (zoo entries and checkpoints resolved and
-loaded), :mod:`.run` (:func:`evaluate_config`, :func:`evaluate_model` and the results cache), :mod:`.cli`.
+loaded), :mod:`.loop` (the one evaluate loop, shared with ``benchmark()``), :mod:`.run` (:func:`evaluate_config`,
+:func:`evaluate_model`), :mod:`.cli`.
 """
 
 from __future__ import annotations

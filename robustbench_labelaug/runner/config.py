@@ -102,11 +102,12 @@ class ModelConfig(_Schema):
     training: str | None = None
     delta: float | None = None
     eps: float | None = None
-    threat_model: str = DEFAULT_THREAT_MODEL
+    threat_model: str = DEFAULT_THREAT_MODEL.value  # plain: model_dump() (python) holds no member
     dataset: str | None = None
     description: str | None = None
     paper: Any = None
     reported: dict[str, Any] | None = None
+    stochastic: bool = False  # its logits vary between calls on purpose: evaluated as such (modelcheck.py)
 
 
 class EvaluatorConfig(_Schema):

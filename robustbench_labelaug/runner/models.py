@@ -3,6 +3,7 @@ and loaded in eval mode."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import jsonable
-from ..results.vocab import ADV_PLUS, ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL, TRADES
+from ..results.rules import is_number
+from ..results.vocab import ADV_PLUS, ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL, NO_POLICY, TRADES
 from .config import EvalConfig, ModelConfig
 
 
@@ -85,6 +87,26 @@ def _pick_dataset(cfg: EvalConfig, model: ModelConfig, dataset_name: str | None)
                     "it is evaluated on: set its 'dataset' in the config")
 
 
+# what a model is, which a config may declare where the model does not record it, never relabel where it does
+RECORDED_FACTS = ("training", "delta", "eps")
+
+
+def check_labels(key: str, declared: dict[str, Any], recorded: dict[str, Any]) -> None:
+    """:class:`UserError` where the config declares a training fact (mode, delta, eps) that the checkpoint or zoo
+    entry records otherwise: a result is labelled with what the model is."""
+    for name in RECORDED_FACTS:
+        given, found = declared.get(name), recorded.get(name)
+        if given is None or found is None:
+            continue
+        same = math.isclose(float(given), float(found), rel_tol=1e-9) if is_number(given) and is_number(found) \
+            else given == found
+        if not same:
+            where = f"checkpoint {recorded['checkpoint']}" if recorded.get("checkpoint") else \
+                f"zoo entry '{recorded['zoo']}'" if recorded.get("zoo") else "its source"
+            raise UserError(f"model '{key}': the config says {name}: {given!r} but {where} records {found!r}: drop "
+                            f"{name} from the config (the results would be labelled as another model)")
+
+
 def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
     """Metadata of a zoo entry or checkpoint, config values overriding (a checkpoint's K and M must agree)."""
     overrides = {k: getattr(model, k) for k in ("training", "delta", "eps", "description", "paper")
@@ -139,10 +161,10 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
             if given is not None and found is not None and given != found:
                 raise UserError(f"model '{model.key}': the config says {name}={given} but checkpoint {path} has "
                                 f"{found}: drop it from the config or fix it")
-        from ..train.args import training_label
+        from ..train.args import recorded_protocol, training_label
 
         mode = args.get("adv_mode")
-        training = training_label(mode, args.get("fair", "none"))
+        training = training_label(mode, args.get("fair", NO_POLICY), recorded_protocol(args))
         meta = {"dataset": args.get("dataset"), "architecture": model.arch or state.get("arch"),
                 "training": training, "num_classes": k if k is not None else model.num_classes,
                 "num_ops": m if m is not None else model.num_ops,
@@ -160,8 +182,11 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
 
         fingerprint = {"sha256": file_sha256(path)}  # the weights, wherever the file lies
         reported = model.reported
+    check_labels(model.key, overrides, meta)
     meta.update(overrides)
     meta["key"] = model.key
+    if model.stochastic:
+        meta["stochastic"] = True  # declared: the report says so (model_info's footnote)
     default = meta.get("threat_model", DEFAULT_THREAT_MODEL)
     meta["threat_model"] = model.threat_model if model.threat_model != DEFAULT_THREAT_MODEL else default
     dataset_id = _pick_dataset(cfg, model, meta.get("dataset"))

@@ -1,31 +1,18 @@
-"""Running a config: every model through every evaluator, results cached per model folder (see
-:mod:`robustbench_labelaug.runner`)."""
+"""Running a config: every model through the evaluate loop (:mod:`.loop`) into the output folder's store
+(:mod:`robustbench_labelaug.store`), then its model_info (see :mod:`robustbench_labelaug.runner`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..fileio import RunLock, atomic_write_json, check_writable_dir, jsonable
+from ..fileio import check_writable_dir
+from ..store import EvaluationStore
 from . import guards
 from .config import EvalConfig, check_device
-from .feeding import resolve_batch_size
+from .loop import evaluate_folder, plan_result
 from .models import MissingCheckpoint, ResolvedModel, load_resolved_model, resolve_model
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(jsonable(obj), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _read_json(path: Path) -> Any:
-    data = guards.read_json_object(path)
-    if data is None:
-        raise UserError(f"{path} is damaged (not a JSON object): delete it to recompute")
-    return data
 
 
 class DatasetCache:
@@ -46,106 +33,44 @@ class DatasetCache:
         return self.built[ds_id]
 
 
-def _check_model_folder(folder: Path, model: ResolvedModel, is_main: bool) -> None:
-    marker = folder / "model.json"
-    if marker.exists():
-        found = _read_json(marker).get("fingerprint")
-        if found != model.fingerprint:
-            raise UserError(f"{folder} holds results of another checkpoint for model '{model.key}': use another "
-                            f"--output, or delete {folder} to recompute")
-    elif is_main:
-        atomic_write_json(marker, {"model": model.key, "fingerprint": model.fingerprint, "meta": model.meta})
-
-
 def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets: DatasetCache, *, fast: bool,
                    device, progress: bool, checked: dict | None = None,
                    data_fps: dict[str, str | None] | None = None) -> dict[str, dict[str, Any]]:
-    """Every evaluator's EvalResult dict for one model (reused from ``results/`` where finished). The evaluators
-    share the model's top-1 predictions (clean, ReaL and ImageNet-X run one forward pass) and ``checked``, the
+    """Every evaluator's EvalResult dict for one model of the config, through the evaluate loop
+    (:func:`.loop.evaluate_folder`: reused from ``<output>/<model>/results/`` where finished). ``checked``: the
     run's data checks already passed (an ImageNet-C folder is checked once per run, not per model)."""
-    import numpy as np
-    import torch
-    from tqdm import tqdm
+    from .. import distributed as dist_utils  # deferred: torch, for the CLI's start time
 
-    from .. import distributed as dist_utils
-    from ..evaluation import EvalContext, create_evaluator
-
-    info = dist_utils.current()
-    folder = output / model.key
-    _check_model_folder(folder, model, info.is_main)
-    dist_utils.barrier()
-    loaded, batch_size = None, None
-    predictions: dict = {}  # this model's top-1 predictions, shared between its evaluators
-    results: dict[str, dict[str, Any]] = {}
+    is_main = dist_utils.current().is_main
+    store = EvaluationStore(output, writer=is_main, log=print if is_main else (lambda msg: None))
     data_fps = data_fps if data_fps is not None else guards.data_fingerprints(cfg)
-    log = (lambda msg: print(msg, flush=True)) if info.is_main else (lambda msg: None)
-    bar = tqdm(cfg.evaluators, desc=model.key, leave=False, disable=not (progress and info.is_main))
-    for entry in bar:
-        rid = entry.effective_id(fast, cfg.fast)  # says what ran (--fast: pgd10_sound, not pgd40_sound)
-        bar.set_postfix_str(rid)
-        ds_id = entry.dataset or model.dataset_id
-        settings = entry.effective_settings(fast, cfg.fast)
-        fingerprint = _digest({"evaluator": entry.name, "settings": settings,
-                               "dataset": cfg.datasets[ds_id].spec(), "num_classes": model.meta["num_classes"],
-                               "seed": cfg.runtime.seed})
-        result_path = folder / "results" / f"{rid}.json"
-        cache_dir = folder / "cache" / rid
-        stored = guards.stored_result(result_path, log) if result_path.exists() else None
-        if stored is not None and stored.get("fingerprint") == fingerprint \
-                and guards.data_changed(stored, data_fps.get(ds_id)):
-            log(f"the data of dataset '{ds_id}' changed since {result_path} was computed (or it predates data "
-                "fingerprints): recomputing it")
-            if info.is_main:
-                guards.clear_cache(cache_dir)
-            stored = None
-        if stored is not None:
-            if stored.get("fingerprint") != fingerprint:
-                raise UserError(f"{result_path} was computed with other settings or data than '{rid}' has "
-                                f"now: use another --output, or delete it (and {folder / 'cache' / rid}) to "
-                                "recompute")
-            results[rid] = stored["result"]
-            continue
-        marker = cache_dir / "fingerprint.json"
-        if marker.exists():
-            found = guards.read_json_object(marker)
-            if found is None or (found.get("fingerprint") == fingerprint
-                                 and guards.data_changed(found, data_fps.get(ds_id))):
-                log(f"{cache_dir} is damaged or holds splits of other data: recomputing them")
-                if info.is_main:
-                    guards.clear_cache(cache_dir)
-        if marker.exists() and _read_json(marker).get("fingerprint") != fingerprint:
-            raise UserError(f"{cache_dir} holds parts computed with other settings or data than '{rid}' has "
-                            f"now: use another --output, or delete {cache_dir} to recompute")
-        if info.is_main and not marker.exists():
-            atomic_write_json(marker, {"fingerprint": fingerprint, "evaluator": entry.name, "settings": settings,
-                                       "dataset": cfg.datasets[ds_id].spec(),
-                                       "data_fingerprint": data_fps.get(ds_id)})
-        evaluator = create_evaluator(entry.name, **settings)
-        if loaded is None:
-            loaded = load_resolved_model(model, cfg.runtime.model_dir)
-            from ..modelcheck import check_finite_model
+    from ..evaluation import settings_for_model  # deferred: torch, for the CLI's start time
 
-            check_finite_model(loaded, f"model '{model.key}'")
-            if cfg.runtime.channels_last:
-                loaded = loaded.to(memory_format=torch.channels_last)
-        if batch_size is None:  # runtime.batch_size auto: probed once per model (runner/feeding.py)
-            batch_size = resolve_batch_size(cfg.runtime.batch_size, loaded, datasets(ds_id), device, model.key,
-                                            show=info.is_main)
-        torch.manual_seed(cfg.runtime.seed)
-        np.random.seed(cfg.runtime.seed)
-        ctx = EvalContext(num_classes=int(model.meta["num_classes"]), out_dir=cache_dir, device=device,
-                          batch_size=batch_size, num_workers=cfg.runtime.num_workers,
-                          progress=progress, seed=cfg.runtime.seed, dataset=cfg.datasets[ds_id].name,
-                          predictions=predictions, checked=checked, decode=cfg.runtime.decode)
-        started = time.perf_counter()
-        result = evaluator.run(loaded, datasets(ds_id), ctx).to_dict()
-        result.setdefault("details", {})["wall_seconds"] = round(time.perf_counter() - started, 3)
-        if info.is_main:
-            atomic_write_json(result_path, {"fingerprint": fingerprint, "id": rid, "dataset": ds_id,
-                                            "data_fingerprint": data_fps.get(ds_id), "result": result})
-        dist_utils.barrier()
-        results[rid] = result
-    return results
+    planned = []
+    for entry in cfg.evaluators:
+        ds_id = entry.dataset or model.dataset_id
+        # the id says what ran (--fast: pgd10_sound, not pgd40_sound); a stochastic model: AutoAttack's rand
+        settings = settings_for_model(entry.name, entry.effective_settings(fast, cfg.fast), model.config.stochastic)
+        planned.append(plan_result(entry.effective_id(fast, cfg.fast), entry.name, settings, cfg.datasets[ds_id],
+                                   model.meta["num_classes"], cfg.runtime.seed, data_fps.get(ds_id)))
+
+    def load():
+        from ..modelcheck import check_finite_model, check_head_width  # deferred: torch (CLI start time)
+
+        loaded = load_resolved_model(model, cfg.runtime.model_dir)
+        check_finite_model(loaded, f"model '{model.key}'")
+        check_head_width(loaded, datasets(model.dataset_id)[0][0].unsqueeze(0), int(model.meta["num_classes"]),
+                         int(model.meta.get("num_ops") or 0), f"model '{model.key}'")
+        if cfg.runtime.channels_last:
+            import torch  # deferred: torch, for the CLI's start time
+
+            loaded = loaded.to(memory_format=torch.channels_last)
+        return loaded
+
+    return evaluate_folder(store.folder(model.key), planned, fingerprint=model.fingerprint, meta=model.meta,
+                           load=load, dataset=datasets, device=device, batch_size=cfg.runtime.batch_size,
+                           num_workers=cfg.runtime.num_workers, progress=progress, decode=cfg.runtime.decode,
+                           checked=checked)
 
 
 def check_num_classes(cfg: EvalConfig, models: list[ResolvedModel]) -> None:
@@ -210,7 +135,7 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     lock = None
     if dist.is_main:  # one writer per output folder, as rbla train (a second run would redo all the work)
         check_writable_dir(out)
-        lock = RunLock(out, what="evaluation output").acquire(on_stale=print)
+        lock = EvaluationStore(out).lock().acquire(on_stale=print)
     try:
         if on_ray:  # the tasks' files come back and are written here, under this process's lock
             from .tasks import evaluation_works
@@ -241,6 +166,7 @@ def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, dat
     from ..results.model_info import build_model_info
 
     written = []
+    store = EvaluationStore(out, writer=dist.is_main)
     data_fps = guards.data_fingerprints(cfg)
     for model in resolved:
         results = evaluate_model(cfg, model, out, datasets, fast=fast, device=dev, progress=progress,
@@ -265,9 +191,8 @@ def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, dat
             extra["skipped_files"] = {"count": len(skipped), "files": [str(f) for f in skipped][:100]}
         info = build_model_info(model.meta, results, reported=model.reported, extra=extra,
                                 declared=declare_results(results))
-        path = out / "model_info" / f"{model.key}.json"
+        path = store.write_model_info(model.key, info)
         if dist.is_main:
-            atomic_write_json(path, info)
             print(summary_line(model.key, info), flush=True)
         written.append(path)
         dist_utils.barrier()

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..results import keys
+
 
 def _labels(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = np.asarray(y_true).astype(np.int64).ravel(), np.asarray(y_pred).astype(np.int64).ravel()
@@ -47,7 +49,7 @@ def classwise_error(y_true, y_pred, num_classes: int) -> np.ndarray:
 
 
 CI_METHODS = ("percentile", "BCa", "basic")
-CI_STATISTICS = ("sd", "worst_error")
+CI_STATISTICS = (keys.SD, keys.WORST_ERROR)
 # Above this many resampled examples (n_boot x examples, e.g. ImageNet-C's 75 x 50 000 images), resampling each
 # example costs minutes; a class's resampled error is then drawn directly from its exact distribution,
 # Binomial(n, observed error) / n, which is the same bootstrap distribution (percentile and basic intervals only).
@@ -157,9 +159,9 @@ def classwise_summary_from_mistakes(y_true, mistakes, num_classes: int, n_boot: 
     worst_class, best_class = int(idx[np.argmax(scored)]), int(idx[np.argmin(scored)])
     sd, worst = float(scored.std(ddof=0)), float(errors[worst_class])
     out: dict[str, Any] = {
-        "mean": float(scored.mean()), "sd": sd,
+        "mean": float(scored.mean()), keys.SD: sd,
         "sd_sample": float(scored.std(ddof=1)) if scored.size > 1 else 0.0,
-        "worst_class": worst_class, "worst_error": worst,
+        keys.WORST_CLASS: worst_class, keys.WORST_ERROR: worst,
         "best_class": best_class, "best_error": float(errors[best_class]),
         "num_classes_scored": int(idx.size), "ci_level": ci, "n_boot": n_boot,
     }

@@ -8,8 +8,16 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..data.registry import DEFAULT_DATASET
 from ..errors import UserError
-from ..results.rules import TRAINING_FLAGS, check_training, training_mode
+from ..results.rules import (
+    DEFAULT_DELTA,
+    DEFAULT_EPS,
+    TRAINING_FLAGS,
+    check_mode,
+    check_training,
+    training_mode,
+)
 
 # rbla train's --adv-mode (the hook's modes plus TRADES), --fair, and the training labels: results/vocab.py
 from ..results.vocab import (  # noqa: E402,F401
@@ -18,12 +26,22 @@ from ..results.vocab import (  # noqa: E402,F401
     AMP_DTYPES,
     ATTACK_MODES,
     DEFAULT_AMP_DTYPE,
+    DEFAULT_LA_P,
     FAIR_POLICIES,
+    LA_PROTOCOLS,
     MODES,
+    NO_POLICY,
     STD,
     TRADES,
+    TRADES_FORMS,
     TRAIN_MODES,
     TRAINING_LABELS,
+    AttackMode,
+    Fair,
+    TradesForm,
+    default_protocol,
+    is_fair,
+    recorded_protocol,
     training_label,
 )
 
@@ -33,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML file whose keys (flag names with underscores) set the defaults")
 
     group = parser.add_argument_group("Dataset parameters")
-    group.add_argument("--dataset", default="digits", metavar="NAME",
+    group.add_argument("--dataset", default=DEFAULT_DATASET, metavar="NAME",
                        help="a registered dataset (robustbench_labelaug.data.list_datasets()): digits, folder, "
                             "imagenet, ...")
     group.add_argument("--data-dir", default=None, metavar="DIR", help="root of an ImageNet-layout folder")
@@ -71,6 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--warmup-epochs", type=int, default=0, metavar="N", help="epochs of linear lr warm-up")
     group.add_argument("--warmup-lr", type=float, default=1e-5, metavar="LR", help="lr at the start of warm-up")
     group.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs to train")
+    group.add_argument("--decay-milestones", type=int, nargs="+", default=[90, 180, 270], metavar="E",
+                       help="--sched multistep: the lr is multiplied by --decay-rate from the E-th epoch on, counted "
+                            "from 1 as timm does (timm's flag; CFA's and the usual CIFAR-10 recipe, lr/10 from "
+                            "0-based epochs 100 and 150 of 200: 101 151)")
+    group.add_argument("--decay-rate", "--dr", type=float, default=0.1, metavar="RATE",
+                       help="--sched multistep/step: the lr factor at each milestone (timm's flag)")
 
     group = add_adv_arguments(parser.add_argument_group("Adversarial training / label augmentation"))
     group.add_argument("--val-pgd-steps", type=int, default=0, metavar="N",
@@ -108,7 +132,7 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
     if trades:
         group.add_argument("--trades-beta", type=float, default=6.0, metavar="B",
                            help="TRADES trade-off beta (--adv-mode trades; the KL attack uses --adv-eps/-steps/-alpha)")
-    group.add_argument("--fair", default="none", choices=FAIR_POLICIES,
+    group.add_argument("--fair", default=NO_POLICY.value, choices=FAIR_POLICIES,
                        help="class-wise policy: none; cfa (CCM class-wise eps, "
                             + ("CCR class-wise beta with trades, " if trades else "")
                             + "FAWA weight averaging); frl (FRL reweight/remargin from the validation split)")
@@ -120,11 +144,17 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
                                                                      "--val-split names its validation split)"))
     group.add_argument("--fair-val-steps", type=int, default=10, metavar="N",
                        help="PGD steps of the validation split's class-wise robust accuracy (at --adv-eps)")
-    group.add_argument("--cfa-begin", type=int, default=10, metavar="E", help="CFA: first epoch of class-wise eps")
+    group.add_argument("--cfa-begin", type=int, default=None, metavar="E",
+                       help="CFA: first epoch of class-wise eps/beta (None: the reference's 10 of 200 scaled to the "
+                            "run's epochs, at least 1; it must be below the epochs)")
     group.add_argument("--cfa-lambda1", type=float, default=0.5, help="CFA CCM: eps_c = (lambda1 + A_c) * eps")
     group.add_argument("--cfa-lambda2", type=float, default=0.5, help="CFA CCR: beta_c = (lambda2 + A_c) * beta")
     group.add_argument("--cfa-parts", default="ccm,ccr,fawa", metavar="LIST",
                        help="CFA parts to use, comma separated: ccm, ccr (trades only), fawa")
+    if trades:
+        group.add_argument("--cfa-trades-form", default=TradesForm.NORMALISED.value, choices=TRADES_FORMS,
+                           help="CFA with trades: the loss per sample, normalised (the reference's (1-b_c) CE + b_c "
+                                "KL, b_c = beta_c/(1+beta_c)) or zhang (CE + beta_c KL)")
     group.add_argument("--fawa-decay", type=float, default=0.88, help="CFA FAWA: EMA decay")
     group.add_argument("--fawa-threshold", type=float, default=0.24,
                        help="CFA FAWA: worst-class validation robust accuracy an epoch needs to enter the average")
@@ -139,21 +169,32 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
 def add_adv_arguments(group, modes: tuple[str, ...] = TRAIN_MODES):
     """The plugin's flags (shared by ``rbla train`` and ``rbla timm-train``; the launcher passes the hook's
     modes, without ``trades``)."""
-    group.add_argument("--adv-mode", default=ADV_PLUS, choices=modes,
+    group.add_argument("--adv-mode", default=ADV_PLUS.value, choices=modes,  # defaults: plain strings (args.yaml)
                        help="std: clean; adv: PGD AT (Madry); adv_plus: PGD AT + label augmentation"
                             + ("; trades: TRADES (rbla train only)" if TRADES in modes else ""))
     group.add_argument("--label-aug", action="store_true", help="turn --adv-mode adv into adv_plus")
-    group.add_argument("--adv-eps", type=float, default=0.03, help="L-inf epsilon in [0,1] pixel units")
+    group.add_argument("--adv-eps", type=float, default=DEFAULT_EPS, help="L-inf epsilon in [0,1] pixel units")
     group.add_argument("--adv-steps", type=int, default=10, help="PGD steps")
     group.add_argument("--adv-alpha", type=float, default=None, help="PGD step size (None: 2.5*eps/steps)")
-    group.add_argument("--adv-prob", type=float, default=1.0, help="share of batches attacked; others clean")
+    group.add_argument("--adv-prob", type=float, default=1.0,
+                       help="(--la-protocol adversarial) share of batches attacked; others clean")
     group.add_argument("--adv-train-clean", action="store_true",
-                       help="also train each clean batch, target [y, 0] (doubles the batch)")
-    group.add_argument("--adv-attack-mode", default="eval", choices=ATTACK_MODES,
+                       help="(--la-protocol adversarial) also train each clean batch, target [y, 0] (doubles the "
+                            "batch)")
+    group.add_argument("--adv-attack-mode", default=AttackMode.EVAL.value, choices=ATTACK_MODES,
                        help="BatchNorm/dropout mode while generating the attack")
-    group.add_argument("--la-delta", type=float, default=0.03, help="label-augmentation weight delta")
+    group.add_argument("--la-delta", type=float, default=DEFAULT_DELTA, help="label-augmentation weight delta")
     group.add_argument("--la-ops", type=int, default=1, metavar="M",
                        help="number M of transformation labels (op j = PGD at eps*(j+1)/M)")
+    group.add_argument("--la-protocol", default=None, choices=LA_PROTOCOLS,
+                       help="which rows a batch trains (adv, adv_plus; None: authors for adv_plus, adversarial for "
+                            "adv). authors (the authors' label-augmentation code): the clean images [y, 0] and the "
+                            "adversarial ones [(1-delta) y, delta z], each with probability --la-p; adversarial "
+                            "(Madry): every row adversarial. The controls: --adv-mode adv --la-protocol authors "
+                            "(Adv on the same mix), --adv-mode adv_plus --la-protocol adversarial (dummy smoothing)")
+    group.add_argument("--la-p", type=float, default=DEFAULT_LA_P, metavar="P",
+                       help="--la-protocol authors: the probability of each part (clean, adversarial) per batch "
+                            "(the authors' 0.7)")
     return group
 
 
@@ -182,6 +223,10 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pretrained-file", default=None, metavar="FILE",
                        help="load the pretrained weights from this local file instead of the hub (implies "
                             "--pretrained; timm pretrained_cfg_overlay file); its sha256 is recorded")
+    group.add_argument("--initial-checkpoint", default=None, metavar="PATH",
+                       help="start from this checkpoint's weights (an rbla train / timm-train run's last.pth.tar or "
+                            "an exported zoo .pt, same architecture, K and M; timm's flag of the same name): FRL's "
+                            "hot start. Optimizer, schedule and epochs start afresh; its sha256 is recorded")
     group.add_argument("--color-jitter", type=float, default=0.0, metavar="F",
                        help="ColorJitter strength for folder datasets (0: the paper's RandomResizedCrop + flip only; "
                             "timm's create_transform would use 0.4)")
@@ -232,28 +277,78 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"config file {file} has unknown keys {unknown}: use `rbla train --help` flag names")
-    parser.set_defaults(**values)
+    actions = {a.dest: a for a in parser._actions}
+    parser.set_defaults(**{k: config_value(actions[k], k, v, file) for k, v in values.items()})
     return set(values)
+
+
+def config_value(action: argparse.Action, key: str, value, file) -> object:
+    """A config file's value for a flag, checked as the command line would check it (the flag's type, number of
+    values and choices), so ``epochs: [1, 2]`` is one line, not a traceback deep in training."""
+    flag = action.option_strings[-1] if action.option_strings else key
+
+    def bad(want: str) -> UserError:
+        return UserError(f"config file {file}: {key}: {value!r} is not {want} (what {flag} takes): write it as "
+                         f"on the command line")
+
+    if action.nargs == 0:  # store_true / store_false / store_const
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    many = action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1)
+    if isinstance(value, dict) or (isinstance(value, list) and not many):
+        raise bad("one value" if not many else "a list of values")
+    out = []
+    for v in (value if isinstance(value, list) else [value]):
+        if v is not None and action.type is not None:
+            if isinstance(v, (list, dict)) or (action.type in (int, float) and isinstance(v, bool)):
+                raise bad("a number" if action.type in (int, float) else "a value")
+            if action.type is int and isinstance(v, float) and not v.is_integer():
+                raise bad("an integer")
+            try:
+                v = action.type(v if action.type in (int, float, str) else str(v))
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
+                raise bad(f"a valid {getattr(action.type, '__name__', 'value')}") from None
+        if v is not None and action.choices is not None and v not in action.choices:
+            raise UserError(f"config file {file}: {key}: {v!r} is not one of {', '.join(map(str, action.choices))}")
+        out.append(v)
+    return out if many else out[0]
 
 
 def adv_settings(args: argparse.Namespace, allow_trades: bool = True) -> dict:
     """The ``--adv-*`` / ``--la-*`` flags checked by the one training rule (``results.rules.check_training``), as
     ``AdvLabelAug`` keyword arguments (``rbla train`` and ``rbla timm-train`` alike)."""
+    check_mode(None, args.adv_mode, TRAINING_FLAGS["mode"], TRAIN_MODES)  # every choice (trades: refused below)
     mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
     if mode == TRADES and not allow_trades:
         raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
                         "mixup_fn: use rbla train --adv-mode trades")
+    protocol = getattr(args, "la_protocol", None)
+    if mode in (STD, TRADES) and protocol is not None:
+        raise UserError(f"--la-protocol {protocol} applies to --adv-mode adv and adv_plus only (mode {mode} has no "
+                        "clean/adversarial mix of its own): leave it out")
     # TRADES' KL attack takes the same eps/steps/alpha rules as PGD training (checked as adv)
     checked = check_training(mode=ADV if mode == TRADES else mode, eps=args.adv_eps, steps=args.adv_steps,
                              alpha=args.adv_alpha, delta=args.la_delta, num_ops=args.la_ops, adv_prob=args.adv_prob,
-                             attack_mode=args.adv_attack_mode, names=TRAINING_FLAGS)
-    return {**checked, "mode": mode, "alpha": args.adv_alpha}
+                             attack_mode=args.adv_attack_mode, protocol=protocol,
+                             la_p=getattr(args, "la_p", DEFAULT_LA_P),
+                             train_clean=getattr(args, "adv_train_clean", False), names=TRAINING_FLAGS)
+    return {**checked, "mode": mode, "alpha": args.adv_alpha, "protocol": None if mode == TRADES else
+            checked["protocol"]}
+
+
+def hook_kwargs(args: argparse.Namespace) -> dict:
+    """``AdvLabelAug`` keyword arguments of a run's flags, the same for both training doors (``rbla train`` and
+    ``rbla timm-train``): the checked ``--adv-*`` / ``--la-*`` settings, M at least 1 (the hook's own rule), the
+    clean-batch flag."""
+    checked = adv_settings(args, allow_trades=False)
+    return {**checked, "num_ops": max(checked["num_ops"], 1), "train_clean": bool(args.adv_train_clean)}
 
 
 def validate_args(args: argparse.Namespace) -> None:
     """Catch impossible settings before anything is built or written."""
     args.adv_mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
-    adv_settings(args)
+    args.la_protocol = adv_settings(args)["protocol"]  # resolved, so args.yaml and checkpoints record it
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -275,20 +370,26 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Flags whose default depends on others, resolved as training records them (``--val-split`` None: 0.1 with
     a policy, else 0), so a recipe parsed from text compares equal to the args a run stored."""
     if getattr(args, "val_split", None) is None:
-        args.val_split = 0.1 if getattr(args, "fair", "none") != "none" else 0.0
+        args.val_split = 0.1 if is_fair(getattr(args, "fair", NO_POLICY)) else 0.0
+    if getattr(args, "la_protocol", LA_PROTOCOLS[0]) is None:
+        args.la_protocol = default_protocol(ADV_PLUS if getattr(args, "label_aug", False) else args.adv_mode)
+    if getattr(args, "cfa_begin", 0) is None and getattr(args, "epochs", None) is not None:
+        from ..fair.cfa import scaled_begin  # imports torch: deferred for the CLI's start time
+
+        args.cfa_begin = scaled_begin(args.epochs)
     return args
 
 
 def check_fair_args(args: argparse.Namespace) -> None:
     """TRADES / policy flags; resolves ``--val-split`` None to its default (:func:`resolve_defaults`)."""
-    fair = getattr(args, "fair", "none")
+    fair = getattr(args, "fair", NO_POLICY)
     resolve_defaults(args)
     flag = getattr(args, "val_split_flag", "--val-split")  # rbla timm-train: --fair-val-split
     if not 0.0 <= args.val_split < 1.0:
         raise UserError(f"{flag} must lie in [0, 1), got {args.val_split}")
-    if fair == "frl" and args.val_split == 0:
+    if fair == Fair.FRL and args.val_split == 0:
         raise UserError(f"--fair frl needs a validation split: pass {flag} F (e.g. 0.1) or leave it out")
-    if fair != "none" and args.adv_mode == STD:
+    if is_fair(fair) and args.adv_mode == STD:
         raise UserError(f"--fair {fair} needs adversarial training: use --adv-mode adv, adv_plus or trades")
     if getattr(args, "trades_beta", 6.0) < 0:
         raise UserError(f"--trades-beta must be >= 0, got {args.trades_beta}")
@@ -300,7 +401,13 @@ def check_fair_args(args: argparse.Namespace) -> None:
     bad = sorted(set(parts) - set(CFA_PARTS))
     if bad:
         raise UserError(f"--cfa-parts {args.cfa_parts}: unknown part(s) {bad}: use a comma list of ccm, ccr, fawa")
-    if fair == "cfa" and "fawa" in parts and args.val_split == 0:
+    if fair == Fair.CFA:
+        from ..fair.cfa import begin_problem  # imports torch: deferred for the CLI's start time
+
+        problem = begin_problem(args.cfa_begin, getattr(args, "epochs", None), parts)
+        if problem:
+            raise UserError(problem)
+    if fair == Fair.CFA and "fawa" in parts and args.val_split == 0:
         raise UserError(f"--fair cfa with FAWA needs a validation split: pass {flag} F (e.g. 0.1), or "
                         "--cfa-parts ccm,ccr")
     if args.adv_mode == TRADES and getattr(args, "amp", False) and args.amp_dtype == "float16":
@@ -388,8 +495,7 @@ def check_optimizer_and_schedule(args: argparse.Namespace) -> None:
                         "(sgd, momentum, adamw, ...) and --momentum/--weight-decay >= 0") from None
     min_lr = args.min_lr if args.min_lr is not None else args.lr * 1e-4
     try:
-        sched, _ = create_scheduler_v2(opt, sched=args.sched, num_epochs=args.epochs, min_lr=min_lr,
-                                       warmup_epochs=args.warmup_epochs, warmup_lr=args.warmup_lr)
+        sched, _ = create_scheduler_v2(opt, **schedule_kwargs(args, min_lr))
     except (AssertionError, ValueError, TypeError, KeyError) as exc:
         reason = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise UserError(f"--sched {args.sched} is refused by timm ({reason}): use cosine, tanh, step, multistep, "
@@ -397,6 +503,23 @@ def check_optimizer_and_schedule(args: argparse.Namespace) -> None:
     if sched is None:
         raise UserError(f"unknown --sched {args.sched!r}: use a timm scheduler name (cosine, tanh, step, multistep, "
                         "plateau, poly)")
+
+
+def schedule_kwargs(args: argparse.Namespace, min_lr: float) -> dict[str, Any]:
+    """timm's ``create_scheduler_v2`` keyword arguments of the schedule flags (one place for both the check and
+    the run)."""
+    return {"sched": args.sched, "num_epochs": args.epochs, "min_lr": min_lr, "warmup_epochs": args.warmup_epochs,
+            "warmup_lr": args.warmup_lr, "decay_milestones": list(getattr(args, "decay_milestones", [90, 180, 270])),
+            "decay_rate": getattr(args, "decay_rate", 0.1)}
+
+
+def check_initial_checkpoint(args: argparse.Namespace) -> None:
+    """``--initial-checkpoint``: an existing file (its content is checked when the run reads it)."""
+    path = getattr(args, "initial_checkpoint", None)
+    if path and not Path(path).expanduser().is_file():
+        kind = "is a folder" if Path(path).expanduser().is_dir() else "does not exist"
+        raise UserError(f"--initial-checkpoint {path} {kind}: pass the last.pth.tar of the run to start from (e.g. "
+                        "the hot-start model's) or an exported zoo .pt")
 
 
 def check_run_args(args: argparse.Namespace) -> None:
@@ -409,6 +532,9 @@ def check_run_args(args: argparse.Namespace) -> None:
     if args.warmup_epochs < 0:
         raise UserError(f"--warmup-epochs must be >= 0, got {args.warmup_epochs}")
     check_device(args.device)
+    check_initial_checkpoint(args)
+    if getattr(args, "decay_rate", 0.1) <= 0:
+        raise UserError(f"--decay-rate must be > 0, got {args.decay_rate}")
     check_optimizer_and_schedule(args)
 
 
@@ -418,11 +544,14 @@ def check_run_args(args: argparse.Namespace) -> None:
 
 # flags of this invocation only, never taken from the checkpoint
 THIS_CALL = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides"})
-# flags that may change on --resume without changing what is trained (the checkpoint's value when not given)
-RUN_CONTROL = frozenset({"device", "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir",
-                         "compile"})
+# flags that may change on --resume without changing what is trained (the checkpoint's value when not given).
+# --workers is not one: each loader worker draws its own augmentation (and with none the main process draws it, in
+# the sequence the attack's random starts also come from), so another count trains other weights
+RUN_CONTROL = frozenset({"device", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile"})
+WHY_RECIPE = {"workers": "the data-loader workers draw the random augmentation, so their number changes the weights"}
 # recipe flags whose change must rebuild the lr schedule (and set the optimizer's lr) on resume
-SCHEDULE_FLAGS = frozenset({"lr", "min_lr", "sched", "epochs", "warmup_epochs", "warmup_lr"})
+SCHEDULE_FLAGS = frozenset({"lr", "min_lr", "sched", "epochs", "warmup_epochs", "warmup_lr", "decay_milestones",
+                            "decay_rate"})
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -447,6 +576,11 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
         parser = argparse.ArgumentParser()
         add_arguments(parser)
         given = {k for k, v in vars(args).items() if not _same(v, parser.get_default(k))}
+    # what runs recorded before a flag existed trained with (not today's default)
+    if "la_protocol" not in saved and saved.get("adv_mode") in (ADV, ADV_PLUS):
+        saved = {**saved, "la_protocol": recorded_protocol(saved)}
+    if "cfa_trades_form" not in saved and saved.get("fair") == Fair.CFA:
+        saved = {**saved, "cfa_trades_form": TradesForm.ZHANG.value}
     conflicts: dict[str, tuple[Any, Any]] = {}
     for name, old in saved.items():
         if name in THIS_CALL or not hasattr(args, name):
@@ -463,7 +597,8 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
         else:
             setattr(args, name, old)
     if conflicts and not getattr(args, "override_recipe", False):
-        listed = ", ".join(f"{_flag(k)} {new} (checkpoint: {old})" for k, (old, new) in conflicts.items())
+        listed = ", ".join(f"{_flag(k)} {new} (checkpoint: {old}{'; ' + WHY_RECIPE[k] if k in WHY_RECIPE else ''})"
+                           for k, (old, new) in conflicts.items())
         raise UserError(f"--resume {path}: {listed} would change the run's recipe: drop the flag(s) to continue as "
                         "recorded, or add --override-recipe to change it (the change is recorded)")
     history = list(saved.get("recipe_overrides") or [])

@@ -28,6 +28,7 @@ from ..fileio import (
     set_default_mode,
 )
 from ..models.classifier import ImageClassifier, unwrap_model
+from ..results.vocab import NO_POLICY
 
 CHECKPOINT_VERSION = 1
 EXTENSION = ".pth.tar"
@@ -108,7 +109,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 # the rbla train flag each AdvLabelAug setting of an rbla timm-train run corresponds to
 _HOOK_FLAGS = {"mode": "adv_mode", "eps": "adv_eps", "steps": "adv_steps", "alpha": "adv_alpha", "delta": "la_delta",
                "num_ops": "la_ops", "adv_prob": "adv_prob", "attack_mode": "adv_attack_mode",
-               "train_clean": "adv_train_clean"}
+               "train_clean": "adv_train_clean", "protocol": "la_protocol", "la_p": "la_p"}
 _TIMM_FLAGS = ("model", "epochs", "lr", "batch_size", "seed", "weight_decay", "momentum", "opt", "sched",
                "min_lr", "warmup_epochs", "color_jitter", "amp", "amp_dtype", "dataset")
 
@@ -139,7 +140,7 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
     if fair:
         from ..fair.epoch import policy_flags
 
-        args["fair"] = fair.get("policy", "none")
+        args["fair"] = fair.get("policy", NO_POLICY)
         args.update(policy_flags(args["fair"], fair.get("options") or {}))
         args["val_split"] = fair.get("val_split")
         args["fair_val_steps"] = fair.get("val_steps")
@@ -218,12 +219,25 @@ class RunCheckpointSaver(CheckpointSaver):
         self.class_names: list[str] | None = None  # the training data's classes, in index order (recorded)
         self.extra_state: dict[str, Any] = {}  # more resume state (the fairness policy's: "fair")
 
+    def adopt_existing(self, start_epoch: int) -> None:
+        """On resume: take the run's epoch checkpoints from before ``start_epoch`` into the history (newest first),
+        so ``--checkpoint-hist`` counts them and the oldest go as new ones are written."""
+        found = []
+        for path in Path(self.checkpoint_dir).glob(f"{self.save_prefix}-*{self.extension}"):
+            number = path.name[len(self.save_prefix) + 1: -len(self.extension)]
+            if number.isdigit() and int(number) < start_epoch:
+                found.append((str(path), int(number)))
+        self.checkpoint_files = sorted(found, key=lambda f: f[1], reverse=True)
+        if len(self.checkpoint_files) > self.max_history:
+            self._cleanup_checkpoints(0)
+
     def save_checkpoint(self, epoch: int, metric: float | None = None):
         last = os.path.join(self.checkpoint_dir, "last" + self.extension)
         self._save(last, epoch, metric)
+        epoch_file = os.path.join(self.checkpoint_dir, f"{self.save_prefix}-{epoch}{self.extension}")
+        self.checkpoint_files = [f for f in self.checkpoint_files if f[0] != epoch_file]  # rewritten, not added
         if len(self.checkpoint_files) >= self.max_history:
             self._cleanup_checkpoints(1)
-        epoch_file = os.path.join(self.checkpoint_dir, f"{self.save_prefix}-{epoch}{self.extension}")
         _link_or_copy(last, epoch_file)
         self.checkpoint_files.insert(0, (epoch_file, epoch))  # newest first: cleanup drops the oldest
         if metric is not None and (self.best_metric is None or self.cmp(metric, self.best_metric)):

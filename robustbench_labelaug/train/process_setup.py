@@ -57,8 +57,36 @@ def record_starting_sha256(args: argparse.Namespace, model: nn.Module) -> None:
     args.pretrained_sha256 = file_sha256(path) if path and os.path.isfile(path) else None
 
 
+def read_initial_checkpoint(args: argparse.Namespace, num_classes: int, num_ops: int
+                            ) -> dict[str, torch.Tensor] | None:
+    """``--initial-checkpoint``: the weights to start from (weights-only loading), checked against the run's
+    architecture, K and M; records ``args.initial_checkpoint`` (absolute) and ``args.initial_checkpoint_sha256``.
+    None without the flag."""
+    path = getattr(args, "initial_checkpoint", None)
+    if not path:
+        return None
+    from ..fileio import file_sha256
+    from ..models.pretrained import same_architecture
+    from .checkpoint import check_head, read_checkpoint
+
+    path = os.path.abspath(os.path.expanduser(path))
+    state = read_checkpoint(path)
+    check_head(state, num_classes, num_ops, path, "start from a model of this run's --dataset, --adv-mode and "
+               "--la-ops (FRL's hot start: an adv or trades run, K outputs)")
+    arch = state.get("arch") or (state.get("args") or {}).get("model")
+    if arch is not None and not same_architecture(arch, args.model):
+        raise UserError(f"--initial-checkpoint {path} is a '{arch}' but --model is '{args.model}': pass --model "
+                        f"{arch} or another checkpoint")
+    args.initial_checkpoint = path
+    args.initial_checkpoint_sha256 = file_sha256(path)
+    return state["state_dict"]
+
+
 def starting_point(args: argparse.Namespace) -> str:
     """Where the weights came from, in words (a file with its sha256, or timm's tagged weights)."""
+    if getattr(args, "initial_checkpoint", None):
+        sha = getattr(args, "initial_checkpoint_sha256", None)
+        return f"--initial-checkpoint {args.initial_checkpoint}" + (f" (sha256 {sha})" if sha else "")
     if not getattr(args, "pretrained", False):
         return "random"
     sha = getattr(args, "pretrained_sha256", None)

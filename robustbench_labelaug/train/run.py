@@ -26,17 +26,19 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .. import distributed as dist_utils
+from ..checks import check_declared_classes
 from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
 from ..fair import ClassCounts, TradesLoss, create_policy
-from ..fair.epoch import epoch_summary, fair_epoch_stats, holdout_summary, policy_options
+from ..fair.epoch import begin_training, epoch_summary, fair_epoch_stats, holdout_summary, policy_options
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
-from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, precision_of_amp_dtype, torch_dtype
+from ..results import keys
+from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, is_fair, plain, precision_of_amp_dtype, torch_dtype
 from . import process_setup
-from .args import SCHEDULE_FLAGS, apply_resume_recipe, validate_args
+from .args import SCHEDULE_FLAGS, apply_resume_recipe, hook_kwargs, schedule_kwargs, validate_args
 from .checkpoint import (
     RunCheckpointSaver,
     check_head,
@@ -75,6 +77,11 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
     if inside == base or base not in inside.parents:
         raise UserError(f"--experiment {name!r} would put the run outside --output {args.output}: use a plain name "
                         "(no '..', no absolute path)")
+    if args.experiment:
+        from ..fileio import check_component
+
+        for part in name.split("/"):  # group/run: each folder one safe, short name
+            check_component(part, "--experiment")
     if (out / "last.pth.tar").exists():
         raise UserError(f"{out} already holds a training run: pass --resume {out / 'last.pth.tar'} to continue "
                         "it, or another --experiment name")
@@ -146,10 +153,10 @@ def validate(model: torch.nn.Module, val_ds, num_classes: int, args: argparse.Na
     ctx = EvalContext(num_classes=num_classes, device=device, batch_size=batch, progress=progress,
                       num_workers=args.workers)
     clean = ValidationEvaluator().run(model, val_ds, ctx).metrics
-    metrics = {"loss": clean["loss"], "top1": 100.0 - clean["error"], "top5": clean["top5"]}
+    metrics = {"loss": clean["loss"], "top1": 100.0 - clean[keys.ERROR], "top5": clean["top5"]}
     if args.val_pgd_steps:
         pgd = create_evaluator("pgd", eps=args.adv_eps, steps=args.val_pgd_steps).run(model, val_ds, ctx)
-        metrics["pgd_top1"] = 100.0 - pgd.metrics["robust_error"]
+        metrics["pgd_top1"] = 100.0 - pgd.metrics[keys.ROBUST_ERROR]
     return metrics
 
 
@@ -249,9 +256,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     train_ds, val_ds = build_datasets(args)
     train_ds, holdout_ds = carve_holdout(args, train_ds)
     num_classes = dataset_num_classes(args.dataset, args.data_dir)
-    if args.num_classes is not None and args.num_classes != num_classes:
-        raise UserError(f"--num-classes {args.num_classes} but dataset '{args.dataset}' has {num_classes} classes: "
-                        "drop --num-classes or fix --data-dir (the head gets K+M outputs by itself)")
+    check_declared_classes(args.num_classes, num_classes, f"dataset '{args.dataset}'")
     num_ops = args.la_ops if args.adv_mode == ADV_PLUS else 0
 
     if resume_state is not None:
@@ -260,12 +265,19 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         if resume_state.get("arch") != args.model:
             raise UserError(f"checkpoint {args.resume} is a '{resume_state.get('arch')}' but --model is "
                             f"'{args.model}': pass --model {resume_state.get('arch')}")
+    initial = None
+    if resume_state is None:
+        initial = process_setup.read_initial_checkpoint(args, num_classes, num_ops)
+    elif (resume_state.get("args") or {}).get("initial_checkpoint_sha256"):  # what the run started from
+        args.initial_checkpoint_sha256 = resume_state["args"]["initial_checkpoint_sha256"]
     if info.is_main:
-        atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(vars(args), sort_keys=True))
+        atomic_write_text(out_dir / "args.yaml", yaml.safe_dump(plain(vars(args)), sort_keys=True))
 
     seed_everything(args.seed + info.rank)
     model = create_classifier(args.model, num_classes, num_ops, pretrained=args.pretrained, **create_kwargs)
     process_setup.record_starting_sha256(args, model)
+    if initial is not None:  # --initial-checkpoint: its weights, before anything is trained (FRL's hot start)
+        load_weights(model, initial, args.initial_checkpoint)
     model = process_setup.apply_sync_bn(model, args, info, device)
     model.to(device)
     if args.channels_last:
@@ -274,8 +286,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
                                     momentum=args.momentum)
     min_lr = args.min_lr if args.min_lr is not None else args.lr * 1e-4
-    scheduler, num_epochs = create_scheduler_v2(optimizer, sched=args.sched, num_epochs=args.epochs, min_lr=min_lr,
-                                                warmup_epochs=args.warmup_epochs, warmup_lr=args.warmup_lr)
+    scheduler, num_epochs = create_scheduler_v2(optimizer, **schedule_kwargs(args, min_lr))
     amp_dtype = None
     scaler = None
     if args.amp:
@@ -309,15 +320,12 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
         trades = TradesLoss(attack_model, num_classes, eps=args.adv_eps, steps=args.adv_steps, alpha=args.adv_alpha,
                             beta=args.trades_beta, autocast_dtype=amp_dtype)
     else:
-        hook = AdvLabelAug(attack_model, num_classes, mode=args.adv_mode, eps=args.adv_eps, steps=args.adv_steps,
-                           alpha=args.adv_alpha, delta=args.la_delta, num_ops=max(args.la_ops, 1),
-                           train_clean=args.adv_train_clean, adv_prob=args.adv_prob,
-                           attack_mode=args.adv_attack_mode, autocast_dtype=amp_dtype)
+        hook = AdvLabelAug(attack_model, num_classes, autocast_dtype=amp_dtype, **hook_kwargs(args))
     policy = create_policy(args.fair, num_classes, args.adv_eps, args.trades_beta, **policy_options(args))
     if resume_state is not None and resume_state.get("fair") is not None:
         policy.load_state_dict(resume_state["fair"])
     log(f"training {args.model} on {args.dataset} (K={num_classes}, M={num_ops}) on {device} x{info.world_size}: "
-        f"{trades or hook}" + (f", --fair {args.fair}" if args.fair != "none" else "")
+        f"{trades or hook}" + (f", --fair {args.fair}" if is_fair(args.fair) else "")
         + (f", validation split {len(holdout_ds)} images held out of the training set" if holdout_ds else ""))
     log(f"{getattr(model, 'head_rule', 'head: as created')}; weights: {process_setup.starting_point(args)}")
     # what a seed's bit-for-bit reproducibility depends on besides the seed (see docs/reproducibility.md)
@@ -333,6 +341,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                                max_history=args.checkpoint_hist) if info.is_main else None
     if saver is not None:
         saver.class_names = class_names_of(train_ds, args.dataset, args.data_dir)
+        saver.adopt_existing(start_epoch)  # --checkpoint-hist counts the epochs written before a resume
     loss_fn = SoftTargetCrossEntropy()
     last = out_dir / "last.pth.tar"
     if info.is_main:
@@ -342,6 +351,8 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                 log(f"--skip-bad-images: left out {len(ds.skipped_files)} damaged file(s) of {ds.root}, e.g. "
                     f"{ds.skipped_files[0]}")
     metrics: dict[str, Any] = {}
+    if resume_state is None and args.adv_mode != STD:  # FRL: the first update, from the starting model
+        begin_training(policy, model, holdout_ds, num_classes, args.adv_eps, args.fair_val_steps, device, batch_size)
     for epoch in range(start_epoch, num_epochs):
         sampler.set_epoch(epoch)
         policy.apply(trades or hook, epoch)
@@ -377,7 +388,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                            write_header=not (out_dir / "summary.csv").exists())
             saver.last_metrics = metrics
             saver.rng_ranks = rng_ranks
-            saver.extra_state = {"fair": policy.state_dict()} if args.fair != "none" else {}
+            saver.extra_state = {"fair": policy.state_dict()} if is_fair(args.fair) else {}
             saver.save_checkpoint(epoch, metric=eval_metrics["top1"])
             if policy.averaged_state() is not None:  # CFA's FAWA model, beside the plain one
                 saver.save_averaged("fawa", epoch, policy.averaged_state())

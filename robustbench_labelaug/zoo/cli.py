@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from ..data.registry import get_dataset_spec
+from ..errors import UserError
 from ..fileio import file_sha256
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry, load_entries
@@ -110,6 +111,9 @@ def _show(args: argparse.Namespace) -> int:
     if entry.trained_with:
         print(f"  trained with: {json.dumps(entry.trained_with)}")
     print(f"  checkpoint: {path} ({checkpoint_status(entry, args.model_dir)})")
+    if entry.starts_from:  # a fine-tuned entry: its hot start is trained (and exported) first
+        start = get_entry(entry.starts_from)
+        print(f"  starts from: {start.name} (train it first: {start.recipe})")
     print(f"  train:  {entry.recipe}")
     print(f"  export: {entry.export_command(args.model_dir)}")
     if get_dataset_spec(entry.dataset).robustbench is not None:  # registered in RobustBench on import
@@ -147,6 +151,11 @@ def main(args: argparse.Namespace) -> int:
     from .user import using_zoo
 
     if getattr(args, "zoo", None) and args.action == "export":
-        Path(args.zoo).expanduser().mkdir(parents=True, exist_ok=True)
+        zoo = Path(args.zoo).expanduser()
+        blocker = next((p for p in (zoo, *zoo.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise UserError(f"--zoo {args.zoo} cannot be a user zoo folder: {blocker} is a file, not a folder: pass "
+                            "a folder (created if missing)")
+        zoo.mkdir(parents=True, exist_ok=True)
     with using_zoo(getattr(args, "zoo", None)):
         return {"list": _list, "show": _show, "export": _export}[args.action](args)

@@ -17,7 +17,10 @@ Fields (all required unless marked optional):
   ``real_error``, ``autoattack_error``, ``classwise: {clean|real|pgd|autoattack: {mean, sd}}``, ``source``, ``note``);
   measured numbers never go here (``rbla evaluate`` writes them into model_info files);
 - ``description`` (optional), ``pretrained_fallback`` (optional bool: without a checkpoint, ``load_model`` may
-  start from timm's pretrained weights of ``architecture``).
+  start from timm's pretrained weights of ``architecture``);
+- ``starts_from`` (optional): the zoo entry whose trained weights the recipe fine-tunes (FRL's hot start); the
+  recipe's ``--initial-checkpoint`` is then that entry's run folder's ``last.pth.tar`` (``rbla demo`` trains it
+  first and points the flag at its own copy).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..results.rules import is_number, label_aug_problem
-from ..results.vocab import ADV_PLUS, STD, training_label
+from ..results.vocab import ADV_PLUS, STD, default_protocol, parse_training_label, training_label
 from .schema import FIELDS, NAME_RE, SHA256_RE  # noqa: E402,F401  (re-exported: the schema is their one home)
 
 ZOO_PACKAGE = "robustbench_labelaug.model_zoo"
@@ -64,6 +67,7 @@ class ZooEntry:
     description: str = ""
     pretrained_fallback: bool = False
     trained_with: dict[str, Any] | None = None
+    starts_from: str | None = None
     source: str = field(default="", compare=False)  # the YAML file it came from
     origin: str = field(default="packaged", compare=False)  # "packaged" or the user zoo folder
 
@@ -120,6 +124,13 @@ def parse_recipe(recipe: str, source: str = "entry") -> argparse.Namespace:
                         "fix it (see `rbla train --help`)") from None
 
 
+def recipe_training_label(args: argparse.Namespace) -> str | None:
+    """The training label a parsed recipe trains (``--adv-mode``, ``--label-aug``, ``--fair``, ``--la-protocol``
+    with its per-mode default)."""
+    mode = ADV_PLUS if args.label_aug else args.adv_mode
+    return training_label(mode, args.fair, args.la_protocol or default_protocol(mode))
+
+
 def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     """Cross-field checks: file name, checkpoint name, K/M/delta vs training, the recipe vs the entry."""
     import timm
@@ -141,7 +152,7 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     if data["num_classes"] != dataset_num_classes(data["dataset"]):
         fail(f"num_classes {data['num_classes']} but dataset '{data['dataset']}' has "
              f"{dataset_num_classes(data['dataset'])} classes")
-    problem = label_aug_problem(training.removesuffix("_cfa").removesuffix("_frl"), data["num_ops"], data["delta"])
+    problem = label_aug_problem(parse_training_label(training)[0], data["num_ops"], data["delta"])
     if problem:
         fail(f"training {problem}")
 
@@ -150,7 +161,7 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         "--experiment": (args.experiment, name),
         "--dataset": (args.dataset, data["dataset"]),
         "--model": (args.model, data["architecture"]),
-        "--adv-mode/--fair": (training_label(ADV_PLUS if args.label_aug else args.adv_mode, args.fair), training),
+        "--adv-mode/--fair/--la-protocol": (recipe_training_label(args), training),
     }
     if args.num_classes is not None:
         expected["--num-classes"] = (args.num_classes, data["num_classes"])
@@ -163,6 +174,12 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         same = math.isclose(got, want) if is_number(got) and is_number(want) else got == want
         if not same:
             fail(f"recipe has {flag} {got} but the entry says {want}: make the recipe and the entry agree")
+    start = data.get("starts_from")
+    initial = args.initial_checkpoint
+    if (start is None) != (initial is None) or (start is not None and Path(initial).parts[-2:] != (start,
+                                                                                                  "last.pth.tar")):
+        fail(f"starts_from {start} but the recipe has --initial-checkpoint {initial}: a fine-tuned entry names its "
+             "starting entry and the recipe starts from that entry's run (<--output>/<name>/last.pth.tar)")
 
 
 def validate_entry(data: Any, source: str = "entry") -> ZooEntry:

@@ -25,7 +25,7 @@ import torch
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, file_sha256
 from ..models.pretrained import same_architecture
-from ..results.vocab import ADV_PLUS, STD
+from ..results.vocab import ADV_PLUS, DEFAULT_THREAT_MODEL, NO_POLICY, STD, plain
 from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
 from .entries import NAME_RE, load_entries
 from .loading import _value, load_state_strict, sidecar_path
@@ -56,10 +56,11 @@ class Exported(_Written):
 def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path) -> None:
     """A checkpoint exported under a zoo name must be that entry's model."""
     entry = load_entries()[name]
-    from ..train.args import training_label
+    from ..train.args import recorded_protocol, training_label
 
     args = state.get("args") or {}
-    training = training_label(args.get("adv_mode"), args.get("fair", "none"))  # e.g. adv_cfa under --fair cfa
+    # e.g. adv_cfa under --fair cfa, adv_plus_dummy for adv_plus under --la-protocol adversarial
+    training = training_label(args.get("adv_mode"), args.get("fair", NO_POLICY), recorded_protocol(args))
     checks: list[tuple[str, Any, Any]] = [
         ("dataset", dataset, entry.dataset), ("threat model", threat_model, entry.threat_model),
         ("architecture", entry.architecture if same_architecture(state["arch"], entry.architecture) else
@@ -149,7 +150,7 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
                "dataset": state.get("dataset"), "threat_model": state.get("threat_model"),
                **({"class_names": list(state["class_names"])} if state.get("class_names") else {})}
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
+    torch.save(plain(payload), buffer)
     path = timm_checkpoint_path(zoo_path)
     with tempfile.TemporaryDirectory() as tmp:  # timm's loader takes a path: check the bytes we will write
         probe = Path(tmp) / path.name
@@ -172,7 +173,7 @@ def _write_entry(state: dict[str, Any], name: str, dataset: str, threat_model: s
 
 
 def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path = "./models", dataset: Any = None,
-                      threat_model: Any = "Linf", *, overwrite: bool = False, zoo: str | Path | None = None
+                      threat_model: Any = DEFAULT_THREAT_MODEL, *, overwrite: bool = False, zoo: str | Path | None = None
                       ) -> Exported:
     """Write ``<model_dir>/<dataset>/<threat_model>/<name>.pt`` and ``<name>.pt.sha256`` atomically.
 
@@ -223,7 +224,7 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     del model
 
     buffer = io.BytesIO()
-    torch.save(zoo_checkpoint_state(state, name, dataset, threat_model), buffer)
+    torch.save(plain(zoo_checkpoint_state(state, name, dataset, threat_model)), buffer)  # weights-only loadable
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     path = Path(model_dir) / dataset / threat_model / f"{name}.pt"

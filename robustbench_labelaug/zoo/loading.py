@@ -18,6 +18,7 @@ from ..errors import UserError
 from ..fileio import file_sha256
 from ..models.classifier import KWayClassifier, create_classifier
 from ..models.pretrained import pretrained_unavailable, same_architecture
+from ..results.vocab import DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry
 
 SIDECAR_SUFFIX = ".sha256"
@@ -127,7 +128,7 @@ def read_zoo_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = None,
-               threat_model: Any = "Linf", zoo: str | Path | None = None) -> KWayClassifier:
+               threat_model: Any = DEFAULT_THREAT_MODEL, zoo: str | Path | None = None) -> KWayClassifier:
     """The zoo model ``name`` as its K-way classifier (first K logits), in eval mode, taking [0,1] images.
 
     Like ``robustbench.utils.load_model``: the checkpoint is ``<model_dir>/<dataset>/<threat_model>/<name>.pt``;

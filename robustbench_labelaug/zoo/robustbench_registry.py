@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..compat import RB_MODELS_MODULE, RB_UTILS_MODULE
-from ..data.registry import get_dataset_spec
+from ..data.registry import get_dataset_spec, robustbench_preprocessing
 from ..errors import UserError
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def build_for_robustbench(entry: ZooEntry):
 
 def robustbench_entry(entry: ZooEntry) -> dict[str, Any]:
     return {"model": functools.partial(build_for_robustbench, entry), "gdrive_id": ZooCheckpointId(entry),
-            "preprocessing": entry.preprocessing}
+            "preprocessing": robustbench_preprocessing(entry.preprocessing)}
 
 
 def register_robustbench(model_dicts: MutableMapping | None = None) -> list[str]:

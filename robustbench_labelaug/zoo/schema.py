@@ -116,6 +116,8 @@ class EntrySchema(_Strict):
                                        else f"must be 64 lowercase hex digits or null, got {v!r}")]
     url: Url | None = None
     pretrained_fallback: Annotated[bool, rule(_bool)] = False
+    starts_from: Annotated[str | None, rule(lambda v: None if v is None or (isinstance(v, str) and NAME_RE.match(v))
+                                            else f"must be a zoo entry's name or null, got {v!r}")] = None
     paper: Annotated[Paper | None, rule(lambda v: _block(v, "a mapping with title and authors"))] = None
     trained_with: Annotated[dict[str, Any] | None, rule(lambda v: None if v is None else _mapping(v))] = None
     reported: Annotated[Reported | None,  # type: ignore[valid-type]

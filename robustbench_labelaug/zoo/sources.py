@@ -31,12 +31,12 @@ from typing import Any
 
 from torch import nn
 
-from ..data.registry import get_dataset_spec
+from ..data.registry import ROBUSTBENCH_DEFAULT_DATASET, get_dataset_spec
 from ..errors import UserError
 from ..fileio import file_sha256
 from ..registry import Registry
 from ..results import keys
-from ..results.vocab import DEFAULT_THREAT_MODEL
+from ..results.vocab import DEFAULT_THREAT_MODEL, model_folder
 
 RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
 GDRIVE_URL = "https://drive.google.com/uc?id={}"
@@ -112,7 +112,7 @@ def _check_names(name: str, dataset: str, threat_model: str) -> dict[str, Any]:
     if threat_model not in {t.value for t in threats}:
         raise UserError(f"RobustBench has no threat model '{threat_model}': use one of "
                         f"{', '.join(t.value for t in threats)}")
-    tm = threat_model.replace("_3d", "")  # RobustBench keeps the 3DCC models under 'corruptions'
+    tm = model_folder(threat_model)  # RobustBench keeps the 3DCC models under 'corruptions'
     models = model_dicts[datasets(dataset)].get(threats(tm), {})
     if name not in models:
         close = difflib.get_close_matches(name, list(models), n=5, cutoff=0.5)
@@ -142,12 +142,12 @@ def _torchvision_weights(name: str) -> tuple[Path, str]:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
 
 
-def robustbench_source(name: str, dataset: str = "cifar10", threat_model: str = DEFAULT_THREAT_MODEL,
+def robustbench_source(name: str, dataset: str = ROBUSTBENCH_DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL,
                        model_dir: str | Path = "./models", reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a RobustBench model without loading it: :class:`UserError` for an unknown name or a missing
     checkpoint (naming the exact path and where to get the file), before RobustBench could start a download."""
     entry = _check_names(name, dataset, threat_model)
-    tm = threat_model.replace("_3d", "")
+    tm = model_folder(threat_model)
     import timm
 
     timm_name = f"{name.lower().replace('-', '_')}_{dataset}_{tm.lower()}"
@@ -218,7 +218,7 @@ def _load_robustbench(source: ModelSource) -> nn.Module:
         raise UserError(f"checkpoint {source.weights[0]} cannot be read by RobustBench ({type(exc).__name__}: "
                         f"{text.splitlines()[0][:150] if text else ''}): it is damaged or not a weights file; "
                         "download it again") from None
-    if len(source.weights) == 1 and source.weights[0].parent.name == source.threat_model.replace("_3d", ""):
+    if len(source.weights) == 1 and source.weights[0].parent.name == model_folder(source.threat_model):
         _check_complete(model, source.weights[0])
     return model
 
@@ -323,7 +323,7 @@ def split_python_ref(ref: str) -> tuple[str, str, bool]:
 
 
 def python_source(ref: str, num_classes: int, dataset: str, checkpoint: str | Path | None = None,
-                  threat_model: str = "Linf", num_ops: int | None = None,
+                  threat_model: str = DEFAULT_THREAT_MODEL, num_ops: int | None = None,
                   reported: dict[str, Any] | None = None) -> ModelSource:
     """Resolve a user's model factory without calling it: the file (or module) and the checkpoint must exist."""
     import importlib.util
@@ -503,7 +503,7 @@ def register_source(key: str, *, load: Callable[[ModelSource], nn.Module]):
 
 @register_source("robustbench", load=_load_robustbench)
 def _resolve_robustbench(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
-    return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or "cifar10"),
+    return robustbench_source(str(spec["robustbench"]), str(spec.get("dataset") or ROBUSTBENCH_DEFAULT_DATASET),
                               str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), model_dir, spec.get("reported"))
 
 
@@ -516,7 +516,7 @@ def _resolve_timm(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
 @register_source("python", load=_load_python)
 def _resolve_python(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
     return python_source(str(spec["python"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
-                         spec.get("checkpoint"), str(spec.get("threat_model") or "Linf"), spec.get("num_ops"),
+                         spec.get("checkpoint"), str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), spec.get("num_ops"),
                          spec.get("reported"))
 
 

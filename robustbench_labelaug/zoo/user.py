@@ -27,8 +27,19 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..data.registry import default_eps, preprocessing_of
 from ..errors import UserError
-from ..results.vocab import ADV, ADV_PLUS, ADVERSARIAL_MODES, STD, training_label
+from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS
+from ..results.vocab import (
+    ADV,
+    ADV_PLUS,
+    ADVERSARIAL_MODES,
+    NO_POLICY,
+    STD,
+    plain,
+    recorded_protocol,
+    training_label,
+)
 
 ZOO_ENV = "RBLA_ZOO"
 LOCAL_ZOO = "model_zoo"
@@ -36,7 +47,7 @@ _override: list[Path] | None = None
 # args that do not change what is trained (where and how the run was executed), left out of departures
 NOT_RECIPE = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides", "device",
                         "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile",
-                        "pretrained_sha256", "skip_bad_images"})
+                        "pretrained_sha256", "skip_bad_images", "initial_checkpoint_sha256"})
 
 
 def set_user_zoo(dirs: str | Path | list[str | Path] | None) -> None:
@@ -159,6 +170,8 @@ def recipe_departures(recipe: str, used: dict[str, Any], source: str = "entry") 
         got = used[key]
         if key in ("la_delta", "la_ops") and mode != ADV_PLUS:
             continue
+        if key == "initial_checkpoint":  # where the starting model lies is a path; whether there is one, not
+            want, got = bool(want), bool(got)
         if key == "adv_mode" and used.get("label_aug") and got == ADV:
             got = ADV_PLUS
         if key in ("adv_eps", "adv_steps", "adv_alpha", "adv_prob", "adv_train_clean", "adv_attack_mode") \
@@ -224,19 +237,20 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
     if training == ADV_PLUS and int(state["num_ops"]) < 1:
         training = ADV
     mode = training
-    training = training_label(mode, args.get("fair", "none"))  # e.g. adv_plus_cfa under --fair cfa
+    # e.g. adv_plus_cfa under --fair cfa, adv_mix for adv under --la-protocol authors
+    training = training_label(mode, args.get("fair", NO_POLICY), recorded_protocol({**args, "adv_mode": mode}))
     eps = args.get("adv_eps") if mode != STD else None
     epochs, seed = args.get("epochs"), args.get("seed")
     return {
         "name": name,
         "description": f"exported by rbla zoo export from {source} ({training}, {args.get('model') or state['arch']}, "
                        f"{epochs} epochs, seed {seed})",
-        "dataset": dataset, "threat_model": threat_model,
+        "dataset": str(dataset), "threat_model": str(threat_model),  # plain strings: the entry is YAML
         "eps": float(eps) if eps else _threat_eps(dataset, threat_model),
         "architecture": str(state["arch"]), "num_classes": int(state["num_classes"]),
         "num_ops": int(state["num_ops"]),
-        "delta": float(args.get("la_delta", 0.03)) if mode == ADV_PLUS else None,
-        "training": training, "preprocessing": "none" if dataset != "imagenet" else "Res256Crop224",
+        "delta": float(args.get("la_delta", DEFAULT_DELTA)) if mode == ADV_PLUS else None,
+        "training": training, "preprocessing": preprocessing_of(dataset),
         "mean": [float(v) for v in state["mean"]], "std": [float(v) for v in state["std"]],
         "recipe": recipe_from_args({**args, "dataset": dataset}, name),
         "checkpoint": f"{name}.pt", "sha256": None, "url": None,
@@ -246,10 +260,10 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
 
 
 def _threat_eps(dataset: str, threat_model: str) -> float:
-    """A std model's entry eps: its dataset's threat model (see ``api.DEFAULT_EPS``), else RobustBench's 8/255."""
-    from ..api import DEFAULT_EPS
-
-    return float(DEFAULT_EPS.get((dataset, threat_model), 8 / 255))
+    """A std model's entry eps: its dataset's threat model's (the registry's ``default_eps``), else the package's
+    default eps (``results.rules.DEFAULT_EPS``)."""
+    eps = default_eps(dataset, threat_model)
+    return float(DEFAULT_EPS if eps is None else eps)
 
 
 def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Path:
@@ -264,7 +278,7 @@ def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Pa
     validate_entry(entry, str(path))
     text = ("# written by rbla zoo export: the checkpoint's recorded training args (trained_with) and the rbla train\n"
             "# command that reproduces them (recipe); no paper is attached to a user's own model\n"
-            + yaml.safe_dump(entry, sort_keys=False))
+            + yaml.safe_dump(plain(entry), sort_keys=False))
     if path.is_file() and path.read_text() != text and not overwrite:
         raise UserError(f"user zoo entry {path} already exists with other contents: pass --overwrite to replace "
                         "it, or choose another --name")
