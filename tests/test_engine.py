@@ -16,6 +16,7 @@ import yaml
 
 from robustbench_labelaug.engine import RAY_LOOPBACK_ENV, RAY_QUIET_ENV, Folders, Work, run_works
 from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.results.vocab import default_protocol
 from robustbench_labelaug.runner import evaluate_config, load_config
 from robustbench_labelaug.runner.tasks import evaluate_group, evaluation_works
 from robustbench_labelaug.zoo import get_entry
@@ -36,7 +37,7 @@ def model_dir(tmp_path_factory, trained_digits_model) -> Path:
                 "mean": model.normalize.mean.flatten().tolist(), "std": model.normalize.std.flatten().tolist(),
                 "state_dict": model.state_dict(),
                 "args": {"adv_mode": "adv_plus", "la_delta": 0.03, "adv_eps": EPS, "dataset": "digits",
-                         "model": "resnet8_tiny"}}, path)
+                         "model": "resnet8_tiny", "la_protocol": str(default_protocol("adv_plus"))}}, path)
     models = tmp_path_factory.mktemp("models")
     export_checkpoint(path, "digits_adv_plus", models)
     return models
