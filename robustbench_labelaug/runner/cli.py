@@ -30,8 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="quick run: each evaluator's 'fast' settings and the config's fast.n_examples cap")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the config's)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="worker processes that evaluate side by side, one task per model and evaluator, one "
-                             "torch thread each (default 1: everything in this process)")
+                        help="Ray tasks that evaluate side by side on a local Ray started for the run, one task per "
+                             "model and evaluator, one torch thread each (default 1: everything in this process, "
+                             "no Ray)")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="run the tasks on the Ray cluster at ADDR (host:port of its head; default: Ray's "
+                             "RAY_ADDRESS when set); see docs/cluster.md")
     parser.add_argument("--no-plots", action="store_true", help="do not draw the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--zoo", default=None, metavar="DIR",
@@ -45,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     from ..zoo.user import ZOO_ENV, using_zoo
 
     saved = os.environ.get(ZOO_ENV)
-    if args.zoo:  # also for --jobs worker processes
+    if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)
         os.environ[ZOO_ENV] = str(Path(args.zoo).expanduser().resolve())
     try:
         with using_zoo(args.zoo):
@@ -53,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
             models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
             evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
                             progress=False if args.no_progress else None, plots=False if args.no_plots else None,
-                            jobs=args.jobs)
+                            jobs=args.jobs, address=args.address)
     finally:
         if args.zoo:
             if saved is None:
