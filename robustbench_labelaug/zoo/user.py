@@ -93,6 +93,22 @@ def checkpoint_provenance(entry, model_dir: str | Path) -> dict[str, Any]:
     return out
 
 
+def entry_model_meta(entry, model_dir: str | Path, where: str) -> dict[str, Any]:
+    """What a model_info says of ``entry``'s model whose checkpoint lies under ``model_dir``: the entry's facts
+    (``ZooEntry.model_meta``), the training args the checkpoint recorded (:func:`checkpoint_provenance`) and, where
+    they depart from the entry's recipe (one warning line naming ``where``), no paper authorship and a description
+    that says so. ``rbla evaluate``'s ``zoo:`` models and ``benchmark(load_model(name))`` alike."""
+    meta = entry.model_meta()
+    meta.update(checkpoint_provenance(entry, model_dir))
+    departures = meta.get("recipe_departures")
+    if departures:  # not the paper's recipe: no paper authorship (and no reported numbers, the caller's)
+        warn_departures(entry.name, departures, where)
+        meta["paper"] = None
+        meta["description"] = (f"{meta.get('description') or entry.name} — not trained by the zoo recipe "
+                               f"({departures_text(departures)})")
+    return meta
+
+
 def user_zoo_dirs(existing_only: bool = True) -> list[Path]:
     """The user zoo folders, by precedence (see the module docstring)."""
     from .entries import zoo_dir
@@ -285,5 +301,5 @@ def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Pa
     return path
 
 
-__all__ = ["LOCAL_ZOO", "ZOO_ENV", "departures_text", "export_zoo_dir", "recipe_departures", "recipe_from_args",
+__all__ = ["LOCAL_ZOO", "ZOO_ENV", "departures_text", "entry_model_meta", "export_zoo_dir", "recipe_departures", "recipe_from_args",
            "set_user_zoo", "trained_with", "user_entry", "user_zoo_dirs", "warn_departures", "write_user_entry"]
