@@ -93,6 +93,15 @@ _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str:
                type(None): "null", dict: "a mapping", list: "a list", tuple: "a list"}
 
 
+def check_declared_classes(declared: Any, found: int, data: str, flag: str = "--num-classes") -> int:
+    """K as the data has it: a declared class count (``--num-classes``, for ``rbla train`` and ``rbla timm-train``
+    alike) must equal the classes ``data`` holds, so a head is never trained for classes that are not there."""
+    if declared is not None and int(declared) != int(found):
+        raise UserError(f"{flag} {declared} but {data} has {found} classes: pass {flag} {found} or leave it out "
+                        "where the command allows, or fix the data folder (the head gets K+M outputs by itself)")
+    return int(found)
+
+
 def _type_name(hint: Any) -> str:
     """``int | None`` -> ``an integer or null``; ``list[float]`` -> ``a list (each a number)``."""
     origin = typing.get_origin(hint)
@@ -165,6 +174,6 @@ def check_fields(obj: Any, where: str) -> None:
             setattr(obj, f.name, check_type(getattr(obj, f.name), hints[f.name], f"{where}: '{f.name}'"))
 
 
-__all__ = ["MIN_CORRUPTION_SIZE", "check_alpha", "check_choice", "check_delta", "check_eps",
+__all__ = ["MIN_CORRUPTION_SIZE", "check_alpha", "check_choice", "check_declared_classes", "check_delta", "check_eps",
            "check_fields", "check_min_size", "check_mode", "check_nonneg", "check_num_ops", "check_positive_int",
            "check_probability", "check_seed", "check_steps", "check_training", "check_type", "is_int", "is_number"]

@@ -7,11 +7,12 @@ protocol, PGD-40 + AutoAttack (AutoAttack only on the points PGD-40 leaves), gen
 gradient-masking checks), and writes the model_info JSONs, the leaderboard and the plots. Every stage resumes: re-running skips finished training epochs and evaluation parts.
 ``--seeds N`` repeats training with N seeds and reports means with 95 % confidence intervals.
 
-The work runs on the runner's tasks (:mod:`robustbench_labelaug.runner.tasks`): one per training run, then the
-runner's own evaluation tasks (one per model and evaluator, each after the model's training), in ``--jobs`` worker
-processes with one torch thread each, so the numbers do not depend on ``--jobs`` or the machine's core count. A
-task's output goes to ``<output>/logs/<task>.log``. The runner's ``evaluate_config`` then reads the cached results
-and writes the model_info files, as ``rbla evaluate`` does.
+The work runs on the engine (:mod:`robustbench_labelaug.engine`): one task per training run (which also exports
+its seed-0 checkpoint), then the runner's own evaluation tasks (one per model and evaluator group, each after the
+model's training, which hands it the checkpoint), as Ray tasks on a local Ray of ``--jobs`` CPUs (or on the cluster
+at ``--address``) with one torch thread each, so the numbers do not depend on ``--jobs`` or the machine's core
+count; ``--jobs 1`` runs them here, without Ray. A task's output goes to ``<output>/logs/<task>.log``. The runner's
+``evaluate_config`` then reads the cached results and writes the model_info files, as ``rbla evaluate`` does.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .data.registry import DEFAULT_DATASET
+from .engine import TASK_THREADS, Folders, Work, default_jobs, ray_address, run_works
 from .errors import UserError
 from .results.vocab import (
     ADV,
@@ -37,10 +39,9 @@ from .results.vocab import (
     Fair,
     training_label,
 )
-from .runner.tasks import TASK_THREADS, Task, default_jobs, run_tasks, task_output
 from .store import EvaluationStore
 
-__all__ = ["DEMO_MODELS", "Task", "add_arguments", "main", "mean_ci", "run_tasks", "seeds_summary", "seeds_table"]
+__all__ = ["DEMO_MODELS", "add_arguments", "main", "mean_ci", "seeds_summary", "seeds_table", "train_work"]
 
 HELP = "the embedded demo: train, evaluate and rank Std / Adv / Adv+ on the digits data"
 DEMO_MODELS = ("digits_std", "digits_adv", "digits_adv_plus")
@@ -97,8 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true",
                         help=f"smoke run: {FAST_EPOCHS} epochs per model, the config's fast evaluation settings")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="worker processes (one torch thread each) that train and evaluate side by side "
-                             "(default: the CPU count, at most 4, on a CPU; 1 with CUDA; 1 = all in this process)")
+                        help="Ray tasks (one torch thread each) that train and evaluate side by side on a local Ray "
+                             "started for the run (default: the CPU count, at most 4, on a CPU; 1 with CUDA; 1 = "
+                             "all in this process, no Ray)")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="run the tasks on the Ray cluster at ADDR (default: Ray's RAY_ADDRESS when set); "
+                             "see docs/cluster.md")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -155,12 +160,42 @@ def train_or_resume(args) -> Path:
     return train(args).checkpoint
 
 
-def _train_task(name: str, seed_index: int, out: str, fast: bool, progress: bool, device: str | None,
-                log: str | None) -> tuple[str, float]:
+def train_work(folders: Folders, name: str, seed_index: int, out: str, fast: bool, progress: bool,
+               device: str | None) -> dict[str, Any]:
+    """Train (or resume) one demo run in ``folders["train"]`` and, for seed 0, export its checkpoint into
+    ``folders["models"]`` (``load_model``'s layout). Returns the driver's paths of the checkpoint and the export
+    (the files themselves come back with the task), the export's sha256 and the seconds."""
+    from .zoo import export_checkpoint
+
     started = time.perf_counter()
-    with task_output(log):
-        checkpoint = train_or_resume(run_train_args(name, seed_index, Path(out), fast, progress, device))
-    return str(checkpoint), time.perf_counter() - started
+    args = run_train_args(name, seed_index, Path(out), fast, progress, device)
+    args.output = str(folders.map(args.output))
+    if getattr(args, "initial_checkpoint", None):  # a hot start: its run's files came with the dependency
+        args.initial_checkpoint = str(folders.map(args.initial_checkpoint))
+    checkpoint = train_or_resume(args)
+    value: dict[str, Any] = {"checkpoint": str(folders.unmap(checkpoint)), "exported": None}
+    if seed_index == 0:
+        exported = export_checkpoint(checkpoint, name, folders["models"])
+        value["exported"], value["sha256"] = str(folders.unmap(exported.path)), exported.sha256
+    value["seconds"] = time.perf_counter() - started
+    return value
+
+
+def _uses_gpu(device: str | None) -> bool:
+    """Whether the demo's tasks run on CUDA (``--device`` cuda, or auto/none with CUDA available)."""
+    if device not in (None, "auto") and not str(device).startswith("cuda"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _exported_files(name: str, model_dir: Path) -> tuple[tuple[str, str], ...]:
+    """The zoo checkpoint of ``name`` and its sha256 sidecar, relative to ``model_dir`` (a task's seed)."""
+    from .zoo import checkpoint_path, get_entry, sidecar_path
+
+    path = checkpoint_path(get_entry(name), model_dir)
+    return tuple(("models", p.relative_to(model_dir).as_posix()) for p in (path, sidecar_path(path)))
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float]:
@@ -199,12 +234,14 @@ def seeds_summary(infos: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
     """Markdown: mean ± 95 % CI over seeds of the headline errors, one row per training mode."""
+    from .mdtext import md_text
+
     summary = seeds_summary(infos)
     header = ["model", *summary["columns"]]
     lines = [f"Mean ± 95 % CI (t-distribution) over {summary['seeds']} seeds; errors in %.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, cells in summary["rows"].items():
-        lines.append("| " + " | ".join([name, *("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)])
+        lines.append("| " + " | ".join([md_text(name), *("–" if c is None else f"{c[0]:.2f} ± {c[1]:.2f}" for c in cells)])
                      + " |")
     return "\n".join(lines) + "\n"
 
@@ -223,11 +260,11 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .fileio import atomic_write_bytes
+    from .fileio import RunLock, atomic_write_bytes, output_locks
     from .leaderboard.cli import render
     from .results.model_info import load_model_info
     from .runner import ModelConfig, evaluate_config, load_config
-    from .runner.tasks import evaluation_tasks
+    from .runner.tasks import evaluation_works
     from .zoo import export_checkpoint, get_entry
 
     if args.seeds < 1:
@@ -236,10 +273,11 @@ def main(args: argparse.Namespace) -> int:
     jobs = default_jobs(args.device) if getattr(args, "jobs", None) is None else args.jobs
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
+    address = ray_address(getattr(args, "address", None))
     started = time.perf_counter()
     out = Path(args.output + ("-fast" if args.fast and args.output == "rbla_demo" else ""))
     model_dir = Path(args.model_dir) if args.model_dir else (out / "models" if args.fast else Path("./models"))
-    from .fileio import not_a_folder
+    from .fileio import check_writable_dir, not_a_folder
 
     for folder in (out, model_dir):  # a file in the way fails now, not after the first task
         if not_a_folder(folder) is not None:
@@ -249,35 +287,41 @@ def main(args: argparse.Namespace) -> int:
     print(f"rbla demo: scikit-learn digits (1437 train / 360 test, 32x32, K=10), resnet8_tiny; threat model L-inf "
           f"eps = {eps} in [0,1] pixel units (chosen so digits is non-trivial: at 0.03 adversarial training keeps "
           f"~94 % under PGD-40, at {eps} about half); {args.seeds} seed(s){', fast smoke run' if args.fast else ''}; "
-          f"{jobs} worker process(es), {TASK_THREADS} torch thread each")
+          + (f"Ray tasks on the cluster at {address}" if address else
+             f"{jobs} Ray task(s) side by side" if jobs > 1 else "one task at a time in this process")
+          + f", {TASK_THREADS} torch thread each")
 
     print("1/3 training (zoo recipes: PGD-10 adversarial training, Adv+ adds label augmentation, delta 0.03, M 1) "
           "and 2/3 evaluation (packaged config 'digits'; sound protocol unless named 'paper protocol')")
     logs = out / "logs"
-    worker_log = (lambda name: str(logs / f"{name}.log")) if jobs > 1 else (lambda name: None)
-    task_progress = progress and jobs == 1
+    on_ray = jobs > 1 or address is not None
+    task_progress = progress and not on_ray
+    gpu = _uses_gpu(args.device)
     eval_dir = out / "eval"
+    train_dir = out / "train"
     cfg = load_config("digits")
     cfg.runtime.model_dir = str(model_dir)
     cfg.models = [ModelConfig(key=name, zoo=name) for name in models]
     seed_cfg = copy.deepcopy(cfg)
     seed_cfg.models = []
-    tasks: list[Task] = []
+    works: list[Work] = []
 
     def trained(name: str, seed_index: int, experiment: str, fawa: bool = False):
-        def done(result: tuple[str, float | None]) -> None:
-            if result[1] is not None:
-                print(f"  {experiment}: trained ({result[1]:.0f} s)", flush=True)
+        def done(result: dict[str, Any]) -> None:
+            if result.get("seconds") is not None:
+                print(f"  {experiment}: trained ({result['seconds']:.0f} s)", flush=True)
             if fawa:  # CFA's averaged model: said either way, since its gate may never open
-                averaged = Path(result[0]).with_name("fawa.pth.tar")
+                averaged = Path(result["checkpoint"]).with_name("fawa.pth.tar")
                 print(f"  {experiment}: " + (
                     f"FAWA model written ({averaged}; rbla zoo export --checkpoint {averaged} --name "
                     f"{experiment}_fawa)" if averaged.is_file() else
                     "no FAWA model: its gate (worst-class validation PGD accuracy >= --fawa-threshold) never "
                     "opened, so this CFA run is CCM alone"), flush=True)
             if seed_index == 0:
-                exported = export_checkpoint(result[0], name, model_dir)
-                print(f"  exported {name} -> {exported.path} (sha256 {exported.sha256[:12]}...)", flush=True)
+                if result.get("exported") is None:  # a run finished earlier: exported here
+                    exported = export_checkpoint(result["checkpoint"], name, model_dir)
+                    result = {**result, "exported": str(exported.path), "sha256": exported.sha256}
+                print(f"  exported {name} -> {result['exported']} (sha256 {result['sha256'][:12]}...)", flush=True)
         return done
 
     for seed_index in range(args.seeds):
@@ -292,30 +336,45 @@ def main(args: argparse.Namespace) -> int:
             finished = finished_run(train_args)
             if finished is not None:
                 print(f"  {experiment}: finished run found ({finished}), skipping")
-                trained(name, seed_index, experiment, fawa)((str(finished), None))
+                trained(name, seed_index, experiment, fawa)({"checkpoint": str(finished), "exported": None})
                 continue
             start = get_entry(name).starts_from  # FRL fine-tunes its hot start: trained first
-            after = {f"train {_experiment(start, seed_index)}"} if start is not None else set()
-            tasks.append(Task(f"train {experiment}", _train_task,
-                              (name, seed_index, str(out), args.fast, task_progress, args.device,
-                               worker_log(f"train_{experiment}")), after=after,
-                              done=trained(name, seed_index, experiment, fawa), priority=-1))
+            after = (f"train {_experiment(start, seed_index)}",) if start is not None else ()
+            hot = (("train", f"{_experiment(start, seed_index)}/last.pth.tar"),) if start is not None else ()
+            works.append(Work(f"train {experiment}", train_work,
+                              (name, seed_index, str(out), args.fast, task_progress, "cuda" if gpu else args.device),
+                              after=after, folders={"train": train_dir, "models": model_dir},
+                              seed=(("train", experiment), *hot,
+                                    *(_exported_files(name, model_dir) if seed_index == 0 else ())),
+                              num_gpus=1 if gpu else 0, log=logs / f"train_{experiment}.log",
+                              done=trained(name, seed_index, experiment, fawa), first=True))
 
     def evaluated(key: str, label: str, seconds: float) -> None:
         print(f"  {key}: {label} evaluated ({seconds:.0f} s)", flush=True)
 
+    def checkpoint_files(key: str) -> tuple[tuple[str, str], ...]:
+        """What an evaluation starts with besides its cache: the model's checkpoint when it was made earlier (a
+        training in this run hands over its own files)."""
+        if key in models:
+            return _exported_files(key, model_dir)
+        return (("train", f"{key}/last.pth.tar"),)
+
     def evaluations(config, output: Path, keys: list[str]) -> None:
-        """The runner's evaluation tasks, each after the model's training (its run is named like the key)."""
-        tasks.extend(evaluation_tasks(config, output, keys, fast=args.fast, device=args.device,
-                                      progress=task_progress, log_dir=logs if jobs > 1 else None,
-                                      after=lambda key: {f"train {key}"}, done=evaluated))
+        """The runner's evaluation works, each after the model's training (its run is named like the key)."""
+        works.extend(evaluation_works(config, output, keys, fast=args.fast, device=args.device, gpu=gpu,
+                                      progress=task_progress, log_dir=logs, after=lambda key: {f"train {key}"},
+                                      folders={"models": model_dir, "train": train_dir}, seed=checkpoint_files,
+                                      done=evaluated))
 
     evaluations(cfg, eval_dir, list(models))
     if args.seeds > 1:
         evaluations(seed_cfg, out / "eval_seeds", [m.key for m in seed_cfg.models])
-    if jobs > 1 and tasks:
-        print(f"  ({len(tasks)} tasks; each one's output is in {logs}/)")
-    run_tasks(tasks, jobs, progress, desc="demo tasks")
+    if on_ray and works:
+        print(f"  ({len(works)} tasks; each one's output is in {logs}/)")
+    check_writable_dir(out)
+    ray_timings: dict[str, float] = {}
+    with RunLock(out, what="demo output"):  # the tasks' files are written here, by this process only
+        outcomes = run_works(works, jobs, address, progress, desc="demo tasks", timings=ray_timings)
 
     # every result is cached now: these write the model_info JSONs (and print each model's summary line)
     evaluate_config(cfg, output=eval_dir, fast=args.fast, device=args.device, progress=progress, plots=False,
@@ -335,8 +394,9 @@ def main(args: argparse.Namespace) -> int:
     print(board["markdown"])
     if args.seeds > 1:
         table = seeds_table(seed_infos)
-        atomic_write_bytes(out / "seeds.md", table.encode())
-        atomic_write_bytes(out / "seeds.json", json.dumps(seeds_summary(seed_infos), indent=1).encode())
+        with output_locks([out / "seeds.md", out / "seeds.json"], "demo output"):
+            atomic_write_bytes(out / "seeds.md", table.encode())
+            atomic_write_bytes(out / "seeds.json", json.dumps(seeds_summary(seed_infos), indent=1).encode())
         print(table)
     if {"digits_adv", "digits_adv_plus"} <= set(models):
         print("Adv+ vs Adv, as measured here (seed 0; the paper reports Adv+ better on robust error and class-wise "
@@ -344,5 +404,8 @@ def main(args: argparse.Namespace) -> int:
         print("\n".join(adv_plus_vs_adv({name: runs[0] for name, runs in seed_infos.items()})))
     print(f"\nwrote {eval_dir / 'leaderboard.md'}, {eval_dir / 'leaderboard.html'}, plots in {eval_dir / 'plots'}")
     print(f"load_model('digits_adv_plus', model_dir='{model_dir}') now returns the trained K-way classifier")
-    print(f"wall time {time.perf_counter() - started:.0f} s")
+    ray_share = sum(ray_timings.values())
+    print(f"wall time {time.perf_counter() - started:.0f} s"
+          + (f" (Ray's start and stop: {ray_share:.0f} s)" if ray_timings else "")
+          + f"; the tasks' CPU time {sum(o.cpu_seconds for o in outcomes.values()):.0f} s")
     return 0

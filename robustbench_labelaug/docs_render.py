@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .fileio import atomic_write_text
 from .results.vocab import BF16, FP32
 
 BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
@@ -218,7 +219,7 @@ def render_all(root: Path, check: bool = False) -> list[Path]:
         if new != text:
             changed.append(path)
             if not check:
-                path.write_text(new)
+                atomic_write_text(path, new)
     return changed
 
 

@@ -6,6 +6,7 @@ cannot be written is one :class:`UserError`. :class:`RunLock` keeps two processe
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -17,7 +18,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,31 @@ def not_a_folder(folder: str | Path) -> UserError | None:
             return UserError(f"output folder {folder} cannot be created: {p} is a file, not a folder: choose "
                              "another output folder (--output / runtime.output) or move the file")
     return None
+
+
+def check_output_file(path: str | Path, flag: str, suffixes: Sequence[str] | None = None) -> Path:
+    """An output file named by the user, checked before any work: not an existing folder, no file where a parent
+    folder should be, and (``suffixes``, e.g. ``(".png", ".pdf")``) a suffix that says its format, so the name
+    printed is the file written. Returns it as a Path; one-line :class:`UserError` otherwise."""
+    path = Path(path)
+    if str(path).endswith(("/", os.sep)) or path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: pass the file to write, e.g. {flag} "
+                        f"{path / ('out' + (suffixes[0] if suffixes else ''))}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path} cannot be written: {parent} is a file, not a folder: choose another "
+                                "path")
+            break
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UserError(f"{flag} {path}: '{path.suffix or '(no suffix)'}' is not a format it can write: end the "
+                        f"name with one of {', '.join(suffixes)} (e.g. {path.with_suffix(suffixes[0]).name})")
+    try:
+        check_writable_dir(path.parent)  # before the work, not after it
+    except OSError as exc:
+        raise UserError(f"{flag} {path} cannot be written ({exc.strerror or type(exc).__name__}): choose a "
+                        "writable folder") from None
+    return path
 
 
 def no_space(path: str | Path) -> UserError:
@@ -174,6 +200,48 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_replace(path, fill)
 
 
+def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """``fig.savefig`` into :func:`atomic_replace`'s temp file, then renamed onto ``path``: a kill while
+    matplotlib writes leaves the previous figure (or none), never a truncated one. The format is ``path``'s suffix
+    (matplotlib's ``format`` otherwise); one not known to matplotlib is a :class:`UserError`."""
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or path.suffix[1:].lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise UserError(f"cannot draw a figure as '.{fmt}' ({path}): use one of "
+                        f"{', '.join('.' + f for f in sorted(supported))}")
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "xb") as f:
+            fig.savefig(f, format=fmt, **kwargs)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_replace(path, fill)
+    return path
+
+
+WRITE_LOCK = ".rbla-write.lock"  # the lock of a folder a command writes into outside a run (see output_locks)
+
+
+@contextlib.contextmanager
+def output_locks(paths: Any, what: str):
+    """Hold the write lock (:data:`WRITE_LOCK`, a :class:`RunLock`) of every folder ``paths`` lie in, created
+    where missing, while a command writes them (``rbla compare --markdown/--plot``, the leaderboard's files): two
+    commands writing one folder never interleave (the second is refused in one line). Temp files a killed writer
+    left for these names are removed once the lock is held."""
+    targets = [Path(p) for p in paths]
+    folders = sorted({p.parent.resolve() for p in targets})
+    with contextlib.ExitStack() as held:
+        for folder in folders:
+            check_writable_dir(folder)
+            lock = RunLock(folder, WRITE_LOCK, what=what, fix="or write elsewhere").acquire(on_stale=print)
+            held.callback(lock.release)
+        for p in targets:
+            remove_stale_temp_files(p.parent, [p.name])
+        yield
+
+
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     """The hex digest of a file's bytes (read in 1 MiB blocks): ``sha256`` for checkpoints and weights, ``md5``
     for the dataset archives that publish MD5 sums."""
@@ -259,6 +327,24 @@ def check_component(name: Any, what: str, fix: str = "use letters, digits, '-', 
     return name
 
 
+def names_difference(a: Sequence[Any], b: Sequence[Any]) -> str | None:
+    """Where two lists of names (class names) differ, in words a reader can act on, or None: the first position
+    that differs, and whether the two names there differ only in Unicode normalisation (NFC vs NFD: they look
+    identical on screen) or in count."""
+    a, b = [str(x) for x in a], [str(x) for x in b]
+    if a == b:
+        return None
+    i = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    if i is None:
+        return f"{len(a)} vs {len(b)} names"
+    x, y = a[i], b[i]
+    if unicodedata.normalize("NFC", x) == unicodedata.normalize("NFC", y):
+        forms = [next((f for f in ("NFC", "NFD") if unicodedata.normalize(f, n) == n), "mixed") for n in (x, y)]
+        return (f"name {i}, {x!r}, is written in two Unicode normalisations ({forms[0]} vs {forms[1]}: they look "
+                "identical on screen but are different strings); rename the folders in NFC")
+    return f"name {i}: {x!r} vs {y!r}"
+
+
 def read_json(path: str | Path, fix: str = "delete it to recompute", kind: type | None = dict) -> Any:
     """The JSON value in ``path`` (of type ``kind``, default an object; None: any), else one :class:`UserError`
     naming the file and ``fix``. The one JSON reader: data files are parsed, never run."""
@@ -333,9 +419,11 @@ class RunLock:
     that is gone (same host; a reused PID is told apart by its start time) is taken over, with ``on_stale``
     called with a message. ``release()`` (or leaving the ``with`` block) removes the lock."""
 
-    def __init__(self, folder: str | Path, name: str = "rbla.lock", what: str = "run") -> None:
+    def __init__(self, folder: str | Path, name: str = "rbla.lock", what: str = "run",
+                 fix: str = "use another --experiment/--output") -> None:
         self.path = Path(folder) / name
         self.what = what
+        self.fix = fix
         self.held = False
 
     def _record(self) -> dict[str, Any]:
@@ -377,8 +465,7 @@ class RunLock:
                     who = (f"process {owner.get('pid')} on {owner.get('host')}" if owner.get("pid") else
                            "an unreadable lock")
                     raise UserError(f"{self.path} shows that {who} is writing this {self.what}: wait for it to "
-                                    f"finish, use another --experiment/--output, or delete {self.path} if no such "
-                                    "process runs") from None
+                                    f"finish, {self.fix}, or delete {self.path} if no such process runs") from None
                 # move the stale lock aside atomically: of two processes taking over, only one wins the rename
                 aside = self.path.with_name(f"{self.path.name}.{record['token']}.stale")
                 try:

@@ -55,7 +55,8 @@ from .fair.epoch import (
     policy_line,
 )
 from .models.classifier import unwrap_model
-from .results.vocab import NO_POLICY, STD, is_fair, plain
+from .results.vocab import NO_POLICY, STD, Fair, is_fair, plain
+from .safeload import load_torch
 
 
 def say(line: str) -> None:
@@ -271,7 +272,7 @@ class TimmClassWise:
     def check_script_args(self, script_args: argparse.Namespace) -> None:
         """Right after the script parsed its flags: CFA's first calibrated epoch from timm's ``--epochs`` (the
         reference's 10 of 200 scaled, unless ``--cfa-begin`` was given), refused where it is not below them."""
-        if self.settings.policy != "cfa":
+        if self.settings.policy != Fair.CFA:
             return
         from .fair.cfa import begin_problem, scaled_begin
 
@@ -283,20 +284,20 @@ class TimmClassWise:
             raise UserError(problem)
 
     def check_resume(self, script_args: argparse.Namespace) -> None:
-        """Right after the script parsed its flags, before it writes anything: with a policy and ``--resume``, read
-        the policy's state from that checkpoint (its ``args``, weights-only), or refuse with one line."""
+        """Right after the script parsed its flags, before it writes anything: every checkpoint the script will
+        read (``--resume``, ``--initial-checkpoint``; timm reads them with ``weights_only=False``) must load
+        weights-only (:func:`~robustbench_labelaug.safeload.load_torch`: a file that would run code is refused
+        here, before timm unpickles it); with a policy and ``--resume``, read the policy's state from that
+        checkpoint (its ``args``), or refuse with one line."""
+        saved = None
+        for flag in ("initial_checkpoint", "resume"):
+            path = getattr(script_args, flag, "")
+            if path and Path(path).is_file():  # timm reports a missing file itself
+                saved = load_torch(path, f"--{flag.replace('_', '-')}", allowed_globals=[argparse.Namespace],
+                                   fix="pass a checkpoint rbla timm-train (timm's train.py) wrote")
         checkpoint = getattr(script_args, "resume", "")
-        if not is_fair(self.settings.policy) or not checkpoint:
+        if not is_fair(self.settings.policy) or not checkpoint or not Path(checkpoint).is_file():
             return
-        try:
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            return  # timm reports a missing --resume file itself
-        except Exception as exc:  # noqa: BLE001  (timm reads it with weights_only=False; we do not)
-            raise UserError(f"--resume {checkpoint}: its --fair {self.settings.policy} state could not be read "
-                            f"weights-only ({type(exc).__name__}): resume from a checkpoint rbla timm-train wrote"
-                            ) from None
         args = saved.get("args") if isinstance(saved, dict) else None
         state = getattr(args, STATE_KEY, None)
         if not isinstance(state, dict) or state.get("policy") != self.settings.policy:

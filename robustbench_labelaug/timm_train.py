@@ -60,6 +60,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .fileio import check_component
 from .models.classifier import KWayClassifier
 from .results.vocab import ADV_PLUS, BF16, FP16, plain, precision_of_amp_dtype, timm_amp_dtype, torch_dtype
 from .timm_fair import CountingSoftTargetCrossEntropy, FairSettings, TimmClassWise
@@ -159,6 +160,7 @@ class _State:
     reported: bool = False  # the recipe's departures were printed
     classwise: TimmClassWise = field(default_factory=lambda: TimmClassWise(FairSettings()))
     script_args: argparse.Namespace | None = None  # the script's parsed flags (from its _parse_args)
+    persistent_loader: bool = False  # the script creates timm loaders with persistent workers (need -j >= 1)
     calls: dict[str, int] = field(default_factory=lambda: {"train_one_epoch": 0, "validate": 0})
     command: list[str] | None = None  # the rbla timm-train command line (recorded in the checkpoints)
 
@@ -278,7 +280,14 @@ def _timm_patches(state: _State) -> contextlib.ExitStack:
         return config
 
     def create_dataset(*args: Any, **kwargs: Any):
-        return state.classwise.create_dataset(real_create_dataset, state.script_args, *args, **kwargs)
+        dataset = state.classwise.create_dataset(real_create_dataset, state.script_args, *args, **kwargs)
+        folders = state.classwise.class_folders
+        if kwargs.get("is_training") and folders and state.num_classes is not None:
+            from .checks import check_declared_classes  # rbla train's own check of K against the data
+
+            root = kwargs.get("root") or getattr(state.script_args, "data_dir", None)
+            check_declared_classes(state.num_classes, len(folders), f"the training set of {root}")
+        return dataset
 
     stack = contextlib.ExitStack()
     stack.enter_context(_patched(timm.data, "create_dataset", create_dataset))
@@ -367,12 +376,99 @@ def _wrap_validate(real: Callable, state: _State) -> Callable:
     return validate
 
 
+def _check_torchvision_files(parsed: argparse.Namespace) -> None:
+    """timm's ``--dataset torch/cifar10`` (``cifar100``) reads CIFAR's pickled batches with torchvision's
+    ``pickle.load``: read them with the restricted unpickler first, so a file holding code is refused before."""
+    from .data.cifar import CIFAR_SPECS, check_cifar_files  # torchvision: imported by timm's script already
+
+    dataset = str(getattr(parsed, "dataset", "") or "")
+    name = dataset.split("/", 1)[1] if dataset.startswith("torch/") else ""
+    if name in CIFAR_SPECS and getattr(parsed, "data_dir", None):
+        check_cifar_files(name, parsed.data_dir)
+
+
+FOLDER_DATASETS = ("", "folder", "imagefolder", "image_folder")  # timm's names for an image folder
+
+
+def check_script_args(args: argparse.Namespace, persistent_loader: bool = False) -> None:
+    """The script's parsed flags that would fail later with a traceback, checked before it builds anything: the
+    data folder (missing or not a folder), a CUDA device on a machine without one, and ``-j 0`` where the script
+    creates timm's loaders with persistent workers (timm's default), which need at least one."""
+    data_dir = getattr(args, "data_dir", None) or getattr(args, "data", None)
+    dataset = str(getattr(args, "dataset", "") or "")
+    if hasattr(args, "data_dir") or hasattr(args, "data"):
+        if not data_dir and dataset.lower() in FOLDER_DATASETS:
+            raise UserError("timm's train.py was given no data folder: pass --data-dir DIR (a folder with train/ and "
+                            "validation/ class folders)")
+        if data_dir and not Path(data_dir).is_dir() and not getattr(args, "dataset_download", False):
+            kind = "is a file, not a folder" if Path(data_dir).exists() else "does not exist"
+            raise UserError(f"--data-dir {data_dir} {kind}: pass the dataset's folder")
+        classes = _class_folders(data_dir, getattr(args, "train_split", "train")) \
+            if data_dir and dataset.lower() in FOLDER_DATASETS else None
+        if classes and getattr(args, "num_classes", None) is not None:
+            from .checks import check_declared_classes  # rbla train's own check of K against the data
+
+            check_declared_classes(args.num_classes, len(classes), f"the training folder of {data_dir}")
+    device = str(getattr(args, "device", "") or "")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"timm's train.py would run on --device {device} (its default is cuda) but this machine has "
+                        "no CUDA device: pass --device cpu")
+    workers = getattr(args, "workers", None)
+    if persistent_loader and isinstance(workers, int) and workers < 1:
+        raise UserError(f"-j {workers}: timm's train.py keeps its loader workers alive between epochs (persistent "
+                        "workers), which needs at least one: pass -j 1 or more")
+
+
+def _class_folders(data_dir: str, split: str) -> list[str]:
+    """The class folders of an image-folder training split (``<data_dir>/<split>``, else ``data_dir``): what
+    timm's folder reader makes classes of, counted before it scans every image."""
+    root = Path(data_dir) / str(split)
+    root = root if root.is_dir() else Path(data_dir)
+    try:
+        return sorted(p.name for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
+def creates_persistent_loaders(source: str) -> bool:
+    """Whether ``source`` calls timm's ``create_loader`` without a ``persistent_workers`` argument (its default,
+    True, needs ``num_workers >= 1``)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name == "create_loader" and not any(k.arg in ("persistent_workers", None) for k in node.keywords):
+                return True
+    return False
+
+
+def read_script(path: Path) -> str:
+    """The script's text in the encoding Python itself would read it with (UTF-8, or its coding cookie); one
+    line if it cannot be decoded."""
+    import io
+    import tokenize
+
+    data = path.read_bytes()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        where = f" (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
+        raise UserError(f"{path} is not readable Python text{where}: Python reads a script as UTF-8 unless a coding "
+                        "line (# -*- coding: latin-1 -*-) says otherwise: save it as UTF-8 or add that line") from None
+
+
 def _wrap_parse_args(real: Callable, state: _State) -> Callable:
     def _parse_args(*args: Any, **kwargs: Any):
         result = real(*args, **kwargs)
         parsed = result[0] if isinstance(result, tuple) else result
         if isinstance(parsed, argparse.Namespace):
+            experiment = str(getattr(parsed, "experiment", "") or "")
+            for part in experiment.split("/") if experiment else ():  # timm writes <output>/<experiment>: each
+                check_component(part, "--experiment")                   # folder one safe name, as rbla train's
+            _check_torchvision_files(parsed)
             state.script_args = parsed
+            check_script_args(parsed, state.persistent_loader)
             state.classwise.check_script_args(parsed)  # a refusal comes before the recipe's report
             report_recipe(parsed, state)
             state.classwise.check_resume(parsed)
@@ -578,13 +674,14 @@ def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]
     if not path.is_file():
         raise UserError(f"{path} is not a file: pass the path of timm's train.py (it is in timm's GitHub "
                         "repository, not in the pip package)")
-    source = path.read_text(encoding="utf-8")
+    source = read_script(path)
     check_script_structure(source, str(path))
     if timm.__version__ not in TESTED_TIMM_VERSIONS:
         print(f"rbla timm-train: warning: tested with timm {', '.join(TESTED_TIMM_VERSIONS)}, this is timm "
               f"{timm.__version__}", file=sys.stderr)
     state = _State(settings=dict(settings), classwise=TimmClassWise(fair or FairSettings()),
-                   command=list(command) if command else ["rbla", "timm-train", str(script), *argv])
+                   command=list(command) if command else ["rbla", "timm-train", str(script), *argv],
+                   persistent_loader=creates_persistent_loaders(source))
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = str(path.resolve())
     with _script_environment(path.resolve(), list(argv)), _timm_patches(state):

@@ -210,6 +210,15 @@ def _evaluate_checkpoint_text(tmp, run):
     return ["evaluate", "-c", str(cfg), "--no-progress"], tmp
 
 
+def _evaluate_address_closed(tmp, run):
+    """--address where no Ray head listens: one line at once (Ray itself would retry for minutes)."""
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = eval_config(tmp, run / "last.pth.tar", tmp / "eval", tiny_eval_dataset(run))
+    return ["evaluate", "-c", str(cfg), "--address", f"127.0.0.1:{port}", "--no-progress"], tmp
+
+
 def _read_only_train(tmp, run):
     (tmp / "ro").mkdir()
     return rbla("train", "--epochs", "1", "--output", str(tmp / "ro"), "--experiment", "x", *FAST), tmp / "ro"
@@ -292,6 +301,7 @@ CASES = [
          "--initial-checkpoint no/such/last.pth.tar does not exist"),
     Case("initial-checkpoint-other-head", _initial_checkpoint_other_head, "has K=3, M=0 (K+M=3) but this run builds"),
     Case("evaluate-checkpoint-text", _evaluate_checkpoint_text, "is not a torch checkpoint"),
+    Case("evaluate-address-closed", _evaluate_address_closed, "no Ray cluster answers at 127.0.0.1:"),
     pytest.param(Case("read-only-train", _read_only_train, "(read-only file system)", how="readonly"),
                  marks=pytest.mark.slow),
     pytest.param(Case("read-only-resume", _read_only_resume, "(read-only file system)", how="readonly"),

@@ -302,12 +302,12 @@ def _enospc(tmp, run):
 # -- the hook, at the door ---------------------------------------------------------------------------------------
 
 
-def _hook(mode="adv_plus", k=3, m=1, model_m=None):
+def _hook(mode="adv_plus", k=3, m=1, model_m=None, protocol=None):
     from robustbench_labelaug import create_classifier
     from robustbench_labelaug.hook import AdvLabelAug
 
     net = create_classifier("resnet8_tiny", k, m if model_m is None else model_m)
-    return AdvLabelAug(net, k, mode=mode, steps=1, num_ops=m)
+    return AdvLabelAug(net, k, mode=mode, steps=1, num_ops=m, protocol=protocol)
 
 
 def _hook_call(x, y, mode="adv_plus", **kw):
@@ -620,7 +620,7 @@ def test_yaml_aliases_stay_shared_and_fast(tmp_path):
 
 
 def test_hook_takes_numpy_float64_and_int32_labels(tmp_path):
-    hook = _hook("adv_plus")
+    hook = _hook("adv_plus", protocol="adversarial")  # every row attacked: rows come back one for one
     x64 = torch.rand(2, 3, 32, 32, dtype=torch.float64)
     x, soft = hook(x64, torch.tensor([0, 2], dtype=torch.int32))
     assert x.dtype == torch.float32 and soft.shape == (2, 4)

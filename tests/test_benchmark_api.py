@@ -83,7 +83,7 @@ def test_benchmark_to_disk_and_model_info(tmp_path, trained_digits_model):
     assert info["labelaug"]["class_names"] == [str(d) for d in range(10)]
     assert float(info["clean_acc"]) == pytest.approx(100 - r.headline["clean_error"], abs=0.01)
     other = UsersOwnModel(torch.nn.Linear(2, 2))   # other weights under the same name: refused
-    with pytest.raises(UserError, match="other weights"):
+    with pytest.raises(UserError, match="as it was before its weights changed"):
         benchmark(other, dataset="digits", n_examples=20, evaluators=("clean",), to_disk=True, output=tmp_path,
                   model_name="mine")
 

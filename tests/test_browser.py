@@ -228,3 +228,14 @@ def test_the_main_view_fits_1400_px_with_its_overview_figure(browser, methods_pa
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.execute_script("window.scrollTo(0, 0)")
     assert driver.save_screenshot(str(ARTIFACTS / "leaderboard_methods.png"))
+
+
+@pytest.mark.parametrize("fragment", ["%E0%A4%A", "model-%", 'model-x"]', "model-%22%5D%5Bx", "model-\\", "%"])
+def test_a_crafted_fragment_throws_nothing_in_the_page(browser, page: Path, fragment):
+    """Issue 30: a fragment that is not a valid URI escape, or that holds quotes, must not throw in the page's
+    script (it is decoded in a try and compared as a string, never made into a CSS selector)."""
+    driver = browser
+    driver.get(page.as_uri() + "#" + fragment)
+    driver.execute_script("window.location.hash = arguments[0]", fragment)  # the hashchange path too
+    assert _severe_console_messages(driver) == []
+    assert driver.find_element("css selector", "table.board").is_displayed()

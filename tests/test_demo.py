@@ -9,8 +9,6 @@ import torch
 
 from robustbench_labelaug import load_model
 from robustbench_labelaug.demo import mean_ci, seeds_table
-from robustbench_labelaug.errors import UserError
-from robustbench_labelaug.runner.tasks import Task, run_tasks
 
 from .conftest import run_cli
 
@@ -84,42 +82,6 @@ def test_fast_demo_end_to_end_with_two_seeds(tmp_path):
     assert again.stdout.count("finished run found") == 6  # resumed: nothing retrained
 
 
-def _square(x: int) -> tuple[int, int]:  # module level: a worker process imports it
-    return x * x, torch.get_num_threads()
-
-
-def _fail(x: int) -> None:
-    raise UserError(f"task {x} failed")
-
-
-def test_run_tasks_in_process_follows_dependencies_and_priority():
-    """jobs=1: the tasks run here, each after the ones it names (unknown names: already done), the lowest priority
-    first among the ready ones, then the earliest listed; one torch thread each, restored afterwards."""
-    seen = []
-
-    def task(name, x, **kw):
-        return Task(name, _square, (x,), done=lambda r: seen.append((name, r)), **kw)
-
-    threads = torch.get_num_threads()
-    run_tasks([task("b", 3, after={"a"}), task("a", 2), task("c", 4, priority=-1), task("d", 5, after={"gone"})],
-              jobs=1, progress=False)
-    assert seen == [("c", (16, 1)), ("a", (4, 1)), ("b", (9, 1)), ("d", (25, 1))]
-    assert torch.get_num_threads() == threads
-
-
-@pytest.mark.slow
-def test_run_tasks_in_worker_processes_and_a_failure_stops_the_rest():
-    """jobs=2: results come back from spawned workers (one torch thread each); a failing task's UserError is
-    raised here and the tasks after it never run (one pool: spawning workers costs seconds)."""
-    seen = []
-    tasks = [Task(f"t{i}", _square, (i,), done=seen.append) for i in range(3)]
-    tasks += [Task("boom", _fail, (7,), after={"t0", "t1", "t2"}),
-              Task("late", _square, (5,), after={"boom"}, done=seen.append)]
-    with pytest.raises(UserError, match="task 7 failed"):
-        run_tasks(tasks, jobs=2, progress=False)
-    assert sorted(seen) == [(0, 1), (1, 1), (4, 1)]  # "late" never ran
-
-
 def test_jobs_must_be_positive(capsys):
     from robustbench_labelaug.cli import main
 
@@ -127,25 +89,31 @@ def test_jobs_must_be_positive(capsys):
     assert "--jobs must be >= 1" in capsys.readouterr().err
 
 
-def test_evaluation_tasks_one_per_model_and_evaluator_group():
-    """The runner cuts a config into tasks (what rbla demo and rbla evaluate --jobs run): masking joins the
-    AutoAttack run it reuses, every model's tasks wait for `after(key)` and for the evaluator's first model, and the
-    long-running evaluators start first."""
+def test_evaluation_works_one_per_model_and_evaluator_group():
+    """The runner cuts a config into works (what rbla demo and rbla evaluate --jobs/--address run): masking joins
+    the AutoAttack run it reuses, every model's works wait for `after(key)` and for the evaluator's first model,
+    the long-running evaluators are submitted first, and each starts with its model's cached parts."""
+    from robustbench_labelaug.engine import submission_order
     from robustbench_labelaug.runner import load_config
-    from robustbench_labelaug.runner.tasks import evaluate_task, evaluation_tasks
+    from robustbench_labelaug.runner.tasks import evaluate_group, evaluation_works
 
     cfg = load_config("digits")
-    tasks = evaluation_tasks(cfg, "out/eval", ["a", "b"], fast=False, device="cpu", progress=False,
+    works = evaluation_works(cfg, "out/eval", ["a", "b"], fast=False, device="cpu", progress=False,
                              after=lambda key: {f"train {key}"})
-    names = [t.name for t in tasks]
+    names = [w.name for w in works]
     assert names == [f"evaluate eval/{k}/{g}" for k in ("a", "b")
                      for g in ("clean", "pgd40_sound", "pgd40_paper", "autoattack+masking", "corruptions")]
-    by_name = {t.name: t for t in tasks}
-    assert by_name["evaluate eval/a/clean"].after == {"train a"}
-    assert by_name["evaluate eval/b/corruptions"].after == {"train b", "evaluate eval/a/corruptions"}
-    assert [t.priority for t in tasks[:5]] == [1, 1, 1, 0, 1]
-    assert all(t.fn is evaluate_task and t.args[2] in ("a", "b") for t in tasks)
+    by_name = {w.name: w for w in works}
+    assert by_name["evaluate eval/a/clean"].after == ("train a",)
+    assert by_name["evaluate eval/b/corruptions"].after == ("evaluate eval/a/corruptions", "train b")
+    assert [w.first for w in works[:5]] == [False, False, False, True, False]
+    assert all(w.fn is evaluate_group and w.args[2] in ("a", "b") for w in works)
     assert by_name["evaluate eval/a/autoattack+masking"].args[3] == ["autoattack", "masking"]
+    assert by_name["evaluate eval/b/clean"].seed == (("eval", "b"),)
+    assert all(w.num_cpus == 1 and w.num_gpus == 0 for w in works)
+    order = [w.name for w in submission_order(works)]  # submission order: AutoAttack first, dependencies before
+    assert order[:2] == ["evaluate eval/a/autoattack+masking", "evaluate eval/b/autoattack+masking"]
+    assert order.index("evaluate eval/a/corruptions") < order.index("evaluate eval/b/corruptions")
 
 
 @pytest.mark.slow

@@ -30,7 +30,8 @@ def checkpoint(tmp_path_factory, trained_digits_model) -> Path:
     torch.save({"version": 1, "epoch": 1, "arch": "resnet8_tiny", "num_classes": 10, "num_ops": 1,
                 "mean": model.normalize.mean.flatten().tolist(), "std": model.normalize.std.flatten().tolist(),
                 "state_dict": model.state_dict(),
-                "args": {"adv_mode": "adv_plus", "la_delta": 0.03, "adv_eps": DIGITS_EPS, "dataset": "digits",
+                "args": {"adv_mode": "adv_plus", "la_protocol": "authors", "la_delta": 0.03, "adv_eps": DIGITS_EPS,
+                         "dataset": "digits",
                          "model": "resnet8_tiny"}}, path)
     return path
 

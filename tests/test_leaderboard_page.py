@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from robustbench_labelaug.cli import main as cli_main
+from robustbench_labelaug.evaluation.corruptions import MCE_LABEL
 from robustbench_labelaug.leaderboard.cli import render
 from robustbench_labelaug.scoring.intervals import classwise_intervals, wilson_interval
 from tests.demo_shaped import TITLE, write_demo_shaped
@@ -59,7 +60,7 @@ def test_metric_acc_converts_every_error_column_worst_class_included(demo_board:
         assert float(a["worst class clean acc (%)"]) == pytest.approx(100 - float(e["worst class clean (%)"]))
         assert float(a["worst class PGD-40 (sound) acc (%)"]) == pytest.approx(
             100 - float(e["worst class PGD-40 (sound) (%)"]))
-        assert float(a["mean corruption acc (%)"]) == pytest.approx(100 - float(e["mCE (%)"]))
+        assert float(a["mean corruption acc (unnormalised) (%)"]) == pytest.approx(100 - float(e[f"{MCE_LABEL} (%)"]))
         # a class SD is the same for errors and accuracies
         assert a["class SD clean (%)"] == e["class SD clean (%)"]
         # the worst class's accuracy is never above the clean accuracy (the bug: 100.00 beside 43.75)

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from ..fileio import check_output_file
 from ..store import EvaluationFolder
 
 HELP = "compare two evaluated models class by class: paired differences with CIs, McNemar tests, a verdict"
@@ -53,6 +54,10 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--n-boot {args.n_boot} is too few resamples for a CI: use 1000 or more")
     if not 0.5 <= args.level < 1:
         raise UserError(f"--level {args.level} must lie in [0.5, 1), e.g. 0.95")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed {args.seed} must be an integer from 0 to 2**32 - 1 (the bootstrap's random seed)")
+    markdown = check_output_file(args.markdown, "--markdown") if args.markdown else None
+    plot = check_output_file(args.plot, "--plot", plot_suffixes()) if args.plot else None
     sides = []
     for text in (args.a, args.b):
         folders = [model_folder(p) for p in _paths(text)]
@@ -71,11 +76,19 @@ def main(args: argparse.Namespace) -> int:
                      seed=args.seed)
     text = result.markdown()
     print(text)
-    if args.markdown:
-        from ..fileio import atomic_write_bytes
+    from ..fileio import atomic_write_bytes, output_locks
 
-        atomic_write_bytes(Path(args.markdown), text.encode())
-        print(f"wrote {args.markdown}")
-    if args.plot:
-        print(f"wrote {result.plot(args.plot)}")
+    with output_locks([p for p in (markdown, plot) if p], "compare output"):  # atomic files, one writer per folder
+        if markdown:
+            atomic_write_bytes(markdown, text.encode())
+            print(f"wrote {markdown}")
+        if plot:
+            print(f"wrote {result.plot(plot)}")
     return 0
+
+
+def plot_suffixes() -> tuple[str, ...]:
+    """The file suffixes matplotlib writes (``.png`` first), so ``--plot`` names the file it writes."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return (".png", *sorted(f".{k}" for k in FigureCanvasBase.get_supported_filetypes() if k != "png"))

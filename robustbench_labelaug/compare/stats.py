@@ -5,6 +5,10 @@ classes. Differences are always B - A, in percentage points of error (negative: 
 
 - :func:`mcnemar_exact`: the exact McNemar test of one class (a two-sided binomial test on the discordant pairs);
 - :func:`holm`: Holm's step-down adjustment of several p-values (one per class);
+- :func:`newcombe_paired`: Newcombe's (1998) score interval for the difference of two paired proportions (his
+  method 10: Wilson intervals of both proportions combined with the phi correlation, continuity-corrected): the
+  per-class interval, honest at small counts (never zero width, unlike a bootstrap of a class without
+  discordant pairs); :func:`per_class_intervals` applies it to every class;
 - :func:`paired_bootstrap`: the stratified paired bootstrap (``scipy.stats.bootstrap``): each class's examples are
   resampled on their own, and an example carries both models' outcomes, so the pairing is kept; it gives CIs of
   the per-class differences and of the differences in class mean error, class SD and worst-class error;
@@ -20,6 +24,9 @@ from typing import Any
 import numpy as np
 
 METHODS = ("percentile", "basic", "BCa")
+# the fewest examples every class needs before the stratified bootstrap's CIs of class mean / SD / worst class are
+# written: below it a class is resampled from (almost) one value and the interval shrinks to a point
+MIN_BOOTSTRAP_N = 10
 SUMMARIES = ("mean", "sd", "worst")  # class mean error, class SD (population), worst-class error
 
 
@@ -42,6 +49,56 @@ def mcnemar_exact(a_wrong, b_wrong) -> dict[str, Any]:
     n = a_only + b_only
     p = 1.0 if n == 0 else float(min(1.0, 2.0 * binom.cdf(min(a_only, b_only), n, 0.5)))
     return {"a_only": a_only, "b_only": b_only, "p": p}
+
+
+def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval of a proportion (``successes`` of ``n``; fractions, not %): scipy's."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def newcombe_paired(both: int, first_only: int, second_only: int, neither: int, level: float = 0.95
+                    ) -> tuple[float, float, float]:
+    """``(difference, low, high)`` of ``p1 - p2`` (fractions) for paired binary outcomes: ``p1 = (both +
+    first_only) / n``, ``p2 = (both + second_only) / n``, by Newcombe's (1998) method 10: the Wilson intervals
+    ``(l1, u1)``, ``(l2, u2)`` of both proportions, combined as ``low = d - sqrt((p1-l1)^2 - 2 phi (p1-l1)(u2-p2)
+    + (u2-p2)^2)`` and ``high = d + sqrt((u1-p1)^2 - 2 phi (u1-p1)(p2-l2) + (p2-l2)^2)``, where phi is the
+    correlation of the 2 x 2 table with Newcombe's correction (``ad - bc`` reduced by ``n/2`` when above it, 0
+    between 0 and ``n/2``; phi = 0 when a margin is empty). Bounds are clipped to [-1, 1]."""
+    counts = (both, first_only, second_only, neither)
+    if any(int(c) != c or c < 0 for c in counts):
+        raise ValueError(f"counts must be non-negative integers, got {counts}")
+    n = both + first_only + second_only + neither
+    if n == 0:
+        raise ValueError("no pairs: an interval needs at least one")
+    p1, p2 = (both + first_only) / n, (both + second_only) / n
+    l1, u1 = wilson(both + first_only, n, level)
+    l2, u2 = wilson(both + second_only, n, level)
+    margins = (both + first_only) * (second_only + neither) * (both + second_only) * (first_only + neither)
+    cross = both * neither - first_only * second_only
+    cross = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
+    phi = cross / math.sqrt(margins) if margins > 0 else 0.0
+    d = p1 - p2
+    low = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = d + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return d, max(low, -1.0), min(high, 1.0)
+
+
+def per_class_intervals(y, a_wrong, b_wrong, num_classes: int, level: float = 0.95) -> list[list[float] | None]:
+    """Per class, Newcombe's interval (:func:`newcombe_paired`) of the B - A error difference in percentage
+    points; None for a class without examples."""
+    y, a, b = _as_arrays(y, a_wrong, b_wrong)
+    out: list[list[float] | None] = [None] * num_classes
+    for c in range(num_classes):
+        mask = y == c
+        if mask.any():
+            ac, bc = a[mask], b[mask]
+            _, low, high = newcombe_paired(int(np.sum(ac & bc)), int(np.sum(bc & ~ac)), int(np.sum(ac & ~bc)),
+                                           int(np.sum(~ac & ~bc)), level)
+            out[c] = [100.0 * low, 100.0 * high]
+    return out
 
 
 def holm(pvalues) -> np.ndarray:
@@ -92,14 +149,16 @@ def _statistic(constants: np.ndarray, n_const: int):
 
 
 def paired_bootstrap(y, a_wrong, b_wrong, num_classes: int, *, n_boot: int = 2000, level: float = 0.95,
-                     seed: int = 0, method: str = "percentile") -> dict[str, Any]:
+                     seed: int = 0, method: str = "percentile", min_n: int = MIN_BOOTSTRAP_N) -> dict[str, Any]:
     """Stratified paired bootstrap CIs of B - A (percentage points) with ``scipy.stats.bootstrap``.
 
     Each class with >= 2 examples is one sample of codes ``a_wrong + 2 * b_wrong`` resampled on its own
     (``paired=False`` across classes: the classes are the strata; the code keeps A's and B's outcome on the same
     example together); a class with one example keeps its value. Returns ``diff`` (per class, NaN without
     examples), ``diff_ci`` (per class ``[low, high]``, None without examples), ``summary``: for ``mean``, ``sd``,
-    ``worst``: ``{"a", "b", "diff", "ci": [low, high]}``; ``n_boot``, ``level``, ``method``."""
+    ``worst``: ``{"a", "b", "diff", "ci": [low, high]}``; ``n_boot``, ``level``, ``method``; ``no_ci``: why the
+    summary CIs are None (a class with examples has fewer than ``min_n``, or no example is discordant, so every
+    resample gives the same difference), else None. A summary interval is never written with zero width."""
     from scipy.stats import bootstrap
 
     if method not in METHODS:
@@ -132,10 +191,23 @@ def paired_bootstrap(y, a_wrong, b_wrong, num_classes: int, *, n_boot: int = 200
         diff_ci[c] = _interval(low[i], high[i])
     k = len(order)
     sa, sb = summaries(a_err), summaries(b_err)
-    summary = {name: {"a": float(sa[j]), "b": float(sb[j]), "diff": float(point[k + j]),
-                      "ci": _interval(low[k + j], high[k + j])} for j, name in enumerate(SUMMARIES)}
+    no_ci = None
+    present = np.flatnonzero(counts > 0)
+    if present.size and counts[present].min() < min_n:
+        small = int(present[np.argmin(counts[present])])
+        no_ci = (f"class {small} has {int(counts[small])} example(s), fewer than the {min_n} per class a bootstrap "
+                 "interval needs")
+    elif not np.any(a != b):
+        no_ci = "no example is discordant (A and B are right and wrong on the same examples), so no resample varies"
+    summary = {}
+    for j, name in enumerate(SUMMARIES):
+        ci = None if no_ci else _interval(low[k + j], high[k + j])
+        why = no_ci or (None if ci is not None else "the bootstrap interval is undefined")
+        if ci is not None and ci[1] - ci[0] < 1e-9:
+            ci, why = None, "every resample gives the same difference (a zero-width interval is no interval)"
+        summary[name] = {"a": float(sa[j]), "b": float(sb[j]), "diff": float(point[k + j]), "ci": ci, "why": why}
     return {"diff": diff, "diff_ci": diff_ci, "summary": summary, "a_error": a_err, "b_error": b_err,
-            "n": counts, "n_boot": n_boot, "level": level, "method": method, "seed": seed}
+            "n": counts, "n_boot": n_boot, "level": level, "method": method, "seed": seed, "no_ci": no_ci}
 
 
 def _interval(low: float, high: float) -> list[float] | None:
@@ -193,5 +265,6 @@ def seed_spread(values_a, values_b, level: float = 0.95) -> dict[str, Any]:
     return {"a": a, "b": b, **diff}
 
 
-__all__ = ["METHODS", "SUMMARIES", "class_errors", "holm", "mcnemar_exact", "paired_bootstrap",
-           "per_class_tests", "seed_spread", "significant", "summaries"]
+__all__ = ["METHODS", "MIN_BOOTSTRAP_N", "SUMMARIES", "class_errors", "holm", "mcnemar_exact", "newcombe_paired",
+           "paired_bootstrap", "per_class_intervals", "per_class_tests", "seed_spread", "significant", "summaries",
+           "wilson"]

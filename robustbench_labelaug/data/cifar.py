@@ -2,10 +2,14 @@
 
 - **Clean data**: ``<data_dir>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}`` and
   ``<data_dir>/cifar-100-python/{train,test,meta}`` (what ``torchvision.datasets.CIFAR10/100(download=True)`` and
-  RobustBench's ``load_cifar10`` write), read by torchvision's own ``CIFAR10``/``CIFAR100`` classes. torchvision
-  refuses files whose md5 differs from the official ones; here a missing file is a :class:`UserError` naming it and
-  a differing md5 is a warning (the numbers are then not comparable with RobustBench's). ``download=True`` runs
-  torchvision's download (offline: one line naming the expected files and the URL).
+  RobustBench's ``load_cifar10`` write), in torchvision's file lists and order. The batches are pickles by format:
+  they are read by :func:`~robustbench_labelaug.safeload.load_data_pickle`, a restricted unpickler that builds
+  only the dicts, lists, strings, numbers and numpy arrays the format holds and refuses anything else in one line
+  (torchvision's own classes call ``pickle.load``, which would run whatever a replaced batch holds; they are not
+  used to read). torchvision refuses files whose md5 differs from the official ones; here a missing file is a
+  :class:`UserError` naming it and a differing md5 is a warning (the numbers are then not comparable with
+  RobustBench's). ``download=True`` runs torchvision's download only (offline: one line naming the expected files
+  and the URL).
 - **RobustBench's evaluation subset**: ``load_cifar10(n_examples)`` takes the first n test images in file order,
   so :func:`robustbench_cifar_subset` is the first n of the test split.
 - **CIFAR-10-C / CIFAR-100-C** (Hendrycks & Dietterich): ``<data_dir>/CIFAR-10-C/<corruption>.npy`` (uint8,
@@ -89,14 +93,73 @@ def _split_is_train(name: str, split: str) -> bool:
     return get_dataset_spec(name).resolve_split(split) == "train"
 
 
-def _lenient(cls: type) -> type:
-    """torchvision's class with the md5 sums dropped from its file lists (existence is still checked; the md5 is
-    compared separately and only warns)."""
-    return type(f"Lenient{cls.__name__}", (cls,), {
-        "train_list": [[name, None] for name, _ in cls.train_list],
-        "test_list": [[name, None] for name, _ in cls.test_list],
-        "meta": {**cls.meta, "md5": None},
-    })
+@dataclass
+class CifarArrays:
+    """One split as torchvision's ``CIFAR10``/``CIFAR100`` would hold it: ``data`` (N x 32 x 32 x 3 uint8, HWC),
+    ``targets`` (N ints; CIFAR-100's fine labels), ``classes`` (the meta file's names)."""
+
+    data: np.ndarray
+    targets: list[int]
+    classes: list[str]
+
+
+def _batch_entry(entry: Any, path: Path, keys: tuple[str, ...]) -> Any:
+    if not isinstance(entry, dict) or not any(k in entry for k in keys):
+        raise UserError(f"CIFAR file {path} holds no {' / '.join(repr(k) for k in keys)}: it is not torchvision's "
+                        "CIFAR format; replace it with the official file")
+    return entry[next(k for k in keys if k in entry)]
+
+
+def read_cifar_arrays(cls: type, root: Path, train: bool) -> CifarArrays:
+    """The split's batches and meta file (``cls``: torchvision's class, for its file lists and keys), read with
+    the restricted unpickler: what torchvision's ``CIFAR10.__init__`` builds, without ``pickle.load``."""
+    from ..safeload import load_data_pickle
+
+    folder = root / cls.base_folder
+    fix = f"replace it with the official file (unpack {cls.url})"
+    data, targets = [], []
+    for name, _ in (cls.train_list if train else cls.test_list):
+        path = folder / name
+        entry = load_data_pickle(path, "CIFAR file", fix)
+        images = _batch_entry(entry, path, ("data",))
+        labels = _batch_entry(entry, path, ("labels", "fine_labels"))
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2 \
+                or images.shape[1] != 3 * 32 * 32:
+            shown = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
+            raise UserError(f"CIFAR file {path} holds {shown} images: expected uint8 N x 3072 (torchvision's CIFAR "
+                            f"format); {fix}")
+        if not isinstance(labels, (list, tuple, np.ndarray)) or len(labels) != len(images) \
+                or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in labels):
+            raise UserError(f"CIFAR file {path} holds {len(images)} images but not as many integer labels: {fix}")
+        data.append(images)
+        targets.extend(int(t) for t in labels)
+    meta_path = folder / cls.meta["filename"]
+    names = _batch_entry(load_data_pickle(meta_path, "CIFAR file", fix), meta_path, (cls.meta["key"],))
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise UserError(f"CIFAR file {meta_path} holds no list of class names under '{cls.meta['key']}': {fix}")
+    images = np.vstack(data).reshape(-1, 3, 32, 32).transpose((0, 2, 3, 1)) if data else np.zeros((0, 32, 32, 3),
+                                                                                                   np.uint8)
+    return CifarArrays(images, targets, list(names))
+
+
+def check_cifar_files(name: str, root: str | Path) -> None:
+    """Read every batch and meta file of ``name`` present under ``root`` with the restricted unpickler (nothing is
+    kept): the check before torchvision's own CIFAR classes unpickle them (timm's ``torch/cifar10`` under
+    ``rbla timm-train``). A file holding anything but data is one :class:`UserError`; missing files are left to
+    torchvision."""
+    from ..safeload import load_data_pickle
+
+    cls = getattr(tv_datasets, cifar_spec(name).torchvision_class)
+    for path in expected_files(name, root):
+        if path.is_file():
+            load_data_pickle(path, "CIFAR file", f"replace it with the official file (unpack {cls.url})")
+
+
+def _download(cls: type, root: Path) -> None:
+    """torchvision's download of ``cls`` into ``root`` (md5-checked archive, unpacked), without reading it."""
+    loader = cls.__new__(cls)
+    loader.root = str(root)
+    loader.download()
 
 
 def expected_files(name: str, data_dir: str | Path, split: str | None = None) -> list[Path]:
@@ -132,7 +195,7 @@ class CifarDataset(Dataset):
         cls = getattr(tv_datasets, spec.torchvision_class)
         if download:
             try:
-                cls(str(root), train=train, download=True)
+                _download(cls, root)
             except (OSError, RuntimeError) as exc:  # URLError is an OSError
                 raise UserError(f"could not download {name} into {root} ({type(exc).__name__}): put torchvision's "
                                 f"{spec.base_folder}/ there (from {cls.url}, unpacked) and set download: false"
@@ -146,14 +209,9 @@ class CifarDataset(Dataset):
                             f"{listed} (torchvision's integrity check needs {', '.join(p.name for p in expected_files(name, root, split))} "
                             f"for this split){inside}; unpack {cls.url} into {root} (torchvision's format), or set "
                             "download: true")
+        self.base = read_cifar_arrays(cls, root, train)  # refused files are refused before the md5 is compared
         if check_md5:
             _warn_if_unofficial(name, root, split)
-        try:
-            self.base = _lenient(cls)(str(root), train=train, download=False)
-        except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in many ways
-            raise UserError(f"{name} files in {root / spec.base_folder} cannot be read ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}): replace them with torchvision's "
-                            "cifar files") from None
         if self.base.data.shape[1:] != (32, 32, 3) or len(self.base.data) != len(self.base.targets):
             raise UserError(f"{name} files in {root / spec.base_folder} hold {self.base.data.shape} images and "
                             f"{len(self.base.targets)} labels: not torchvision's CIFAR format")
@@ -334,6 +392,6 @@ def robustbench_cifar_subset_of(dataset: CifarDataset, ds_id: str) -> NamedCifar
 
 
 __all__ = ["CIFAR_C_IMAGES_PER_SEVERITY", "CIFAR_SPECS", "CifarCSplit", "CifarDataset", "CifarSpec",
-           "NamedCifarSubset", "check_cifar_c", "cifar_c_split", "cifar_spec", "cifar_transform", "create_cifar10",
+           "NamedCifarSubset", "check_cifar_c", "check_cifar_files", "cifar_c_split", "cifar_spec", "cifar_transform", "create_cifar10",
            "create_cifar100", "create_cifar_dataset", "expected_files", "resolve_cifar_c_root",
            "robustbench_cifar_subset", "robustbench_cifar_subset_of"]

@@ -140,8 +140,9 @@ class ImageFolderDataset(ImageDataset):
         self._check_class_folders(present)
         self._check_files()
 
-    def _check_class_folders(self, present: Sequence[str]) -> None:
-        """Every class folder must hold an image: an empty one would silently shrink K or a class's share."""
+    def _check_class_folders(self, present: Sequence[str], skipped: Sequence[str] = ()) -> None:
+        """Every class folder must hold an image: an empty one would silently shrink K or a class's share. A class
+        whose images were all ``skipped`` (damaged, under ``bad_images: skip``) is named as such."""
         counts = dict.fromkeys(present, 0)
         idx_to_name = {i: n for n, i in self.class_to_idx.items()}
         for _, target in self.reader.samples:
@@ -149,6 +150,12 @@ class ImageFolderDataset(ImageDataset):
             if name in counts:
                 counts[name] += 1
         empty = [name for name, n in counts.items() if n == 0]
+        damaged = {name: [f for f in skipped if Path(f).parts[0] == name] for name in empty}
+        if empty and damaged[empty[0]]:
+            files = damaged[empty[0]]
+            raise UserError(f"every image of class folder {self.root / empty[0]} is damaged ({len(files)} left out "
+                            f"by bad_images: skip, e.g. {files[0]}): replace them with readable images (a class "
+                            "without images would change K)")
         if empty:
             raise UserError(f"class folder {self.root / empty[0]} holds no images"
                             f"{f' (nor do {len(empty) - 1} more)' if len(empty) > 1 else ''}: add its images or "
@@ -163,7 +170,7 @@ class ImageFolderDataset(ImageDataset):
                 self.skipped_files = sorted(os.path.relpath(p, self.root) for p in bad)
                 if len(self) == 0:
                     raise UserError(f"{self.root}: all {len(bad)} images are damaged: replace them")
-                self._check_class_folders(class_folders(self.root))
+                self._check_class_folders(class_folders(self.root), self.skipped_files)
             return
         for path, _ in samples:  # cheap: only the size; damaged content is caught when the file is read
             if os.path.getsize(path) == 0:

@@ -35,4 +35,12 @@ def create_evaluator(name: str, **settings: Any) -> Evaluator:
         raise UserError(f"evaluator '{name}': {exc}: check its settings in the config") from None
 
 
-__all__ = ["EVALUATORS", "EvalContext", "EvalResult", "Evaluator", "create_evaluator", "evaluator_class"]
+def settings_for_model(name: str, settings: dict[str, Any], stochastic: bool) -> dict[str, Any]:
+    """The settings evaluator ``name`` runs with on a model: ``settings``, with the evaluator's
+    ``stochastic_settings`` on top for a model declared stochastic (AutoAttack: ``version: rand``)."""
+    extra = evaluator_class(name).stochastic_settings if stochastic else {}
+    return {**settings, **extra}
+
+
+__all__ = ["EVALUATORS", "EvalContext", "EvalResult", "Evaluator", "create_evaluator", "evaluator_class",
+           "settings_for_model"]

@@ -207,6 +207,7 @@ class AutoAttackEvaluator(Evaluator):
 
     name = "autoattack"
     long_running = True  # fixed FAB-T / Square cost
+    stochastic_settings = {"version": "rand"}  # a declared stochastic model: AutoAttack's randomised version (EOT)
 
     eps: float = DEFAULT_EPS
     version: str = "standard"

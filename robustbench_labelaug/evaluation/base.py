@@ -178,6 +178,8 @@ class Evaluator(ABC):
     reuses: ClassVar[tuple[str, ...]] = ()
     # a scheduling hint for runners that divide the work (rbla demo, rbla evaluate --jobs): these start first
     long_running: ClassVar[bool] = False
+    # settings that replace the configured ones for a model declared stochastic (AutoAttack: its rand version)
+    stochastic_settings: ClassVar[dict[str, Any]] = {}
     # Optional settings, declared here with the value an evaluator without that setting has; an evaluator that
     # has one declares it again as a field (e.g. ``selection: str = "robustbench"``), with its own default.
     selection: ClassVar[str] = "class_balanced"  # how n_examples are chosen (evaluation/selection.py)

@@ -72,13 +72,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import binomtest
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..attacks import MarginPGD, example_starts
 from ..attacks.gradient_probe import gradient_problem
 from ..checks import check_eps, check_nonneg, check_seed, check_steps
+from ..compare.stats import newcombe_paired
 from ..errors import UserError
 from ..models.classifier import k_way
 from ..results import keys
@@ -118,27 +118,11 @@ def paired_difference_ci(a_correct: np.ndarray, b_correct: np.ndarray, confidenc
     (per-example booleans), with its two-sided ``confidence`` interval by Newcombe's (1998) hybrid score method
     for paired proportions (method 10, the correlation term with his continuity correction). NaNs when empty."""
     a, b = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
-    both, a_only, b_only = int(np.sum(a & b)), int(np.sum(a & ~b)), int(np.sum(~a & b))
-    return paired_difference_ci_counts(both, a_only, b_only, int(a.size) - both - a_only - b_only, confidence)
-
-
-def paired_difference_ci_counts(both: int, a_only: int, b_only: int, neither: int, confidence: float = 0.95
-                                ) -> tuple[float, float, float]:
-    """:func:`paired_difference_ci` from the four counts of the paired 2x2 table (A and B right, only A, only
-    B, neither)."""
-    n = both + a_only + b_only + neither
-    if n == 0:
+    if a.size == 0:
         return math.nan, math.nan, math.nan
-    p1, p2 = (both + a_only) / n, (both + b_only) / n
-    l1, u1 = binomtest(both + a_only, n).proportion_ci(confidence, method="wilson")
-    l2, u2 = binomtest(both + b_only, n).proportion_ci(confidence, method="wilson")
-    margins = (both + a_only) * (b_only + neither) * (both + b_only) * (a_only + neither)
-    cross = both * neither - a_only * b_only
-    cross = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
-    phi = cross / math.sqrt(margins) if margins > 0 else 0.0
-    low = p1 - p2 - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
-    high = p1 - p2 + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
-    return 100.0 * (p1 - p2), 100.0 * max(low, -1.0), 100.0 * min(high, 1.0)
+    d, low, high = newcombe_paired(int(np.sum(a & b)), int(np.sum(a & ~b)), int(np.sum(~a & b)), int(np.sum(~a & ~b)),
+                                   confidence)
+    return 100.0 * d, 100.0 * low, 100.0 * high
 
 
 MAX_DECIDING_N = 10_000_000
@@ -159,7 +143,8 @@ def deciding_n(a_correct: np.ndarray, b_correct: np.ndarray, tolerance: float, c
 
     def decided(m: int) -> bool:
         counts = [int(c) for c in np.round(shares[:3] * m)]
-        _, low, high = paired_difference_ci_counts(*counts, m - sum(counts), confidence)
+        _, low, high = newcombe_paired(*counts, m - sum(counts), confidence)  # fractions
+        low, high = 100.0 * low, 100.0 * high
         return interval_outcome(low, high, tolerance) is not Outcome.INCONCLUSIVE
 
     if decided(n):

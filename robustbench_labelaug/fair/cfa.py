@@ -31,12 +31,11 @@ from typing import Any
 
 import torch
 
-from ..results.vocab import Fair
+from ..results.vocab import TRADES_FORMS, Fair, TradesForm
 from .fawa import FAWA
 from .policy import EpochStats, FairPolicy
 
 CFA_PARTS = ("ccm", "ccr", "fawa")
-TRADES_FORMS = ("normalised", "zhang")  # CFA's (1-b) CE + b KL, b = beta / (1 + beta); Zhang's CE + beta KL
 REFERENCE_BEGIN, REFERENCE_EPOCHS = 10, 200  # PKU-ML/CFA train.py: --begin 10 of --epochs 200
 
 
@@ -78,7 +77,7 @@ class CFAPolicy(FairPolicy):
 
     def __init__(self, num_classes: int, eps: float, beta: float = 6.0, begin: int | None = REFERENCE_BEGIN,
                  lambda_1: float = 0.5, lambda_2: float = 0.5, parts: tuple[str, ...] = CFA_PARTS,
-                 fawa_decay: float = 0.88, fawa_threshold: float = 0.24, trades_form: str = "normalised") -> None:
+                 fawa_decay: float = 0.88, fawa_threshold: float = 0.24, trades_form: str = TradesForm.NORMALISED) -> None:
         super().__init__(num_classes, eps, beta)
         unknown = set(parts) - set(CFA_PARTS)
         if unknown:

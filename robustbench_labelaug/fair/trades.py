@@ -33,17 +33,18 @@ from ..attacks.frozen_model import batchnorm_as_affine
 from ..attacks.pgd import per_sample_eps
 from ..errors import UserError
 from ..models.classifier import KWayClassifier, unwrap_model
+from ..results.vocab import TRADES_FORMS, TradesForm
 
 TRADES_START_STD = 0.001  # the reference's random start: x + 0.001 * N(0, 1)
-LOSS_FORMS = ("zhang", "normalised")
+LOSS_FORMS = TRADES_FORMS
 
 
 def trades_weights(beta: torch.Tensor, form: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight of the natural CE, weight of the KL) per sample for the TRADES ``beta`` of its class: ``(1, beta)``
     in Zhang's form, ``(1 - b, b)`` with ``b = beta / (1 + beta)`` in CFA's normalised form."""
-    if form == "zhang":
+    if form == TradesForm.ZHANG:
         return torch.ones_like(beta), beta
-    if form == "normalised":
+    if form == TradesForm.NORMALISED:
         b = beta / (1.0 + beta)
         return 1.0 - b, b
     raise UserError(f"unknown TRADES loss form {form!r}: use one of {', '.join(LOSS_FORMS)}")
@@ -124,10 +125,10 @@ class TradesLoss:
         self.class_eps: torch.Tensor | None = None
         self.class_weight: torch.Tensor | None = None
         self.class_beta: torch.Tensor | None = None
-        self.loss_form = "zhang"
+        self.loss_form = TradesForm.ZHANG
         self.step_scale: float | None = None
 
-    def set_class_params(self, class_eps=None, class_weight=None, class_beta=None, loss_form: str = "zhang",
+    def set_class_params(self, class_eps=None, class_weight=None, class_beta=None, loss_form: str = TradesForm.ZHANG,
                          step_scale: float | None = None) -> None:
         """Per-class radius (> 0), natural-term weight (>= 0) and KL weight beta (>= 0), None: uniform; the loss
         form (``zhang`` or ``normalised``); the attack step as a share of the batch's largest radius (None:

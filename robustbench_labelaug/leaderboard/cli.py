@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, output_locks
 from ..results.model_info import load_model_infos
 from .html import to_html
 from .table import METRICS, SORT_KEYS, build_tables, to_markdown
@@ -84,27 +84,29 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | boo
     tables = build_tables(infos, sort=sort, metric=metric)
     title = title or stored_title(infos) or f"Leaderboard: {folder.resolve().name}"
     markdown = to_markdown(tables, infos, title=title, metric=metric)
-    md_path = free_name(folder / "leaderboard.md", overwrite)
-    html_path = None
-    if html is True or html == "":
-        html_path = free_name(folder / "leaderboard.html", overwrite)
-    elif html:
-        html_path = Path(html)
-    if plots:
-        from .plots import check_formats
+    explicit_html = Path(html) if html and html is not True else None
+    with output_locks([folder / "leaderboard.md", *([explicit_html] if explicit_html else [])], "leaderboard"):
+        md_path = free_name(folder / "leaderboard.md", overwrite)
+        html_path = None
+        if html is True or html == "":
+            html_path = free_name(folder / "leaderboard.html", overwrite)
+        elif html:
+            html_path = Path(html)
+        if plots:
+            from .plots import check_formats
 
-        plot_formats = check_formats(plot_formats)
-    atomic_write_bytes(md_path, markdown.encode())
-    paths: list[Path] = [md_path]
-    if html_path is not None:
-        atomic_write_bytes(html_path, to_html(tables, infos, title=title, metric=metric,
-                                              plots=page_figures).encode())
-        paths.append(html_path)
-    if plots:
-        from .plots import write_plots
+            plot_formats = check_formats(plot_formats)
+        atomic_write_bytes(md_path, markdown.encode())
+        paths: list[Path] = [md_path]
+        if html_path is not None:
+            atomic_write_bytes(html_path, to_html(tables, infos, title=title, metric=metric,
+                                                  plots=page_figures).encode())
+            paths.append(html_path)
+        if plots:
+            from .plots import write_plots
 
-        by_key = dict(infos)
-        paths += write_plots([(k, by_key[k]) for t in tables for k in t.keys], folder / "plots", plot_formats)
+            by_key = dict(infos)
+            paths += write_plots([(k, by_key[k]) for t in tables for k in t.keys], folder / "plots", plot_formats)
     if not quiet:
         print(markdown)
         print("wrote " + ", ".join(str(p) for p in paths))

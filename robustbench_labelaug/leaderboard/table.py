@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
+from ..mdtext import md_link, md_text
 from ..results import keys
 from ..results.measured import Measured
 from ..results.model_info import (
@@ -467,27 +468,21 @@ def to_markdown(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mappi
                 title: str = "Leaderboard", metric: str = "err") -> str:
     """Markdown: the title, one table per group (with a heading when there are several), then the notes and the
     models' footnotes."""
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|")
-
-    def cell(text: str, link: str | None) -> str:
-        return f"[{esc(text)}]({link})" if link and text else esc(text)
-
-    tables = _tables(table)
-    lines = [f"# {title}", ""]
+    tables = _tables(table)  # every value from the files is escaped (mdtext.md_text): no raw HTML reaches a renderer
+    lines = [f"# {md_text(title)}", ""]
     for t in tables:
         if len(tables) > 1:
-            lines += [f"## {t.group or 'other'}", ""]
+            lines += [f"## {md_text(t.group or 'other')}", ""]
         links = t.links or [[None] * len(t.header) for _ in t.rows]
-        lines += ["| " + " | ".join(t.titles()) + " |",
+        lines += ["| " + " | ".join(md_text(h) for h in t.titles()) + " |",
                   "|" + "|".join(t.alignment()) + "|"]
-        lines += ["| " + " | ".join(cell(c, u) for c, u in zip(row, row_links)) + " |"
+        lines += ["| " + " | ".join(md_link(c, u) for c, u in zip(row, row_links)) + " |"
                   for row, row_links in zip(t.rows, links)]
         lines.append("")
-    lines += [f"- {n}" for n in _notes(infos, metric)]
+    lines += [f"- {md_text(n)}" for n in _notes(infos, metric)]
     footnotes = [f for t in tables for f in t.footnotes]
     if footnotes:
-        lines += ["", "Footnotes:", ""] + [f"- {esc(key)}: {esc(text)}" for key, text in footnotes]
+        lines += ["", "Footnotes:", ""] + [f"- {md_text(key)}: {md_text(text)}" for key, text in footnotes]
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,7 @@ import math
 import re
 from pathlib import Path
 
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_savefig, output_locks
 
 SERIES = (("train_robust_top1", "training batches: robust accuracy per class (%)"),
           ("eval_holdout_top1", "validation split: clean accuracy per class (%)"),
@@ -73,12 +73,9 @@ def plot_training_curves(run: str | Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, ncol=min(6, len(panels[0][2]) + 1), title="class", title_fontsize=7)
     fig.suptitle(f"{run.name}: per-class training curves", fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    (run / "plots").mkdir(exist_ok=True)
     path = run / "plots" / "training_curves.png"
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    with output_locks([path], "training curves"):
+        return atomic_savefig(fig, path)
 
 
 def plot_training_folder(folder: str | Path) -> list[Path]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..store import in_evaluation_folder
 from . import keys
 from .measured import Declared, Measured, Merged, merge_headlines
 from .vocab import DEFAULT_THREAT_MODEL, PRECISIONS, THREAT_MODELS, ThreatModel
@@ -307,6 +308,7 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         "eps_space": PIXEL_SPACE,
         "classifier": "K-way: the first K of the model's K+M logits",
         "class_names": class_names(model),
+        **({"stochastic": True} if model.get("stochastic") else {}),
         "measured": measured,
         "reported": reported_n,
         "results": {k: dict(v) for k, v in results.items()},
@@ -344,7 +346,8 @@ def _headline_protocol(measured: Mapping[str, Any], key: str) -> str | None:
 
 def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is_pgd: bool,
               other_aa: str | None = None) -> str:
-    parts = [f"{model.get('training', '?')} training, K={model.get('num_classes')}, M={model.get('num_ops')}",
+    training = f"{model['training']} training" if model.get("training") else "training not stated"
+    parts = [f"{training}, K={model.get('num_classes')}, M={model.get('num_ops')}",
              f"eps in {PIXEL_SPACE}"]
     if measured.get(keys.AUTOATTACK_N):
         version = measured.get(keys.AUTOATTACK_VERSION, "standard")
@@ -355,6 +358,9 @@ def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is
                      "its first n points (the number is labelaug.measured.autoattack_error)")
     if reported_is_pgd:
         parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
+    if model.get("stochastic"):
+        parts.append("declared stochastic: its logits vary between calls, each number is one draw (AutoAttack: its "
+                     "randomised version)")
     return "; ".join(parts)
 
 
@@ -491,14 +497,22 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
 
 def model_info_files(folder: str | Path) -> list[Path]:
     """The model_info JSONs under ``folder``: ``folder/model_info/**.json`` when that folder exists (the layout
-    ``rbla evaluate`` writes), else ``folder/**.json`` (e.g. RobustBench's ``model_info/<dataset>/<threat>/``)."""
+    ``rbla evaluate`` writes), else ``folder/**.json`` (e.g. RobustBench's ``model_info/<dataset>/<threat>/``),
+    less the files of evaluation folders in it (``mine.evaluation/`` beside ``Report.to_model_info("mine.json")``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder: pass the output folder of rbla evaluate (or a folder of "
                         "model_info JSONs)")
     root = folder / "model_info" if (folder / "model_info").is_dir() else folder
-    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+    # every JSON, a model named ".x" too; not the "._x.json" resource forks macOS leaves on foreign disks, nor the
+    # files of evaluation folders in it (mine.evaluation/ beside Report.to_model_info("mine.json"))
+    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("._") and not in_evaluation_folder(p, root))
     if not files:
+        computed = sorted(p.parent.parent.name for p in folder.glob("*/results/*.json"))
+        if computed:
+            raise UserError(f"no model_info JSON files under {root}, though {folder} holds results of "
+                            f"{', '.join(dict.fromkeys(computed))}: re-run rbla evaluate with the same config and "
+                            "output, which writes them from the stored results without recomputing")
         raise UserError(f"no model_info JSON files under {root}: run rbla evaluate -c CONFIG first")
     return files
 

@@ -98,6 +98,15 @@ class Control(Word):
     ADV_PLUS_DUMMY = "adv_plus_dummy"  # dummy smoothing: every row adversarial, a constant d onto one extra output
 
 
+class TradesForm(Word):
+    """How a TRADES loss weighs its two terms: Zhang et al.'s ``CE + beta KL`` (TRADES' own code) or CFA's
+    normalised ``(1 - b) CE + b KL`` with ``b = beta / (1 + beta)`` (CFA's code, per class under CCR)."""
+
+    ZHANG = "zhang"
+    NORMALISED = "normalised"
+
+
+TRADES_FORMS = tuple(TradesForm)
 LA_AUTHORS, LA_ADVERSARIAL = LAProtocol.AUTHORS, LAProtocol.ADVERSARIAL
 LA_PROTOCOLS = tuple(LAProtocol)
 DEFAULT_LA_P = 0.7  # the authors' distortion_p: the probability of each part per batch under ``authors``
@@ -239,6 +248,6 @@ __all__ = ["ADV", "ADVERSARIAL_MODES", "ADV_MIX", "ADV_PLUS", "ADV_PLUS_DUMMY", 
            "DEFAULT_THREAT_MODEL", "EVALUATED_THREAT_MODELS", "FAIR_POLICIES", "FP16", "FP32", "Fair", "LABEL_AUG_MODES",
            "LAProtocol", "LA_ADVERSARIAL", "LA_AUTHORS", "LA_PROTOCOLS", "LEGACY_LA_PROTOCOL", "MODES", "NO_POLICY",
            "PRECISIONS", "PROTOCOLS", "Precision", "Protocol", "STD", "THREAT_MODELS", "TRADES", "TRAINING_LABELS",
-           "TRAIN_MODES", "ThreatModel", "TrainingMode", "Word", "default_protocol", "is_fair", "model_folder",
+           "TRADES_FORMS", "TRAIN_MODES", "ThreatModel", "TradesForm", "TrainingMode", "Word", "default_protocol", "is_fair", "model_folder",
            "parse_training_label", "plain", "precision_of_amp_dtype", "recorded_protocol", "timm_amp_dtype",
            "torch_dtype", "training_label"]

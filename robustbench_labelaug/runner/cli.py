@@ -16,7 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("-c", "--config", required=True, metavar="FILE",
                         help="evaluation config (YAML), or a packaged one by name: "
-                             + (", ".join(sorted(packaged_configs())) or "none installed"))
+                             + (", ".join(sorted(packaged_configs())) or "none installed")
+                             + ". A config is code, like a Python file: a 'python:' model source runs the file it "
+                             "names (relative to the config's folder)")
+    parser.epilog = ("A config is code, like a Python file: a model given as 'python: file.py:factory' runs that "
+                     "file (imports and factory) with your rights when it is evaluated, so evaluate only configs you "
+                     "would run as scripts. Checkpoints and data files are read as data (weights-only, never "
+                     "unpickled freely).")
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output folder (default: the config's runtime.output, '-fast' appended with --fast)")
     parser.add_argument("--models", default=None, metavar="A,B", help="evaluate only these models (config names)")
@@ -24,8 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="quick run: each evaluator's 'fast' settings and the config's fast.n_examples cap")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the config's)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="worker processes that evaluate side by side, one task per model and evaluator, one "
-                             "torch thread each (default 1: everything in this process)")
+                        help="Ray tasks that evaluate side by side on a local Ray started for the run, one task per "
+                             "model and evaluator, one torch thread each (default 1: everything in this process, "
+                             "no Ray)")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="run the tasks on the Ray cluster at ADDR (host:port of its head; default: Ray's "
+                             "RAY_ADDRESS when set); see docs/cluster.md")
     parser.add_argument("--no-plots", action="store_true", help="do not draw the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--zoo", default=None, metavar="DIR",
@@ -39,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     from ..zoo.user import ZOO_ENV, using_zoo
 
     saved = os.environ.get(ZOO_ENV)
-    if args.zoo:  # also for --jobs worker processes
+    if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)
         os.environ[ZOO_ENV] = str(Path(args.zoo).expanduser().resolve())
     try:
         with using_zoo(args.zoo):
@@ -47,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
             models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
             evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
                             progress=False if args.no_progress else None, plots=False if args.no_plots else None,
-                            jobs=args.jobs)
+                            jobs=args.jobs, address=args.address)
     finally:
         if args.zoo:
             if saved is None:

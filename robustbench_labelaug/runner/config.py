@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt
 
 from ..checks import (
     check_choice,
@@ -20,6 +20,7 @@ from ..checks import (
     is_int,
 )
 from ..errors import UserError
+from ..fileio import check_component
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, TRAINING_LABELS
 from ..typed import build
 from ..yamlio import load_yaml
@@ -35,6 +36,12 @@ _UNEXPANDED = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)")
 # ----------------------------------------------------------------------------------------------------------------
 # Config
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def _component(what: str) -> AfterValidator:
+    """A name that becomes a path component (a model's folder, an evaluator's results file): the one check,
+    :func:`~robustbench_labelaug.fileio.check_component`, wherever the block is built (a config, the demo, code)."""
+    return AfterValidator(lambda value: check_component(value, what))
 
 
 class _Schema(BaseModel):
@@ -59,7 +66,7 @@ class RuntimeConfig(_Schema):
 
 
 class DatasetConfig(_Schema):
-    id: str
+    id: Annotated[str, _component("dataset id")]
     name: str
     data_dir: str | None = None
     split: str | None = None
@@ -89,7 +96,7 @@ class DatasetConfig(_Schema):
 
 
 class ModelConfig(_Schema):
-    key: str  # the model's name in results (the YAML's 'name', else its source's name)
+    key: Annotated[str, _component("model name")]  # the model's name in results and its folder under the output
     zoo: str | None = None
     checkpoint: str | None = None
     robustbench: str | None = None      # a RobustBench model name (loaded by robustbench.utils.load_model)
@@ -107,10 +114,12 @@ class ModelConfig(_Schema):
     description: str | None = None
     paper: Any = None
     reported: dict[str, Any] | None = None
+    stochastic: bool = False  # its logits vary between calls on purpose: evaluated as such (modelcheck.py)
+    base_dir: str | None = None  # the config's folder: a relative python: file is found from it (set by load_config)
 
 
 class EvaluatorConfig(_Schema):
-    id: str
+    id: Annotated[str, _component("evaluator id")]
     name: str
     dataset: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -149,6 +158,13 @@ class EvalConfig:
     models: list[ModelConfig]
     evaluators: list[EvaluatorConfig]
     fast: dict[str, Any] = field(default_factory=dict)
+
+    def evaluator_pairs(self, fast: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        """The config's evaluators as ``benchmark(evaluators=...)`` takes them, ``(name, {"id": ..., **settings})``
+        with the ids and settings ``rbla evaluate`` (``--fast``) stores, so a model benchmarked with them is
+        compared evaluator by evaluator with the config's models (``rbla compare``)."""
+        return [(e.name, {"id": e.effective_id(fast, self.fast), **e.effective_settings(fast, self.fast)})
+                for e in self.evaluators]
 
 
 def expand_env(value: Any, where: str, _memo: dict | None = None) -> Any:
@@ -211,6 +227,9 @@ def _entries(raw: dict[str, Any], key: str, short: str, allowed: tuple[str, ...]
 
 
 def _check_id(value: str, what: str, where: str, file: Path) -> None:
+    """A config name that becomes a path component: the one check (no separator, not '.' or '..', NUL, length,
+    ...), then the config's own alphabet."""
+    check_component(value, f"config {file}: {where}: {what}")
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
         raise UserError(f"config {file}: {where}: {what} '{value}' may only use letters, digits and _ . + -")
 
@@ -314,6 +333,7 @@ def load_config(path: str | Path) -> EvalConfig:
     datasets: dict[str, DatasetConfig] = {}
     for ds_id, ds_raw in _mapping(raw.get("datasets"), "datasets", file).items():
         ds_raw = _mapping(ds_raw, f"datasets.{ds_id}", file)
+        check_component(str(ds_id), f"config {file}: datasets: dataset id")
         ds = build(DatasetConfig, {"id": str(ds_id), **ds_raw}, prefix, f"datasets.{ds_id}",
                    keys_of(DatasetConfig, without=("id",)))
         where = f"config {file}: datasets.{ds_id}"
@@ -338,7 +358,7 @@ def load_config(path: str | Path) -> EvalConfig:
     _check_keys(fast, FAST_KEYS, "fast", file)
 
     models: list[ModelConfig] = []
-    for i, m in _entries(raw, "models", "zoo", keys_of(ModelConfig, without=("key",), extra=("name",)), file,
+    for i, m in _entries(raw, "models", "zoo", keys_of(ModelConfig, without=("key", "base_dir"), extra=("name",)), file,
                          "zoo names or checkpoints"):
         given = [k for k in MODEL_SOURCES if m.get(k) and not (k == "checkpoint" and m.get("python"))]
         if len(given) != 1:
@@ -351,8 +371,8 @@ def load_config(path: str | Path) -> EvalConfig:
                   or (re.sub(r"[^A-Za-z0-9_.+-]", "_", str(m["python"]).rpartition(":")[2]) if m.get("python")
                       else None)
                   or Path(str(m["checkpoint"])).stem.split(".")[0])
-        _check_id(key, "name", f"models[{i}]", file)
-        model = build(ModelConfig, {"key": key, **m}, prefix, f"models[{i}]")
+        _check_id(key, "model name", f"models[{i}]", file)
+        model = build(ModelConfig, {"key": key, **m, "base_dir": str(file.resolve().parent)}, prefix, f"models[{i}]")
         _check_model_values(model, f"config {file}: models[{i}] ('{key}')")
         _check_dataset_ref(model.dataset, datasets, f"models[{i}] ('{key}')", file)
         models.append(model)
@@ -366,11 +386,11 @@ def load_config(path: str | Path) -> EvalConfig:
         if name not in EVALUATORS:
             raise UserError(f"config {file}: evaluators[{i}]: unknown evaluator '{name}': use one of "
                             f"{', '.join(EVALUATORS)}")
+        _check_id(str(e.get("id") or name), "evaluator id", f"evaluators[{i}]", file)
         ev = build(EvaluatorConfig, {"id": str(e.get("id") or name), **{k: v for k, v in e.items() if k != "id"}},
                    prefix, f"evaluators[{i}]")
         ev.settings = _mapping(ev.settings, f"evaluators[{i}].settings", file)
         ev.fast = _mapping(ev.fast, f"evaluators[{i}].fast", file)
-        _check_id(ev.id, "id", f"evaluators[{i}]", file)
         _check_dataset_ref(ev.dataset, datasets, f"evaluators[{i}] ('{ev.id}')", file)
         evaluators.append(ev)
     fast_n = fast.get("n_examples")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from ..fileio import names_difference
 from .loop import data_fingerprint
 
 
@@ -21,13 +22,13 @@ def data_fingerprints(cfg) -> dict[str, str | None]:
 def recorded_class_names(path: Path) -> list[str] | None:
     """The class names an exported zoo checkpoint records (None: none recorded, or no file). The file is mapped,
     not read: only its small metadata is touched."""
-    import torch
+    from ..safeload import load_torch
 
     if not Path(path).is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - loading the model later names a damaged file properly
+        state = load_torch(path, mmap=True)
+    except UserError:  # loading the model later names a damaged file properly
         return None
     names = state.get("class_names") if isinstance(state, dict) else None
     return [str(n) for n in names] if isinstance(names, list) and names else None
@@ -49,10 +50,11 @@ def check_classes_and_size(cfg, models) -> None:
             spec = d.dataset_spec
             if recorded:
                 names = spec.names_of_classes(d.data_dir)
-                if names is not None and [str(n) for n in names] != [str(n) for n in recorded]:
+                differ = None if names is None else names_difference(recorded, names)
+                if differ:
                     raise UserError(f"model '{model.key}' was trained on the classes {_short(list(recorded))} but "
-                                    f"dataset '{ds_id}' has {_short([str(n) for n in names])}: evaluate it on data "
-                                    "with its classes (same names, same order)")
+                                    f"dataset '{ds_id}' has {_short([str(n) for n in names])} ({differ}): evaluate it "
+                                    "on data with its classes (same names, same order)")
             if isinstance(size, int) and d.input_size is None and spec.input_size != size:
                 raise UserError(f"model '{model.key}' was trained at input size {size} (its checkpoint records it) "
                                 f"but dataset '{ds_id}' would evaluate at its default {spec.input_size}: set "

@@ -47,20 +47,54 @@ def evaluate_folder(folder: EvaluationFolder, planned: Sequence[ResultSpec], *, 
 
     ``fingerprint`` / ``meta``: what identifies the model's weights and describes it (the folder's model marker;
     a folder of other weights is refused). ``load()``: the model, called once, only when a result must be
-    computed. ``dataset(id)``: a planned result's dataset. ``batch_size``: a number or ``auto``
+    computed (for a new folder: before anything is written in it, as ``dataset`` is for each planned result).
+    ``dataset(id)``: a planned result's dataset. ``batch_size``: a number or ``auto``
     (:func:`~.feeding.resolve_batch_size`, once per model). ``checked``: the run's data checks already passed,
     shared between models. The evaluators of the model share its per-sample results (clean, ReaL and ImageNet-X
     run one forward pass; the masking checks take the AutoAttack run). Before each evaluator torch and numpy are
-    seeded with the result's seed. Under torchrun every rank calls it; only ``folder.writer`` (rank 0) writes."""
+    seeded with the result's seed. Under torchrun every rank calls it; only ``folder.writer`` (rank 0) writes. A
+    folder this call created is removed again when it fails before its first result (nothing is left behind)."""
+    fresh = not folder.path.exists()
+    try:
+        return _evaluate(folder, planned, fingerprint, meta, load, dataset, device, batch_size, num_workers,
+                         progress, decode, checked)
+    except BaseException:  # refused before its first result (a model or data check): leave no folder behind
+        if fresh and folder.writer and not folder.computed_files():
+            import shutil
+
+            shutil.rmtree(folder.path, ignore_errors=True)
+        raise
+
+
+def _evaluate(folder: EvaluationFolder, planned: Sequence[ResultSpec], fingerprint: Mapping[str, Any],
+              meta: Mapping[str, Any], load: Callable[[], Any], dataset: Callable[[str], Any], device: Any,
+              batch_size: int | str, num_workers: int, progress: bool, decode: str,
+              checked: dict | None) -> dict[str, dict[str, Any]]:
     import torch  # deferred with the evaluators (torch) for the CLI's start time
 
     from .. import distributed as dist_utils
     from ..evaluation import EvalContext, create_evaluator
 
+    def load_checked(data):
+        from ..modelcheck import check_consistent_outputs
+
+        net = load()
+        # the same logits on two calls and two batch sizes, unless declared stochastic (meta["stochastic"])
+        varies = check_consistent_outputs(net, data, None, f"model '{folder.key}'",
+                                          stochastic=bool(meta.get("stochastic")))
+        if meta.get("stochastic"):
+            folder.log(f"model '{folder.key}' is declared stochastic ({varies or 'its logits did not vary here'}):"
+                       " its numbers are one draw; AutoAttack runs its randomised version (rand)")
+        return net
+
+    loaded, batch = None, None
+    folder.check_model(fingerprint)
+    if planned and not folder.marker.exists():  # a new folder: its data and model are built and checked before its
+        first = [dataset(spec.dataset_id) for spec in planned][0]  # first file is written (a refused data file, a
+        loaded = load_checked(first)                                # factory that aborts: no folder left behind)
     folder.mark_model(fingerprint, meta)
     dist_utils.barrier()
     show = progress and dist_utils.current().is_main
-    loaded, batch = None, None
     predictions: dict = {}  # this model's per-sample results, shared between its evaluators
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(planned, desc=folder.key, leave=False, disable=not show)
@@ -72,9 +106,9 @@ def evaluate_folder(folder: EvaluationFolder, planned: Sequence[ResultSpec], *, 
             continue
         parts = folder.open_parts(spec)
         evaluator = create_evaluator(spec.evaluator, **spec.settings)
-        if loaded is None:
-            loaded = load()
         data = dataset(spec.dataset_id)
+        if loaded is None:
+            loaded = load_checked(data)
         if batch is None:
             batch = resolve_batch_size(batch_size, loaded, data, device, folder.key, show=folder.writer)
         torch.manual_seed(spec.seed)

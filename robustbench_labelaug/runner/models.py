@@ -3,6 +3,7 @@ and loaded in eval mode."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import jsonable
+from ..results.rules import is_number
 from ..results.vocab import ADV_PLUS, ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL, NO_POLICY, TRADES
 from .config import EvalConfig, ModelConfig
 
@@ -62,17 +64,6 @@ def zoo_fingerprint(name: str, entry: Mapping[str, Any], model_dir: str) -> dict
     return {"zoo": name, "sha256": sha}
 
 
-def zoo_provenance(name: str, model_dir: str) -> dict[str, Any]:
-    """The training args a zoo model's checkpoint recorded and, for a packaged entry, where they depart from its
-    recipe (warned about in one line)."""
-    from ..zoo import get_entry
-    from ..zoo.user import checkpoint_provenance, warn_departures
-
-    found = checkpoint_provenance(get_entry(name), model_dir)
-    warn_departures(name, found.get("recipe_departures") or {}, "rbla evaluate")
-    return found
-
-
 def _pick_dataset(cfg: EvalConfig, model: ModelConfig, dataset_name: str | None) -> str:
     if model.dataset is not None:
         return model.dataset
@@ -83,6 +74,26 @@ def _pick_dataset(cfg: EvalConfig, model: ModelConfig, dataset_name: str | None)
         return matches[0]
     raise UserError(f"model '{model.key}': cannot tell which of the datasets {', '.join(cfg.datasets) or '(none)'} "
                     "it is evaluated on: set its 'dataset' in the config")
+
+
+# what a model is, which a config may declare where the model does not record it, never relabel where it does
+RECORDED_FACTS = ("training", "delta", "eps")
+
+
+def check_labels(key: str, declared: dict[str, Any], recorded: dict[str, Any]) -> None:
+    """:class:`UserError` where the config declares a training fact (mode, delta, eps) that the checkpoint or zoo
+    entry records otherwise: a result is labelled with what the model is."""
+    for name in RECORDED_FACTS:
+        given, found = declared.get(name), recorded.get(name)
+        if given is None or found is None:
+            continue
+        same = math.isclose(float(given), float(found), rel_tol=1e-9) if is_number(given) and is_number(found) \
+            else given == found
+        if not same:
+            where = f"checkpoint {recorded['checkpoint']}" if recorded.get("checkpoint") else \
+                f"zoo entry '{recorded['zoo']}'" if recorded.get("zoo") else "its source"
+            raise UserError(f"model '{key}': the config says {name}: {given!r} but {where} records {found!r}: drop "
+                            f"{name} from the config (the results would be labelled as another model)")
 
 
 def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
@@ -102,28 +113,20 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         fingerprint = source.fingerprint()
         reported = source.reported
     elif model.zoo:
-        entry = zoo_entry(model.zoo)
-        meta = {"dataset": entry.get("dataset"), "architecture": entry.get("architecture"),
-                "training": entry.get("training"), "num_classes": entry.get("num_classes"),
-                "num_ops": entry.get("num_ops"), "delta": entry.get("delta"), "eps": entry.get("eps"),
-                "threat_model": entry.get("threat_model", DEFAULT_THREAT_MODEL), "paper": entry.get("paper"),
-                "description": entry.get("description") or None,
-                "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
-        fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
         from ..zoo import checkpoint_path, get_entry
+        from ..zoo.user import entry_model_meta
+
+        entry = zoo_entry(model.zoo)
+        fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
+        # the entry, its checkpoint's training args, its departures from the recipe: as benchmark(load_model(name))
+        meta = entry_model_meta(get_entry(model.zoo), cfg.runtime.model_dir, "rbla evaluate")
         from .guards import recorded_class_names
 
         names = recorded_class_names(checkpoint_path(get_entry(model.zoo), cfg.runtime.model_dir))
         if names:
             meta["class_names"] = names
         reported = model.reported if model.reported is not None else entry.get("reported")
-        meta.update(zoo_provenance(model.zoo, cfg.runtime.model_dir))
-        if meta.get("recipe_departures"):  # not the paper's recipe: no paper authorship, no reported numbers
-            from ..zoo.user import departures_text
-
-            meta["paper"] = None
-            meta["description"] = (f"{meta.get('description') or model.zoo} — not trained by the zoo recipe "
-                                   f"({departures_text(meta['recipe_departures'])})")
+        if meta.get("recipe_departures"):  # not the paper's recipe: no reported numbers either
             reported = model.reported
     else:
         from ..train.checkpoint import read_checkpoint
@@ -160,8 +163,11 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
 
         fingerprint = {"sha256": file_sha256(path)}  # the weights, wherever the file lies
         reported = model.reported
+    check_labels(model.key, overrides, meta)
     meta.update(overrides)
     meta["key"] = model.key
+    if model.stochastic:
+        meta["stochastic"] = True  # declared: the report says so (model_info's footnote)
     default = meta.get("threat_model", DEFAULT_THREAT_MODEL)
     meta["threat_model"] = model.threat_model if model.threat_model != DEFAULT_THREAT_MODEL else default
     dataset_id = _pick_dataset(cfg, model, meta.get("dataset"))
@@ -175,7 +181,8 @@ def source_spec(model: ModelConfig, dataset: str | None, threat_model: str | Non
             "checkpoint": model.checkpoint if model.python else None, "num_ops": model.num_ops,
             "pretrained_file": model.pretrained_file,
             "num_classes": model.num_classes if num_classes is None else num_classes,
-            "dataset": dataset, "threat_model": threat_model or DEFAULT_THREAT_MODEL, "reported": model.reported}
+            "dataset": dataset, "threat_model": threat_model or DEFAULT_THREAT_MODEL, "reported": model.reported,
+            "base_dir": model.base_dir}
 
 
 def load_resolved_model(model: ResolvedModel, model_dir: str):

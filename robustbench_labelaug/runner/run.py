@@ -44,19 +44,23 @@ def evaluate_model(cfg: EvalConfig, model: ResolvedModel, output: Path, datasets
     is_main = dist_utils.current().is_main
     store = EvaluationStore(output, writer=is_main, log=print if is_main else (lambda msg: None))
     data_fps = data_fps if data_fps is not None else guards.data_fingerprints(cfg)
+    from ..evaluation import settings_for_model  # deferred: torch, for the CLI's start time
+
     planned = []
     for entry in cfg.evaluators:
         ds_id = entry.dataset or model.dataset_id
-        # the id says what ran (--fast: pgd10_sound, not pgd40_sound)
-        planned.append(plan_result(entry.effective_id(fast, cfg.fast), entry.name,
-                                   entry.effective_settings(fast, cfg.fast), cfg.datasets[ds_id],
+        # the id says what ran (--fast: pgd10_sound, not pgd40_sound); a stochastic model: AutoAttack's rand
+        settings = settings_for_model(entry.name, entry.effective_settings(fast, cfg.fast), model.config.stochastic)
+        planned.append(plan_result(entry.effective_id(fast, cfg.fast), entry.name, settings, cfg.datasets[ds_id],
                                    model.meta["num_classes"], cfg.runtime.seed, data_fps.get(ds_id)))
 
     def load():
-        from ..modelcheck import check_finite_model  # deferred: torch, for the CLI's start time
+        from ..modelcheck import check_finite_model, check_head_width  # deferred: torch (CLI start time)
 
         loaded = load_resolved_model(model, cfg.runtime.model_dir)
         check_finite_model(loaded, f"model '{model.key}'")
+        check_head_width(loaded, datasets(model.dataset_id)[0][0].unsqueeze(0), int(model.meta["num_classes"]),
+                         int(model.meta.get("num_ops") or 0), f"model '{model.key}'")
         if cfg.runtime.channels_last:
             import torch  # deferred: torch, for the CLI's start time
 
@@ -86,11 +90,13 @@ def check_num_classes(cfg: EvalConfig, models: list[ResolvedModel]) -> None:
 
 def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: list[str] | None = None,
                     fast: bool = False, device: str | None = None, progress: bool | None = None,
-                    plots: bool | None = None, leaderboard: bool = True, jobs: int = 1) -> list[Path]:
+                    plots: bool | None = None, leaderboard: bool = True, jobs: int = 1,
+                    address: str | None = None) -> list[Path]:
     """Evaluate the config's models (or the named subset); returns the model_info paths written. With
     ``leaderboard`` the output folder's leaderboard (and, with ``plots``, the figures) is rendered and printed.
-    ``jobs`` > 1: the work runs first as tasks (one per model and evaluator) in that many worker processes with
-    one torch thread each (:mod:`.tasks`), then this process reads their results."""
+    ``jobs`` > 1 or a Ray cluster ``address`` (else ``RAY_ADDRESS``): the work runs first as Ray tasks (one per
+    model and evaluator group, one torch thread each; :mod:`.tasks`, :mod:`robustbench_labelaug.engine`) on a
+    local Ray of ``jobs`` CPUs or on the cluster, their files written here; then this process reads the results."""
     from .. import distributed as dist_utils
     from ..leaderboard.cli import render
 
@@ -120,19 +126,23 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         raise UserError(f"device '{requested}' was asked for but CUDA is not available: use device cpu or auto")
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    if jobs > 1 and dist.distributed:
-        raise UserError("--jobs N runs worker processes on one machine: under torchrun/srun leave it at 1")
+    from ..engine import ray_address, run_works
+
+    on_ray = jobs > 1 or ray_address(address) is not None
+    if on_ray and dist.distributed:
+        raise UserError("--jobs N / --address run Ray tasks: under torchrun/srun leave --jobs at 1 and unset "
+                        "RAY_ADDRESS")
     lock = None
     if dist.is_main:  # one writer per output folder, as rbla train (a second run would redo all the work)
         check_writable_dir(out)
         lock = EvaluationStore(out).lock().acquire(on_stale=print)
     try:
-        if jobs > 1:  # the workers write under this process's lock
-            from .tasks import evaluation_tasks, run_tasks
+        if on_ray:  # the tasks' files come back and are written here, under this process's lock
+            from .tasks import evaluation_works
 
-            run_tasks(evaluation_tasks(cfg, out, [m.key for m in resolved], fast=fast, device=device,
-                                       progress=False, log_dir=out / "logs"), jobs, progress=progress,
-                      desc="evaluation tasks")
+            run_works(evaluation_works(cfg, out, [m.key for m in resolved], fast=fast, device=device,
+                                       gpu=dev.type == "cuda", log_dir=out / "logs"),
+                      jobs, address, progress=progress, desc="evaluation tasks")
         datasets = DatasetCache(cfg)
         checked: dict = {}  # data checks passed in this run (see evaluation.base.once_per_run)
         written = _evaluate_all(cfg, resolved, out, datasets, fast, dev, progress, checked, dist)

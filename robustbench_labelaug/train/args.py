@@ -10,7 +10,14 @@ from typing import Any
 
 from ..data.registry import DEFAULT_DATASET
 from ..errors import UserError
-from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS, TRAINING_FLAGS, check_training, training_mode
+from ..results.rules import (
+    DEFAULT_DELTA,
+    DEFAULT_EPS,
+    TRAINING_FLAGS,
+    check_mode,
+    check_training,
+    training_mode,
+)
 
 # rbla train's --adv-mode (the hook's modes plus TRADES), --fair, and the training labels: results/vocab.py
 from ..results.vocab import (  # noqa: E402,F401
@@ -26,10 +33,12 @@ from ..results.vocab import (  # noqa: E402,F401
     NO_POLICY,
     STD,
     TRADES,
+    TRADES_FORMS,
     TRAIN_MODES,
     TRAINING_LABELS,
     AttackMode,
     Fair,
+    TradesForm,
     default_protocol,
     is_fair,
     recorded_protocol,
@@ -143,7 +152,7 @@ def add_fair_arguments(parser: argparse.ArgumentParser, trades: bool = True,
     group.add_argument("--cfa-parts", default="ccm,ccr,fawa", metavar="LIST",
                        help="CFA parts to use, comma separated: ccm, ccr (trades only), fawa")
     if trades:
-        group.add_argument("--cfa-trades-form", default="normalised", choices=("normalised", "zhang"),
+        group.add_argument("--cfa-trades-form", default=TradesForm.NORMALISED.value, choices=TRADES_FORMS,
                            help="CFA with trades: the loss per sample, normalised (the reference's (1-b_c) CE + b_c "
                                 "KL, b_c = beta_c/(1+beta_c)) or zhang (CE + beta_c KL)")
     group.add_argument("--fawa-decay", type=float, default=0.88, help="CFA FAWA: EMA decay")
@@ -268,13 +277,48 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"config file {file} has unknown keys {unknown}: use `rbla train --help` flag names")
-    parser.set_defaults(**values)
+    actions = {a.dest: a for a in parser._actions}
+    parser.set_defaults(**{k: config_value(actions[k], k, v, file) for k, v in values.items()})
     return set(values)
+
+
+def config_value(action: argparse.Action, key: str, value, file) -> object:
+    """A config file's value for a flag, checked as the command line would check it (the flag's type, number of
+    values and choices), so ``epochs: [1, 2]`` is one line, not a traceback deep in training."""
+    flag = action.option_strings[-1] if action.option_strings else key
+
+    def bad(want: str) -> UserError:
+        return UserError(f"config file {file}: {key}: {value!r} is not {want} (what {flag} takes): write it as "
+                         f"on the command line")
+
+    if action.nargs == 0:  # store_true / store_false / store_const
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    many = action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1)
+    if isinstance(value, dict) or (isinstance(value, list) and not many):
+        raise bad("one value" if not many else "a list of values")
+    out = []
+    for v in (value if isinstance(value, list) else [value]):
+        if v is not None and action.type is not None:
+            if isinstance(v, (list, dict)) or (action.type in (int, float) and isinstance(v, bool)):
+                raise bad("a number" if action.type in (int, float) else "a value")
+            if action.type is int and isinstance(v, float) and not v.is_integer():
+                raise bad("an integer")
+            try:
+                v = action.type(v if action.type in (int, float, str) else str(v))
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
+                raise bad(f"a valid {getattr(action.type, '__name__', 'value')}") from None
+        if v is not None and action.choices is not None and v not in action.choices:
+            raise UserError(f"config file {file}: {key}: {v!r} is not one of {', '.join(map(str, action.choices))}")
+        out.append(v)
+    return out if many else out[0]
 
 
 def adv_settings(args: argparse.Namespace, allow_trades: bool = True) -> dict:
     """The ``--adv-*`` / ``--la-*`` flags checked by the one training rule (``results.rules.check_training``), as
     ``AdvLabelAug`` keyword arguments (``rbla train`` and ``rbla timm-train`` alike)."""
+    check_mode(None, args.adv_mode, TRAINING_FLAGS["mode"], TRAIN_MODES)  # every choice (trades: refused below)
     mode = training_mode(args.adv_mode, args.label_aug, TRAINING_FLAGS)
     if mode == TRADES and not allow_trades:
         raise UserError("--adv-mode trades needs the clean logits as well, which timm's train.py does not give its "
@@ -500,9 +544,11 @@ def check_run_args(args: argparse.Namespace) -> None:
 
 # flags of this invocation only, never taken from the checkpoint
 THIS_CALL = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides"})
-# flags that may change on --resume without changing what is trained (the checkpoint's value when not given)
-RUN_CONTROL = frozenset({"device", "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir",
-                         "compile"})
+# flags that may change on --resume without changing what is trained (the checkpoint's value when not given).
+# --workers is not one: each loader worker draws its own augmentation (and with none the main process draws it, in
+# the sequence the attack's random starts also come from), so another count trains other weights
+RUN_CONTROL = frozenset({"device", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile"})
+WHY_RECIPE = {"workers": "the data-loader workers draw the random augmentation, so their number changes the weights"}
 # recipe flags whose change must rebuild the lr schedule (and set the optimizer's lr) on resume
 SCHEDULE_FLAGS = frozenset({"lr", "min_lr", "sched", "epochs", "warmup_epochs", "warmup_lr", "decay_milestones",
                             "decay_rate"})
@@ -533,8 +579,8 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
     # what runs recorded before a flag existed trained with (not today's default)
     if "la_protocol" not in saved and saved.get("adv_mode") in (ADV, ADV_PLUS):
         saved = {**saved, "la_protocol": recorded_protocol(saved)}
-    if "cfa_trades_form" not in saved and saved.get("fair") == "cfa":
-        saved = {**saved, "cfa_trades_form": "zhang"}
+    if "cfa_trades_form" not in saved and saved.get("fair") == Fair.CFA:
+        saved = {**saved, "cfa_trades_form": TradesForm.ZHANG.value}
     conflicts: dict[str, tuple[Any, Any]] = {}
     for name, old in saved.items():
         if name in THIS_CALL or not hasattr(args, name):
@@ -551,7 +597,8 @@ def apply_resume_recipe(args: argparse.Namespace, saved: dict[str, Any], path: s
         else:
             setattr(args, name, old)
     if conflicts and not getattr(args, "override_recipe", False):
-        listed = ", ".join(f"{_flag(k)} {new} (checkpoint: {old})" for k, (old, new) in conflicts.items())
+        listed = ", ".join(f"{_flag(k)} {new} (checkpoint: {old}{'; ' + WHY_RECIPE[k] if k in WHY_RECIPE else ''})"
+                           for k, (old, new) in conflicts.items())
         raise UserError(f"--resume {path}: {listed} would change the run's recipe: drop the flag(s) to continue as "
                         "recorded, or add --override-recipe to change it (the change is recorded)")
     history = list(saved.get("recipe_overrides") or [])

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import random
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from ..fileio import (
 )
 from ..models.classifier import ImageClassifier, unwrap_model
 from ..results.vocab import NO_POLICY
+from ..safeload import load_torch, torch_file_kind  # noqa: F401  (torch_file_kind re-exported)
 
 CHECKPOINT_VERSION = 1
 EXTENSION = ".pth.tar"
@@ -59,47 +58,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# ``torch.save``'s legacy (non-zip) format starts with a pickled magic number
-_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
-
-
-def torch_file_kind(path: str | Path) -> str | None:
-    """``"zip"`` or ``"legacy"`` for files ``torch.save`` can have written, None for anything else (text,
-    random bytes, an empty file)."""
-    with open(path, "rb") as f:
-        head = f.read(len(_LEGACY_TORCH_MAGIC))
-    if head.startswith(_LEGACY_TORCH_MAGIC):
-        return "legacy"
-    return "zip" if head.startswith(b"PK") and zipfile.is_zipfile(path) else None
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; a file that would run code when unpickled is refused, and a
-    file that is no torch checkpoint at all (text, random bytes, empty) is named as such."""
+def read_checkpoint(path: str | Path, expected_bytes: int | None = None) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` (:func:`~robustbench_labelaug.safeload.load_torch`): a file
+    that would run code when unpickled is refused, a file that is no torch checkpoint at all (text, random bytes,
+    empty) is named as such, and one whose entries would inflate beyond the bound (``expected_bytes``: the
+    model's state-dict size, where known) is refused before it is read."""
     path = Path(path)
-    if not path.is_file():
-        kind = "is a folder, not a file" if path.is_dir() else "does not exist"
-        why = None if path.exists() else missing_averaged_reason(path)
-        raise UserError(f"checkpoint {path} {kind}: {why or 'pass the path of a .pth.tar/.pt file'}")
-    if torch_file_kind(path) is None:
-        what = "an empty file" if path.stat().st_size == 0 else "neither torch.save's zip nor its legacy format"
-        raise UserError(f"checkpoint {path} is not a torch checkpoint ({what}): pass the .pth.tar/.pt file that "
-                        "rbla train or rbla zoo export wrote")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):  # timm's train.py pickles its args
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc).strip()
-        if "Weights only load failed" not in text:  # a damaged pickle stream, not a refused object
-            raise UserError(f"checkpoint {path} cannot be read (damaged pickle data): the file is damaged; "
-                            "re-download or re-export it") from None
-        lines = [line for line in text.splitlines() if "Unsupported global" in line or "GLOBAL" in line]
-        first = (lines[0].strip() if lines else "unsafe content")[:120]
-        raise UserError(f"checkpoint {path} holds objects that weights-only loading refuses ({first}): "
-                        "only load files from sources you trust, re-saved as plain state dicts") from None
-    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as exc:
-        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}): the file is damaged or "
-                        "truncated; re-download or re-export it") from None
+    if not path.exists() and (why := missing_averaged_reason(path)):  # a run's fawa.pth.tar that was never written
+        raise UserError(f"checkpoint {path} does not exist: {why}")
+    state = load_torch(path, "checkpoint", expected_bytes=expected_bytes,
+                       allowed_globals=[argparse.Namespace])  # timm's train.py pickles its args
     if not isinstance(state, dict) or "state_dict" not in state:
         raise UserError(f"checkpoint {path} has no 'state_dict': expected a file written by rbla train / rbla zoo")
     if isinstance(state.get("args"), argparse.Namespace):  # timm's train.py (rbla timm-train)
@@ -250,12 +218,25 @@ class RunCheckpointSaver(CheckpointSaver):
         self.class_names: list[str] | None = None  # the training data's classes, in index order (recorded)
         self.extra_state: dict[str, Any] = {}  # more resume state (the fairness policy's: "fair")
 
+    def adopt_existing(self, start_epoch: int) -> None:
+        """On resume: take the run's epoch checkpoints from before ``start_epoch`` into the history (newest first),
+        so ``--checkpoint-hist`` counts them and the oldest go as new ones are written."""
+        found = []
+        for path in Path(self.checkpoint_dir).glob(f"{self.save_prefix}-*{self.extension}"):
+            number = path.name[len(self.save_prefix) + 1: -len(self.extension)]
+            if number.isdigit() and int(number) < start_epoch:
+                found.append((str(path), int(number)))
+        self.checkpoint_files = sorted(found, key=lambda f: f[1], reverse=True)
+        if len(self.checkpoint_files) > self.max_history:
+            self._cleanup_checkpoints(0)
+
     def save_checkpoint(self, epoch: int, metric: float | None = None):
         last = os.path.join(self.checkpoint_dir, "last" + self.extension)
         self._save(last, epoch, metric)
+        epoch_file = os.path.join(self.checkpoint_dir, f"{self.save_prefix}-{epoch}{self.extension}")
+        self.checkpoint_files = [f for f in self.checkpoint_files if f[0] != epoch_file]  # rewritten, not added
         if len(self.checkpoint_files) >= self.max_history:
             self._cleanup_checkpoints(1)
-        epoch_file = os.path.join(self.checkpoint_dir, f"{self.save_prefix}-{epoch}{self.extension}")
         _link_or_copy(last, epoch_file)
         self.checkpoint_files.insert(0, (epoch_file, epoch))  # newest first: cleanup drops the oldest
         if metric is not None and (self.best_metric is None or self.cmp(metric, self.best_metric)):

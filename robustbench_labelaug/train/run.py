@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .. import distributed as dist_utils
+from ..checks import check_declared_classes
 from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
@@ -85,6 +86,11 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
     if inside == base or base not in inside.parents:
         raise UserError(f"--experiment {name!r} would put the run outside --output {args.output}: use a plain name "
                         "(no '..', no absolute path)")
+    if args.experiment:
+        from ..fileio import check_component
+
+        for part in name.split("/"):  # group/run: each folder one safe, short name
+            check_component(part, "--experiment")
     if (out / "last.pth.tar").exists():
         raise UserError(f"{out} already holds a training run: pass --resume {out / 'last.pth.tar'} to continue "
                         "it, or another --experiment name")
@@ -259,9 +265,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     train_ds, val_ds = build_datasets(args)
     train_ds, holdout_ds = carve_holdout(args, train_ds)
     num_classes = dataset_num_classes(args.dataset, args.data_dir)
-    if args.num_classes is not None and args.num_classes != num_classes:
-        raise UserError(f"--num-classes {args.num_classes} but dataset '{args.dataset}' has {num_classes} classes: "
-                        "drop --num-classes or fix --data-dir (the head gets K+M outputs by itself)")
+    check_declared_classes(args.num_classes, num_classes, f"dataset '{args.dataset}'")
     num_ops = args.la_ops if args.adv_mode == ADV_PLUS else 0
 
     if resume_state is not None:
@@ -346,6 +350,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                                max_history=args.checkpoint_hist) if info.is_main else None
     if saver is not None:
         saver.class_names = class_names_of(train_ds, args.dataset, args.data_dir)
+        saver.adopt_existing(start_epoch)  # --checkpoint-hist counts the epochs written before a resume
     loss_fn = SoftTargetCrossEntropy()
     last = out_dir / "last.pth.tar"
     if info.is_main:

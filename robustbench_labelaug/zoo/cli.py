@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 
 from ..data.registry import get_dataset_spec
+from ..errors import UserError
 from ..fileio import file_sha256
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
 from .entries import ZooEntry, get_entry, load_entries
@@ -178,11 +179,10 @@ def _export(args: argparse.Namespace) -> int:
         print(f"user zoo entry: {entry} (load_model('{args.name}', model_dir='{args.model_dir}') finds it"
               + (f" with --zoo {args.zoo} / RBLA_ZOO" if args.zoo else "") + ")")
     if args.timm:
-        import torch
-
+        from ..safeload import load_torch
         from .export import write_timm_checkpoint
 
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path)
         timm_path = write_timm_checkpoint(path)
         mean, std = (" ".join(f"{v:g}" for v in state[key]) for key in ("mean", "std"))
         print(f"timm: {timm_path} (timm's validate.py --model {state['arch']} --num-classes {state['num_classes']} "
@@ -194,6 +194,11 @@ def main(args: argparse.Namespace) -> int:
     from .user import using_zoo
 
     if getattr(args, "zoo", None) and args.action == "export":
-        Path(args.zoo).expanduser().mkdir(parents=True, exist_ok=True)
+        zoo = Path(args.zoo).expanduser()
+        blocker = next((p for p in (zoo, *zoo.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise UserError(f"--zoo {args.zoo} cannot be a user zoo folder: {blocker} is a file, not a folder: pass "
+                            "a folder (created if missing)")
+        zoo.mkdir(parents=True, exist_ok=True)
     with using_zoo(getattr(args, "zoo", None)):
         return {"list": _list, "show": _show, "export": _export}[args.action](args)

@@ -77,6 +77,14 @@ class ZooEntry:
         out["mean"], out["std"] = list(self.mean), list(self.std)
         return out
 
+    def model_meta(self) -> dict[str, Any]:
+        """What a model_info says of this entry's model (architecture, training, K, M, delta, training eps, paper,
+        ...): the same for ``rbla evaluate``'s ``zoo:`` models and ``benchmark(load_model(name))``."""
+        return {"dataset": self.dataset, "architecture": self.architecture, "training": self.training,
+                "num_classes": self.num_classes, "num_ops": self.num_ops, "delta": self.delta, "eps": self.eps,
+                "threat_model": self.threat_model, "paper": self.paper, "description": self.description or None,
+                "preprocessing": self.preprocessing, "zoo": self.name}
+
     @property
     def run_dir(self) -> str:
         """The training run folder the recipe writes (``<--output>/<--experiment>``)."""

@@ -14,6 +14,7 @@ timm.create_model(arch, num_classes=K), path)`` and timm's ``validate.py --num-c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
@@ -23,10 +24,11 @@ from typing import Any, NamedTuple
 import torch
 
 from ..errors import UserError
-from ..fileio import atomic_write_bytes, file_sha256
+from ..fileio import RunLock, atomic_write_bytes, check_component, check_writable_dir, file_sha256
 from ..models.pretrained import same_architecture
 from ..results.vocab import ADV_PLUS, DEFAULT_THREAT_MODEL, NO_POLICY, STD, plain
 from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
+from ..safeload import load_torch
 from .entries import NAME_RE, load_entries
 from .loading import _value, load_state_strict, sidecar_path
 
@@ -143,7 +145,7 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
     import timm
     from timm.models import load_checkpoint
 
-    state = torch.load(zoo_path, map_location="cpu", weights_only=True)
+    state = load_torch(zoo_path)
     k = int(state["num_classes"])
     payload = {"state_dict": timm_state_dict(state), "arch": state["arch"], "num_classes": k,
                "mean": list(state["mean"]), "std": list(state["std"]), "name": state.get("name"),
@@ -156,23 +158,34 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
         probe = Path(tmp) / path.name
         probe.write_bytes(buffer.getvalue())
         load_checkpoint(timm.create_model(state["arch"], num_classes=k), str(probe), strict=True, weights_only=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    lock = export_lock(path.parent, path.name, str(state.get("name") or path.name))
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    finally:
+        lock.release()
     return path
 
 
 def _write_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path,
-                 zoo: str | Path | None) -> Path | None:
-    from .user import export_zoo_dir, user_entry, write_user_entry
+                 folder: Path | None, overwrite: bool) -> Path | None:
+    from .user import user_entry, write_user_entry
 
-    folder = export_zoo_dir(zoo)
     if folder is None:
         return None
-    path = write_user_entry(user_entry(state, name, dataset, threat_model, src), folder, overwrite=True)
+    path = write_user_entry(user_entry(state, name, dataset, threat_model, src), folder, overwrite=overwrite)
     load_entries.cache_clear()
     from .timm_names import refresh_if_timm_imported
 
     refresh_if_timm_imported()  # timm.create_model(name) finds the new entry in this process too
     return path
+
+
+def export_lock(folder: Path, file_name: str, name: str) -> RunLock:
+    """The lock of one exported file (``.<file>.lock`` in its folder, created): two exports to one name never
+    interleave; the second is refused in one line, or finds the first's file and keeps it (without --overwrite)."""
+    check_writable_dir(folder)
+    return RunLock(folder, f".{file_name}.lock", what=f"zoo export of '{name}'",
+                   fix="or choose another --name/--model-dir").acquire(on_stale=print)
 
 
 def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path = "./models", dataset: Any = None,
@@ -189,7 +202,8 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     from ..models.classifier import create_classifier
     from ..train.checkpoint import read_checkpoint
 
-    if not NAME_RE.match(name or ""):
+    check_component(name, "--name", "use lowercase letters, digits and underscores")
+    if not NAME_RE.match(name):
         raise UserError(f"--name {name!r} is not a valid model id: use lowercase letters, digits and underscores")
     src = Path(train_ckpt)
     state = read_checkpoint(src)
@@ -207,6 +221,7 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     if dataset is None:
         raise UserError(f"checkpoint {src} does not record its dataset: pass --dataset")
     dataset, threat_model = _value(dataset), _value(threat_model)
+    check_component(dataset, "--dataset", "use a registered dataset name (rbla train --help lists them)")
     if isinstance(state.get("args"), dict) and not args.get("dataset"):  # timm's folder runs record none
         state["args"] = args = {**args, "dataset": dataset}
     if state.get("class_folders") and not state.get("class_names"):  # rbla timm-train: folders -> the dataset's names
@@ -234,18 +249,25 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     digest = hashlib.sha256(data).hexdigest()
     path = Path(model_dir) / dataset / threat_model / f"{name}.pt"
     side = sidecar_path(path)
-    if path.is_file():
-        if file_sha256(path) == digest:
-            atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
-            entry_path = _write_entry(state, name, dataset, threat_model, src, zoo) if name not in packaged else None
-            return Exported.of(path, digest, entry_path, departures)
-        if not overwrite:
-            raise UserError(f"{path} already exists with different weights: pass --overwrite to replace it, or "
-                            "choose another --name/--model-dir")
-    # a user's own model: its entry in the user zoo, from the recorded args
-    entry_path = _write_entry(state, name, dataset, threat_model, src, zoo) if name not in packaged else None
-    # the new sidecar first, then the checkpoint: a kill in between leaves either no checkpoint or the old one
-    # under a sidecar it does not match (refused when loaded), never a checkpoint that loads unchecked
-    atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
-    atomic_write_bytes(path, data)
+    from .user import export_zoo_dir
+
+    entry_folder = export_zoo_dir(zoo) if name not in packaged else None  # a user's own model gets a zoo entry
+    with contextlib.ExitStack() as locks:  # the entry's lock, then the checkpoint's: every check and write below
+        if entry_folder is not None:       # happens with both held, so of two exports to one name one wins whole
+            locks.callback(export_lock(entry_folder, f"{name}.yaml", name).release)
+        locks.callback(export_lock(path.parent, path.name, name).release)
+        if path.is_file():
+            if file_sha256(path) == digest:
+                entry_path = _write_entry(state, name, dataset, threat_model, src, entry_folder, overwrite)
+                atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
+                return Exported.of(path, digest, entry_path, departures)
+            if not overwrite:
+                raise UserError(f"{path} already exists with different weights: pass --overwrite to replace it, or "
+                                "choose another --name/--model-dir")
+        # the user zoo entry first (refused without --overwrite where another export's entry holds the name)
+        entry_path = _write_entry(state, name, dataset, threat_model, src, entry_folder, overwrite)
+        # the new sidecar first, then the checkpoint: a kill in between leaves either no checkpoint or the old one
+        # under a sidecar it does not match (refused when loaded), never a checkpoint that loads unchecked
+        atomic_write_bytes(side, f"{digest}  {path.name}\n".encode())
+        atomic_write_bytes(path, data)
     return Exported.of(path, digest, entry_path, departures)

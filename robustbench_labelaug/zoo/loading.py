@@ -68,7 +68,9 @@ def build_model(entry: ZooEntry, mean=None, std=None, pretrained: bool = False) 
     ``pretrained``). State-dict keys: ``model.normalize.*``, ``model.net.*``."""
     net = create_classifier(entry.architecture, entry.num_classes, entry.num_ops, pretrained=pretrained,
                             mean=entry.mean if mean is None else mean, std=entry.std if std is None else std)
-    return KWayClassifier(net, entry.num_classes)
+    model = KWayClassifier(net, entry.num_classes)
+    model.zoo_entry = entry  # what it is (zoo_entry_of): benchmark() reads its architecture, training, M from it
+    return model
 
 
 def _missing_message(entry: ZooEntry, path: Path, model_dir: str | Path) -> str:
@@ -119,12 +121,15 @@ def load_state_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor
                         "run with rbla zoo export") from None
 
 
-def read_zoo_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_zoo_checkpoint(path: str | Path, entry: ZooEntry | None = None) -> dict[str, Any]:
     """``torch.load(weights_only=True)``; a pickle payload (a file that would run code) is refused, never retried
-    with ``weights_only=False``."""
+    with ``weights_only=False``; with ``entry``, a file that would inflate beyond the entry's model (built on the
+    meta device, :func:`~robustbench_labelaug.safeload.meta_state_bytes`) is refused before it is read."""
+    from ..safeload import meta_state_bytes
     from ..train.checkpoint import read_checkpoint
 
-    return read_checkpoint(path)
+    expected = meta_state_bytes(lambda: build_model(entry)) if entry is not None else None
+    return read_checkpoint(path, expected_bytes=expected)
 
 
 def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = None,
@@ -153,11 +158,25 @@ def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = Non
     if expected is None:
         expected, origin = read_sidecar(path), f"{sidecar_path(path).name}"
     verify_sha256(path, expected, origin)
-    state = read_zoo_checkpoint(path)
+    state = read_zoo_checkpoint(path, entry)
     check_checkpoint(entry, state, path)
     model = build_model(entry, mean=state.get("mean"), std=state.get("std"))
     load_state_strict(model.model, state["state_dict"], path)
+    model.zoo_model_dir = Path(model_dir)  # where its checkpoint lies: what it was trained with (zoo_model_dir_of)
     return model.eval()
+
+
+def zoo_entry_of(model: Any) -> ZooEntry | None:
+    """The zoo entry a model from :func:`load_model` was built from (None for any other model)."""
+    entry = getattr(model, "zoo_entry", None)
+    return entry if isinstance(entry, ZooEntry) else None
+
+
+def zoo_model_dir_of(model: Any) -> Path | None:
+    """The model dir :func:`load_model` read the model's checkpoint from (None: timm's weights, or not a zoo
+    model)."""
+    found = getattr(model, "zoo_model_dir", None)
+    return found if isinstance(found, Path) and zoo_entry_of(model) is not None else None
 
 
 # ------------------------------------------------------------------------------------------------------------

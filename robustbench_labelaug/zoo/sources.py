@@ -23,7 +23,9 @@ package (its ``model_info/`` folder is not in the wheel): configs carry them in 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,7 @@ from ..fileio import file_sha256
 from ..registry import Registry
 from ..results import keys
 from ..results.vocab import DEFAULT_THREAT_MODEL, model_folder
+from ..safeload import check_inflated_size, load_torch, state_bytes
 
 RB_LEADERBOARD_URL = "https://robustbench.github.io/#div_{dataset}_{threat_model}_heading"
 GDRIVE_URL = "https://drive.google.com/uc?id={}"
@@ -204,6 +207,9 @@ def normalization_of(model: nn.Module) -> dict[str, Any] | None:
 def _load_robustbench(source: ModelSource) -> nn.Module:
     from robustbench.utils import load_model as rb_load_model
 
+    for path in source.weights:  # RobustBench's torch.load: bound what its files may inflate to first
+        if Path(path).is_file():
+            check_inflated_size(path)
     try:
         model = rb_load_model(source.name, model_dir=source.extra["model_dir"], dataset=source.dataset,
                               threat_model=source.threat_model)
@@ -230,10 +236,9 @@ def _check_complete(model: nn.Module, path: Path) -> None:
     """RobustBench falls back to ``strict=False`` for some models (all ImageNet ones) when the error message names
     missing normalisation buffers, which also lets a checkpoint lacking most weights load silently. Refuse one that
     does not cover every weight of the model (normalisation buffers aside), with RobustBench's own key renaming."""
-    import torch
     from robustbench.utils import add_substr_to_state_dict, rm_substr_from_state_dict
 
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    state = load_torch(path, mmap=True)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     elif isinstance(state, dict) and isinstance(state.get("last"), dict):
@@ -288,6 +293,7 @@ def _load_timm(source: ModelSource) -> nn.Module:
 
     net = timm.create_model(source.name, pretrained=False, num_classes=source.num_classes)
     if source.weights:
+        check_inflated_size(source.weights[0], "pretrained_file", state_bytes(net))
         try:
             timm.models.load_checkpoint(net, str(source.weights[0]), strict=True, weights_only=True)
         except RuntimeError as exc:
@@ -322,19 +328,29 @@ def split_python_ref(ref: str) -> tuple[str, str, bool]:
     return target, attr, is_file
 
 
+def python_file(target: str, base_dir: str | Path | None = None) -> Path:
+    """The ``.py`` file of a ``python:`` reference: a relative path is relative to ``base_dir`` (the config's
+    folder, so a config and its code move together), else to the working directory."""
+    code = Path(target).expanduser()
+    return code if code.is_absolute() or base_dir is None else Path(base_dir) / code
+
+
 def python_source(ref: str, num_classes: int, dataset: str, checkpoint: str | Path | None = None,
                   threat_model: str = DEFAULT_THREAT_MODEL, num_ops: int | None = None,
-                  reported: dict[str, Any] | None = None) -> ModelSource:
-    """Resolve a user's model factory without calling it: the file (or module) and the checkpoint must exist."""
+                  reported: dict[str, Any] | None = None, base_dir: str | Path | None = None) -> ModelSource:
+    """Resolve a user's model factory without calling it: the file (or module) and the checkpoint must exist.
+    A relative ``.py`` path is found from ``base_dir`` (an evaluation config's folder), else the working
+    directory. The file is code: calling the factory runs it, as running a Python script would."""
     import importlib.util
 
     target, attr, is_file = split_python_ref(ref)
     code: Path | None = None
     if is_file:
-        code = Path(target).expanduser()
+        code = python_file(target, base_dir)
         if not code.is_file():
+            where = "the config's folder" if base_dir is not None else "the working directory"
             raise UserError(f"python: file {code} does not exist: give the path of the .py file that defines "
-                            f"{attr}() (relative to the working directory)")
+                            f"{attr}() (relative to {where})")
     else:
         try:
             spec = importlib.util.find_spec(target)
@@ -363,14 +379,35 @@ def python_source(ref: str, num_classes: int, dataset: str, checkpoint: str | Pa
                               "code_sha256": None if code is None else file_sha256(code)})
 
 
-def _import_callable(ref: str):
+class FactoryExit(BaseException):
+    """``os._exit`` called by a user's code while it is imported or builds the model (see :func:`no_hard_exit`)."""
+
+
+@contextlib.contextmanager
+def no_hard_exit():
+    """While a user's ``python:`` code runs: ``os._exit`` raises :class:`FactoryExit` instead of ending the process
+    on the spot, so a factory that aborts (``sys.exit``, ``os._exit`` or an exception) becomes one line and the
+    run's lock and temp files are cleaned up as for any error."""
+    real = os._exit
+
+    def refuse(code: int = 0) -> None:
+        raise FactoryExit(f"os._exit({code})")
+
+    os._exit = refuse
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
+def _import_callable(ref: str, code: str | Path | None = None):
     import importlib
     import importlib.util
     import sys
 
     target, attr, is_file = split_python_ref(ref)
     if is_file:
-        path = Path(target).expanduser().resolve()
+        path = Path(code if code is not None else target).expanduser().resolve()
         name = f"rbla_user_{abs(hash(str(path)))}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
@@ -381,10 +418,11 @@ def _import_callable(ref: str):
     else:
         module, where = None, target
     try:
-        if module is None:
-            module = importlib.import_module(target)
-        else:
-            spec.loader.exec_module(module)
+        with no_hard_exit():
+            if module is None:
+                module = importlib.import_module(target)
+            else:
+                spec.loader.exec_module(module)
     except UserError:
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's code fails in its own ways
@@ -432,16 +470,19 @@ def fit_state_dict(model: nn.Module, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_python(source: ModelSource) -> nn.Module:
-    import torch
 
     from ..models.classifier import KWayClassifier
 
-    fn = _import_callable(source.name)
+    fn = _import_callable(source.name, source.extra.get("code"))
     try:
-        model = fn()
+        with no_hard_exit():
+            model = fn()
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, KeyboardInterrupt):
             raise
+        if isinstance(exc, FactoryExit):
+            raise UserError(f"python: {source.name}() failed ({exc} would have ended the process): it must build "
+                            "and return the model with no arguments") from None
         raise UserError(f"python: {source.name}() failed ({type(exc).__name__}: "
                         f"{(str(exc).splitlines() or [''])[0][:150]}): it must build the model with no arguments") \
             from None
@@ -450,11 +491,8 @@ def _load_python(source: ModelSource) -> nn.Module:
                         "the model")
     if source.weights:
         path = source.weights[0]
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"checkpoint {path} cannot be read as weights ({type(exc).__name__}): use a file saved "
-                            "with torch.save(model.state_dict(), path)") from None
+        state = load_torch(path, expected_bytes=state_bytes(model),
+                           fix="use a file saved with torch.save(model.state_dict(), path)")
         fitted = fit_state_dict(model, unwrap_state_dict(state, path))
         wanted = set(model.state_dict())
         missing, unexpected = sorted(wanted - set(fitted)), sorted(set(fitted) - wanted)
@@ -517,7 +555,7 @@ def _resolve_timm(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
 def _resolve_python(spec: dict[str, Any], model_dir: str | Path) -> ModelSource:
     return python_source(str(spec["python"]), spec.get("num_classes"), str(spec.get("dataset") or ""),
                          spec.get("checkpoint"), str(spec.get("threat_model") or DEFAULT_THREAT_MODEL), spec.get("num_ops"),
-                         spec.get("reported"))
+                         spec.get("reported"), spec.get("base_dir"))
 
 
 def load_source(source: ModelSource) -> nn.Module:

@@ -79,22 +79,37 @@ def using_zoo(dirs: str | Path | list[str | Path] | None):
 def checkpoint_provenance(entry, model_dir: str | Path) -> dict[str, Any]:
     """What an entry's checkpoint was trained with: ``trained_with`` (the args it recorded, else the user
     entry's) and, for a packaged entry, ``recipe_departures`` from its recipe (empty: trained by the recipe)."""
-    import torch
-
+    from ..safeload import load_torch
     from .loading import checkpoint_path
 
     path = checkpoint_path(entry, model_dir)
     args = None
     if path.is_file():
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state = load_torch(path, mmap=True)
             args = state.get("args") if isinstance(state, dict) else None
-        except Exception:  # noqa: BLE001 - loading reports a damaged file with its own message
+        except UserError:  # loading reports a damaged file with its own message
             args = None
     out: dict[str, Any] = {"trained_with": trained_with(args) if args else entry.trained_with}
     if entry.origin == "packaged" and args:
         out["recipe_departures"] = recipe_departures(entry.recipe, args, entry.source)
     return out
+
+
+def entry_model_meta(entry, model_dir: str | Path, where: str) -> dict[str, Any]:
+    """What a model_info says of ``entry``'s model whose checkpoint lies under ``model_dir``: the entry's facts
+    (``ZooEntry.model_meta``), the training args the checkpoint recorded (:func:`checkpoint_provenance`) and, where
+    they depart from the entry's recipe (one warning line naming ``where``), no paper authorship and a description
+    that says so. ``rbla evaluate``'s ``zoo:`` models and ``benchmark(load_model(name))`` alike."""
+    meta = entry.model_meta()
+    meta.update(checkpoint_provenance(entry, model_dir))
+    departures = meta.get("recipe_departures")
+    if departures:  # not the paper's recipe: no paper authorship (and no reported numbers, the caller's)
+        warn_departures(entry.name, departures, where)
+        meta["paper"] = None
+        meta["description"] = (f"{meta.get('description') or entry.name} — not trained by the zoo recipe "
+                               f"({departures_text(departures)})")
+    return meta
 
 
 def user_zoo_dirs(existing_only: bool = True) -> list[Path]:
@@ -305,6 +320,6 @@ def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Pa
     return path
 
 
-__all__ = ["LOCAL_ZOO", "TIMM_TRAIN", "ZOO_ENV", "departures_text", "export_zoo_dir", "recipe_departures",
-           "recipe_from_args", "set_user_zoo", "timm_recipe", "trained_with", "user_entry", "user_zoo_dirs",
-           "warn_departures", "write_user_entry"]
+__all__ = ["LOCAL_ZOO", "TIMM_TRAIN", "ZOO_ENV", "departures_text", "entry_model_meta", "export_zoo_dir",
+           "recipe_departures", "recipe_from_args", "set_user_zoo", "timm_recipe", "trained_with", "user_entry",
+           "user_zoo_dirs", "warn_departures", "write_user_entry"]
