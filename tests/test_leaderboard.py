@@ -153,9 +153,9 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     header, *rows = _table_rows(markdown)
     col = {name: i for i, name in enumerate(header)}
     assert [r[col["model"]] for r in rows] == out["order"]
-    # rank [interval] (leaderboard/ranking.py): AA 55 / 60 / 60 on n=100 overlap; std_rb's n is unknown (no
+    # rank (interval) (leaderboard/ranking.py): AA 55 / 60 / 60 on n=100 overlap; std_rb's n is unknown (no
     # interval); std (PGD 99 on 200) lies above every other's bound
-    assert [r[col["rank"]] for r in rows] == ["1 [1–3]", "2 [1–3]", "3 [1–3]", "4", "5 [5–5]"]
+    assert [r[col["rank"]] for r in rows] == ["1 (1–3)", "2 (1–3)", "3 (1–3)", "4", "5 (5–5)"]
     assert [r[col["ranked by"]] for r in rows] == ["AutoAttack"] * 4 + ["PGD (sound)"]
     for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE (unnormalised)",
                   "class SD clean", "class SD PGD-40 (sound)", "class SD PGD-40 (paper protocol)",

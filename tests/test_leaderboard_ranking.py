@@ -61,7 +61,7 @@ def test_rank_interval_follows_the_wilson_bounds_of_the_ranking_number():
     ci = {k: wilson_interval(e * n / 100, n) for k, e, n in (("m1", 40, 50), ("m2", 45, 50), ("m3", 80, 50), ("m4", 99, 1000))}
     assert ci["m1"][1] > ci["m2"][0] and ci["m2"][1] < ci["m3"][0] and ci["m3"][1] < ci["m4"][0]  # the premise
     rank = table.header.index("rank")
-    assert [r[rank] for r in table.rows] == ["1 [1–2]", "2 [1–2]", "3 [3–3]", "4 [4–4]"]
+    assert [r[rank] for r in table.rows] == ["1 (1–2)", "2 (1–2)", "3 (3–3)", "4 (4–4)"]
     # the definition, spelled out for m2: 1 + models certainly better, N - models certainly worse
     others = [k for k in ci if k != "m2"]
     a = 1 + sum(ci[k][1] < ci["m2"][0] for k in others)
@@ -70,14 +70,14 @@ def test_rank_interval_follows_the_wilson_bounds_of_the_ranking_number():
     # larger n narrows the intervals: 40 vs 45 % are told apart on 2 000 examples each
     big = [_info("m1", 5.0, aa=40.0, n=2000), _info("m2", 5.0, aa=45.0, n=2000)]
     table = build_table([(i["labelaug"]["model"], i) for i in big])
-    assert [r[rank] for r in table.rows] == ["1 [1–1]", "2 [2–2]"]
+    assert [r[rank] for r in table.rows] == ["1 (1–1)", "2 (2–2)"]
 
 
 def test_the_header_states_the_ranking_rule():
     info = _info("m", 5.0, pgd=50.0)
     text = to_markdown(build_table([("m", info)]), [("m", info)])
-    assert "Ranked by the strongest attack each model has" in text and "AutoAttack > PGD (sound)" in text
-    assert "never by clean error" in text and "rank [a–b]" in text
+    assert "Ranked by the strongest attack each model has" in text and "else AutoAttack, else PGD (sound)" in text
+    assert "never by clean error" in text and "rank (a–b)" in text
 
 
 def test_unknown_n_gives_no_interval_but_bounds_the_others():

@@ -78,22 +78,21 @@ def test_pgd_restarts_bad_settings(settings, match):
 
 
 def test_fast_task_labels_name_the_steps_that_run():
-    """rbla demo --fast / rbla evaluate --fast: the task names and the done-callback's label say pgd10_sound
+    """rbla demo --fast / rbla evaluate --fast: the works' names and the done-callback's label say pgd10_sound
     (what runs and is written), not the config's pgd40_sound."""
     from robustbench_labelaug.runner.config import load_config, packaged_configs
-    from robustbench_labelaug.runner.tasks import evaluation_tasks
+    from robustbench_labelaug.runner.tasks import evaluation_works
 
     cfg = load_config(packaged_configs()["digits"])
     seen: list[str] = []
-    fast = evaluation_tasks(cfg, "out", ["digits_adv"], fast=True, device="cpu", progress=False,
+    fast = evaluation_works(cfg, "out", ["digits_adv"], fast=True, device="cpu",
                             done=lambda key, label, s: seen.append(label))
-    names = " ".join(t.name for t in fast)
+    names = " ".join(w.name for w in fast)
     assert "pgd10_sound" in names and "pgd40_sound" not in names
-    for task in fast:
-        task.done(0.0)
+    for work in fast:
+        work.done({"seconds": 0.0})
     assert any("pgd10_sound" in label for label in seen) and not any("pgd40" in label for label in seen)
-    full = " ".join(t.name for t in evaluation_tasks(cfg, "out", ["digits_adv"], fast=False, device="cpu",
-                                                     progress=False))
+    full = " ".join(w.name for w in evaluation_works(cfg, "out", ["digits_adv"], fast=False, device="cpu"))
     assert "pgd40_sound" in full and "pgd10_sound" not in full
 
 

@@ -48,13 +48,13 @@ CORRUPTION_RANKING: tuple[RankingMeasure, ...] = (
     RankingMeasure("mCE", keys.MCE),
 )
 
-RANKING_NOTE = ("Ranked by the strongest attack each model has: best known (RobustBench's 'external') > AutoAttack "
-                "> PGD (sound) > PGD (paper protocol), never by clean error ('ranked by' names it, its protocol on "
-                "the page's hover; corruption "
-                "boards: the corruption error); ties break on the next of these; models without any robust number "
-                "last, by clean error. 'rank [a–b]': the ranks the model could hold within the 95 % Wilson "
-                "intervals of the ranking numbers (a = 1 + models whose upper bound is below its lower bound, "
-                "b = N − models whose lower bound is above its upper bound); none where n is unknown.")
+RANKING_NOTE = ("Ranked by the strongest attack each model has: best known (RobustBench's 'external'), else "
+                "AutoAttack, else PGD (sound), else PGD (paper protocol); never by clean error ('ranked by' names "
+                "it, the page shows its protocol on hover; corruption boards: the corruption error). Ties break on "
+                "the next of these; models without any robust number come last, by clean error. 'rank (a–b)': the "
+                "ranks the model could hold within the 95 % Wilson intervals of the ranking numbers (a = 1 + the "
+                "models whose upper bound is below its lower bound, b = N − the models whose lower bound is above "
+                "its upper bound); none where n is unknown.")
 
 
 def measures_for(row: Mapping[str, Any]) -> tuple[RankingMeasure, ...]:

@@ -308,9 +308,9 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
 
 
 def _rank_cell(v: Mapping[str, Any]) -> str:
-    """``3`` or, with a rank interval (:mod:`.ranking`), ``3 [2–5]``."""
+    """``3`` or, with a rank interval (:mod:`.ranking`), ``3 (2–5)``."""
     interval = v.get("rank_interval")
-    return str(v["rank"]) if not interval else f"{v['rank']} [{interval[0]}–{interval[1]}]"
+    return str(v["rank"]) if not interval else f"{v['rank']} ({interval[0]}–{interval[1]})"
 
 
 def sort_key(v: Mapping[str, Any]) -> tuple:
