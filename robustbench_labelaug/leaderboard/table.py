@@ -289,13 +289,13 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
     return [
         Column("rank", "rank", _rank_cell, value=lambda v: v["rank"]),
         Column("model", "model", lambda v: v["model"]),
-        Column("ranked_by", "ranked by", lambda v: v.get("ranked_by") or "",
-               hover=lambda v: v.get("ranked_by_protocol") or None),
         Column("paper", "paper", lambda v: v["paper"], link=lambda v: v["link"]),
         Column("training", "training", lambda v: v["training"]),
         Column("architecture", "architecture", lambda v: v["architecture"]),
         Column("extra_data", "extra data", lambda v: {True: "☑", False: "×"}.get(v["extra_data"], "")),
         Column("venue", "venue", lambda v: v["venue"]),
+        Column("ranked_by", "ranked by", lambda v: v.get("ranked_by") or "",  # beside the numbers it names
+               hover=lambda v: v.get("ranked_by_protocol") or None),
         *headline_columns(rows, metric),
         Column("best", f"best known robust {unit}",
                lambda v: _num(None if v["best"] is None else (100.0 - v["best"] if acc else v["best"]))
