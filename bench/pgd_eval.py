@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write the numbers as JSON (docs/data/bench/pgd_eval_eps<eps>.json are what the "
-                             "docs' benchmark table is rendered from: python -m robustbench_labelaug.docs_render)")
+                             "docs' benchmark table is rendered from: python tools/docs_render.py)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

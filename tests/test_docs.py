@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_labelaug.docs_render import BLOCK, BLOCKS, markdown_files, render_all, render_text
+from tools.docs_render import BLOCK, BLOCKS, markdown_files, render_all, render_text
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
@@ -25,7 +25,7 @@ SETUP = [
 
 def test_generated_blocks_match_a_fresh_render_of_the_committed_json():
     stale = render_all(ROOT, check=True)
-    assert stale == [], f"stale generated blocks in {stale}: run python -m robustbench_labelaug.docs_render"
+    assert stale == [], f"stale generated blocks in {stale}: run python tools/docs_render.py"
     used = {m.group("name") for p in markdown_files(ROOT) for m in BLOCK.finditer(p.read_text())}
     assert used == set(BLOCKS)  # every renderer has a place, every place a renderer
 

@@ -19,7 +19,7 @@ and is replaced by the render of NAME (one of :data:`BLOCKS`) from the committed
 - ``gpu``: ``bench/gpu_check.py --out`` on an H200 and an H100 (``docs/gpu_check_h200.json``,
   ``docs/gpu_check_h100.json``).
 
-``python -m robustbench_labelaug.docs_render`` rewrites the blocks in place; ``--check`` only compares and exits 1
+``python tools/docs_render.py`` rewrites the blocks in place; ``--check`` only compares and exits 1
 naming the stale files (the test suite runs the check). Edit the JSON, never a generated block.
 """
 
@@ -33,8 +33,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .fileio import atomic_write_text
-from .results.vocab import BF16, FP32
+from robustbench_labelaug.fileio import atomic_write_text
+from robustbench_labelaug.leaderboard.table import build_tables
+from robustbench_labelaug.results.model_info import load_model_infos
+from robustbench_labelaug.results.vocab import BF16, FP32
 
 BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
                    re.DOTALL)
@@ -55,9 +57,6 @@ def methods_leaderboard(root: Path) -> str:
 
 
 def _leaderboard(folder: Path) -> str:
-    from .leaderboard.table import build_tables
-    from .results.model_info import load_model_infos
-
     infos = load_model_infos(folder)
     (table,) = build_tables(infos)
     lines = ["| " + " | ".join(table.titles()) + " |", "|" + "|".join(table.alignment()) + "|"]
@@ -224,16 +223,16 @@ def render_all(root: Path, check: bool = False) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m robustbench_labelaug.docs_render", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python tools/docs_render.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=None, help="the repository (default: the one this package lives in)")
+    parser.add_argument("--root", default=None, help="the repository (default: the one this file lives in)")
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 naming stale files")
     args = parser.parse_args(argv)
     root = Path(args.root) if args.root else Path(__file__).resolve().parents[1]
     changed = render_all(root, check=args.check)
     if args.check and changed:
         print("stale generated blocks in " + ", ".join(str(p.relative_to(root)) for p in changed)
-              + ": run python -m robustbench_labelaug.docs_render", file=sys.stderr)
+              + ": run python tools/docs_render.py", file=sys.stderr)
         return 1
     print(("would rewrite " if args.check else "rewrote ") + (", ".join(str(p.relative_to(root)) for p in changed)
                                                              or "nothing"))
