@@ -18,7 +18,7 @@ from ._lazy import lazy_exports
 from .errors import UserError
 
 __getattr__ = lazy_exports(__name__, {
-    "AdvLabelAug": ".hook", "label_aug_targets": ".labels", "KWayClassifier": ".models",
+    "AdvLabelAug": ".hook.adv_label_aug", "label_aug_targets": ".hook.labels", "KWayClassifier": ".models",
     "create_classifier": ".models", "k_way": ".models", "load_model": ".zoo",
     "benchmark": ".api", "Report": ".api", "load_clean_dataset": ".data.clean",  # compare: the subpackage .compare, callable as compare(a, b)
 })

@@ -169,7 +169,7 @@ class _State:
         return self.settings["num_ops"] if self.settings["mode"] == ADV_PLUS else 0
 
     def make_hook(self, args: argparse.Namespace):
-        from .hook import AdvLabelAug
+        from .hook.adv_label_aug import AdvLabelAug
 
         if self.hook is not None:
             return self.hook

@@ -63,7 +63,7 @@ def test_hook_attack_is_the_same_with_affine_batchnorm(monkeypatch):
     fast, target = hook(x, y)
     import contextlib
 
-    import robustbench_labelaug.hook as hook_module
+    import robustbench_labelaug.hook.adv_label_aug as hook_module
 
     monkeypatch.setattr(hook_module, "batchnorm_as_affine", lambda *a, **k: contextlib.nullcontext())
     torch.manual_seed(3)

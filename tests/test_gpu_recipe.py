@@ -216,7 +216,7 @@ def test_amp_defaults_to_bfloat16():
 
 
 def test_fp16_attack_gradient_is_scaled_not_flushed(monkeypatch):
-    import robustbench_labelaug.hook as hook_module
+    import robustbench_labelaug.hook.adv_label_aug as hook_module
 
     net = _confident_linear()
     x, y = torch.rand(8, 3, 4, 4) * 0.6 + 0.2, torch.zeros(8, dtype=torch.long)

@@ -153,7 +153,7 @@ def test_fp16_attack_moves_every_sample_of_a_mixed_batch_like_fp32(monkeypatch):
     """A 2-class linear net with bias (16, 0): the label-0 samples are confident (d loss / d logit ~ 1e-8), the
     label-1 ones are wrong (~0.1). With one loss scale per batch the confident samples' float16 gradient underflows
     and PGD never moves them; scaled per sample, float16 moves all 8 exactly as float32 does."""
-    import robustbench_labelaug.hook as hook_module
+    import robustbench_labelaug.hook.attack_model as hook_module
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))

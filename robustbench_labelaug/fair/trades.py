@@ -32,6 +32,8 @@ from torch import nn
 from ..attacks.frozen_model import batchnorm_as_affine
 from ..attacks.pgd import per_sample_eps
 from ..errors import UserError
+from ..hook.attack_model import preserved_state
+from ..hook.class_params import check_step_scale, class_tensor
 from ..models.classifier import KWayClassifier, unwrap_model
 from ..results.vocab import TRADES_FORMS, TradesForm
 
@@ -81,10 +83,8 @@ def trades_attack(model: nn.Module, x: torch.Tensor, eps: float | torch.Tensor, 
 
 @contextlib.contextmanager
 def _attack_state(model: nn.Module, frozen_bn: bool):
-    from ..hook import _preserved_state
-
     inner = unwrap_model(model.model if isinstance(model, KWayClassifier) else model)
-    with _preserved_state(inner, freeze=True):
+    with preserved_state(inner, freeze=True):
         inner.eval()
         with batchnorm_as_affine(inner, all_modules=True) if frozen_bn else contextlib.nullcontext():
             yield
@@ -133,13 +133,11 @@ class TradesLoss:
         """Per-class radius (> 0), natural-term weight (>= 0) and KL weight beta (>= 0), None: uniform; the loss
         form (``zhang`` or ``normalised``); the attack step as a share of the batch's largest radius (None:
         ``alpha``)."""
-        from ..hook import _class_tensor, check_step_scale
-
         if loss_form not in LOSS_FORMS:
             raise UserError(f"unknown TRADES loss form {loss_form!r}: use one of {', '.join(LOSS_FORMS)}")
-        self.class_eps = _class_tensor(class_eps, self.num_classes, "class_eps", positive=True)
-        self.class_weight = _class_tensor(class_weight, self.num_classes, "class_weight", positive=False)
-        self.class_beta = _class_tensor(class_beta, self.num_classes, "class_beta", positive=False)
+        self.class_eps = class_tensor(class_eps, self.num_classes, "class_eps", positive=True)
+        self.class_weight = class_tensor(class_weight, self.num_classes, "class_weight", positive=False)
+        self.class_beta = class_tensor(class_beta, self.num_classes, "class_beta", positive=False)
         self.loss_form = loss_form
         self.step_scale = check_step_scale(step_scale)
 

@@ -42,7 +42,7 @@ from ..fair.epoch import (
     policy_options,
 )
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
-from ..hook import AdvLabelAug
+from ..hook.adv_label_aug import AdvLabelAug
 from ..models import create_classifier
 from ..results import keys
 from ..results.vocab import ADV_PLUS, BF16, STD, TRADES, is_fair, plain, precision_of_amp_dtype, torch_dtype

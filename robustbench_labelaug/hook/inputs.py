@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def _as_tensor(value: Any, what: str) -> torch.Tensor:

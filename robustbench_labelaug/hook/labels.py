@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .checks import check_delta
-from .errors import UserError
-from .results.rules import DEFAULT_DELTA
+from ..checks import check_delta
+from ..errors import UserError
+from ..results.rules import DEFAULT_DELTA
 
 
 def label_aug_targets(y: torch.Tensor, num_classes: int, op: torch.Tensor | int | None = None,

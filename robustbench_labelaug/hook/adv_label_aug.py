@@ -17,14 +17,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .attacks.frozen_model import batchnorm_as_affine
-from .attacks.pgd import PGD
-from .errors import UserError
-from .hook_inputs import check_hook_batch
-from .labels import label_aug_targets
-from .models.classifier import KWayClassifier, unwrap_model
-from .results.rules import DEFAULT_DELTA, DEFAULT_EPS, check_training
-from .results.vocab import (  # noqa: F401  (re-exported)
+from ..attacks.frozen_model import batchnorm_as_affine
+from ..attacks.pgd import PGD
+from ..errors import UserError
+from ..models.classifier import KWayClassifier, unwrap_model
+from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS, check_training
+from ..results.vocab import (  # noqa: F401  (re-exported)
     ADV_PLUS,
     ATTACK_MODES,
     DEFAULT_LA_P,
@@ -34,6 +32,10 @@ from .results.vocab import (  # noqa: F401  (re-exported)
     STD,
     AttackMode,
 )
+from .attack_model import device_of, preserved_state, scaled_attack_model
+from .class_params import check_step_scale, class_tensor
+from .inputs import check_hook_batch
+from .labels import label_aug_targets
 
 RANGE_TOLERANCE = 1e-3
 
@@ -177,8 +179,8 @@ class AdvLabelAug:
         a radius computed as ``factor * eps`` with factor 1 is exactly ``eps``. ``step_scale``: the attack's step
         is ``step_scale`` times the largest radius in the batch (FRL's remargin: 1/4, so the largest margin is
         reachable); None: ``alpha`` as set."""
-        self.class_eps = _class_tensor(class_eps, self.num_classes, "class_eps", positive=True)
-        self.class_weight = _class_tensor(class_weight, self.num_classes, "class_weight", positive=False)
+        self.class_eps = class_tensor(class_eps, self.num_classes, "class_eps", positive=True)
+        self.class_weight = class_tensor(class_weight, self.num_classes, "class_weight", positive=False)
         self.step_scale = check_step_scale(step_scale)
 
     def _sample_eps(self, y: torch.Tensor, op: int):
@@ -229,7 +231,7 @@ class AdvLabelAug:
         return (pixels - mean) / std
 
     def _check_width(self, x: torch.Tensor) -> None:
-        with torch.no_grad(), _preserved_state(self.model, freeze=True):
+        with torch.no_grad(), preserved_state(self.model, freeze=True):
             self.model.eval()
             width = self.model(x[:1]).shape[-1]
         if width != self.num_outputs:
@@ -249,7 +251,7 @@ class AdvLabelAug:
                     else contextlib.nullcontext())
         frozen_bn = (batchnorm_as_affine(self.model, all_modules=True) if self.attack_mode == AttackMode.EVAL
                      else contextlib.nullcontext())
-        with _preserved_state(self.model, freeze=True), autocast, frozen_bn:
+        with preserved_state(self.model, freeze=True), autocast, frozen_bn:
             for j, attack in enumerate(self.attacks):
                 idx = None if len(self.attacks) == 1 else (ops == j).nonzero().flatten()
                 if idx is not None and idx.numel() == 0:
@@ -268,7 +270,7 @@ class AdvLabelAug:
         return x_adv.detach(), ops
 
     def __call__(self, input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        input, target = check_hook_batch(input, target, self.num_classes, _device_of(self.model))  # at the door
+        input, target = check_hook_batch(input, target, self.num_classes, device_of(self.model))  # at the door
         pixels = self._pixels(input)
         clipped = None
         if self.clip_input:
@@ -332,104 +334,3 @@ class AdvLabelAug:
                 f"normalised_input={self.mean is not None}, clip_input={self.clip_input}"
                 + (", class_eps" if self.class_eps is not None else "")
                 + (", class_weight" if self.class_weight is not None else "") + ")")
-
-
-def check_step_scale(value) -> float | None:
-    """None, or a step scale in (0, 1] (the attack step as a share of the largest radius in the batch)."""
-    if value is None:
-        return None
-    value = float(value)
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise UserError(f"step_scale must lie in (0, 1] (a share of the largest radius), got {value}")
-    return value
-
-
-def _class_tensor(values, num_classes: int, name: str, positive: bool) -> torch.Tensor | None:
-    """A (K,) float64 CPU tensor of finite values (> 0 when ``positive``, else >= 0), or None."""
-    if values is None:
-        return None
-    t = torch.as_tensor(values).detach().to(device="cpu", dtype=torch.float64).flatten().clone()
-    if t.numel() != num_classes:
-        raise UserError(f"{name} has {t.numel()} entries but K={num_classes}: give one value per class")
-    if not bool(torch.isfinite(t).all()) or bool((t <= 0).any() if positive else (t < 0).any()):
-        raise UserError(f"{name} must hold finite values {'> 0' if positive else '>= 0'}, got {t.tolist()}")
-    return t
-
-
-def _device_of(model: nn.Module) -> torch.device | None:
-    param = next(iter(model.parameters()), None)
-    return None if param is None else param.device
-
-
-@contextlib.contextmanager
-def _preserved_state(model: nn.Module, freeze: bool):
-    """Restore every module's train/eval flag and every parameter's requires_grad on exit; optionally
-    freeze the parameters meanwhile."""
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    if freeze:
-        for p, _ in flags:
-            p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
-# -- fp16: the attack loss is scaled (sign steps do not change under a positive scale) ---------------------------
-FP16_GRAD_TARGET = 1.0  # the largest |d loss / d logit| after scaling: far from fp16's overflow and underflow
-
-
-def _power_of_two_scale(peak: torch.Tensor) -> torch.Tensor:
-    """2**floor(log2(FP16_GRAD_TARGET / peak)) where ``peak`` is finite and > 0, else 1."""
-    ok = torch.isfinite(peak) & (peak > 0)
-    safe = torch.where(ok, peak, torch.ones_like(peak))
-    return torch.where(ok, torch.exp2(torch.floor(torch.log2(FP16_GRAD_TARGET / safe))), torch.ones_like(peak))
-
-
-class _ScaleGradient(torch.autograd.Function):
-    """Identity forward; backward multiplies the (float32) logits' gradient by a power of two that brings its
-    largest entry to about ``FP16_GRAD_TARGET``, before it is cast to float16 for the network's backward pass.
-
-    ``per_sample``: one power of two per sample (row), from that row's largest entry. A confident sample's
-    logit gradient can be 1e-8 while an unsure one's in the same batch is 0.1: one scale for the batch leaves the
-    confident one's gradient below float16's range. Each sample's input gradient depends on its own logits only
-    when the samples do not interact (BatchNorm frozen: the hook's ``attack_mode="eval"``), so there a positive
-    per-row scale keeps every sample's sign step equal to float32's. With batch statistics (``attack_mode=
-    "train"``) samples interact and one scale per batch is used."""
-
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, per_sample: bool = True) -> torch.Tensor:
-        ctx.per_sample = bool(per_sample) and logits.dim() > 1
-        return logits.view_as(logits)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        g = grad.detach().abs()
-        if ctx.per_sample:
-            scale = _power_of_two_scale(g.flatten(1).amax(1)).view(-1, *[1] * (grad.dim() - 1))
-        else:
-            scale = _power_of_two_scale(g.amax())
-        return grad * scale, None
-
-
-class _ScaledLossModel(nn.Module):
-    """``model``'s logits in float32 with :class:`_ScaleGradient` on them: a loss on these logits is scaled before
-    the float16 backward (the attack's gradient keeps its sign and is no longer flushed to zero)."""
-
-    def __init__(self, model: nn.Module, per_sample: bool = True) -> None:
-        super().__init__()
-        self.model = model
-        self.per_sample = per_sample
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _ScaleGradient.apply(self.model(x).float(), self.per_sample)
-
-
-def scaled_attack_model(model: nn.Module, autocast_dtype: torch.dtype | None, per_sample: bool = True) -> nn.Module:
-    """The model the attack differentiates: ``model`` itself, or under float16 autocast the loss-scaled view
-    (``per_sample``: one scale per sample; pass False when the samples interact, e.g. BatchNorm in train mode)."""
-    return _ScaledLossModel(model, per_sample) if autocast_dtype == torch.float16 else model
