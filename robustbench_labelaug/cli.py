@@ -17,7 +17,7 @@ from .errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robustbench_labelaug.demo", "the embedded demo: train, evaluate and rank digits Std/Adv/Adv+"),
     "train": ("robustbench_labelaug.train.cli", "train std / adv (PGD AT) / adv_plus (PGD AT + label aug)"),
-    "timm-train": ("robustbench_labelaug.timm_train_cli",
+    "timm-train": ("robustbench_labelaug.timm_train.cli",
                    "run timm's own train.py, unmodified, with the hook installed"),
     "evaluate": ("robustbench_labelaug.runner.cli", "evaluate models from a config into model_info JSONs"),
     "leaderboard": ("robustbench_labelaug.leaderboard.cli", "render model_info JSONs as a leaderboard"),

@@ -54,7 +54,7 @@ def set_statistics(model: nn.Module, rank: int) -> None:
 def work(rank: int) -> dict:
     """This rank's part; what it returns is saved as rank<r>.pt."""
     from robustbench_labelaug import AdvLabelAug
-    from robustbench_labelaug.timm_fair import FairSettings, IndexedView, TimmClassWise
+    from robustbench_labelaug.timm_train.fair import FairSettings, IndexedView, TimmClassWise
 
     model = small_bn_net()
     set_statistics(model, rank)  # each rank's own statistics, as after an epoch of DDP training

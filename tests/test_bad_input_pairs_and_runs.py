@@ -384,14 +384,14 @@ def test_resume_keeps_the_recorded_workers(tmp_path, run_dir):  # noqa: F811
 
 
 def test_timm_script_with_a_coding_line_is_read_in_its_encoding(tmp_path):
-    from robustbench_labelaug.timm_train import read_script
+    from robustbench_labelaug.timm_train.script import read_script
 
     (tmp_path / "t.py").write_bytes("# -*- coding: latin-1 -*-\nNAME = 'Café'\n".encode("latin-1"))
     assert "Café" in read_script(tmp_path / "t.py")
 
 
 def test_persistent_loader_detection():
-    from robustbench_labelaug.timm_train import creates_persistent_loaders
+    from robustbench_labelaug.timm_train.script import creates_persistent_loaders
 
     assert creates_persistent_loaders("loader = create_loader(ds, num_workers=args.workers)")
     assert creates_persistent_loaders("loader = timm.data.create_loader(ds, batch_size=8)")

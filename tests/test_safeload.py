@@ -161,7 +161,7 @@ def test_timm_launcher_checks_its_checkpoints_before_timm_unpickles_them(tmp_pat
     weights-only first (right after timm's parser), so a payload is refused before timm sees it."""
     import argparse
 
-    from robustbench_labelaug.timm_fair import FairSettings, TimmClassWise
+    from robustbench_labelaug.timm_train.fair import FairSettings, TimmClassWise
 
     marker = tmp_path / "marker"
     (tmp_path / "evil.pth.tar").write_bytes(_saved({"state_dict": {}, "x": _Call(os.system, f"touch {marker}")}))

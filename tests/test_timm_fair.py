@@ -15,7 +15,7 @@ import torch
 from robustbench_labelaug import AdvLabelAug
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.fair.frl import frl_violations, project_multipliers, remargin_factor
-from robustbench_labelaug.timm_fair import (
+from robustbench_labelaug.timm_train.fair import (
     STATE_KEY,
     CountingSoftTargetCrossEntropy,
     FairSettings,

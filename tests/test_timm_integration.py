@@ -316,7 +316,7 @@ def test_recipe_command_in_the_docs_has_no_departures():
     import re
     import shlex
 
-    from robustbench_labelaug.timm_train import recipe_departures
+    from robustbench_labelaug.timm_train.recipe import recipe_departures
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "timm-launcher-parity.md").read_text()
     block = re.search(r"```bash\n(rbla timm-train train\.py.*?)```", text, re.S).group(1)

@@ -152,7 +152,7 @@ def parse_timm_recipe(words: list[str], source: str = "entry") -> argparse.Names
     ``--model``, ``--num-classes``, ``--experiment``, ``--output``, ``--initial-checkpoint`` from the rest
     (``dataset`` None: timm names its
     data by a folder, the entry by the registry)."""
-    from ..timm_train_cli import add_arguments as add_timm_train_arguments
+    from ..timm_train.cli import add_arguments as add_timm_train_arguments
 
     ours = _RecipeParser(prog="rbla timm-train", add_help=False)
     add_timm_train_arguments(ours)

@@ -1,12 +1,12 @@
 """``rbla timm-train``'s command line: its help and flags, importable without torch (``rbla timm-train --help``
-starts at once); the run itself is :mod:`robustbench_labelaug.timm_train`."""
+starts at once); the run itself is :mod:`.launcher`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from .train.args import add_adv_arguments, add_fair_arguments
+from ..train.args import add_adv_arguments, add_fair_arguments, check_fair_args, hook_kwargs
 
 HELP = ("run timm's own train.py, unmodified, with the AdvLabelAug hook at its mixup_fn point, a K+M head, "
         "soft-target cross entropy and K-way validation")
@@ -36,15 +36,11 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def hook_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``AdvLabelAug`` keyword arguments from the ``--adv-*``/``--la-*`` flags (checked)."""
-    from .train.args import hook_kwargs
-
     return hook_kwargs(args)  # rbla train's own (TRADES is a loss: rbla train only)
 
 
 def check_class_wise(args: argparse.Namespace) -> None:
     """The ``--fair`` / ``--fair-val-split`` flags, by ``rbla train``'s rule (one line for a bad one)."""
-    from .train.args import check_fair_args
-
     args.val_split_flag = VAL_SPLIT_FLAG
     check_fair_args(args)
 
@@ -53,8 +49,8 @@ def main(args: argparse.Namespace) -> int:
     settings = hook_settings(args)  # bad flags fail before anything is run
     args.adv_mode = settings["mode"]
     check_class_wise(args)
-    from .timm_fair import FairSettings
-    from .timm_train import run_timm_train
+    from .fair import FairSettings  # deferred: torch
+    from .launcher import run_timm_train  # deferred: torch
 
     run_timm_train(args.script, args.script_args, settings, FairSettings.from_args(args),
                    command=getattr(args, "command", None))

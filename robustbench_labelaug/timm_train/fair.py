@@ -2,7 +2,7 @@
 validation split and the ``--fair {cfa,frl}`` policies, with the same statistics, columns and policy updates as
 ``rbla train`` (both import :mod:`robustbench_labelaug.fair.epoch`).
 
-How, without editing the script (the launcher, :mod:`robustbench_labelaug.timm_train`, calls these):
+How, without editing the script (the launcher, :mod:`.launcher`, calls these):
 
 - **Training robust accuracy per class** comes from the logits timm's loop computes anyway: the hook records each
   batch's labels and adversarial rows (``adv_rows``), and the loss the launcher installs
@@ -41,10 +41,10 @@ from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 from torch.utils.data import Dataset
 
-from .distributed import rank0_buffers
-from .errors import UserError
-from .fair import ClassCounts, create_policy
-from .fair.epoch import (
+from ..distributed import rank0_buffers
+from ..errors import UserError
+from ..fair import ClassCounts, create_policy
+from ..fair.epoch import (
     AVERAGED_FILE,
     Normalized,
     averaged_model_line,
@@ -54,9 +54,9 @@ from .fair.epoch import (
     holdout_summary,
     policy_line,
 )
-from .models.classifier import unwrap_model
-from .results.vocab import NO_POLICY, STD, Fair, is_fair, plain
-from .safeload import load_torch
+from ..models.classifier import unwrap_model
+from ..results.vocab import NO_POLICY, STD, Fair, is_fair, plain
+from ..safeload import load_torch
 
 
 def say(line: str) -> None:
@@ -81,7 +81,7 @@ class FairSettings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> FairSettings:
-        from .fair.epoch import policy_options
+        from ..fair.epoch import policy_options
 
         return cls(args.fair, policy_options(args), float(args.val_split), int(args.fair_val_steps))
 
@@ -146,7 +146,7 @@ class TimmClassWise:
     # -- the validation split, carved when the script creates its training set ------------------------------------
     def create_dataset(self, real, script_args: argparse.Namespace | None, *args: Any, **kwargs: Any):
         """Call timm's ``create_dataset``; the first training set loses its held-out share (``--fair-val-split``)."""
-        from .data.holdout import dataset_class_folders, dataset_labels, holdout_indices, holdout_record
+        from ..data.holdout import dataset_class_folders, dataset_labels, holdout_indices, holdout_record
 
         dataset = real(*args, **kwargs)
         if kwargs.get("is_training") and self.class_folders is None:  # recorded: compared when evaluated
@@ -253,7 +253,7 @@ class TimmClassWise:
                                                    "state": self.policy.state_dict()}))
         averaged = self.policy.averaged_state()
         if averaged is not None and output_dir is not None:
-            from .fileio import atomic_torch_save
+            from ..fileio import atomic_torch_save
 
             self.averaged_path = Path(output_dir) / FAWA_FILE
             atomic_torch_save({"epoch": int(epoch), "arch": getattr(script_args, "model", None),
@@ -274,7 +274,7 @@ class TimmClassWise:
         reference's 10 of 200 scaled, unless ``--cfa-begin`` was given), refused where it is not below them."""
         if self.settings.policy != Fair.CFA:
             return
-        from .fair.cfa import begin_problem, scaled_begin
+        from ..fair.cfa import begin_problem, scaled_begin
 
         epochs = getattr(script_args, "epochs", None)
         if self.settings.options.get("begin") is None and epochs is not None:
