@@ -72,9 +72,10 @@ class Report:
     @property
     def headline(self) -> dict[str, Any]:
         """The evaluators' headline numbers (``Evaluator.headline``), key -> value, errors in percent."""
-        from .results.model_info import declare, headline_values
+        from .evaluation.declare import declare_results  # deferred: torch
+        from .results.model_info import headline_values
 
-        return {k: m.value for k, m in headline_values(declare(self.results)).items()}
+        return {k: m.value for k, m in headline_values(declare_results(self.results)).items()}
 
     def to_frame(self, level: float = 0.95):
         """A pandas DataFrame, one row per class: ``class`` (index), ``name``, ``n`` (examples of the class in
@@ -155,10 +156,10 @@ class Report:
 
     def model_info(self) -> dict[str, Any]:
         """The model_info dict (RobustBench's schema + the ``labelaug`` block), as ``rbla evaluate`` writes it."""
-        from .results.model_info import build_model_info
+        from .evaluation.declare import model_info_from_results  # deferred: torch
 
-        return build_model_info({**self.meta, "key": self.model_name, "class_names": self.class_names},
-                                self.results, extra={"class_names": self.class_names, "source": "benchmark()"})
+        return model_info_from_results({**self.meta, "key": self.model_name, "class_names": self.class_names},
+                                       self.results, extra={"class_names": self.class_names, "source": "benchmark()"})
 
     def to_model_info(self, path: str | Path) -> Path:
         """Write :meth:`model_info` to ``path`` and this evaluation beside it, so ``rbla compare path other.json``

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robustbench_labelaug.leaderboard.model_info import build_model_info
+from robustbench_labelaug.evaluation.declare import model_info_from_results
 
 DIGITS_N = [36, 37, 35, 37, 36, 37, 37, 36, 35, 34]  # 360 test images, as in the demo's split
 TITLE = "digits: Std / Adv / Adv+"
@@ -76,7 +76,7 @@ def write_demo_shaped(folder: Path, fast: bool = False) -> Path:
         meta = {"key": key, "dataset": "digits", "architecture": "resnet8_tiny", "training": training,
                 "num_classes": 10, "num_ops": 1 if training == "adv_plus" else 0, "delta": 0.03, "eps": 0.2}
         extra = {"title": TITLE, "fast": fast, "class_names": [str(i) for i in range(10)]}
-        info = build_model_info(meta, results(training, *numbers, seed=seed), extra=extra)
+        info = model_info_from_results(meta, results(training, *numbers, seed=seed), extra=extra)
         path = folder / "model_info" / f"{key}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(info, indent=1))

@@ -74,7 +74,7 @@ def test_benchmark_equals_low_level_evaluators_and_robustbench(report, trained_d
 
 def test_benchmark_to_disk_and_model_info(tmp_path, trained_digits_model):
     from robustbench_labelaug import benchmark
-    from robustbench_labelaug.leaderboard.model_info import load_model_info
+    from robustbench_labelaug.results.model_info import load_model_info
 
     r = benchmark(trained_digits_model, dataset="digits", n_examples=20, evaluators=("clean",), to_disk=True,
                   output=tmp_path, model_name="mine", device=torch.device("cpu"))

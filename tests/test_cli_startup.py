@@ -27,7 +27,7 @@ def test_results_and_leaderboard_import_no_torch():
             "robustbench_labelaug.results.rules, robustbench_labelaug.results.vocab, robustbench_labelaug.results.keys, "
             "robustbench_labelaug.results.measured, robustbench_labelaug.leaderboard, "
             "robustbench_labelaug.leaderboard.table, robustbench_labelaug.leaderboard.cli, "
-            "robustbench_labelaug.leaderboard.model_info, robustbench_labelaug.checks, robustbench_labelaug.store, "
+            "robustbench_labelaug.checks, robustbench_labelaug.store, "
             "robustbench_labelaug.scoring.intervals, robustbench_labelaug.compare.files, "
             "robustbench_labelaug.runner.loop")
     assert heavy_modules(body) == []

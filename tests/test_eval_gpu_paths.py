@@ -301,15 +301,16 @@ def test_evaluation_loaders_pin_memory_on_cuda(digits_test, monkeypatch, device,
 
 
 def test_a_bf16_result_is_named_in_model_info_summary_and_table(digits_test):
-    from robustbench_labelaug.leaderboard.model_info import build_model_info, validate_model_info
+    from robustbench_labelaug.evaluation.declare import model_info_from_results
     from robustbench_labelaug.leaderboard.table import build_tables, summary_line, to_markdown
+    from robustbench_labelaug.results.model_info import validate_model_info
 
     meta = {"key": "m", "dataset": "digits", "architecture": "linear", "training": "std", "num_classes": 10,
             "num_ops": 0, "threat_model": "Linf", "eps": None}
     infos = []
     for key, precision in (("m_bf16", "bf16"), ("m_fp32", "fp32")):
         result = create_evaluator("clean", n_examples=30, precision=precision).run(DtypeProbe(), digits_test, ctx())
-        info = build_model_info({**meta, "key": key}, {"clean": result.to_dict()})
+        info = model_info_from_results({**meta, "key": key}, {"clean": result.to_dict()})
         validate_model_info(info)
         infos.append((key, info))
         record = next(h for h in info["labelaug"]["measured"]["headlines"] if h["key"] == "clean_error")

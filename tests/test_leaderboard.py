@@ -11,10 +11,10 @@ import pytest
 
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.evaluation.declare import model_info_from_results
 from robustbench_labelaug.leaderboard.cli import render
 from robustbench_labelaug.results.model_info import (
     MODEL_INFO_FIELDS,
-    build_model_info,
     format_eps,
     parse_eps,
     percent,
@@ -80,7 +80,7 @@ def _results(clean: float, aa: float | None, pgd: float, pgd_paper: float | None
 def _write(folder: Path, key: str, training: str, results: dict, reported: dict | None = None) -> dict:
     meta = {"key": key, "dataset": "digits", "architecture": "resnet8_tiny", "training": training,
             "num_classes": 10, "num_ops": 1 if training == "adv_plus" else 0, "delta": 0.03, "eps": 0.03}
-    info = build_model_info(meta, results, reported=reported)
+    info = model_info_from_results(meta, results, reported=reported)
     path = folder / "model_info" / f"{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info))
@@ -130,9 +130,9 @@ def test_robustbench_number_conventions():
 
 def test_build_model_info_keeps_paper_and_measured_apart():
     results = _results(31.2, 55.0, 50.0, 30.0, 10, 3)
-    info = build_model_info({"key": "plus", "dataset": "imagenet", "architecture": "resnet50",
-                             "training": "adv_plus", "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.03},
-                            results, reported={"clean_error": 26.70, "pgd_error": 32.70})
+    info = model_info_from_results({"key": "plus", "dataset": "imagenet", "architecture": "resnet50",
+                                    "training": "adv_plus", "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.03},
+                                   results, reported={"clean_error": 26.70, "pgd_error": 32.70})
     validate_model_info(info)
     assert info["clean_acc"] == "68.80" and info["autoattack_acc"] == "45.00" and info["eps"] == "0.03"
     # RobustBench's 'reported' is the paper's robust accuracy (its PGD-40 here, said so in the footnote)
@@ -212,8 +212,8 @@ def test_classwise_plot_sorts_many_classes_by_reference(tmp_path: Path):
         results = {"clean": {"evaluator": "clean", "metrics": {"error": clean}, "settings": {},
                              "classwise": {"clean": _classwise(np.linspace(0, 100, k)[::-1].tolist())},
                              "protocol": None, "details": {}, "num_examples": 500}}
-        infos.append((key, build_model_info({"key": key, "dataset": "x", "architecture": "r", "training": training,
-                                             "num_classes": k, "num_ops": 0}, results)))
+        infos.append((key, model_info_from_results({"key": key, "dataset": "x", "architecture": "r", "training": training,
+                                                    "num_classes": k, "num_ops": 0}, results)))
     path = plot_classwise(infos, tmp_path / "cw.png")
     assert path is not None and path.read_bytes()[:8] == PNG_MAGIC
     from matplotlib.image import imread
@@ -291,8 +291,8 @@ def test_classwise_figure_names_the_worst_classes_with_many_classes(tmp_path: Pa
     results = {"clean": {"evaluator": "clean", "metrics": {"error": 50.0}, "settings": {},
                          "classwise": {"clean": _classwise(errors.tolist())}, "protocol": None, "details": {},
                          "num_examples": 5000}}
-    info = build_model_info({"key": "r", "dataset": "imagenet", "architecture": "resnet50", "training": "std",
-                             "num_classes": k, "num_ops": 0}, results)
+    info = model_info_from_results({"key": "r", "dataset": "imagenet", "architecture": "resnet50", "training": "std",
+                                    "num_classes": k, "num_ops": 0}, results)
     names = [t.get_text() for t in classwise_figure([("r", info)]).axes[0].texts]
     assert names == info["labelaug"]["class_names"][-3:]  # the three highest errors, by ImageNet name
 
@@ -321,10 +321,10 @@ def test_pgd_first_autoattack_is_named_as_the_union():
     model = {"key": "plus", "dataset": "digits", "architecture": "resnet8_tiny", "training": "adv_plus",
              "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.2}
     results = _results(5.0, 60.0, 50.0, None, 10, 1)
-    plain = build_model_info(model, results)
+    plain = model_info_from_results(model, results)
     results["autoattack"]["settings"] = {**results["autoattack"]["settings"], "attack": "PGD-40 + AutoAttack "
                                          "(standard)", "pgd_first": "sound EarlyStopPGD-40 first (union)"}
-    union = build_model_info(model, results)
+    union = model_info_from_results(model, results)
     validate_model_info(union)
     assert union["labelaug"]["measured"]["protocols"]["autoattack"] == "PGD-40 + AutoAttack (standard)"
     assert "PGD-40 + AutoAttack (standard) on" in union["footnote"]
@@ -341,15 +341,15 @@ def test_robustbench_autoattack_acc_only_from_standalone_standard_autoattack_on_
              "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.2}
     results = _results(5.0, 60.0, 50.0, None, 10, 1)
     settings = results["autoattack"]["settings"]
-    plain = build_model_info(model, {**results, "autoattack": {**results["autoattack"],
-                                                               "settings": {**settings, "selection": "robustbench"}}})
+    plain = model_info_from_results(model, {**results, "autoattack": {**results["autoattack"],
+                                                                      "settings": {**settings, "selection": "robustbench"}}})
     assert plain["autoattack_acc"] == "40.00" and "left empty" not in plain["footnote"]
     for change, protocol in (({"attack": "PGD-40 + AutoAttack (standard)", "pgd_first": "union"},
                               "PGD-40 + AutoAttack (standard)"),
                              ({"selection": "class_balanced"}, "AutoAttack standard (class-balanced points)"),
                              ({"version": "rand"}, "AutoAttack rand")):
-        other = build_model_info(model, {**results, "autoattack": {**results["autoattack"],
-                                                                   "settings": {**settings, **change}}})
+        other = model_info_from_results(model, {**results, "autoattack": {**results["autoattack"],
+                                                                          "settings": {**settings, **change}}})
         validate_model_info(other)
         assert other["autoattack_acc"] is None, change
         assert f"autoattack_acc left empty: {protocol} is not RobustBench's" in other["footnote"]

@@ -119,8 +119,8 @@ def test_plot_formats_and_caveats_in_titles(demo_board: Path):
 
 
 def test_fast_mode_is_said_in_the_figure_titles(tmp_path: Path):
-    from robustbench_labelaug.leaderboard.model_info import load_model_infos
     from robustbench_labelaug.leaderboard.plots import caveats
+    from robustbench_labelaug.results.model_info import load_model_infos
 
     infos = load_model_infos(write_demo_shaped(tmp_path, fast=True))
     assert caveats(infos, [np.array([36, 35])]) == "fast mode"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from robustbench_labelaug.evaluation.declare import model_info_from_results
 from robustbench_labelaug.leaderboard.ranking import rank_intervals, ranking_measure
 from robustbench_labelaug.leaderboard.table import build_table, to_markdown
-from robustbench_labelaug.results.model_info import build_model_info
 from robustbench_labelaug.scoring.intervals import wilson_interval
 
 
@@ -22,8 +22,8 @@ def _info(key: str, clean: float, pgd: float | None = None, aa: float | None = N
         results["autoattack"] = {"evaluator": "autoattack", "metrics": {"robust_error": aa},
                                  "settings": {"eps": 0.2, "version": "standard"}, "classwise": {},
                                  "protocol": "sound", "details": {}, "num_examples": n}
-    return build_model_info({"key": key, "dataset": "digits", "architecture": "resnet8_tiny", "training": "adv",
-                             "num_classes": 10, "num_ops": 0, "eps": 0.2}, results)
+    return model_info_from_results({"key": key, "dataset": "digits", "architecture": "resnet8_tiny", "training": "adv",
+                                    "num_classes": 10, "num_ops": 0, "eps": 0.2}, results)
 
 
 def _order(*infos: dict) -> list[str]:

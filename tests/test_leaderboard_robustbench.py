@@ -11,10 +11,10 @@ import pytest
 
 from robustbench_labelaug.cli import main as cli_main
 from robustbench_labelaug.errors import UserError
+from robustbench_labelaug.evaluation.declare import model_info_from_results
 from robustbench_labelaug.leaderboard.cli import render
 from robustbench_labelaug.results.model_info import (
     MODEL_INFO_FIELDS,
-    build_model_info,
     load_model_infos,
     validate_model_info,
 )
@@ -67,8 +67,8 @@ def _ours(folder: Path, key: str, clean_error: float, aa_error: float, dataset: 
                                   "metrics": {"mce": 70.0, "mce_normalized": mce_normalized},
                                   "settings": {}, "classwise": {}, "protocol": None,
                                   "details": {"E": {"fog": [60.0, 65.0, 70.0, 75.0, 80.0]}}, "num_examples": 500}
-    info = build_model_info({"key": key, "dataset": dataset, "architecture": "resnet50", "training": "adv_plus",
-                             "num_classes": num_classes, "num_ops": 1, "delta": 0.03, "eps": 4 / 255}, results)
+    info = model_info_from_results({"key": key, "dataset": dataset, "architecture": "resnet50", "training": "adv_plus",
+                                    "num_classes": num_classes, "num_ops": 1, "delta": 0.03, "eps": 4 / 255}, results)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{key}.json").write_text(json.dumps(info))
     return info
@@ -145,8 +145,8 @@ def test_unknown_text_uses_robustbench_conventions_not_null(tmp_path: Path):
     results = {"clean": {"evaluator": "clean", "metrics": {"error": 10.0}, "settings": {}, "classwise": {},
                          "protocol": None, "details": {}, "num_examples": 10}}
     paper = {"title": "T", "url": "https://example.org/p", "authors": "A. B.", "venue": "ICLR 2099"}
-    known = build_model_info({"key": "k", "dataset": "digits", "architecture": "r", "paper": paper}, results,
-                             reported={"pgd_error": 30.0})
+    known = model_info_from_results({"key": "k", "dataset": "digits", "architecture": "r", "paper": paper}, results,
+                                    reported={"pgd_error": 30.0})
     assert (known["link"], known["venue"], known["reported"], known["authors"]) == (
         "https://example.org/p", "ICLR 2099", "70.00", "A. B.")
 

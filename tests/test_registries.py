@@ -204,7 +204,7 @@ def test_registering_a_dataset_is_one_decorator():
 def test_dataset_class_names_reach_the_leaderboard(name, tmp_path):
     """Every registered dataset's class names (where the registry knows them without a folder) are what a
     model_info built for a model on it carries and what the leaderboard's class-wise figure labels its classes."""
-    from robustbench_labelaug.leaderboard.model_info import build_model_info
+    from robustbench_labelaug.evaluation.declare import model_info_from_results
     from robustbench_labelaug.leaderboard.plots import names_of_classes
 
     spec = get_dataset_spec(name)
@@ -214,8 +214,8 @@ def test_dataset_class_names_reach_the_leaderboard(name, tmp_path):
         assert class_names(name) is None
         return
     assert len(expected) == k and class_names(name) == expected
-    info = build_model_info({"key": "m", "dataset": name, "architecture": "a", "training": "std", "num_classes": k,
-                             "num_ops": 0}, {})
+    info = model_info_from_results({"key": "m", "dataset": name, "architecture": "a", "training": "std", "num_classes": k,
+                                    "num_ops": 0}, {})
     assert info["labelaug"]["class_names"] == expected
     info["labelaug"].pop("class_names")  # an older file without them: the registry again
     assert names_of_classes(info, k) == expected
@@ -224,9 +224,10 @@ def test_dataset_class_names_reach_the_leaderboard(name, tmp_path):
 def test_a_new_dataset_registered_once_gets_class_names_on_the_leaderboard(tmp_path):
     """One register_dataset call (a lazy factory that is never imported) and a model evaluated on it shows up on the
     leaderboard with the dataset's class names on its class-wise figure."""
+    from robustbench_labelaug.evaluation.declare import model_info_from_results
     from robustbench_labelaug.leaderboard.cli import render
-    from robustbench_labelaug.leaderboard.model_info import build_model_info, load_model_infos
     from robustbench_labelaug.leaderboard.plots import classwise_figure
+    from robustbench_labelaug.results.model_info import load_model_infos
 
     names = ("apple", "banana", "cherry")
     register_dataset("fruit3", factory="no_such_module:create", num_classes=3, mean=(0.5,) * 3, std=(0.5,) * 3,
@@ -238,8 +239,8 @@ def test_a_new_dataset_registered_once_gets_class_names_on_the_leaderboard(tmp_p
         results = {"clean": {"evaluator": "clean", "metrics": {"error": 30.0}, "settings": {},
                              "classwise": {"clean": {"error": errors, "summary": summary}}, "protocol": None,
                              "details": {}, "num_examples": 30}}
-        info = build_model_info({"key": "fruity", "dataset": "fruit3", "architecture": "resnet8_tiny",
-                                 "training": "std", "num_classes": 3, "num_ops": 0}, results)
+        info = model_info_from_results({"key": "fruity", "dataset": "fruit3", "architecture": "resnet8_tiny",
+                                        "training": "std", "num_classes": 3, "num_ops": 0}, results)
         (tmp_path / "model_info").mkdir()
         (tmp_path / "model_info" / "fruity.json").write_text(json.dumps(info))
         board = render(tmp_path, quiet=True)

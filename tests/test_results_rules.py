@@ -142,7 +142,7 @@ def test_merge_headlines_first_wins_fallback_and_accumulate():
 
 def test_measured_moved_but_old_import_works():
     from robustbench_labelaug.evaluation.base import Measured as OldPath
-    from robustbench_labelaug.leaderboard.model_info import build_model_info
+    from robustbench_labelaug.results.model_info import build_model_info
     from robustbench_labelaug.results.model_info import build_model_info as new_build
 
     assert OldPath is Measured and build_model_info is new_build

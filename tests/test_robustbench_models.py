@@ -112,12 +112,12 @@ def test_robustbench_model_evaluated_by_the_evaluators(wong_dir, cifar_test, tmp
     assert pgd.num_examples == 8 and pgd.metrics["robust_error"] >= pgd.metrics.get("clean_error", 0.0)
 
     # the class-wise plot names CIFAR-10's classes when the model_info records them
+    from robustbench_labelaug.evaluation.declare import model_info_from_results
     from robustbench_labelaug.leaderboard import plots
-    from robustbench_labelaug.leaderboard.model_info import build_model_info
 
     meta = {"key": "Wong2020Fast", "dataset": "cifar10", "architecture": "PreActResNet-18", "num_classes": 10,
             "num_ops": 0, "threat_model": "Linf"}
-    info = build_model_info(meta, {"clean": clean.to_dict()}, extra={"class_names": cifar_test.classes})
+    info = model_info_from_results(meta, {"clean": clean.to_dict()}, extra={"class_names": cifar_test.classes})
     figures = []
     monkeypatch.setattr(plots, "_save", lambda fig, path, *formats: figures.append(fig) or path)
     plots.plot_classwise([("Wong2020Fast", info)], tmp_path / "classwise.png")

@@ -17,8 +17,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..data.registry import class_names
 from ..results import keys
-from ..results.model_info import PIXEL_SPACE, class_names
+from ..results.model_info import PIXEL_SPACE
 from ..results.outcomes import Outcome, outcome_of, stored_checks
 from ..scoring.intervals import classwise_intervals
 from .table import ALWAYS_SHOWN, Table, _notes, _tables
@@ -137,7 +138,7 @@ def classwise_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, 
     k = max(len(c["values"]) for c in columns)
     names = block.get("class_names")
     if not names or len(names) != k:
-        names = class_names({"dataset": info.get("dataset"), "num_classes": k}) or [str(i) for i in range(k)]
+        names = class_names(str(info.get("dataset") or "").lower() or None, num_classes=k) or [str(i) for i in range(k)]
     ns = [tuple(c["n"]) for c in columns if c["n"] is not None]
     # the n most columns share gets one column after the class; a column with other n (a subset) gets its own
     common_n = list(max(set(ns), key=ns.count)) if ns else None

@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.registry import class_names
 from ..fileio import atomic_write_bytes
 from ..results import keys
-from ..results.model_info import class_names, format_eps
+from ..results.model_info import format_eps
 from ..results.vocab import STD, TRAINING_LABELS, Protocol
 from ..scoring.intervals import classwise_intervals
 
@@ -163,7 +164,7 @@ def names_of_classes(info: Mapping[str, Any], num_classes: int) -> list[str] | N
     None if unknown."""
     names = _block(info).get("class_names")
     if not names or len(names) != num_classes:
-        names = class_names({"dataset": info.get("dataset"), "num_classes": num_classes})
+        names = class_names(str(info.get("dataset") or "").lower() or None, num_classes=num_classes)
     return list(names) if names and len(names) == num_classes else None
 
 

@@ -161,9 +161,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
 def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, datasets: DatasetCache, fast: bool, dev,
                   progress: bool, checked: dict, dist) -> list[Path]:
     from .. import distributed as dist_utils
-    from ..evaluation.declare import declare_results
+    from ..evaluation.declare import model_info_from_results
     from ..leaderboard.table import summary_line
-    from ..results.model_info import build_model_info
 
     written = []
     store = EvaluationStore(out, writer=dist.is_main)
@@ -189,8 +188,7 @@ def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, dat
         skipped = getattr(base, "skipped_files", None)
         if skipped is not None:  # bad_images: skip — what was left out, so the denominator is on record
             extra["skipped_files"] = {"count": len(skipped), "files": [str(f) for f in skipped][:100]}
-        info = build_model_info(model.meta, results, reported=model.reported, extra=extra,
-                                declared=declare_results(results))
+        info = model_info_from_results(model.meta, results, reported=model.reported, extra=extra)
         path = store.write_model_info(model.key, info)
         if dist.is_main:
             print(summary_line(model.key, info), flush=True)
