@@ -10,8 +10,8 @@ import pytest
 from scipy import stats as sps
 
 from robustbench_labelaug import UserError
-from robustbench_labelaug.compare import stats
 from robustbench_labelaug.compare.core import compare
+from robustbench_labelaug.stats import paired as stats
 from tests.conftest import run_cli_inprocess
 
 RNG = np.random.default_rng(20261204)

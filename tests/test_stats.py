@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from robustbench_labelaug import UserError
-from robustbench_labelaug.compare.stats import paired_bootstrap
 from robustbench_labelaug.stats import (
     VarianceComponents,
     arm_outcomes,
@@ -25,6 +24,7 @@ from robustbench_labelaug.stats import (
     seeds_for_power,
     variance_components,
 )
+from robustbench_labelaug.stats.paired import paired_bootstrap
 from robustbench_labelaug.stats.simulate import simulate_arms, to_table, true_class_errors
 
 LOGITS = np.linspace(-2.0, 0.5, 5)  # five classes from easy (12 % error) to hard (62 %)

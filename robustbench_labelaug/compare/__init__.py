@@ -1,5 +1,5 @@
 """Comparing two evaluated models class by class (``rbla compare``, :func:`compare`): paired statistics
-(:mod:`.stats`, pure functions), the comparison (:mod:`.core`), the per-example result files it reads
+(:mod:`robustbench_labelaug.stats.paired`, pure functions), the comparison (:mod:`.core`), the per-example result files it reads
 (:mod:`.files`, a stable format) and the command line (:mod:`.cli`)."""
 
 from .core import Comparison, EvaluatorComparison, compare

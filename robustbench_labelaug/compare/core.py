@@ -25,7 +25,7 @@ from ..fileio import atomic_savefig, names_difference
 from ..mdtext import md_code, md_text
 from ..results import keys
 from ..results.vocab import Protocol
-from . import stats
+from ..stats import paired as stats
 from .files import EvaluatedModel, load_evaluated
 
 # settings that do not define what is measured: the run's duration, the seed of an attack's random start

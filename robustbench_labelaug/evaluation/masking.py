@@ -78,7 +78,6 @@ from torch.utils.data import Dataset
 from ..attacks import MarginPGD, example_starts
 from ..attacks.gradient_probe import gradient_problem
 from ..checks import check_eps, check_nonneg, check_seed, check_steps
-from ..compare.stats import newcombe_paired
 from ..errors import UserError
 from ..models.classifier import k_way
 from ..results import keys
@@ -86,6 +85,7 @@ from ..results.outcomes import Outcome, interval_outcome, outcome_of, outcome_su
 from ..results.rules import DEFAULT_EPS
 from ..results.vocab import Protocol
 from ..scoring import top1_error
+from ..stats.paired import newcombe_paired
 from .autoattack import autoattack_key, predict_autoattack
 from .base import EvalContext, EvalResult, Evaluator, Measured, PartArrays, select_examples, to_numpy
 from .pgd import check_full_model, full_model, predict_sound

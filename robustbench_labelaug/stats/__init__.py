@@ -6,7 +6,9 @@ One job per module:
   and worst-class error of each arm and of the difference of two arms, with intervals and p-values;
 - :mod:`.mixed`: the model-based check of the bootstrap (a marginal logistic GEE, and the crossed mixed-effects
   logistic model);
-- :mod:`.endpoints`: the verdict over pre-specified endpoints (Holm's adjustment, ``compare.stats.holm``);
+- :mod:`.paired`: paired statistics of two models on the same examples (``rbla compare``: Newcombe's interval per
+  class, exact McNemar, Holm, the stratified paired bootstrap);
+- :mod:`.endpoints`: the verdict over pre-specified endpoints (Holm's adjustment, :func:`.paired.holm`);
 - :mod:`.equivalence`: the equivalence bound of a non-significant difference;
 - :mod:`.power`: power from the measured seed and example variance, and the seeds needed;
 - :mod:`.matched`: a method's class-wise numbers at the reference's mean robust error, along its knob sweep;

@@ -16,7 +16,7 @@ both factors counts the seed x example interaction more than once, so the varian
 side (conservative intervals; McCullagh 2000, Owen 2007). The tests check that the 95 % interval of the mean-error
 difference covers a planted effect in at least 90 of 100 synthetic studies.
 
-Statistics per arm (errors in %, :data:`STATISTICS`, computed by ``compare.stats.summaries``): ``mean`` (the
+Statistics per arm (errors in %, :data:`STATISTICS`, computed by ``stats.paired.summaries``): ``mean`` (the
 class mean error), ``sd`` (the population SD of the per-class errors, ``ddof=0``, as everywhere in the project)
 and ``worst`` (the worst class's error). ``estimand`` says what they describe:
 
@@ -44,11 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from ..compare.stats import summaries
 from ..errors import UserError
 from .outcomes import ArmOutcomes, arm_outcomes, same_examples
+from .paired import summaries
 
-STATISTICS = ("mean", "sd", "worst")  # the rows of compare.stats.summaries
+STATISTICS = ("mean", "sd", "worst")  # the rows of stats.paired.summaries
 ESTIMANDS = ("per_model", "pooled")
 METHODS = ("percentile", "basic", "bc")
 CHUNK_ELEMENTS = 20_000_000  # floats per block of replicates (memory bound of the vectorised resampling)

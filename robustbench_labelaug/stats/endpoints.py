@@ -1,6 +1,6 @@
 """The verdict table over a study's pre-specified endpoints: each effect with its interval, its p-value adjusted
 by Holm's step-down procedure over the endpoints (family-wise error at ``alpha``; S. Holm, Scand. J. Stat. 6,
-1979; ``compare.stats.holm``, the one implementation), and, where the effect is not significant, the
+1979; ``stats.paired.holm``, the one implementation), and, where the effect is not significant, the
 equivalence bound (:mod:`.equivalence`).
 
 Only the endpoints declared before the data were seen belong in the family: adding endpoints after the fact
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..compare.stats import holm
 from ..errors import UserError
 from .equivalence import equivalence_bound, includes_zero
+from .paired import holm
 
 
 def endpoint_verdicts(endpoints: Mapping[str, Mapping[str, Any]], alpha: float = 0.05,

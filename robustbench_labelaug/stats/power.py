@@ -45,9 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
-from ..compare.stats import summaries
 from ..errors import UserError
 from .bootstrap import (
     STATISTICS,
@@ -58,6 +56,7 @@ from .bootstrap import (
     per_seed_statistics,
 )
 from .outcomes import same_examples
+from .paired import summaries
 
 INTERACTION_COUNT = 2  # the bootstrap's extra counts of each model's own test-set noise (module docstring)
 
@@ -101,6 +100,8 @@ def power(effect: float, components: VarianceComponents, n_seeds: int | tuple[in
     se = components.se(n_seeds)
     if se == 0:
         return 1.0 if effect != 0 else alpha
+    from scipy.stats import norm  # deferred: scipy (scipy.stats takes ~1 s; rbla compare --help needs none)
+
     z = norm.ppf(1 - alpha / 2)
     return float(norm.cdf(abs(effect) / se - z) + norm.cdf(-abs(effect) / se - z))
 
