@@ -277,7 +277,8 @@ def load_study_config(path: str | Path) -> Study:
 
 def _dataset(value: Any, prefix: str):
     from ..data import list_datasets
-    from ..runner.config import DatasetConfig, keys_of as eval_keys
+    from ..runner.config import DatasetConfig
+    from ..runner.config import keys_of as eval_keys
 
     raw = {"name": value} if isinstance(value, str) else value
     if not isinstance(raw, dict):
@@ -317,7 +318,8 @@ def _runtime(values: Mapping[str, Any], prefix: str):
 
 def _measures(cfg: StudyConfig, prefix: str) -> list:
     from ..evaluation import EVALUATORS
-    from ..runner.config import EvaluatorConfig, keys_of as eval_keys
+    from ..runner.config import EvaluatorConfig
+    from ..runner.config import keys_of as eval_keys
 
     if not cfg.measures:
         raise UserError(f"{prefix}: 'measures' must be a non-empty list of evaluators (e.g. - name: clean)")

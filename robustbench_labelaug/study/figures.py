@@ -43,7 +43,7 @@ def tradeoff_figure(data: dict[str, Any], measure: str, curve: str | None, path:
     points = _points(data, eps)
     for ax, (stat, mid) in zip(axes[0], panels):
         lines: dict[str, list[tuple[float, float]]] = {}
-        for name, arm in points:
+        for _name, arm in points:
             agg = arm["eps"][eps]["aggregates"]
             x, xerr = _err(agg[measure]["mean"])
             if stat == "area":  # the worst class's area under its curve = 100 - its curve error
@@ -84,7 +84,7 @@ def eps_scan_figure(data: dict[str, Any], measure: str, path: str | Path) -> Pat
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), squeeze=False)
-    for i, (name, arm) in enumerate(scanned.items()):
+    for i, arm in enumerate(scanned.values()):
         eps_values = sorted(arm["eps"], key=float)
         for ax, stat in zip(axes[0], ("worst", "mean")):
             xs, ys, below, above = [], [], [], []

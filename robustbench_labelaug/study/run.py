@@ -28,7 +28,14 @@ from typing import Any
 
 from ..engine import TASK_THREADS, Work, ray_address, run_works
 from ..errors import UserError
-from ..fileio import RunLock, atomic_write_bytes, atomic_write_json, check_writable_dir, jsonable, read_json_or_none
+from ..fileio import (
+    RunLock,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_writable_dir,
+    jsonable,
+    read_json_or_none,
+)
 from .cells import (
     CHECKPOINT,
     EVAL,
@@ -166,7 +173,7 @@ def run_study(study: Study, output: str | Path | None = None, *, fast: bool = Fa
         started = time.perf_counter()
         outcomes = run_works(works, jobs, address, progress, desc="study tasks") if works else {}
         _write_timings(study_dir, outcomes)
-        for eps, cfg in configs.items():  # every result is stored now: these write the model_info files
+        for cfg in configs.values():  # every result is stored now: these write the model_info files
             with contextlib.redirect_stdout(io.StringIO()):
                 evaluate_config(cfg, output=study_dir / EVAL, fast=fast, device=device, progress=False, plots=False,
                                 leaderboard=False)
