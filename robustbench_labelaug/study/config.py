@@ -27,7 +27,7 @@ A study config declares, once and before any data are seen (docs/study.md)::
     tradeoff: {measure: autoattack, curve: curve, matched: [worst, sd]}
     power:
       - {arm: adv_plus, measure: autoattack, statistic: sd, relative_effect: -0.0279, source: "..."}
-    fast: {epochs: 1, n_examples: 32}      # --fast: a smoke run
+    fast: {epochs: 2, n_examples: 32, seeds: 2}   # --fast: a smoke run
 
 Every name that becomes a path (arm names, measure ids, knob values in a training's folder name) goes through
 :func:`~robustbench_labelaug.fileio.check_component`; every block is a strict pydantic model (unknown keys and
@@ -160,8 +160,12 @@ class PowerConfig(_Schema):
 
 
 class FastConfig(_Schema):
-    epochs: PositiveInt = 1
+    """``--fast``: a smoke run of the whole pipeline (its numbers mean nothing): at most ``epochs`` per training,
+    ``n_examples`` per measure, ``seeds`` per arm and eps (2: the seed variance needs two)."""
+
+    epochs: PositiveInt = 2  # as rbla demo --fast (CFA's recipes calibrate from epoch 1: 1 epoch would refuse them)
     n_examples: PositiveInt = 32
+    seeds: Annotated[int, Field(ge=2)] = 2
 
 
 class StudyConfig(_Schema):

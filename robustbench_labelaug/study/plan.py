@@ -95,8 +95,9 @@ def arm_points(arm) -> list[Point]:
     return out
 
 
-def make_plan(study: Study) -> Plan:
-    """The study's points, trainings (hot starts included) and cells."""
+def make_plan(study: Study, fast: bool = False) -> Plan:
+    """The study's points, trainings (hot starts included) and cells (``fast``: at most ``fast.seeds`` seeds per
+    arm and eps)."""
     plan = Plan()
 
     def add_training(method: str, knobs: tuple, eps: float, seed_index: int) -> str:
@@ -112,6 +113,8 @@ def make_plan(study: Study) -> Plan:
         plan.points.extend(points)
         for eps in [study.cfg.eps, *arm.eps_scan]:
             seeds = arm.seeds if eps == study.cfg.eps else (arm.scan_seeds or arm.seeds)
+            if fast:
+                seeds = min(seeds, study.cfg.fast.seeds)
             for point in points:
                 for seed_index in range(seeds):
                     name = add_training(arm.method, point.knobs, eps, seed_index)

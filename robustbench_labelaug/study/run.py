@@ -98,7 +98,7 @@ def _evaluated(study_dir: Path, key: str, result_ids: list[str]) -> bool:
 def plan_study(study: Study, study_dir: Path, fast: bool, device: str | None = None
                ) -> tuple[Plan, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The plan, every training's arguments and record, every cell's evaluation record (checked, not written)."""
-    plan = make_plan(study)
+    plan = make_plan(study, fast)
     fast_epochs = study.cfg.fast.epochs if fast else None
     args, records = {}, {}
     for name, t in plan.trainings.items():
