@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import io
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 from ..engine import Folders
 from ..errors import UserError
-from ..fileio import atomic_write_json, jsonable, read_json_or_none
+from ..fileio import atomic_write_json, atomic_write_text, jsonable, read_json_or_none
 from .config import Study, cell_settings
 from .plan import Plan, Training
 
@@ -199,12 +200,16 @@ def train_cell(folders: Folders, training: Training, study_dir: str, fast_epochs
 
 @contextlib.contextmanager
 def _output_to(log: str | None) -> Iterator[None]:
+    """The block's output captured and written to ``log`` (atomically, also when it fails)."""
     if log is None:
         yield
         return
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
-        yield
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        atomic_write_text(log, buffer.getvalue())
 
 
 __all__ = ["CELLS", "CHECKPOINT", "EVAL", "LOGS", "TRAIN", "check_records", "check_training_args",

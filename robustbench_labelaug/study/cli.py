@@ -72,7 +72,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     from .report import markdown
 
-    print(markdown(done["data"]))
+    text = markdown(done["data"])  # the verdicts, matched robustness and power; the aggregates are in the file
+    print(text.split("\n## Aggregates")[0].rstrip() + "\n")
     print(f"trained {len(done['trained'])} and evaluated {len(done['evaluated'])} cell task(s) in this run; wrote "
           + ", ".join(str(p) for p in done["outputs"]))
     return 0
