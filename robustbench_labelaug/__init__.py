@@ -20,7 +20,7 @@ from .errors import UserError
 __getattr__ = lazy_exports(__name__, {
     "AdvLabelAug": ".hook", "label_aug_targets": ".labels", "KWayClassifier": ".models",
     "create_classifier": ".models", "k_way": ".models", "load_model": ".zoo",
-    "benchmark": ".api", "Report": ".api",  # compare: the subpackage .compare, callable as compare(a, b)
+    "benchmark": ".api", "Report": ".api", "load_clean_dataset": ".data.clean",  # compare: the subpackage .compare, callable as compare(a, b)
 })
 
 
@@ -45,10 +45,13 @@ def _make_robustbench_importable() -> None:
 
     install_import_hooks()
     after_import("timm", f"{__name__}:_register_architectures")
+    # every zoo entry is a timm model of its own name (timm.create_model("my_advplus")), once the architectures
+    # it is built from are (after .models, which timm's import brings in, has finished)
+    after_import(f"{__name__}.models", f"{__name__}.zoo.timm_names:register_after_timm_import")
 
 
 _quiet_timm_import()
 _make_robustbench_importable()
 
 __all__ = ["AdvLabelAug", "KWayClassifier", "Report", "UserError", "__version__", "benchmark", "compare",
-           "create_classifier", "k_way", "label_aug_targets", "load_model"]
+           "create_classifier", "k_way", "label_aug_targets", "load_clean_dataset", "load_model"]

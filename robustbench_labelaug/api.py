@@ -5,7 +5,13 @@
     report.headline                  # {"clean_error": 3.3, "pgd_error": 48.3, ...}
     report.to_frame()                # one row per class: class name, n, error and 95 % CI per evaluator
     report.per_example               # predictions and wrong/broken flags, indexed by dataset index
-    report.to_model_info("my_model.json")
+    report.to_model_info("my_model.json")   # + my_model.evaluation/: rbla compare / rbla leaderboard read both
+    compare(report, other_report)    # the paired per-class comparison rbla compare prints
+
+Provenance goes into model_info (the leaderboard's training and M): ``training=`` (a training label of
+``results.vocab``), ``description=``, ``model_name=``; architecture, K and M are read from the model (a zoo model
+from ``load_model`` knows its entry; an ``ImageClassifier`` / ``KWayClassifier`` its K, M and architecture; any
+other module gives M as its outputs beyond K and its class name as the architecture).
 
 The model takes images in [0,1] (normalisation inside the model, as RobustBench's models). A model with K+M outputs
 (label augmentation) is evaluated on its first K logits when ``num_classes=K`` is given (or read from the dataset).
@@ -29,7 +35,7 @@ from .errors import UserError
 from .fileio import check_component
 from .results.vocab import DEFAULT_THREAT_MODEL, EVALUATED_THREAT_MODELS
 from .scoring.intervals import wilson_interval
-from .store import ALL_PART, EvaluationStore
+from .store import PART_FINGERPRINT, EvaluationStore, StoredEvaluation, evaluation_beside
 
 ATTACKS = ("pgd", "autoattack", "masking", "robustness_curve")  # evaluators that take eps
 
@@ -51,7 +57,9 @@ def default_eps(dataset: str, threat_model: str) -> float:
 @dataclass
 class Report:
     """What :func:`benchmark` measured: ``results`` (evaluator id -> EvalResult dict, as stored by ``rbla
-    evaluate``), ``arrays`` (id -> the per-example arrays), ``class_names``, and the model's metadata."""
+    evaluate``), ``arrays`` (id -> the per-example arrays), ``class_names``, the model's metadata and
+    ``evaluation``, the evaluation as the store keeps it (what :meth:`to_model_info` writes beside the file and
+    :func:`~robustbench_labelaug.compare.compare` reads, as ``rbla compare`` reads it from disk)."""
 
     model_name: str
     results: dict[str, dict[str, Any]]
@@ -59,6 +67,7 @@ class Report:
     class_names: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None  # the evaluation folder with to_disk=True
+    evaluation: StoredEvaluation | None = field(default=None, repr=False)
 
     @property
     def headline(self) -> dict[str, Any]:
@@ -152,11 +161,32 @@ class Report:
                                 self.results, extra={"class_names": self.class_names, "source": "benchmark()"})
 
     def to_model_info(self, path: str | Path) -> Path:
-        """Write :meth:`model_info` to ``path`` (atomically); ``rbla leaderboard`` reads it."""
-        from .fileio import atomic_write_json
+        """Write :meth:`model_info` to ``path`` and this evaluation beside it, so ``rbla compare path other.json``
+        and ``rbla leaderboard`` read it: ``<dir>/<stem>.evaluation/`` (a store holding this model's folder), or,
+        where ``path`` is a store's own ``<root>/model_info/<model_name>.json``, the model's folder ``<root>/
+        <model_name>/`` (``rbla evaluate``'s layout: ``rbla leaderboard <root>`` shows it with the models
+        evaluated there). Both are written atomically under that store's lock; a folder holding another model's
+        weights under this name, or a result of the same id with other settings, is refused before anything is
+        written."""
+        from .fileio import atomic_write_json, check_writable_dir
 
         path = Path(path)
-        atomic_write_json(path, self.model_info())
+        if path.suffix != ".json":
+            raise UserError(f"to_model_info({str(path)!r}): a model_info file is a .json file: pass e.g. "
+                            f"'{path.with_suffix('.json')}'")
+        info = self.model_info()
+        folder = evaluation_beside(path, self.model_name)
+        check_writable_dir(path.parent)
+        check_writable_dir(folder.path.parent)
+        lock = EvaluationStore(folder.path.parent).lock().acquire(on_stale=print)
+        try:
+            own = self.folder is not None and folder.path.resolve() == Path(self.folder).resolve()
+            if self.evaluation is not None and not own:
+                rename = f"another name: benchmark(..., model_name='{self.model_name}_2')"
+                folder.restore(self.evaluation, rename=rename)
+            atomic_write_json(path, info)
+        finally:
+            lock.release()
         return path
 
     def __repr__(self) -> str:
@@ -220,21 +250,107 @@ def _device(device: Any):
 
 
 def _k_way_model(model, dataset, k: int, device):
-    """``model`` itself when it outputs K logits, its first K logits when it outputs more (a K+M head)."""
+    """``(K-way model, M)``: ``model`` itself when it outputs K logits, its first K logits when it outputs more
+    (a K+M head); M: the transformation logits behind the K (a K+M wrapper's ``num_ops``, else the outputs
+    beyond K of the module a ``KWayClassifier`` wraps, else of the model)."""
     import torch
 
     from .models.classifier import KWayClassifier, unwrap_model
 
     inner = unwrap_model(model).to(device)
-    was_training = inner.training
-    inner.eval()
-    with torch.no_grad():
-        width = inner(dataset[0][0].unsqueeze(0).to(device)).shape[-1]
-    inner.train(was_training)
-    if width < k:
-        raise UserError(f"the model outputs {width} logits but the dataset has K={k} classes: pass the model of "
+    core = unwrap_model(inner.model) if isinstance(inner, KWayClassifier) else inner
+
+    def width(module) -> int:
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            out = module(dataset[0][0].unsqueeze(0).to(device))
+        module.train(was_training)
+        return (out[0] if isinstance(out, (tuple, list)) else out).shape[-1]
+
+    own = width(inner)
+    if own < k:
+        raise UserError(f"the model outputs {own} logits but the dataset has K={k} classes: pass the model of "
                         "this dataset, or num_classes=K")
-    return inner if width == k else KWayClassifier(inner, k)
+    num_ops = getattr(core, "num_ops", None)
+    if not isinstance(num_ops, int) or isinstance(num_ops, bool):
+        num_ops = width(core) - k if core is not inner else own - k
+    return (inner if own == k else KWayClassifier(inner, k)), max(int(num_ops), 0)
+
+
+def _architecture(model) -> str:
+    """The model's architecture: an ``ImageClassifier``'s timm name, else timm's ``pretrained_cfg``
+    architecture, else the class name (of the network inside our wrappers)."""
+    from .models.classifier import ImageClassifier, KWayClassifier, unwrap_model
+
+    net = unwrap_model(model)
+    while isinstance(net, KWayClassifier):
+        net = unwrap_model(net.model)
+    if isinstance(net, ImageClassifier):
+        if net.architecture:
+            return str(net.architecture)
+        net = net.net
+    cfg = getattr(net, "pretrained_cfg", None)
+    arch = cfg.get("architecture") if isinstance(cfg, dict) else None
+    return str(arch or type(net).__name__)
+
+
+def provenance_arguments(training: Any = None, description: Any = None) -> tuple[str | None, str | None]:
+    """``training`` (a training label of :data:`~.results.vocab.TRAINING_LABELS`, a ``TrainingMode`` member too)
+    and ``description`` (text) checked, as plain strings; one :class:`UserError` line otherwise."""
+    from .checks import check_choice
+    from .results.vocab import TRAINING_LABELS
+
+    if training is not None:
+        check_choice("benchmark()", "training", training, TRAINING_LABELS,
+                     "the method the weights were trained with")
+        training = str(training)  # a plain string (a TrainingMode member too)
+    if description is not None and not isinstance(description, str):
+        raise UserError(f"benchmark(): description must be a string, got {type(description).__name__}: "
+                        "e.g. description='my CNN, PGD-10 training'")
+    return training, description
+
+
+def default_model_name(model) -> str:
+    """A model's name where none is given: a zoo model's entry name, else its architecture (:func:`_architecture`:
+    timm's name, else the class name)."""
+    from .zoo.loading import zoo_entry_of
+
+    entry = zoo_entry_of(model)
+    return entry.name if entry is not None else _architecture(model)
+
+
+def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model: str, training: Any = None,
+                     description: str | None = None) -> dict[str, Any]:
+    """What model_info says of ``model`` (``meta``): a zoo model's entry and its checkpoint's training args
+    (:func:`~.zoo.user.entry_model_meta`, as ``rbla evaluate`` writes them), else architecture and M read from the model; ``training`` /
+    ``description`` given (:func:`provenance_arguments`) add to it (a zoo model's recorded training is never
+    relabelled). A label-augmentation ``training`` needs M >= 1 (``results/rules.py``: ``adv_plus_problem``)."""
+    from .results.rules import adv_plus_problem
+    from .results.vocab import ADV_PLUS, LABEL_AUG_MODES
+    from .zoo.loading import zoo_entry_of, zoo_model_dir_of
+    from .zoo.user import entry_model_meta
+
+    training, description = provenance_arguments(training, description)
+    entry, model_dir = zoo_entry_of(model), zoo_model_dir_of(model)
+    if entry is not None:  # as rbla evaluate says it of a zoo: model (its checkpoint's departures from the recipe too)
+        meta = entry.model_meta() if model_dir is None else entry_model_meta(entry, model_dir, "benchmark()")
+    else:
+        meta = {"dataset": dataset, "architecture": _architecture(model), "training": None, "num_classes": k,
+                "num_ops": num_ops, "delta": None, "eps": None, "threat_model": threat_model}
+    if training is not None:
+        if entry is not None and training != entry.training:  # a model is labelled with what it is, as in configs
+            raise UserError(f"benchmark(): training='{training}' but zoo model '{entry.name}' records "
+                            f"'{entry.training}': leave training out (the results would be labelled as another model)")
+        meta["training"] = training
+        if any(training == m or training.startswith(f"{m}_") for m in LABEL_AUG_MODES):
+            problem = adv_plus_problem(ADV_PLUS, meta["num_ops"], "M")
+            if problem:
+                raise UserError(f"benchmark(): training='{training}' but the model has M={meta['num_ops']}: "
+                                f"{problem}: pass the K+M model itself (its first K logits are evaluated)")
+    if description is not None:
+        meta["description"] = description
+    return {**meta, "dataset": meta.get("dataset") or dataset, "source": "benchmark()"}
 
 
 def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL, eps: float | None = None,
@@ -243,7 +359,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
               output: str | Path = "./output/benchmark", split: str | None = None,
               selection: str = "class_balanced", seed: int = 0, progress: bool = False,
-              stochastic: bool = False) -> Report:
+              stochastic: bool = False, training: str | None = None, description: str | None = None) -> Report:
     """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
 
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
@@ -254,12 +370,18 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
     first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
-    is one). ``to_disk``: keep the evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla
-    compare`` reads) and write ``<output>/model_info/<model_name>.json``, holding the output folder's lock as
-    ``rbla evaluate`` does; the files are those ``rbla evaluate`` writes for the same model and settings (both run
-    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`). A model whose logits vary between calls (dropout left
-    on, noise in forward, BatchNorm on batch statistics) is refused, unless ``stochastic=True`` declares it so: the
-    report then says so and AutoAttack runs its randomised version (``rand``)."""
+    is one). ``training``: how the weights were trained, a training label (``std``, ``adv``, ``adv_plus``,
+    ``trades``, ``adv_cfa``, ...; a zoo model's own by default); ``description``: one line naming the model
+    (model_info's ``name`` where no paper is known). ``model_name``: the model's name in the output (default: a
+    zoo model's entry name, else its architecture, e.g. the class name); a second model of other weights under a
+    name already used in ``output`` is refused: name variants of one class apart. ``to_disk``: keep the
+    evaluation folder ``<output>/<model_name>/`` (resumable; what ``rbla compare`` reads) and write
+    ``<output>/model_info/<model_name>.json``, holding the output folder's lock as ``rbla evaluate`` does; the
+    files are those ``rbla evaluate`` writes for the same model and settings (both run
+    :func:`~robustbench_labelaug.runner.loop.evaluate_folder`). Without it the Report still carries the
+    evaluation: :meth:`Report.to_model_info` writes it beside the file. A model whose logits vary between calls
+    (dropout left on, noise in forward, BatchNorm on batch statistics) is refused, unless ``stochastic=True``
+    declares it so: the report then says so and AutoAttack runs its randomised version (``rand``)."""
     from .data import create_dataset, get_dataset_spec
     from .evaluation import create_evaluator, settings_for_model
     from .fileio import check_writable_dir
@@ -283,33 +405,39 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
     names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
         [str(c) for c in range(k)]
-    model_name = check_component(model_name or type(model).__name__, "model_name",
-                                 "pass a plain name (it names the folder <output>/<model_name>)")
     specs = [(rid, name, settings_for_model(name, settings, stochastic))  # stochastic: AutoAttack's rand
              for rid, name, settings in _evaluator_specs(evaluators, eps, n_examples, selection)]
     for _, name, settings in specs:  # every evaluator's settings checked before any work
         create_evaluator(name, **settings)
-    meta = {"dataset": dataset, "architecture": type(model).__name__, "training": None, "num_classes": k,
-            "num_ops": 0, "delta": None, "eps": None, "threat_model": threat_model, "source": "benchmark()",
-            "class_names": names, **({"stochastic": True} if stochastic else {})}
+    provenance_arguments(training, description)
+    model_name = default_model_name(model) if model_name is None else model_name
+    check_component(model_name, "model_name", "pass a plain name (it names the folder <output>/<model_name>)")
+    rename = f"another name: benchmark(..., model_name='{model_name}_2')"
+    weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
+    if to_disk:  # other weights under this name: refused before the model runs or anything is written
+        EvaluationStore(output).folder(model_name).check_model(weights, rename)
+    k_model, num_ops = _k_way_model(model, ds, k, dev)
+    meta = {**model_provenance(model, k=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
+                               training=training, description=description), "class_names": names,
+            **({"stochastic": True} if stochastic else {})}
     data_fp = data_fingerprint(ds_config)
     meta["data_fingerprint"] = data_fp  # which files (an in-memory Report too): what rbla compare checks
     if to_disk:
         check_writable_dir(output)
-    weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
     out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
     store = EvaluationStore(out_root)
     lock = None
     try:
-        folder = store.folder(model_name)  # the name checked: it becomes a folder
-        folder.check_model(weights)  # other weights under this name: refused before anything runs
+        folder = store.folder(model_name)
         lock = store.lock().acquire(on_stale=print) if to_disk else None  # one writer per output folder
-        k_model = _k_way_model(model, ds, k, dev)
+        folder.check_model(weights, rename)  # again under the lock
         planned = [plan_result(rid, name, settings, ds_config, k, seed, data_fp) for rid, name, settings in specs]
         results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
                                   dataset=lambda ds_id: ds, device=dev, batch_size=batch_size, progress=progress)
-        arrays = {p.id: a for p in planned if (a := folder.read_part(p.id, p.evaluator, ALL_PART)) is not None}
-        report = Report(model_name, results, arrays, names, meta, folder.path if to_disk else None)
+        evaluation = folder.snapshot([p.id for p in planned])
+        arrays = {rid: {key: v for key, v in a.items() if key != PART_FINGERPRINT}
+                  for rid, a in evaluation.parts.items()}
+        report = Report(model_name, results, arrays, names, meta, folder.path if to_disk else None, evaluation)
         if to_disk:
             store.write_model_info(model_name, report.model_info())
         return report
@@ -320,4 +448,4 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
             shutil.rmtree(out_root, ignore_errors=True)
 
 
-__all__ = ["Report", "benchmark", "default_eps"]
+__all__ = ["Report", "benchmark", "default_eps", "default_model_name", "model_provenance", "provenance_arguments"]

@@ -1,12 +1,14 @@
 """``rbla``: the command line. Each sub-command lives in its own module exposing ``HELP``,
 ``add_arguments(parser)`` and ``main(args) -> int`` (and optionally ``parse(parser, argv)`` for config files);
-only the chosen sub-command's module is imported. A :class:`UserError` prints as one line and exits 2."""
+only the chosen sub-command's module is imported. A :class:`UserError` prints as one line and exits 2; a reader
+that closes the output early (``rbla compare a b | head``) ends any command quietly with 141 (128 + SIGPIPE)."""
 
 from __future__ import annotations
 
 import argparse
 import errno
 import importlib
+import os
 import sys
 import warnings
 
@@ -74,6 +76,18 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {' '.join(str(message).split())}\n"
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: how a command whose reader went away (``rbla compare ... | head``) ends
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe: point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a captured stdout without a file descriptor: nothing to do
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -91,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module, parser = command_parser(command)
         args = module.parse(parser, argv[1:]) if hasattr(module, "parse") else parser.parse_args(argv[1:])
-        return int(module.main(args) or 0)
+        code = int(module.main(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at the interpreter's exit
+        return code
+    except BrokenPipeError:  # the output's reader closed early (| head): every command ends quietly
+        _stdout_to_devnull()
+        return SIGPIPE_EXIT
     except UserError as exc:
         print(f"rbla {command}: error: {exc}", file=sys.stderr)
         return 2

@@ -60,8 +60,7 @@ def _leaderboard(folder: Path) -> str:
 
     infos = load_model_infos(folder)
     (table,) = build_tables(infos)
-    align = ["---" if h in ("model", "paper", "training", "architecture") else "---:" for h in table.header]
-    lines = ["| " + " | ".join(table.titles()) + " |", "|" + "|".join(align) + "|"]
+    lines = ["| " + " | ".join(table.titles()) + " |", "|" + "|".join(table.alignment()) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"
 

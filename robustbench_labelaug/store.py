@@ -11,6 +11,11 @@ each model's folder in it is an :class:`EvaluationFolder`::
     <root>/<model>/cache/<id>/<evaluator>/<part>.npz   one finished part's per-example arrays (sorted by "index")
                                                        and "__fingerprint__" (the evaluator's settings digest)
 
+A model_info written anywhere else (``Report.to_model_info("mine.json")``) keeps its model's evaluation beside it,
+in the store ``mine.evaluation/`` (:func:`evaluation_beside`), so ``rbla compare mine.json ...`` finds its
+per-example results; a :class:`StoredEvaluation` is one model's evaluation held in memory (what ``benchmark()``'s
+Report carries and ``rbla compare`` reads, from disk or from memory alike).
+
 What a result depends on is a :class:`ResultSpec` (evaluator, settings, dataset spec, K, seed: its fingerprint;
 and the data's fingerprint, kept beside it). A stored result or cache is **reused** when both match;
 **recomputed**, with one line saying so, when its file is damaged or the data changed; **refused** with one
@@ -27,7 +32,7 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,22 +225,24 @@ class EvaluationFolder:
         found = read_json(self.marker, fix=f"delete {self.path} to recompute its results").get("fingerprint")
         return None if found == jsonable(fingerprint) else (found or {})
 
-    def check_model(self, fingerprint: Mapping[str, Any]) -> None:
+    def check_model(self, fingerprint: Mapping[str, Any], rename: str = "another name") -> None:
         """Refuse a folder holding another model's results (other weights or code under the same name), naming
         what changed; a folder whose marker names another model but that holds no results (a run that died before
-        its first) is taken by this one (:meth:`mark_model`). Nothing is written."""
+        its first) is taken by this one (:meth:`mark_model`). Nothing is written. ``rename``: how this door names
+        a model apart (``another name: benchmark(..., model_name=...)``)."""
         found = self._other_model(fingerprint)
         if found is not None:
             computed = self.computed_files()
             if computed:
                 raise UserError(f"{self.path} holds {len(computed)} result file(s) of model '{self.key}' as it was "
-                                f"before {fingerprint_change(found, jsonable(fingerprint))}: use another output "
-                                f"folder or model name, or delete {self.path} to recompute")
+                                f"before {fingerprint_change(found, jsonable(fingerprint))}: give this model "
+                                f"{rename}, use another output folder, or delete {self.path} to recompute")
 
-    def mark_model(self, fingerprint: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+    def mark_model(self, fingerprint: Mapping[str, Any], meta: Mapping[str, Any],
+                   rename: str = "another name") -> None:
         """:meth:`check_model`, then write the marker where there is none (or where it named a model that left no
         results: its markers go with it)."""
-        self.check_model(fingerprint)
+        self.check_model(fingerprint, rename)
         if self.writer and self._other_model(fingerprint) is not None:
             shutil.rmtree(self.path / CACHE, ignore_errors=True)
             self.marker.unlink()
@@ -320,12 +327,96 @@ class EvaluationFolder:
             return read_json(marker, fix="re-run the evaluation that wrote it").get("dataset")
         return stored.get("dataset")
 
-    def read_part(self, rid: str, evaluator: str, part: str) -> Arrays | None:
-        """A part's per-example arrays (without the fingerprint), None where not stored; damaged: UserError."""
+    def read_part(self, rid: str, evaluator: str, part: str, *, keep_fingerprint: bool = False) -> Arrays | None:
+        """A part's per-example arrays (without the fingerprint unless ``keep_fingerprint``), None where not
+        stored; damaged: UserError."""
         arrays = read_part(self.part_path(rid, evaluator, part), log=None)
-        if arrays is not None:
+        if arrays is not None and not keep_fingerprint:
             arrays.pop(PART_FINGERPRINT, None)
         return arrays
+
+    # -- one model's evaluation in memory ----------------------------------------------------------------------
+    def snapshot(self, rids: Iterable[str] | None = None) -> StoredEvaluation:
+        """The results ``rids`` (None: all stored) with their records, cache markers and ``all`` parts, in memory:
+        what :meth:`restore` writes back elsewhere and ``rbla compare`` reads."""
+        records = self.read_results()
+        wanted = None if rids is None else set(rids)
+        rids = [r for r in records if wanted is None or r in wanted]  # the store's order, as rbla compare reads it
+        markers, parts = {}, {}
+        for rid in rids:
+            marker = self.cache_dir(rid) / CACHE_MARKER
+            if marker.is_file():
+                markers[rid] = read_json(marker, fix="re-run the evaluation that wrote it")
+            arrays = self.read_part(rid, str(records[rid]["result"].get("evaluator")), ALL_PART, keep_fingerprint=True)
+            if arrays is not None:
+                parts[rid] = arrays
+        return StoredEvaluation(self.key, self.read_marker(), {r: records[r] for r in rids}, markers, parts)
+
+    def restore(self, evaluation: StoredEvaluation, rename: str = "another name") -> None:
+        """Write ``evaluation`` (another folder's :meth:`snapshot`) into this folder: refused, before anything is
+        written, where the folder holds other weights or a result of the same id computed with other settings; a
+        result of other data is replaced. Nothing else in the folder changes."""
+        fingerprint = evaluation.marker.get("fingerprint") or {}
+        self.check_model(fingerprint, rename)
+        replace = []
+        for rid, record in evaluation.records.items():
+            found = read_json_or_none(self.result_path(rid)) if self.result_path(rid).exists() else None
+            if found is not None and found.get("fingerprint") != record.get("fingerprint"):
+                raise UserError(f"{self.result_path(rid)} was computed with other settings than the '{rid}' written "
+                                f"now: write to another path, or delete {self.path} to replace it")
+            if found is None or data_changed(found, record.get("data_fingerprint")):
+                replace.append(rid)
+        if not self.writer:
+            return
+        self.mark_model(fingerprint, evaluation.marker.get("meta") or {}, rename)
+        for rid in replace:
+            self._clear(rid)
+            if rid in evaluation.cache_markers:
+                atomic_write_json(self.cache_dir(rid) / CACHE_MARKER, evaluation.cache_markers[rid])
+            if rid in evaluation.parts:
+                evaluator = str(evaluation.records[rid]["result"].get("evaluator"))
+                buf = io.BytesIO()
+                np.savez(buf, **evaluation.parts[rid])
+                atomic_write_bytes(self.part_path(rid, evaluator, ALL_PART), buf.getvalue())
+            atomic_write_json(self.result_path(rid), evaluation.records[rid])
+
+
+@dataclass
+class StoredEvaluation:
+    """One model's evaluation in memory, as :class:`EvaluationFolder` keeps it on disk: the model marker, the
+    stored result records (``results/<id>.json``), their cache markers and their ``all`` parts (with their
+    settings digest). It answers the reading half of :class:`EvaluationFolder` (``read_results``,
+    ``result_dataset``, ``read_marker``, ``read_part``), so ``rbla compare`` reads a ``benchmark()`` Report
+    exactly as it reads a folder."""
+
+    key: str
+    marker: dict[str, Any]
+    records: dict[str, dict[str, Any]]
+    cache_markers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parts: dict[str, Arrays] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return Path(f"<in memory: {self.key}>")
+
+    def has_results(self) -> bool:
+        return bool(self.records)
+
+    def read_results(self) -> dict[str, dict[str, Any]]:
+        return dict(self.records)
+
+    def read_marker(self) -> dict[str, Any]:
+        return dict(self.marker)
+
+    def result_dataset(self, rid: str, stored: Mapping[str, Any]) -> Any:
+        marker = self.cache_markers.get(rid)
+        return marker.get("dataset") if marker is not None else stored.get("dataset")
+
+    def read_part(self, rid: str, evaluator: str, part: str, *, keep_fingerprint: bool = False) -> Arrays | None:
+        arrays = self.parts.get(rid) if part == ALL_PART else None
+        if arrays is None or str((self.records.get(rid) or {}).get("result", {}).get("evaluator")) != evaluator:
+            return None
+        return {k: v for k, v in arrays.items() if keep_fingerprint or k != PART_FINGERPRINT}
 
 
 class EvaluationStore:
@@ -362,19 +453,46 @@ class EvaluationStore:
         return read_json(path, fix="re-run the evaluation that wrote it") if path.is_file() else None
 
 
+EVALUATION_SUFFIX = ".evaluation"  # mine.json's evaluation: the store mine.evaluation/ beside it
+
+
+def evaluation_beside(info_path: str | Path, key: str) -> EvaluationFolder:
+    """Where the evaluation of model ``key`` whose model_info is ``info_path`` lives: ``<root>/<key>/`` when the
+    file is the store's own ``<root>/model_info/<key>.json`` (``rbla evaluate``, ``benchmark(to_disk=True)``),
+    else ``<dir>/<stem>.evaluation/<key>/``, a store beside the file (``Report.to_model_info("<dir>/<stem>.json")``)."""
+    p = Path(info_path)
+    if p.parent.name == MODEL_INFO and p.stem == key:
+        return EvaluationStore(p.parent.parent).folder(key)
+    return EvaluationStore(p.with_name(p.stem + EVALUATION_SUFFIX)).folder(key)
+
+
+def in_evaluation_folder(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path`` (a file below ``root``) lies in a model's evaluation folder (one holding ``model.json``
+    and ``results/``): a store's own file, never a model_info (``rbla leaderboard DIR`` skips them)."""
+    path, root = Path(path), Path(root)
+    for parent in path.parents:
+        if parent == root or root not in parent.parents:
+            return False
+        if (parent / MODEL_MARKER).is_file() and (parent / RESULTS).is_dir():
+            return True
+    return False
+
+
 def locate_evaluation(path: str | Path) -> EvaluationFolder:
     """The evaluation folder of one model from what a user names: the folder itself (holding ``results/``), a
-    model_info JSON (``<root>/model_info/<model>.json`` -> ``<root>/<model>``), or an output root holding exactly
-    one model."""
+    model_info JSON (``<root>/model_info/<model>.json`` -> ``<root>/<model>``; elsewhere ``<stem>.evaluation/
+    <model>`` beside it: :func:`evaluation_beside`), or an output root holding exactly one model."""
     p = Path(path).expanduser()
     if p.is_file() and p.suffix == ".json":
-        info = read_json(p, fix="pass a model_info JSON written by rbla evaluate or benchmark(to_disk=True)")
+        info = read_json(p, fix="pass a model_info JSON written by rbla evaluate, benchmark() or Report.to_model_info")
         key = (info.get("labelaug") or {}).get("model") or p.stem
-        folder = EvaluationFolder(p.parent.parent / str(key))
-        if not folder.has_results():
-            raise UserError(f"{p} is a model_info file but its per-example results are not at {folder.path}/"
-                            f"{RESULTS}: compare the evaluation folders (rbla evaluate's <output>/<model>)")
-        return folder
+        beside = evaluation_beside(p, str(key))
+        found = [f for f in (beside, EvaluationStore(p.parent.parent).folder(str(key))) if f.has_results()]
+        if not found:
+            raise UserError(f"{p} is a model_info file without its per-example results (none at {beside.path}): "
+                            "write it with report.to_model_info(path), which keeps them beside it, or with "
+                            "benchmark(..., to_disk=True, model_name=...) / rbla evaluate, and pass that file")
+        return found[0]
     if EvaluationFolder(p).has_results():
         return EvaluationFolder(p)
     if p.is_dir():
@@ -393,6 +511,7 @@ def model_info_of(folder: EvaluationFolder) -> dict[str, Any] | None:
     return EvaluationStore(folder.path.parent, writer=False).read_model_info(folder.path.name)
 
 
-__all__ = ["ALL_PART", "CACHE", "CACHE_MARKER", "LOCK", "MODEL_INFO", "MODEL_MARKER", "PART_FINGERPRINT", "RESULTS",
-           "EvaluationFolder", "EvaluationStore", "PartCache", "ResultSpec", "data_changed", "digest",
-           "locate_evaluation", "model_info_of", "part_name", "part_path", "read_part", "settings_fingerprint"]
+__all__ = ["ALL_PART", "CACHE", "CACHE_MARKER", "EVALUATION_SUFFIX", "LOCK", "MODEL_INFO", "MODEL_MARKER",
+           "PART_FINGERPRINT", "RESULTS", "EvaluationFolder", "EvaluationStore", "PartCache", "ResultSpec",
+           "StoredEvaluation", "data_changed", "digest", "evaluation_beside", "in_evaluation_folder", "locate_evaluation", "model_info_of",
+           "part_name", "part_path", "read_part", "settings_fingerprint"]

@@ -44,7 +44,16 @@ from torch.utils.data import Dataset
 from .distributed import rank0_buffers
 from .errors import UserError
 from .fair import ClassCounts, create_policy
-from .fair.epoch import Normalized, begin_training, epoch_summary, fair_epoch_stats, holdout_summary
+from .fair.epoch import (
+    AVERAGED_FILE,
+    Normalized,
+    averaged_model_line,
+    begin_training,
+    epoch_summary,
+    fair_epoch_stats,
+    holdout_summary,
+    policy_line,
+)
 from .models.classifier import unwrap_model
 from .results.vocab import NO_POLICY, STD, Fair, is_fair, plain
 from .safeload import load_torch
@@ -57,7 +66,7 @@ def say(line: str) -> None:
 
 
 STATE_KEY = "rbla_fair_state"  # the attribute of the script's args (pickled into every timm checkpoint)
-FAWA_FILE = "fawa.pth.tar"
+FAWA_FILE = AVERAGED_FILE
 
 
 @dataclass
@@ -132,6 +141,7 @@ class TimmClassWise:
         self.num_classes: int | None = None
         self.resume_state: dict[str, Any] | None = None
         self.class_folders: list[str] | None = None  # the training set's classes in index order
+        self.averaged_path: Path | None = None  # CFA's FAWA model, once written
 
     # -- the validation split, carved when the script creates its training set ------------------------------------
     def create_dataset(self, real, script_args: argparse.Namespace | None, *args: Any, **kwargs: Any):
@@ -234,7 +244,10 @@ class TimmClassWise:
         if isinstance(train_metrics, dict):
             train_metrics.update(columns)
         self.eval_columns = holdout_summary(stats)
+        trained_with = self.policy.class_params(epoch, False)  # before end_epoch sets the next epoch's
         self.policy.end_epoch(epoch, stats, inner.state_dict())
+        if (line := policy_line(self.policy, trained_with, epoch)) is not None:
+            say(line)
         if is_fair(self.policy.name):  # plain strings: the args are pickled into timm's (weights-only) checkpoints
             setattr(script_args, STATE_KEY, plain({"policy": self.policy.name, "epoch": int(epoch),
                                                    "state": self.policy.state_dict()}))
@@ -242,9 +255,19 @@ class TimmClassWise:
         if averaged is not None and output_dir is not None:
             from .fileio import atomic_torch_save
 
+            self.averaged_path = Path(output_dir) / FAWA_FILE
             atomic_torch_save({"epoch": int(epoch), "arch": getattr(script_args, "model", None),
                                "state_dict": averaged, "version": 2, "args": script_args, "rbla_averaged": "fawa"},
-                              Path(output_dir) / FAWA_FILE)
+                              self.averaged_path)
+
+    def finish(self) -> None:
+        """After the script's ``main()``: say whether an averaged model was written and, if not, why."""
+        if self.policy is None:
+            return
+        line = averaged_model_line(self.policy, None if self.averaged_path is None else str(self.averaged_path),
+                                   self.settings.val_split)
+        if line is not None:
+            say(line)
 
     def check_script_args(self, script_args: argparse.Namespace) -> None:
         """Right after the script parsed its flags: CFA's first calibrated epoch from timm's ``--epochs`` (the

@@ -162,6 +162,7 @@ class _State:
     script_args: argparse.Namespace | None = None  # the script's parsed flags (from its _parse_args)
     persistent_loader: bool = False  # the script creates timm loaders with persistent workers (need -j >= 1)
     calls: dict[str, int] = field(default_factory=lambda: {"train_one_epoch": 0, "validate": 0})
+    command: list[str] | None = None  # the rbla timm-train command line (recorded in the checkpoints)
 
     @property
     def num_ops(self) -> int:
@@ -308,6 +309,8 @@ def _wrap_train_one_epoch(real: Callable, state: _State) -> Callable:
         for key, value in state.pretrained.items():  # saved with timm's checkpoints (CheckpointSaver keeps args)
             setattr(script_args, f"rbla_pretrained_{key}", value)
         script_args.rbla_hook = hook_record(hook, state.data_config)  # what rbla zoo export rebuilds the model from
+        if state.command:  # the command that ran: rbla zoo export's recipe of a timm-train model
+            script_args.rbla_command = list(state.command)
         if bound.arguments.get("mixup_fn") is not None:
             raise UserError(REFUSED[("timm.data", "Mixup")])
         classwise = state.classwise
@@ -658,10 +661,12 @@ def describe_weights(record: dict[str, Any]) -> str:
 
 
 def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any],
-                   fair: FairSettings | None = None) -> dict[str, int]:
+                   fair: FairSettings | None = None, command: list[str] | None = None) -> dict[str, int]:
     """Run ``script`` (timm's train.py) with command-line ``argv``, the hook built from ``settings``
     (:class:`AdvLabelAug` keyword arguments) and the class-wise ``fair`` settings (policy, validation split; see
-    :mod:`robustbench_labelaug.timm_fair`). Returns how often the hooked functions ran."""
+    :mod:`robustbench_labelaug.timm_fair`). ``command``: the whole ``rbla timm-train ...`` command line, recorded
+    in the checkpoints' args (``rbla_command``; default: ``rbla timm-train SCRIPT ARGV``, without our flags).
+    Returns how often the hooked functions ran."""
     import timm
     import timm.models
 
@@ -675,6 +680,7 @@ def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]
         print(f"rbla timm-train: warning: tested with timm {', '.join(TESTED_TIMM_VERSIONS)}, this is timm "
               f"{timm.__version__}", file=sys.stderr)
     state = _State(settings=dict(settings), classwise=TimmClassWise(fair or FairSettings()),
+                   command=list(command) if command else ["rbla", "timm-train", str(script), *argv],
                    persistent_loader=creates_persistent_loaders(source))
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = str(path.resolve())
@@ -690,6 +696,7 @@ def run_timm_train(script: str | Path, argv: list[str], settings: dict[str, Any]
         g["train_one_epoch"] = _wrap_train_one_epoch(g["train_one_epoch"], state)
         g["validate"] = _wrap_validate(g["validate"], state)
         g["main"]()
+    state.classwise.finish()
     return dict(state.calls)
 
 

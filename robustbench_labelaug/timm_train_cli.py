@@ -30,6 +30,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     """Our flags; everything else is kept, in order, for the script."""
     args, rest = parser.parse_known_args(argv)
     args.script_args = rest
+    args.command = ["rbla", "timm-train", *argv]  # recorded in the checkpoints: the run's own command
     return args
 
 
@@ -55,5 +56,6 @@ def main(args: argparse.Namespace) -> int:
     from .timm_fair import FairSettings
     from .timm_train import run_timm_train
 
-    run_timm_train(args.script, args.script_args, settings, FairSettings.from_args(args))
+    run_timm_train(args.script, args.script_args, settings, FairSettings.from_args(args),
+                   command=getattr(args, "command", None))
     return 0

@@ -183,6 +183,53 @@ def test_page_is_offline_and_opens_a_detail_from_its_anchor(browser, page: Path)
     assert _severe_console_messages(driver) == []
 
 
+@pytest.fixture(scope="module")
+def methods_page(tmp_path_factory) -> Path:
+    """The page of the committed seven-method run (docs/data/methods: paper titles, venues, every measure): the
+    widest board the project renders."""
+    from robustbench_labelaug.leaderboard.cli import render
+
+    folder = tmp_path_factory.mktemp("methods")
+    shutil.copytree(Path(__file__).parents[1] / "docs" / "data" / "methods", folder, dirs_exist_ok=True)
+    return render(folder, html=True, quiet=True, overwrite=True)["html"]
+
+
+def test_the_main_view_fits_1400_px_with_its_overview_figure(browser, methods_page: Path):
+    """At 1 400 px the board needs no sideways scrolling (secondary measures are in the details, long titles are
+    clipped with the full text on hover), the overview figure is shown, and no local path is printed."""
+    driver = browser
+    driver.set_window_size(1400, 1400)
+    driver.get(methods_page.as_uri())
+    assert driver.execute_script("return window.innerWidth") <= 1400
+    page_width, view = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert page_width <= view
+    table, box = driver.execute_script("var t = document.querySelector('table.board');"
+                                       "return [t.scrollWidth, t.parentElement.clientWidth]")
+    assert table <= box, f"the board is {table} px wide in a {box} px box"
+    figure = driver.find_element("css selector", "figure.overview img")
+    assert figure.is_displayed() and figure.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", figure) > 0
+    assert figure.size["width"] >= 600  # legible, not a thumbnail
+    heads = [h.text.split("\n")[0] for h in driver.find_elements("css selector", "table.board > thead > tr > th")]
+    assert "worst class clean (%)" not in " ".join(heads)  # a secondary measure: in the details
+    cfa = driver.find_element("css selector", "tr.row[data-key='digits_adv_cfa']")
+    paper = next(td for td in cfa.find_elements("css selector", ":scope > td") if td.get_attribute("title")
+                 and "Calibrated" in td.get_attribute("title"))
+    assert paper.get_attribute("title") == "CFA: Class-wise Calibrated Fair Adversarial Training"  # full on hover
+    assert paper.size["height"] < 60  # one line, not a title wrapped over six
+    cfa.find_element("css selector", "button.toggle").click()
+    detail = driver.find_element("id", "detail-g0-digits_adv_cfa")
+    assert "worst class clean (%)" in detail.find_element("css selector", "dl.more").text
+    text = driver.find_element("tag name", "body").text
+    assert "config\ndigits.yaml" in detail.text and "/eval_configs/" not in driver.page_source
+    assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
+    assert _severe_console_messages(driver) == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0)")
+    assert driver.save_screenshot(str(ARTIFACTS / "leaderboard_methods.png"))
+
+
 @pytest.mark.parametrize("fragment", ["%E0%A4%A", "model-%", 'model-x"]', "model-%22%5D%5Bx", "model-\\", "%"])
 def test_a_crafted_fragment_throws_nothing_in_the_page(browser, page: Path, fragment):
     """Issue 30: a fragment that is not a valid URI escape, or that holds quotes, must not throw in the page's

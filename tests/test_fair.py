@@ -315,6 +315,28 @@ def test_cfa_run_resumed_from_an_epoch_checkpoint_is_bit_identical(tmp_path):
     assert "val_split_record" in args_yaml and "of_split: train" in args_yaml
 
 
+@pytest.mark.slow
+def test_rbla_train_fair_cfa_speaks_each_epoch_and_says_why_no_fawa_model(tmp_path, capsys):
+    """rbla train's door says what timm-train's does: the policy's state per epoch, and at the end why there is
+    no fawa.pth.tar; exporting the missing file names the reason and the file to export instead."""
+    from robustbench_labelaug.cli import main as cli_main
+    from robustbench_labelaug.train import parse_args, train
+
+    run = train(parse_args(["--adv-mode", "adv", "--fair", "cfa", "--cfa-parts", "fawa", "--fawa-threshold", "1.5",
+                            "--epochs", "1",
+                            "--output", str(tmp_path), "--experiment", "closed", *FAST])).output_dir
+    out = capsys.readouterr().out
+    assert "--fair cfa, epoch 0: eps factors 1 (uniform); weights 1 (uniform); fawa_updates 0; FAWA gate " in out
+    assert "< 1.5: closed (0 epoch(s) averaged)" in out
+    assert "--fair cfa: no averaged model written: FAWA's gate never opened: the worst-class validation PGD " \
+           "accuracy peaked at " in out
+    assert not (run / "fawa.pth.tar").exists()
+    assert cli_main(["zoo", "export", "--checkpoint", str(run / "fawa.pth.tar"), "--name", "mine_cfa",
+                     "--model-dir", str(tmp_path / "models"), "--zoo", str(tmp_path / "zoo")]) == 2
+    err = capsys.readouterr().err
+    assert "that run wrote no fawa.pth.tar: FAWA's gate never opened" in err and "below --fawa-threshold 1.5" in err
+
+
 @pytest.mark.parametrize("flags,pattern", [
     (["--fair", "frl", "--val-split", "0"], "--fair frl needs a validation split"),
     (["--fair", "cfa", "--adv-mode", "std"], "needs adversarial training"),
@@ -413,6 +435,34 @@ def test_a_fawa_checkpoint_exports_under_its_policy_entry(tmp_path):
         export_checkpoint(path, "digits_adv", tmp_path / "other")
 
 
+def test_policy_line_and_the_missing_average_reason():
+    """The per-epoch line of a policy (eps factors and weights min–max, FAWA's gate) and why no FAWA model."""
+    from robustbench_labelaug.fair import create_policy
+    from robustbench_labelaug.fair.epoch import averaged_model_line, no_average_reason, policy_line
+    from robustbench_labelaug.fair.policy import EpochStats
+
+    policy = create_policy("cfa", 3, 0.1, begin=0, fawa_threshold=0.3)
+    stats = EpochStats(train_robust=torch.tensor([0.2, 0.5, 0.9]), val_robust=torch.tensor([0.25, 0.6, 0.7]))
+    before = policy.class_params(0, False)
+    policy.end_epoch(0, stats, {"w": torch.ones(2)})
+    assert policy_line(policy, before, 0) == ("--fair cfa, epoch 0: eps factors 1 (uniform); weights 1 (uniform); "
+                                              "fawa_updates 0; FAWA gate 0.250 < 0.3: closed (0 epoch(s) averaged)")
+    trained = policy.class_params(1, False)  # CCM: (0.5 + A_c)
+    policy.end_epoch(1, EpochStats(train_robust=stats.train_robust, val_robust=torch.tensor([0.4, 0.6, 0.7])),
+                     {"w": torch.ones(2)})
+    line = policy_line(policy, trained, 1)
+    assert "eps factors 0.700–1.400" in line and "FAWA gate 0.400 >= 0.3: opened (1 epoch(s) averaged)" in line
+    assert averaged_model_line(policy, "run/fawa.pth.tar", 0.1) == (
+        "--fair cfa: averaged model (FAWA, 1 epoch(s)) written to run/fawa.pth.tar")
+    closed = create_policy("cfa", 3, 0.1, fawa_threshold=0.9)
+    closed.end_epoch(0, stats, {"w": torch.ones(2)})
+    assert averaged_model_line(closed, None, 0.1) == (
+        "--fair cfa: no averaged model written: FAWA's gate never opened: the worst-class validation PGD accuracy "
+        "peaked at 0.250, below --fawa-threshold 0.9 (lower it, train longer, or export last.pth.tar)")
+    assert no_average_reason("frl") == "--fair frl keeps no weight average (only CFA's FAWA writes fawa.pth.tar)"
+    assert no_average_reason("cfa", "ccm,ccr", None, 0.1) == "FAWA was off (--cfa-parts without fawa)"
+    assert no_average_reason("cfa", ("ccm", "fawa"), {"updates": 2}, 0.1) is None
+    assert policy_line(create_policy("none", 3, 0.1), {}, 0) is None
 # -- issue 28: FRL from a hot start, the references' schedules -------------------------------------------------------
 
 

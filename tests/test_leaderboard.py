@@ -153,7 +153,10 @@ def test_leaderboard_order_cells_and_html(board: Path, tmp_path: Path):
     header, *rows = _table_rows(markdown)
     col = {name: i for i, name in enumerate(header)}
     assert [r[col["model"]] for r in rows] == out["order"]
-    assert [r[col["rank"]] for r in rows] == ["1", "2", "3", "4", "5"]
+    # rank (interval) (leaderboard/ranking.py): AA 55 / 60 / 60 on n=100 overlap; std_rb's n is unknown (no
+    # interval); std (PGD 99 on 200) lies above every other's bound
+    assert [r[col["rank"]] for r in rows] == ["1 (1–3)", "2 (1–3)", "3 (1–3)", "4", "5 (5–5)"]
+    assert [r[col["ranked by"]] for r in rows] == ["AutoAttack"] * 4 + ["PGD (sound)"]
     for title in ("clean err", "AA err (n)", "PGD-40 err (sound)", "PGD-40 err (paper protocol)", "mCE (unnormalised)",
                   "class SD clean", "class SD PGD-40 (sound)", "class SD PGD-40 (paper protocol)",
                   "worst class clean", "worst class PGD-40 (sound)", "masking checks"):
@@ -328,6 +331,30 @@ def test_pgd_first_autoattack_is_named_as_the_union():
     assert "PGD-40 +" not in plain["footnote"]
     titles = {n: [c.title for c in columns([row_values(n, info)])] for n, info in (("plain", plain), ("union", union))}
     assert "AA err (n=100)" in titles["plain"] and "PGD-40 + AA err (n=100)" in titles["union"]
+
+
+def test_robustbench_autoattack_acc_only_from_standalone_standard_autoattack_on_its_points():
+    """model_info's RobustBench field autoattack_acc holds standalone standard AutoAttack on the first n points
+    only; the PGD-40 + AutoAttack union, class-balanced points or another version leave it null (the footnote says
+    why) and keep the number in labelaug.measured under its own label and protocol."""
+    model = {"key": "plus", "dataset": "digits", "architecture": "resnet8_tiny", "training": "adv_plus",
+             "num_classes": 10, "num_ops": 1, "delta": 0.03, "eps": 0.2}
+    results = _results(5.0, 60.0, 50.0, None, 10, 1)
+    settings = results["autoattack"]["settings"]
+    plain = build_model_info(model, {**results, "autoattack": {**results["autoattack"],
+                                                               "settings": {**settings, "selection": "robustbench"}}})
+    assert plain["autoattack_acc"] == "40.00" and "left empty" not in plain["footnote"]
+    for change, protocol in (({"attack": "PGD-40 + AutoAttack (standard)", "pgd_first": "union"},
+                              "PGD-40 + AutoAttack (standard)"),
+                             ({"selection": "class_balanced"}, "AutoAttack standard (class-balanced points)"),
+                             ({"version": "rand"}, "AutoAttack rand")):
+        other = build_model_info(model, {**results, "autoattack": {**results["autoattack"],
+                                                                   "settings": {**settings, **change}}})
+        validate_model_info(other)
+        assert other["autoattack_acc"] is None, change
+        assert f"autoattack_acc left empty: {protocol} is not RobustBench's" in other["footnote"]
+        assert other["labelaug"]["measured"]["autoattack_error"] == 60.0
+        assert other["labelaug"]["measured"]["protocols"]["autoattack"] == protocol
 
 
 def test_a_new_evaluators_headline_is_a_column(tmp_path: Path, monkeypatch):

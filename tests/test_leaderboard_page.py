@@ -69,7 +69,7 @@ def test_metric_acc_converts_every_error_column_worst_class_included(demo_board:
 
 def test_every_header_with_a_number_in_percent_says_so(demo_board: Path):
     header, _ = _rows(render(demo_board, quiet=True)["markdown"])
-    unitless = {"rank", "model", "training", "architecture", "masking checks"}
+    unitless = {"rank", "model", "ranked by", "training", "architecture", "masking checks"}
     assert all(h.endswith("(%)") for h in header if h not in unitless), header
 
 
@@ -94,7 +94,8 @@ def test_page_is_self_contained_with_details_cis_and_figures(demo_board: Path):
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)=["']https?://""", page)  # nothing fetched: works offline
-    assert page.count('class="detail"') == 3 and page.count("data:image/svg+xml;base64,") == 6
+    # two figures per model in its details, and the overview figure on the main view
+    assert page.count('class="detail"') == 3 and page.count("data:image/svg+xml;base64,") == 2 * 3 + 1
     assert page.count("fast mode: no") == 1  # the run's facts once, not per row
     assert "AutoAttack standard, n = 120" in page and "pgd40_sound: PGD-40 (sound), n = 360" in page
     # the per-class CI of class 0's clean error (its n from the stored block) is on the page

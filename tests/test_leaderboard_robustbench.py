@@ -159,7 +159,7 @@ def test_mce_above_100_validates_and_renders(tmp_path: Path):
     rows = _sections(render(tmp_path, quiet=True)["markdown"])[""]
     assert rows[0]["mCE (AlexNet=100)"] == "123.45"
     # only our models, all with venue "N/A" and no extra data: RobustBench's descriptive columns are left out
-    assert not {"venue", "extra data", "paper"} & set(rows[0]) and rows[0]["rank"] == "1"
+    assert not {"venue", "extra data", "paper"} & set(rows[0]) and rows[0]["rank"] == "1 (1–1)"
     with pytest.raises(UserError, match="corruptions_mce"):
         validate_model_info({**info, "corruptions_mce": "-1"})
     with pytest.raises(UserError, match="clean_acc"):

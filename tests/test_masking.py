@@ -102,12 +102,13 @@ def test_normal_model_passes_masked_model_fails(adv_mlp, test64, one_thread):
     normal = create_evaluator("masking", **settings).run(adv_mlp, test64, EvalContext(**CTX))
     checks = checks_of(normal)
     assert normal.metrics["failed_checks"] == 0, normal.details["checks"]
+    assert normal.metrics["passed_checks"] + normal.metrics["inconclusive_checks"] == 8
     assert set(checks) == {"eps_sweep_monotone", "large_eps_near_zero", "steps_sweep_monotone",
                            "autoattack_not_weaker_than_pgd", "pgd_close_to_autoattack"} | NEW_CHECKS
     assert "k_way_attack_not_weaker_than_full_head" in normal.details["skipped"]  # M = 0
     assert 5.0 < checks["steps_sweep_monotone"]["robust_accuracy"][-1] < 80.0  # non-trivial
     assert checks["eps_sweep_monotone"]["eps"] == [0.05, 0.1, 0.2, 0.4, 0.5]
-    assert normal.metrics["passed_checks"] == 8 and normal.protocol == "sound"
+    assert normal.protocol == "sound"
     gap = checks["pgd_close_to_autoattack"]
     assert gap["n"] == 32 and gap["confidence"] == 0.95 and gap["gap_ci"][0] <= gap["gap"] <= gap["gap_ci"][1]
 
@@ -220,17 +221,18 @@ def test_autoattack_n_takes_the_first_of_the_chosen_examples(mlp, digits_test, m
 
 def test_paired_difference_ci():
     """Newcombe's paired interval: the issue's case (a 12.5-point gap on 32 images, 4 changed outcomes) is
-    consistent with no masking at tolerance 10; a 44-point gap is not; swapping the attacks negates the
-    interval; no changed outcomes still give an interval of non-zero width."""
+    consistent both with no masking and with masking at tolerance 10 (inconclusive); a 44-point gap is not;
+    swapping the attacks negates the interval; no changed outcomes still give an interval of non-zero width."""
     a = np.array([True] * 20 + [False] * 12)
     b = a.copy()
     b[:4] = False
     gap, low, high = paired_difference_ci(a, b)
     assert gap == pytest.approx(12.5) and low < 0.0 < 10.0 < high  # McNemar: 4 of 4 one way, p = 0.125
-    check = masking._gap_check("x", a, b, 10.0, 0.95)
-    assert check["passed"] and not check["conclusive"] and check["changed_outcome"] == 4
+    check = masking.gap_check("x", a, b, 10.0, 0.95)
+    assert check["outcome"] == "inconclusive" and not check["passed"] and not check["conclusive"]
+    assert check["changed_outcome"] == 4
     b[:14] = False
-    assert masking._gap_check("x", a, b, 10.0, 0.95)["passed"] is False
+    assert masking.gap_check("x", a, b, 10.0, 0.95)["outcome"] == "failed"
     g2, l2, h2 = paired_difference_ci(b, a)
     g1, l1, h1 = paired_difference_ci(a, b)
     assert (g2, l2, h2) == pytest.approx((-g1, -h1, -l1))
@@ -347,3 +349,56 @@ def test_margin_attack_per_point_results_do_not_depend_on_batch_size(adv_mlp, te
     for key in small:
         np.testing.assert_array_equal(small[key], large[key])
     assert (large["y_pred"] != large["y_clean"]).any()  # the attack moved some points: the test can see starts
+
+
+def _planted(n: int, both: float, a_only: float, b_only: float) -> tuple[np.ndarray, np.ndarray]:
+    """Paired outcomes of two attacks on n examples with the given shares of the 2x2 table (A and B right, only
+    A right, only B right; the rest: neither): a planted accuracy gap of 100 * (a_only - b_only) points."""
+    counts = np.round(np.array([both, a_only, b_only]) * n).astype(int)
+    counts = np.append(counts, n - counts.sum())
+    a = np.repeat([True, True, False, False], counts)
+    b = np.repeat([True, False, True, False], counts)
+    return a, b
+
+
+@pytest.mark.parametrize("gap_share, small, large", [
+    (0.125, "inconclusive", "failed"),   # 12.5 points > tolerance 10: masked, told only at large n
+    (0.03, "inconclusive", "passed"),    # 3.1 points < 10: not masked, told only at large n
+])
+def test_a_gap_check_has_three_outcomes_at_small_and_large_n(gap_share, small, large):
+    """The issue's case at n = 32 (12.5-point gap, CI about [-0.3, 24.4] against tolerance 10) is inconclusive,
+    not passed; with the same shares at n = 3 200 the CI leaves the tolerance. An inconclusive check gives the n
+    that decides it: at that n (same shares) the check is decided, at half of it not."""
+    shares = dict(both=12 / 32, a_only=gap_share, b_only=0.0) if gap_share > 0.1 else \
+        dict(both=13 / 32, a_only=2 / 32, b_only=1 / 32)  # shares exact at n = 32: a 3.1-point gap
+    a, b = _planted(32, **shares)
+    check = masking.gap_check("pgd_close_to_autoattack", a, b, 10.0, 0.95)
+    assert check["outcome"] == small and not check["passed"] and check["n"] == 32
+    if gap_share > 0.1:
+        assert check["gap"] == pytest.approx(12.5)
+        assert check["gap_ci"] == pytest.approx([-0.3, 24.4], abs=0.05)
+    n_decide = check["n_to_decide"]
+    assert isinstance(n_decide, int) and n_decide > 32
+    decided = masking.gap_check("x", *_planted(n_decide, **shares), 10.0, 0.95)
+    assert decided["outcome"] == large and decided["n_to_decide"] is None
+    assert masking.gap_check("x", *_planted(n_decide // 2, **shares), 10.0, 0.95)["outcome"] == small
+    big = masking.gap_check("x", *_planted(3200, **shares), 10.0, 0.95)
+    assert big["outcome"] == large and big["passed"] is (large == "passed") and big["conclusive"]
+
+
+def test_masking_headline_names_inconclusive_checks_apart_from_failed():
+    from robustbench_labelaug.results.outcomes import Outcome, outcome_of
+
+    a, b = _planted(32, 12 / 32, 0.125, 0.0)
+    checks = [{"name": "eps_sweep_monotone", "passed": True},
+              masking.gap_check("pgd_close_to_autoattack", a, b, 10.0, 0.95),
+              {"name": "large_eps_near_zero", "passed": False}]
+    heads = {h.key: h.value for h in MaskingChecks.headline({"details": {"checks": checks}})}
+    n = checks[1]["n_to_decide"]
+    assert heads["masking"] == (f"1/3 passed (failed: large_eps_near_zero; inconclusive: pgd_close_to_autoattack, "
+                                f"n ≈ {n} decides)")
+    assert heads["masking_passed"] == 1 and heads["masking_failed"] == 1
+    assert heads["masking_failed_checks"] == ["large_eps_near_zero"]
+    # a result written before outcomes existed: passed with conclusive false reads as inconclusive
+    assert outcome_of({"name": "x", "passed": True, "conclusive": False}) is Outcome.INCONCLUSIVE
+    assert outcome_of({"name": "x", "passed": True}) is Outcome.PASSED

@@ -154,7 +154,7 @@ def test_other_weights_under_one_name_are_refused_and_nothing_is_written(folder)
     folder.check_model({"sha256": "b" * 64})  # no results yet (a run that died before its first): not refused
     folder.write_result(spec(), result())
     with pytest.raises(UserError, match=r"holds 1 result file\(s\) of model 'mine' as it was before its "
-                                        r"checkpoint's weights changed: use another output"):
+                                        r"checkpoint's weights changed: give this model another name, use another"):
         folder.check_model({"sha256": "b" * 64})
     folder.result_path("clean").unlink()
     folder.mark_model({"sha256": "b" * 64}, {"num_classes": 10})  # the folder takes the new model
@@ -292,3 +292,54 @@ def test_benchmark_to_disk_holds_the_output_lock(tmp_path):
     benchmark(model, dataset="digits", evaluators=("clean",), n_examples=10, model_name="m", to_disk=True,
               output=tmp_path, device="cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "model_info"]  # and released after the run
+
+
+def _stored(folder: EvaluationFolder, s: ResultSpec, value: float = 12.5) -> None:
+    cache = folder.open_parts(s)
+    PartCache(cache, "pgd", "f1").save("all", {"index": np.arange(4), "y_true": np.arange(4), "y_pred": np.zeros(4)})
+    folder.write_result(s, result(value))
+
+
+def test_a_snapshot_is_read_as_its_folder_and_restored_elsewhere(folder, tmp_path):
+    """StoredEvaluation (what a benchmark() Report carries) answers rbla compare's reads as the folder does, and
+    restore() writes the same layout elsewhere; other settings or other weights there are refused, nothing
+    written; a result of other data is replaced."""
+    from robustbench_labelaug.compare.files import load_evaluated
+    from robustbench_labelaug.store import evaluation_beside, in_evaluation_folder
+
+    _stored(folder, spec("clean", data_fp="d1"))
+    snap = folder.snapshot()
+    a, b = load_evaluated(folder.path), load_evaluated(snap)
+    assert (a.results, a.datasets, a.meta, a.name) == (b.results, b.datasets, b.meta, b.name)
+    assert {k: v.tolist() for k, v in a.arrays("clean").items()} == {k: v.tolist() for k, v in b.arrays("clean").items()}
+    beside = evaluation_beside(tmp_path / "x" / "mine.json", "mine")
+    assert beside.path == tmp_path / "x" / "mine.evaluation" / "mine"
+    assert evaluation_beside(tmp_path / "model_info" / "mine.json", "mine").path == folder.path  # the store's own
+    beside.restore(snap)
+    copied = beside.snapshot()
+    assert (copied.marker, copied.records, copied.cache_markers) == (snap.marker, snap.records, snap.cache_markers)
+    assert in_evaluation_folder(beside.path / "results" / "clean.json", tmp_path / "x")
+    assert not in_evaluation_folder(tmp_path / "x" / "mine.json", tmp_path / "x")
+    other = EvaluationStore(tmp_path / "y").folder("mine")
+    other.mark_model({"sha256": "a" * 64}, {})
+    _stored(other, spec("clean", steps=3, data_fp="d1"))
+    before = sorted(p.read_bytes() for p in other.path.rglob("*") if p.is_file())
+    with pytest.raises(UserError, match=r"clean.json was computed with other settings than the 'clean' written now"):
+        other.restore(snap)
+    stranger = EvaluationStore(tmp_path / "z").folder("mine")
+    stranger.mark_model({"sha256": "b" * 64}, {})
+    _stored(stranger, spec("other", data_fp="d1"))
+    theirs = sorted(p.read_bytes() for p in stranger.path.rglob("*") if p.is_file())
+    with pytest.raises(UserError, match="of model 'mine' as it was before .*: give this model another name"):
+        stranger.restore(snap)
+    assert sorted(p.read_bytes() for p in other.path.rglob("*") if p.is_file()) == before
+    assert sorted(p.read_bytes() for p in stranger.path.rglob("*") if p.is_file()) == theirs
+    left = EvaluationStore(tmp_path / "v").folder("mine")  # another model's marker, no results: taken over
+    left.mark_model({"sha256": "b" * 64}, {})
+    left.restore(snap)
+    assert left.read_marker() == snap.marker and "clean" in left.read_results()
+    stale = EvaluationStore(tmp_path / "w").folder("mine")
+    stale.mark_model({"sha256": "a" * 64}, {})
+    _stored(stale, spec("clean", data_fp="d0"), value=99.0)
+    stale.restore(snap)
+    assert stale.read_results()["clean"]["result"]["metrics"]["robust_error"] == 12.5

@@ -153,6 +153,36 @@ def test_frl_in_timm_train_resumes_its_multipliers(script, workers, data_root, t
     assert not out.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("script, workers", SCRIPTS)
+def test_timm_train_fair_cfa_speaks_each_epoch_and_says_why_no_fawa_model(script, workers, data_root, tmp_path,
+                                                                          capsys):
+    """One line per epoch with the policy's state (eps factors, weights, FAWA's gate value and whether it opened);
+    at the end why no fawa.pth.tar was written; exporting it then says why, not only "does not exist"."""
+    assert _run(script, data_root, tmp_path, *workers, "--fair", "cfa", "--cfa-begin", "1", "--fawa-threshold",
+                "1.5", "--fair-val-split", SPLIT) == 0  # a worst-class accuracy never reaches 1.5: always closed
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "--fair cfa, epoch" in ln]
+    assert len(lines) == 2, err[-2000:]
+    assert "epoch 0: eps factors 1 (uniform); weights 1 (uniform)" in lines[0]
+    assert "eps factors 1 (uniform)" not in lines[1]  # CCM from --cfa-begin 1: class-wise factors, min–max
+    rows = _summary(tmp_path / "run")
+    factors = _column(rows[1], "train_eps_factor")
+    assert f"eps factors {min(factors):.3f}–{max(factors):.3f}" in lines[1]
+    for line, row in zip(lines, rows):
+        gate = float(row["eval_holdout_pgd_top1_worst"]) / 100
+        assert f"FAWA gate {gate:.3f} < 1.5: closed (0 epoch(s) averaged)" in line
+    best = max(float(r["eval_holdout_pgd_top1_worst"]) for r in rows) / 100
+    assert (f"--fair cfa: no averaged model written: FAWA's gate never opened: the worst-class validation PGD "
+            f"accuracy peaked at {best:.3f}, below --fawa-threshold 1.5") in err
+    assert not (tmp_path / "run" / "fawa.pth.tar").exists()
+    assert cli_main(["zoo", "export", "--checkpoint", str(tmp_path / "run" / "fawa.pth.tar"), "--name", "mine_cfa",
+                     "--model-dir", str(tmp_path / "models"), "--zoo", str(tmp_path / "zoo")]) == 2
+    message = [ln for ln in capsys.readouterr().err.splitlines() if "fawa.pth.tar" in ln]
+    assert len(message) == 1 and "does not exist: that run wrote no fawa.pth.tar: FAWA's gate never opened" in \
+        message[0] and f"export {tmp_path / 'run' / 'last.pth.tar'} instead" in message[0]
+
+
 @pytest.mark.parametrize("flags, pattern", [
     (["--fair", "frl", "--fair-val-split", "0"], "--fair frl needs a validation split: pass --fair-val-split"),
     (["--fair", "cfa", "--adv-mode", "std"], "--fair cfa needs adversarial training"),
@@ -333,6 +363,26 @@ def test_a_timm_train_model_goes_through_export_into_rbla_evaluate(tmp_path):
                      "tt_digits", "--dataset", "digits", "--model-dir", str(models), "--zoo", str(zoo)]) == 0
     entry = yaml.safe_load((zoo / "tt_digits.yaml").read_text())
     assert (entry["training"], entry["num_ops"], entry["eps"]) == ("adv_plus", 1, 0.2)
+    # the entry reproduces the run: timm's command as run (--experiment set to the name), the data folder, the
+    # classes, and the dataset given at export (the run named a folder)
+    data = str(tmp_path / "data")
+    assert entry["recipe"].startswith(f"rbla timm-train {SCRIPTS[0].values[0]} --data-dir {data} --model "
+                                      "resnet8_tiny") and "--experiment tt_digits -j 0" in entry["recipe"]
+    assert "--adv-mode adv_plus" in entry["recipe"] and "--adv-eps 0.2" in entry["recipe"]
+    trained = entry["trained_with"]
+    assert trained["dataset"] == "digits" and trained["data_dir"] == data
+    assert trained["class_names"] == [str(c) for c in range(10)] and trained["trainer"] == "rbla timm-train"
+    assert trained["command"][:2] == ["rbla", "timm-train"] and "--experiment" in trained["command"]
+    from .conftest import run_cli_inprocess
+
+    shown = run_cli_inprocess("zoo", "show", "tt_digits", "--zoo", str(zoo), "--model-dir", str(models)).stdout
+    train_lines = shown[shown.index("  train:  rbla timm-train"):shown.index("  export:")].splitlines()
+    assert len(train_lines) >= 2 and all(ln.endswith(" \\") for ln in train_lines[:-1])
+    assert all(len(ln) <= 112 for ln in train_lines) and "{" not in shown  # no JSON dump of ~130 timm args
+    assert (f"trained with: dataset digits; data folder {data}; classes 0, 1, 2, 3, 4, ... (10 in all); "
+            f"{len(trained)} recorded args (all: rbla zoo show tt_digits --json)") in shown
+    dumped = json.loads(run_cli_inprocess("zoo", "show", "tt_digits", "--zoo", str(zoo), "--json").stdout)
+    assert len(dumped["trained_with"]["timm_args"]) > 20 and dumped["recipe"] == entry["recipe"]  # timm's other flags
     config = tmp_path / "eval.yaml"
     config.write_text(yaml.safe_dump({
         "runtime": {"model_dir": str(models), "progress": False, "plots": False},

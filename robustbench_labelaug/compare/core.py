@@ -421,10 +421,13 @@ class _InMemory(EvaluatedModel):
 
 
 def _from_report(report) -> EvaluatedModel:
+    evaluation = getattr(report, "evaluation", None)
+    if evaluation is not None:  # the evaluation it carries, read as rbla compare reads a folder (the same numbers)
+        return load_evaluated(evaluation)
     folder = getattr(report, "folder", None)
     if folder is not None and (Path(folder) / "results").is_dir():
         return load_evaluated(folder)  # kept on disk: everything the files record (data fingerprints included)
-    return _InMemory(report)
+    return _InMemory(report)  # a Report made by hand: its results and arrays
 
 
 def _wrong(arrays: dict[str, np.ndarray]) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..store import ALL_PART, EvaluationFolder, locate_evaluation, model_info_of
+from ..store import ALL_PART, EvaluationFolder, StoredEvaluation, locate_evaluation, model_info_of
 
 # the part compared: evaluators whose work is one part, the clean test images
 COMPARED_PART = ALL_PART
@@ -35,11 +35,12 @@ class EvaluatedModel:
     data_fingerprints: dict[str, Any] = field(default_factory=dict)  # id -> its data fingerprint, where recorded
     meta: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] | None = None
+    source: EvaluationFolder | StoredEvaluation | None = field(default=None, repr=False)  # where arrays are read
 
     def arrays(self, result_id: str) -> dict[str, np.ndarray] | None:
         """The ``all`` part's per-example arrays of result ``result_id`` (None where not stored)."""
         evaluator = str(self.results[result_id].get("evaluator"))
-        return EvaluationFolder(self.folder).read_part(result_id, evaluator, COMPARED_PART)
+        return (self.source or EvaluationFolder(self.folder)).read_part(result_id, evaluator, COMPARED_PART)
 
 
 def model_folder(path: str | Path) -> Path:
@@ -48,9 +49,11 @@ def model_folder(path: str | Path) -> Path:
     return locate_evaluation(path).path
 
 
-def load_evaluated(path: str | Path) -> EvaluatedModel:
-    """Read one model's evaluation folder (its results, the data each ran on, its model marker and class names)."""
-    folder = locate_evaluation(path)
+def load_evaluated(path: str | Path | StoredEvaluation) -> EvaluatedModel:
+    """Read one model's evaluation (its results, the data each ran on, its model marker and class names): a
+    folder or model_info JSON (:func:`model_folder`), or a :class:`~robustbench_labelaug.store.StoredEvaluation`
+    in memory (a ``benchmark()`` Report's), read alike."""
+    folder = path if isinstance(path, StoredEvaluation) else locate_evaluation(path)
     stored = folder.read_results()
     if not stored:
         raise UserError(f"{folder.path}/results holds no results: run the evaluation first")
@@ -58,11 +61,11 @@ def load_evaluated(path: str | Path) -> EvaluatedModel:
     datasets = {rid: folder.result_dataset(rid, s) for rid, s in stored.items()}
     fingerprints = {rid: s["data_fingerprint"] for rid, s in stored.items() if "data_fingerprint" in s}
     marker = folder.read_marker()
-    info = model_info_of(folder) or {}
+    info = (model_info_of(folder) if isinstance(folder, EvaluationFolder) else None) or {}
     names = (info.get("labelaug") or {}).get("class_names") or (marker.get("meta") or {}).get("class_names")
     return EvaluatedModel(name=str(marker.get("model") or folder.path.name), folder=folder.path, results=results,
                           datasets=datasets, data_fingerprints=fingerprints, meta=marker.get("meta") or {},
-                          class_names=names)
+                          class_names=names, source=folder)
 
 
 __all__ = ["COMPARED_PART", "EvaluatedModel", "load_evaluated", "model_folder"]

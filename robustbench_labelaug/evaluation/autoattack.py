@@ -35,6 +35,7 @@ from ..errors import UserError
 from ..fileio import atomic_write_bytes
 from ..packages import package_version
 from ..results import keys
+from ..results.model_info import autoattack_protocol
 from ..results.rules import DEFAULT_EPS
 from ..results.vocab import Protocol, ThreatModel
 from ..scoring import top1_error
@@ -50,6 +51,7 @@ from .base import (
     classwise_block,
     to_numpy,
 )
+from .selection import FIRST_N
 
 VERSIONS = ("standard", "plus", "rand")
 ATTACKS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"),  # pyautoattack 0.2.0's attacks per version
@@ -228,8 +230,9 @@ class AutoAttackEvaluator(Evaluator):
         attack = result.get("settings", {}).get("attack") or f"AutoAttack ({version})"
         union = attack.split(" + ")[0] + " + " if " + " in attack else ""  # "PGD-40 + " for pgd_first
         n = result.get("num_examples")
+        first_n = (result.get("settings") or {}).get("selection", cls.selection) == FIRST_N
         return [Measured(keys.AUTOATTACK_ERROR, f"{union}AA err (n={n})", result["metrics"].get(keys.ROBUST_ERROR),
-                         protocol=attack if union else f"AutoAttack {version}"),
+                         protocol=attack if union else autoattack_protocol(version, first_n)),
                 Measured(keys.AUTOATTACK_ATTACK, "AA attack", attack, unit="", show=False),
                 Measured(keys.AUTOATTACK_N, "AA n", n, unit="", show=False),
                 Measured(keys.AUTOATTACK_VERSION, "AA version", version, unit="", show=False),

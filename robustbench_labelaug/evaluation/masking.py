@@ -45,8 +45,13 @@ The two CI-based checks compare two attacks on the same examples, so they use th
 ``confidence`` (default 0.95) two-sided interval of the accuracy difference by Newcombe's (1998) hybrid score
 method (method 10: Wilson intervals of both accuracies combined with their correlation). A check fails when the
 whole interval lies above its tolerance, i.e. with one-sided confidence (1 + confidence) / 2 (97.5 %) the gap is
-larger than the tolerance; an unmasked model then fails it with at most that small a chance. ``conclusive`` is
-False when the interval also reaches below the tolerance (the sample is too small to tell). Sample size: with n
+larger than the tolerance; an unmasked model then fails it with at most that small a chance. It passes when the
+whole interval lies at or below the tolerance (the data exclude the failure), and is **inconclusive** when the
+interval spans the tolerance (the sample is too small to tell; ``outcome: inconclusive``, ``conclusive: false``);
+it then gives ``n_to_decide``, the n at which the interval would leave the tolerance if the shares of the paired
+2x2 table stayed as observed (:func:`deciding_n`). E.g. a gap of 12.5 points against a tolerance of 10 at n = 32
+(CI about [-0.3, 24.4]) is inconclusive, not passed. Outcomes: :mod:`robustbench_labelaug.results.outcomes`;
+the other checks compare a point value with their tolerance and pass or fail. Sample size: with n
 examples of which a fraction f change outcome between the two attacks, the interval's half-width is about
 196 * sqrt(f / n) points, so the check flags a gap of ``gap_tolerance`` + D points once n >~ 38 400 f / D^2: for
 f = 0.3 and D = 10, n >~ 120 (at ``autoattack_n`` = 32 only gaps ~20 points above the tolerance are flagged).
@@ -77,6 +82,7 @@ from ..compare.stats import newcombe_paired
 from ..errors import UserError
 from ..models.classifier import k_way
 from ..results import keys
+from ..results.outcomes import Outcome, interval_outcome, outcome_of, outcome_summary, stored_checks
 from ..results.rules import DEFAULT_EPS
 from ..results.vocab import Protocol
 from ..scoring import top1_error
@@ -90,12 +96,8 @@ GRADIENT_PART = "input_gradient"
 
 def masking_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A stored masking result's checks as ``[{"name", "passed", ...}]`` whichever shape it stores them in
-    (``details["checks"]`` as a list or a name -> check mapping)."""
-    checks = result.get("details", {}).get("checks", [])
-    if isinstance(checks, Mapping):
-        checks = [{"name": name, **(c if isinstance(c, Mapping) else {"passed": bool(c)})}
-                  for name, c in checks.items()]
-    return [dict(c) for c in checks if isinstance(c, Mapping) and "passed" in c]
+    (:func:`~robustbench_labelaug.results.outcomes.stored_checks`)."""
+    return stored_checks(result)
 
 
 def _part(kind: str, eps: float, steps: int | None = None) -> str:
@@ -123,12 +125,53 @@ def paired_difference_ci(a_correct: np.ndarray, b_correct: np.ndarray, confidenc
     return 100.0 * d, 100.0 * low, 100.0 * high
 
 
-def _gap_check(name: str, a_correct: np.ndarray, b_correct: np.ndarray, tolerance: float, confidence: float,
+MAX_DECIDING_N = 10_000_000
+
+
+def deciding_n(a_correct: np.ndarray, b_correct: np.ndarray, tolerance: float, confidence: float = 0.95
+               ) -> int | None:
+    """The smallest n at which the paired interval of (accuracy A - accuracy B) would leave ``tolerance`` (pass or
+    fail) if the four outcome shares of the 2x2 table stayed as observed; None when the observed gap equals the
+    tolerance (no n decides) or it takes more than :data:`MAX_DECIDING_N`. Found by doubling, then bisection."""
+    a, b = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
+    n = int(a.size)
+    if n == 0:
+        return None
+    shares = np.array([np.sum(a & b), np.sum(a & ~b), np.sum(~a & b), np.sum(~a & ~b)], dtype=float) / n
+    if math.isclose(100.0 * (shares[1] - shares[2]), tolerance, abs_tol=1e-9):
+        return None
+
+    def decided(m: int) -> bool:
+        counts = [int(c) for c in np.round(shares[:3] * m)]
+        _, low, high = newcombe_paired(*counts, m - sum(counts), confidence)  # fractions
+        low, high = 100.0 * low, 100.0 * high
+        return interval_outcome(low, high, tolerance) is not Outcome.INCONCLUSIVE
+
+    if decided(n):
+        return n
+    lo, hi = n, 2 * n
+    while not decided(hi):
+        if hi > MAX_DECIDING_N:
+            return None
+        lo, hi = hi, 2 * hi
+    while hi - lo > max(1, lo // 100):  # to within 1 %
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if decided(mid) else (mid, hi)
+    return hi
+
+
+def gap_check(name: str, a_correct: np.ndarray, b_correct: np.ndarray, tolerance: float, confidence: float,
                **numbers: Any) -> dict[str, Any]:
-    """A check that fails when the CI of (accuracy A - accuracy B) lies above ``tolerance``."""
+    """A check of "(accuracy A - accuracy B) <= ``tolerance``" on paired outcomes: failed when its CI lies above
+    the tolerance, passed when it lies at or below it, inconclusive when it spans it (with ``n_to_decide``: the n
+    that would decide it at the observed shares)."""
     gap, low, high = paired_difference_ci(a_correct, b_correct, confidence)
-    return {"name": name, "passed": not low > tolerance, **numbers, "n": int(len(a_correct)), "gap": gap,
-            "gap_ci": [low, high], "confidence": confidence, "conclusive": bool(low > tolerance or high <= tolerance),
+    outcome = interval_outcome(low, high, tolerance)
+    return {"name": name, "passed": outcome is Outcome.PASSED, "outcome": outcome.value, **numbers,
+            "n": int(len(a_correct)), "gap": gap, "gap_ci": [low, high], "confidence": confidence,
+            "conclusive": outcome is not Outcome.INCONCLUSIVE,
+            "n_to_decide": deciding_n(a_correct, b_correct, tolerance, confidence)
+            if outcome is Outcome.INCONCLUSIVE else None,
             "changed_outcome": int(np.sum(np.asarray(a_correct) != np.asarray(b_correct))), "tolerance": tolerance}
 
 
@@ -242,9 +285,9 @@ class MaskingChecks(Evaluator):
     @classmethod
     def headline(cls, result: Mapping[str, Any]) -> list[Measured]:
         checks = masking_checks(result)
-        passed = sum(bool(c["passed"]) for c in checks)
-        failed = [str(c.get("name")) for c in checks if not c["passed"]]
-        text = f"{passed}/{len(checks)} passed" + (f" (failed: {', '.join(failed)})" if failed else "")
+        passed = sum(outcome_of(c) is Outcome.PASSED for c in checks)
+        failed = [str(c.get("name")) for c in checks if outcome_of(c) is Outcome.FAILED]
+        text = outcome_summary(checks)  # "6/8 passed (failed: ...; inconclusive: ..., n ≈ 240 decides)"
         return [Measured(keys.MASKING, "masking checks", text, unit="", stored=False),
                 Measured(keys.MASKING_PASSED, "masking passed", passed, unit="", show=False, accumulate=True),
                 Measured(keys.MASKING_FAILED, "masking failed", len(failed), unit="", show=False, accumulate=True),
@@ -363,7 +406,7 @@ class MaskingChecks(Evaluator):
         pgd_part = _part("pgd", self.eps, self.steps)
         margin_part = _part("margin_pgd", self.eps, self.steps)
         if margin_part in arrays:
-            checks.append(_gap_check("ce_attack_not_weaker_than_margin_attack", correct(pgd_part),
+            checks.append(gap_check("ce_attack_not_weaker_than_margin_attack", correct(pgd_part),
                                      correct(margin_part), tol, conf, eps=self.eps, steps=self.steps,
                                      ce_robust_accuracy=accuracy(pgd_part),
                                      margin_robust_accuracy=accuracy(margin_part)))
@@ -387,7 +430,7 @@ class MaskingChecks(Evaluator):
             else:
                 checks.append({"name": "autoattack_not_weaker_than_pgd", "passed": aa_acc <= pgd_acc + tol,
                                "n": int(len(aa_index)), **numbers, "tolerance": tol})
-            checks.append(_gap_check("pgd_close_to_autoattack", correct(pgd_part, aa_index), correct(aa_part),
+            checks.append(gap_check("pgd_close_to_autoattack", correct(pgd_part, aa_index), correct(aa_part),
                                      self.gap_tolerance, conf, **numbers))
         else:
             skipped["autoattack_not_weaker_than_pgd"] = skipped["pgd_close_to_autoattack"] = \
@@ -417,14 +460,18 @@ class MaskingChecks(Evaluator):
                 details: dict[str, Any], n: int) -> EvalResult:
         for c in checks:
             c["passed"] = bool(c["passed"])
-        failed = [c["name"] for c in checks if not c["passed"]]
+            c.setdefault("outcome", (Outcome.PASSED if c["passed"] else Outcome.FAILED).value)
+        failed = [c["name"] for c in checks if outcome_of(c) is Outcome.FAILED]
+        inconclusive = [c["name"] for c in checks if outcome_of(c) is Outcome.INCONCLUSIVE]
         return EvalResult(
             evaluator=self.name,
-            metrics={keys.FAILED_CHECKS: len(failed), keys.PASSED_CHECKS: len(checks) - len(failed),
+            metrics={keys.FAILED_CHECKS: len(failed), keys.INCONCLUSIVE_CHECKS: len(inconclusive),
+                     keys.PASSED_CHECKS: len(checks) - len(failed) - len(inconclusive),
                      keys.PGD_ROBUST_ERROR: pgd_error},
             settings={"attack": f"EarlyStopPGD-{self.steps} (sound: K-way, true labels, pixel space)",
                       "eps_pixel": self.eps},
             protocol=Protocol.SOUND,
-            details={"checks": checks, "failed": failed, "skipped": skipped, **details},
+            details={"checks": checks, "failed": failed, "inconclusive": inconclusive, "skipped": skipped,
+                     **details},
             num_examples=n,
         )

@@ -15,6 +15,11 @@ The random start of each example is drawn from a generator seeded with ``seed`` 
 the example's dataset index (:func:`~robustbench_labelaug.attacks.example_starts`, as the generated corruptions
 are seeded per image), so the per-sample results do not depend on the batch size, the attack's pool size or the
 number of torchrun ranks.
+
+``restarts`` (sound protocol, default 1): the attack is run again from a fresh random start (restart r seeded by
+:func:`restart_seed`) on the points no earlier start broke, as ``torchattacks.MultiAttack`` over copies of one
+``PGD(random_start=True)`` does and AutoAttack's APGD does with ``n_restarts``; a point counts as broken if any
+start breaks it. Restart 0 is the single-start run itself, so ``restarts: 1`` is the plain attack.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from torch.utils.data import Dataset
 
 from ..attacks import EarlyStopPGD, PaperPGD, example_starts
 from ..attacks.gradient_probe import require_input_gradient
-from ..checks import check_eps, check_seed, check_steps
+from ..checks import check_eps, check_positive_int, check_seed, check_steps
 from ..errors import UserError
 from ..models.classifier import ImageClassifier, InputNormalize, KWayClassifier, unwrap_model
 from ..results import keys
@@ -124,6 +129,39 @@ def predict_sound(model: nn.Module, batches: Iterator, *, eps: float, alpha: flo
     return _stack(out)
 
 
+def restart_seed(seed: int, restart: int) -> int:
+    """The seed of restart ``restart`` (0: ``seed`` itself, so one start is the plain attack)."""
+    return int(seed) if restart == 0 else (int(seed) * 1_000_003 + 7_919 * int(restart)) % (2 ** 31 - 1)
+
+
+def predict_sound_restarts(model: nn.Module, batches: Iterator, *, eps: float, alpha: float | None, steps: int,
+                           seed: int, restarts: int, num_classes: int | None = None) -> PartArrays:
+    """:func:`predict_sound` from ``restarts`` random starts per example (restart r seeded by
+    :func:`restart_seed`): restart 0 attacks every example, restart r only those no earlier start broke that the
+    model classifies correctly; a broken point keeps the arrays of the start that broke it (``restart``: which)."""
+    parts: list[PartArrays] = []
+    for x, y, idx in batches:
+        best = predict_sound(model, iter([(x, y, idx)]), eps=eps, alpha=alpha, steps=steps, random_start=True,
+                             seed=seed, num_classes=num_classes)
+        best["restart"] = np.where(best["broken"].astype(bool), 0, -1)
+        position = {int(i): k for k, i in enumerate(best["index"])}
+        for r in range(1, restarts):
+            open_ = ~best["broken"].astype(bool) & (best["y_clean"] == best["y_true"])
+            if not open_.any():
+                break
+            keep = torch.isin(idx, torch.as_tensor(best["index"][open_], device=idx.device))
+            more = predict_sound(model, iter([(x[keep], y[keep], idx[keep])]), eps=eps, alpha=alpha, steps=steps,
+                                 random_start=True, seed=restart_seed(seed, r), num_classes=num_classes)
+            for k in np.flatnonzero(more["broken"].astype(bool)):
+                p = position[int(more["index"][k])]
+                for name, values in more.items():
+                    best[name][p] = values[k]
+                best["restart"][p] = r
+        parts.append(best)
+    keys = parts[0].keys() if parts else ("index",)
+    return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in keys}
+
+
 def predict_paper(model: nn.Module, batches: Iterator, num_classes: int, *, eps: float, alpha: float,
                   steps: int, random_start: bool, seed: int) -> PartArrays:
     """Per-sample arrays of :class:`PaperPGD` on the normalised input of ``model`` (all K+M logits)."""
@@ -152,7 +190,8 @@ class PGDEvaluator(Evaluator):
     protocol (see the module docstring).
 
     Settings: ``protocol``; ``eps`` (pixel units for ``sound``, normalised units for ``paper``); ``steps``;
-    ``alpha`` (None: 2.5 * eps / steps for ``sound``, 0.01 for ``paper``); ``random_start``; ``n_examples``
+    ``alpha`` (None: 2.5 * eps / steps for ``sound``, 0.01 for ``paper``); ``random_start``; ``restarts``
+    (``sound``: random starts per example, default 1; a point is broken if any breaks it); ``n_examples``
     (taken round-robin over the classes, see :func:`~robustbench_labelaug.evaluation.base.select_examples`);
     ``seed`` (None: the run's seed)."""
 
@@ -163,9 +202,17 @@ class PGDEvaluator(Evaluator):
     steps: int = 40
     alpha: float | None = None
     random_start: bool = True
+    restarts: int = 1
     seed: int | None = None
 
     def validate(self) -> None:
+        self.restarts = check_positive_int(self.name, "restarts", self.restarts)
+        if self.restarts > 1 and self.protocol == Protocol.PAPER:
+            raise UserError("pgd: restarts apply to the sound protocol (the authors' code runs one start): use "
+                            "protocol: sound or restarts: 1")
+        if self.restarts > 1 and not self.random_start:
+            raise UserError(f"pgd: restarts {self.restarts} without random_start repeat the same attack: set "
+                            "random_start: true or restarts: 1")
         if self.protocol not in PROTOCOLS:
             raise UserError(f"pgd: protocol '{self.protocol}' is not known: use 'sound' (K-way classifier, true "
                             "labels, pixel space) or 'paper' (the authors' evaluation code)")
@@ -177,6 +224,10 @@ class PGDEvaluator(Evaluator):
             raise UserError(f"pgd: the paper protocol needs alpha <= eps (cleverhans asserts it), got alpha="
                             f"{self.alpha if self.alpha is not None else PAPER_ALPHA} and eps={self.eps}: raise eps "
                             "or set alpha")
+
+    def fingerprinted(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """One start (the default) is the attack as before restarts existed: its cached results stay valid."""
+        return {k: v for k, v in settings.items() if not (k == "restarts" and v == 1)}
 
     def resolve(self) -> None:
         # the settings keep alpha as given (None: the protocol's default)
@@ -198,9 +249,12 @@ class PGDEvaluator(Evaluator):
         prefix = keys.pgd_key(protocol)
         steps = settings.get("steps")
         words = str(Protocol.SOUND) if protocol == Protocol.SOUND else f"{protocol} protocol"
+        restarts = int(settings.get("restarts") or 1)
+        starts = f", {restarts} restarts" if restarts > 1 else ""
         key = attack_classwise_key(result, "pgd")
-        return [Measured(keys.error(prefix), f"PGD-{steps} err ({words})", result["metrics"].get(keys.ROBUST_ERROR),
-                         protocol=f"PGD-{steps if steps is not None else '?'} ({protocol})"),
+        return [Measured(keys.error(prefix), f"PGD-{steps} err ({words}{starts})",
+                         result["metrics"].get(keys.ROBUST_ERROR),
+                         protocol=f"PGD-{steps if steps is not None else '?'} ({protocol}{starts})"),
                 Measured(keys.steps(prefix), "PGD steps", steps, unit="", show=False),
                 Measured(keys.count(prefix), "PGD n", result.get("num_examples"), unit="", show=False),
                 Measured(keys.eps_pixel(prefix), "PGD eps (pixels)", settings.get("eps_pixel", settings.get("eps")),
@@ -242,6 +296,9 @@ class PGDEvaluator(Evaluator):
         if self.protocol == Protocol.PAPER:
             return predict_paper(model, batches, ctx.num_classes, eps=self.eps, alpha=self.alpha,
                                  steps=self.steps, random_start=self.random_start, seed=seed)
+        if self.restarts > 1:
+            return predict_sound_restarts(model, batches, eps=self.eps, alpha=self.alpha, steps=self.steps,
+                                          seed=seed, restarts=self.restarts)
         return predict_sound(model, batches, eps=self.eps, alpha=self.alpha, steps=self.steps,
                              random_start=self.random_start, seed=seed)
 
@@ -249,6 +306,7 @@ class PGDEvaluator(Evaluator):
         """What the attack did, in words and numbers (stored in ``EvalResult.settings``)."""
         common = {"protocol": self.protocol, "attack": f"PGD-{self.steps}", "norm": ThreatModel.LINF, "eps": self.eps,
                   "alpha": self.alpha, "steps": self.steps, "random_start": self.random_start,
+                  "restarts": self.restarts,
                   "eps_pixel": max(self._eps_pixel), "eps_pixel_per_channel": self._eps_pixel}
         if self.protocol == Protocol.PAPER:
             return {**common, "attack_class": "PaperPGD", "input_space": "normalised (eps and alpha in "

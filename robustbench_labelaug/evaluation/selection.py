@@ -8,7 +8,8 @@ from torch.utils.data import Dataset
 
 from ..errors import UserError
 
-SELECTIONS = ("class_balanced", "robustbench")
+FIRST_N = "robustbench"  # RobustBench's choice: the first n examples in dataset order
+SELECTIONS = ("class_balanced", FIRST_N)
 
 
 def select_examples(dataset: Dataset, n: int | None, selection: str = "class_balanced") -> list[int]:

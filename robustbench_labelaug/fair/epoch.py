@@ -16,6 +16,8 @@ from .policy import EpochStats, FairPolicy
 from .stats import ClassCounts
 from .validation import classwise_validation
 
+AVERAGED_NAME = "fawa"  # CFA's FAWA model: <run>/fawa.pth.tar beside last.pth.tar (both doors)
+AVERAGED_FILE = f"{AVERAGED_NAME}.pth.tar"
 PER_CLASS_COLUMNS_MAX_K = 100  # above this many classes summary.csv gets only the worst class and the mean
 
 
@@ -97,6 +99,73 @@ def epoch_summary(policy: FairPolicy, stats: EpochStats, epoch: int, trades: boo
             out.update({f"eps_factor_c{k}": f for k, f in enumerate(factors)})
         out.update(policy.summary())
     return out
+
+
+def _span(values: torch.Tensor | None, scale: float = 1.0) -> str:
+    """``"0.812–1.214"`` (min–max of ``values / scale``), ``"1 (uniform)"`` for None."""
+    if values is None:
+        return "1 (uniform)"
+    v = torch.as_tensor(values, dtype=torch.float64) / scale
+    return f"{float(v.min()):.3f}–{float(v.max()):.3f}"
+
+
+def policy_line(policy: FairPolicy, params: dict[str, torch.Tensor | None], epoch: int) -> str | None:
+    """One line of what the policy did in ``epoch`` (None for ``--fair none``): the class-wise eps factors and
+    loss weights it trained with (``params``: its ``class_params(epoch, ...)``; min–max over the classes; TRADES:
+    beta), its own numbers (``summary()``) and, for CFA's FAWA, the gate's value this epoch (worst-class
+    validation robust accuracy) against its threshold, whether it opened, and how many epochs are averaged."""
+    if policy.name == "none":
+        return None
+    parts = [f"eps factors {_span(params.get('class_eps'), policy.eps)}",
+             f"weights {_span(params.get('class_weight'))}"]
+    if "class_beta" in params:
+        parts.append(f"beta {_span(params.get('class_beta'))}")
+    parts += [f"{k} {v:g}" for k, v in policy.summary().items()]
+    fawa = getattr(policy, "fawa", None)
+    if fawa is not None:
+        if fawa.last_value is None:
+            parts.append("FAWA gate: no validation robust accuracy yet")
+        else:
+            sign = ">=" if fawa.last_opened else "<"
+            parts.append(f"FAWA gate {fawa.last_value:.3f} {sign} {fawa.threshold:g}: "
+                         f"{'opened' if fawa.last_opened else 'closed'} ({fawa.updates} epoch(s) averaged)")
+    return f"--fair {policy.name}, epoch {epoch}: " + "; ".join(parts)
+
+
+def no_average_reason(policy: str, parts: Any = None, fawa_state: dict[str, Any] | None = None,
+                      val_split: float | None = None) -> str | None:
+    """Why a run wrote no averaged model (``fawa.pth.tar``), from its policy (``--fair``), its CFA parts, FAWA's
+    saved state (:meth:`FAWA.state_dict`) and its validation split; None where one should exist (FAWA averaged
+    at least one epoch)."""
+    if policy != "cfa":
+        return f"--fair {policy} keeps no weight average (only CFA's FAWA writes fawa.pth.tar)"
+    if parts is not None and "fawa" not in (parts.split(",") if isinstance(parts, str) else parts):
+        return "FAWA was off (--cfa-parts without fawa)"
+    if not val_split:
+        return "FAWA needs a validation split and the run had none"
+    if not fawa_state or not fawa_state.get("updates"):
+        threshold = (fawa_state or {}).get("threshold")
+        best = (fawa_state or {}).get("best_value")
+        return ("FAWA's gate never opened: the worst-class validation PGD accuracy "
+                + (f"peaked at {best:.3f}, below " if best is not None else "never reached ")
+                + (f"--fawa-threshold {threshold:g}" if threshold is not None else "--fawa-threshold")
+                + " (lower it, train longer, or export last.pth.tar)")
+    return None
+
+
+def averaged_model_line(policy: FairPolicy, written: str | None, val_split: float | None) -> str | None:
+    """The end-of-run line about the averaged model: where it was written, or why there is none (None for
+    ``--fair none``)."""
+    if policy.name == "none":
+        return None
+    if written is not None and policy.averaged_state() is not None:
+        fawa = getattr(policy, "fawa", None)
+        return (f"--fair {policy.name}: averaged model (FAWA, {fawa.updates if fawa else '?'} epoch(s)) written to "
+                f"{written}")
+    fawa = getattr(policy, "fawa", None)
+    reason = no_average_reason(policy.name, getattr(policy, "parts", None),
+                               fawa.state_dict() if fawa is not None else None, val_split)
+    return f"--fair {policy.name}: no averaged model written: {reason or 'no output folder'}"
 
 
 def holdout_summary(stats: EpochStats) -> dict[str, float]:

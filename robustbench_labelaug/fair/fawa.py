@@ -26,6 +26,9 @@ class FAWA:
         self.threshold = float(threshold)
         self.state: dict[str, torch.Tensor] | None = None
         self.updates = 0
+        self.last_value: float | None = None  # the last epoch's gate value (worst-class validation robust accuracy)
+        self.last_opened = False
+        self.best_value: float | None = None  # the highest gate value seen: why no average was written, if none
 
     def gate(self, worst_class_acc: float) -> bool:
         """Does this epoch enter the average? (worst-class validation robust accuracy >= threshold)"""
@@ -33,7 +36,10 @@ class FAWA:
 
     def update(self, model_state: dict[str, torch.Tensor], worst_class_acc: float) -> bool:
         """Fold ``model_state`` into the average if the gate opens; returns whether it did."""
-        if not self.gate(worst_class_acc):
+        value = float(worst_class_acc)
+        self.last_value, self.last_opened = value, self.gate(value)
+        self.best_value = value if self.best_value is None else max(self.best_value, value)
+        if not self.last_opened:
             return False
         new = {k: v.detach().clone().cpu() for k, v in model_state.items()}
         if self.state is None:
@@ -48,9 +54,11 @@ class FAWA:
         return True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"decay": self.decay, "threshold": self.threshold, "updates": self.updates, "state": self.state}
+        return {"decay": self.decay, "threshold": self.threshold, "updates": self.updates, "state": self.state,
+                "best_value": self.best_value}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.decay, self.threshold = float(saved["decay"]), float(saved["threshold"])
         self.updates = int(saved["updates"])
+        self.best_value = saved.get("best_value")  # absent in checkpoints written before it was kept
         self.state = None if saved["state"] is None else {k: v.clone() for k, v in saved["state"].items()}

@@ -19,8 +19,9 @@ from typing import Any
 
 from ..results import keys
 from ..results.model_info import PIXEL_SPACE, class_names
+from ..results.outcomes import Outcome, outcome_of, stored_checks
 from ..scoring.intervals import classwise_intervals
-from .table import Table, _notes, _tables
+from .table import ALWAYS_SHOWN, Table, _notes, _tables
 
 TEMPLATE = "leaderboard.html.j2"
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
@@ -182,7 +183,7 @@ def classwise_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, 
 def _check_numbers(check: Mapping[str, Any]) -> str:
     parts = []
     for key, value in check.items():
-        if key in ("name", "passed"):
+        if key in ("name", "passed", "outcome", "conclusive", "n_to_decide"):
             continue
         if isinstance(value, (int, float, bool, str)) or (isinstance(value, (list, tuple)) and len(value) <= 6 and
                                                          all(isinstance(v, (int, float)) for v in value)):
@@ -191,18 +192,19 @@ def _check_numbers(check: Mapping[str, Any]) -> str:
 
 
 def masking_detail(info: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The masking checks of every masking result: name, passed, and their numbers."""
+    """The masking checks of every masking result: name, outcome (passed, FAILED, inconclusive; skipped ones with
+    the reason), and their numbers."""
+    status = {Outcome.PASSED: "passed", Outcome.FAILED: "FAILED", Outcome.INCONCLUSIVE: "inconclusive"}
     out = []
     for rid, result in ordered_results(info):
         if result.get("evaluator") != "masking":
             continue
-        checks = (result.get("details") or {}).get("checks") or []
-        if isinstance(checks, Mapping):
-            checks = [{"name": n, **(c if isinstance(c, Mapping) else {"passed": bool(c)})} for n, c in checks.items()]
-        for c in checks:
-            if isinstance(c, Mapping) and "passed" in c:
-                out.append({"source": rid, "name": str(c.get("name")),
-                            "status": "passed" if c["passed"] else "FAILED", "numbers": _check_numbers(c)})
+        for c in stored_checks(result):
+            outcome = outcome_of(c)
+            numbers = _check_numbers(c)
+            if outcome is Outcome.INCONCLUSIVE and c.get("n_to_decide"):
+                numbers = f"n ≈ {c['n_to_decide']} would decide it; {numbers}"
+            out.append({"source": rid, "name": str(c.get("name")), "status": status[outcome], "numbers": numbers})
         skipped = (result.get("details") or {}).get("skipped") or {}
         if isinstance(skipped, Mapping):
             out += [{"source": rid, "name": str(name), "status": "skipped", "numbers": str(reason)}
@@ -252,13 +254,21 @@ def model_plots(key: str, info: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def _file_name(path: Any) -> str | None:
+    """A file's name without its folders: the page never prints a local absolute path (a shared file would show
+    where it was made)."""
+    if not isinstance(path, str) or not path:
+        return None
+    return re.split(r"[\\/]", path.rstrip("/\\"))[-1] or None
+
+
 def model_detail(key: str, info: Mapping[str, Any], metric: str = "err", plots: bool = True) -> dict[str, Any]:
     block = _block(info)
     facts = [(label, value) for label, value in (
         ("training", block.get("training")), ("architecture", info.get("architecture")),
         ("dataset", info.get("dataset")), ("eps", info.get("eps")), ("K", block.get("num_classes")),
-        ("M", block.get("num_ops")), ("delta", block.get("delta")), ("checkpoint", block.get("checkpoint")),
-        ("config", block.get("config"))) if value not in (None, "")]
+        ("M", block.get("num_ops")), ("delta", block.get("delta")), ("checkpoint", _file_name(block.get("checkpoint"))),
+        ("config", _file_name(block.get("config")))) if value not in (None, "")]
     return {"key": key, "facts": [{"label": a, "value": _fmt(b)} for a, b in facts],
             "classwise": classwise_detail(info, metric), "masking": masking_detail(info),
             "corruptions": corruption_detail(info, metric), "plots": model_plots(key, info) if plots else []}
@@ -270,30 +280,64 @@ def _sort_value(value: Any) -> str:
     return repr(float(value)) if math.isfinite(float(value)) else ""
 
 
+CLIP_CHARS = 28  # a text cell longer than this is clipped on the main view, its full text on hover
+
+
+def _overview(members: ModelInfos) -> dict[str, str] | None:
+    from .plots import overview_figure
+
+    fig = overview_figure(members)
+    return None if fig is None else {"alt": "overview: each model's mean robust error over the classes against the "
+                                             "class SD of its robust error (the class gap)", "src": _data_uri(fig)}
+
+
 def page_context(table: Table | Sequence[Table], infos: ModelInfos, title: str = "Leaderboard",
                  metric: str = "err", plots: bool = True) -> dict[str, Any]:
-    """What the template renders: title, notes, and per group its facts, header (with units) and rows (cells with
-    their sort values and links, and the model's detail)."""
+    """What the template renders: title, notes, and per group its facts, overview figure, header (with units) and
+    rows (cells with their sort values, links and hover text, and the model's detail).
+
+    The main view fits a laptop screen (1 400 px): a text column with the same value in every row (the
+    architecture of every model, what every model is ranked by) is stated once among the facts, the secondary
+    measures (headlines the evaluators keep out of the summary line) move into each model's details, and long
+    text (a paper's title) is clipped with the full text on hover."""
     by_key = dict(infos)
     groups = []
     for gi, t in enumerate(_tables(table)):
         members = [(k, by_key[k]) for k in t.keys if k in by_key]
         notes = dict(t.footnotes)
-        values = t.values or [[None] * len(t.header) for _ in t.rows]
-        links = t.links or [[None] * len(t.header) for _ in t.rows]
-        units = t.units or [""] * len(t.header)
-        model_col = t.header.index("model") if "model" in t.header else 0
+        n_cols = len(t.header)
+        values = t.values or [[None] * n_cols for _ in t.rows]
+        links = t.links or [[None] * n_cols for _ in t.rows]
+        hovers = t.hovers or [[None] * n_cols for _ in t.rows]
+        units = t.units or [""] * n_cols
+        secondary = t.secondary or [False] * n_cols
+        numeric = [any(r[i] is not None for r in values) for i in range(n_cols)]
+        uniform = [i for i in range(n_cols) if len(t.rows) > 1 and not numeric[i] and t.header[i] not in ALWAYS_SHOWN
+                   and len({row[i] for row in t.rows}) == 1 and len({h[i] for h in hovers}) == 1]
+        facts = [f"{t.header[i]}: {t.rows[0][i]}" + (f" ({hovers[0][i]})" if hovers[0][i] else "")
+                 + " (every model)" for i in uniform if t.rows[0][i]]
+        main = [i for i in range(n_cols) if not secondary[i] and i not in uniform]
+        model_col = main.index(t.header.index("model")) if "model" in t.header else 0
         rows = []
-        for key, row, row_values, row_links in zip(t.keys, t.rows, values, links):
+        for key, row, row_values, row_links, row_hovers in zip(t.keys, t.rows, values, links, hovers):
             info = by_key.get(key, {})
-            cells = [{"text": text, "sort": _sort_value(v), "link": link if link and text else None}
-                     for text, v, link in zip(row, row_values, row_links)]
+            cells = []
+            for i in main:
+                text, v, link, hover = row[i], row_values[i], row_links[i], row_hovers[i]
+                clip = t.header[i] != "model" and len(text) > CLIP_CHARS  # a title, a masking summary
+                cells.append({"text": text, "sort": _sort_value(v), "link": link if link and text else None,
+                              "title": hover or (text if clip else None), "clip": clip})
+            more = [{"label": f"{t.header[i]}" + (f" ({units[i]})" if units[i] else ""), "value": row[i]}
+                    for i in range(n_cols) if secondary[i] and row[i]]
+            detail = model_detail(key, info, metric, plots) if info else None
+            if detail is not None:
+                detail["more"] = more
             rows.append({"key": key, "id": f"g{gi}-{slug(key)}", "cells": cells, "note": notes.get(key, ""),
-                         "detail": model_detail(key, info, metric, plots) if info else None})
-        groups.append({"name": t.group or "other", "id": f"g{gi}", "facts": run_facts(members),
-                       "header": [{"title": h, "unit": u, "numeric": any(r[i] is not None for r in values)}
-                                  for i, (h, u) in enumerate(zip(t.header, units))],
-                       "model_col": model_col, "rows": rows, "width": len(t.header)})
+                         "detail": detail})
+        groups.append({"name": t.group or "other", "id": f"g{gi}", "facts": run_facts(members) + facts,
+                       "header": [{"title": t.header[i], "unit": units[i], "numeric": numeric[i]} for i in main],
+                       "model_col": model_col, "rows": rows, "width": len(main),
+                       "overview": _overview(members) if plots else None})
     return {"title": title, "groups": groups, "notes": _notes(infos, metric),
             "metric_word": "accuracy" if metric == "acc" else "error"}
 

@@ -236,8 +236,48 @@ def classwise_figure(infos: ModelInfos):
         ax.set_ylabel("error (%)")
         ax.set_ylim(0, 105)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small", title="mean over classes (dashed), SD", title_fontsize="x-small",
+        ax.legend(fontsize="small", title="mean over classes (dashed), SD", title_fontsize="small",
                   loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=1)
+    return fig
+
+
+OVERVIEW_ROLES = (keys.CLASSWISE_AUTOATTACK, PGD_ROLES[0], PGD_ROLES[1])  # the strongest attack first
+
+
+def overview_figure(infos: ModelInfos):
+    """The page's overview: one point per model, its mean robust error over the classes (x) against the class SD
+    of that error (y: the class gap, 0 = every class alike), under the strongest attack every model was measured
+    with class by class (AutoAttack, else PGD sound, else the paper protocol), each with its worst class in the
+    legend. None when not every model has such a block."""
+    role = next((r for r in OVERVIEW_ROLES if infos and all(classwise_array(i, r) is not None for _, i in infos)),
+                None)
+    if role is None:
+        return None
+    color = _colors(infos)
+    fig = _figure(9.0, 4.0 + 0.25 * math.ceil(len(infos) / 2))
+    ax = fig.subplots()
+    points = []
+    for key, info in infos:
+        errors = classwise_array(info, role)
+        if errors is None or not np.isfinite(errors).any():
+            continue
+        mean, sd, worst = float(np.nanmean(errors)), float(np.nanstd(errors)), float(np.nanmax(errors))
+        ax.scatter([mean], [sd], s=60, color=color[key], zorder=3, edgecolors="white", linewidths=0.6,
+                   label=f"{key}: mean {mean:.1f}, SD {sd:.1f}, worst class {worst:.1f}")
+        points.append((mean, sd))
+    if not points:
+        return None
+    xs, ys = zip(*points)
+    pad_x, pad_y = max(3.0, 0.1 * (max(xs) - min(xs))), max(2.0, 0.1 * (max(ys) - min(ys)))
+    ax.set_xlim(min(xs) - pad_x, max(xs) + pad_x)  # a point at 0 or 100 % stays whole
+    ax.set_ylim(min(ys) - pad_y, max(ys) + pad_y)
+    note = caveats(infos, [classwise_counts(i, role) for _, i in infos])
+    ax.set_title(f"class gap vs robustness: {classwise_title(role, infos)}" + (f"\n[{note}]" if note else ""),
+                 fontsize="medium")
+    ax.set_xlabel("mean robust error over the classes (%; lower: more robust)")
+    ax.set_ylabel("class SD of the robust error (%)")
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", fontsize="small", ncols=2 if len(points) > 3 else 1)
     return fig
 
 
@@ -326,7 +366,7 @@ def _plot_ce(ax, names: Sequence[str], tables, color: Mapping[str, str]) -> None
                  fontsize="medium")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="x-small", ncols=min(len(tables), 4))
+    ax.legend(fontsize="small", ncols=min(len(tables), 4))
 
 
 def _imagenet_x_factors(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]] | None:

@@ -2,9 +2,9 @@
 
 RobustBench's published model_info files and this project's measured ones mix in one table. Models are grouped
 by dataset and threat model (RobustBench's ``<dataset>/<threat_model>/`` folders; ours say theirs in
-``labelaug.threat_model``; a file with neither counts as L-inf, RobustBench's default) and each group is sorted like
-RobustBench's leaderboards: by the best known robust accuracy (``external`` where given, else AutoAttack's; for
-corruptions, ``corruptions_acc``), highest first, then clean accuracy; models without such a number come last.
+``labelaug.threat_model``; a file with neither counts as L-inf, RobustBench's default) and each group is ranked by
+the strongest attack each model has, with a rank interval (:mod:`.ranking`: RobustBench's best known robust
+accuracy > AutoAttack > PGD (sound) > PGD (paper protocol), ties on the next of these, never on clean error).
 Columns follow RobustBench's table (rank, paper with link, extra data, architecture, venue, best known robust
 accuracy, "potentially unreliable"); the measured columns are the headlines the evaluators declare
 (``Evaluator.headline`` -> ``labelaug.measured.headlines``: key, label, unit, protocol), so a new evaluator's numbers
@@ -36,7 +36,8 @@ from ..results.model_info import (
     stored_headlines,
     threat_model_of,
 )
-from ..results.vocab import CORRUPTION_THREAT_MODELS, DEFAULT_THREAT_MODEL, THREAT_MODELS, ThreatModel
+from ..results.vocab import DEFAULT_THREAT_MODEL, THREAT_MODELS, ThreatModel
+from .ranking import RANKING_NOTE, rank_intervals, ranking_label, ranking_measure, robust_sort_key
 
 Cell = str
 
@@ -49,6 +50,8 @@ class Column:
     link: Callable[[Mapping[str, Any]], str | None] | None = None  # the cell links there (HTML, markdown)
     unit: str = ""  # shown in the header: "clean err (%)"
     value: Callable[[Mapping[str, Any]], Any] | None = None  # the cell's number, what the HTML page sorts by
+    hover: Callable[[Mapping[str, Any]], str | None] | None = None  # the HTML cell's title (full text on hover)
+    secondary: bool = False  # the HTML page shows it in a model's details, not as a column of the main view
 
 
 METRICS = ("err", "acc")
@@ -146,9 +149,6 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
     external = number(info.get("external"))
     best = external if external is not None else base.get("aa_acc")
     threat = threat_model_of(info) or (DEFAULT_THREAT_MODEL if base.get("aa_acc") is not None else None)
-    sort_acc = best
-    if sort_acc is None and threat in CORRUPTION_THREAT_MODELS:
-        sort_acc = number(info.get("corruptions_acc"))
     link = info.get("link")
     return {
         "rank": None,
@@ -160,7 +160,6 @@ def robustbench_values(key: str, info: Mapping[str, Any], base: Mapping[str, Any
         "external": None if external is None else 100.0 - external,
         "best": None if best is None else 100.0 - best,
         "unreliable": info.get("unreliable"),
-        "sort_acc": sort_acc,
         "published": not info.get("labelaug"),  # a RobustBench file, not one of ours
         "dataset": dataset_of(info),
         "threat_model": threat,
@@ -268,7 +267,9 @@ def headline_columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> 
             return convert(h.value) if h.unit == "%" else h.value
 
         unit = (declared or published)[0].unit
-        cols.append(Column(k, _acc_label(title) if acc and error else title, cell, unit=unit, value=value))
+        secondary = not any(h.show for h in declared + published)  # not in the summary line: a detail on the page
+        cols.append(Column(k, _acc_label(title) if acc and error else title, cell, unit=unit, value=value,
+                           secondary=secondary))
     return cols
 
 
@@ -286,13 +287,15 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
     unit = "acc" if acc else "err"
     any_external = any(v.get("external") is not None for v in rows)
     return [
-        Column("rank", "rank", lambda v: str(v["rank"]), value=lambda v: v["rank"]),
+        Column("rank", "rank", _rank_cell, value=lambda v: v["rank"]),
         Column("model", "model", lambda v: v["model"]),
         Column("paper", "paper", lambda v: v["paper"], link=lambda v: v["link"]),
         Column("training", "training", lambda v: v["training"]),
         Column("architecture", "architecture", lambda v: v["architecture"]),
         Column("extra_data", "extra data", lambda v: {True: "☑", False: "×"}.get(v["extra_data"], "")),
         Column("venue", "venue", lambda v: v["venue"]),
+        Column("ranked_by", "ranked by", lambda v: v.get("ranked_by") or "",  # beside the numbers it names
+               hover=lambda v: v.get("ranked_by_protocol") or None),
         *headline_columns(rows, metric),
         Column("best", f"best known robust {unit}",
                lambda v: _num(None if v["best"] is None else (100.0 - v["best"] if acc else v["best"]))
@@ -304,12 +307,17 @@ def columns(rows: Sequence[Mapping[str, Any]], metric: str = "err") -> list[Colu
     ]
 
 
+def _rank_cell(v: Mapping[str, Any]) -> str:
+    """``3`` or, with a rank interval (:mod:`.ranking`), ``3 (2–5)``."""
+    interval = v.get("rank_interval")
+    return str(v["rank"]) if not interval else f"{v['rank']} ({interval[0]}–{interval[1]})"
+
+
 def sort_key(v: Mapping[str, Any]) -> tuple:
-    """RobustBench order: best known robust accuracy (its ``external``, else AutoAttack's; for corruptions its
-    ``corruptions_acc``) (desc), then clean accuracy (desc); no robust number sorts last."""
-    acc = v.get("sort_acc", v["aa_acc"])
-    return (0 if acc is not None else 1, -(acc or 0.0), -(v["clean_acc"] if v["clean_acc"] is not None else -1.0),
-            v["model"])
+    """The default order (:func:`.ranking.robust_sort_key`): by the strongest attack each model has (RobustBench's
+    best known robust accuracy > AutoAttack > PGD (sound) > PGD (paper protocol); corruption boards: the
+    corruption error), ties on the next of these, never on clean error; no robust number sorts last."""
+    return robust_sort_key(v)
 
 
 def by_headline(key: str) -> Callable[[Mapping[str, Any]], tuple]:
@@ -330,6 +338,8 @@ SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     **{name: by_headline(key) for name, key in SORT_HEADLINES.items()},
     "name": lambda v: (v["model"],),
 }
+TEXT_COLUMNS = ("model", "ranked by", "paper", "training", "architecture", "venue")  # left-aligned in markdown
+DEFAULT_SORT = "robustbench"  # the ranking with rank intervals (rbla leaderboard --sort's default)
 # Where always shown, even when empty.
 ALWAYS_SHOWN = ("rank", "model")
 # RobustBench's descriptive columns, left out of a board of only this project's models when every row has the
@@ -348,6 +358,12 @@ class Table:
     units: list[str] = field(default_factory=list)  # per column: its unit ("%") or ""
     values: list[list[Any]] = field(default_factory=list)  # per cell: its number (None: sort by the text)
     column_keys: list[str] = field(default_factory=list)  # per column: its key (headline key for measured ones)
+    hovers: list[list[str | None]] = field(default_factory=list)  # per cell: its full text on hover (HTML), or None
+    secondary: list[bool] = field(default_factory=list)  # per column: in the page's details, not its main view
+
+    def alignment(self) -> list[str]:
+        """The markdown alignment row's cells: text columns left (``---``), numbers right (``---:``)."""
+        return ["---" if h in TEXT_COLUMNS else "---:" for h in self.header]
 
     def titles(self) -> list[str]:
         """The headers with their units: ``clean err (%)``."""
@@ -377,8 +393,12 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
     if metric not in METRICS:
         raise UserError(f"unknown metric '{metric}': use one of {', '.join(METRICS)}")
     values = sorted(all_row_values(infos), key=SORT_KEYS[sort])
-    for rank, v in enumerate(values, 1):
-        v["rank"] = rank
+    intervals = rank_intervals(values) if sort == DEFAULT_SORT else [None] * len(values)
+    for rank, (v, interval) in enumerate(zip(values, intervals), 1):
+        v["rank"], v["rank_interval"] = rank, interval
+        measure = ranking_measure(v)[0] if sort == DEFAULT_SORT else None
+        v["ranked_by"] = measure.name if measure is not None else ""
+        v["ranked_by_protocol"] = ranking_label(v) if measure is not None else ""
     cols = [c for c in columns(values, metric) if c.key in ALWAYS_SHOWN or any(c.cell(v) for v in values)]
     if not any(v["published"] for v in values):
         cols = [c for c in cols if c.key not in DESCRIPTIVE or len({c.cell(v) for v in values}) > 1]
@@ -387,7 +407,9 @@ def build_table(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "rob
                  footnotes=[(v["model"], v["footnote"]) for v in values if v["footnote"]],
                  units=[c.unit for c in cols], values=[[c.value(v) if c.value else None for c in cols]
                                                        for v in values],
-                 column_keys=[c.key for c in cols])
+                 column_keys=[c.key for c in cols],
+                 hovers=[[c.hover(v) if c.hover else None for c in cols] for v in values],
+                 secondary=[c.secondary for c in cols])
 
 
 def _group_of(info: Mapping[str, Any]) -> tuple[str, str]:
@@ -418,9 +440,8 @@ def _notes(infos: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "err") 
     what = "Accuracies" if metric == "acc" else "Errors"
     notes = [f"{what} in %; eps = {', '.join(eps) or '?'} in {PIXEL_SPACE}; attacks target the K-way "
              "classifier (first K logits)."]
-    notes.append("Sorted like RobustBench: best known robust accuracy (RobustBench's 'external' where given, else "
-                 "AutoAttack's), then clean accuracy; models without either last. 'extra data': trained with data "
-                 "beyond the dataset's training set; 'AA potentially unreliable': RobustBench's flag.")
+    notes.append(RANKING_NOTE + " 'extra data': trained with data beyond the dataset's training set; 'AA "
+                 "potentially unreliable': RobustBench's flag.")
     notes.append("PGD 'sound': the K-way classifier attacked with true labels, pixel-space eps and clipping to "
                  "[0,1]; 'paper protocol': the authors' evaluation code reproduced, for comparison with their "
                  "numbers. 'X (paper) / Y': the paper's number, then the measured one.")
@@ -454,8 +475,7 @@ def to_markdown(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mappi
             lines += [f"## {md_text(t.group or 'other')}", ""]
         links = t.links or [[None] * len(t.header) for _ in t.rows]
         lines += ["| " + " | ".join(md_text(h) for h in t.titles()) + " |",
-                  "|" + "|".join("---" if h in ("model", "paper", "training", "architecture", "venue") else "---:"
-                                 for h in t.header) + "|"]
+                  "|" + "|".join(t.alignment()) + "|"]
         lines += ["| " + " | ".join(md_link(c, u) for c, u in zip(row, row_links)) + " |"
                   for row, row_links in zip(t.rows, links)]
         lines.append("")

@@ -41,10 +41,12 @@ class ImageClassifier(nn.Module):
     loader would strip)."""
 
     def __init__(self, net: nn.Module, num_classes: int, num_ops: int = 0,
-                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
+                 architecture: str | None = None) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.num_ops = num_ops
+        self.architecture = architecture  # the timm name it was created from (None: not known)
         self.normalize = InputNormalize(mean, std)
         self.net = net
 
@@ -132,7 +134,7 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
     cfg = getattr(net, "pretrained_cfg", None) or {}
     mean = tuple(mean if mean is not None else cfg.get("mean", IMAGENET_MEAN))
     std = tuple(std if std is not None else cfg.get("std", IMAGENET_STD))
-    model = ImageClassifier(net, num_classes, num_ops, mean, std)
+    model = ImageClassifier(net, num_classes, num_ops, mean, std, architecture=model_name)
     model.head_rule = rule  # how the head started (one line; rbla train logs it)
     return model
 

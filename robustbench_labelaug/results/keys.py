@@ -97,6 +97,7 @@ ROBUST_ERROR = "robust_error"  # pgd, autoattack: top-1 error under the evaluato
 PGD_ROBUST_ERROR = "pgd_robust_error"  # masking: the robust error of the PGD it checks
 FAILED_CHECKS = "failed_checks"  # masking
 PASSED_CHECKS = "passed_checks"  # masking
+INCONCLUSIVE_CHECKS = "inconclusive_checks"  # masking: a CI spans its tolerance (results/outcomes.py)
 MEAN_CORRUPTION_ERROR = "mean_corruption_error"  # corruptions: the plain mean over corruptions x severities
 MCE_ALEXNET = "mce_alexnet"  # corruptions: the AlexNet-normalised mCE (same number as mce_normalized)
 NUM_SCORED = "num_scored"  # real: examples with a ReaL label

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..store import in_evaluation_folder
 from . import keys
 from .measured import Declared, Measured, Merged, merge_headlines
 from .vocab import DEFAULT_THREAT_MODEL, PRECISIONS, THREAT_MODELS, ThreatModel
@@ -70,6 +71,20 @@ ROBUSTBENCH_HEADLINES: dict[str, tuple[str, str, str]] = {
     "corruptions_acc": (keys.CORRUPTIONS_ERROR, "corruption err", "acc"),
     "corruptions_mce": (keys.MCE_NORMALIZED, "mCE (AlexNet=100)", "ratio"),
 }
+
+
+
+def autoattack_protocol(version: str, first_n: bool = True) -> str:
+    """The protocol an AutoAttack headline names: ``AutoAttack standard`` on the first n points (RobustBench's
+    choice), ``... (class-balanced points)`` on points taken round-robin over the classes."""
+    return f"AutoAttack {version}" + ("" if first_n else " (class-balanced points)")
+
+
+# RobustBench's ``autoattack_acc`` is standalone standard AutoAttack on its first n test points: a model_info's field
+# is filled only from a headline of exactly that protocol. Ours under another (the "PGD-40 + AutoAttack" union of
+# ``pgd_first``, class-balanced points, version plus / rand) stays in ``labelaug.measured.autoattack_error`` with its
+# own label and protocol, and the field is null (said in the footnote), so no RobustBench reader mistakes it.
+ROBUSTBENCH_AUTOATTACK_PROTOCOL = autoattack_protocol("standard", first_n=True)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Formatting
@@ -257,6 +272,9 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         value = measured.get(key)
         return percent(None if value is None else (100 - value if kind == "acc" else value))
 
+    aa_protocol = _headline_protocol(measured, keys.AUTOATTACK_ERROR)
+    robustbench_aa = aa_protocol == ROBUSTBENCH_AUTOATTACK_PROTOCOL
+
     info: dict[str, Any] = {
         "link": paper.get("link") or UNKNOWN_TEXT["link"],
         "name": paper.get("name") or model.get("description") or str(model["key"]),
@@ -273,8 +291,9 @@ def build_model_info(model: Mapping[str, Any], results: Mapping[str, Mapping[str
         "corruptions_acc_3d": None,
         "corruptions_mce": field("corruptions_mce"),
         "corruptions_mce_3d": None,
-        "autoattack_acc": field("autoattack_acc"),
-        "footnote": _footnote(model, measured, reported_robust is not None and keys.AUTOATTACK_ERROR not in reported_n),
+        "autoattack_acc": field("autoattack_acc") if robustbench_aa else None,
+        "footnote": _footnote(model, measured, reported_robust is not None and keys.AUTOATTACK_ERROR not in reported_n,
+                              aa_protocol if not robustbench_aa else None),
     }
     info["labelaug"] = {
         "schema": SCHEMA_VERSION,
@@ -317,13 +336,26 @@ def _attack_eps(declared: Iterable[Declared]) -> float | None:
     return float(min(ranked)[2]) if ranked else None
 
 
-def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is_pgd: bool) -> str:
-    parts = [f"{model.get('training', '?')} training, K={model.get('num_classes')}, M={model.get('num_ops')}",
+def _headline_protocol(measured: Mapping[str, Any], key: str) -> str | None:
+    """The protocol of the merged headline ``key`` (``measured["headlines"]``), None where absent."""
+    for record in measured.get("headlines") or []:
+        if record.get("key") == key:
+            return record.get("protocol")
+    return None
+
+
+def _footnote(model: Mapping[str, Any], measured: Mapping[str, Any], reported_is_pgd: bool,
+              other_aa: str | None = None) -> str:
+    training = f"{model['training']} training" if model.get("training") else "training not stated"
+    parts = [f"{training}, K={model.get('num_classes')}, M={model.get('num_ops')}",
              f"eps in {PIXEL_SPACE}"]
     if measured.get(keys.AUTOATTACK_N):
         version = measured.get(keys.AUTOATTACK_VERSION, "standard")
         attack = measured.get(keys.AUTOATTACK_ATTACK) or f"AutoAttack ({version})"
         parts.append(f"{attack} on {measured[keys.AUTOATTACK_N]} test images")
+    if other_aa is not None and measured.get(keys.AUTOATTACK_ERROR) is not None:
+        parts.append(f"autoattack_acc left empty: {other_aa} is not RobustBench's standalone standard AutoAttack on "
+                     "its first n points (the number is labelaug.measured.autoattack_error)")
     if reported_is_pgd:
         parts.append("'reported' is the paper's PGD-40 robust accuracy, not AutoAttack")
     if model.get("stochastic"):
@@ -465,14 +497,16 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
 
 def model_info_files(folder: str | Path) -> list[Path]:
     """The model_info JSONs under ``folder``: ``folder/model_info/**.json`` when that folder exists (the layout
-    ``rbla evaluate`` writes), else ``folder/**.json`` (e.g. RobustBench's ``model_info/<dataset>/<threat>/``)."""
+    ``rbla evaluate`` writes), else ``folder/**.json`` (e.g. RobustBench's ``model_info/<dataset>/<threat>/``),
+    less the files of evaluation folders in it (``mine.evaluation/`` beside ``Report.to_model_info("mine.json")``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder: pass the output folder of rbla evaluate (or a folder of "
                         "model_info JSONs)")
     root = folder / "model_info" if (folder / "model_info").is_dir() else folder
-    # every JSON, a model named ".x" too; not the "._x.json" resource forks macOS leaves on foreign disks
-    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("._"))
+    # every JSON, a model named ".x" too; not the "._x.json" resource forks macOS leaves on foreign disks, nor the
+    # files of evaluation folders in it (mine.evaluation/ beside Report.to_model_info("mine.json"))
+    files = sorted(p for p in root.rglob("*.json") if not p.name.startswith("._") and not in_evaluation_folder(p, root))
     if not files:
         computed = sorted(p.parent.parent.name for p in folder.glob("*/results/*.json"))
         if computed:

@@ -159,6 +159,13 @@ class EvalConfig:
     evaluators: list[EvaluatorConfig]
     fast: dict[str, Any] = field(default_factory=dict)
 
+    def evaluator_pairs(self, fast: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        """The config's evaluators as ``benchmark(evaluators=...)`` takes them, ``(name, {"id": ..., **settings})``
+        with the ids and settings ``rbla evaluate`` (``--fast``) stores, so a model benchmarked with them is
+        compared evaluator by evaluator with the config's models (``rbla compare``)."""
+        return [(e.name, {"id": e.effective_id(fast, self.fast), **e.effective_settings(fast, self.fast)})
+                for e in self.evaluators]
+
 
 def expand_env(value: Any, where: str, _memo: dict | None = None) -> Any:
     """``${VAR}`` / ``$VAR`` in every string of ``value`` replaced from the environment (os.path.expandvars);

@@ -64,17 +64,6 @@ def zoo_fingerprint(name: str, entry: Mapping[str, Any], model_dir: str) -> dict
     return {"zoo": name, "sha256": sha}
 
 
-def zoo_provenance(name: str, model_dir: str) -> dict[str, Any]:
-    """The training args a zoo model's checkpoint recorded and, for a packaged entry, where they depart from its
-    recipe (warned about in one line)."""
-    from ..zoo import get_entry
-    from ..zoo.user import checkpoint_provenance, warn_departures
-
-    found = checkpoint_provenance(get_entry(name), model_dir)
-    warn_departures(name, found.get("recipe_departures") or {}, "rbla evaluate")
-    return found
-
-
 def _pick_dataset(cfg: EvalConfig, model: ModelConfig, dataset_name: str | None) -> str:
     if model.dataset is not None:
         return model.dataset
@@ -124,28 +113,20 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         fingerprint = source.fingerprint()
         reported = source.reported
     elif model.zoo:
-        entry = zoo_entry(model.zoo)
-        meta = {"dataset": entry.get("dataset"), "architecture": entry.get("architecture"),
-                "training": entry.get("training"), "num_classes": entry.get("num_classes"),
-                "num_ops": entry.get("num_ops"), "delta": entry.get("delta"), "eps": entry.get("eps"),
-                "threat_model": entry.get("threat_model", DEFAULT_THREAT_MODEL), "paper": entry.get("paper"),
-                "description": entry.get("description") or None,
-                "preprocessing": entry.get("preprocessing"), "zoo": model.zoo}
-        fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
         from ..zoo import checkpoint_path, get_entry
+        from ..zoo.user import entry_model_meta
+
+        entry = zoo_entry(model.zoo)
+        fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
+        # the entry, its checkpoint's training args, its departures from the recipe: as benchmark(load_model(name))
+        meta = entry_model_meta(get_entry(model.zoo), cfg.runtime.model_dir, "rbla evaluate")
         from .guards import recorded_class_names
 
         names = recorded_class_names(checkpoint_path(get_entry(model.zoo), cfg.runtime.model_dir))
         if names:
             meta["class_names"] = names
         reported = model.reported if model.reported is not None else entry.get("reported")
-        meta.update(zoo_provenance(model.zoo, cfg.runtime.model_dir))
-        if meta.get("recipe_departures"):  # not the paper's recipe: no paper authorship, no reported numbers
-            from ..zoo.user import departures_text
-
-            meta["paper"] = None
-            meta["description"] = (f"{meta.get('description') or model.zoo} — not trained by the zoo recipe "
-                                   f"({departures_text(meta['recipe_departures'])})")
+        if meta.get("recipe_departures"):  # not the paper's recipe: no reported numbers either
             reported = model.reported
     else:
         from ..train.checkpoint import read_checkpoint

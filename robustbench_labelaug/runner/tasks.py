@@ -88,7 +88,7 @@ def evaluation_works(cfg, output: str | Path, keys: Sequence[str], *, fast: bool
     for key in keys:
         for group in evaluator_groups(cfg):
             ids = [e.id for e in group]
-            label = "+".join(ids)
+            label = "+".join(e.effective_id(fast, cfg.fast) for e in group)  # what runs: --fast's pgd10_sound
             name = f"evaluate {output.name}/{key}/{label}"
             needs = set(after(key))
             if label in first:  # the evaluator's first model fills the shared caches

@@ -64,6 +64,8 @@ def read_checkpoint(path: str | Path, expected_bytes: int | None = None) -> dict
     empty) is named as such, and one whose entries would inflate beyond the bound (``expected_bytes``: the
     model's state-dict size, where known) is refused before it is read."""
     path = Path(path)
+    if not path.exists() and (why := missing_averaged_reason(path)):  # a run's fawa.pth.tar that was never written
+        raise UserError(f"checkpoint {path} does not exist: {why}")
     state = load_torch(path, "checkpoint", expected_bytes=expected_bytes,
                        allowed_globals=[argparse.Namespace])  # timm's train.py pickles its args
     if not isinstance(state, dict) or "state_dict" not in state:
@@ -71,6 +73,28 @@ def read_checkpoint(path: str | Path, expected_bytes: int | None = None) -> dict
     if isinstance(state.get("args"), argparse.Namespace):  # timm's train.py (rbla timm-train)
         return from_timm_train(state, path)
     return state
+
+
+def missing_averaged_reason(path: Path) -> str | None:
+    """Why a run's averaged model (``<run>/fawa.pth.tar``) is missing, read from the ``last.pth.tar`` beside it
+    (its ``--fair`` policy, CFA parts, validation split and FAWA's state): None where ``path`` is not an averaged
+    model's name or there is no ``last.pth.tar`` to ask."""
+    from ..fair.epoch import (  # fair/ imports torch models: deferred to this case
+        AVERAGED_FILE,
+        no_average_reason,
+    )
+
+    last = path.with_name("last.pth.tar")
+    if path.name != AVERAGED_FILE or not last.is_file():
+        return None
+    try:
+        state = read_checkpoint(last)
+    except UserError:
+        return None
+    args = state.get("args") or {}
+    fawa = (state.get("fair") or {}).get("fawa") if isinstance(state.get("fair"), dict) else None
+    reason = no_average_reason(str(args.get("fair") or "none"), args.get("cfa_parts"), fawa, args.get("val_split"))
+    return None if reason is None else f"that run wrote no {path.name}: {reason}; export {last} instead"
 
 
 # the rbla train flag each AdvLabelAug setting of an rbla timm-train run corresponds to
@@ -113,6 +137,11 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
         args["fair_val_steps"] = fair.get("val_steps")
     if timm_args.get("rbla_val_split_record") is not None:
         args["val_split_record"] = timm_args["rbla_val_split_record"]
+    if timm_args.get("rbla_command"):  # the rbla timm-train command line: what reproduces the run
+        args["command"] = [str(w) for w in timm_args["rbla_command"]]
+    data_dir = timm_args.get("data_dir") or timm_args.get("data")
+    if data_dir:
+        args["data_dir"] = str(data_dir)
     for key, value in timm_args.items():
         if key.startswith("rbla_pretrained_"):
             args[key.replace("rbla_", "", 1)] = value
@@ -128,6 +157,9 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
         out["class_folders"] = list(timm_args["rbla_class_folders"])
     if state.get("rbla_averaged"):
         out["averaged"] = state["rbla_averaged"]
+    fair_state = timm_args.get("rbla_fair_state")
+    if isinstance(fair_state, dict) and fair_state.get("state") is not None:
+        out["fair"] = fair_state["state"]  # the policy's state (FAWA's): why no averaged model, if none
     return out
 
 

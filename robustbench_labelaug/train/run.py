@@ -31,7 +31,16 @@ from ..data import create_dataset, dataset_num_classes
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
 from ..fair import ClassCounts, TradesLoss, create_policy
-from ..fair.epoch import begin_training, epoch_summary, fair_epoch_stats, holdout_summary, policy_options
+from ..fair.epoch import (
+    AVERAGED_NAME,
+    averaged_model_line,
+    begin_training,
+    epoch_summary,
+    fair_epoch_stats,
+    holdout_summary,
+    policy_line,
+    policy_options,
+)
 from ..fileio import RunLock, atomic_write_text, check_writable_dir
 from ..hook import AdvLabelAug
 from ..models import create_classifier
@@ -353,6 +362,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
     metrics: dict[str, Any] = {}
     if resume_state is None and args.adv_mode != STD:  # FRL: the first update, from the starting model
         begin_training(policy, model, holdout_ds, num_classes, args.adv_eps, args.fair_val_steps, device, batch_size)
+    averaged_path: str | None = None  # CFA's FAWA model, once written
     for epoch in range(start_epoch, num_epochs):
         sampler.set_epoch(epoch)
         policy.apply(trades or hook, epoch)
@@ -377,6 +387,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
                                        num_classes, args.adv_eps, args.fair_val_steps, device, batch_size)
         train_metrics.update(epoch_summary(policy, epoch_stats, epoch, trades is not None, args.adv_eps))
         eval_metrics.update(holdout_summary(epoch_stats))
+        trained_with = policy.class_params(epoch, trades is not None)  # before end_epoch sets the next epoch's
         policy.end_epoch(epoch, epoch_stats, model.state_dict())
         rng_ranks = process_setup.gather_rng_states()  # every rank's, so a resume restores each rank's own
         lr = optimizer.param_groups[0]["lr"]
@@ -391,7 +402,7 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
             saver.extra_state = {"fair": policy.state_dict()} if is_fair(args.fair) else {}
             saver.save_checkpoint(epoch, metric=eval_metrics["top1"])
             if policy.averaged_state() is not None:  # CFA's FAWA model, beside the plain one
-                saver.save_averaged("fawa", epoch, policy.averaged_state())
+                averaged_path = saver.save_averaged(AVERAGED_NAME, epoch, policy.averaged_state())
         log(f"epoch {epoch + 1}/{num_epochs}  loss {train_metrics['loss']:.4f}  clean top1 {eval_metrics['top1']:.2f}"
             + (f"  PGD-{args.val_pgd_steps} top1 {eval_metrics['pgd_top1']:.2f}" if "pgd_top1" in eval_metrics
                else "")
@@ -400,5 +411,9 @@ def _train(args: argparse.Namespace, info, device, out_dir: Path, resume_state: 
             + (f"  worst-class val PGD {eval_metrics['holdout_pgd_top1_worst']:.1f}"
                if "holdout_pgd_top1_worst" in eval_metrics else "")
             + f"  lr {lr:.3g}  ({train_metrics['time_s']:.1f} s)")
+        if (line := policy_line(policy, trained_with, epoch)) is not None:
+            log(line)
         dist_utils.barrier()
+    if (line := averaged_model_line(policy, averaged_path, args.val_split)):
+        log(line)
     return TrainResult(out_dir, last, num_epochs - start_epoch, metrics)

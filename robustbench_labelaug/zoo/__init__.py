@@ -10,10 +10,11 @@ __getattr__ = lazy_exports(__name__, {
                     ".entries"),
     **dict.fromkeys(("Exported", "export_checkpoint"), ".export"),
     "file_sha256": "..fileio",
-    **dict.fromkeys(("build_model", "checkpoint_path", "load_model", "read_sidecar", "sidecar_path"), ".loading"),
+    **dict.fromkeys(("build_model", "checkpoint_path", "load_model", "read_sidecar", "sidecar_path", "zoo_entry_of"),
+                    ".loading"),
     **dict.fromkeys(("install_robustbench_hook", "register_robustbench"), ".robustbench_registry"),
 })
 
 __all__ = ["Exported", "ZooEntry", "build_model", "checkpoint_path", "export_checkpoint", "file_sha256", "get_entry",
            "install_robustbench_hook", "list_entries", "load_entries", "load_entry_file", "load_model",
-           "read_sidecar", "register_robustbench", "sidecar_path", "validate_entry"]
+           "read_sidecar", "register_robustbench", "sidecar_path", "validate_entry", "zoo_entry_of"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from ..data.registry import get_dataset_spec
@@ -50,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="zoo model name: " + ", ".join(_entry_names()))
     p.add_argument("--zoo", default=None, metavar="DIR", help=zoo_help)
     p.add_argument("--model-dir", default="./models", help="root of <dataset>/<threat_model>/<name>.pt")
+    p.add_argument("--json", action="store_true",
+                   help="print the whole entry as JSON, every recorded training arg included")
 
     p = sub.add_parser("export", help="training checkpoint -> <model-dir>/<dataset>/<threat_model>/<name>.pt",
                        formatter_class=fmt)
@@ -98,23 +101,64 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def readable_command(command: str, width: int = 100, indent: str = "          ") -> str:
+    """A shell command on lines of at most ``width`` characters (where its words allow), continued with ``\\``:
+    each flag stays on one line with its values."""
+    words = shlex.split(command)
+    groups: list[list[str]] = []
+    for w in words:
+        if w.startswith("-") or not groups or not groups[-1][0].startswith("-"):  # a flag, or a leading word
+            groups.append([w])
+        else:
+            groups[-1].append(w)
+    lines, line = [], ""
+    for g in groups:
+        text = shlex.join(g)
+        if line and len(line) + 1 + len(text) > width - 2:
+            lines.append(line)
+            line = text
+        else:
+            line = f"{line} {text}" if line else text
+    lines.append(line)
+    return (" \\\n" + indent).join(lines)
+
+
+def _trained_with_summary(entry: ZooEntry) -> str:
+    """The recorded training args in one short line: the data (dataset, folder, classes) and how many args."""
+    tw = entry.trained_with or {}
+    parts = [f"dataset {tw.get('dataset') or entry.dataset}"]
+    if tw.get("data_dir"):
+        parts.append(f"data folder {tw['data_dir']}")
+    names = tw.get("class_names")
+    if names:
+        shown = ", ".join(str(n) for n in names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+        parts.append(f"classes {shown}")
+    parts.append(f"{len(tw)} recorded args (all: rbla zoo show {entry.name} --json)")
+    return "; ".join(parts)
+
+
 def _show(args: argparse.Namespace) -> int:
     from .loading import checkpoint_path
 
     entry = get_entry(args.name)
     path = checkpoint_path(entry, args.model_dir)
+    if args.json:
+        print(json.dumps({**entry.to_dict(), "checkpoint_path": str(path),
+                          "checkpoint_status": checkpoint_status(entry, args.model_dir),
+                          "export": entry.export_command(args.model_dir)}, indent=2))
+        return 0
     print(f"{entry.name}: {entry.description}")
     for key in ("dataset", "threat_model", "eps", "architecture", "num_classes", "num_ops", "delta", "training",
                 "preprocessing", "sha256", "url"):
         print(f"  {key}: {getattr(entry, key)}")
     print(f"  entry file: {entry.source}" + ("" if entry.origin == "packaged" else " (user zoo)"))
     if entry.trained_with:
-        print(f"  trained with: {json.dumps(entry.trained_with)}")
+        print(f"  trained with: {_trained_with_summary(entry)}")
     print(f"  checkpoint: {path} ({checkpoint_status(entry, args.model_dir)})")
     if entry.starts_from:  # a fine-tuned entry: its hot start is trained (and exported) first
         start = get_entry(entry.starts_from)
-        print(f"  starts from: {start.name} (train it first: {start.recipe})")
-    print(f"  train:  {entry.recipe}")
+        print(f"  starts from: {start.name} (train it first: {readable_command(start.recipe)})")
+    print(f"  train:  {readable_command(entry.recipe)}")
     print(f"  export: {entry.export_command(args.model_dir)}")
     if get_dataset_spec(entry.dataset).robustbench is not None:  # registered in RobustBench on import
         print(f"  robustbench: robustbench.utils.load_model('{entry.name}', model_dir='{args.model_dir}', "

@@ -9,7 +9,8 @@ Fields (all required unless marked optional):
 - ``training`` (``std`` | ``adv`` | ``adv_plus`` | ``trades``, with ``_cfa`` / ``_frl`` for a run under that
   ``--fair`` policy, e.g. ``adv_plus_cfa``), ``delta`` (label-augmentation weight; null unless adv_plus);
 - ``preprocessing`` (RobustBench's name, e.g. ``Res256Crop224``; ``none`` for 32x32 digits), ``mean``, ``std``;
-- ``recipe``: the exact ``rbla train ...`` command that produces the weights;
+- ``recipe``: the exact ``rbla train ...`` command that produces the weights (a model trained through timm's
+  ``train.py``: its ``rbla timm-train ...`` command, as the run recorded it);
 - ``checkpoint`` (``<name>.pt``), ``sha256`` (of the published file, or null), ``url`` (optional, or null);
 - ``paper``: ``{title, authors, url?, venue?, note?}`` (optional: null for a user's own model);
 - ``trained_with`` (optional): the training args a checkpoint recorded (user entries written by ``rbla zoo export``);
@@ -76,6 +77,14 @@ class ZooEntry:
         out["mean"], out["std"] = list(self.mean), list(self.std)
         return out
 
+    def model_meta(self) -> dict[str, Any]:
+        """What a model_info says of this entry's model (architecture, training, K, M, delta, training eps, paper,
+        ...): the same for ``rbla evaluate``'s ``zoo:`` models and ``benchmark(load_model(name))``."""
+        return {"dataset": self.dataset, "architecture": self.architecture, "training": self.training,
+                "num_classes": self.num_classes, "num_ops": self.num_ops, "delta": self.delta, "eps": self.eps,
+                "threat_model": self.threat_model, "paper": self.paper, "description": self.description or None,
+                "preprocessing": self.preprocessing, "zoo": self.name}
+
     @property
     def run_dir(self) -> str:
         """The training run folder the recipe writes (``<--output>/<--experiment>``)."""
@@ -106,13 +115,16 @@ class _RecipeParser(argparse.ArgumentParser):
 
 
 def parse_recipe(recipe: str, source: str = "entry") -> argparse.Namespace:
-    """The ``rbla train`` arguments of a recipe, parsed with the real ``rbla train`` flags."""
+    """The ``rbla train`` arguments of a recipe, parsed with the real ``rbla train`` flags; a ``rbla timm-train``
+    recipe (a timm-train run's own command) by :func:`parse_timm_recipe`."""
     from ..train.args import add_arguments
 
     try:
         words = shlex.split(recipe)
     except ValueError as exc:
         raise UserError(f"zoo entry {source}: recipe is not a valid shell command ({exc}): fix its quoting") from None
+    if words[:2] == ["rbla", "timm-train"]:
+        return parse_timm_recipe(words[2:], source)
     if words[:2] != ["rbla", "train"]:
         raise UserError(f"zoo entry {source}: recipe must start with `rbla train`, got {recipe!r}")
     parser = _RecipeParser(prog="rbla train", add_help=False)
@@ -129,6 +141,34 @@ def recipe_training_label(args: argparse.Namespace) -> str | None:
     with its per-mode default)."""
     mode = ADV_PLUS if args.label_aug else args.adv_mode
     return training_label(mode, args.fair, args.la_protocol or default_protocol(mode))
+
+
+TIMM_OUTPUT = "./output/train"  # timm's train.py writes <--output or ./output/train>/<--experiment>
+
+
+def parse_timm_recipe(words: list[str], source: str = "entry") -> argparse.Namespace:
+    """An ``rbla timm-train TRAIN_PY ...`` recipe's words (after ``rbla timm-train``) as the fields an entry is
+    checked against: our flags (``--adv-*``, ``--la-*``, ``--fair``) with ``rbla timm-train``'s parser, timm's
+    ``--model``, ``--num-classes``, ``--experiment``, ``--output``, ``--initial-checkpoint`` from the rest
+    (``dataset`` None: timm names its
+    data by a folder, the entry by the registry)."""
+    from ..timm_train_cli import add_arguments as add_timm_train_arguments
+
+    ours = _RecipeParser(prog="rbla timm-train", add_help=False)
+    add_timm_train_arguments(ours)
+    timm = _RecipeParser(prog="train.py", add_help=False, allow_abbrev=False)
+    for flag in ("--model", "--experiment", "--output", "--initial-checkpoint"):  # timm's own flags of these names
+        timm.add_argument(flag, default=None)
+    timm.add_argument("--num-classes", type=int, default=None)
+    try:
+        args, rest = ours.parse_known_args(words)
+        theirs, _ = timm.parse_known_args(rest)
+    except UserError as exc:
+        raise UserError(f"zoo entry {source}: recipe does not parse as an `rbla timm-train` command ({exc}): fix "
+                        "it (see `rbla timm-train --help`)") from None
+    args.model, args.experiment, args.num_classes = theirs.model, theirs.experiment, theirs.num_classes
+    args.output, args.dataset, args.initial_checkpoint = theirs.output or TIMM_OUTPUT, None, theirs.initial_checkpoint
+    return args
 
 
 def _check_consistency(data: Mapping[str, Any], source: str) -> None:
@@ -171,6 +211,8 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
         expected["--la-delta"] = (args.la_delta, data["delta"])
         expected["--la-ops"] = (args.la_ops, data["num_ops"])
     for flag, (got, want) in expected.items():
+        if got is None and flag == "--dataset":  # a timm-train recipe names a folder, not a registered dataset
+            continue
         same = math.isclose(got, want) if is_number(got) and is_number(want) else got == want
         if not same:
             fail(f"recipe has {flag} {got} but the entry says {want}: make the recipe and the entry agree")

@@ -174,6 +174,9 @@ def _write_entry(state: dict[str, Any], name: str, dataset: str, threat_model: s
         return None
     path = write_user_entry(user_entry(state, name, dataset, threat_model, src), folder, overwrite=overwrite)
     load_entries.cache_clear()
+    from .timm_names import refresh_if_timm_imported
+
+    refresh_if_timm_imported()  # timm.create_model(name) finds the new entry in this process too
     return path
 
 
@@ -219,6 +222,8 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
         raise UserError(f"checkpoint {src} does not record its dataset: pass --dataset")
     dataset, threat_model = _value(dataset), _value(threat_model)
     check_component(dataset, "--dataset", "use a registered dataset name (rbla train --help lists them)")
+    if isinstance(state.get("args"), dict) and not args.get("dataset"):  # timm's folder runs record none
+        state["args"] = args = {**args, "dataset": dataset}
     if state.get("class_folders") and not state.get("class_names"):  # rbla timm-train: folders -> the dataset's names
         from ..data.registry import names_for_folders
 

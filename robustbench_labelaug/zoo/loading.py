@@ -68,7 +68,9 @@ def build_model(entry: ZooEntry, mean=None, std=None, pretrained: bool = False) 
     ``pretrained``). State-dict keys: ``model.normalize.*``, ``model.net.*``."""
     net = create_classifier(entry.architecture, entry.num_classes, entry.num_ops, pretrained=pretrained,
                             mean=entry.mean if mean is None else mean, std=entry.std if std is None else std)
-    return KWayClassifier(net, entry.num_classes)
+    model = KWayClassifier(net, entry.num_classes)
+    model.zoo_entry = entry  # what it is (zoo_entry_of): benchmark() reads its architecture, training, M from it
+    return model
 
 
 def _missing_message(entry: ZooEntry, path: Path, model_dir: str | Path) -> str:
@@ -160,7 +162,21 @@ def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = Non
     check_checkpoint(entry, state, path)
     model = build_model(entry, mean=state.get("mean"), std=state.get("std"))
     load_state_strict(model.model, state["state_dict"], path)
+    model.zoo_model_dir = Path(model_dir)  # where its checkpoint lies: what it was trained with (zoo_model_dir_of)
     return model.eval()
+
+
+def zoo_entry_of(model: Any) -> ZooEntry | None:
+    """The zoo entry a model from :func:`load_model` was built from (None for any other model)."""
+    entry = getattr(model, "zoo_entry", None)
+    return entry if isinstance(entry, ZooEntry) else None
+
+
+def zoo_model_dir_of(model: Any) -> Path | None:
+    """The model dir :func:`load_model` read the model's checkpoint from (None: timm's weights, or not a zoo
+    model)."""
+    found = getattr(model, "zoo_model_dir", None)
+    return found if isinstance(found, Path) and zoo_entry_of(model) is not None else None
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -63,6 +63,9 @@ Url = Annotated[str, rule(_url)]
 Percent = Annotated[float, rule(_percent)]
 
 
+RECIPE_COMMANDS = ("rbla train ", "rbla timm-train ")  # a recipe: rbla train's flags, or a timm-train run's command
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,8 +111,8 @@ class EntrySchema(_Strict):
     preprocessing: Text
     mean: Annotated[tuple[float, float, float], rule(_rgb(positive=False))]
     std: Annotated[tuple[float, float, float], rule(_rgb(positive=True))]
-    recipe: Annotated[str, rule(lambda v: None if isinstance(v, str) and v.startswith("rbla train ") else
-                                f"must be an `rbla train ...` command, got {v!r}")]
+    recipe: Annotated[str, rule(lambda v: None if isinstance(v, str) and v.startswith(RECIPE_COMMANDS) else
+                                f"must be an `rbla train ...` (or `rbla timm-train ...`) command, got {v!r}")]
     checkpoint: Annotated[str, rule(lambda v: None if isinstance(v, str) and v.endswith(".pt") and "/" not in v
                                     and "\\" not in v else f"must be a file name ending in .pt, got {v!r}")]
     sha256: Annotated[str | None, rule(lambda v: None if v is None or (isinstance(v, str) and SHA256_RE.match(v))

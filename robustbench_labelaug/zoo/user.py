@@ -48,6 +48,9 @@ _override: list[Path] | None = None
 NOT_RECIPE = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides", "device",
                         "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile",
                         "pretrained_sha256", "skip_bad_images", "initial_checkpoint_sha256"})
+# run-control args kept in trained_with (where the data were), never compared as a departure
+RECORDED_ONLY = frozenset({"data_dir"})
+TIMM_TRAIN = "rbla timm-train"  # the trainer a timm-train checkpoint records (train/checkpoint.from_timm_train)
 
 
 def set_user_zoo(dirs: str | Path | list[str | Path] | None) -> None:
@@ -91,6 +94,22 @@ def checkpoint_provenance(entry, model_dir: str | Path) -> dict[str, Any]:
     if entry.origin == "packaged" and args:
         out["recipe_departures"] = recipe_departures(entry.recipe, args, entry.source)
     return out
+
+
+def entry_model_meta(entry, model_dir: str | Path, where: str) -> dict[str, Any]:
+    """What a model_info says of ``entry``'s model whose checkpoint lies under ``model_dir``: the entry's facts
+    (``ZooEntry.model_meta``), the training args the checkpoint recorded (:func:`checkpoint_provenance`) and, where
+    they depart from the entry's recipe (one warning line naming ``where``), no paper authorship and a description
+    that says so. ``rbla evaluate``'s ``zoo:`` models and ``benchmark(load_model(name))`` alike."""
+    meta = entry.model_meta()
+    meta.update(checkpoint_provenance(entry, model_dir))
+    departures = meta.get("recipe_departures")
+    if departures:  # not the paper's recipe: no paper authorship (and no reported numbers, the caller's)
+        warn_departures(entry.name, departures, where)
+        meta["paper"] = None
+        meta["description"] = (f"{meta.get('description') or entry.name} — not trained by the zoo recipe "
+                               f"({departures_text(departures)})")
+    return meta
 
 
 def user_zoo_dirs(existing_only: bool = True) -> list[Path]:
@@ -193,10 +212,22 @@ def warn_departures(name: str, departures: dict[str, list[Any]], where: str) -> 
 
 
 def trained_with(args: dict[str, Any]) -> dict[str, Any]:
-    """The training args that define what was trained (run-control flags left out), JSON-able."""
+    """The training args that define what was trained (run-control flags left out, the data folder kept),
+    JSON-able."""
     from ..fileio import jsonable
 
-    return jsonable({k: v for k, v in sorted(args.items()) if k not in NOT_RECIPE})
+    return jsonable({k: v for k, v in sorted(args.items()) if k not in NOT_RECIPE - RECORDED_ONLY})
+
+
+def timm_recipe(command: list[str], name: str) -> str:
+    """The ``rbla timm-train ...`` command a timm-train run recorded, with ``--experiment`` set to ``name`` (as an
+    ``rbla train`` recipe's), quoted for a shell."""
+    words = [str(w) for w in command]
+    if "--experiment" in words[:-1]:
+        words[words.index("--experiment") + 1] = name
+    else:
+        words = [w for w in words if not w.startswith("--experiment=")] + ["--experiment", name]
+    return shlex.join(words)
 
 
 def recipe_from_args(args: dict[str, Any], name: str) -> str:
@@ -251,10 +282,14 @@ def user_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str
         "delta": float(args.get("la_delta", DEFAULT_DELTA)) if mode == ADV_PLUS else None,
         "training": training, "preprocessing": preprocessing_of(dataset),
         "mean": [float(v) for v in state["mean"]], "std": [float(v) for v in state["std"]],
-        "recipe": recipe_from_args({**args, "dataset": dataset}, name),
+        "recipe": timm_recipe(args["command"], name) if args.get("trainer") == TIMM_TRAIN and args.get("command")
+        else recipe_from_args({**args, "dataset": dataset}, name),
         "checkpoint": f"{name}.pt", "sha256": None, "url": None,
         "paper": None,
-        "trained_with": trained_with(args),
+        # the dataset given at export where the run recorded none (timm's folder datasets), and the classes
+        "trained_with": trained_with({**args, "dataset": args.get("dataset") or dataset,
+                                      **({"class_names": list(state["class_names"])} if state.get("class_names")
+                                         else {})}),
     }
 
 
@@ -285,5 +320,6 @@ def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Pa
     return path
 
 
-__all__ = ["LOCAL_ZOO", "ZOO_ENV", "departures_text", "export_zoo_dir", "recipe_departures", "recipe_from_args",
-           "set_user_zoo", "trained_with", "user_entry", "user_zoo_dirs", "warn_departures", "write_user_entry"]
+__all__ = ["LOCAL_ZOO", "TIMM_TRAIN", "ZOO_ENV", "departures_text", "entry_model_meta", "export_zoo_dir",
+           "recipe_departures", "recipe_from_args", "set_user_zoo", "timm_recipe", "trained_with", "user_entry",
+           "user_zoo_dirs", "warn_departures", "write_user_entry"]
