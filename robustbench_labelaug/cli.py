@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("robustbench_labelaug.leaderboard.cli", "render model_info JSONs as a leaderboard"),
     "zoo": ("robustbench_labelaug.zoo.cli", "list model-zoo entries, export checkpoints into the zoo"),
     "compare": ("robustbench_labelaug.compare.cli", "compare two evaluated models per class: paired CIs, tests, verdict"),
+    "study": ("robustbench_labelaug.study.cli",
+              "a study from one config: train and evaluate every cell, verdicts with CIs, matched robustness, power"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shlex
 import shutil
@@ -128,6 +129,17 @@ def eval_config(tmp: Path, checkpoint: Path, output: Path, dataset: dict | None 
     path = tmp / "eval.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def _study(**changes):
+    """A study config (tests/test_study.py's tiny one) with ``changes``, run for real: refused before any work."""
+    def setup(tmp, run):
+        from tests.test_study import TINY
+
+        cfg = {**json.loads(json.dumps(TINY)), "output": str(tmp / "study"), **changes}
+        (tmp / "study.yaml").write_text(yaml.safe_dump(cfg))
+        return ["study", "-c", str(tmp / "study.yaml"), "--jobs", "1"], tmp
+    return setup
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -302,6 +314,12 @@ CASES = [
     Case("initial-checkpoint-other-head", _initial_checkpoint_other_head, "has K=3, M=0 (K+M=3) but this run builds"),
     Case("evaluate-checkpoint-text", _evaluate_checkpoint_text, "is not a torch checkpoint"),
     Case("evaluate-address-closed", _evaluate_address_closed, "no Ray cluster answers at 127.0.0.1:"),
+    # issue 28: rbla study configs (the full table of bad configs: tests/test_study.py)
+    Case("study-knob-reserved", _study(arms=[{"name": "adv", "method": "digits_adv", "knobs": {"seed": 3}},
+                                             {"name": "b", "method": "digits_trades"}]),
+         "knob 'seed' is set by the study"),
+    Case("study-eps-in-measure", _study(measures=[{"name": "pgd", "settings": {"eps": 0.3}}]),
+         "the study sets each cell's eps"),
     pytest.param(Case("read-only-train", _read_only_train, "(read-only file system)", how="readonly"),
                  marks=pytest.mark.slow),
     pytest.param(Case("read-only-resume", _read_only_resume, "(read-only file system)", how="readonly"),

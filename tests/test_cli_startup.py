@@ -45,7 +45,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["demo", "--help"], ["train", "--help"],
                                   ["timm-train", "--help"], ["evaluate", "--help"], ["leaderboard", "--help"],
-                                  ["zoo", "--help"]], ids=" ".join)
+                                  ["zoo", "--help"], ["study", "--help"]], ids=" ".join)
 def test_cli_help_imports_no_torch(argv):
     assert heavy_modules(CLI, *argv) == []
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -158,11 +159,52 @@ def test_compare_seeds_and_cli(tmp_path):
     r = run_cli_inprocess("compare", ",".join(map(str, a)), ",".join(map(str, b)), "--n-boot", "500",
                           "--plot", str(tmp_path / "p.png"), "--markdown", str(tmp_path / "c.md"))
     assert r.returncode == 0, r.stderr
-    assert "Across seeds (3 for a0, 3 for b0)" in r.stdout
+    assert "Pooled over 3 seed(s) of a0 and 3 of b0" in r.stdout and "Across seeds" in r.stdout
     assert "worst-class PGD-40 (sound) error" in r.stdout
     assert (tmp_path / "p.png").is_file() and (tmp_path / "c.md").read_text().startswith("# b0 vs a0")
     bad = run_cli_inprocess("compare", str(a[0]), str(tmp_path / "nowhere"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not an evaluation" in bad.stderr
+
+
+def test_compare_pools_seeds_in_the_two_level_bootstrap_and_refuses_a_seed_of_other_data(tmp_path):
+    """``rbla compare A_seed*.json -- B_seed*.json``: every seed of both sides in one two-level bootstrap, the
+    numbers those of stats' functions on the same outcomes (an independent rebuild of the outcome table); a seed on
+    other data is refused in one line, as a pair is."""
+    from robustbench_labelaug.stats import bootstrap_draws, class_difference, difference, outcome_table
+
+    rng = np.random.default_rng(5)
+    wrong_a = [A_WRONG ^ (rng.random(Y.size) < 0.08) for _ in range(3)]
+    wrong_b = [B_WRONG ^ (rng.random(Y.size) < 0.08) for _ in range(2)]
+    a = [write_evaluation(tmp_path, f"a{s}", w) for s, w in enumerate(wrong_a)]
+    b = [write_evaluation(tmp_path, f"b{s}", w) for s, w in enumerate(wrong_b)]
+    r = run_cli_inprocess("compare", *map(str, a), "--", *map(str, b), "--n-boot", "400", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    assert "Pooled over 3 seed(s) of a0 and 2 of b0" in r.stdout and "pooled over 3 + 2 seeds" in r.stdout
+    result = compare(a, b, n_boot=400, seed=3)
+    pooled = result.evaluators["pgd"].pooled
+    table = pd.concat([outcome_table(arm, s, np.arange(Y.size), Y, ~w) for arm, ws in (("A", wrong_a), ("B", wrong_b))
+                       for s, w in enumerate(ws)])
+    expected = difference(bootstrap_draws(table, ["A", "B"], n_boot=400, seed=3, num_classes=K), "A", "B")
+    for name in ("mean", "sd", "worst"):
+        assert pooled["summary"][name]["diff"] == pytest.approx(expected[name]["diff"])
+        assert pooled["summary"][name]["ci"] == pytest.approx(expected[name]["ci"])
+        assert pooled["summary"][name]["p"] == pytest.approx(expected[name]["p"])
+    per_class = class_difference(table, "A", "B", n_boot=400, seed=3, num_classes=K)
+    np.testing.assert_allclose(pooled["diff"], per_class["diff"])
+    # the seed-averaged class errors, by hand
+    by_hand = np.mean([[100 * w[Y == c].mean() for c in range(K)] for w in wrong_b], axis=0) - \
+        np.mean([[100 * w[Y == c].mean() for c in range(K)] for w in wrong_a], axis=0)
+    np.testing.assert_allclose(pooled["diff"], by_hand)
+    assert result.verdicts["pgd"].endswith(("significant", "not significant"))
+    # one seed of B on another split: refused in one line naming it
+    other = write_evaluation(tmp_path, "b_other", wrong_b[0], dataset={"name": "digits", "split": "train"})
+    bad = run_cli_inprocess("compare", *map(str, a), "--", str(b[0]), str(other))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "different data (dataset split: 'test' vs 'train')" in bad.stderr
+    lonely = run_cli_inprocess("compare", str(a[0]), "--")
+    assert lonely.returncode == 2 and "at least one evaluation on each side" in lonely.stderr
+    three = run_cli_inprocess("compare", str(a[0]), str(a[1]), str(b[0]))
+    assert three.returncode == 2 and "two sides" in three.stderr
 
 
 # -- Newcombe's interval per class, no CI that cannot be computed (issue 30, family 3) ---------------------------

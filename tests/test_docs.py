@@ -58,8 +58,8 @@ def test_readme_is_short_and_starts_with_the_two_setup_commands():
     assert len(lines) <= 150
     assert lines[2] == "```bash" and lines[3:5] == SETUP and lines[5] == "```"
     ci = (ROOT / ".ci" / "run").read_text()
-    # the README's test command, with pip check between (the test extra breaks no pinned dependency)
-    assert 'python3 -m pip install -q -e ".[test]" && python3 -m pip check && python3 -m pytest -q' in ci
+    # the README's test command, with the closure's pip check between (the test extra breaks no pinned dependency)
+    assert 'python3 -m pip install -q -e ".[test]" && python3 tools/check_deps.py && python3 -m pytest -q' in ci
 
 
 def test_mkdocs_build_strict(tmp_path: Path):

@@ -1,8 +1,9 @@
 """Property test (issue 30, family 2): random path-component strings (separators, dots, NUL and other control
 characters, white space, Unicode in NFC and NFD, any length) fed to the one name check,
 ``fileio.check_component``, and to every door that turns a user-given name into a path: an evaluation config's
-model name, evaluator id and dataset id, ``rbla train --experiment``, ``rbla zoo export --name/--dataset`` and
-``benchmark(model_name=..., evaluators=[(.., {"id": ..})])``. Each either accepts the name, and the path it builds
+model name, evaluator id and dataset id, ``rbla train --experiment``, ``rbla zoo export --name/--dataset``,
+``benchmark(model_name=..., evaluators=[(.., {"id": ..})])`` and a study config's arm names, measure ids and knob
+values. Each either accepts the name, and the path it builds
 stays one component inside its folder, or refuses it with one line (UserError); nothing is ever written outside
 the folder."""
 
@@ -109,6 +110,44 @@ def test_config_names(name, where):
         for used in ([m.key for m in loaded.models] + [e.id for e in loaded.evaluators] + list(loaded.datasets)):
             assert_inside(base / "out", used)
             assert_inside(base / "out" / "m" / "results", f"{used}.json")
+
+
+@pytest.mark.slow
+@DOOR
+@given(NAMES, st.sampled_from(["arm", "measure", "knob"]))
+def test_study_names(name, where):
+    """A study config's arm name, measure id and knob value (a knob value names training folders): read,
+    validated and planned, nothing trained; what is accepted names folders inside the study's train/ and eval/."""
+    from robustbench_labelaug.study import load_study_config, make_plan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        cfg = {"dataset": "digits", "eps": 0.1, "eps_max": 0.2, "reference": "adv", "output": str(base / "out"),
+               "measures": [{"name": "clean"}],
+               "arms": [{"name": "adv", "method": "digits_adv", "seeds": 1},
+                        {"name": "b", "method": "digits_adv_plus", "seeds": 1}],
+               "endpoints": {"primary": [{"measure": "clean", "statistic": "worst"}]}}
+        if where == "arm":
+            cfg["arms"][1]["name"] = name
+        elif where == "measure":
+            cfg["measures"][0]["id"] = name
+            cfg["endpoints"]["primary"][0]["measure"] = name
+        else:
+            cfg["arms"][1]["knobs"] = {"la_protocol": name}
+        (base / "study.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+        before = files_under(base)
+        try:
+            plan = make_plan(load_study_config(base / "study.yaml"))
+        except UserError as exc:
+            assert_one_line(exc)
+            return
+        finally:
+            assert files_under(base) == before  # reading and planning a study writes nothing
+        for training in plan.trainings:
+            assert_inside(base / "out" / "train", training)
+            assert_inside(base / "out" / "eval", training)
+        for measure in (m["id"] if isinstance(m, dict) and "id" in m else "clean" for m in cfg["measures"]):
+            assert_inside(base / "out" / "eval" / "x" / "results", f"{measure}.json")
 
 
 @DOOR

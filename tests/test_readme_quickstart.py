@@ -44,4 +44,6 @@ def test_readme_own_model_quick_start_runs(tmp_path: Path):
     info = json.loads((tmp_path / "mine.json").read_text())
     measured = info["labelaug"]["measured"]
     assert measured["clean_n"] == 120 and 0.0 <= measured["pgd_error"] <= 100.0
-    assert [p.name for p in tmp_path.iterdir()] == ["mine.json"]  # nothing else written beside it
+    # nothing else written beside it but the evaluation folder rbla compare reads (store.evaluation_beside)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.evaluation", "mine.json"]
+    assert list((tmp_path / "mine.evaluation").glob("*/model.json"))  # <stem>.evaluation/<key>/model.json

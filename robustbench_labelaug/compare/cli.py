@@ -3,7 +3,11 @@
     rbla compare output/eval/digits/digits_adv output/eval/digits/digits_adv_plus
     rbla compare output/eval/digits/model_info/digits_adv.json output/eval/digits/model_info/digits_adv_plus.json
     rbla compare A1,A2,A3 B1,B2,B3                 # several evaluations (seeds) per side
+    rbla compare A_seed*.json -- B_seed*.json      # the same, each side's files listed, the sides split by --
     rbla compare rbla_demo/eval/digits_adv rbla_demo/eval/digits_adv_plus --seeds   # + the demo's eval_seeds/
+
+Several seeds per side are pooled with the test examples in one two-level bootstrap (seeds, then examples within
+class: :mod:`robustbench_labelaug.stats`); one per side is the paired comparison.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ HELP = "compare two evaluated models class by class: paired differences with CIs
 __all__ = ["HELP", "add_arguments", "main"]
 
 
+SIDE_BREAK = "\x00--"  # where the command line's `--` split the two sides (argparse would drop a bare `--`)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("a", metavar="A", help="model A: its evaluation folder (<output>/<model>), its model_info "
-                        "JSON, or several of them (seeds) separated by commas")
-    parser.add_argument("b", metavar="B", help="model B, as A")
+    parser.add_argument("sides", nargs="+", metavar="A [A ...] -- B [B ...]",
+                        help="model A and model B: each an evaluation folder (<output>/<model>) or its model_info "
+                             "JSON; several per side (seeds) separated by commas (A1,A2 B1,B2), or listed with the "
+                             "sides split by -- (A_seed*.json -- B_seed*.json)")
     parser.add_argument("--seeds", action="store_true",
                         help="also take each side's other seeds from rbla demo --seeds (<run>/eval_seeds/"
                              "<model>_seed<N>)")
@@ -37,6 +45,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _paths(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The flags, and the two sides: ``A B`` (each a comma list), or ``A... -- B...`` (the first ``--`` splits
+    them). ``args.a`` / ``args.b``: each side's paths."""
+    argv = list(argv)
+    split = "--" in argv
+    if split:
+        at = argv.index("--")
+        argv[at] = SIDE_BREAK
+    args = parser.parse_intermixed_args(argv)
+    sides = list(args.sides)
+    if split:
+        at = sides.index(SIDE_BREAK)
+        a, b = sides[:at], sides[at + 1:]
+        if not a or not b:
+            raise UserError("rbla compare A... -- B...: give at least one evaluation on each side of --")
+    elif len(sides) != 2:
+        raise UserError(f"rbla compare takes two sides, got {len(sides)} paths: list several seeds per side with "
+                        "commas (A1,A2 B1,B2) or split the sides with -- (A1 A2 -- B1 B2)")
+    else:
+        a, b = [sides[0]], [sides[1]]
+    args.a = [p for text in a for p in _paths(text)]
+    args.b = [p for text in b for p in _paths(text)]
+    return args
 
 
 def demo_seed_folders(folder: Path) -> list[Path]:
@@ -59,10 +92,11 @@ def main(args: argparse.Namespace) -> int:
     markdown = check_output_file(args.markdown, "--markdown") if args.markdown else None
     plot = check_output_file(args.plot, "--plot", plot_suffixes()) if args.plot else None
     sides = []
-    for text in (args.a, args.b):
-        folders = [model_folder(p) for p in _paths(text)]
+    for paths in (args.a, args.b):
+        paths = _paths(paths) if isinstance(paths, str) else paths  # a Namespace built in code: a comma list
+        folders = [model_folder(p) for p in paths]
         if not folders:
-            raise UserError(f"no evaluation given in {text!r}: pass a folder or model_info JSON")
+            raise UserError(f"no evaluation given in {paths!r}: pass a folder or model_info JSON")
         if args.seeds:
             extra = demo_seed_folders(folders[0])
             if not extra:

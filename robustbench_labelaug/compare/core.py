@@ -7,7 +7,10 @@ comparison says which results it paired and which it could not, and why. For eve
 small counts) and an exact McNemar test per class (Holm-adjusted over the classes), and the differences in class
 mean error, class SD and worst-class error with paired stratified-bootstrap CIs (written only where every class
 has :data:`.stats.MIN_BOOTSTRAP_N` examples); the worst class named; one verdict line. With several evaluations
-per side (seeds) it also reports the between-seed spread of those statistics. Evaluations of different data
+per side (seeds: ``rbla compare A_seed*.json -- B_seed*.json``) the seeds are pooled with the test examples in one
+two-level bootstrap (:mod:`robustbench_labelaug.stats`: seeds per side, then examples within class), which gives
+the verdict, the class mean / SD / worst-class differences and the per-class ones; each seed is held to the same
+pairing and refusal rules as the first pair, and the between-seed spread is reported too. Evaluations of different data
 (dataset, split, data fingerprint, preprocessing) or of different examples are refused, naming the difference.
 """
 
@@ -25,6 +28,7 @@ from ..fileio import atomic_savefig, names_difference
 from ..mdtext import md_code, md_text
 from ..results import keys
 from ..results.vocab import Protocol
+from ..stats import ArmOutcomes, bootstrap_draws, class_difference, difference
 from ..stats import paired as stats
 from .files import EvaluatedModel, load_evaluated
 
@@ -50,14 +54,19 @@ class EvaluatorComparison:
     class_ci: list = field(default_factory=list)  # per class: Newcombe's interval of B - A (pp), None: no examples
     a_id: str = ""                   # the result ids paired (they differ where the settings matched, not the ids)
     b_id: str = ""
+    pooled: dict[str, Any] | None = None  # several seeds on a side: the two-level bootstrap over all of them
+
+    def _errors(self, side: str) -> np.ndarray:
+        source = self.pooled if self.pooled is not None else self.boot
+        return source["a_error" if side == "a" else "b_error"]
 
     def worst_class(self, side: str) -> str:
-        errors = self.boot["a_error" if side == "a" else "b_error"]
-        return self.class_names[int(np.nanargmax(errors))]
+        return self.class_names[int(np.nanargmax(self._errors(side)))]
 
     def verdict(self, a_name: str = "A", b_name: str = "B") -> str:
-        """One line: B's worst-class error against A's, with its paired CI, significant or not."""
-        s = self.boot["summary"]["worst"]
+        """One line: B's worst-class error against A's, with its CI (paired, or pooled over the seeds of each
+        side), significant or not."""
+        s = (self.pooled or self.boot)["summary"]["worst"]
         diff, ci = s["diff"], s["ci"]
         level = round(100 * self.boot["level"])
         if abs(diff) < 1e-9:
@@ -65,7 +74,9 @@ class EvaluatorComparison:
         else:
             amount = f"{abs(diff):.1f} points {'lower' if diff < 0 else 'higher'} than"
         if ci:
-            ci_text = f"{level} % CI [{ci[0]:.1f}, {ci[1]:.1f}]"
+            pooled = "" if self.pooled is None else (f", pooled over {self.pooled['n_seeds'][0]} + "
+                                                     f"{self.pooled['n_seeds'][1]} seeds")
+            ci_text = f"{level} % CI [{ci[0]:.1f}, {ci[1]:.1f}]{pooled}"
             word = "significant" if stats.significant(ci) else "not significant"
         else:
             ci_text, word = f"no CI ({s.get('why') or 'none computed'})", "undetermined"
@@ -73,9 +84,21 @@ class EvaluatorComparison:
                 f"{a_name}'s ({self.worst_class('a')}: {s['a']:.1f} %), {ci_text}: {word}")
 
     def to_frame(self):
-        """pandas DataFrame, one row per class: name, n, A and B error (%), B - A, its CI, McNemar p, Holm p."""
+        """pandas DataFrame, one row per class: name, n, A and B error (%), B - A, its CI, McNemar p, Holm p. Pooled
+        over seeds: the seed-averaged errors, the two-level bootstrap's interval, no per-class test (McNemar pairs
+        one model with one; NaN) and ``significant`` where the interval excludes 0."""
         import pandas as pd
 
+        if self.pooled is not None:
+            p = self.pooled
+            ci = p["class_ci"]
+            return pd.DataFrame({
+                "name": self.class_names, "n": self.n, "a_error": p["a_error"], "b_error": p["b_error"],
+                "diff": p["diff"], "ci_low": [c[0] if c else np.nan for c in ci],
+                "ci_high": [c[1] if c else np.nan for c in ci], "a_only": np.nan, "b_only": np.nan,
+                "p_mcnemar": np.nan, "p_holm": np.nan,
+                "significant": [bool(stats.significant(c)) for c in ci]}, index=pd.RangeIndex(len(self.n),
+                                                                                             name="class"))
         ci = self.class_ci or [None] * len(self.n)
         return pd.DataFrame({
             "name": self.class_names, "n": self.n, "a_error": self.boot["a_error"], "b_error": self.boot["b_error"],
@@ -109,8 +132,11 @@ class Comparison:
             level = round(100 * e.boot["level"])
             paired = "" if e.a_id == e.b_id else f" ({a_name}'s {md_code(e.a_id)} with {b_name}'s {md_code(e.b_id)})"
             lines += [f"## {md_text(rid)}: {md_text(e.label)}{paired}", "",
-                      f"**{md_text(e.verdict(self.a_name, self.b_name))}**", "",
-                      f"| statistic | {a_name} | {b_name} | B - A | {level} % CI (paired stratified "
+                      f"**{md_text(e.verdict(self.a_name, self.b_name))}**", ""]
+            if e.pooled is not None:
+                lines += [*_pooled_lines(e, a_name, b_name, level), ""]
+                continue
+            lines += [f"| statistic | {a_name} | {b_name} | B - A | {level} % CI (paired stratified "
                       "bootstrap) |", "|---|---:|---:|---:|---|"]
             for name, title in (("mean", "class mean error"), ("sd", "class SD"), ("worst", "worst-class error")):
                 s = e.boot["summary"][name]
@@ -164,9 +190,10 @@ class Comparison:
                                                 2.8 * n), squeeze=False)
         for ax, (rid, e) in zip(axes[:, 0], self.evaluators.items()):
             keep = np.flatnonzero(e.n > 0)
-            diff = e.boot["diff"][keep]
-            ci = np.array([e.class_ci[c] or [np.nan, np.nan] for c in keep])
-            colours = ["tab:red" if s else "tab:blue" for s in (e.tests["p_holm"][keep] < e.alpha)]
+            frame = e.to_frame()
+            diff = frame["diff"].to_numpy()[keep]
+            ci = frame[["ci_low", "ci_high"]].to_numpy()[keep]
+            colours = ["tab:red" if s else "tab:blue" for s in frame["significant"].to_numpy()[keep]]
             ax.errorbar(np.arange(len(keep)), diff, yerr=[diff - ci[:, 0], ci[:, 1] - diff], fmt="none",
                         ecolor="grey", capsize=3)
             ax.scatter(np.arange(len(keep)), diff, c=colours, zorder=3)
@@ -174,12 +201,47 @@ class Comparison:
             ax.set_xticks(np.arange(len(keep)), [e.class_names[c] for c in keep], rotation=90 if len(keep) > 20
                           else 0)
             ax.set_ylabel("B - A error (pp)")
-            ax.set_title(f"{rid}: {e.label} — {self.b_name} - {self.a_name} (red: Holm p < {e.alpha})", fontsize=9)
+            red = "CI excludes 0; seeds pooled" if e.pooled is not None else f"Holm p < {e.alpha}"
+            ax.set_title(f"{rid}: {e.label} — {self.b_name} - {self.a_name} (red: {red})", fontsize=9)
         fig.tight_layout()
         try:
             return atomic_savefig(fig, path, dpi=120)  # a kill mid-write keeps the previous figure
         finally:
             plt.close(fig)
+
+
+def _pooled_lines(e: EvaluatorComparison, a_name: str, b_name: str, level: int) -> list[str]:
+    """The pooled comparison's tables: class mean / SD / worst-class error with the two-level bootstrap's interval
+    and p, then per class the seed-averaged errors and their difference's interval."""
+    p = e.pooled
+    na, nb = p["n_seeds"]
+    lines = [f"Pooled over {na} seed(s) of {a_name} and {nb} of {b_name} and the test examples: the two-level "
+             f"bootstrap (seeds, then examples within class; {p['n_boot']} replicates, each statistic per model and "
+             f"averaged over seeds; stats.bootstrap_draws).", "",
+             f"| statistic | {a_name} | {b_name} | B - A | {level} % CI (two-level bootstrap) | p |",
+             "|---|---:|---:|---:|---|---:|"]
+    for name, title in (("mean", "class mean error"), ("sd", "class SD"), ("worst", "worst-class error")):
+        s = p["summary"][name]
+        lines.append(f"| {title} | {s['a']:.2f} | {s['b']:.2f} | {s['diff']:+.2f} | "
+                     f"{_ci(s['ci'])}{' *' if stats.significant(s['ci']) else ''} | "
+                     f"{'–' if s['p'] is None else format(s['p'], '.3g')} |")
+    lines += [*(f"- {md_text(n)}" for n in p["notes"])]
+    lines += ["", f"| class | n | {a_name} (seed mean) | {b_name} (seed mean) | B - A | {level} % CI (two-level "
+              "bootstrap) |", "|---|---:|---:|---:|---:|---|"]
+    for _, row in e.to_frame().iterrows():
+        if row["n"] == 0:
+            continue
+        star = " *" if row["significant"] else ""
+        lines.append(f"| {md_text(row['name'])} | {int(row['n'])} | {row['a_error']:.1f} | {row['b_error']:.1f} | "
+                     f"{row['diff']:+.1f} | {_ci([row['ci_low'], row['ci_high']])}{star} |")
+    if e.seeds:
+        lines += ["", f"Across seeds: mean ± SD over seeds, B - A with Welch's {level} % CI (seeds only, the test "
+                  "examples fixed):", "", f"| statistic | {a_name} | {b_name} | B - A | {level} % CI |",
+                  "|---|---:|---:|---:|---|"]
+        for name, title in (("mean", "class mean error"), ("sd", "class SD"), ("worst", "worst-class error")):
+            s = e.seeds[name]
+            lines.append(f"| {title} | {_pm(s['a'])} | {_pm(s['b'])} | {s['diff']:+.2f} | {_ci(s['ci'])} |")
+    return lines
 
 
 def _ci(ci) -> str:
@@ -381,9 +443,10 @@ def compare(a: Side, b: Side, *, evaluators: Sequence[str] | None = None, n_boot
             seed: int = 0, alpha: float = 0.05, a_name: str | None = None, b_name: str | None = None) -> Comparison:
     """Compare evaluations ``a`` and ``b`` (each: a model's evaluation folder, a model_info JSON beside one, a
     ``benchmark()`` Report, or a list of them: several seeds). Results are paired by what they measured
-    (:func:`pair_results`); ``evaluators`` keeps the pairs one of whose ids it names. The paired analysis uses the
-    first of each side; with several per side the between-seed spread of class mean, SD and worst-class error is
-    added. Results that could not be paired are listed in ``Comparison.skipped`` with the reason."""
+    (:func:`pair_results`); ``evaluators`` keeps the pairs one of whose ids it names. With one evaluation per side
+    the analysis is paired over the examples; with several per side (seeds) they are pooled in the two-level
+    bootstrap (``EvaluatorComparison.pooled``; the verdict and tables use it) and the between-seed spread of class
+    mean, SD and worst-class error is added. Results that could not be paired are listed in ``Comparison.skipped`` with the reason."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
         raise UserError(f"seed {seed!r} must be an integer from 0 to 2**32 - 1 (the bootstrap's random seed)")
     side_a, side_b = _side(a), _side(b)
@@ -424,6 +487,7 @@ def compare(a: Side, b: Side, *, evaluators: Sequence[str] | None = None, n_boot
                                    class_ci=stats.per_class_intervals(y, _wrong(arr_a), _wrong(arr_b), k, level))
         if len(side_a) > 1 or len(side_b) > 1:
             comp.seeds = _seed_spread(aid, bid, side_a, side_b, k, level)
+            comp.pooled = _pooled(aid, bid, side_a, side_b, k, n_boot, level, seed)
         compared[key] = comp
     if not compared:
         why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
@@ -454,6 +518,35 @@ def _class_names(a: EvaluatedModel, b: EvaluatedModel, k: int) -> list[str]:
         if m.class_names and len(m.class_names) == k:
             return [str(n) for n in m.class_names]
     return [str(c) for c in range(k)]
+
+
+def _pooled(aid: str, bid: str, side_a: list[EvaluatedModel], side_b: list[EvaluatedModel], k: int, n_boot: int,
+            level: float, seed: int) -> dict[str, Any]:
+    """Every seed of both sides in one two-level bootstrap (:mod:`robustbench_labelaug.stats`: seeds per side, then
+    the examples within class, shared): the class mean / SD / worst-class differences and the per-class ones. Each
+    seed is checked against A's first as a pair is (:func:`check_comparable`: the same evaluator and settings,
+    data and examples); the seeds' own checks are :func:`_seed_spread`'s."""
+    first = side_a[0]
+    ref = first.arrays(aid)
+    order = np.argsort(ref["index"], kind="stable")
+    index, y = ref["index"][order], ref["y_true"][order]
+    arms = {}
+    for label, side, rid in (("A", side_a, aid), ("B", side_b, bid)):
+        rows = []
+        for m in side:
+            arrays = m.arrays(rid)
+            if m is not first:
+                check_comparable(aid, first, m, ref, arrays, rid)
+            rows.append(_wrong(arrays)[np.argsort(arrays["index"], kind="stable")])
+        arms[label] = ArmOutcomes(label, np.arange(len(side)), index, y, np.stack(rows))
+    draws = bootstrap_draws(arms, n_boot=n_boot, seed=seed, num_classes=k)
+    diff = difference(draws, "A", "B", level)
+    per_class = class_difference(arms, "A", "B", n_boot=n_boot, seed=seed, level=level, num_classes=k)
+    return {"summary": {name: {key: diff[name][key] for key in ("a", "b", "diff", "ci", "p", "se")}
+                        for name in stats.SUMMARIES},
+            "a_error": per_class["a_error"], "b_error": per_class["b_error"], "diff": per_class["diff"],
+            "class_ci": per_class["ci"], "n_seeds": (len(side_a), len(side_b)), "n_boot": n_boot, "level": level,
+            "notes": diff["notes"]}
 
 
 def _seed_spread(aid: str, bid: str, side_a: list[EvaluatedModel], side_b: list[EvaluatedModel], k: int,

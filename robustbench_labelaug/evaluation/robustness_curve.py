@@ -181,7 +181,10 @@ class RobustnessCurveEvaluator(Evaluator):
             order = np.argsort(aa_index, kind="stable")
             rows = order[np.searchsorted(aa_index[order], index_np)]
             broken = np.asarray(aa["broken_by"])[rows] >= 0
-            aa_linf = np.where(broken, np.asarray(aa["linf"], dtype=np.float64)[rows], math.inf)
+            # AutoAttack's examples lie in the eps-ball; their float32 distance can exceed eps by a rounding step
+            # (0.10000002 at eps 0.1), which the strict "radius > eps" of the curve would count as robust at eps
+            aa_linf = np.where(broken, np.minimum(np.asarray(aa["linf"], dtype=np.float64)[rows], self.eps),
+                               math.inf)
             radius_np, tightened = tighten_radii(index_np, radius_np, index_np, broken, aa_linf)
             y_adv_np = np.where(tightened, np.asarray(aa["y_pred"])[rows], y_adv_np)
         y_pred = np.where(radius_np <= self.eps_max, y_adv_np, y_clean_np)

@@ -26,6 +26,7 @@ from .bootstrap import (
     BootstrapDraws,
     arm_summary,
     bootstrap_draws,
+    class_difference,
     difference,
     hierarchical_bootstrap,
     interval,
@@ -44,7 +45,7 @@ from .outcomes import (
 from .power import VarianceComponents, power, power_report, seeds_for_power, variance_components
 
 __all__ = ["COLUMNS", "ESTIMANDS", "METHODS", "STATISTICS", "ArmOutcomes", "BootstrapDraws", "VarianceComponents",
-           "arm_outcomes", "arm_summary", "bootstrap_draws", "concat_tables", "difference", "endpoint_verdicts",
+           "arm_outcomes", "arm_summary", "bootstrap_draws", "class_difference", "concat_tables", "difference", "endpoint_verdicts",
            "equivalence_bound", "hierarchical_bootstrap", "includes_zero", "interpolate_at", "interval",
            "matched_robustness", "matched_value", "outcome_table", "outcomes_from_predictions", "power",
            "power_report", "seeds_for_power", "variance_components"]

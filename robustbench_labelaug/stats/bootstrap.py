@@ -168,19 +168,55 @@ def bootstrap_draws(data: Any, arms: Sequence[str] | None = None, *, n_boot: int
     weights = example_weights(y, n_boot, rng) if resample_examples else np.ones((n_boot, y.size))
     point, draws = {}, {}
     for arm in chosen:
-        base = class_errors_per_seed(arm, k)
-        point[arm.arm] = _statistics(base, estimand)
-        errors = class_errors_per_seed(arm, k, weights) if resample_examples else \
-            np.broadcast_to(base, (n_boot, *base.shape))
-        if resample_seeds and expand_seeds and arm.num_seeds > 1:
-            centre = errors.mean(axis=1, keepdims=True)  # each seed's deviation from the seeds' mean, widened
-            errors = centre + np.sqrt(arm.num_seeds / (arm.num_seeds - 1)) * (errors - centre)
-        if resample_seeds:
-            pick = _arm_rng(seed, arm.arm).integers(0, arm.num_seeds, size=(n_boot, arm.num_seeds))
-            errors = errors[np.arange(n_boot)[:, None], pick]
+        point[arm.arm] = _statistics(class_errors_per_seed(arm, k), estimand)
+        errors = resampled_class_errors(arm, k, weights, seed, resample_seeds=resample_seeds,
+                                        resample_examples=resample_examples, expand_seeds=expand_seeds)
         draws[arm.arm] = _statistics(errors, estimand)
     return BootstrapDraws(tuple(a.arm for a in chosen), point, draws, {a.arm: a.num_seeds for a in chosen},
                           int(y.size), k, int(n_boot), int(seed), estimand)
+
+
+def resampled_class_errors(arm: ArmOutcomes, num_classes: int, weights: np.ndarray, seed: int, *,
+                           resample_seeds: bool = True, resample_examples: bool = True,
+                           expand_seeds: bool = True) -> np.ndarray:
+    """(B, S, K): the per-seed class errors (%) of one arm in each replicate of the two-level bootstrap: the
+    examples drawn as ``weights`` (B, N) say (shared by every arm), then the arm's seeds (spread about their mean by
+    sqrt(S/(S-1)) with ``expand_seeds``, drawn from the arm's own stream)."""
+    n_boot = weights.shape[0]
+    if resample_examples:
+        errors = class_errors_per_seed(arm, num_classes, weights)
+    else:
+        base = class_errors_per_seed(arm, num_classes)
+        errors = np.broadcast_to(base, (n_boot, *base.shape))
+    if resample_seeds and expand_seeds and arm.num_seeds > 1:
+        centre = errors.mean(axis=1, keepdims=True)  # each seed's deviation from the seeds' mean, widened
+        errors = centre + np.sqrt(arm.num_seeds / (arm.num_seeds - 1)) * (errors - centre)
+    if resample_seeds:
+        pick = _arm_rng(seed, arm.arm).integers(0, arm.num_seeds, size=(n_boot, arm.num_seeds))
+        errors = errors[np.arange(n_boot)[:, None], pick]
+    return errors
+
+
+def class_difference(data: Any, arm_a: str, arm_b: str, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                     method: str = "percentile", num_classes: int | None = None) -> dict[str, Any]:
+    """Per class, B - A of the seed-averaged class error (percentage points) with its interval from the same
+    replicates as :func:`bootstrap_draws` (same ``seed``: seeds per arm, then the shared example resample):
+    ``{"a_error", "b_error", "diff", "ci"}`` (per class; NaN / None for a class without examples), ``n``
+    (examples per class)."""
+    arms = as_arms(data, [arm_a, arm_b])
+    _, y = same_examples(arms)
+    k = int(num_classes if num_classes is not None else y.max() + 1)
+    weights = example_weights(y, n_boot, np.random.default_rng(int(seed)))
+    mean = [np.nanmean(class_errors_per_seed(a, k), axis=0) for a in arms]
+    reps = [np.nanmean(resampled_class_errors(a, k, weights, seed), axis=1) for a in arms]  # (B, K) each
+    n = np.bincount(y, minlength=k)[:k]
+    ci: list[list[float] | None] = []
+    for c in range(k):
+        if n[c] == 0:
+            ci.append(None)
+            continue
+        ci.append(interval(float(mean[1][c] - mean[0][c]), reps[1][:, c] - reps[0][:, c], level, method)[0])
+    return {"a_error": mean[0], "b_error": mean[1], "diff": mean[1] - mean[0], "ci": ci, "n": n}
 
 
 def interval(estimate: float, replicates: np.ndarray, level: float = 0.95, method: str = "percentile"
@@ -268,5 +304,5 @@ def per_seed_statistics(arm: ArmOutcomes, num_classes: int) -> np.ndarray:
 
 
 __all__ = ["CHUNK_ELEMENTS", "ESTIMANDS", "METHODS", "STATISTICS", "BootstrapDraws", "arm_summary", "as_arms",
-           "bootstrap_draws", "class_errors_per_seed", "difference", "example_weights", "hierarchical_bootstrap",
-           "interval", "per_seed_statistics"]
+           "bootstrap_draws", "class_difference", "class_errors_per_seed", "difference", "example_weights",
+           "hierarchical_bootstrap", "interval", "per_seed_statistics", "resampled_class_errors"]

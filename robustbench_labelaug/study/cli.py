@@ -1,0 +1,79 @@
+"""``rbla study -c study.yaml``: the command line of :mod:`robustbench_labelaug.study`."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = ("a study from one config: train every arm x knob x eps x seed, evaluate each cell, and write the "
+        "aggregates, the trade-off figure, matched robustness, the verdict table and the power report")
+__all__ = ["HELP", "add_arguments", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .config import packaged_study_configs
+
+    parser.add_argument("-c", "--config", required=True, metavar="FILE",
+                        help="study config (YAML; docs/study.md), or a packaged one by name: "
+                             + (", ".join(sorted(packaged_study_configs())) or "none installed"))
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="the study folder (default: the config's output, '-fast' appended with --fast); "
+                             "re-running resumes it")
+    parser.add_argument("--fast", action="store_true",
+                        help="smoke run: the config's fast.epochs per training, each measure's fast settings and "
+                             "the fast.n_examples cap (its numbers mean nothing)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="Ray tasks (one torch thread each) side by side on a local Ray started for the run "
+                             "(default: the CPU count, at most 4, on a CPU; 1 with CUDA; 1 = all in this process, no "
+                             "Ray)")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="run the tasks on the Ray cluster at ADDR (default: Ray's RAY_ADDRESS when set); see "
+                             "docs/cluster.md")
+    parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's runtime.device)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the trainings and cells the config makes, and check it; run nothing")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--zoo", default=None, metavar="DIR",
+                        help="user zoo folder for the arms' methods (default: $RBLA_ZOO, else ./model_zoo where it "
+                             "exists)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from ..engine import default_jobs
+    from ..errors import UserError
+    from ..zoo.user import ZOO_ENV, using_zoo
+    from .config import load_study_config
+    from .run import run_study
+
+    if args.device is not None:
+        from ..runner.config import check_device
+
+        check_device(args.device, "--device")
+    saved = os.environ.get(ZOO_ENV)
+    if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)
+        os.environ[ZOO_ENV] = str(Path(args.zoo).expanduser().resolve())
+    try:
+        with using_zoo(args.zoo):
+            study = load_study_config(args.config)
+            jobs = default_jobs(args.device or study.runtime.device) if args.jobs is None else args.jobs
+            if jobs < 1:
+                raise UserError(f"--jobs must be >= 1, got {jobs}")
+            done = run_study(study, args.output, fast=args.fast, jobs=jobs, address=args.address,
+                             device=args.device, progress=not args.no_progress, dry_run=args.dry_run)
+    finally:
+        if args.zoo:
+            if saved is None:
+                os.environ.pop(ZOO_ENV, None)
+            else:
+                os.environ[ZOO_ENV] = saved
+    if args.dry_run:
+        return 0
+    from .report import markdown
+
+    text = markdown(done["data"])  # the verdicts, matched robustness and power; the aggregates are in the file
+    print(text.split("\n## Aggregates")[0].rstrip() + "\n")
+    print(f"trained {len(done['trained'])} and evaluated {len(done['evaluated'])} cell task(s) in this run; wrote "
+          + ", ".join(str(p) for p in done["outputs"]))
+    return 0
