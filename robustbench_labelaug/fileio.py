@@ -292,6 +292,20 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def plain(obj: Any) -> Any:
+    """``obj`` with every vocabulary word (any ``str`` subclass) turned into a plain ``str``, inside plain dicts,
+    lists and tuples (other containers, e.g. a model's state_dict, are left as they are). For files that must
+    not name this package's classes: ``yaml.safe_dump`` refuses a member, and a checkpoint holding one would not
+    load with ``torch.load(weights_only=True)`` (JSON writes members as plain strings by itself)."""
+    if isinstance(obj, str):
+        return str(obj)  # a plain str returns itself
+    if type(obj) is dict:
+        return {plain(k): plain(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(plain(v) for v in obj)
+    return obj
+
+
 MAX_COMPONENT_CHARS = 120  # a user-given name that becomes one path component (and its suffixes) stays short
 
 
@@ -379,9 +393,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` atomically; vocabulary words in plain dicts/lists become plain strings (a
     checkpoint must load with ``torch.load(weights_only=True)``)."""
-    import torch
-
-    from .results.vocab import plain
+    import torch  # deferred: torch (fileio serves the torch-free leaderboard too)
 
     buf = io.BytesIO()
     torch.save(plain(obj), buf)

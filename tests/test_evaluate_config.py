@@ -132,7 +132,7 @@ def test_evaluate_resumes_without_recomputing(tmp_path, model_dir, monkeypatch):
 
     # finished model: every evaluator result is reused; nothing is run (the model is not even loaded)
     monkeypatch.setattr(Evaluator, "run", refuse)
-    monkeypatch.setattr("robustbench_labelaug.runner.run.load_resolved_model", refuse)
+    monkeypatch.setattr("robustbench_labelaug.runner.per_model.load_resolved_model", refuse)
     assert evaluate_config(cfg) == [first]
     assert json.loads(first.read_text())["labelaug"]["results"] == before["labelaug"]["results"]
     assert {p.name: p.stat().st_mtime_ns for p in results.iterdir()} == mtimes
@@ -236,7 +236,7 @@ def test_bad_config_exits_2_with_one_line(tmp_path, checkpoint, capsys, monkeypa
 
 def test_bad_evaluator_setting_fails_before_any_work(tmp_path, checkpoint, monkeypatch, capsys):
     """The clean evaluator listed first must not run (nor anything be written) when a later one is misconfigured."""
-    import robustbench_labelaug.runner.run as run
+    import robustbench_labelaug.runner.per_model as run
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the config was fully validated")
@@ -253,7 +253,7 @@ def test_model_k_must_match_the_dataset_k(tmp_path, checkpoint, monkeypatch, cap
     """A K=10 checkpoint on a 2-class folder: one line before any evaluator runs (not 'clean err 100.00')."""
     from PIL import Image
 
-    import robustbench_labelaug.runner.run as run
+    import robustbench_labelaug.runner.per_model as run
 
     for cls in ("cat", "dog"):
         (tmp_path / "data" / "val" / cls).mkdir(parents=True)

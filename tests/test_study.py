@@ -145,8 +145,8 @@ def _outcome_table(out: Path, data: dict, measure: str):
 
 @pytest.mark.slow
 def test_verdicts_equal_stats_functions_on_the_same_draws(tiny_study):
-    from robustbench_labelaug.stats.paired import holm
     from robustbench_labelaug.stats import bootstrap_draws, difference, endpoint_verdicts, equivalence_bound
+    from robustbench_labelaug.stats.paired import holm
 
     out, data = tiny_study["root"] / "out", tiny_study["data"]
     ep = TINY["endpoints"]

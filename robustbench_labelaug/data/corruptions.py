@@ -44,8 +44,8 @@ from ..checks import MIN_CORRUPTION_SIZE, check_min_size
 from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json
 from ..packages import package_version
-from ..scoring import IMAGENET_C_CORRUPTIONS
 from .folder import ImageFolderDataset, folder_transform
+from .imagenet_labels import IMAGENET_C_CORRUPTIONS
 
 CORRUPTIONS: tuple[str, ...] = IMAGENET_C_CORRUPTIONS  # == imagecorruptions.get_corruption_names()
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .folder import BadImageError, ImageFolderDataset, _bad_image_message
+from .folder import BadImageError, ImageFolderDataset, bad_image_message
 
 JPEG_START = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
@@ -205,7 +205,7 @@ def pil_decode(data: torch.Tensor, path: str) -> torch.Tensor:
 
     try:
         if len(data) == 0:
-            raise BadImageError(_bad_image_message(path, "empty file"))
+            raise BadImageError(bad_image_message(path, "empty file"))
         with Image.open(io.BytesIO(data.numpy().tobytes())) as img:
             img.load()
             rgb = np.array(img.convert("RGB"))
@@ -213,7 +213,7 @@ def pil_decode(data: torch.Tensor, path: str) -> torch.Tensor:
         raise
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for damaged files
         reason = " ".join(str(exc).split())[:80] or type(exc).__name__
-        raise BadImageError(_bad_image_message(path, reason)) from None
+        raise BadImageError(bad_image_message(path, reason)) from None
     return torch.from_numpy(rgb).permute(2, 0, 1)
 
 

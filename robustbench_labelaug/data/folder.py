@@ -36,7 +36,7 @@ class BadImageError(UserError):
         super().__init__(message)
 
 
-def _bad_image_message(path: str | Path, reason: str) -> str:
+def bad_image_message(path: str | Path, reason: str) -> str:
     return (f"image {path} cannot be read ({reason}): replace or delete the file (or leave such files out: "
             f"{SKIP_ADVICE}; their number is then reported)")
 
@@ -46,7 +46,7 @@ def read_image_checked(path: str | Path, mode: str = "RGB") -> Image.Image:
     image)."""
     try:
         if os.path.getsize(path) == 0:
-            raise BadImageError(_bad_image_message(path, "empty file"))
+            raise BadImageError(bad_image_message(path, "empty file"))
         with Image.open(path) as img:
             img.load()
             if mode == "RGB":
@@ -56,7 +56,7 @@ def read_image_checked(path: str | Path, mode: str = "RGB") -> Image.Image:
         raise
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for damaged files
         reason = " ".join(str(exc).split())[:80] or type(exc).__name__
-        raise BadImageError(_bad_image_message(path, reason)) from None
+        raise BadImageError(bad_image_message(path, reason)) from None
 
 
 def find_bad_images(paths: Sequence[str | Path]) -> list[str]:
@@ -174,7 +174,7 @@ class ImageFolderDataset(ImageDataset):
             return
         for path, _ in samples:  # cheap: only the size; damaged content is caught when the file is read
             if os.path.getsize(path) == 0:
-                raise BadImageError(_bad_image_message(path, "empty file"))
+                raise BadImageError(bad_image_message(path, "empty file"))
 
     @property
     def num_skipped(self) -> int:

@@ -64,10 +64,16 @@ def imagenet_class_names(data_dir: str | Path | None = None) -> list[str]:
     return [lemmas[w].split(",")[0] for w in imagenet_wnids()]
 
 
+# ImageNet-C's 15 corruptions (Hendrycks & Dietterich), in their order (== imagecorruptions.get_corruption_names())
+IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+
 # -- validation file names ----------------------------------------------------------------------------------------
 
 
-def _val_image_ids(filenames: Sequence[str | os.PathLike]) -> np.ndarray:
+def val_image_numbers(filenames: Sequence[str | os.PathLike]) -> np.ndarray:
     """Official val image numbers (1-based) of ``filenames``; 0 where a name is not an official val name."""
     import numpy as np
 
@@ -84,7 +90,7 @@ def val_image_ids(filenames: Sequence[str | os.PathLike]) -> np.ndarray:
     image extension), or :class:`UserError` naming the first name that is not an official one."""
     import numpy as np
 
-    ids = _val_image_ids(filenames)
+    ids = val_image_numbers(filenames)
     bad = np.flatnonzero(ids == 0)
     if bad.size:
         raise UserError(f"'{os.fspath(filenames[bad[0]])}' is not an ImageNet validation file name: ReaL and "
@@ -149,7 +155,7 @@ def imagenet_x_table(which_factor: str, filter_prototypes: bool) -> tuple[np.nda
                         "package knows: install imagenet-x 0.0.7")
     frame = imagenet_x.load_annotations(which_factor=which_factor, partition="val",
                                         filter_prototypes=filter_prototypes)
-    ids = _val_image_ids(list(frame["file_name"]))
+    ids = val_image_numbers(list(frame["file_name"]))
     row_of = np.full(NUM_VAL_IMAGES + 1, -1, dtype=np.int64)
     row_of[ids] = np.arange(ids.size)
     row_of[0] = -1
@@ -160,6 +166,6 @@ def imagenet_x_table(which_factor: str, filter_prototypes: bool) -> tuple[np.nda
     return row_of, classes, factors
 
 
-__all__ = ["IMAGENET_NUM_CLASSES", "IMAGENET_X_FACTORS", "NUM_VAL_IMAGES", "VAL_NAME_PATTERN", "imagenet_class_names",
+__all__ = ["IMAGENET_C_CORRUPTIONS", "IMAGENET_NUM_CLASSES", "IMAGENET_X_FACTORS", "NUM_VAL_IMAGES", "VAL_NAME_PATTERN", "imagenet_class_names",
            "imagenet_wnids", "imagenet_x_annotation_dir", "imagenet_x_table", "official_label_table",
-           "real_label_table", "val_image_ids"]
+           "real_label_table", "val_image_ids", "val_image_numbers"]

@@ -22,7 +22,7 @@ from ..results import keys
 from ..results.model_info import PIXEL_SPACE
 from ..results.outcomes import Outcome, outcome_of, stored_checks
 from ..scoring.intervals import classwise_intervals
-from .table import ALWAYS_SHOWN, Table, _notes, _tables
+from .table import ALWAYS_SHOWN, Table, as_tables, leaderboard_notes
 
 TEMPLATE = "leaderboard.html.j2"
 ModelInfos = Sequence[tuple[str, Mapping[str, Any]]]
@@ -215,9 +215,9 @@ def masking_detail(info: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def corruption_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, Any] | None:
     """The corruption table: error (or accuracy) per corruption and severity, CE per corruption, mCE."""
-    from .plots import _corruption_table, corruption_ce
+    from .plots import corruption_ce, corruption_table
 
-    table = _corruption_table(info)
+    table = corruption_table(info)
     if table is None:
         return None
     names, severities, values = table
@@ -303,7 +303,7 @@ def page_context(table: Table | Sequence[Table], infos: ModelInfos, title: str =
     text (a paper's title) is clipped with the full text on hover."""
     by_key = dict(infos)
     groups = []
-    for gi, t in enumerate(_tables(table)):
+    for gi, t in enumerate(as_tables(table)):
         members = [(k, by_key[k]) for k in t.keys if k in by_key]
         notes = dict(t.footnotes)
         n_cols = len(t.header)
@@ -339,7 +339,7 @@ def page_context(table: Table | Sequence[Table], infos: ModelInfos, title: str =
                        "header": [{"title": t.header[i], "unit": units[i], "numeric": numeric[i]} for i in main],
                        "model_col": model_col, "rows": rows, "width": len(main),
                        "overview": _overview(members) if plots else None})
-    return {"title": title, "groups": groups, "notes": _notes(infos, metric),
+    return {"title": title, "groups": groups, "notes": leaderboard_notes(infos, metric),
             "metric_word": "accuracy" if metric == "acc" else "error"}
 
 

@@ -293,7 +293,7 @@ def _legend(fig, ax) -> None:
     fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 6), fontsize="small")
 
 
-def _corruption_table(info: Mapping[str, Any]) -> tuple[list[str], list[int], dict[str, list[float]]] | None:
+def corruption_table(info: Mapping[str, Any]) -> tuple[list[str], list[int], dict[str, list[float]]] | None:
     block = _block(info)
     source = (block.get("measured") or {}).get("corruptions_source")
     details = ((block.get("results") or {}).get(source) or {}).get("details") or {}
@@ -312,7 +312,7 @@ def plot_corruptions(infos: ModelInfos, path: Path, formats: Sequence[str] = ("p
 
 def corruptions_figure(infos: ModelInfos):
     """Figure 2 as a matplotlib Figure (None when no model has a corruption table)."""
-    tables = [(key, t) for key, info in infos if (t := _corruption_table(info)) is not None]
+    tables = [(key, t) for key, info in infos if (t := corruption_table(info)) is not None]
     if not tables:
         return None
     names = list(dict.fromkeys(n for _, (ns, _, _) in tables for n in ns))
@@ -485,6 +485,6 @@ def write_plots(infos: ModelInfos, out_dir: str | Path, formats: Sequence[str] =
 
 
 __all__ = ["FORMATS", "SMALL_N", "caveats", "check_formats", "classwise_array", "classwise_counts",
-           "classwise_figure", "classwise_title", "corruption_ce", "corruptions_figure", "curve_block", "curves_figure",
+           "classwise_figure", "classwise_title", "corruption_ce", "corruption_table", "corruptions_figure", "curve_block", "curves_figure",
            "figure_bytes", "is_fast",
            "names_of_classes", "plot_classwise", "plot_corruptions", "plot_curves", "plot_imagenet_x", "write_plots"]

@@ -435,7 +435,7 @@ def build_tables(infos: Sequence[tuple[str, Mapping[str, Any]]], sort: str = "ro
     return tables
 
 
-def _notes(infos: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "err") -> list[str]:
+def leaderboard_notes(infos: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "err") -> list[str]:
     eps = sorted({str(i.get("eps")) for _, i in infos if i.get("eps")})
     what = "Accuracies" if metric == "acc" else "Errors"
     notes = [f"{what} in %; eps = {', '.join(eps) or '?'} in {PIXEL_SPACE}; attacks target the K-way "
@@ -460,7 +460,7 @@ def _notes(infos: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "err") 
     return notes
 
 
-def _tables(table: Table | Sequence[Table]) -> list[Table]:
+def as_tables(table: Table | Sequence[Table]) -> list[Table]:
     return [table] if isinstance(table, Table) else list(table)
 
 
@@ -468,7 +468,7 @@ def to_markdown(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mappi
                 title: str = "Leaderboard", metric: str = "err") -> str:
     """Markdown: the title, one table per group (with a heading when there are several), then the notes and the
     models' footnotes."""
-    tables = _tables(table)  # every value from the files is escaped (mdtext.md_text): no raw HTML reaches a renderer
+    tables = as_tables(table)  # every value from the files is escaped (mdtext.md_text): no raw HTML reaches a renderer
     lines = [f"# {md_text(title)}", ""]
     for t in tables:
         if len(tables) > 1:
@@ -479,19 +479,11 @@ def to_markdown(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mappi
         lines += ["| " + " | ".join(md_link(c, u) for c, u in zip(row, row_links)) + " |"
                   for row, row_links in zip(t.rows, links)]
         lines.append("")
-    lines += [f"- {md_text(n)}" for n in _notes(infos, metric)]
+    lines += [f"- {md_text(n)}" for n in leaderboard_notes(infos, metric)]
     footnotes = [f for t in tables for f in t.footnotes]
     if footnotes:
         lines += ["", "Footnotes:", ""] + [f"- {md_text(key)}: {md_text(text)}" for key, text in footnotes]
     return "\n".join(lines) + "\n"
-
-
-def to_html(table: Table | Sequence[Table], infos: Sequence[tuple[str, Mapping[str, Any]]] = (),
-            title: str = "Leaderboard", metric: str = "err") -> str:
-    """The self-contained HTML page: see :mod:`.html` (kept here for callers of the old name)."""
-    from .html import to_html as render_html
-
-    return render_html(table, infos, title=title, metric=metric)
 
 
 def summary_line(key: str, info: Mapping[str, Any]) -> str:
@@ -502,4 +494,4 @@ def summary_line(key: str, info: Mapping[str, Any]) -> str:
 
 __all__ = ["METRICS", "SORT_HEADLINES", "SORT_KEYS", "Table", "all_row_values", "build_table", "build_tables",
            "by_headline", "columns", "headline_columns", "is_column", "is_error", "robustbench_values", "row_values",
-           "sort_key", "summary_line", "to_html", "to_markdown"]
+           "sort_key", "summary_line", "to_markdown", "as_tables", "leaderboard_notes"]

@@ -13,7 +13,8 @@ of the same kind), mapped to other tools' words only at the edge.
 
 A member *is* its string (``ThreatModel.LINF == "Linf"``, same hash, ``f"{m}"`` and ``json.dumps`` give
 ``Linf``), so members are the keys and comparands everywhere while YAML, JSON and command lines keep plain
-strings (files that cannot hold a member, YAML and checkpoints, get :func:`plain` values at the edge). Test
+strings (files that cannot hold a member, YAML and checkpoints, get ``fileio.plain`` values at the edge, also importable
+here). Test
 membership with the tuples below (``value in THREAT_MODELS``), not with the class (``value in ThreatModel``
 raises TypeError for a plain string on Python 3.11). No other module of the package types these words
 (``tests/test_vocabulary.py`` checks it)."""
@@ -24,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..errors import UserError
+from ..fileio import plain  # noqa: F401  (the edge of files that cannot hold a member: YAML, checkpoints)
 
 
 class Word(StrEnum):
@@ -32,20 +34,6 @@ class Word(StrEnum):
 
     def __repr__(self) -> str:
         return repr(self.value)
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` with every vocabulary word (any ``str`` subclass) turned into a plain ``str``, inside plain dicts,
-    lists and tuples (other containers, e.g. a model's state_dict, are left as they are). For files that must
-    not name this package's classes: ``yaml.safe_dump`` refuses a member, and a checkpoint holding one would not
-    load with ``torch.load(weights_only=True)`` (JSON writes members as plain strings by itself)."""
-    if isinstance(obj, str):
-        return str(obj)  # a plain str returns itself
-    if type(obj) is dict:
-        return {plain(k): plain(v) for k, v in obj.items()}
-    if type(obj) in (list, tuple):
-        return type(obj)(plain(v) for v in obj)
-    return obj
 
 
 # -- training -------------------------------------------------------------------------------------------------

@@ -33,14 +33,15 @@ checkpoint are refused (use another output folder or delete the stale one) rathe
 changed data are recomputed. Under torchrun the evaluators shard the examples; only rank 0 writes.
 
 Modules: :mod:`.config` (schema, loading, validation), :mod:`.models` (zoo entries and checkpoints resolved and
-loaded), :mod:`.loop` (the one evaluate loop, shared with ``benchmark()``), :mod:`.run` (:func:`evaluate_config`,
-:func:`evaluate_model`), :mod:`.cli`.
+loaded), :mod:`.loop` (the one evaluate loop, shared with ``benchmark()``), :mod:`.per_model` (:func:`evaluate_model`: one model),
+:mod:`.run` (:func:`evaluate_config`), :mod:`.tasks` (Ray tasks), :mod:`.cli`.
 """
 
 from __future__ import annotations
 
 from .config import DatasetConfig, EvalConfig, EvaluatorConfig, ModelConfig, RuntimeConfig, load_config
-from .run import evaluate_config, evaluate_model
+from .per_model import evaluate_model
+from .run import evaluate_config
 
 __all__ = ["DatasetConfig", "EvalConfig", "EvaluatorConfig", "ModelConfig", "RuntimeConfig", "evaluate_config",
            "evaluate_model", "load_config"]

@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from ..zoo.user import ZOO_ENV, using_zoo
+    from ..zoo.folders import ZOO_ENV, using_zoo
 
     saved = os.environ.get(ZOO_ENV)
     if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)

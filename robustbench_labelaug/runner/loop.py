@@ -1,6 +1,6 @@
 """The one evaluate loop: a model's planned results into its evaluation folder.
 
-``rbla evaluate`` (:func:`~robustbench_labelaug.runner.run.evaluate_model`, for every model of a config, also as
+``rbla evaluate`` (:func:`~robustbench_labelaug.runner.per_model.evaluate_model`, for every model of a config, also as
 tasks) and ``benchmark()`` (:mod:`robustbench_labelaug.api`) both call :func:`evaluate_folder`, so the two doors
 give the same numbers and write the same files by construction: the model marker, each result's cache marker and
 part files, the result JSON with its data fingerprint. Whether a stored result is reused, recomputed or refused

@@ -30,7 +30,7 @@ def evaluate_group(folders: Folders, cfg, output: str | Path, key: str, evaluato
     (``folders.map``). Returns ``{"results": evaluator id -> EvalResult dict, "seconds": ...}``."""
     from .. import distributed as dist_utils
     from .models import resolve_model
-    from .run import DatasetCache, check_num_classes, evaluate_model
+    from .per_model import DatasetCache, check_num_classes, evaluate_model
 
     started = time.perf_counter()
     cfg = copy.deepcopy(cfg)

@@ -8,12 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data.imagenet_labels import IMAGENET_C_CORRUPTIONS  # noqa: F401  (re-exported: a fact of the data)
 from ..errors import UserError
-
-IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)
 
 # Top-1 error (%) of torchvision's AlexNet on ImageNet-C, per corruption and severity 1..5: the reference of
 # Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and Perturbations"

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.imagenet_labels import IMAGENET_X_FACTORS, VAL_NAME_PATTERN, _val_image_ids, imagenet_x_table
+from ..data.imagenet_labels import IMAGENET_X_FACTORS, VAL_NAME_PATTERN, imagenet_x_table, val_image_numbers
 from ..errors import UserError
 
 
@@ -58,7 +58,7 @@ def imagenet_x_scores(filenames: Sequence[str | os.PathLike], preds, labels=None
     if len(filenames) != preds.size:
         raise ValueError(f"filenames and preds differ in length: {len(filenames)} vs {preds.size}")
     row_of, classes, factors = imagenet_x_table(which_factor, bool(filter_prototypes))
-    rows = row_of[_val_image_ids(filenames)]
+    rows = row_of[val_image_numbers(filenames)]
     hit = rows >= 0
     if not hit.any():
         example = os.path.basename(os.fspath(filenames[0])) if len(filenames) else "(no files)"

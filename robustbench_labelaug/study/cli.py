@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
 
     from ..engine import default_jobs
     from ..errors import UserError
-    from ..zoo.user import ZOO_ENV, using_zoo
+    from ..zoo.folders import ZOO_ENV, using_zoo
     from .config import load_study_config
     from .run import run_study
 

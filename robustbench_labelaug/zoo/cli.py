@@ -28,7 +28,7 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 def _entry_names() -> list[str]:
     """The packaged entries' names (for --help; the YAML files' stems, so --help stays cheap)."""
-    from .entries import zoo_dir
+    from .folders import zoo_dir
 
     try:
         return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
@@ -191,7 +191,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .user import using_zoo
+    from .folders import using_zoo
 
     if getattr(args, "zoo", None) and args.action == "export":
         zoo = Path(args.zoo).expanduser()

@@ -38,9 +38,8 @@ from typing import Any
 from ..errors import UserError
 from ..results.rules import is_number, label_aug_problem
 from ..results.vocab import ADV_PLUS, STD, default_protocol, parse_training_label, training_label
-from .schema import FIELDS, NAME_RE, SHA256_RE  # noqa: E402,F401  (re-exported: the schema is their one home)
-
-ZOO_PACKAGE = "robustbench_labelaug.model_zoo"
+from .folders import ZOO_ENV, ZOO_PACKAGE, user_zoo_dirs, zoo_dir  # noqa: F401  (zoo_dir, ZOO_PACKAGE re-exported)
+from .schema import FIELDS, NAME_RE, SHA256_RE, zoo_datasets  # noqa: E402,F401  (re-exported: the schema is their one home)
 
 
 @dataclass(frozen=True)
@@ -95,13 +94,6 @@ class ZooEntry:
         """The ``rbla zoo export`` command that turns the recipe's run into this entry's checkpoint."""
         return (f"rbla zoo export --checkpoint {self.run_dir}/last.pth.tar --name {self.name} "
                 f"--model-dir {model_dir}")
-
-
-def zoo_datasets() -> tuple[str, ...]:
-    """The registered datasets a zoo entry may name: those with a fixed K (not a generic folder)."""
-    from ..data import get_dataset_spec, list_datasets
-
-    return tuple(n for n in list_datasets() if get_dataset_spec(n).fixed_num_classes is not None)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -259,20 +251,6 @@ def load_entry_file(path: str | Path) -> ZooEntry:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def zoo_dir() -> Path:
-    """The folder holding the entries: the installed ``robustbench_labelaug.model_zoo`` package, or the source
-    tree's ``model_zoo/`` when the package is imported from a checkout without installing it."""
-    from ..packages import package_folder
-
-    folder = package_folder(ZOO_PACKAGE)
-    if folder is not None:
-        return folder
-    source_tree = Path(__file__).resolve().parents[2] / "model_zoo"
-    if source_tree.is_dir():
-        return source_tree
-    raise UserError(f"the model zoo ({ZOO_PACKAGE}) is not installed: reinstall robustbench-labelaug")
-
-
 @lru_cache(maxsize=1)
 def packaged_entries() -> dict[str, ZooEntry]:
     """The entries installed with the package, by name (validated once per process)."""
@@ -303,8 +281,6 @@ def _user_entries(dirs: tuple[str, ...], stamps: tuple) -> dict[str, ZooEntry]:
 def load_entries() -> dict[str, ZooEntry]:
     """All entries, by name: the packaged zoo and the user zoo folders (``--zoo``, ``RBLA_ZOO`` or
     ``./model_zoo``, see :mod:`.user`); a user entry with a packaged name is refused."""
-    from .user import user_zoo_dirs
-
     dirs = user_zoo_dirs()
     stamps = tuple((str(p), p.stat().st_mtime_ns) for d in dirs for p in sorted(d.glob("*.yaml")))
     return {**packaged_entries(), **_user_entries(tuple(str(d) for d in dirs), stamps)}
@@ -322,8 +298,6 @@ def get_entry(name: str) -> ZooEntry:
     """The entry called ``name``, or a :class:`UserError` listing the names there are."""
     entries = load_entries()
     if name not in entries:
-        from .user import ZOO_ENV
-
         raise UserError(f"unknown zoo model '{name}': use one of {', '.join(entries) or '(none installed)'} (a "
                         f"user zoo: ./model_zoo, --zoo DIR or {ZOO_ENV})")
     return entries[name]

@@ -30,7 +30,7 @@ from ..results.vocab import ADV_PLUS, DEFAULT_THREAT_MODEL, NO_POLICY, STD, plai
 from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
 from ..safeload import load_torch
 from .entries import NAME_RE, load_entries
-from .loading import _value, load_state_strict, sidecar_path
+from .loading import load_state_strict, plain_value, sidecar_path
 
 ZOO_CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("arch", "num_classes", "num_ops", "mean", "std", "state_dict")
@@ -220,7 +220,7 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
         dataset = entries[name].dataset if name in entries else args.get("dataset")
     if dataset is None:
         raise UserError(f"checkpoint {src} does not record its dataset: pass --dataset")
-    dataset, threat_model = _value(dataset), _value(threat_model)
+    dataset, threat_model = plain_value(dataset), plain_value(threat_model)
     check_component(dataset, "--dataset", "use a registered dataset name (rbla train --help lists them)")
     if isinstance(state.get("args"), dict) and not args.get("dataset"):  # timm's folder runs record none
         state["args"] = args = {**args, "dataset": dataset}
@@ -249,7 +249,7 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     digest = hashlib.sha256(data).hexdigest()
     path = Path(model_dir) / dataset / threat_model / f"{name}.pt"
     side = sidecar_path(path)
-    from .user import export_zoo_dir
+    from .folders import export_zoo_dir
 
     entry_folder = export_zoo_dir(zoo) if name not in packaged else None  # a user's own model gets a zoo entry
     with contextlib.ExitStack() as locks:  # the entry's lock, then the checkpoint's: every check and write below

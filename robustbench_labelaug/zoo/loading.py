@@ -24,7 +24,7 @@ from .entries import ZooEntry, get_entry
 SIDECAR_SUFFIX = ".sha256"
 
 
-def _value(x: Any) -> str:
+def plain_value(x: Any) -> str:
     """Plain string of a str or a RobustBench enum (``BenchmarkDataset.imagenet`` -> ``imagenet``)."""
     return str(getattr(x, "value", x))
 
@@ -32,8 +32,8 @@ def _value(x: Any) -> str:
 def checkpoint_path(entry: ZooEntry, model_dir: str | Path = "./models", dataset: Any = None,
                     threat_model: Any = None) -> Path:
     """``<model_dir>/<dataset>/<threat_model>/<name>.pt``."""
-    dataset = _value(dataset) if dataset is not None else entry.dataset
-    threat_model = _value(threat_model) if threat_model is not None else entry.threat_model
+    dataset = plain_value(dataset) if dataset is not None else entry.dataset
+    threat_model = plain_value(threat_model) if threat_model is not None else entry.threat_model
     return Path(model_dir) / dataset / threat_model / entry.checkpoint
 
 
@@ -140,14 +140,14 @@ def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = Non
     ``dataset`` defaults to the entry's. Loading is strict and weights-only; the sha256 is checked when known.
     ``name`` is a packaged entry or one of the user zoo (``zoo``, else ``RBLA_ZOO``, else ``./model_zoo``)."""
     if zoo is not None:
-        from .user import using_zoo
+        from .folders import using_zoo
 
         with using_zoo(zoo):
             return load_model(name, model_dir, dataset, threat_model)
     entry = get_entry(name)
     for what, given, own in (("dataset", dataset, entry.dataset), ("threat model", threat_model, entry.threat_model)):
-        if given is not None and _value(given) != own:
-            raise UserError(f"zoo model '{name}' is a {own} model, not {_value(given)}: pass {what}={own!r} or leave "
+        if given is not None and plain_value(given) != own:
+            raise UserError(f"zoo model '{name}' is a {own} model, not {plain_value(given)}: pass {what}={own!r} or leave "
                             "it out")
     path = checkpoint_path(entry, model_dir)
     if not path.is_file():

@@ -36,13 +36,18 @@ def _rgb(positive: bool) -> Callable[[Any], str | None]:
     return check
 
 
+def zoo_datasets() -> tuple[str, ...]:
+    """The registered datasets a zoo entry may name: those with a fixed K (not a generic folder)."""
+    from ..data import get_dataset_spec, list_datasets
+
+    return tuple(n for n in list_datasets() if get_dataset_spec(n).fixed_num_classes is not None)
+
+
 def _percent(v: Any) -> str | None:
     return None if is_number(v) and 0 <= v <= 100 else f"must be an error in percent (0-100), got {v!r}"
 
 
 def _dataset(v: Any) -> str | None:
-    from .entries import zoo_datasets  # the registry's datasets with a fixed K (read when validating)
-
     return choice_problem(v, zoo_datasets())
 
 

@@ -19,9 +19,7 @@ departures, and the paper's title and authors are not attached (the weights are 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
 import shlex
 import warnings
 from pathlib import Path
@@ -40,10 +38,8 @@ from ..results.vocab import (
     recorded_protocol,
     training_label,
 )
+from .folders import LOCAL_ZOO, ZOO_ENV, export_zoo_dir, set_user_zoo, user_zoo_dirs, using_zoo  # noqa: F401
 
-ZOO_ENV = "RBLA_ZOO"
-LOCAL_ZOO = "model_zoo"
-_override: list[Path] | None = None
 # args that do not change what is trained (where and how the run was executed), left out of departures
 NOT_RECIPE = frozenset({"config", "resume", "override_recipe", "output", "experiment", "recipe_overrides", "device",
                         "workers", "no_progress", "log_interval", "checkpoint_hist", "data_dir", "compile",
@@ -51,29 +47,6 @@ NOT_RECIPE = frozenset({"config", "resume", "override_recipe", "output", "experi
 # run-control args kept in trained_with (where the data were), never compared as a departure
 RECORDED_ONLY = frozenset({"data_dir"})
 TIMM_TRAIN = "rbla timm-train"  # the trainer a timm-train checkpoint records (train/checkpoint.from_timm_train)
-
-
-def set_user_zoo(dirs: str | Path | list[str | Path] | None) -> None:
-    """Use ``dirs`` as the user zoo (``--zoo DIR``); None: back to ``RBLA_ZOO`` / ``./model_zoo``."""
-    global _override
-    if dirs is None:
-        _override = None
-    else:
-        items = [dirs] if isinstance(dirs, (str, Path)) else list(dirs)
-        _override = [Path(d).expanduser() for d in items]
-
-
-@contextlib.contextmanager
-def using_zoo(dirs: str | Path | list[str | Path] | None):
-    """:func:`set_user_zoo` for the duration of a ``with`` block (None: leave it as it is)."""
-    global _override
-    saved = _override
-    if dirs is not None:
-        set_user_zoo(dirs)
-    try:
-        yield
-    finally:
-        _override = saved
 
 
 def checkpoint_provenance(entry, model_dir: str | Path) -> dict[str, Any]:
@@ -110,47 +83,6 @@ def entry_model_meta(entry, model_dir: str | Path, where: str) -> dict[str, Any]
         meta["description"] = (f"{meta.get('description') or entry.name} — not trained by the zoo recipe "
                                f"({departures_text(departures)})")
     return meta
-
-
-def user_zoo_dirs(existing_only: bool = True) -> list[Path]:
-    """The user zoo folders, by precedence (see the module docstring)."""
-    from .entries import zoo_dir
-
-    if _override is not None:
-        dirs = list(_override)
-    elif os.environ.get(ZOO_ENV):
-        dirs = [Path(p).expanduser() for p in os.environ[ZOO_ENV].split(os.pathsep) if p]
-    else:
-        dirs = [Path.cwd() / LOCAL_ZOO]
-    try:
-        packaged = zoo_dir().resolve()
-    except UserError:
-        packaged = None
-    out = []
-    for d in dirs:
-        if existing_only and not d.is_dir():
-            if _override is not None or os.environ.get(ZOO_ENV):
-                raise UserError(f"user zoo {d} (from {'--zoo' if _override is not None else ZOO_ENV}) is not a "
-                                "folder: create it (rbla zoo export --zoo DIR creates it) or fix the path")
-            continue
-        if packaged is not None and d.resolve() == packaged:
-            continue
-        out.append(d)
-    return out
-
-
-def export_zoo_dir(zoo: str | Path | None = None) -> Path | None:
-    """Where ``rbla zoo export`` writes a new entry: ``zoo``, else the first user zoo folder (created); None (with
-    a one-line warning) where ``./model_zoo`` is the packaged folder itself (working in a source checkout)."""
-    if zoo is not None:
-        return Path(zoo).expanduser()
-    dirs = user_zoo_dirs(existing_only=False)
-    if not dirs:
-        warnings.warn(f"{Path.cwd() / LOCAL_ZOO} is this package's own zoo (a source checkout): no user zoo entry "
-                      f"written; pass --zoo DIR (or set {ZOO_ENV}) so load_model finds the exported model by name",
-                      UserWarning, stacklevel=3)
-        return None
-    return dirs[0]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -322,4 +254,4 @@ def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Pa
 
 __all__ = ["LOCAL_ZOO", "TIMM_TRAIN", "ZOO_ENV", "departures_text", "entry_model_meta", "export_zoo_dir",
            "recipe_departures", "recipe_from_args", "set_user_zoo", "timm_recipe", "trained_with", "user_entry",
-           "user_zoo_dirs", "warn_departures", "write_user_entry"]
+           "user_zoo_dirs", "using_zoo", "warn_departures", "write_user_entry"]
