@@ -10,6 +10,8 @@ entries appear in RobustBench's zoo once that is imported), which themselves imp
 
 from __future__ import annotations
 
+from .compat import after_import, install_import_hooks
+
 __version__ = "0.1.0"
 
 import warnings
@@ -41,8 +43,6 @@ def _make_robustbench_importable() -> None:
     see :mod:`robustbench_labelaug.compat`: the zoo's entries appear in RobustBench's zoo and its ``load_model``
     checks our checkpoints once robustbench is imported), and our architectures are timm models once timm is
     imported (the same one import hook)."""
-    from .compat import after_import, install_import_hooks
-
     install_import_hooks()
     after_import("timm", f"{__name__}:_register_architectures")
     # every zoo entry is a timm model of its own name (timm.create_model("my_advplus")), once the architectures

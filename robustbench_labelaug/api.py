@@ -29,13 +29,27 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_choice
+from .data import create_dataset, get_dataset_spec
 from .data.registry import DEFAULT_DATASET
 from .data.registry import default_eps as registry_eps
 from .errors import UserError
-from .fileio import check_component
-from .results.vocab import DEFAULT_THREAT_MODEL, EVALUATED_THREAT_MODELS
+from .fileio import atomic_write_json, check_component, check_writable_dir
+from .results.model_info import headline_values
+from .results.rules import adv_plus_problem
+from .results.vocab import (
+    ADV_PLUS,
+    DEFAULT_THREAT_MODEL,
+    EVALUATED_THREAT_MODELS,
+    LABEL_AUG_MODES,
+    TRAINING_LABELS,
+)
+from .runner.config import DatasetConfig
+from .runner.loop import data_fingerprint, evaluate_folder, plan_result
 from .scoring.intervals import wilson_interval
 from .store import PART_FINGERPRINT, EvaluationStore, StoredEvaluation, evaluation_beside
+from .typed import build
+from .zoo.user import entry_model_meta
 
 ATTACKS = ("pgd", "autoattack", "masking", "robustness_curve")  # evaluators that take eps
 
@@ -73,7 +87,6 @@ class Report:
     def headline(self) -> dict[str, Any]:
         """The evaluators' headline numbers (``Evaluator.headline``), key -> value, errors in percent."""
         from .evaluation.declare import declare_results  # deferred: torch
-        from .results.model_info import headline_values
 
         return {k: m.value for k, m in headline_values(declare_results(self.results)).items()}
 
@@ -169,8 +182,6 @@ class Report:
         evaluated there). Both are written atomically under that store's lock; a folder holding another model's
         weights under this name, or a result of the same id with other settings, is refused before anything is
         written."""
-        from .fileio import atomic_write_json, check_writable_dir
-
         path = Path(path)
         if path.suffix != ".json":
             raise UserError(f"to_model_info({str(path)!r}): a model_info file is a .json file: pass e.g. "
@@ -216,6 +227,7 @@ def torch_uint8():
 def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | None,
                      selection: str) -> list[tuple[str, str, dict[str, Any]]]:
     """``(id, evaluator name, settings)`` from names or ``(name, settings)`` pairs."""
+    # deferred: torch (kept out of the CLI's start)
     from .evaluation import EVALUATORS
 
     out = []
@@ -256,6 +268,7 @@ def _k_way_model(model, dataset, k: int, device):
     beyond K of the module a ``KWayClassifier`` wraps, else of the model)."""
     import torch
 
+    # deferred: torch (kept out of the CLI's start)
     from .models.classifier import KWayClassifier, unwrap_model
 
     inner = unwrap_model(model).to(device)
@@ -282,6 +295,7 @@ def _k_way_model(model, dataset, k: int, device):
 def _architecture(model) -> str:
     """The model's architecture: an ``ImageClassifier``'s timm name, else timm's ``pretrained_cfg``
     architecture, else the class name (of the network inside our wrappers)."""
+    # deferred: torch (kept out of the CLI's start)
     from .models.classifier import ImageClassifier, KWayClassifier, unwrap_model
 
     net = unwrap_model(model)
@@ -299,9 +313,6 @@ def _architecture(model) -> str:
 def provenance_arguments(training: Any = None, description: Any = None) -> tuple[str | None, str | None]:
     """``training`` (a training label of :data:`~.results.vocab.TRAINING_LABELS`, a ``TrainingMode`` member too)
     and ``description`` (text) checked, as plain strings; one :class:`UserError` line otherwise."""
-    from .checks import check_choice
-    from .results.vocab import TRAINING_LABELS
-
     if training is not None:
         check_choice("benchmark()", "training", training, TRAINING_LABELS,
                      "the method the weights were trained with")
@@ -315,6 +326,7 @@ def provenance_arguments(training: Any = None, description: Any = None) -> tuple
 def default_model_name(model) -> str:
     """A model's name where none is given: a zoo model's entry name, else its architecture (:func:`_architecture`:
     timm's name, else the class name)."""
+    # deferred: torch (kept out of the CLI's start)
     from .zoo.loading import zoo_entry_of
 
     entry = zoo_entry_of(model)
@@ -327,10 +339,8 @@ def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model:
     (:func:`~.zoo.user.entry_model_meta`, as ``rbla evaluate`` writes them), else architecture and M read from the model; ``training`` /
     ``description`` given (:func:`provenance_arguments`) add to it (a zoo model's recorded training is never
     relabelled). A label-augmentation ``training`` needs M >= 1 (``results/rules.py``: ``adv_plus_problem``)."""
-    from .results.rules import adv_plus_problem
-    from .results.vocab import ADV_PLUS, LABEL_AUG_MODES
+    # deferred: torch (kept out of the CLI's start)
     from .zoo.loading import zoo_entry_of, zoo_model_dir_of
-    from .zoo.user import entry_model_meta
 
     training, description = provenance_arguments(training, description)
     entry, model_dir = zoo_entry_of(model), zoo_model_dir_of(model)
@@ -383,12 +393,8 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     evaluation: :meth:`Report.to_model_info` writes it beside the file. A model whose logits vary between calls
     (dropout left on, noise in forward, BatchNorm on batch statistics) is refused, unless ``stochastic=True``
     declares it so: the report then says so and AutoAttack runs its randomised version (``rand``)."""
-    from .data import create_dataset, get_dataset_spec
+    # deferred: torch (kept out of the CLI's start)
     from .evaluation import create_evaluator, settings_for_model
-    from .fileio import check_writable_dir
-    from .runner.config import DatasetConfig
-    from .runner.loop import data_fingerprint, evaluate_folder, plan_result
-    from .typed import build
 
     spec = get_dataset_spec(dataset)
     if data_dir is None and spec.needs_data_dir:

@@ -12,7 +12,9 @@ import os
 import sys
 import warnings
 
+from . import __version__
 from .errors import UserError
+from .fileio import no_space
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robustbench_labelaug.demo", "the embedded demo: train, evaluate and rank digits Std/Adv/Adv+"),
@@ -43,7 +45,6 @@ def _version() -> str:
     try:
         return version("robustbench-labelaug")
     except PackageNotFoundError:  # run from a source tree
-        from . import __version__
 
         return __version__
 
@@ -120,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a full disk anywhere a write did not name it itself: one line naming the file
         if exc.errno != errno.ENOSPC:
             raise
-        from .fileio import no_space
 
         print(f"rbla {command}: error: {no_space(exc.filename or '(unknown file)')}", file=sys.stderr)
         return 2

@@ -28,6 +28,10 @@ from typing import Any
 from .data.registry import DEFAULT_DATASET
 from .engine import TASK_THREADS, Folders, Work, default_jobs, ray_address, run_works
 from .errors import UserError
+from .fileio import RunLock, atomic_write_bytes, check_writable_dir, not_a_folder, output_locks
+from .leaderboard.cli import render
+from .mdtext import md_text
+from .results.model_info import load_model_info, stored_headlines
 from .results.vocab import (
     ADV,
     ADV_MIX,
@@ -39,7 +43,11 @@ from .results.vocab import (
     Fair,
     training_label,
 )
+from .runner import ModelConfig, evaluate_config, load_config
+from .runner.tasks import evaluation_works
 from .store import EvaluationStore
+from .train import train
+from .zoo.entries import get_entry, parse_recipe
 
 __all__ = ["DEMO_MODELS", "add_arguments", "main", "mean_ci", "seeds_summary", "seeds_table", "train_work"]
 
@@ -56,8 +64,6 @@ DEFAULT_METHODS = ",".join((STD, ADV, ADV_PLUS))
 def demo_models(methods: str | None) -> tuple[str, ...]:
     """Zoo entries of a ``--methods`` list (comma separated, in the order given, duplicates dropped); an entry
     that fine-tunes another (``starts_from``: FRL's hot start) brings that one in before it."""
-    from .zoo import get_entry
-
     names = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
@@ -76,8 +82,6 @@ FAST_EPOCHS = 2
 def seed_metrics(info: dict[str, Any]) -> dict[str, tuple[str, float]]:
     """key -> (label, value) of a model_info's numeric headline errors, as its evaluators declare them
     (``Evaluator.headline``: the ones the summary line shows, in %)."""
-    from .results.model_info import stored_headlines
-
     values = stored_headlines(info)
     return {k: (h.label, float(h.value)) for k, h in values.items()
             if h.show and h.unit == "%" and isinstance(h.value, (int, float)) and not isinstance(h.value, bool)}
@@ -110,9 +114,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train_args(name: str, seed_index: int, out: Path, fast: bool, progress: bool, device: str | None):
     """The entry's recipe as ``rbla train`` arguments, redirected into the demo's folder."""
-    from .zoo import get_entry
-    from .zoo.entries import parse_recipe
-
     args = parse_recipe(get_entry(name).recipe, name)
     args.seed += seed_index
     args.output = str(out / "train")
@@ -134,6 +135,7 @@ def _experiment(name: str, seed_index: int) -> str:
 
 def finished_run(args) -> Path | None:
     """The run's checkpoint when it is finished, else None (a run of another length is refused)."""
+    # deferred: torch (kept out of the CLI's start)
     from .train import read_checkpoint
 
     last = Path(args.output) / args.experiment / "last.pth.tar"
@@ -148,8 +150,6 @@ def finished_run(args) -> Path | None:
 
 def train_or_resume(args) -> Path:
     """Train the run, continue it from its last checkpoint, or skip it when it is finished; return its checkpoint."""
-    from .train import train
-
     done = finished_run(args)
     if done is not None:
         print(f"  {args.experiment}: finished run found ({done}), skipping")
@@ -165,6 +165,7 @@ def train_work(folders: Folders, name: str, seed_index: int, out: str, fast: boo
     """Train (or resume) one demo run in ``folders["train"]`` and, for seed 0, export its checkpoint into
     ``folders["models"]`` (``load_model``'s layout). Returns the driver's paths of the checkpoint and the export
     (the files themselves come back with the task), the export's sha256 and the seconds."""
+    # deferred: torch (kept out of the CLI's start)
     from .zoo import export_checkpoint
 
     started = time.perf_counter()
@@ -192,7 +193,7 @@ def _uses_gpu(device: str | None) -> bool:
 
 def _exported_files(name: str, model_dir: Path) -> tuple[tuple[str, str], ...]:
     """The zoo checkpoint of ``name`` and its sha256 sidecar, relative to ``model_dir`` (a task's seed)."""
-    from .zoo import checkpoint_path, get_entry, sidecar_path
+    from .zoo.loading import checkpoint_path, sidecar_path  # deferred: torch (kept out of the CLI's start)
 
     path = checkpoint_path(get_entry(name), model_dir)
     return tuple(("models", p.relative_to(model_dir).as_posix()) for p in (path, sidecar_path(path)))
@@ -234,8 +235,6 @@ def seeds_summary(infos: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def seeds_table(infos: dict[str, list[dict[str, Any]]]) -> str:
     """Markdown: mean ± 95 % CI over seeds of the headline errors, one row per training mode."""
-    from .mdtext import md_text
-
     summary = seeds_summary(infos)
     header = ["model", *summary["columns"]]
     lines = [f"Mean ± 95 % CI (t-distribution) over {summary['seeds']} seeds; errors in %.", "",
@@ -260,12 +259,7 @@ def adv_plus_vs_adv(infos: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .fileio import RunLock, atomic_write_bytes, output_locks
-    from .leaderboard.cli import render
-    from .results.model_info import load_model_info
-    from .runner import ModelConfig, evaluate_config, load_config
-    from .runner.tasks import evaluation_works
-    from .zoo import export_checkpoint, get_entry
+    from .zoo.export import export_checkpoint  # deferred: torch (kept out of the CLI's start)
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
@@ -277,7 +271,6 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = Path(args.output + ("-fast" if args.fast and args.output == "rbla_demo" else ""))
     model_dir = Path(args.model_dir) if args.model_dir else (out / "models" if args.fast else Path("./models"))
-    from .fileio import check_writable_dir, not_a_folder
 
     for folder in (out, model_dir):  # a file in the way fails now, not after the first task
         if not_a_folder(folder) is not None:

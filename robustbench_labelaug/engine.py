@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .fileio import atomic_write_bytes, atomic_write_text
 
 TASK_THREADS = 1  # torch threads per task, wherever it runs (the numbers then do not depend on --jobs)
 MAX_RETRIES = 3  # a task whose worker is lost (killed, a node gone) runs again, up to this many times
@@ -308,8 +309,6 @@ def _seed_files(work: Work) -> dict[tuple[str, str], bytes]:
 
 
 def _write_outcome(work: Work, outcome: Outcome) -> None:
-    from .fileio import atomic_write_bytes, atomic_write_text
-
     for (name, rel), data in sorted(outcome.files.items()):
         atomic_write_bytes(Path(work.folders[name]) / _safe_rel(rel), data)
     if work.log is not None:  # written even when empty: every task of a Ray run has its log file
@@ -462,8 +461,6 @@ def _run_on_ray(works: list[Work], progress: bool, desc: str) -> dict[str, Outco
 def _failure(work: Work, exc: BaseException, by_name: Mapping[str, Work]) -> Exception:
     """The driver's error for a failed task (``work``, or the dependency it waited for): its UserError as one line
     naming its log, else a RuntimeError."""
-    from .fileio import atomic_write_text
-
     cause = getattr(exc, "cause", None)
     failed = cause if isinstance(cause, WorkFailed) else exc if isinstance(exc, WorkFailed) else None
     if failed is None:  # a worker lost more often than it is retried, a node gone, ...

@@ -84,6 +84,7 @@ def check_head_width(model: nn.Module, x: torch.Tensor, num_classes: int, num_op
                      what: str = "the model") -> None:
     """:class:`UserError` unless the whole model (inside any K-way view) outputs K + M logits for images ``x``, so
     a declared M (``num_ops``) is what the head has, not only what is recorded."""
+    # deferred: torch (kept out of the CLI's start)
     from .models.classifier import KWayClassifier, unwrap_model
 
     inner = unwrap_model(model)

@@ -16,8 +16,10 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from ..fileio import check_output_file
+from ..fileio import atomic_write_bytes, check_output_file, output_locks
 from ..store import EvaluationFolder
+from .core import compare
+from .files import model_folder
 
 HELP = "compare two evaluated models class by class: paired differences with CIs, McNemar tests, a verdict"
 __all__ = ["HELP", "add_arguments", "main"]
@@ -80,9 +82,6 @@ def demo_seed_folders(folder: Path) -> list[Path]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .core import compare
-    from .files import model_folder
-
     if args.n_boot < 100:
         raise UserError(f"--n-boot {args.n_boot} is too few resamples for a CI: use 1000 or more")
     if not 0.5 <= args.level < 1:
@@ -110,7 +109,6 @@ def main(args: argparse.Namespace) -> int:
                      seed=args.seed)
     text = result.markdown()
     print(text)
-    from ..fileio import atomic_write_bytes, output_locks
 
     with output_locks([p for p in (markdown, plot) if p], "compare output"):  # atomic files, one writer per folder
         if markdown:

@@ -39,8 +39,10 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 from torchvision import transforms as T
 
+from ..compat import import_robustbench
 from ..errors import UserError
 from ..fileio import file_digest
+from ..safeload import load_data_pickle
 from .registry import get_dataset_spec
 from .subsets import NamedSubset
 
@@ -113,8 +115,6 @@ def _batch_entry(entry: Any, path: Path, keys: tuple[str, ...]) -> Any:
 def read_cifar_arrays(cls: type, root: Path, train: bool) -> CifarArrays:
     """The split's batches and meta file (``cls``: torchvision's class, for its file lists and keys), read with
     the restricted unpickler: what torchvision's ``CIFAR10.__init__`` builds, without ``pickle.load``."""
-    from ..safeload import load_data_pickle
-
     folder = root / cls.base_folder
     fix = f"replace it with the official file (unpack {cls.url})"
     data, targets = [], []
@@ -147,8 +147,6 @@ def check_cifar_files(name: str, root: str | Path) -> None:
     kept): the check before torchvision's own CIFAR classes unpickle them (timm's ``torch/cifar10`` under
     ``rbla timm-train``). A file holding anything but data is one :class:`UserError`; missing files are left to
     torchvision."""
-    from ..safeload import load_data_pickle
-
     cls = getattr(tv_datasets, cifar_spec(name).torchvision_class)
     for path in expected_files(name, root):
         if path.is_file():
@@ -361,7 +359,6 @@ def cifar_c_split(root: str | Path, corruption: str, severity: int, clean: Datas
     would try to download a missing folder). ``transform`` is unused (the tensors are already [0,1])."""
     spec = _c_spec(clean)
     folder = resolve_cifar_c_root(root, spec)
-    from ..compat import import_robustbench
 
     import_robustbench()
     from robustbench import data as rb_data

@@ -44,6 +44,7 @@ Sample = tuple[str, int]  # (file path, label)
 
 def _lookup(dataset: Dataset) -> tuple[Callable[[int], Sample], object] | None:
     """``(index -> (path, label), transform)`` for a folder dataset or a wrapper around one, else None."""
+    # deferred: torch (kept out of the CLI's start)
     from .corruptions import AlignedDataset
 
     if isinstance(dataset, ImageFolderDataset):

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import UserError
+from .registry import FOLDER_SPLITS  # the folder names each split may have (one home: the registry)
 
 FINGERPRINT_MODES = ("stat", "content")
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -101,8 +102,6 @@ def folder_fingerprint(root: str | Path, content: bool = False) -> str:
 def data_root(data_dir: str | Path, split: str | None) -> Path:
     """The folder a split reads: ``<data_dir>/<split folder>`` where one exists (an ImageNet-layout folder), else
     ``data_dir`` itself (e.g. CIFAR's batch files)."""
-    from .registry import FOLDER_SPLITS  # the folder names each split may have (one home: the registry)
-
     folders = {key: (key, *aliases) for key, aliases in FOLDER_SPLITS.items()}
     data_dir = Path(data_dir).expanduser()
     if split is not None:

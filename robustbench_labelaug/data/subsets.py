@@ -7,6 +7,7 @@ from __future__ import annotations
 from torch.utils.data import Subset
 
 from ..errors import UserError
+from ..packages import package_folder
 
 
 class NamedSubset(Subset):
@@ -23,8 +24,6 @@ class NamedSubset(Subset):
 
 def robustbench_image_ids() -> list[str]:
     """RobustBench's 5 000 ImageNet test images as ``<wnid>/<file>``, in its order (classes mixed)."""
-    from ..packages import package_folder
-
     folder = package_folder("robustbench")
     if folder is None:
         raise UserError("datasets subset 'robustbench' needs the robustbench package: pip install robustbench")

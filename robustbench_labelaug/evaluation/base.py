@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from .. import distributed as dist_utils
 from ..checks import check_choice, check_fields, check_positive_int
+from ..data import get_dataset_spec
 from ..errors import UserError
 from ..fileio import atomic_write_json, jsonable  # noqa: F401  (re-exported)
 from ..models.classifier import ImageClassifier, KWayClassifier, k_way, unwrap_model
@@ -74,8 +75,6 @@ class EvalContext:
         if self.num_classes is None:
             k = None
             if self.dataset is not None:
-                from ..data import get_dataset_spec
-
                 spec = get_dataset_spec(self.dataset)
                 if not callable(spec.num_classes):
                     k = int(spec.num_classes)
@@ -279,6 +278,7 @@ class Evaluator(ABC):
 
     def check_model(self, model: nn.Module, dataset: Dataset, ctx: EvalContext) -> None:
         x = dataset[0][0].unsqueeze(0).to(ctx.device)
+        # deferred: torch (kept out of the CLI's start)
         from ..modelcheck import check_input_channels, check_model_sees
 
         check_input_channels(model, x, self.name + ": the model")  # before the forward pass broadcasts it

@@ -5,6 +5,7 @@ authors' code."""
 
 from __future__ import annotations
 
+from ..errors import UserError
 from ..results.vocab import Fair
 from .cfa import CFA_PARTS, CFAPolicy, cfa_class_beta, cfa_class_eps
 from .fawa import FAWA
@@ -18,8 +19,6 @@ POLICIES: dict[str, type[FairPolicy]] = {Fair.NONE: FairPolicy, Fair.CFA: CFAPol
 
 def create_policy(name: str, num_classes: int, eps: float, beta: float = 6.0, **options) -> FairPolicy:
     """A policy by name (``none``, ``cfa``, ``frl``) with its options (see each class)."""
-    from ..errors import UserError
-
     if name not in POLICIES:
         raise UserError(f"unknown fairness policy '{name}': use one of {', '.join(POLICIES)}")
     return POLICIES[name](num_classes, eps, beta, **options)

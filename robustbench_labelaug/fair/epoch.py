@@ -185,6 +185,7 @@ class Normalized(nn.Module):
 
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
+        # deferred: torch (kept out of the CLI's start)
         from ..models.classifier import InputNormalize
 
         self.normalize = InputNormalize(mean, std)

@@ -47,6 +47,7 @@ class FairPolicy:
 
     def apply(self, target, epoch: int) -> None:
         """Set ``target``'s (an AdvLabelAug or TradesLoss) class-wise tensors for epoch ``epoch``."""
+        # deferred: torch (kept out of the CLI's start)
         from .trades import TradesLoss
 
         target.set_class_params(**self.class_params(epoch, isinstance(target, TradesLoss)))

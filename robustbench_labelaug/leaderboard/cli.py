@@ -15,7 +15,9 @@ from ..errors import UserError
 from ..fileio import atomic_write_bytes, output_locks
 from ..results.model_info import load_model_infos
 from .html import to_html
+from .plots import check_formats, write_plots
 from .table import METRICS, SORT_KEYS, build_tables, to_markdown
+from .training_curves import plot_training_folder, training_runs
 
 HELP = "render the model_info JSONs written by rbla evaluate (or RobustBench's) as a leaderboard"
 __all__ = ["HELP", "add_arguments", "free_name", "main", "render", "stored_title"]
@@ -93,8 +95,6 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | boo
         elif html:
             html_path = Path(html)
         if plots:
-            from .plots import check_formats
-
             plot_formats = check_formats(plot_formats)
         atomic_write_bytes(md_path, markdown.encode())
         paths: list[Path] = [md_path]
@@ -103,8 +103,6 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | boo
                                                   plots=page_figures).encode())
             paths.append(html_path)
         if plots:
-            from .plots import write_plots
-
             by_key = dict(infos)
             paths += write_plots([(k, by_key[k]) for t in tables for k in t.keys], folder / "plots", plot_formats)
     if not quiet:
@@ -114,8 +112,6 @@ def render(folder: str | Path, sort: str = "robustbench", html: str | Path | boo
 
 
 def main(args: argparse.Namespace) -> int:
-    from .training_curves import plot_training_folder, training_runs
-
     if training_runs(args.dir) and not list(Path(args.dir).glob("**/*.json")):  # rbla train run folder(s)
         if not args.plots:
             raise UserError(f"{args.dir} holds rbla train runs, not model_info JSONs: pass --plots to draw their "

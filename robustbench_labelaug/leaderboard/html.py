@@ -22,6 +22,15 @@ from ..results import keys
 from ..results.model_info import PIXEL_SPACE
 from ..results.outcomes import Outcome, outcome_of, stored_checks
 from ..scoring.intervals import classwise_intervals
+from .plots import (
+    classwise_figure,
+    corruption_ce,
+    corruption_table,
+    corruptions_figure,
+    curves_figure,
+    figure_bytes,
+    overview_figure,
+)
 from .table import ALWAYS_SHOWN, Table, as_tables, leaderboard_notes
 
 TEMPLATE = "leaderboard.html.j2"
@@ -215,8 +224,6 @@ def masking_detail(info: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def corruption_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str, Any] | None:
     """The corruption table: error (or accuracy) per corruption and severity, CE per corruption, mCE."""
-    from .plots import corruption_ce, corruption_table
-
     table = corruption_table(info)
     if table is None:
         return None
@@ -236,15 +243,11 @@ def corruption_detail(info: Mapping[str, Any], metric: str = "err") -> dict[str,
 
 
 def _data_uri(fig) -> str:
-    from .plots import figure_bytes
-
     return "data:image/svg+xml;base64," + base64.b64encode(figure_bytes(fig, "svg")).decode()
 
 
 def model_plots(key: str, info: Mapping[str, Any]) -> list[dict[str, str]]:
     """The model's class-wise and corruption figures as SVG data URIs."""
-    from .plots import classwise_figure, corruptions_figure, curves_figure
-
     out = []
     for alt, make in ((f"class-wise error of {key}", classwise_figure),
                       (f"corruption error of {key}", corruptions_figure),
@@ -285,8 +288,6 @@ CLIP_CHARS = 28  # a text cell longer than this is clipped on the main view, its
 
 
 def _overview(members: ModelInfos) -> dict[str, str] | None:
-    from .plots import overview_figure
-
     fig = overview_figure(members)
     return None if fig is None else {"alt": "overview: each model's mean robust error over the classes against the "
                                              "class SD of its robust error (the class gap)", "src": _data_uri(fig)}

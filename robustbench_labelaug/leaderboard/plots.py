@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..data.registry import class_names
+from ..errors import UserError
 from ..fileio import atomic_write_bytes
 from ..results import keys
 from ..results.model_info import format_eps
@@ -461,8 +462,6 @@ def plot_curves(infos: ModelInfos, path: Path, formats: Sequence[str] = ("png",)
 
 
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
-    from ..errors import UserError
-
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise UserError(f"unknown plot format {', '.join(bad) or '(none)'}: use some of {', '.join(FORMATS)}, "

@@ -16,6 +16,7 @@ from __future__ import annotations
 from timm.models import register_model
 from torch import nn
 
+from ..compat import import_robustbench
 from ..errors import UserError
 
 CIFAR_PRETRAINED_CFG = {"mean": (0.4914, 0.4822, 0.4465), "std": (0.2471, 0.2435, 0.2616), "input_size": (3, 32, 32),
@@ -39,8 +40,6 @@ def _with_cfg(net: nn.Module, num_classes: int) -> nn.Module:
 
 
 def _rb_architectures(module: str):
-    from ..compat import import_robustbench
-
     import_robustbench()
     import importlib
 

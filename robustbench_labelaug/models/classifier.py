@@ -114,12 +114,14 @@ def create_classifier(model_name: str, num_classes: int, num_ops: int = 0, *, pr
         raise UserError(f"extra_head_init must be 'zeros' or 'mean', got {extra_head_init!r}")
     local_file = (kwargs.get("pretrained_cfg_overlay") or {}).get("file")
     if pretrained and not local_file:
+        # deferred: torch (kept out of the CLI's start)
         from .pretrained import pretrained_unavailable
 
         reason = pretrained_unavailable(model_name)
         if reason is not None:
             raise UserError(f"timm's pretrained weights for '{model_name}' cannot be fetched ({reason}): run where "
                             "the Hugging Face hub is reachable or its cache holds them, or drop --pretrained")
+    # deferred: torch (kept out of the CLI's start)
     from .pretrained import create_with_head_rule
 
     try:

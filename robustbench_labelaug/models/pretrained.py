@@ -7,6 +7,8 @@ import socket
 import urllib.parse
 import urllib.request
 
+from ..errors import UserError
+
 NETWORK_PROBE_TIMEOUT_S = 3.0
 
 
@@ -73,8 +75,6 @@ def resolve_pretrained_name(model_name: str, tag: str | None = None) -> str:
     or a full ``arch.tag``), else timm's default tag for the architecture (recorded, so the choice is explicit)."""
     from timm.models import get_pretrained_cfg
 
-    from ..errors import UserError
-
     arch, own = split_tag(model_name)
     if tag:
         tag_arch, tag_tag = split_tag(tag)
@@ -124,8 +124,6 @@ def extend_head(net, num_outputs: int, extra_init: str = "zeros") -> None:
     import torch
     from torch import nn
 
-    from ..errors import UserError
-
     old = net.get_classifier()
     if not isinstance(old, nn.Linear):
         raise UserError(f"cannot extend the {type(old).__name__} classifier of {type(net).__name__} to {num_outputs} "
@@ -159,8 +157,6 @@ def pretrained_head_width(model_name: str, file: str | None = None) -> int | Non
     if file is None:
         return getattr(cfg, "num_classes", None) if cfg is not None else None
     from timm.models import load_state_dict
-
-    from ..errors import UserError
 
     classifier = getattr(cfg, "classifier", None) if cfg is not None else None
     if isinstance(classifier, (tuple, list)):

@@ -9,6 +9,7 @@ from timm.models import register_model
 from timm.models.resnet import BasicBlock
 from torch import nn
 
+from ..data import create_dataset
 from ..errors import UserError
 
 
@@ -68,7 +69,7 @@ def train_tiny_digits(epochs: int = 2, *, seed: int = 0, shuffle: bool = True, n
     import torch
     import torch.nn.functional as F
 
-    from ..data import create_dataset
+    # deferred: torch (kept out of the CLI's start)
     from .classifier import create_classifier
 
     torch.manual_seed(seed)

@@ -39,9 +39,15 @@ loaded), :mod:`.loop` (the one evaluate loop, shared with ``benchmark()``), :mod
 
 from __future__ import annotations
 
-from .config import DatasetConfig, EvalConfig, EvaluatorConfig, ModelConfig, RuntimeConfig, load_config
-from .per_model import evaluate_model
-from .run import evaluate_config
+from .._lazy import lazy_exports
+
+# each name loads its module on first use: the config schema (rbla evaluate --help, rbla study) without the loop
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(("DatasetConfig", "EvalConfig", "EvaluatorConfig", "ModelConfig", "RuntimeConfig", "load_config"),
+                    ".config"),
+    "evaluate_model": ".per_model",
+    "evaluate_config": ".run",
+})
 
 __all__ = ["DatasetConfig", "EvalConfig", "EvaluatorConfig", "ModelConfig", "RuntimeConfig", "evaluate_config",
            "evaluate_model", "load_config"]

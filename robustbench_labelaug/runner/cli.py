@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .config import load_config
+from ..zoo.folders import ZOO_ENV, using_zoo
+from .config import load_config, packaged_configs
 from .run import evaluate_config
 
 HELP = "evaluate models (zoo names or checkpoints) from a YAML config into RobustBench model_info JSONs"
@@ -12,8 +13,6 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .config import packaged_configs
-
     parser.add_argument("-c", "--config", required=True, metavar="FILE",
                         help="evaluation config (YAML), or a packaged one by name: "
                              + (", ".join(sorted(packaged_configs())) or "none installed")
@@ -45,8 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
-
-    from ..zoo.folders import ZOO_ENV, using_zoo
 
     saved = os.environ.get(ZOO_ENV)
     if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)

@@ -19,11 +19,14 @@ from ..checks import (
     check_positive_int,
     is_int,
 )
+from ..data import get_dataset_spec, list_datasets
 from ..errors import UserError
 from ..fileio import check_component
+from ..packages import package_folder
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL, TRAINING_LABELS
 from ..typed import build
 from ..yamlio import load_yaml
+from .feeding import check_batch_size, check_decode
 
 TOP_KEYS = ("title", "runtime", "datasets", "models", "evaluators", "fast")
 # a model's source: a zoo name, a checkpoint path, or one of the registered model sources (zoo/sources.py; a test
@@ -79,8 +82,6 @@ class DatasetConfig(_Schema):
 
     @property
     def dataset_spec(self):
-        from ..data import get_dataset_spec
-
         return get_dataset_spec(self.name)
 
     def spec(self) -> dict[str, Any]:
@@ -271,6 +272,7 @@ def _check_model_values(model: ModelConfig, where: str) -> None:
 def _check_evaluator_settings(ev: EvaluatorConfig, fast: Mapping[str, Any], where: str) -> None:
     """Build the evaluator with its settings and with its --fast settings: a bad value fails now, not after the
     evaluators before it have run."""
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import create_evaluator
 
     for is_fast in (False, True):
@@ -285,8 +287,6 @@ CONFIG_PACKAGE = "robustbench_labelaug.eval_configs"
 
 def packaged_configs() -> dict[str, Path]:
     """The configs installed with the package (``eval_configs/*.yaml``), by stem: ``digits``, ``paper_imagenet``."""
-    from ..packages import package_folder
-
     folders = [f for f in (package_folder(CONFIG_PACKAGE),) if f is not None]
     folders.append(Path(__file__).resolve().parents[2] / "eval_configs")  # a source checkout
     for folder in map(Path, folders):
@@ -311,7 +311,7 @@ def resolve_config_path(path: str | Path) -> Path:
 
 def load_config(path: str | Path) -> EvalConfig:
     """Read and validate an evaluation config (see the module docstring); nothing is built or written."""
-    from ..data import get_dataset_spec, list_datasets
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import EVALUATORS
 
     file = resolve_config_path(path)
@@ -322,7 +322,6 @@ def load_config(path: str | Path) -> EvalConfig:
 
     prefix = f"config {file}"
     runtime = build(RuntimeConfig, _mapping(raw.get("runtime"), "runtime", file), prefix, "runtime")
-    from .feeding import check_batch_size, check_decode
 
     runtime.batch_size = check_batch_size(runtime.batch_size, f"config {file}")
     runtime.decode = check_decode(runtime.decode, f"config {file}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..fileio import names_difference
+from ..safeload import load_torch
 from .loop import data_fingerprint
 
 
@@ -22,8 +23,6 @@ def data_fingerprints(cfg) -> dict[str, str | None]:
 def recorded_class_names(path: Path) -> list[str] | None:
     """The class names an exported zoo checkpoint records (None: none recorded, or no file). The file is mapped,
     not read: only its small metadata is touched."""
-    from ..safeload import load_torch
-
     if not Path(path).is_file():
         return None
     try:

@@ -72,10 +72,14 @@ def _evaluate(folder: EvaluationFolder, planned: Sequence[ResultSpec], fingerpri
               checked: dict | None) -> dict[str, dict[str, Any]]:
     import torch  # deferred with the evaluators (torch) for the CLI's start time
 
+    # deferred: torch (kept out of the CLI's start)
     from .. import distributed as dist_utils
+
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import EvalContext, create_evaluator
 
     def load_checked(data):
+        # deferred: torch (kept out of the CLI's start)
         from ..modelcheck import check_consistent_outputs
 
         net = load()

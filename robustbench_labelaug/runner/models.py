@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..fileio import jsonable
+from ..fileio import file_sha256, jsonable
 from ..results.rules import is_number
 from ..results.vocab import ADV_PLUS, ADVERSARIAL_MODES, DEFAULT_THREAT_MODEL, NO_POLICY, TRADES
+from ..train.args import recorded_protocol, training_label
+from ..zoo.entries import get_entry
+from ..zoo.sources import load_source, resolve_source
+from ..zoo.user import entry_model_meta
 from .config import EvalConfig, ModelConfig
+from .guards import recorded_class_names
 
 
 class MissingCheckpoint(UserError):
@@ -41,15 +46,13 @@ class ResolvedModel:
 
 def zoo_entry(name: str) -> dict[str, Any]:
     """A model-zoo entry as a dict (fields as in ``model_zoo/*.yaml``)."""
-    from ..zoo import get_entry
-
     return get_entry(name).to_dict()
 
 
 def zoo_fingerprint(name: str, entry: Mapping[str, Any], model_dir: str) -> dict[str, Any]:
     """What identifies a zoo model's weights: the published sha256, else the export's sidecar, else the file's
     own sha256; timm's pretrained weights for an entry that falls back to them."""
-    from ..zoo import checkpoint_path, file_sha256, get_entry, read_sidecar
+    from ..zoo.loading import checkpoint_path, read_sidecar  # deferred: torch (kept out of the CLI's start)
 
     path = checkpoint_path(get_entry(name), model_dir)
     if not path.is_file():
@@ -101,8 +104,6 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
     overrides = {k: getattr(model, k) for k in ("training", "delta", "eps", "description", "paper")
                  if getattr(model, k) is not None}
     if model.robustbench or model.timm or model.python:
-        from ..zoo.sources import resolve_source
-
         dataset_id = _pick_dataset(cfg, model, None)
         spec = source_spec(model, cfg.datasets[dataset_id].name, model.threat_model)
         if model.python and spec["num_classes"] is None:  # K from the dataset registry
@@ -113,14 +114,12 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         fingerprint = source.fingerprint()
         reported = source.reported
     elif model.zoo:
-        from ..zoo import checkpoint_path, get_entry
-        from ..zoo.user import entry_model_meta
+        from ..zoo.loading import checkpoint_path  # deferred: torch (kept out of the CLI's start)
 
         entry = zoo_entry(model.zoo)
         fingerprint = zoo_fingerprint(model.zoo, entry, cfg.runtime.model_dir)
         # the entry, its checkpoint's training args, its departures from the recipe: as benchmark(load_model(name))
         meta = entry_model_meta(get_entry(model.zoo), cfg.runtime.model_dir, "rbla evaluate")
-        from .guards import recorded_class_names
 
         names = recorded_class_names(checkpoint_path(get_entry(model.zoo), cfg.runtime.model_dir))
         if names:
@@ -129,10 +128,12 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         if meta.get("recipe_departures"):  # not the paper's recipe: no reported numbers either
             reported = model.reported
     else:
+        # deferred: torch (kept out of the CLI's start)
         from ..train.checkpoint import read_checkpoint
 
         path = Path(model.checkpoint).expanduser()
         state = read_checkpoint(path)
+        # deferred: torch (kept out of the CLI's start)
         from ..modelcheck import check_finite_state
 
         check_finite_state(state["state_dict"], f"model '{model.key}' (checkpoint {path})")
@@ -142,7 +143,6 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
             if given is not None and found is not None and given != found:
                 raise UserError(f"model '{model.key}': the config says {name}={given} but checkpoint {path} has "
                                 f"{found}: drop it from the config or fix it")
-        from ..train.args import recorded_protocol, training_label
 
         mode = args.get("adv_mode")
         training = training_label(mode, args.get("fair", NO_POLICY), recorded_protocol(args))
@@ -159,7 +159,6 @@ def resolve_model(cfg: EvalConfig, model: ModelConfig) -> ResolvedModel:
         if meta["architecture"] is None or meta["num_classes"] is None:
             raise UserError(f"model '{model.key}': checkpoint {path} does not record its architecture/K: set "
                             "'arch' and 'num_classes' in the config")
-        from ..zoo import file_sha256
 
         fingerprint = {"sha256": file_sha256(path)}  # the weights, wherever the file lies
         reported = model.reported
@@ -188,17 +187,19 @@ def source_spec(model: ModelConfig, dataset: str | None, threat_model: str | Non
 def load_resolved_model(model: ResolvedModel, model_dir: str):
     """The model in eval mode: through the zoo, or built from its checkpoint (strict load)."""
     if model.config.robustbench or model.config.timm or model.config.python:
-        from ..zoo.sources import load_source, resolve_source
-
         spec = source_spec(model.config, model.meta.get("dataset"),
                            model.meta.get("threat_model", DEFAULT_THREAT_MODEL), model.meta.get("num_classes"))
         return load_source(resolve_source(spec, model_dir))
     if model.config.zoo:
+        # deferred: torch (kept out of the CLI's start)
         from ..zoo import load_model
 
         return load_model(model.config.zoo, model_dir=model_dir, dataset=model.meta.get("dataset"),
                           threat_model=model.meta.get("threat_model", DEFAULT_THREAT_MODEL))
+    # deferred: torch (kept out of the CLI's start)
     from ..models import create_classifier
+
+    # deferred: torch (kept out of the CLI's start)
     from ..train.checkpoint import load_weights, read_checkpoint
 
     path = Path(model.config.checkpoint).expanduser()

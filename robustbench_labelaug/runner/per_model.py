@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..data import create_dataset
 from ..errors import UserError
 from ..store import EvaluationStore
 from . import guards
@@ -24,8 +25,6 @@ class DatasetCache:
 
     def __call__(self, ds_id: str):
         if ds_id not in self.built:
-            from ..data import create_dataset
-
             d = self.cfg.datasets[ds_id]
             ds = create_dataset(d.name, d.data_dir, d.resolved_split, input_size=d.input_size,
                                 crop_pct=d.crop_pct, interpolation=d.interpolation, download=d.download,

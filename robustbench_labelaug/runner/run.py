@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..engine import ray_address, run_works
 from ..errors import UserError
 from ..fileio import check_writable_dir
+from ..leaderboard.cli import render
+from ..leaderboard.table import summary_line
 from ..store import EvaluationStore
 from . import guards
 from .config import EvalConfig, check_device
 from .models import MissingCheckpoint, ResolvedModel, resolve_model
 from .per_model import DatasetCache, check_num_classes, evaluate_model
+from .tasks import evaluation_works
 
 
 def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: list[str] | None = None,
@@ -23,8 +27,8 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
     ``jobs`` > 1 or a Ray cluster ``address`` (else ``RAY_ADDRESS``): the work runs first as Ray tasks (one per
     model and evaluator group, one torch thread each; :mod:`.tasks`, :mod:`robustbench_labelaug.engine`) on a
     local Ray of ``jobs`` CPUs or on the cluster, their files written here; then this process reads the results."""
+    # deferred: torch (kept out of the CLI's start)
     from .. import distributed as dist_utils
-    from ..leaderboard.cli import render
 
     chosen = cfg.models
     if models:
@@ -52,7 +56,6 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         raise UserError(f"device '{requested}' was asked for but CUDA is not available: use device cpu or auto")
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    from ..engine import ray_address, run_works
 
     on_ray = jobs > 1 or ray_address(address) is not None
     if on_ray and dist.distributed:
@@ -64,7 +67,6 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
         lock = EvaluationStore(out).lock().acquire(on_stale=print)
     try:
         if on_ray:  # the tasks' files come back and are written here, under this process's lock
-            from .tasks import evaluation_works
 
             run_works(evaluation_works(cfg, out, [m.key for m in resolved], fast=fast, device=device,
                                        gpu=dev.type == "cuda", log_dir=out / "logs"),
@@ -86,9 +88,11 @@ def evaluate_config(cfg: EvalConfig, output: str | Path | None = None, models: l
 
 def _evaluate_all(cfg: EvalConfig, resolved: list[ResolvedModel], out: Path, datasets: DatasetCache, fast: bool, dev,
                   progress: bool, checked: dict, dist) -> list[Path]:
+    # deferred: torch (kept out of the CLI's start)
     from .. import distributed as dist_utils
+
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation.declare import model_info_from_results
-    from ..leaderboard.table import summary_line
 
     written = []
     store = EvaluationStore(out, writer=dist.is_main)

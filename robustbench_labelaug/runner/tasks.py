@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..engine import Folders, Work
+from ..engine import TASK_THREADS, Folders, Work
+from .models import resolve_model
+from .per_model import DatasetCache, check_num_classes, evaluate_model
 
 
 def evaluate_group(folders: Folders, cfg, output: str | Path, key: str, evaluator_ids: Sequence[str], fast: bool,
@@ -28,9 +30,8 @@ def evaluate_group(folders: Folders, cfg, output: str | Path, key: str, evaluato
     them (a final :func:`~robustbench_labelaug.runner.evaluate_config` then only reads them). Paths inside the
     work's folders (the output, a model folder, a checkpoint a dependency wrote) are the task's copies
     (``folders.map``). Returns ``{"results": evaluator id -> EvalResult dict, "seconds": ...}``."""
+    # deferred: torch (kept out of the CLI's start)
     from .. import distributed as dist_utils
-    from .models import resolve_model
-    from .per_model import DatasetCache, check_num_classes, evaluate_model
 
     started = time.perf_counter()
     cfg = copy.deepcopy(cfg)
@@ -52,6 +53,7 @@ def evaluate_group(folders: Folders, cfg, output: str | Path, key: str, evaluato
 def evaluator_groups(cfg) -> list[list]:
     """The config's evaluator entries grouped into tasks: an evaluator that reuses an earlier one's per-sample
     results (``Evaluator.reuses``) joins that one's group."""
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import evaluator_class
 
     groups: list[list] = []
@@ -78,7 +80,7 @@ def evaluation_works(cfg, output: str | Path, keys: Sequence[str], *, fast: bool
     works see (e.g. the demo's checkpoints) and what of them each starts with. ``gpu``: each work takes one GPU
     (``device`` is then the GPU Ray gives it). ``log_dir``: each task's output goes to a log file there (Ray runs);
     ``done(key, label, seconds)`` when a task has finished."""
-    from ..engine import TASK_THREADS
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import evaluator_class
 
     output = Path(output)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .outcomes import ArmOutcomes
+from .outcomes import ArmOutcomes, concat_tables, outcome_table
 
 QUADRATURE_NODES = 64
 
@@ -81,8 +81,6 @@ def true_model_summaries(effect: float | Sequence[float], *, class_logits: Seque
 
 def to_table(arms: Mapping[str, ArmOutcomes]):
     """The arms as one outcome table (:data:`.outcomes.COLUMNS`)."""
-    from .outcomes import concat_tables, outcome_table
-
     parts = []
     for a in arms.values():
         s, n = a.wrong.shape

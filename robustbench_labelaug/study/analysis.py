@@ -26,7 +26,22 @@ from typing import Any
 
 import numpy as np
 
+from ..compare.files import load_evaluated
 from ..errors import UserError
+from ..stats import (
+    ArmOutcomes,
+    VarianceComponents,
+    arm_summary,
+    bootstrap_draws,
+    difference,
+    endpoint_verdicts,
+    matched_robustness,
+    power,
+    power_report,
+    seeds_for_power,
+)
+from ..stats.bootstrap import class_errors_per_seed, per_seed_statistics
+from ..store import EvaluationStore
 from .cells import EVAL
 from .config import STATISTICS, Study
 from .plan import Plan, Point
@@ -73,8 +88,6 @@ def cell_outcome(model, rid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def point_outcomes(point: Point, cells: list, models: dict, rid: str):
     """The point's cells as one :class:`~..stats.ArmOutcomes` (seeds = seed indices); ``UserError`` where its
     seeds were scored on different examples."""
-    from ..stats import ArmOutcomes
-
     rows, index, y = [], None, None
     for cell in sorted(cells, key=lambda c: c.seed_index):
         i, yy, wrong = cell_outcome(models[cell.training], rid)
@@ -91,8 +104,6 @@ def point_outcomes(point: Point, cells: list, models: dict, rid: str):
 def _summary(draws, arm: str, level: float) -> dict[str, Any]:
     """Each statistic's estimate with its interval, clipped to the statistic's range (an error rate and the worst
     class lie in [0, 100], a class SD in [0, 50]: the bootstrap's widened seed resamples can reach past them)."""
-    from ..stats import arm_summary
-
     out = {}
     for statistic in STATISTICS:
         method = interval_of(statistic)
@@ -105,24 +116,16 @@ def _summary(draws, arm: str, level: float) -> dict[str, Any]:
 
 
 def _per_seed(outcomes, k: int) -> dict[str, list[float]]:
-    from ..stats.bootstrap import per_seed_statistics
-
     values = per_seed_statistics(outcomes, k)
     return {s: values[:, j].tolist() for j, s in enumerate(STATISTICS)}
 
 
 def _class_errors(outcomes, k: int) -> list[float]:
-    from ..stats.bootstrap import class_errors_per_seed
-
     return np.nanmean(class_errors_per_seed(outcomes, k), axis=0).tolist()
 
 
 def analyse(study: Study, plan: Plan, study_dir: Path, fast: bool) -> dict[str, Any]:
     """study.json's content (see :func:`robustbench_labelaug.study.run.run_study`)."""
-    from ..compare.files import load_evaluated
-    from ..stats import bootstrap_draws
-    from ..store import EvaluationStore
-
     cfg, ep = study.cfg, study.cfg.endpoints
     eval_dir = study_dir / EVAL
     store = EvaluationStore(eval_dir, writer=False)
@@ -191,8 +194,6 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _verdicts(study: Study, plan: Plan, draws, e: str, reference: Point, family: list) -> dict[str, Any]:
-    from ..stats import difference, endpoint_verdicts
-
     ep = study.cfg.endpoints
     entries: dict[str, dict[str, Any]] = {}
     directions: dict[str, str] = {}
@@ -218,8 +219,6 @@ def _verdicts(study: Study, plan: Plan, draws, e: str, reference: Point, family:
 
 
 def _matched(study: Study, plan: Plan, draws, e: str, reference: Point) -> dict[str, Any]:
-    from ..stats import matched_robustness
-
     t = study.cfg.tradeoff
     out: dict[str, Any] = {}
     for arm in study.cfg.arms:
@@ -240,8 +239,6 @@ def _matched(study: Study, plan: Plan, draws, e: str, reference: Point) -> dict[
 
 
 def _power(study: Study, plan: Plan, outcomes, e: str, reference: Point, p, n_primary: int) -> dict[str, Any]:
-    from ..stats import VarianceComponents, power, power_report, seeds_for_power
-
     ep = study.cfg.endpoints
     point = next(q for q in plan.points_of(p.arm) if q.swept is None or q.value == p.value)
     table = outcomes[(e, p.measure)]

@@ -25,9 +25,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..demo import finished_run, run_train_args, train_or_resume
 from ..engine import Folders
 from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text, jsonable, read_json_or_none
+from ..train.args import RUN_CONTROL, THIS_CALL, add_arguments, resolve_defaults, validate_args
 from .config import Study, cell_settings
 from .plan import Plan, Training
 
@@ -41,8 +43,6 @@ class _FlagParser(argparse.ArgumentParser):
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    from ..train.args import add_arguments
-
     parser = _FlagParser(prog="rbla train", add_help=False)
     add_arguments(parser)
     return parser
@@ -64,8 +64,6 @@ def training_args(training: Training, study_dir: Path, *, fast_epochs: int | Non
                   device: str | None = None, where: str | None = None) -> argparse.Namespace:
     """The ``rbla train`` arguments of ``training`` (see the module docstring); ``UserError`` naming ``where``
     for a knob that is not an ``rbla train`` flag or a value it refuses."""
-    from ..demo import run_train_args
-
     args = run_train_args(training.method, training.seed_index, study_dir, False, progress, device)
     where = where or f"training {training.name}"
     knobs = dict(training.knobs)
@@ -95,8 +93,6 @@ def training_args(training: Training, study_dir: Path, *, fast_epochs: int | Non
 
 def check_training_args(args: argparse.Namespace, where: str) -> None:
     """``rbla train``'s own checks of the arguments (a copy: the hot start need not exist yet)."""
-    from ..train.args import validate_args
-
     probe = copy.deepcopy(args)
     probe.initial_checkpoint = None
     try:
@@ -108,8 +104,6 @@ def check_training_args(args: argparse.Namespace, where: str) -> None:
 def training_record(args: argparse.Namespace, training: Training) -> dict[str, Any]:
     """What a training is: its arguments less those that steer the run (folders, device, progress: ``rbla
     train``'s ``THIS_CALL`` / ``RUN_CONTROL``), the hot start by name instead of path."""
-    from ..train.args import RUN_CONTROL, THIS_CALL, resolve_defaults
-
     values = vars(resolve_defaults(copy.deepcopy(args)))
     skip = set(THIS_CALL) | set(RUN_CONTROL) | {"initial_checkpoint", "given"}
     return {"method": training.method, "knobs": dict(training.knobs), "eps": training.eps,
@@ -121,6 +115,7 @@ def evaluation_record(study: Study, eps: float, fast: bool) -> dict[str, Any]:
     """What a cell's evaluation is: each measure's evaluator and settings at ``eps``, the dataset, the seed."""
     import dataclasses
 
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import evaluator_class
 
     caps = {"n_examples": study.cfg.fast.n_examples}
@@ -176,8 +171,6 @@ def write_records(plan: Plan, study_dir: Path, records: Mapping[str, dict[str, A
 
 def finished_training(args: argparse.Namespace) -> Path | None:
     """The training's checkpoint when it is finished, else None (``demo.finished_run``)."""
-    from ..demo import finished_run
-
     return finished_run(args)
 
 
@@ -186,8 +179,6 @@ def train_cell(folders: Folders, training: Training, study_dir: str, fast_epochs
     """Engine work: train (or continue) ``training`` in ``folders["train"]``; the driver's path of its checkpoint
     and the seconds (the files come back with the task). ``log``: a file that takes the run's output (an
     in-process run, whose terminal shows the study's one bar; a Ray task's output is captured by the engine)."""
-    from ..demo import train_or_resume
-
     started = time.perf_counter()
     args = training_args(training, Path(study_dir), fast_epochs=fast_epochs, device=device)
     args.output = str(folders.map(args.output))

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine import default_jobs
+from ..errors import UserError
+from ..runner.config import check_device
+from ..zoo.folders import ZOO_ENV, using_zoo
+from .config import load_study_config, packaged_study_configs
+from .report import markdown
+from .run import run_study
+
 HELP = ("a study from one config: train every arm x knob x eps x seed, evaluate each cell, and write the "
         "aggregates, the trade-off figure, matched robustness, the verdict table and the power report")
 __all__ = ["HELP", "add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .config import packaged_study_configs
-
     parser.add_argument("-c", "--config", required=True, metavar="FILE",
                         help="study config (YAML; docs/study.md), or a packaged one by name: "
                              + (", ".join(sorted(packaged_study_configs())) or "none installed"))
@@ -41,15 +47,7 @@ def main(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from ..engine import default_jobs
-    from ..errors import UserError
-    from ..zoo.folders import ZOO_ENV, using_zoo
-    from .config import load_study_config
-    from .run import run_study
-
     if args.device is not None:
-        from ..runner.config import check_device
-
         check_device(args.device, "--device")
     saved = os.environ.get(ZOO_ENV)
     if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)
@@ -70,7 +68,6 @@ def main(args: argparse.Namespace) -> int:
                 os.environ[ZOO_ENV] = saved
     if args.dry_run:
         return 0
-    from .report import markdown
 
     text = markdown(done["data"])  # the verdicts, matched robustness and power; the aggregates are in the file
     print(text.split("\n## Aggregates")[0].rstrip() + "\n")

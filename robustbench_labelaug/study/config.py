@@ -46,11 +46,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
 
+from ..data import list_datasets
 from ..errors import UserError
 from ..fileio import check_component
+from ..packages import package_folder
 from ..results.rules import eps_problem, is_number
+from ..runner.config import DatasetConfig, EvaluatorConfig, RuntimeConfig, check_device, expand_env
+from ..runner.config import keys_of as eval_keys
+from ..runner.feeding import check_batch_size, check_decode
 from ..typed import build, rule
 from ..yamlio import load_yaml
+from ..zoo import get_entry
 
 STATISTICS = ("mean", "sd", "worst")  # stats.bootstrap.STATISTICS (torch-free, but scipy: kept apart here)
 DIRECTIONS = ("two-sided", "decrease", "increase")  # stats.equivalence.DIRECTIONS
@@ -195,8 +201,6 @@ def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
 
 def packaged_study_configs() -> dict[str, Path]:
     """The study configs installed with the package (``study_configs/*.yaml``), by stem: ``digits``."""
-    from ..packages import package_folder
-
     folders = [f for f in (package_folder(CONFIG_PACKAGE),) if f is not None]
     folders.append(Path(__file__).resolve().parents[2] / "study_configs")  # a source checkout
     for folder in map(Path, folders):
@@ -263,7 +267,6 @@ def load_study_config(path: str | Path) -> Study:
     """Read and validate a study config (see the module docstring); nothing is trained or written."""
     file = resolve_study_path(path)
     raw = _mapping(load_yaml(file, f"study config {file}"), "the file", file)
-    from ..runner.config import expand_env
 
     raw = expand_env(raw, file.name)
     prefix = f"study config {file}"
@@ -280,10 +283,6 @@ def load_study_config(path: str | Path) -> Study:
 
 
 def _dataset(value: Any, prefix: str):
-    from ..data import list_datasets
-    from ..runner.config import DatasetConfig
-    from ..runner.config import keys_of as eval_keys
-
     raw = {"name": value} if isinstance(value, str) else value
     if not isinstance(raw, dict):
         raise UserError(f"{prefix}: 'dataset' must be a dataset name (e.g. digits) or a mapping (name, split, "
@@ -305,9 +304,6 @@ def _dataset(value: Any, prefix: str):
 
 
 def _runtime(values: Mapping[str, Any], prefix: str):
-    from ..runner.config import RuntimeConfig, check_device
-    from ..runner.feeding import check_batch_size, check_decode
-
     runtime = build(RuntimeConfig, dict(values), prefix, "runtime", RUNTIME_KEYS)
     unknown = sorted(set(values) - set(RUNTIME_KEYS))
     if unknown:
@@ -321,9 +317,8 @@ def _runtime(values: Mapping[str, Any], prefix: str):
 
 
 def _measures(cfg: StudyConfig, prefix: str) -> list:
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import EVALUATORS
-    from ..runner.config import EvaluatorConfig
-    from ..runner.config import keys_of as eval_keys
 
     if not cfg.measures:
         raise UserError(f"{prefix}: 'measures' must be a non-empty list of evaluators (e.g. - name: clean)")
@@ -363,8 +358,6 @@ def _measures(cfg: StudyConfig, prefix: str) -> list:
 
 
 def _arms(cfg: StudyConfig, dataset, prefix: str) -> dict[str, Any]:
-    from ..zoo import get_entry
-
     if not cfg.arms:
         raise UserError(f"{prefix}: 'arms' must be a non-empty list (e.g. - {{name: adv, method: digits_adv}})")
     names = [a.name for a in cfg.arms]
@@ -494,6 +487,7 @@ def _endpoints(cfg: StudyConfig, measures: list, prefix: str) -> None:
 
 def _is_curve(evaluator_name: str) -> bool:
     """Whether an evaluator gives per-example robust radii (a robustness curve): its class says so."""
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import evaluator_class
 
     return hasattr(evaluator_class(evaluator_name), "eps_max")
@@ -503,6 +497,7 @@ def _check_measure_settings(study: Study, prefix: str) -> None:
     """Build every measure at every eps of the study, with and without --fast: a bad setting fails now."""
     import dataclasses
 
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import create_evaluator, evaluator_class
 
     fast_caps = {"n_examples": study.cfg.fast.n_examples}

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..zoo import get_entry
 from .config import Study, knob_text
 
 
@@ -123,8 +124,6 @@ def make_plan(study: Study, fast: bool = False) -> Plan:
 
 
 def _starts_from(method: str) -> str | None:
-    from ..zoo import get_entry
-
     return get_entry(method).starts_from
 
 

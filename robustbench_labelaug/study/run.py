@@ -36,6 +36,11 @@ from ..fileio import (
     jsonable,
     read_json_or_none,
 )
+from ..runner import evaluate_config
+from ..runner.config import EvalConfig, ModelConfig
+from ..runner.tasks import evaluation_works
+from ..store import EvaluationFolder
+from .analysis import analyse, result_ids
 from .cells import (
     CHECKPOINT,
     EVAL,
@@ -51,7 +56,9 @@ from .cells import (
     write_records,
 )
 from .config import Study
+from .figures import eps_scan_figure, tradeoff_figure
 from .plan import Plan, make_plan
+from .report import markdown
 
 OUTPUTS = ("study.json", "verdicts.md", "tradeoff.png", "eps_scan.png", "timings.json")
 
@@ -69,8 +76,8 @@ def eval_config(study: Study, eps: float, keys: list[str], study_dir: Path):
     and the curves' eps_max, in their settings), one model per training (its checkpoint)."""
     import dataclasses
 
+    # deferred: torch (kept out of the CLI's start)
     from ..evaluation import evaluator_class
-    from ..runner.config import EvalConfig, ModelConfig
 
     evaluators = []
     for m in study.measures:
@@ -89,8 +96,6 @@ def eval_config(study: Study, eps: float, keys: list[str], study_dir: Path):
 
 
 def _evaluated(study_dir: Path, key: str, result_ids: list[str]) -> bool:
-    from ..store import EvaluationFolder
-
     folder = EvaluationFolder(study_dir / EVAL / key, writer=False)
     return all(folder.result_path(rid).is_file() for rid in result_ids)
 
@@ -128,10 +133,6 @@ def run_study(study: Study, output: str | Path | None = None, *, fast: bool = Fa
               dry_run: bool = False) -> dict[str, Any]:
     """Train and evaluate the study's cells (skipping finished ones), then write its outputs (module docstring).
     Returns ``{"folder", "trained", "evaluated", "outputs", "data"}`` (the works this run ran, by name)."""
-    from ..runner import evaluate_config
-    from ..runner.tasks import evaluation_works
-    from .analysis import analyse, result_ids
-
     study_dir = study.output(str(output) if output else None, fast)
     plan, args, records, evaluated = plan_study(study, study_dir, fast, device)
     if dry_run:
@@ -201,9 +202,6 @@ def _write_timings(study_dir: Path, outcomes: dict[str, Any]) -> None:
 def write_outputs(study: Study, data: dict[str, Any], study_dir: Path) -> list[Path]:
     """study.json, verdicts.md and the figures, each written atomically (the caller holds the study's lock)."""
     import json
-
-    from .figures import eps_scan_figure, tradeoff_figure
-    from .report import markdown
 
     written = []
     atomic_write_bytes(study_dir / "study.json", json.dumps(jsonable(data), indent=1, allow_nan=False).encode())

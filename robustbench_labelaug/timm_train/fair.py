@@ -54,6 +54,7 @@ from ..fair.epoch import (
     holdout_summary,
     policy_line,
 )
+from ..fileio import atomic_torch_save
 from ..models.classifier import unwrap_model
 from ..results.vocab import NO_POLICY, STD, Fair, is_fair, plain
 from ..safeload import load_torch
@@ -81,6 +82,7 @@ class FairSettings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> FairSettings:
+        # deferred: torch (kept out of the CLI's start)
         from ..fair.epoch import policy_options
 
         return cls(args.fair, policy_options(args), float(args.val_split), int(args.fair_val_steps))
@@ -146,6 +148,7 @@ class TimmClassWise:
     # -- the validation split, carved when the script creates its training set ------------------------------------
     def create_dataset(self, real, script_args: argparse.Namespace | None, *args: Any, **kwargs: Any):
         """Call timm's ``create_dataset``; the first training set loses its held-out share (``--fair-val-split``)."""
+        # deferred: torch (kept out of the CLI's start)
         from ..data.holdout import dataset_class_folders, dataset_labels, holdout_indices, holdout_record
 
         dataset = real(*args, **kwargs)
@@ -253,8 +256,6 @@ class TimmClassWise:
                                                    "state": self.policy.state_dict()}))
         averaged = self.policy.averaged_state()
         if averaged is not None and output_dir is not None:
-            from ..fileio import atomic_torch_save
-
             self.averaged_path = Path(output_dir) / FAWA_FILE
             atomic_torch_save({"epoch": int(epoch), "arch": getattr(script_args, "model", None),
                                "state_dict": averaged, "version": 2, "args": script_args, "rbla_averaged": "fawa"},
@@ -274,6 +275,7 @@ class TimmClassWise:
         reference's 10 of 200 scaled, unless ``--cfa-begin`` was given), refused where it is not below them."""
         if self.settings.policy != Fair.CFA:
             return
+        # deferred: torch (kept out of the CLI's start)
         from ..fair.cfa import begin_problem, scaled_begin
 
         epochs = getattr(script_args, "epochs", None)

@@ -10,6 +10,7 @@ __all__ = ["RunCheckpointSaver", "parse_args", "read_checkpoint", "train"]
 
 def train(args):
     """Run ``rbla train`` with parsed ``args`` (see :func:`parse_args`)."""
+    # deferred: torch (kept out of the CLI's start)
     from .run import train as _train
 
     return _train(args)

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_input_size
 from ..data.registry import DEFAULT_DATASET
 from ..errors import UserError
 from ..results.rules import (
@@ -44,6 +45,7 @@ from ..results.vocab import (  # noqa: E402,F401
     recorded_protocol,
     training_label,
 )
+from ..yamlio import load_yaml
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -267,7 +269,6 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> set[str]:
     if not file.is_file():
         kind = "is a folder" if file.is_dir() else "does not exist"
         raise UserError(f"config file {file} {kind}: pass -c with a YAML file of flag defaults")
-    from ..yamlio import load_yaml
 
     values = load_yaml(file, f"config file {file}") or {}
     if not isinstance(values, dict):
@@ -374,6 +375,7 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     if getattr(args, "la_protocol", LA_PROTOCOLS[0]) is None:
         args.la_protocol = default_protocol(ADV_PLUS if getattr(args, "label_aug", False) else args.adv_mode)
     if getattr(args, "cfa_begin", 0) is None and getattr(args, "epochs", None) is not None:
+        # deferred: torch (kept out of the CLI's start)
         from ..fair.cfa import scaled_begin  # imports torch: deferred for the CLI's start time
 
         args.cfa_begin = scaled_begin(args.epochs)
@@ -395,6 +397,7 @@ def check_fair_args(args: argparse.Namespace) -> None:
         raise UserError(f"--trades-beta must be >= 0, got {args.trades_beta}")
     if args.fair_val_steps < 0:
         raise UserError(f"--fair-val-steps must be >= 0, got {args.fair_val_steps}")
+    # deferred: torch (kept out of the CLI's start)
     from ..fair import CFA_PARTS
 
     parts = [p for p in str(args.cfa_parts).split(",") if p]
@@ -402,6 +405,7 @@ def check_fair_args(args: argparse.Namespace) -> None:
     if bad:
         raise UserError(f"--cfa-parts {args.cfa_parts}: unknown part(s) {bad}: use a comma list of ccm, ccr, fawa")
     if fair == Fair.CFA:
+        # deferred: torch (kept out of the CLI's start)
         from ..fair.cfa import begin_problem  # imports torch: deferred for the CLI's start time
 
         problem = begin_problem(args.cfa_begin, getattr(args, "epochs", None), parts)
@@ -416,8 +420,6 @@ def check_fair_args(args: argparse.Namespace) -> None:
 
 def input_size(value) -> int | list[int] | None:
     """``--input-size``: N, or timm's C H W (C must be 3); a square C N N becomes N."""
-    from ..checks import check_input_size
-
     if value is None or isinstance(value, int):
         return check_input_size(None, value, "--input-size")
     sizes = [int(v) for v in value]
@@ -436,6 +438,7 @@ def check_model_and_optim(args: argparse.Namespace) -> None:
     :func:`check_optimizer_and_schedule`)."""
     import timm
 
+    # deferred: torch (kept out of the CLI's start)
     from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
 
     if not timm.is_model(args.model):
@@ -443,6 +446,7 @@ def check_model_and_optim(args: argparse.Namespace) -> None:
         raise UserError(f"unknown model '{args.model}': use a timm model name (timm.list_models())"
                         + (f", e.g. {', '.join(close)}" if close else ""))
     if args.pretrained and not getattr(args, "pretrained_file", None):  # a local file needs no hub
+        # deferred: torch (kept out of the CLI's start)
         from ..models.pretrained import pretrained_unavailable
 
         reason = pretrained_unavailable(args.model)

@@ -79,6 +79,7 @@ def missing_averaged_reason(path: Path) -> str | None:
     """Why a run's averaged model (``<run>/fawa.pth.tar``) is missing, read from the ``last.pth.tar`` beside it
     (its ``--fair`` policy, CFA parts, validation split and FAWA's state): None where ``path`` is not an averaged
     model's name or there is no ``last.pth.tar`` to ask."""
+    # deferred: torch (kept out of the CLI's start)
     from ..fair.epoch import (  # fair/ imports torch models: deferred to this case
         AVERAGED_FILE,
         no_average_reason,
@@ -129,6 +130,7 @@ def from_timm_train(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
     if not args.get("amp"):
         args.pop("amp_dtype", None)  # timm's float16 default means nothing without --amp
     if fair:
+        # deferred: torch (kept out of the CLI's start)
         from ..fair.epoch import policy_flags
 
         args["fair"] = fair.get("policy", NO_POLICY)

@@ -16,6 +16,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 
 def main(args: argparse.Namespace) -> int:
+    # deferred: torch (kept out of the CLI's start)
     from .run import train
 
     result = train(args)

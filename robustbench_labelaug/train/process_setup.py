@@ -15,6 +15,7 @@ from .. import distributed as dist_utils
 from ..data.registry import get_dataset_spec
 from ..distributed import DistInfo
 from ..errors import UserError
+from ..fileio import file_sha256
 
 MAX_DEFAULT_WORKERS = 16
 
@@ -26,6 +27,7 @@ def starting_weights(args: argparse.Namespace) -> dict[str, Any]:
     ``--pretrained-file``, the weights are the file's (recorded with its sha256 by :func:`record_starting_sha256`),
     so no tag is made up: ``args.model`` and ``args.pretrained_tag`` stay as given (a tag only if the user named
     one). Returns the extra ``create_classifier`` keyword arguments."""
+    # deferred: torch (kept out of the CLI's start)
     from ..models.pretrained import resolve_pretrained_name, split_tag
 
     if getattr(args, "pretrained_tag", None) or getattr(args, "pretrained_file", None):
@@ -50,7 +52,7 @@ def starting_weights(args: argparse.Namespace) -> dict[str, Any]:
 def record_starting_sha256(args: argparse.Namespace, model: nn.Module) -> None:
     """``args.pretrained_sha256``: sha256 of the weights file the run started from (None without --pretrained or
     when timm's file cannot be located)."""
-    from ..fileio import file_sha256
+    # deferred: torch (kept out of the CLI's start)
     from ..models.pretrained import pretrained_file
 
     path = pretrained_file(getattr(model, "net", model)) if args.pretrained else None
@@ -65,8 +67,10 @@ def read_initial_checkpoint(args: argparse.Namespace, num_classes: int, num_ops:
     path = getattr(args, "initial_checkpoint", None)
     if not path:
         return None
-    from ..fileio import file_sha256
+    # deferred: torch (kept out of the CLI's start)
     from ..models.pretrained import same_architecture
+
+    # deferred: torch (kept out of the CLI's start)
     from .checkpoint import check_head, read_checkpoint
 
     path = os.path.abspath(os.path.expanduser(path))
@@ -134,6 +138,7 @@ def maybe_compile(module: nn.Module, backend: str | None) -> nn.Module:
 
 def gather_rng_states() -> list[dict[str, Any]]:
     """Every rank's RNG states in rank order (a collective: all ranks call it)."""
+    # deferred: torch (kept out of the CLI's start)
     from .checkpoint import rng_state
 
     return dist_utils.gather_objects(rng_state())
@@ -143,6 +148,7 @@ def restore_rng(state: dict[str, Any], info: DistInfo, log) -> None:
     """Set this rank's RNG states from a checkpoint: its own when the checkpoint holds one per rank of the same
     world size, else (an older checkpoint, or another world size) rank 0's for rank 0 and a fresh seed for the
     others, which is then not bit-identical and is said so."""
+    # deferred: torch (kept out of the CLI's start)
     from .checkpoint import set_rng_state
 
     ranks = state.get("rng_ranks")

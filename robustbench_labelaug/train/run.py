@@ -28,6 +28,7 @@ from tqdm import tqdm
 from .. import distributed as dist_utils
 from ..checks import check_declared_classes
 from ..data import create_dataset, dataset_num_classes
+from ..data.registry import class_names as registry_class_names
 from ..errors import UserError
 from ..evaluation import EvalContext, create_evaluator
 from ..fair import ClassCounts, TradesLoss, create_policy
@@ -41,7 +42,7 @@ from ..fair.epoch import (
     policy_line,
     policy_options,
 )
-from ..fileio import RunLock, atomic_write_text, check_writable_dir
+from ..fileio import RunLock, atomic_write_text, check_component, check_writable_dir
 from ..hook.adv_label_aug import AdvLabelAug
 from ..models import create_classifier
 from ..results import keys
@@ -87,8 +88,6 @@ def resolve_output_dir(args: argparse.Namespace) -> Path:
         raise UserError(f"--experiment {name!r} would put the run outside --output {args.output}: use a plain name "
                         "(no '..', no absolute path)")
     if args.experiment:
-        from ..fileio import check_component
-
         for part in name.split("/"):  # group/run: each folder one safe, short name
             check_component(part, "--experiment")
     if (out / "last.pth.tar").exists():
@@ -101,11 +100,10 @@ def class_names_of(dataset, name: str | None = None, data_dir=None) -> list[str]
     """The dataset's class names in index order (recorded in checkpoints and compared at evaluation), or None.
     Where the registry declares them for ``name`` they are the registry's, the very list ``rbla evaluate``
     compares with (ImageNet's WordNet names, not its wnid folders); else the dataset's own."""
-    from ..data.registry import class_names as registry_class_names
-
     declared = registry_class_names(name, data_dir, num_classes=len(getattr(dataset, "classes", []) or []) or None)
     if declared:
         return [str(n) for n in declared]
+    # deferred: torch (kept out of the CLI's start)
     from ..data.holdout import dataset_class_folders
 
     return dataset_class_folders(dataset)
@@ -127,6 +125,7 @@ def carve_holdout(args: argparse.Namespace, train_ds):
     augmentation) and the split's record in ``args.val_split_record``; else (train_ds, None)."""
     if not getattr(args, "val_split", 0):
         return train_ds, None
+    # deferred: torch (kept out of the CLI's start)
     from ..data.holdout import carve_validation
 
     size = args.input_size or 224

@@ -20,7 +20,9 @@ from ..data.registry import get_dataset_spec
 from ..errors import UserError
 from ..fileio import file_sha256
 from ..results.vocab import ATTACK_THREAT_MODELS, DEFAULT_THREAT_MODEL
+from ..safeload import load_torch
 from .entries import ZooEntry, get_entry, load_entries
+from .folders import using_zoo, zoo_dir
 
 HELP = "list model-zoo entries and their checkpoints, show one, or export a training checkpoint into the zoo"
 __all__ = ["HELP", "add_arguments", "main"]
@@ -28,8 +30,6 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 def _entry_names() -> list[str]:
     """The packaged entries' names (for --help; the YAML files' stems, so --help stays cheap)."""
-    from .folders import zoo_dir
-
     try:
         return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
     except Exception:  # noqa: BLE001 - --help must not fail on a broken install
@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def checkpoint_status(entry: ZooEntry, model_dir: str | Path) -> str:
     """missing | sha256 ok | unverified (no sha256 known) | sha256 MISMATCH."""
+    # deferred: torch (kept out of the CLI's start)
     from .loading import checkpoint_path, read_sidecar
 
     path = checkpoint_path(entry, model_dir)
@@ -138,6 +139,7 @@ def _trained_with_summary(entry: ZooEntry) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
+    # deferred: torch (kept out of the CLI's start)
     from .loading import checkpoint_path
 
     entry = get_entry(args.name)
@@ -169,6 +171,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    # deferred: torch (kept out of the CLI's start)
     from .export import export_checkpoint
 
     exported = export_checkpoint(args.checkpoint, args.name, args.model_dir, args.dataset, args.threat_model,
@@ -179,7 +182,7 @@ def _export(args: argparse.Namespace) -> int:
         print(f"user zoo entry: {entry} (load_model('{args.name}', model_dir='{args.model_dir}') finds it"
               + (f" with --zoo {args.zoo} / RBLA_ZOO" if args.zoo else "") + ")")
     if args.timm:
-        from ..safeload import load_torch
+        # deferred: torch (kept out of the CLI's start)
         from .export import write_timm_checkpoint
 
         state = load_torch(path)
@@ -191,8 +194,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .folders import using_zoo
-
     if getattr(args, "zoo", None) and args.action == "export":
         zoo = Path(args.zoo).expanduser()
         blocker = next((p for p in (zoo, *zoo.parents) if p.exists() and not p.is_dir()), None)

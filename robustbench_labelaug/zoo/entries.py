@@ -35,11 +35,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..data import dataset_num_classes
 from ..errors import UserError
 from ..results.rules import is_number, label_aug_problem
 from ..results.vocab import ADV_PLUS, STD, default_protocol, parse_training_label, training_label
+from ..timm_train.cli import add_arguments as add_timm_train_arguments
+from ..train.args import add_arguments
+from ..yamlio import load_yaml
 from .folders import ZOO_ENV, ZOO_PACKAGE, user_zoo_dirs, zoo_dir  # noqa: F401  (zoo_dir, ZOO_PACKAGE re-exported)
-from .schema import FIELDS, NAME_RE, SHA256_RE, zoo_datasets  # noqa: E402,F401  (re-exported: the schema is their one home)
+from .schema import FIELDS, NAME_RE, SHA256_RE, parse_entry, zoo_datasets  # noqa: E402,F401  (re-exported: the schema is their one home)
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,6 @@ class _RecipeParser(argparse.ArgumentParser):
 def parse_recipe(recipe: str, source: str = "entry") -> argparse.Namespace:
     """The ``rbla train`` arguments of a recipe, parsed with the real ``rbla train`` flags; a ``rbla timm-train``
     recipe (a timm-train run's own command) by :func:`parse_timm_recipe`."""
-    from ..train.args import add_arguments
-
     try:
         words = shlex.split(recipe)
     except ValueError as exc:
@@ -144,8 +146,6 @@ def parse_timm_recipe(words: list[str], source: str = "entry") -> argparse.Names
     ``--model``, ``--num-classes``, ``--experiment``, ``--output``, ``--initial-checkpoint`` from the rest
     (``dataset`` None: timm names its
     data by a folder, the entry by the registry)."""
-    from ..timm_train.cli import add_arguments as add_timm_train_arguments
-
     ours = _RecipeParser(prog="rbla timm-train", add_help=False)
     add_timm_train_arguments(ours)
     timm = _RecipeParser(prog="train.py", add_help=False, allow_abbrev=False)
@@ -167,7 +167,7 @@ def _check_consistency(data: Mapping[str, Any], source: str) -> None:
     """Cross-field checks: file name, checkpoint name, K/M/delta vs training, the recipe vs the entry."""
     import timm
 
-    from ..data import dataset_num_classes
+    # deferred: torch (kept out of the CLI's start)
     from ..models import tiny_resnet  # noqa: F401  (registers resnet8_tiny with timm)
     def fail(problem: str) -> None:
         raise UserError(f"zoo entry {source}: {problem}")
@@ -220,8 +220,6 @@ def validate_entry(data: Any, source: str = "entry") -> ZooEntry:
     """Check a parsed YAML entry against :class:`.schema.EntrySchema` (pydantic: fields, types, value rules) and
     against itself (:func:`_check_consistency`); return it as a :class:`ZooEntry` or raise one clear
     :class:`UserError`."""
-    from .schema import parse_entry
-
     if not isinstance(data, Mapping):
         raise UserError(f"zoo entry {source}: must be a YAML mapping of fields, got {type(data).__name__}")
     try:
@@ -240,7 +238,6 @@ def validate_entry(data: Any, source: str = "entry") -> ZooEntry:
 def load_entry_file(path: str | Path) -> ZooEntry:
     """Read and validate one entry file."""
     path = Path(path)
-    from ..yamlio import load_yaml
 
     data = load_yaml(path, f"zoo entry {path}")
     return validate_entry(data, str(path))

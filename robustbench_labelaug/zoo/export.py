@@ -23,14 +23,19 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ..data.registry import names_for_folders
 from ..errors import UserError
 from ..fileio import RunLock, atomic_write_bytes, check_component, check_writable_dir, file_sha256
 from ..models.pretrained import same_architecture
 from ..results.vocab import ADV_PLUS, DEFAULT_THREAT_MODEL, NO_POLICY, STD, plain
 from ..results.vocab import ATTACK_THREAT_MODELS as THREAT_MODELS
 from ..safeload import load_torch
-from .entries import NAME_RE, load_entries
+from ..train.args import recorded_protocol, training_label
+from .entries import NAME_RE, load_entries, packaged_entries
+from .folders import export_zoo_dir
 from .loading import load_state_strict, plain_value, sidecar_path
+from .timm_names import refresh_if_timm_imported
+from .user import recipe_departures, user_entry, warn_departures, write_user_entry
 
 ZOO_CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("arch", "num_classes", "num_ops", "mean", "std", "state_dict")
@@ -58,7 +63,6 @@ class Exported(_Written):
 def _check_against_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path) -> None:
     """A checkpoint exported under a zoo name must be that entry's model."""
     entry = load_entries()[name]
-    from ..train.args import recorded_protocol, training_label
 
     args = state.get("args") or {}
     # e.g. adv_cfa under --fair cfa, adv_plus_dummy for adv_plus under --la-protocol adversarial
@@ -115,6 +119,7 @@ def timm_state_dict(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The K-way timm network's state dict from a zoo/training checkpoint's ``ImageClassifier`` state dict: the
     ``net.`` keys without the prefix, ``normalize.*`` dropped, and the classifier's weight and bias cut to their
     first K rows (the K class logits; the M transformation logits are training-only)."""
+    # deferred: torch (kept out of the CLI's start)
     from ..models.classifier import create_classifier
 
     k, m = int(state["num_classes"]), int(state["num_ops"])
@@ -168,13 +173,10 @@ def write_timm_checkpoint(zoo_path: str | Path) -> Path:
 
 def _write_entry(state: dict[str, Any], name: str, dataset: str, threat_model: str, src: Path,
                  folder: Path | None, overwrite: bool) -> Path | None:
-    from .user import user_entry, write_user_entry
-
     if folder is None:
         return None
     path = write_user_entry(user_entry(state, name, dataset, threat_model, src), folder, overwrite=overwrite)
     load_entries.cache_clear()
-    from .timm_names import refresh_if_timm_imported
 
     refresh_if_timm_imported()  # timm.create_model(name) finds the new entry in this process too
     return path
@@ -199,7 +201,10 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     :mod:`.user`) so ``load_model(name)`` finds it. Exporting under a packaged name checks the run against the
     entry and warns in one line where its training args depart from the entry's recipe. Returns path, sha256,
     the user entry written and the departures."""
+    # deferred: torch (kept out of the CLI's start)
     from ..models.classifier import create_classifier
+
+    # deferred: torch (kept out of the CLI's start)
     from ..train.checkpoint import read_checkpoint
 
     check_component(name, "--name", "use lowercase letters, digits and underscores")
@@ -210,8 +215,6 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     absent = [k for k in REQUIRED_KEYS if k not in state]
     if absent:
         raise UserError(f"checkpoint {src} lacks {absent}: export a checkpoint written by rbla train")
-    from .entries import packaged_entries
-    from .user import recipe_departures, warn_departures
 
     entries = load_entries()
     packaged = packaged_entries()
@@ -225,7 +228,6 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     if isinstance(state.get("args"), dict) and not args.get("dataset"):  # timm's folder runs record none
         state["args"] = args = {**args, "dataset": dataset}
     if state.get("class_folders") and not state.get("class_names"):  # rbla timm-train: folders -> the dataset's names
-        from ..data.registry import names_for_folders
 
         state["class_names"] = names_for_folders(dataset, state["class_folders"], int(state["num_classes"]))
     if threat_model not in THREAT_MODELS:
@@ -249,7 +251,6 @@ def export_checkpoint(train_ckpt: str | Path, name: str, model_dir: str | Path =
     digest = hashlib.sha256(data).hexdigest()
     path = Path(model_dir) / dataset / threat_model / f"{name}.pt"
     side = sidecar_path(path)
-    from .folders import export_zoo_dir
 
     entry_folder = export_zoo_dir(zoo) if name not in packaged else None  # a user's own model gets a zoo entry
     with contextlib.ExitStack() as locks:  # the entry's lock, then the checkpoint's: every check and write below

@@ -19,7 +19,9 @@ from ..fileio import file_sha256
 from ..models.classifier import KWayClassifier, create_classifier
 from ..models.pretrained import pretrained_unavailable, same_architecture
 from ..results.vocab import DEFAULT_THREAT_MODEL
+from ..safeload import meta_state_bytes
 from .entries import ZooEntry, get_entry
+from .folders import using_zoo
 
 SIDECAR_SUFFIX = ".sha256"
 
@@ -101,6 +103,7 @@ def check_checkpoint(entry: ZooEntry, state: dict[str, Any], path: Path) -> None
 def load_state_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
     """``load_state_dict(strict=True)`` with one clear line for partial or foreign state dicts (a DataParallel
     ``module.`` prefix is stripped first, as RobustBench does)."""
+    # deferred: torch (kept out of the CLI's start)
     from ..train.checkpoint import strip_module_prefix
 
     state_dict = strip_module_prefix(state_dict)
@@ -125,7 +128,7 @@ def read_zoo_checkpoint(path: str | Path, entry: ZooEntry | None = None) -> dict
     """``torch.load(weights_only=True)``; a pickle payload (a file that would run code) is refused, never retried
     with ``weights_only=False``; with ``entry``, a file that would inflate beyond the entry's model (built on the
     meta device, :func:`~robustbench_labelaug.safeload.meta_state_bytes`) is refused before it is read."""
-    from ..safeload import meta_state_bytes
+    # deferred: torch (kept out of the CLI's start)
     from ..train.checkpoint import read_checkpoint
 
     expected = meta_state_bytes(lambda: build_model(entry)) if entry is not None else None
@@ -140,8 +143,6 @@ def load_model(name: str, model_dir: str | Path = "./models", dataset: Any = Non
     ``dataset`` defaults to the entry's. Loading is strict and weights-only; the sha256 is checked when known.
     ``name`` is a packaged entry or one of the user zoo (``zoo``, else ``RBLA_ZOO``, else ``./model_zoo``)."""
     if zoo is not None:
-        from .folders import using_zoo
-
         with using_zoo(zoo):
             return load_model(name, model_dir, dataset, threat_model)
     entry = get_entry(name)

@@ -38,9 +38,10 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..compat import RB_MODELS_MODULE, RB_UTILS_MODULE
+from ..compat import RB_MODELS_MODULE, RB_UTILS_MODULE, import_robustbench, install_import_hooks
 from ..data.registry import get_dataset_spec, robustbench_preprocessing
 from ..errors import UserError
+from .entries import load_entries
 
 if TYPE_CHECKING:
     from .entries import ZooEntry
@@ -155,7 +156,10 @@ def build_for_robustbench(entry: ZooEntry):
     """The module RobustBench loads the checkpoint into (random weights until then). RobustBench prefixes
     ``model.`` on ImageNet checkpoints only, so other datasets (CIFAR) get the K-way view with the checkpoint's own
     ``normalize.*``/``net.*`` keys at the top level."""
+    # deferred: torch (kept out of the CLI's start)
     from ..models.classifier import FlatKWayClassifier
+
+    # deferred: torch (kept out of the CLI's start)
     from .loading import build_model
 
     model = build_model(entry)
@@ -173,8 +177,6 @@ def register_robustbench(model_dicts: MutableMapping | None = None) -> list[str]
     by default); returns their names. Idempotent; an existing RobustBench model of the same name is left alone."""
     if model_dicts is None:
         if RB_MODELS_MODULE not in sys.modules:
-            from ..compat import import_robustbench
-
             import_robustbench()
         model_dicts = sys.modules[RB_MODELS_MODULE].model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
@@ -182,7 +184,6 @@ def register_robustbench(model_dicts: MutableMapping | None = None) -> list[str]
     datasets = {d.value: d for d in BenchmarkDataset}
     threats = {t.value: t for t in ThreatModel}
     names = []
-    from .entries import load_entries
 
     for entry in load_entries().values():
         if entry.dataset not in datasets or entry.threat_model not in threats:
@@ -232,13 +233,12 @@ def wrap_after_import(module=None) -> None:
 def install_robustbench_hook() -> None:
     """Register now if RobustBench's zoo is already imported, else as soon as it is, and likewise check
     ``load_model`` (the one import hook of :mod:`robustbench_labelaug.compat`)."""
-    from ..compat import install_import_hooks
-
     install_import_hooks()
 
 
 def __getattr__(name: str):  # FlatKWayClassifier moved to models.classifier (torch is imported only when used)
     if name == "FlatKWayClassifier":
+        # deferred: torch (kept out of the CLI's start)
         from ..models.classifier import FlatKWayClassifier
 
         return FlatKWayClassifier

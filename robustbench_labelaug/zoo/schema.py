@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from ..data import get_dataset_spec, list_datasets
 from ..results.keys import REPORTED_CLASSWISE, REPORTED_ERRORS
 from ..results.rules import choice_problem, delta_problem, eps_problem, int_problem, is_number
 from ..results.vocab import ATTACK_THREAT_MODELS, TRAINING_LABELS
@@ -38,8 +39,6 @@ def _rgb(positive: bool) -> Callable[[Any], str | None]:
 
 def zoo_datasets() -> tuple[str, ...]:
     """The registered datasets a zoo entry may name: those with a fixed K (not a generic folder)."""
-    from ..data import get_dataset_spec, list_datasets
-
     return tuple(n for n in list_datasets() if get_dataset_spec(n).fixed_num_classes is not None)
 
 

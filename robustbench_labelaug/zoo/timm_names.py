@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.registry import class_names, get_dataset_spec
 from ..errors import UserError
+from .entries import load_entries, packaged_entries
 
 if TYPE_CHECKING:  # pragma: no cover
     from .entries import ZooEntry
@@ -56,6 +57,7 @@ def _entrypoint(entry: ZooEntry):
         if kwargs:
             raise UserError(f"zoo model '{entry.name}' takes pretrained and model_dir only, got "
                             f"{', '.join(sorted(kwargs))}: create its architecture '{entry.architecture}' for those")
+        # deferred: torch (kept out of the CLI's start)
         from .loading import build_model, load_model  # torch: loaded when a model is created
 
         if pretrained:
@@ -75,8 +77,6 @@ def register_timm_names(entries: dict[str, ZooEntry] | None = None) -> list[str]
     # would re-enter that hook while this module is half initialised)
     import timm
     from timm.models import register_model
-
-    from .entries import load_entries
 
     entries = load_entries() if entries is None else entries
     names = []
@@ -108,8 +108,6 @@ def register_after_timm_import(module=None) -> None:
     except Exception as exc:  # noqa: BLE001 - a broken user zoo must not break `import timm`; say it once
         warnings.warn(f"robustbench_labelaug: user zoo entries not registered with timm ({exc})", stacklevel=2)
         try:
-            from .entries import packaged_entries
-
             register_timm_names(packaged_entries())  # the packaged ones at least
         except Exception:  # noqa: BLE001
             pass

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..data.registry import default_eps, preprocessing_of
 from ..errors import UserError
+from ..fileio import atomic_write_bytes, jsonable
 from ..results.rules import DEFAULT_DELTA, DEFAULT_EPS
 from ..results.vocab import (
     ADV,
@@ -38,6 +39,9 @@ from ..results.vocab import (
     recorded_protocol,
     training_label,
 )
+from ..safeload import load_torch
+from ..train.args import add_arguments, resolve_defaults
+from .entries import parse_recipe, validate_entry
 from .folders import LOCAL_ZOO, ZOO_ENV, export_zoo_dir, set_user_zoo, user_zoo_dirs, using_zoo  # noqa: F401
 
 # args that do not change what is trained (where and how the run was executed), left out of departures
@@ -52,7 +56,7 @@ TIMM_TRAIN = "rbla timm-train"  # the trainer a timm-train checkpoint records (t
 def checkpoint_provenance(entry, model_dir: str | Path) -> dict[str, Any]:
     """What an entry's checkpoint was trained with: ``trained_with`` (the args it recorded, else the user
     entry's) and, for a packaged entry, ``recipe_departures`` from its recipe (empty: trained by the recipe)."""
-    from ..safeload import load_torch
+    # deferred: torch (kept out of the CLI's start)
     from .loading import checkpoint_path
 
     path = checkpoint_path(entry, model_dir)
@@ -95,9 +99,6 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def recipe_args(recipe: str, source: str = "entry") -> dict[str, Any]:
-    from ..train.args import resolve_defaults
-    from .entries import parse_recipe
-
     return vars(resolve_defaults(parse_recipe(recipe, source)))
 
 
@@ -106,8 +107,6 @@ def recipe_departures(recipe: str, used: dict[str, Any], source: str = "entry") 
     (``used``) differ from the entry's ``rbla train`` recipe (run-control flags such as --output are ignored;
     label-augmentation flags only count for adv_plus runs)."""
     import argparse
-
-    from ..train.args import resolve_defaults
 
     wanted = recipe_args(recipe, source)
     if "val_split" in used:  # both sides with their dependent defaults resolved as training resolves them
@@ -146,8 +145,6 @@ def warn_departures(name: str, departures: dict[str, list[Any]], where: str) -> 
 def trained_with(args: dict[str, Any]) -> dict[str, Any]:
     """The training args that define what was trained (run-control flags left out, the data folder kept),
     JSON-able."""
-    from ..fileio import jsonable
-
     return jsonable({k: v for k, v in sorted(args.items()) if k not in NOT_RECIPE - RECORDED_ONLY})
 
 
@@ -164,8 +161,6 @@ def timm_recipe(command: list[str], name: str) -> str:
 
 def recipe_from_args(args: dict[str, Any], name: str) -> str:
     """The ``rbla train`` command that reproduces a run from its recorded args (``--experiment`` = ``name``)."""
-    from ..train.args import add_arguments
-
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
     words = ["rbla", "train"]
@@ -236,9 +231,6 @@ def write_user_entry(entry: dict[str, Any], folder: Path, overwrite: bool) -> Pa
     """Validate and write ``<folder>/<name>.yaml`` atomically (an existing different entry only with
     ``overwrite``)."""
     import yaml
-
-    from ..fileio import atomic_write_bytes
-    from .entries import validate_entry
 
     path = folder / f"{entry['name']}.yaml"
     validate_entry(entry, str(path))
