@@ -386,6 +386,44 @@ def test_the_checks_see_offences():
     assert any(imp.marker == "torch" for imp in in_function_imports())
 
 
+SYNTHETIC = {  # a package with one offence of each kind (read with ast only, never imported)
+    "__init__.py": "",
+    "low.py": "from .high import thing\n\n\ndef _secret():\n    return 1\n",
+    "heavy.py": "import torch\n\nweights = torch.zeros(1)\n",
+    "mid.py": ("def light():\n    from .low import _secret as s\n    return s\n\n\n"
+               "def unmarked():\n    from .heavy import weights\n    return weights\n\n\n"
+               "def marked():\n    from .heavy import weights  # deferred: torch\n    return weights\n"),
+    "high.py": "from . import low\nfrom .low import _secret\n\nthing = low._secret() + _secret()\n",
+}
+
+
+def test_the_checks_catch_a_synthetic_circle_back_arrow_private_import_and_bare_deferral(tmp_path, monkeypatch):
+    """Each check fails on its offence: the checker run on a small package written here (not the real one)."""
+    root = tmp_path / "fakepkg"
+    root.mkdir()
+    for name, text in SYNTHETIC.items():
+        (root / name).write_text(text)
+    here = sys.modules[__name__]
+    monkeypatch.setattr(here, "PACKAGE", "fakepkg")
+    monkeypatch.setattr(here, "PACKAGE_DIR", root)
+    monkeypatch.setattr(here, "MODULES", _module_files())
+    monkeypatch.setattr(here, "LAYERS", [("low",), ("heavy",), ("mid",), ("high",), ("__init__",)])
+    for cached in (imports, lazy_maps, heavy_reached):
+        cached.cache_clear()
+    try:
+        assert circles() == [["fakepkg.high", "fakepkg.low"]]
+        assert upward() == ["low:1 imports high.thing (layer 3 high from layer 0 low)"]
+        assert sorted(private()) == ["high:2 imports low._secret", "high:4 uses low._secret",
+                                     "mid:2 imports low._secret"]
+        assert undeferred() == ["mid:2 imports low._secret inside a function: it imports nothing heavy, import it "
+                                "at the top",
+                                "mid:7 imports heavy.weights inside a function without '# deferred: <torch>'"]
+        assert unplaced() == []
+    finally:
+        for cached in (imports, lazy_maps, heavy_reached):
+            cached.cache_clear()
+
+
 def test_the_layer_table_is_the_one_in_contributing():
     text = (PACKAGE_DIR.parent / "CONTRIBUTING.md").read_text()
     rows = re.findall(r"^\|\s*(\d+)\s*\|([^|]*)\|", text, flags=re.M)
