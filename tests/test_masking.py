@@ -5,17 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from robustbench_labelaug import UserError
-from robustbench_labelaug.attacks import PGD
 from robustbench_labelaug.evaluation import EvalContext, create_evaluator, masking
 from robustbench_labelaug.evaluation.masking import MaskingChecks, max_rise, paired_difference_ci
 
 from .masked_models import Detached, OneHot, Round, Scaled
-from .robust_fixtures import trained_resnet8_digits
+from .robust_fixtures import train_digits_mlp, trained_resnet8_digits
 
 CTX = dict(num_classes=10, progress=False, batch_size=128)
 
@@ -37,47 +35,14 @@ class SaturatedKWay(nn.Module):
 @pytest.fixture(scope="module")
 def mlp(digits_train):
     """A small MLP trained 5 clean epochs on digits (~90 % clean accuracy; well under a second)."""
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    x, y = digits_train.tensors
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: a second thread only spins on a loaded machine
-    for _ in range(5):
-        perm = torch.randperm(len(y))
-        for i in range(0, len(y), 64):
-            b = perm[i:i + 64]
-            loss = F.cross_entropy(net(x[b]), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    torch.set_num_threads(threads)
-    return net.eval()
+    return train_digits_mlp(digits_train, hidden=64, epochs=5, lr=0.05)
 
 
 @pytest.fixture(scope="module")
 def adv_mlp(digits_train):
     """The same MLP, adversarially trained on digits: 3 clean epochs, then 6 epochs of PGD-3 at eps 0.1 (~92 %
     clean, ~50 % PGD accuracy at eps 0.1; 1-3 s). Unmasked: its logit margins are a few units."""
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    x, y = digits_train.tensors
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: a second thread only spins on a loaded machine
-    for epoch in range(9):
-        perm = torch.randperm(len(y))
-        for i in range(0, len(y), 64):
-            b = perm[i:i + 64]
-            net.eval()
-            xb = PGD(net, eps=0.1, alpha=0.05, steps=3)(x[b], y[b]) if epoch >= 3 else x[b]
-            net.train()
-            loss = F.cross_entropy(net(xb), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    torch.set_num_threads(threads)
-    return net.eval()
+    return train_digits_mlp(digits_train, hidden=64, epochs=9, lr=0.01, pgd_from=3, eps=0.1, alpha=0.05, steps=3)
 
 
 @pytest.fixture(scope="module")

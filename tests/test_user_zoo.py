@@ -94,7 +94,8 @@ def test_user_zoo_export_load_and_clash(tmp_path, monkeypatch):
     # --zoo DIR and RBLA_ZOO
     r = run_cli_inprocess("zoo", "export", "--checkpoint", str(ckpt), "--name", "other_model", "--model-dir",
                           "models", "--zoo", "elsewhere")
-    assert r.returncode == 0, r.stderr and (tmp_path / "elsewhere" / "other_model.yaml").is_file()
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "elsewhere" / "other_model.yaml").is_file()
     with pytest.raises(UserError, match="unknown zoo model 'other_model'"):
         load_model("other_model", model_dir="models")
     assert load_model("other_model", model_dir="models", zoo="elsewhere") is not None
