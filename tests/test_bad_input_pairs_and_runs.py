@@ -279,7 +279,7 @@ def _cleanup() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_bad_input_3_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_path, run_dir, capsys):  # noqa: F811
+def test_bad_pairs_and_runs_exit_2_with_one_line_and_change_nothing(case: Case, tmp_path, run_dir, capsys):  # noqa: F811
     check_bad_input_case(case, tmp_path, run_dir, capsys, cleanup=_cleanup)
 
 

@@ -1,5 +1,6 @@
-"""Issue 18, section 4: missing models listed (not a stop), result names that say what ran, a warning where a
-selection leaves classes without examples, EvalResult read by headline() as stored, --help lists every config."""
+"""rbla evaluate's reporting (issue 18, section 4): missing models listed (not a stop), result names that say what
+ran, a warning where a selection leaves classes without examples, EvalResult read by headline() as stored, --help
+lists every config."""
 
 from __future__ import annotations
 

@@ -419,7 +419,7 @@ def _cleanup() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_bad_input_2_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_path, run_dir, capsys):
+def test_bad_data_and_cache_input_exits_2_with_one_line_and_changes_nothing(case: Case, tmp_path, run_dir, capsys):
     check_bad_input_case(case, tmp_path, run_dir, capsys, cleanup=_cleanup)
 
 
