@@ -333,7 +333,7 @@ def default_model_name(model) -> str:
     return entry.name if entry is not None else _architecture(model)
 
 
-def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model: str, training: Any = None,
+def model_provenance(model, *, num_classes: int, num_ops: int, dataset: str, threat_model: str, training: Any = None,
                      description: str | None = None) -> dict[str, Any]:
     """What model_info says of ``model`` (``meta``): a zoo model's entry and its checkpoint's training args
     (:func:`~.zoo.user.entry_model_meta`, as ``rbla evaluate`` writes them), else architecture and M read from the model; ``training`` /
@@ -347,7 +347,7 @@ def model_provenance(model, *, k: int, num_ops: int, dataset: str, threat_model:
     if entry is not None:  # as rbla evaluate says it of a zoo: model (its checkpoint's departures from the recipe too)
         meta = entry.model_meta() if model_dir is None else entry_model_meta(entry, model_dir, "benchmark()")
     else:
-        meta = {"dataset": dataset, "architecture": _architecture(model), "training": None, "num_classes": k,
+        meta = {"dataset": dataset, "architecture": _architecture(model), "training": None, "num_classes": num_classes,
                 "num_ops": num_ops, "delta": None, "eps": None, "threat_model": threat_model}
     if training is not None:
         if entry is not None and training != entry.training:  # a model is labelled with what it is, as in configs
@@ -424,7 +424,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     if to_disk:  # other weights under this name: refused before the model runs or anything is written
         EvaluationStore(output).folder(model_name).check_model(weights, rename)
     k_model, num_ops = _k_way_model(model, ds, k, dev)
-    meta = {**model_provenance(model, k=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
+    meta = {**model_provenance(model, num_classes=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
                                training=training, description=description), "class_names": names,
             **({"stochastic": True} if stochastic else {})}
     data_fp = data_fingerprint(ds_config)

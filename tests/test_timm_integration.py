@@ -316,7 +316,7 @@ def test_recipe_command_in_the_docs_has_no_departures():
     import re
     import shlex
 
-    from robustbench_labelaug.timm_train.recipe import recipe_departures
+    from robustbench_labelaug.timm_train.recipe import timm_run_departures
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "timm-launcher-parity.md").read_text()
     block = re.search(r"```bash\n(rbla timm-train train\.py.*?)```", text, re.S).group(1)
@@ -333,7 +333,7 @@ def test_recipe_command_in_the_docs_has_no_departures():
         p.add_argument(flag, action="store_true")
     args = p.parse_args(argv)
     assert args.model == "resnet50.tv_in1k" and args.pretrained
-    assert recipe_departures(args, world_size=1) == []
+    assert timm_run_departures(args, world_size=1) == []
 
 
 @pytest.mark.parametrize("flags, pattern", [

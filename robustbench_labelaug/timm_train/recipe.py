@@ -1,5 +1,5 @@
 """The paper's recipe in a timm ``train.py`` run: where the run's flags depart from it (``rbla train``'s defaults,
-its one home), with the flag that aligns each point (:func:`recipe_departures`), and what cannot work with the hook
+its one home), with the flag that aligns each point (:func:`timm_run_departures`), and what cannot work with the hook
 (:func:`recipe_refusal`: a pure float16 model). Printed once at start by the launcher (:func:`report_recipe`)."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _has_file(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "pretrained_path", None) or (isinstance(overlay, dict) and overlay.get("file")))
 
 
-def recipe_departures(args: argparse.Namespace, world_size: int = 1) -> list[str]:
+def timm_run_departures(args: argparse.Namespace, world_size: int = 1) -> list[str]:
     """Where a timm train.py run with ``args`` departs from the paper's recipe (``rbla train``'s defaults), one
     ``what: here vs recipe -> aligning flag`` per point. Flags the script does not have are not judged."""
     r, out = _recipe(), []
@@ -149,7 +149,7 @@ def report_recipe(args: argparse.Namespace) -> None:
     refusal = recipe_refusal(args)
     if refusal:
         raise UserError(refusal)
-    points = recipe_departures(args, _world_size())
+    points = timm_run_departures(args, _world_size())
     if not points:
         say("the run follows the paper's recipe (rbla train's defaults) on every point the launcher checks")
         return
