@@ -78,13 +78,6 @@ def trained_digits_model():
     return train_tiny_digits(2, shuffle=False)
 
 
-@pytest.fixture(autouse=True)
-def own_user_zoo(tmp_path_factory, monkeypatch):
-    """Every test starts with an empty user zoo of its own (``RBLA_ZOO``): an export without ``--zoo`` writes its
-    entry there, never into a folder that another test (or the developer's environment) reads."""
-    monkeypatch.setenv("RBLA_ZOO", str(tmp_path_factory.mktemp("user_zoo")))
-
-
 @pytest.fixture
 def one_thread():
     """AutoAttack runs thousands of tiny ops: on a loaded 2-core machine a second torch thread only spins."""
