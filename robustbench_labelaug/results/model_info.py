@@ -434,6 +434,10 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
     names = extra.get("class_names")
     if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         return "'labelaug.class_names' must be a list of strings or null"
+    data = extra.get("data")  # the evaluated tensors (benchmark(dataset=(x, y))): what the leaderboard groups by
+    if data is not None and (not isinstance(data, Mapping) or not isinstance(data.get("name"), str)
+                             or not isinstance(data.get("fingerprint"), str) or not data["fingerprint"]):
+        return "'labelaug.data' must be an object with the strings 'name' and 'fingerprint'"
     measured = extra.get("measured") or {}
     for key, v in measured.items():
         if v is None:
@@ -538,8 +542,14 @@ FOLDER_DATASET = "_folder_dataset"
 
 
 def dataset_of(info: Mapping[str, Any]) -> str:
-    """The ``<dataset>`` folder of RobustBench's layout the file was read from, else its ``dataset`` field."""
-    return str(info.get(FOLDER_DATASET) or info.get("dataset") or "")
+    """The ``<dataset>`` folder of RobustBench's layout the file was read from, else its ``dataset`` field; data
+    recorded by content (``labelaug.data.fingerprint``: ``benchmark(dataset=(x, y))`` tensors) add the
+    fingerprint, so models evaluated on other tensors are never ranked in one table."""
+    name = str(info.get(FOLDER_DATASET) or info.get("dataset") or "")
+    data = (info.get("labelaug") or {}).get("data") if isinstance(info.get("labelaug"), Mapping) else None
+    if isinstance(data, Mapping) and data.get("fingerprint"):
+        return f"{name} {data['fingerprint']}"
+    return name
 
 
 def threat_model_of(info: Mapping[str, Any]) -> str | None:
