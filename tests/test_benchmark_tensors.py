@@ -89,6 +89,19 @@ def test_k_from_labels_or_num_classes(linear_model, digits_test_tensors):
 
     nine = _run(k_way(linear_model, 9), (x[keep], y[keep]), evaluators=("clean",), eps=None)
     assert nine.model_info()["labelaug"]["num_classes"] == 9 and len(nine.to_frame()) == 9
+    # a K+M model that declares its M (ImageClassifier, 11 logits): K = 10 from y, M = 1; its first 10 classify
+    from robustbench_labelaug.models.classifier import create_classifier
+
+    torch.manual_seed(0)
+    plus = create_classifier("resnet8_tiny", 10, 1).eval()
+    report = _run(plus, (x, y), evaluators=("clean",), eps=None, n_examples=20)
+    block = report.model_info()["labelaug"]
+    assert (block["num_classes"], block["num_ops"]) == (10, 1)
+    with torch.no_grad():
+        expected = plus(x[report.arrays["clean"]["index"]])[:, :10].argmax(1).numpy()
+    np.testing.assert_array_equal(report.arrays["clean"]["y_pred"], expected)
+    with pytest.raises(UserError, match=r"K=9 was read from y .* outputs 11 logits \(M=1 declared\)"):
+        _run(plus, (x[keep], y[keep]), evaluators=("clean",), eps=None)
 
 
 X_OK = torch.rand(4, 3, 8, 8)
