@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -381,7 +381,7 @@ class _Data:
     class_names: list[str]
     eps: float | None  # None: tensors without eps= (only evaluators without eps may run)
     fingerprint: str | None  # the files' or the tensors' content (the store's data fingerprint)
-    plan: Any  # (result id, evaluator, settings) -> ResultSpec
+    plan: Callable[[str, str, dict[str, Any]], ResultSpec]  # (result id, evaluator, settings) -> what it depends on
     k_from_labels: bool = False
     describe: dict[str, Any] | None = None  # tensors: what model_info records of them (labelaug.data)
 
@@ -461,9 +461,11 @@ def benchmark(model, *, dataset: str | tuple[Any, Any] = DEFAULT_DATASET, threat
     model_info (``labelaug.data``: its content fingerprint, N, image shape, K), and a stored result is reused for
     the same tensors (sha256 of both tensors' dtype, shape and bytes) and recomputed for changed ones.
     Bad tensors (not tensors, a wrong rank, no images, values outside [0,1] or not finite, labels not integer,
-    out of range or not one per image) are one :class:`UserError` line each. ``n_examples`` (None: all) are chosen by ``selection``
-    (``class_balanced``: round-robin over the classes; ``robustbench``: the first n). ``evaluators``: names
-    (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
+    out of range or not one per image) are one :class:`UserError` line each.
+
+    ``n_examples`` (None: all) are chosen by ``selection`` (``class_balanced``: round-robin over the classes;
+    ``robustbench``: the first n). ``evaluators``: names (``clean``, ``pgd``, ``autoattack``, ``corruptions``,
+    ``masking``, ...) or ``(name, settings)`` pairs, e.g.
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
     first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
     is one). ``training``: how the weights were trained, a training label (``std``, ``adv``, ``adv_plus``,

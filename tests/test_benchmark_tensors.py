@@ -214,3 +214,34 @@ def test_model_info_compare_and_leaderboard(tmp_path, linear_model, digits_test_
     groups = {t.group: sorted(t.keys) for t in tables}
     assert sorted(groups.values()) == [["lin", "other"], ["other2"]]  # ranked only with the same tensors
     assert all(g.startswith("tensors ") for g in groups)
+
+
+def test_clean_error_is_robustbench_clean_accuracy_on_the_same_tensors(linear_model, digits_test_tensors):
+    from robustbench.utils import clean_accuracy
+
+    x, y = digits_test_tensors[0][:N], digits_test_tensors[1][:N]
+    report = _run(linear_model, (x, y), evaluators=("clean",), eps=None, n_examples=None)
+    acc = clean_accuracy(linear_model, x, y, batch_size=16, device=torch.device("cpu"))
+    assert report.headline["clean_error"] == pytest.approx(100 * (1 - acc))
+
+
+def test_corruptions_generated_from_tensors(linear_model, digits_test_tensors):
+    """An evaluator that asks the registry for a dataset's own corruptions runs on tensors (none registered):
+    the corruptions are generated from the images, as for a dataset that declares none."""
+    x, y = digits_test_tensors[0][:10], digits_test_tensors[1][:10]
+    report = _run(linear_model, (x, y), evaluators=(("corruptions", {"corruptions": ["gaussian_noise"],
+                                                                     "severities": [1]}),), eps=None)
+    assert report.results["corruptions"]["num_examples"] == 10 and report.headline["corruptions_error"] >= 0
+
+
+def test_model_info_data_block_is_checked():
+    from robustbench_labelaug.results.model_info import validate_model_info
+
+    info = {"name": "m", "dataset": "tensors", "architecture": "a", "eps": "0.1", "clean_acc": "90.00",
+            "additional_data": False, "number_forward_passes": 1,
+            "labelaug": {"measured": {}, "results": {}, "data": {"name": "tensors", "fingerprint": "ab12"}}}
+    validate_model_info(info)
+    for bad in ({"name": "tensors"}, {"name": "tensors", "fingerprint": ""}, "ab12", {"fingerprint": 3}):
+        with pytest.raises(UserError, match="'labelaug.data' must be an object with the strings 'name' and "
+                                            "'fingerprint'"):
+            validate_model_info({**info, "labelaug": {**info["labelaug"], "data": bad}})
