@@ -206,6 +206,8 @@ def test_model_info_compare_and_leaderboard(tmp_path, linear_model, digits_test_
     assert set(result.evaluators) == {"clean"}
     a.to_model_info(tmp_path / "board" / "lin.json")
     b.to_model_info(tmp_path / "board" / "other.json")
+    from_files = compare(tmp_path / "board" / "lin.json", tmp_path / "board" / "other.json")  # rbla compare's door
+    assert from_files.verdicts == result.verdicts
     shifted = _run(other, (x[:200], y[:200]), evaluators=("clean",), eps=None, model_name="other2")
     with pytest.raises(UserError):  # other tensors: not the same data, never paired
         compare(a, shifted)
