@@ -114,7 +114,7 @@ def policy_line(policy: FairPolicy, params: dict[str, torch.Tensor | None], epoc
     loss weights it trained with (``params``: its ``class_params(epoch, ...)``; min–max over the classes; TRADES:
     beta), its own numbers (``summary()``) and, for CFA's FAWA, the gate's value this epoch (worst-class
     validation robust accuracy) against its threshold, whether it opened, and how many epochs are averaged."""
-    if policy.name == "none":
+    if policy.name == Fair.NONE:
         return None
     parts = [f"eps factors {_span(params.get('class_eps'), policy.eps)}",
              f"weights {_span(params.get('class_weight'))}"]
@@ -137,7 +137,7 @@ def no_average_reason(policy: str, parts: Any = None, fawa_state: dict[str, Any]
     """Why a run wrote no averaged model (``fawa.pth.tar``), from its policy (``--fair``), its CFA parts, FAWA's
     saved state (:meth:`FAWA.state_dict`) and its validation split; None where one should exist (FAWA averaged
     at least one epoch)."""
-    if policy != "cfa":
+    if policy != Fair.CFA:
         return f"--fair {policy} keeps no weight average (only CFA's FAWA writes fawa.pth.tar)"
     if parts is not None and "fawa" not in (parts.split(",") if isinstance(parts, str) else parts):
         return "FAWA was off (--cfa-parts without fawa)"
@@ -156,7 +156,7 @@ def no_average_reason(policy: str, parts: Any = None, fawa_state: dict[str, Any]
 def averaged_model_line(policy: FairPolicy, written: str | None, val_split: float | None) -> str | None:
     """The end-of-run line about the averaged model: where it was written, or why there is none (None for
     ``--fair none``)."""
-    if policy.name == "none":
+    if policy.name == Fair.NONE:
         return None
     if written is not None and policy.averaged_state() is not None:
         fawa = getattr(policy, "fawa", None)
