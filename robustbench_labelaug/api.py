@@ -16,14 +16,20 @@ other module gives M as its outputs beyond K and its class name as the architect
 The model takes images in [0,1] (normalisation inside the model, as RobustBench's models). A model with K+M outputs
 (label augmentation) is evaluated on its first K logits when ``num_classes=K`` is given (or read from the dataset).
 Parameters keep RobustBench's ``benchmark()`` names where they overlap; ``device`` may be a string.
+
+``dataset`` may also be tensors, as RobustBench's ``clean_accuracy(model, x, y)`` takes them::
+
+    x, y = load_clean_dataset("digits", n_examples=100)      # or any float N x C x H x W in [0,1], int64 labels
+    report = benchmark(my_model, dataset=(x, y), eps=0.2, evaluators=("clean", "pgd"))
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,7 @@ import numpy as np
 
 from .checks import check_choice
 from .data import create_dataset, get_dataset_spec
-from .data.registry import DEFAULT_DATASET
+from .data.registry import DEFAULT_DATASET, TENSORS_DATASET
 from .data.registry import default_eps as registry_eps
 from .errors import UserError
 from .fileio import atomic_write_json, check_component, check_writable_dir
@@ -47,7 +53,7 @@ from .results.vocab import (
 from .runner.config import DatasetConfig
 from .runner.loop import data_fingerprint, evaluate_folder, plan_result
 from .scoring.intervals import wilson_interval
-from .store import PART_FINGERPRINT, EvaluationStore, StoredEvaluation, evaluation_beside
+from .store import PART_FINGERPRINT, EvaluationStore, ResultSpec, StoredEvaluation, evaluation_beside
 from .typed import build
 from .zoo.user import entry_model_meta
 
@@ -171,8 +177,9 @@ class Report:
         """The model_info dict (RobustBench's schema + the ``labelaug`` block), as ``rbla evaluate`` writes it."""
         from .evaluation.declare import model_info_from_results  # deferred: torch
 
+        data = {"data": self.meta["data"]} if "data" in self.meta else {}  # tensors: name, fingerprint, N, K
         return model_info_from_results({**self.meta, "key": self.model_name, "class_names": self.class_names},
-                                       self.results, extra={"class_names": self.class_names, "source": "benchmark()"})
+                                       self.results, extra={"class_names": self.class_names, "source": "benchmark()", **data})
 
     def to_model_info(self, path: str | Path) -> Path:
         """Write :meth:`model_info` to ``path`` and this evaluation beside it, so ``rbla compare path other.json``
@@ -236,6 +243,10 @@ def _evaluator_specs(evaluators: Iterable[Any], eps: float, n_examples: int | No
         if name not in EVALUATORS:
             raise UserError(f"unknown evaluator '{name}': use some of {', '.join(EVALUATORS)}")
         if name in ATTACKS:
+            if eps is None and settings.get("eps") is None:  # only dataset=(x, y) tensors have no default eps
+                raise UserError(f"evaluator '{name}' attacks but dataset=(x, y) tensors have no default eps: pass "
+                                "eps=... in [0,1] pixel units (e.g. 8/255 for CIFAR-10), as RobustBench's "
+                                "benchmark() requires it")
             settings.setdefault("eps", eps)
         if name in ("clean", "pgd", "autoattack", "robustness_curve") and n_examples is not None:
             settings.setdefault("n_examples", n_examples)
@@ -262,10 +273,12 @@ def _device(device: Any):
     return dev
 
 
-def _k_way_model(model, dataset, k: int, device):
+def _k_way_model(model, dataset, k: int, device, k_from_labels: bool = False):
     """``(K-way model, M)``: ``model`` itself when it outputs K logits, its first K logits when it outputs more
     (a K+M head); M: the transformation logits behind the K (a K+M wrapper's ``num_ops``, else the outputs
-    beyond K of the module a ``KWayClassifier`` wraps, else of the model)."""
+    beyond K of the module a ``KWayClassifier`` wraps, else of the model). ``k_from_labels``: K was read from
+    the labels (``max(y) + 1``), so a model whose width is not K + its declared M is refused (a class missing
+    from y, or an undeclared M: the K would be wrong)."""
     import torch
 
     # deferred: torch (kept out of the CLI's start)
@@ -287,7 +300,12 @@ def _k_way_model(model, dataset, k: int, device):
         raise UserError(f"the model outputs {own} logits but the dataset has K={k} classes: pass the model of "
                         "this dataset, or num_classes=K")
     num_ops = getattr(core, "num_ops", None)
-    if not isinstance(num_ops, int) or isinstance(num_ops, bool):
+    declared = isinstance(num_ops, int) and not isinstance(num_ops, bool)
+    if k_from_labels and own != k + (num_ops if declared and core is inner else 0):
+        told = f" (M={num_ops} declared)" if declared and core is inner else ""
+        raise UserError(f"K={k} was read from y (labels 0..{k - 1}) but the model outputs {own} logits{told}: pass "
+                        "num_classes=K (its first K logits classify; a class without examples in y counts too)")
+    if not declared:
         num_ops = width(core) - k if core is not inner else own - k
     return (inner if own == k else KWayClassifier(inner, k)), max(int(num_ops), 0)
 
@@ -364,21 +382,97 @@ def model_provenance(model, *, num_classes: int, num_ops: int, dataset: str, thr
     return {**meta, "dataset": meta.get("dataset") or dataset, "source": "benchmark()"}
 
 
-def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL, eps: float | None = None,
+@dataclass
+class _Data:
+    """The evaluated data of one :func:`benchmark` call: a registered dataset's split or checked tensors."""
+
+    name: str  # the registered name, or TENSORS_DATASET
+    dataset: Any
+    num_classes: int
+    class_names: list[str]
+    eps: float | None  # None: tensors without eps= (only evaluators without eps may run)
+    fingerprint: str | None  # the files' or the tensors' content (the store's data fingerprint)
+    plan: Callable[[str, str, dict[str, Any]], ResultSpec]  # (result id, evaluator, settings) -> what it depends on
+    k_from_labels: bool = False
+    describe: dict[str, Any] | None = None  # tensors: what model_info records of them (labelaug.data)
+
+
+def _registered_data(dataset: str, data_dir, split, num_classes, class_names, threat_model: str, eps,
+                     seed: int) -> _Data:
+    """A registered dataset's split: K and class names from the registry, eps from it where not given."""
+    spec = get_dataset_spec(dataset)
+    if class_names is not None:
+        raise UserError(f"class_names names the classes of dataset=(x, y) tensors; dataset '{dataset}' names its "
+                        "own: leave class_names out")
+    if data_dir is None and spec.needs_data_dir:
+        data_dir = "./data"  # RobustBench's default
+    k = spec.count_classes(data_dir)
+    if num_classes is not None and num_classes != k:
+        raise UserError(f"num_classes={num_classes} but dataset '{dataset}' has K={k} classes: pass num_classes="
+                        f"{k} (the model's first {k} logits are evaluated) or leave it out")
+    eps = default_eps(dataset, threat_model) if eps is None else float(eps)
+    ds_config = build(DatasetConfig, {"id": dataset, "name": dataset, "split": split,
+                                      "data_dir": None if data_dir is None else str(data_dir)}, "benchmark()", "dataset")
+    ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
+    names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
+        [str(c) for c in range(k)]
+    data_fp = data_fingerprint(ds_config)
+    return _Data(dataset, ds, k, names, eps, data_fp,
+                 lambda rid, name, settings: plan_result(rid, name, settings, ds_config, k, seed, data_fp))
+
+
+def _tensors_data(dataset, data_dir, split, num_classes, class_names, eps, seed: int) -> _Data:
+    """``dataset=(x, y)`` checked (:func:`~.data.tensors.tensor_data`); no default eps (RobustBench's
+    ``benchmark()`` requires one for L-inf / L2): an attack without ``eps`` is refused."""
+    # deferred: torch (kept out of the CLI's start)
+    from .data.tensors import tensor_data
+
+    for key, value in (("split", split), ("data_dir", data_dir)):
+        if value is not None:
+            raise UserError(f"{key}={value!r} selects files of a registered dataset; dataset=(x, y) tensors are "
+                            f"evaluated as given: leave {key} out")
+    data = tensor_data(dataset, num_classes, class_names)
+    k, fp = data.num_classes, data.fingerprint
+    # what a result depends on: K and the settings (its fingerprint: other ones are refused) and the tensors'
+    # content (its data fingerprint: other tensors recompute, the same ones reuse), as a registered dataset's files
+    return _Data(TENSORS_DATASET, data.dataset, k, data.class_names, None if eps is None else float(eps), fp,
+                 lambda rid, name, settings: ResultSpec(rid, name, dict(settings), TENSORS_DATASET,
+                                                        {"name": TENSORS_DATASET}, k, int(seed), fp),
+                 k_from_labels=data.k_from_labels, describe=data.describe())
+
+
+def benchmark(model, *, dataset: str | tuple[Any, Any] = DEFAULT_DATASET, threat_model: str = DEFAULT_THREAT_MODEL,
+              eps: float | None = None,
               n_examples: int | None = None, data_dir: str | Path | None = None, batch_size: int = 64,
               device: Any = None, evaluators: Sequence[Any] = ("clean", "pgd", "autoattack"),
               num_classes: int | None = None, model_name: str | None = None, to_disk: bool = False,
               output: str | Path = "./output/benchmark", split: str | None = None,
               selection: str = "class_balanced", seed: int = 0, progress: bool = False,
-              stochastic: bool = False, training: str | None = None, description: str | None = None) -> Report:
+              stochastic: bool = False, training: str | None = None, description: str | None = None,
+              class_names: Sequence[str] | None = None) -> Report:
     """Evaluate ``model`` (inputs in [0,1], normalisation inside) class by class; returns a :class:`Report`.
 
     ``dataset``: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``imagenet``, ...), its
     ``split`` (default: the one evaluated) read from ``data_dir`` (default ``./data`` where the dataset needs a
     folder); K and the class names come from the dataset registry. ``eps`` (pixel units) defaults to the
-    threat model's on the dataset (:func:`default_eps`). ``n_examples`` (None: all) are chosen by ``selection``
-    (``class_balanced``: round-robin over the classes; ``robustbench``: the first n). ``evaluators``: names
-    (``clean``, ``pgd``, ``autoattack``, ``corruptions``, ``masking``, ...) or ``(name, settings)`` pairs, e.g.
+    threat model's on the dataset (:func:`default_eps`).
+
+    ``dataset=(x, y)``: tensors, as RobustBench's ``clean_accuracy(model, x, y)`` takes them: ``x`` a float
+    tensor N x C x H x W in [0,1] (evaluated as float32), ``y`` an integer tensor of N labels. K is
+    ``num_classes``, else ``max(y) + 1`` (then a class without any example in y, above the largest label, is not
+    counted, and a model of another width is refused: pass ``num_classes`` where y may lack the last class, or
+    for a K+M model that does not declare its M). The classes are named ``class_names`` (K strings), else
+    ``class_0`` .. ``class_{K-1}``. No eps is assumed: an attack needs ``eps=...``, as RobustBench's
+    ``benchmark()`` requires it for L-inf; ``clean`` alone runs without. The rest is as for a registered dataset
+    (the same evaluators, selection, loop and store); the dataset is named ``tensors`` in the results and
+    model_info (``labelaug.data``: its content fingerprint, N, image shape, K), and a stored result is reused for
+    the same tensors (sha256 of both tensors' dtype, shape and bytes) and recomputed for changed ones.
+    Bad tensors (not tensors, a wrong rank, no images, values outside [0,1] or not finite, labels not integer,
+    out of range or not one per image) are one :class:`UserError` line each.
+
+    ``n_examples`` (None: all) are chosen by ``selection`` (``class_balanced``: round-robin over the classes;
+    ``robustbench``: the first n). ``evaluators``: names (``clean``, ``pgd``, ``autoattack``, ``corruptions``,
+    ``masking``, ...) or ``(name, settings)`` pairs, e.g.
     ``("pgd", {"steps": 10})``; a setting ``id`` renames a result. ``num_classes=K`` with a K+M model evaluates its
     first K logits. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or None (CUDA if there
     is one). ``training``: how the weights were trained, a training label (``std``, ``adv``, ``adv_plus``,
@@ -396,22 +490,15 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     # deferred: torch (kept out of the CLI's start)
     from .evaluation import create_evaluator, settings_for_model
 
-    spec = get_dataset_spec(dataset)
-    if data_dir is None and spec.needs_data_dir:
-        data_dir = "./data"  # RobustBench's default
-    k = spec.count_classes(data_dir)
-    if num_classes is not None and num_classes != k:
-        raise UserError(f"num_classes={num_classes} but dataset '{dataset}' has K={k} classes: pass num_classes="
-                        f"{k} (the model's first {k} logits are evaluated) or leave it out")
-    eps = default_eps(dataset, threat_model) if eps is None else float(eps)
+    if isinstance(dataset, Enum):  # RobustBench's BenchmarkDataset: its value names the dataset
+        dataset = str(dataset.value)
     if threat_model not in EVALUATED_THREAT_MODELS:
-        default_eps(dataset, threat_model)  # refuses L2
+        default_eps(DEFAULT_DATASET, threat_model)  # refuses L2, whatever the data
+    data = (_registered_data(dataset, data_dir, split, num_classes, class_names, threat_model, eps, seed)
+            if isinstance(dataset, str) else
+            _tensors_data(dataset, data_dir, split, num_classes, class_names, eps, seed))
+    k, names, ds, eps = data.num_classes, data.class_names, data.dataset, data.eps
     dev = _device(device)
-    ds_config = build(DatasetConfig, {"id": dataset, "name": dataset, "split": split,
-                                      "data_dir": None if data_dir is None else str(data_dir)}, "benchmark()", "dataset")
-    ds = create_dataset(dataset, data_dir, ds_config.resolved_split)
-    names = spec.names_of_classes(data_dir) or [str(c) for c in getattr(ds, "classes", [])] or \
-        [str(c) for c in range(k)]
     specs = [(rid, name, settings_for_model(name, settings, stochastic))  # stochastic: AutoAttack's rand
              for rid, name, settings in _evaluator_specs(evaluators, eps, n_examples, selection)]
     for _, name, settings in specs:  # every evaluator's settings checked before any work
@@ -423,12 +510,13 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
     weights = {"benchmark": model_name, "state_dict_sha256": state_dict_digest(model)}
     if to_disk:  # other weights under this name: refused before the model runs or anything is written
         EvaluationStore(output).folder(model_name).check_model(weights, rename)
-    k_model, num_ops = _k_way_model(model, ds, k, dev)
-    meta = {**model_provenance(model, num_classes=k, num_ops=num_ops, dataset=dataset, threat_model=threat_model,
+    k_model, num_ops = _k_way_model(model, ds, k, dev, k_from_labels=data.k_from_labels)
+    meta = {**model_provenance(model, num_classes=k, num_ops=num_ops, dataset=data.name, threat_model=threat_model,
                                training=training, description=description), "class_names": names,
             **({"stochastic": True} if stochastic else {})}
-    data_fp = data_fingerprint(ds_config)
-    meta["data_fingerprint"] = data_fp  # which files (an in-memory Report too): what rbla compare checks
+    if data.describe is not None:  # tensors: the evaluated data, whatever a zoo model was trained on
+        meta.update(dataset=data.name, data=data.describe)
+    meta["data_fingerprint"] = data.fingerprint  # which files / tensors (an in-memory Report too): rbla compare checks
     if to_disk:
         check_writable_dir(output)
     out_root = Path(output) if to_disk else Path(tempfile.mkdtemp(prefix="rbla-benchmark-"))
@@ -438,7 +526,7 @@ def benchmark(model, *, dataset: str = DEFAULT_DATASET, threat_model: str = DEFA
         folder = store.folder(model_name)
         lock = store.lock().acquire(on_stale=print) if to_disk else None  # one writer per output folder
         folder.check_model(weights, rename)  # again under the lock
-        planned = [plan_result(rid, name, settings, ds_config, k, seed, data_fp) for rid, name, settings in specs]
+        planned = [data.plan(rid, name, settings) for rid, name, settings in specs]
         results = evaluate_folder(folder, planned, fingerprint=weights, meta=meta, load=lambda: k_model,
                                   dataset=lambda ds_id: ds, device=dev, batch_size=batch_size, progress=progress)
         evaluation = folder.snapshot([p.id for p in planned])

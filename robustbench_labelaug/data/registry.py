@@ -45,6 +45,9 @@ CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "de
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FOLDER_SPLITS = {"train": ("training",), "val": ("validation", "valid", "eval", "evaluation", "test")}
 NO_PREPROCESSING = "none"  # RobustBench's preprocessing name for images used as stored (ToTensor only)
+# The name of a dataset given as in-memory tensors, benchmark(model, dataset=(x, y)) (data/tensors.py): never a
+# registered name, so a model_info's "dataset" says which of the two its numbers came from.
+TENSORS_DATASET = "tensors"
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,9 @@ def register_dataset(name: str, *, num_classes: int | Callable[[Any], int] | str
                      factory: Callable[..., Dataset] | str | None = None):
     """Register dataset ``name``: with ``factory`` (a function or a lazy ``"module:function"``) at once, else as
     a decorator on ``factory(split, data_dir, **options) -> Dataset``."""
+    if name == TENSORS_DATASET:
+        raise ValueError(f"dataset '{name}' names in-memory tensors (benchmark(dataset=(x, y))): register it under "
+                         "another name")
     if isinstance(corruptions, str) and corruptions != GENERATED and ":" not in corruptions \
             and corruptions not in CORRUPTION_FOLDERS:
         raise ValueError(f"dataset '{name}': corruptions must be '{GENERATED}', one of "
@@ -344,6 +350,6 @@ register_dataset("cifar100", factory=f"{_DATA}.cifar:create_cifar100", num_class
 
 
 __all__ = ["CIFAR10_CLASSES", "CORRUPTION_FOLDERS", "DATASETS", "DATASET_MODULES", "DEFAULT_DATASET", "DIGITS_CLASSES",
-           "NO_PREPROCESSING", "ROBUSTBENCH_DEFAULT_DATASET", "CorruptionFolder", "DatasetSpec", "RobustBenchFacts",
+           "NO_PREPROCESSING", "ROBUSTBENCH_DEFAULT_DATASET", "TENSORS_DATASET", "CorruptionFolder", "DatasetSpec", "RobustBenchFacts",
            "class_names", "default_eps", "get_dataset_spec", "list_datasets", "preprocessing_of", "register_dataset",
            "robustbench_preprocessing"]

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.fingerprint import dataset_fingerprint
+from ..data.registry import DATASETS
 from ..store import EvaluationFolder, ResultSpec
 from .config import DatasetConfig
 from .feeding import resolve_batch_size
@@ -29,6 +30,13 @@ def data_fingerprint(dataset: DatasetConfig, mode: str = "stat") -> str | None:
     """The fingerprint of the files ``dataset`` reads (:func:`~..data.fingerprint.dataset_fingerprint`; None for
     embedded data)."""
     return dataset_fingerprint(dataset.data_dir, dataset.resolved_split, mode)
+
+
+def _registered_name(spec: ResultSpec) -> str | None:
+    """The registered dataset's name of ``spec`` (``EvalContext.dataset``); None for data the registry does not
+    know (``benchmark(dataset=(x, y))`` tensors)."""
+    name = spec.dataset.get("name")
+    return name if name in DATASETS else None
 
 
 def plan_result(rid: str, evaluator: str, settings: Mapping[str, Any], dataset: DatasetConfig, num_classes: int,
@@ -118,7 +126,7 @@ def _evaluate(folder: EvaluationFolder, planned: Sequence[ResultSpec], fingerpri
         torch.manual_seed(spec.seed)
         np.random.seed(spec.seed)
         ctx = EvalContext(num_classes=spec.num_classes, out_dir=parts, device=device, batch_size=batch,
-                          num_workers=num_workers, progress=progress, seed=spec.seed, dataset=spec.dataset["name"],
+                          num_workers=num_workers, progress=progress, seed=spec.seed, dataset=_registered_name(spec),
                           predictions=predictions, checked=checked, decode=decode)
         started = time.perf_counter()
         result = evaluator.run(loaded, data, ctx).to_dict()

@@ -93,8 +93,14 @@ FOLDER_DATASET = "_folder_dataset"
 
 
 def dataset_of(info: Mapping[str, Any]) -> str:
-    """The ``<dataset>`` folder of RobustBench's layout the file was read from, else its ``dataset`` field."""
-    return str(info.get(FOLDER_DATASET) or info.get("dataset") or "")
+    """The ``<dataset>`` folder of RobustBench's layout the file was read from, else its ``dataset`` field; data
+    recorded by content (``labelaug.data.fingerprint``: ``benchmark(dataset=(x, y))`` tensors) add the
+    fingerprint, so models evaluated on other tensors are never ranked in one table."""
+    name = str(info.get(FOLDER_DATASET) or info.get("dataset") or "")
+    data = (info.get("labelaug") or {}).get("data") if isinstance(info.get("labelaug"), Mapping) else None
+    if isinstance(data, Mapping) and data.get("fingerprint"):
+        return f"{name} {data['fingerprint']}"
+    return name
 
 
 def threat_model_of(info: Mapping[str, Any]) -> str | None:

@@ -89,6 +89,10 @@ def _labelaug_type_problem(extra: Mapping[str, Any]) -> str | None:
     names = extra.get("class_names")
     if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         return "'labelaug.class_names' must be a list of strings or null"
+    data = extra.get("data")  # the evaluated tensors (benchmark(dataset=(x, y))): what the leaderboard groups by
+    if data is not None and (not isinstance(data, Mapping) or not isinstance(data.get("name"), str)
+                             or not isinstance(data.get("fingerprint"), str) or not data["fingerprint"]):
+        return "'labelaug.data' must be an object with the strings 'name' and 'fingerprint'"
     measured = extra.get("measured") or {}
     for key, v in measured.items():
         if v is None:
