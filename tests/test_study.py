@@ -267,8 +267,12 @@ def test_bad_study_configs_are_one_line_exit_2_and_write_nothing(config, expect,
 
 
 def test_a_missing_config_names_the_packaged_studies(tmp_path):
+    from robustbench_labelaug.study.config import packaged_study_configs
+
+    names = list(packaged_study_configs())
+    assert "digits" in names
     r = run_cli_inprocess("study", "-c", str(tmp_path / "nowhere.yaml"))
-    assert r.returncode == 2 and "one of the packaged studies (digits)" in r.stderr
+    assert r.returncode == 2 and f"one of the packaged studies ({', '.join(names)})" in r.stderr
 
 
 # -- the packaged digits study -------------------------------------------------------------------------------------
