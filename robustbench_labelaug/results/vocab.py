@@ -13,9 +13,8 @@ of the same kind), mapped to other tools' words only at the edge.
 
 A member *is* its string (``ThreatModel.LINF == "Linf"``, same hash, ``f"{m}"`` and ``json.dumps`` give
 ``Linf``), so members are the keys and comparands everywhere while YAML, JSON and command lines keep plain
-strings (files that cannot hold a member, YAML and checkpoints, get ``fileio.plain`` values at the edge, also importable
-here). Test
-membership with the tuples below (``value in THREAT_MODELS``), not with the class (``value in ThreatModel``
+strings (files that cannot hold a member, YAML and checkpoints, get ``fileio.plain`` values at the edge, also
+importable from here). Test membership with the tuples below (``value in THREAT_MODELS``), not with the class (``value in ThreatModel``
 raises TypeError for a plain string on Python 3.11). No other module of the package types these words
 (``tests/test_vocabulary.py`` checks it)."""
 
