@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .data.registry import DEFAULT_DATASET
-from .engine import TASK_THREADS, Folders, Work, default_jobs, ray_address, run_works
+from .engine import TASK_THREADS, Folders, Work, add_engine_arguments, default_jobs, ray_address, run_works
 from .errors import UserError
 from .fileio import RunLock, atomic_write_bytes, check_writable_dir, not_a_folder, output_locks
 from .leaderboard.cli import render
@@ -101,13 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_METHODS}: the paper's three; e.g. --methods {','.join(METHODS)})")
     parser.add_argument("--fast", action="store_true",
                         help=f"smoke run: {FAST_EPOCHS} epochs per model, the config's fast evaluation settings")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="Ray tasks (one torch thread each) that train and evaluate side by side on a local Ray "
-                             "started for the run (default: the CPU count, at most 4, on a CPU; 1 with CUDA; 1 = "
-                             "all in this process, no Ray)")
-    parser.add_argument("--address", default=None, metavar="ADDR",
-                        help="run the tasks on the Ray cluster at ADDR (default: Ray's RAY_ADDRESS when set); "
-                             "see docs/cluster.md")
+    add_engine_arguments(parser, "train and evaluate")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

@@ -127,6 +127,22 @@ class WorkFailed(Exception):
         return f"{self.name}: {self.message}"
 
 
+AUTO_JOBS_HELP = "the CPU count, at most 4, on a CPU; 1 with CUDA; 1 = all in this process, no Ray"
+
+
+def add_engine_arguments(parser: Any, what: str, jobs_default: int | None = None,
+                         jobs_help: str = AUTO_JOBS_HELP) -> None:
+    """The engine's two flags, alike in every command that runs works (``rbla evaluate``, ``demo``, ``study``):
+    ``--jobs N`` (Ray tasks side by side on a local Ray; None: :func:`default_jobs`) and ``--address ADDR`` (a Ray
+    cluster). ``what``: what the tasks do, for the help text."""
+    parser.add_argument("--jobs", type=int, default=jobs_default, metavar="N",
+                        help=f"Ray tasks (one torch thread each) that {what} side by side on a local Ray started "
+                             f"for the run (default: {jobs_help})")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="run the tasks on the Ray cluster at ADDR (host:port of its head; default: Ray's "
+                             "RAY_ADDRESS when set); see docs/cluster.md")
+
+
 def default_jobs(device: str | None) -> int:
     """Tasks side by side by default: the CPU count (at most 4) on a CPU, 1 with CUDA."""
     import torch
@@ -486,5 +502,5 @@ def _ray_logs() -> Path:
     return Path(tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
 
 
-__all__ = ["MAX_RETRIES", "TASK_THREADS", "Folders", "Outcome", "Work", "WorkFailed", "check_reachable", "default_jobs",
+__all__ = ["AUTO_JOBS_HELP", "MAX_RETRIES", "add_engine_arguments", "TASK_THREADS", "Folders", "Outcome", "Work", "WorkFailed", "check_reachable", "default_jobs",
            "is_loopback", "ray_address", "ray_session", "run_in_task", "run_works", "scratch_root", "submission_order"]

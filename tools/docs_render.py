@@ -37,6 +37,8 @@ from robustbench_labelaug.fileio import atomic_write_text
 from robustbench_labelaug.leaderboard.table import build_tables
 from robustbench_labelaug.results.model_info import load_model_infos
 from robustbench_labelaug.results.vocab import BF16, FP32
+from robustbench_labelaug.study.report import markdown as study_markdown
+from robustbench_labelaug.study.report import verdict_table
 
 BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
                    re.DOTALL)
@@ -182,11 +184,28 @@ def gpu(root: Path) -> str:  # noqa: C901 - one table, row by row
     return "\n".join(lines) + "\n"
 
 
+STUDY_CORE = ("docs", "data", "study_digits_core.json")  # study.json of rbla study -c digits_core (docs/study.md)
+
+
+def study_core_primary(root: Path) -> str:
+    """The digits core study's primary verdicts (study.report's own table, from the committed study.json)."""
+    data = _load(root.joinpath(*STUDY_CORE))
+    st = data["statistics"]
+    return "\n".join(verdict_table(data["endpoints"]["primary"], st["alpha"], st["level"])) + "\n"
+
+
+def study_core(root: Path) -> str:
+    """The digits core study's verdicts.md, as rbla study wrote it, its title left to the page."""
+    text = study_markdown(_load(root.joinpath(*STUDY_CORE)))
+    return text.split("\n", 2)[2].replace("\n## ", "\n### ").lstrip("\n")
+
+
 IMAGENET_TRAIN_IMAGES = 10 * 1_281_167
 BLOCKS: dict[str, Callable[[Path], str]] = {"demo-leaderboard": demo_leaderboard,
                                             "methods-leaderboard": methods_leaderboard, "demo-seeds": demo_seeds,
                                             "methods-seeds": methods_seeds,
-                                            "bench": bench, "gpu": gpu}
+                                            "bench": bench, "gpu": gpu, "study-core-primary": study_core_primary,
+                                            "study-core": study_core}
 
 
 def markdown_files(root: Path) -> list[Path]:

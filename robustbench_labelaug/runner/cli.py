@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine import add_engine_arguments
 from ..zoo.folders import ZOO_ENV, using_zoo
 from .config import load_config, packaged_configs
 from .run import evaluate_config
@@ -28,13 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true",
                         help="quick run: each evaluator's 'fast' settings and the config's fast.n_examples cap")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the config's)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="Ray tasks that evaluate side by side on a local Ray started for the run, one task per "
-                             "model and evaluator, one torch thread each (default 1: everything in this process, "
-                             "no Ray)")
-    parser.add_argument("--address", default=None, metavar="ADDR",
-                        help="run the tasks on the Ray cluster at ADDR (host:port of its head; default: Ray's "
-                             "RAY_ADDRESS when set); see docs/cluster.md")
+    add_engine_arguments(parser, "evaluate, one task per model and evaluator,", jobs_default=1,
+                         jobs_help="1: everything in this process, no Ray")
     parser.add_argument("--no-plots", action="store_true", help="do not draw the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--zoo", default=None, metavar="DIR",

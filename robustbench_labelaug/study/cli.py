@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..engine import default_jobs
+from ..engine import add_engine_arguments, default_jobs
 from ..errors import UserError
 from ..runner.config import check_device
 from ..zoo.folders import ZOO_ENV, using_zoo
@@ -27,13 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true",
                         help="smoke run: the config's fast.epochs per training, each measure's fast settings and "
                              "the fast.n_examples cap (its numbers mean nothing)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="Ray tasks (one torch thread each) side by side on a local Ray started for the run "
-                             "(default: the CPU count, at most 4, on a CPU; 1 with CUDA; 1 = all in this process, no "
-                             "Ray)")
-    parser.add_argument("--address", default=None, metavar="ADDR",
-                        help="run the tasks on the Ray cluster at ADDR (default: Ray's RAY_ADDRESS when set); see "
-                             "docs/cluster.md")
+    add_engine_arguments(parser, "train and evaluate the cells")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's runtime.device)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the trainings and cells the config makes, and check it; run nothing")

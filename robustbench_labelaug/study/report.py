@@ -151,4 +151,4 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["markdown", "verdict_words"]
+__all__ = ["markdown", "verdict_table", "verdict_words"]
