@@ -152,5 +152,6 @@ def test_first_hour_page_in_a_browser(first_hour, browser):  # noqa: F811
     browser.get((first_hour["tmp"] / "page.html").as_uri())
     rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "tbody tr") if r.text.strip()]
     for name, training in (("small_cnn", "std"), ("digits_adv_plus", "adv_plus")):
-        shown = [r for r in rows if r.split()[1].startswith(name)]  # rank, model, ...
+        # rank with its interval ("1 (1–2)"), model (its name, then the details toggle), ...
+        shown = [r for r in rows if re.sub(r"^\d+ \(\d+–\d+\) ", "", r).split()[0] in (name, name + "details")]
         assert len(shown) == 1 and training in shown[0].split(), rows

@@ -162,7 +162,8 @@ def test_non_editable_install_ships_the_zoo(tmp_path):
     """Build a wheel from a copy of the sources, install it with pip --target and load the zoo from there."""
     src = tmp_path / "src"
     src.mkdir()
-    for item in ("pyproject.toml", "robustbench_labelaug", "model_zoo", "eval_configs", "README.md", "LICENSE"):
+    for item in ("pyproject.toml", "robustbench_labelaug", "model_zoo", "eval_configs", "study_configs", "README.md",
+                 "LICENSE"):
         if (REPO / item).is_dir():
             shutil.copytree(REPO / item, src / item, ignore=shutil.ignore_patterns("__pycache__"))
         elif (REPO / item).is_file():
@@ -178,6 +179,8 @@ def test_non_editable_install_ships_the_zoo(tmp_path):
     assert {f"robustbench_labelaug/model_zoo/{n}.yaml" for n in NAMES} <= names_in_wheel
     configs = {p.name for p in (REPO / "eval_configs").glob("*.yaml")}
     assert configs and {f"robustbench_labelaug/eval_configs/{n}" for n in configs} <= names_in_wheel
+    studies = {p.name for p in (REPO / "study_configs").glob("*.yaml")}
+    assert studies and {f"robustbench_labelaug/study_configs/{n}" for n in studies} <= names_in_wheel
 
     target = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)], check=True,
