@@ -19,7 +19,7 @@ IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 SETUP = [
     'pip install -e . && rbla demo                        # main job: train + evaluate Std / Adv / Adv+ on the '
     "embedded digits (~3.5 min, CPU, offline)",
-    'pip install -e ".[test]" && python -m pytest -q      # the tests (what CI runs; ~7 min on 2 CPU cores)',
+    'pip install -e ".[test]" && python -m pytest -q      # the tests (what CI runs; ~12 min on 2 CPU cores)',
 ]
 
 
