@@ -318,3 +318,32 @@ def test_knob_values_name_training_folders_safely():
     for bad in ("../x", "a b", "x/y"):
         with pytest.raises(UserError):
             knob_text(bad)
+
+
+def test_the_core_cut_s_cells_are_the_full_study_s_cells(tmp_path):
+    """study_configs/digits_core.yaml says its cells are digits.yaml's: every training it plans is one the full study
+    plans with the same rbla train arguments (TRADES without a knob is the beta-6 point of the full study's sweep,
+    under another folder name), and every measure it keeps is evaluated with the same settings, so its numbers are
+    the full design's with fewer arms and seeds."""
+    from robustbench_labelaug.study import load_study_config, make_plan
+    from robustbench_labelaug.study.cells import evaluation_record, training_args, training_record
+
+    def records(plan):
+        out = {}
+        for name, t in plan.trainings.items():
+            rec = training_record(training_args(t, tmp_path, fast_epochs=None), t)
+            out[name] = (rec["method"], rec["eps"], rec["seed_index"], rec["hot_start"], repr(rec["args"]))
+        return out
+
+    full, core = load_study_config("digits"), load_study_config("digits_core")
+    assert core.cfg.eps == full.cfg.eps and core.cfg.reference == full.cfg.reference
+    full_records, core_records = records(make_plan(full)), records(make_plan(core))
+    unmatched = {name for name, rec in core_records.items() if rec not in set(full_records.values())}
+    assert unmatched == set() and len(core_records) == 10
+    assert {n for n in core_records if n not in full_records} == {"digits_trades.eps-0.1.seed-0",
+                                                                  "digits_trades.eps-0.1.seed-1"}
+    core_eval, full_eval = evaluation_record(core, core.cfg.eps, False), evaluation_record(full, full.cfg.eps, False)
+    assert set(core_eval["measures"]) < set(full_eval["measures"])
+    assert all(full_eval["measures"][m] == s for m, s in core_eval["measures"].items())
+    assert (core_eval["dataset"], core_eval["seed"]) == (full_eval["dataset"], full_eval["seed"])
+    assert core.cfg.endpoints.primary == full.cfg.endpoints.primary and core.cfg.power == full.cfg.power
