@@ -56,3 +56,15 @@ def train_digits_mlp(data, *, hidden: int, epochs: int, lr: float, shuffle: bool
     finally:
         torch.set_num_threads(threads)
     return net.eval()
+
+
+class UsersOwnModel(nn.Module):
+    """A user's own module around a K+M network, [0,1] inputs: no num_classes / num_ops attributes (benchmark()
+    reads K from its caller and M from the outputs; its class name is the architecture)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)

@@ -9,17 +9,7 @@ import torch
 
 from robustbench_labelaug import UserError
 
-
-class UsersOwnModel(torch.nn.Module):
-    """A user's module: no num_classes attribute, K + M = 11 outputs, [0,1] inputs."""
-
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x)
-
+from .robust_fixtures import UsersOwnModel
 
 N = 40
 

@@ -13,21 +13,12 @@ import torch
 from robustbench_labelaug import UserError
 from robustbench_labelaug.cli import main as cli_main
 
+from .robust_fixtures import UsersOwnModel
 from .test_bad_input import Case, check_bad_input_case, snapshot
 
 N = 20
 EVALUATORS = ("clean", ("pgd", {"steps": 2}))
 
-
-class UsersOwnModel(torch.nn.Module):
-    """A user's module around a K+M network: no num_classes / num_ops attributes."""
-
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x)
 
 
 class TenWay(torch.nn.Module):

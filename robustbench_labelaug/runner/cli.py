@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..engine import add_engine_arguments
-from ..zoo.folders import ZOO_ENV, using_zoo
+from ..zoo.folders import using_zoo_for_tasks
 from .config import load_config, packaged_configs
 from .run import evaluate_config
 
@@ -38,23 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
-
-    saved = os.environ.get(ZOO_ENV)
-    if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)
-        os.environ[ZOO_ENV] = str(Path(args.zoo).expanduser().resolve())
-    try:
-        with using_zoo(args.zoo):
-            cfg = load_config(args.config)
-            models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-            evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
-                            progress=False if args.no_progress else None, plots=False if args.no_plots else None,
-                            jobs=args.jobs, address=args.address)
-    finally:
-        if args.zoo:
-            if saved is None:
-                os.environ.pop(ZOO_ENV, None)
-            else:
-                os.environ[ZOO_ENV] = saved
+    with using_zoo_for_tasks(args.zoo):
+        cfg = load_config(args.config)
+        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+        evaluate_config(cfg, output=args.output, models=models, fast=args.fast, device=args.device,
+                        progress=False if args.no_progress else None, plots=False if args.no_plots else None,
+                        jobs=args.jobs, address=args.address)
     return 0

@@ -7,7 +7,7 @@ import argparse
 from ..engine import add_engine_arguments, default_jobs
 from ..errors import UserError
 from ..runner.config import check_device
-from ..zoo.folders import ZOO_ENV, using_zoo
+from ..zoo.folders import using_zoo_for_tasks
 from .config import load_study_config, packaged_study_configs
 from .report import markdown
 from .run import run_study
@@ -38,28 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
-
     if args.device is not None:
         check_device(args.device, "--device")
-    saved = os.environ.get(ZOO_ENV)
-    if args.zoo:  # also for the Ray tasks (a local Ray inherits it; a cluster gets the RBLA_* variables)
-        os.environ[ZOO_ENV] = str(Path(args.zoo).expanduser().resolve())
-    try:
-        with using_zoo(args.zoo):
-            study = load_study_config(args.config)
-            jobs = default_jobs(args.device or study.runtime.device) if args.jobs is None else args.jobs
-            if jobs < 1:
-                raise UserError(f"--jobs must be >= 1, got {jobs}")
-            done = run_study(study, args.output, fast=args.fast, jobs=jobs, address=args.address,
-                             device=args.device, progress=not args.no_progress, dry_run=args.dry_run)
-    finally:
-        if args.zoo:
-            if saved is None:
-                os.environ.pop(ZOO_ENV, None)
-            else:
-                os.environ[ZOO_ENV] = saved
+    with using_zoo_for_tasks(args.zoo):
+        study = load_study_config(args.config)
+        jobs = default_jobs(args.device or study.runtime.device) if args.jobs is None else args.jobs
+        if jobs < 1:
+            raise UserError(f"--jobs must be >= 1, got {jobs}")
+        done = run_study(study, args.output, fast=args.fast, jobs=jobs, address=args.address,
+                         device=args.device, progress=not args.no_progress, dry_run=args.dry_run)
     if args.dry_run:
         return 0
 

@@ -42,6 +42,26 @@ def using_zoo(dirs: str | Path | list[str | Path] | None):
         _override = saved
 
 
+@contextlib.contextmanager
+def using_zoo_for_tasks(dirs: str | Path | None):
+    """:func:`using_zoo` plus ``RBLA_ZOO`` for the duration of a ``with`` block, so the tasks a command starts see
+    the same user zoo (a local Ray inherits the variable; a cluster gets the ``RBLA_*`` variables); both restored
+    after (None: leave everything as it is). ``rbla evaluate --zoo`` and ``rbla study --zoo``."""
+    if not dirs:
+        yield
+        return
+    saved = os.environ.get(ZOO_ENV)
+    os.environ[ZOO_ENV] = str(Path(dirs).expanduser().resolve())
+    try:
+        with using_zoo(dirs):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop(ZOO_ENV, None)
+        else:
+            os.environ[ZOO_ENV] = saved
+
+
 def zoo_dir() -> Path:
     """The folder holding the entries: the installed ``robustbench_labelaug.model_zoo`` package, or the source
     tree's ``model_zoo/`` when the package is imported from a checkout without installing it."""
@@ -94,4 +114,4 @@ def export_zoo_dir(zoo: str | Path | None = None) -> Path | None:
 
 
 __all__ = ["LOCAL_ZOO", "ZOO_ENV", "ZOO_PACKAGE", "export_zoo_dir", "set_user_zoo", "user_zoo_dirs", "using_zoo",
-           "zoo_dir"]
+           "using_zoo_for_tasks", "zoo_dir"]
